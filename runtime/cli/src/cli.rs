@@ -1,0 +1,36 @@
+//! Command-line arguments of `cordon` and the dispatch to each command.
+
+use crate::commands;
+use crate::logging::LogArgs;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Run untrusted WebAssembly tools under hard limits"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one call of a tool component and print its output.
+    Run(commands::run::RunArgs),
+    /// Print what a tool component says about itself (`describe()`), as JSON.
+    Inspect(commands::inspect::InspectArgs),
+}
+
+/// Runs the chosen command. `Ok` carries the process exit code; `Err` is a failure of the
+/// command itself (unreadable file, bad policy), reported with exit code 2.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => commands::run::run(args).await,
+        Command::Inspect(args) => commands::inspect::inspect(args).await,
+    }
+}

@@ -1,0 +1,69 @@
+//! `cordon run`: one call of a tool component, printed as output or as a JSON report.
+
+use super::SandboxArgs;
+use anyhow::Context;
+use clap::Args;
+use cordon_core::Outcome;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The tool component (.wasm).
+    pub tool: PathBuf,
+    /// Input JSON.
+    #[arg(
+        long,
+        required_unless_present = "input_file",
+        conflicts_with = "input_file"
+    )]
+    pub input: Option<String>,
+    /// Read the input JSON from this file (`-` for stdin).
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+    /// Print one JSON object {"outcome", "output", "error", "usage"} instead of the output.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Exit code 0 only for `ok`; 1 for every other outcome.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let input = match (&args.input, &args.input_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            std::io::read_to_string(std::io::stdin()).context("cannot read the input from stdin")?
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, None) => anyhow::bail!("give --input or --input-file"),
+    };
+    let (sandbox, tool, limits) = args.sandbox.load(&args.tool)?;
+    let name = args.tool.display().to_string();
+    let span = tracing::info_span!("run", tool = name);
+    let exec = tracing::Instrument::instrument(sandbox.call(&tool, &input, &limits), span).await;
+
+    if args.json {
+        println!("{}", serde_json::to_string(&exec)?);
+    } else {
+        for (stream, text) in [("stdout", &exec.stdout), ("stderr", &exec.stderr)] {
+            for line in text.lines() {
+                eprintln!("[tool {stream}] {line}");
+            }
+        }
+        match &exec.output {
+            Some(output) => println!("{}", serde_json::to_string_pretty(output)?),
+            None => eprintln!(
+                "{}: {}",
+                exec.outcome,
+                exec.error.as_deref().unwrap_or("no reason given")
+            ),
+        }
+    }
+    Ok(if exec.outcome == Outcome::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,5 @@
+//! The `cordon` command as a library: argument parsing, logging set-up and the commands.
+
+pub mod cli;
+pub mod commands;
+pub mod logging;

@@ -1,0 +1,173 @@
+//! Per-call resource limits, their conservative defaults and the server-wide caps.
+//!
+//! Every call runs under one [`Limits`] value. It starts from [`Limits::default`] (the closed,
+//! conservative default a tool gets without a policy), a policy may override single values, and
+//! no value may exceed the server-wide caps ([`Limits::server_caps`]). The reason for every
+//! number is written next to it.
+
+use serde::{Deserialize, Serialize};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// The limits one call runs under. All of them are enforced by the host, none by the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Instruction budget (wasmtime fuel: roughly one unit per executed wasm instruction).
+    /// Deterministic CPU bound: the same input always stops at the same point.
+    pub fuel: u64,
+    /// Linear memory, summed over every memory of the instance, in bytes.
+    pub memory_bytes: u64,
+    /// Elements over all tables (function tables of the component's core modules).
+    pub table_elements: u64,
+    /// Core wasm instances one component may create (a Rust tool needs 3 to 5).
+    pub instances: u64,
+    /// Wall-clock deadline for the whole call, including time spent blocked in host calls
+    /// (sleeps, HTTP), in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest input JSON accepted, in bytes. Checked before anything is instantiated.
+    pub max_input_bytes: u64,
+    /// Largest output JSON (or guest error message) accepted, in bytes.
+    pub max_output_bytes: u64,
+    /// Captured stdout and stderr, each, in bytes. Beyond it output is counted, dropped, and the
+    /// usage report says it was truncated; it is never buffered without bound.
+    pub max_log_bytes: u64,
+}
+
+impl Default for Limits {
+    /// The closed default a tool gets without a policy.
+    fn default() -> Self {
+        Limits {
+            // 1e9 units is about one second of straight-line guest code: plenty for text and JSON
+            // tools, small enough that a runaway loop ends quickly even on a loaded host.
+            fuel: 1_000_000_000,
+            // 64 MiB holds a Rust or C tool with room for a few MiB of input and output; an
+            // interpreter-based tool (Python, JS) needs its policy to raise it.
+            memory_bytes: 64 * MIB,
+            // Rust components have a few hundred to a few thousand indirect-call targets; 20k
+            // leaves headroom while bounding the host memory a table may take (8 bytes each).
+            table_elements: 20_000,
+            // A component built by wasm-component-ld has one main module plus a few shims.
+            instances: 16,
+            // Five seconds: tools are called by agents waiting on an answer; a call that needs
+            // longer should say so in its policy.
+            timeout_ms: 5_000,
+            // 1 MiB of JSON is far more than an agent passes to a tool; larger inputs are usually
+            // a mistake or an attack on the guest's parser.
+            max_input_bytes: MIB,
+            // Same reasoning as the input: the caller is promised a bounded answer.
+            max_output_bytes: MIB,
+            // 64 KiB of logs per stream is enough to diagnose a failure without letting a chatty
+            // tool fill the host's memory or the execution log.
+            max_log_bytes: 64 * KIB,
+        }
+    }
+}
+
+impl Limits {
+    /// Server-wide caps: the most any policy may grant. Operators may lower them; they bound
+    /// what one call can cost the host.
+    pub fn server_caps() -> Self {
+        Limits {
+            // About twenty seconds of guest CPU: a long but finite computation.
+            fuel: 20_000_000_000,
+            // 1 GiB: the pooling allocator reserves address space for this size per slot, and an
+            // interpreter-based tool (Python compiled to a component) needs a few hundred MiB.
+            memory_bytes: 1024 * MIB,
+            // Interpreters have large function tables; 200k elements is 1.6 MiB of host memory.
+            table_elements: 200_000,
+            // componentize-py and jco output use more modules than Rust; 64 covers them.
+            instances: 64,
+            // One minute: anything longer is a job, not a tool call.
+            timeout_ms: 60_000,
+            // 16 MiB of input or output JSON.
+            max_input_bytes: 16 * MIB,
+            max_output_bytes: 16 * MIB,
+            // 1 MiB of captured logs per stream.
+            max_log_bytes: MIB,
+        }
+    }
+
+    /// Checks that every value is non-zero and within `caps`, naming the first offender.
+    pub fn check_within(&self, caps: &Limits) -> Result<(), LimitError> {
+        for (name, value, cap) in self.named_pairs(caps) {
+            if value == 0 {
+                return Err(LimitError::Zero { name });
+            }
+            if value > cap {
+                return Err(LimitError::OverCap { name, value, cap });
+            }
+        }
+        Ok(())
+    }
+
+    /// The limits as (key, own value, cap value) triples, in the policy file's key names.
+    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 8] {
+        [
+            ("fuel", self.fuel, caps.fuel),
+            ("memory_bytes", self.memory_bytes, caps.memory_bytes),
+            ("table_elements", self.table_elements, caps.table_elements),
+            ("instances", self.instances, caps.instances),
+            ("timeout_ms", self.timeout_ms, caps.timeout_ms),
+            (
+                "max_input_bytes",
+                self.max_input_bytes,
+                caps.max_input_bytes,
+            ),
+            (
+                "max_output_bytes",
+                self.max_output_bytes,
+                caps.max_output_bytes,
+            ),
+            ("max_log_bytes", self.max_log_bytes, caps.max_log_bytes),
+        ]
+    }
+}
+
+/// A limit value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// Zero would make every call fail; it is always a mistake.
+    #[error("limits.{name}: must be greater than zero")]
+    Zero { name: &'static str },
+    /// A policy may not grant more than the server allows.
+    #[error("limits.{name}: {value} exceeds the server cap of {cap}")]
+    OverCap {
+        name: &'static str,
+        value: u64,
+        cap: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_within_caps() {
+        assert_eq!(
+            Limits::default().check_within(&Limits::server_caps()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn over_cap_and_zero_are_named() {
+        let caps = Limits::server_caps();
+        let mut l = Limits {
+            timeout_ms: caps.timeout_ms + 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            l.check_within(&caps).unwrap_err().to_string(),
+            "limits.timeout_ms: 60001 exceeds the server cap of 60000"
+        );
+        l.timeout_ms = 0;
+        assert_eq!(
+            l.check_within(&caps).unwrap_err().to_string(),
+            "limits.timeout_ms: must be greater than zero"
+        );
+    }
+}

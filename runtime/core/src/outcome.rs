@@ -1,0 +1,168 @@
+//! How a call ended ([`Outcome`]), what it consumed ([`Usage`]) and the whole result
+//! ([`Execution`]) that goes back to the caller and into the logs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Every call ends in exactly one of these. The names are stable: callers, metrics and the
+/// execution log match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The tool returned JSON output within every limit.
+    Ok,
+    /// The input was refused: not JSON, too large, or the tool said it does not fit.
+    InvalidInput,
+    /// The tool ran and reported a failure, or returned output that is not JSON.
+    ToolError,
+    /// The instruction budget ran out.
+    FuelExhausted,
+    /// The tool tried to grow its memory (or tables) beyond the limit and could not go on.
+    MemoryExceeded,
+    /// The wall-clock deadline passed, whether the guest was computing or waiting.
+    Timeout,
+    /// The tool's output was larger than the limit.
+    OutputTooLarge,
+    /// The guest trapped: panic, `unreachable`, stack overflow, or it called `exit`.
+    Trap,
+    /// The host failed; not the tool's fault.
+    HostError,
+}
+
+impl Outcome {
+    /// The stable name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::InvalidInput => "invalid_input",
+            Outcome::ToolError => "tool_error",
+            Outcome::FuelExhausted => "fuel_exhausted",
+            Outcome::MemoryExceeded => "memory_exceeded",
+            Outcome::Timeout => "timeout",
+            Outcome::OutputTooLarge => "output_too_large",
+            Outcome::Trap => "trap",
+            Outcome::HostError => "host_error",
+        }
+    }
+
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Ok,
+        Outcome::InvalidInput,
+        Outcome::ToolError,
+        Outcome::FuelExhausted,
+        Outcome::MemoryExceeded,
+        Outcome::Timeout,
+        Outcome::OutputTooLarge,
+        Outcome::Trap,
+        Outcome::HostError,
+    ];
+
+    /// True for the outcomes where the host stopped the guest for breaking a limit.
+    pub fn is_limit_kill(self) -> bool {
+        matches!(
+            self,
+            Outcome::FuelExhausted
+                | Outcome::MemoryExceeded
+                | Outcome::Timeout
+                | Outcome::OutputTooLarge
+        )
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one call consumed. Figures are measured by the host, never reported by the guest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Fuel units the guest burned (instantiation included).
+    pub fuel_consumed: u64,
+    /// Largest total linear memory the instance held at any moment, in bytes.
+    pub peak_memory_bytes: u64,
+    /// From the start of instantiation to the end of the call, in microseconds.
+    pub wall_time_us: u64,
+    /// Size of the input JSON.
+    pub input_bytes: u64,
+    /// Size of the output JSON (or of the guest's error message); 0 when there was none.
+    pub output_bytes: u64,
+    /// Bytes the guest wrote to stdout, including any beyond the capture limit.
+    pub stdout_bytes: u64,
+    /// Bytes the guest wrote to stderr, including any beyond the capture limit.
+    pub stderr_bytes: u64,
+    /// True when stdout went past the capture limit and the rest was dropped.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stdout_truncated: bool,
+    /// True when stderr went past the capture limit and the rest was dropped.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stderr_truncated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The result of one call: what the caller gets back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub outcome: Outcome,
+    /// The tool's JSON output; present only for [`Outcome::Ok`].
+    pub output: Option<serde_json::Value>,
+    /// A one-line reason for every outcome other than `ok`.
+    pub error: Option<String>,
+    pub usage: Usage,
+    /// What the guest wrote to stdout and stderr (up to the capture limit), lossily decoded.
+    /// Kept for the operator's logs; not part of the caller's JSON answer.
+    #[serde(skip)]
+    pub stdout: String,
+    #[serde(skip)]
+    pub stderr: String,
+}
+
+impl Execution {
+    /// A call that ended before anything ran (for example input refused by the host).
+    pub fn refused(outcome: Outcome, error: impl Into<String>, usage: Usage) -> Self {
+        Execution {
+            outcome,
+            output: None,
+            error: Some(error.into()),
+            usage,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_are_stable_and_match_serde() {
+        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "invalid_input",
+                "tool_error",
+                "fuel_exhausted",
+                "memory_exceeded",
+                "timeout",
+                "output_too_large",
+                "trap",
+                "host_error"
+            ]
+        );
+        for o in Outcome::ALL {
+            assert_eq!(
+                serde_json::to_value(o).unwrap(),
+                serde_json::Value::String(o.as_str().into())
+            );
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The one wasmtime [`Engine`] a process uses, how it is configured, and the epoch ticker that
+//! drives wall-clock deadlines.
+
+use cordon_core::Limits;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the engine's epoch advances. Deadlines are checked (and CPU-bound guests yield to
+/// the async runtime) at this granularity: 2 ms keeps both the overshoot past a deadline and the
+/// cost of the checks small.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Wasm stack a guest may use. 1 MiB is wasmtime's default order of magnitude; recursion beyond
+/// it is a `trap` (stack overflow), never a host crash.
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// Native stack for each async call: must exceed the wasm stack plus what host calls need.
+const ASYNC_STACK: usize = 2 * 1024 * 1024;
+
+/// Settings that shape the engine. Changing any of them changes the engine fingerprint, which
+/// invalidates compiled-component cache entries made under other settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Calls that may run at the same time; sizes the pooling allocator's slots.
+    pub max_concurrent_calls: u32,
+    /// The most any policy may grant; sizes memory and table slots.
+    pub caps: Limits,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            // 1000 concurrent calls: enough for a busy node; every slot is address space only
+            // until used.
+            max_concurrent_calls: 1000,
+            caps: Limits::server_caps(),
+        }
+    }
+}
+
+pub(crate) fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
+    let n = settings.max_concurrent_calls.max(1);
+    let caps = &settings.caps;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(n)
+        // Each component holds a few core instances, memories and tables; the per-component
+        // maxima come from the caps, the totals assume typical tools use far fewer.
+        .total_core_instances(n.saturating_mul(8))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .total_stacks(n)
+        .max_core_instances_per_component(caps.instances.try_into().unwrap_or(u32::MAX))
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .max_memory_size(caps.memory_bytes.try_into().unwrap_or(usize::MAX))
+        .table_elements(caps.table_elements.try_into().unwrap_or(usize::MAX));
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// A hex digest that changes whenever compiled code from this engine would not be valid for
+/// another: wasmtime's own compatibility hash plus its version.
+pub(crate) fn fingerprint(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = Sha(Sha256::new());
+    h.write(b"wasmtime-48.0.8\0");
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..16])
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread until dropped.
+#[derive(Debug)]
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("cordon-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,331 @@
+//! One call: a fresh store and instance under the call's limits, the export invoked, and the
+//! ending classified into exactly one [`Outcome`] with a usage report.
+//!
+//! The deadline is enforced twice: the epoch callback stops a guest that computes past it, and a
+//! tokio timeout drops the call when the guest is blocked in a host call (a sleep, a request).
+
+use crate::bindings::{GuestError, GuestInfo};
+use crate::error::DescribeError;
+use crate::host::HostState;
+use crate::sandbox::{Sandbox, Tool};
+use cordon_core::{Execution, Limits, Outcome, ToolInfo, Usage};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// Most bytes of the guest's stderr quoted in a trap's error message (a panic message).
+const STDERR_IN_ERROR: usize = 512;
+
+/// Which export to call.
+enum Export<'a> {
+    Describe,
+    Call(&'a str),
+}
+
+/// What the export returned, when it returned.
+enum Returned {
+    Info(GuestInfo),
+    Call(Result<String, GuestError>),
+}
+
+/// Raised by the epoch callback when the wall-clock deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+struct DeadlineExceeded;
+
+/// What a finished run left behind, before it is turned into an [`Execution`].
+struct Run {
+    result: Result<Returned, Outcome>,
+    error: Option<String>,
+    usage: Usage,
+    stdout: String,
+    stderr: String,
+}
+
+impl Sandbox {
+    /// Calls the tool's `call` export with `input` under `limits`. Never fails: every ending,
+    /// including host faults, is an [`Outcome`].
+    pub async fn call(&self, tool: &Tool, input: &str, limits: &Limits) -> Execution {
+        let input_bytes = input.len() as u64;
+        let refused = |error: String| {
+            let usage = Usage {
+                input_bytes,
+                ..Usage::default()
+            };
+            Execution::refused(Outcome::InvalidInput, error, usage)
+        };
+        if input_bytes > limits.max_input_bytes {
+            return refused(format!(
+                "input is {input_bytes} bytes, over the limit of {}",
+                limits.max_input_bytes
+            ));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
+            return refused(format!("input is not valid JSON: {e}"));
+        }
+        let run = self.run(tool, limits, Export::Call(input)).await;
+        let exec = finish_call(run, limits);
+        log_execution(tool, "call", &exec);
+        exec
+    }
+
+    /// Calls the tool's `describe` export under `limits` and checks what it returns.
+    pub async fn describe(&self, tool: &Tool, limits: &Limits) -> Result<ToolInfo, DescribeError> {
+        let run = self.run(tool, limits, Export::Describe).await;
+        let info = match run.result {
+            Ok(Returned::Info(info)) => info,
+            Ok(Returned::Call(_)) => unreachable!("describe returns info"),
+            Err(outcome) => {
+                let exec = execution(outcome, None, run.error, run.usage, run.stdout, run.stderr);
+                log_execution(tool, "describe", &exec);
+                return Err(DescribeError::Failed(Box::new(exec)));
+            }
+        };
+        let parse = |field, text: &str| {
+            serde_json::from_str(text).map_err(|e| DescribeError::BadSchema {
+                field,
+                message: e.to_string(),
+            })
+        };
+        Ok(ToolInfo {
+            input_schema: parse("input-schema", &info.input_schema)?,
+            output_schema: info
+                .output_schema
+                .as_deref()
+                .map(|s| parse("output-schema", s))
+                .transpose()?,
+            name: info.name,
+            version: info.version,
+            description: info.description,
+        })
+    }
+
+    async fn run(&self, tool: &Tool, limits: &Limits, export: Export<'_>) -> Run {
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(limits.timeout_ms);
+        let mut store = Store::new(&self.engine, HostState::new(limits));
+        store.limiter(|s| &mut s.limiter);
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return host_fault(format!("cannot set fuel: {e}"));
+        }
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                // Yield to the async runtime at every tick so a CPU-bound guest never starves
+                // other calls on the same worker thread.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let call = async {
+            let toolbox = tool.pre().instantiate_async(&mut store).await?;
+            let guest = toolbox.cordon_tool_tool();
+            match export {
+                Export::Describe => guest.call_describe(&mut store).await.map(Returned::Info),
+                Export::Call(input) => guest.call_call(&mut store, input).await.map(Returned::Call),
+            }
+        };
+        let ended = tokio::time::timeout_at(deadline.into(), call).await;
+        let wall_time = start.elapsed();
+
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.data();
+        let (stdout, stdout_bytes, stdout_truncated) = state.stdout.finish();
+        let (stderr, stderr_bytes, stderr_truncated) = state.stderr.finish();
+        let usage = Usage {
+            fuel_consumed: limits.fuel.saturating_sub(fuel_left),
+            peak_memory_bytes: state.limiter.peak_memory as u64,
+            wall_time_us: u64::try_from(wall_time.as_micros()).unwrap_or(u64::MAX),
+            input_bytes: match export {
+                Export::Call(input) => input.len() as u64,
+                Export::Describe => 0,
+            },
+            output_bytes: 0,
+            stdout_bytes,
+            stderr_bytes,
+            stdout_truncated,
+            stderr_truncated,
+        };
+        let (result, error) = match ended {
+            Ok(Ok(returned)) => (Ok(returned), None),
+            Ok(Err(e)) => {
+                let (outcome, message) =
+                    classify(&e, state.limiter.refused, limits, fuel_left, &stderr);
+                (Err(outcome), Some(message))
+            }
+            Err(_elapsed) => (Err(Outcome::Timeout), Some(timeout_message(limits))),
+        };
+        Run {
+            result,
+            error,
+            usage,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Turns a failed run into an outcome and a one-line reason. Order matters: a limit the host
+/// enforced wins over the trap it caused.
+fn classify(
+    e: &wasmtime::Error,
+    memory_refused: bool,
+    limits: &Limits,
+    fuel_left: u64,
+    stderr: &str,
+) -> (Outcome, String) {
+    if e.is::<DeadlineExceeded>() {
+        return (Outcome::Timeout, timeout_message(limits));
+    }
+    let trap = e.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::OutOfFuel) || (trap.is_some() && fuel_left == 0) {
+        return (
+            Outcome::FuelExhausted,
+            format!("fuel exhausted after {} units", limits.fuel),
+        );
+    }
+    if trap == Some(Trap::Interrupt) {
+        return (Outcome::Timeout, timeout_message(limits));
+    }
+    if memory_refused {
+        return (
+            Outcome::MemoryExceeded,
+            format!("memory limit of {} bytes exceeded", limits.memory_bytes),
+        );
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return (Outcome::Trap, format!("tool exited with status {}", exit.0));
+    }
+    if let Some(trap) = trap {
+        let mut message = trap.to_string();
+        let tail = last_line(stderr);
+        if !tail.is_empty() {
+            message.push_str("; stderr: ");
+            message.push_str(tail);
+        }
+        return (Outcome::Trap, message);
+    }
+    tracing::error!(error = format!("{e:#}"), "host fault during a call");
+    (Outcome::HostError, "host error".to_owned())
+}
+
+fn timeout_message(limits: &Limits) -> String {
+    format!("timeout after {} ms", limits.timeout_ms)
+}
+
+/// The last meaningful line of the guest's stderr (for a Rust panic: its message, not the
+/// `note: run with RUST_BACKTRACE` hint), at most [`STDERR_IN_ERROR`] bytes.
+fn last_line(stderr: &str) -> &str {
+    let line = stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("note: "))
+        .unwrap_or("");
+    let mut end = line.len().min(STDERR_IN_ERROR);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+fn host_fault(error: String) -> Run {
+    tracing::error!(error, "host fault before a call");
+    Run {
+        result: Err(Outcome::HostError),
+        error: Some("host error".to_owned()),
+        usage: Usage::default(),
+        stdout: String::new(),
+        stderr: String::new(),
+    }
+}
+
+/// Checks what `call` returned against the output limit and the JSON promise.
+fn finish_call(run: Run, limits: &Limits) -> Execution {
+    let Run {
+        result,
+        error,
+        mut usage,
+        stdout,
+        stderr,
+    } = run;
+    let returned = match result {
+        Ok(Returned::Call(r)) => r,
+        Ok(Returned::Info(_)) => unreachable!("call returns a result"),
+        Err(outcome) => return execution(outcome, None, error, usage, stdout, stderr),
+    };
+    let text = match &returned {
+        Ok(output) => output.as_str(),
+        Err(GuestError::InvalidInput(m) | GuestError::Failed(m)) => m.as_str(),
+    };
+    usage.output_bytes = text.len() as u64;
+    if usage.output_bytes > limits.max_output_bytes {
+        let error = format!(
+            "output of {} bytes exceeds the limit of {}",
+            usage.output_bytes, limits.max_output_bytes
+        );
+        return execution(
+            Outcome::OutputTooLarge,
+            None,
+            Some(error),
+            usage,
+            stdout,
+            stderr,
+        );
+    }
+    let (outcome, output, error) = match returned {
+        Ok(output) => match serde_json::from_str(&output) {
+            Ok(value) => (Outcome::Ok, Some(value), None),
+            Err(e) => (
+                Outcome::ToolError,
+                None,
+                Some(format!("tool returned output that is not valid JSON: {e}")),
+            ),
+        },
+        Err(GuestError::InvalidInput(m)) => (Outcome::InvalidInput, None, Some(m)),
+        Err(GuestError::Failed(m)) => (Outcome::ToolError, None, Some(m)),
+    };
+    execution(outcome, output, error, usage, stdout, stderr)
+}
+
+fn execution(
+    outcome: Outcome,
+    output: Option<serde_json::Value>,
+    error: Option<String>,
+    usage: Usage,
+    stdout: String,
+    stderr: String,
+) -> Execution {
+    Execution {
+        outcome,
+        output,
+        error,
+        usage,
+        stdout,
+        stderr,
+    }
+}
+
+/// The one structured event every execution emits. Callers add who/what through the span they
+/// run the call in (tool name, execution id, caller).
+fn log_execution(tool: &Tool, export: &'static str, exec: &Execution) {
+    let u = &exec.usage;
+    tracing::info!(
+        target: "cordon::execution",
+        digest = tool.digest(),
+        export,
+        outcome = exec.outcome.as_str(),
+        error = exec.error.as_deref(),
+        fuel_consumed = u.fuel_consumed,
+        peak_memory_bytes = u.peak_memory_bytes,
+        wall_time_us = u.wall_time_us,
+        input_bytes = u.input_bytes,
+        output_bytes = u.output_bytes,
+        stdout_bytes = u.stdout_bytes,
+        stderr_bytes = u.stderr_bytes,
+        stdout_truncated = u.stdout_truncated,
+        stderr_truncated = u.stderr_truncated,
+        "execution"
+    );
+}

@@ -1,0 +1,22 @@
+//! The only part of cordon that touches wasmtime.
+//!
+//! A [`Sandbox`] owns the process's one engine (pooling allocator, fuel, epoch interruption), the
+//! linker with every WASI 0.2 interface (each closed by default), and the on-disk cache of
+//! compiled components. [`Sandbox::load`] turns component bytes into a [`Tool`];
+//! [`Sandbox::call`] runs one call in a fresh instance and always ends in an
+//! [`cordon_core::Outcome`] with a usage report.
+
+mod bindings;
+mod cache;
+mod capture;
+mod engine;
+mod error;
+mod exec;
+mod host;
+mod limiter;
+mod sandbox;
+
+pub use cache::{CacheStatus, digest};
+pub use engine::{EPOCH_TICK, EngineSettings};
+pub use error::{DescribeError, LoadError, SandboxError};
+pub use sandbox::{Sandbox, SandboxConfig, Tool};

@@ -1,0 +1,171 @@
+//! [`Sandbox`]: the engine, the linker with every WASI 0.2 interface, the compiled-component
+//! cache, and loading components into ready-to-instantiate [`Tool`]s.
+
+use crate::bindings::ToolboxPre;
+use crate::cache::{CacheStatus, ComponentCache, digest};
+use crate::engine::{EngineSettings, EpochTicker, build_engine, fingerprint};
+use crate::error::{LoadError, SandboxError};
+use crate::host::HostState;
+use cordon_core::Limits;
+use std::path::PathBuf;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, wasmparser};
+
+/// How to build a [`Sandbox`].
+#[derive(Debug, Clone, Default)]
+pub struct SandboxConfig {
+    pub engine: EngineSettings,
+    /// Directory of the compiled-component cache; `None` compiles every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Runs tool components. One per process: it owns the engine, whose settings every compiled
+/// component depends on.
+pub struct Sandbox {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<ComponentCache>,
+    caps: Limits,
+    /// Advances the epoch for deadlines; stops when the sandbox is dropped.
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A component checked against the contract and ready to instantiate. Cheap to share behind an
+/// `Arc`; every call still gets its own instance.
+pub struct Tool {
+    /// Hex sha256 of the component bytes.
+    digest: String,
+    /// Pre-resolved imports and exports: instantiating it does no linking work.
+    pre: ToolboxPre<HostState>,
+    /// Whether the compiled code came from the cache.
+    cache_status: CacheStatus,
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool")
+            .field("digest", &self.digest)
+            .field("cache_status", &self.cache_status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tool {
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    pub fn cache_status(&self) -> CacheStatus {
+        self.cache_status
+    }
+    pub(crate) fn pre(&self) -> &ToolboxPre<HostState> {
+        &self.pre
+    }
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let engine =
+            build_engine(&config.engine).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        // Every WASI 0.2 interface is linked so any component built for wasm32-wasip2 loads;
+        // what each one may actually do is decided per call by `HostState`.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+        let cache = match config.cache_dir {
+            Some(dir) => Some(
+                ComponentCache::new(dir.clone(), fingerprint(&engine))
+                    .map_err(|source| SandboxError::Cache { path: dir, source })?,
+            ),
+            None => None,
+        };
+        let ticker = EpochTicker::start(&engine).map_err(SandboxError::Ticker)?;
+        Ok(Sandbox {
+            engine,
+            linker,
+            cache,
+            caps: config.engine.caps,
+            _ticker: ticker,
+        })
+    }
+
+    /// The most any call's limits may be.
+    pub fn caps(&self) -> &Limits {
+        &self.caps
+    }
+
+    /// Checks, compiles (or loads from the cache) and links a component. CPU-heavy on a cache
+    /// miss: call it from a blocking thread in async code.
+    pub fn load(&self, bytes: &[u8]) -> Result<Tool, LoadError> {
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(LoadError::CoreModule);
+        }
+        if !wasmparser::Parser::is_component(bytes) {
+            return Err(LoadError::NotWasm);
+        }
+        let digest = digest(bytes);
+        let (component, cache_status) = self.compile_cached(&digest, bytes)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
+        let pre = ToolboxPre::new(instance_pre)
+            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        Ok(Tool {
+            digest,
+            pre,
+            cache_status,
+        })
+    }
+
+    fn compile_cached(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheStatus), LoadError> {
+        let compile = || {
+            Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))
+        };
+        let Some(cache) = &self.cache else {
+            return Ok((compile()?, CacheStatus::Compiled));
+        };
+        let status = match cache.read(digest) {
+            Ok(Some(artifact)) => {
+                // SAFETY: the artifact was produced by `Component::serialize` of this engine
+                // configuration (the fingerprint is in the entry's name) and its checksum was
+                // verified just now, so these are the bytes wasmtime wrote.
+                match unsafe { Component::deserialize(&self.engine, &artifact) } {
+                    Ok(component) => return Ok((component, CacheStatus::Hit)),
+                    Err(e) => {
+                        tracing::warn!(digest, error = %e, "compiled cache entry rejected by wasmtime; rebuilding");
+                        CacheStatus::Rebuilt
+                    }
+                }
+            }
+            Ok(None) => CacheStatus::Miss,
+            Err(reason) => {
+                tracing::warn!(digest, reason, "corrupt compiled cache entry; rebuilding");
+                CacheStatus::Rebuilt
+            }
+        };
+        cache.remove(digest);
+        let component = compile()?;
+        match component.serialize() {
+            Ok(artifact) => {
+                if let Err(e) = cache.write(digest, &artifact) {
+                    tracing::warn!(digest, error = %e, "cannot write compiled cache entry");
+                }
+            }
+            Err(e) => tracing::warn!(digest, error = %e, "cannot serialize compiled component"),
+        }
+        Ok((component, status))
+    }
+}

@@ -1,0 +1,42 @@
+//! The error a tool function returns.
+
+use std::fmt;
+
+/// Why a tool call did not produce output. Both variants reach the caller with their message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input does not fit what the tool expects (outcome `invalid_input`).
+    InvalidInput(String),
+    /// The tool ran and failed (outcome `tool_error`).
+    Failed(String),
+}
+
+impl Error {
+    /// The tool ran and failed.
+    pub fn failed(message: impl fmt::Display) -> Self {
+        Error::Failed(message.to_string())
+    }
+
+    /// The input does not fit what the tool expects.
+    pub fn invalid_input(message: impl fmt::Display) -> Self {
+        Error::InvalidInput(message.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            Error::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Failed(e.to_string())
+    }
+}

@@ -1,0 +1,185 @@
+//! The `cordon` binary as a user runs it: exit codes, `--json` reports, policies, logs.
+
+use crate::common::temp_dir;
+use cordon_test_artifacts as guests;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::LazyLock;
+
+/// One compiled-component cache for every CLI test of this run, as a user's machine has.
+static CACHE: LazyLock<PathBuf> = LazyLock::new(|| temp_dir("cli-cache"));
+
+fn cordon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .env("CORDON_CACHE_DIR", &*CACHE)
+        .env_remove("CORDON_LOG")
+        .output()
+        .expect("run cordon")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn run_prints_the_output_and_exits_zero() {
+    let out = cordon(&["run", guests::WORD_COUNT, "--input", r#"{"text":"a b c"}"#]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout_json(&out),
+        serde_json::json!({"words": 3, "lines": 1, "chars": 5})
+    );
+}
+
+#[test]
+fn run_json_reports_outcome_output_error_and_usage() {
+    let out = cordon(&["run", guests::ECHO, "--input", r#"{"x":[1,2]}"#, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "ok");
+    assert_eq!(report["output"], serde_json::json!({"x": [1, 2]}));
+    assert_eq!(report["error"], Value::Null);
+    let usage = &report["usage"];
+    for key in [
+        "fuel_consumed",
+        "peak_memory_bytes",
+        "wall_time_us",
+        "input_bytes",
+        "output_bytes",
+        "stdout_bytes",
+        "stderr_bytes",
+    ] {
+        assert!(usage[key].is_u64(), "usage.{key} missing: {usage}");
+    }
+    assert!(usage["fuel_consumed"].as_u64().unwrap() > 0);
+    assert_eq!(usage["input_bytes"], 11);
+}
+
+#[test]
+fn a_policy_sets_the_limits_and_a_limit_kill_exits_one() {
+    let dir = temp_dir("cli-policy");
+    let policy = dir.join("spin.toml");
+    std::fs::write(&policy, "[limits]\nfuel = 1000000\n").unwrap();
+    let out = cordon(&[
+        "run",
+        guests::INFINITE_LOOP,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--input",
+        "{}",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "fuel_exhausted");
+    assert_eq!(report["usage"]["fuel_consumed"], 1_000_000);
+}
+
+#[test]
+fn a_bad_policy_is_a_clear_error_naming_file_and_key() {
+    let dir = temp_dir("cli-bad-policy");
+    let policy = dir.join("bad.toml");
+    std::fs::write(&policy, "[limits]\nfuel = 0\n").unwrap();
+    let out = cordon(&[
+        "run",
+        guests::ECHO,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--input",
+        "{}",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: {}: limits.fuel: must be greater than zero",
+            policy.display()
+        )
+    );
+}
+
+#[test]
+fn input_file_and_stdin_work() {
+    let dir = temp_dir("cli-input");
+    let input = dir.join("in.json");
+    std::fs::write(&input, r#"{"text":"from a file"}"#).unwrap();
+    let out = cordon(&[
+        "run",
+        guests::WORD_COUNT,
+        "--input-file",
+        input.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(stdout_json(&out)["output"]["words"], 3);
+}
+
+#[test]
+fn inspect_prints_describe_with_schemas_and_digest() {
+    let out = cordon(&["inspect", guests::WORD_COUNT]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = stdout_json(&out);
+    assert_eq!(info["name"], "word-count");
+    assert_eq!(info["version"], "0.1.0");
+    assert_eq!(
+        info["input_schema"]["required"],
+        serde_json::json!(["text"])
+    );
+    assert_eq!(
+        info["output_schema"]["properties"]["words"]["type"],
+        "integer"
+    );
+    assert_eq!(info["digest"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn loading_a_non_component_fails_with_exit_two() {
+    let dir = temp_dir("cli-junk");
+    let junk = dir.join("junk.wasm");
+    std::fs::write(&junk, b"definitely not wasm").unwrap();
+    let out = cordon(&["run", junk.to_str().unwrap(), "--input", "{}"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a WebAssembly binary"), "{stderr}");
+}
+
+#[test]
+fn json_logs_carry_one_execution_event_with_usage() {
+    let out = cordon(&[
+        "run",
+        guests::ECHO,
+        "--input",
+        "{}",
+        "--log-format",
+        "json",
+        "--log",
+        "cordon=info",
+    ]);
+    assert!(out.status.success());
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each log line is JSON"))
+        .filter(|e: &Value| e["target"] == "cordon::execution")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "ok");
+    assert_eq!(events[0]["export"], "call");
+    assert!(events[0]["fuel_consumed"].as_u64().unwrap() > 0);
+    assert_eq!(events[0]["digest"].as_str().unwrap().len(), 64);
+}

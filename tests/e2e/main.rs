@@ -1,0 +1,9 @@
+//! End-to-end tests: real components (the example tools and the hostile guests in
+//! `tests/guests/`) run through the real sandbox and the real `cordon` binary.
+
+mod cache;
+mod cli;
+mod common;
+mod contract;
+mod hostile;
+mod tools;

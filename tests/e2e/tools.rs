@@ -1,0 +1,100 @@
+//! The example tools do their job, refuse bad input cleanly, and the ones that need a capability
+//! fail cleanly under the closed default policy.
+
+use crate::common::{call, limits};
+use cordon_core::{Limits, Outcome};
+use cordon_test_artifacts as guests;
+use serde_json::json;
+
+#[tokio::test]
+async fn word_count_counts_and_reports_usage() {
+    let exec = call(
+        guests::WORD_COUNT,
+        r#"{"text":"one two  three\nfour"}"#,
+        &Limits::default(),
+    )
+    .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    assert_eq!(
+        exec.output,
+        Some(json!({"words": 4, "lines": 2, "chars": 19}))
+    );
+    let u = &exec.usage;
+    assert!(u.fuel_consumed > 0 && u.fuel_consumed < Limits::default().fuel);
+    assert!(
+        u.peak_memory_bytes >= 64 * 1024 && u.peak_memory_bytes <= Limits::default().memory_bytes
+    );
+    assert_eq!(u.input_bytes, 31);
+    assert_eq!(
+        u.output_bytes,
+        r#"{"words":4,"lines":2,"chars":19}"#.len() as u64
+    );
+    assert!(u.wall_time_us > 0);
+}
+
+#[tokio::test]
+async fn sha256_matches_a_known_digest() {
+    let exec = call(guests::SHA256, r#"{"text":"abc"}"#, &Limits::default()).await;
+    assert_eq!(
+        exec.output,
+        Some(json!({
+            "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "bytes": 3
+        }))
+    );
+}
+
+#[tokio::test]
+async fn schema_mismatch_is_invalid_input_with_serdes_message() {
+    let exec = call(guests::WORD_COUNT, r#"{"txt":"x"}"#, &Limits::default()).await;
+    assert_eq!(exec.outcome, Outcome::InvalidInput);
+    assert!(exec.error.unwrap().starts_with("unknown field `txt`"));
+}
+
+#[tokio::test]
+async fn input_that_is_not_json_or_too_large_never_runs() {
+    let exec = call(guests::ECHO, "{not json", &Limits::default()).await;
+    assert_eq!(exec.outcome, Outcome::InvalidInput);
+    assert!(exec.error.unwrap().starts_with("input is not valid JSON"));
+    assert_eq!(exec.usage.fuel_consumed, 0);
+
+    let l = limits(|l| l.max_input_bytes = 10);
+    let exec = call(guests::ECHO, r#"{"a":"0123456789"}"#, &l).await;
+    assert_eq!(exec.outcome, Outcome::InvalidInput);
+    assert_eq!(
+        exec.error.as_deref(),
+        Some("input is 18 bytes, over the limit of 10")
+    );
+    assert_eq!(exec.usage.fuel_consumed, 0);
+    assert_eq!(exec.usage.input_bytes, 18);
+}
+
+#[tokio::test]
+async fn read_file_sees_no_files_under_the_default_policy() {
+    for path in ["/etc/passwd", "/proc/self/environ", "secret.txt", "../x"] {
+        let input = json!({ "path": path }).to_string();
+        let exec = call(guests::READ_FILE, &input, &Limits::default()).await;
+        assert_eq!(exec.outcome, Outcome::ToolError, "{path}: {exec:?}");
+        assert!(
+            exec.error
+                .unwrap()
+                .starts_with(&format!("cannot read {path}"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn http_get_is_denied_under_the_default_policy() {
+    let exec = call(
+        guests::HTTP_GET,
+        r#"{"url":"http://127.0.0.1:9/"}"#,
+        &Limits::default(),
+    )
+    .await;
+    assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+    let error = exec.error.unwrap();
+    assert_eq!(
+        error,
+        "request to http://127.0.0.1:9/ failed: denied by the host's network policy (HTTP-request-denied)"
+    );
+}
