@@ -1,0 +1,23 @@
+//! Signed tool components.
+//!
+//! A signed component carries, as its last top-level section, a custom section named
+//! `cordon-signature`: an ed25519 signature over a statement that binds the sha256 of every byte
+//! before that section, the tool's name and version, the signer's public key and the signing
+//! time. `docs/signing.md` gives the format byte by byte.
+//!
+//! [`verify`] checks all of it against a [`TrustStore`] without parsing the component as wasm:
+//! nothing is compiled before the signature, the key and the publisher have been accepted.
+
+mod error;
+mod keys;
+mod section;
+mod statement;
+mod store;
+mod verify;
+
+pub use error::{KeyError, Rejection, StoreError};
+pub use keys::{KeyId, PrivateKey};
+pub use section::{SignatureSection, find_signature, sign_component};
+pub use statement::Statement;
+pub use store::TrustStore;
+pub use verify::{Verified, check_describe, verify};
