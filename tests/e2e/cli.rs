@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 /// One compiled-component cache for every CLI test of this run, as a user's machine has.
 static CACHE: LazyLock<PathBuf> = LazyLock::new(|| temp_dir("cli-cache"));
 
-fn cordon(args: &[&str]) -> Output {
+pub fn cordon(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args(args)
         .env("CORDON_CACHE_DIR", &*CACHE)
@@ -19,7 +19,7 @@ fn cordon(args: &[&str]) -> Output {
         .expect("run cordon")
 }
 
-fn stdout_json(out: &Output) -> Value {
+pub fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}\nstderr: {}",
@@ -31,7 +31,13 @@ fn stdout_json(out: &Output) -> Value {
 
 #[test]
 fn run_prints_the_output_and_exits_zero() {
-    let out = cordon(&["run", guests::WORD_COUNT, "--input", r#"{"text":"a b c"}"#]);
+    let out = cordon(&[
+        "run",
+        "--allow-unsigned",
+        guests::WORD_COUNT,
+        "--input",
+        r#"{"text":"a b c"}"#,
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -45,7 +51,14 @@ fn run_prints_the_output_and_exits_zero() {
 
 #[test]
 fn run_json_reports_outcome_output_error_and_usage() {
-    let out = cordon(&["run", guests::ECHO, "--input", r#"{"x":[1,2]}"#, "--json"]);
+    let out = cordon(&[
+        "run",
+        "--allow-unsigned",
+        guests::ECHO,
+        "--input",
+        r#"{"x":[1,2]}"#,
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let report = stdout_json(&out);
     assert_eq!(report["outcome"], "ok");
@@ -74,6 +87,7 @@ fn a_policy_sets_the_limits_and_a_limit_kill_exits_one() {
     std::fs::write(&policy, "[limits]\nfuel = 1000000\n").unwrap();
     let out = cordon(&[
         "run",
+        "--allow-unsigned",
         guests::INFINITE_LOOP,
         "--policy",
         policy.to_str().unwrap(),
@@ -94,6 +108,7 @@ fn a_bad_policy_is_a_clear_error_naming_file_and_key() {
     std::fs::write(&policy, "[limits]\nfuel = 0\n").unwrap();
     let out = cordon(&[
         "run",
+        "--allow-unsigned",
         guests::ECHO,
         "--policy",
         policy.to_str().unwrap(),
@@ -118,6 +133,7 @@ fn input_file_and_stdin_work() {
     std::fs::write(&input, r#"{"text":"from a file"}"#).unwrap();
     let out = cordon(&[
         "run",
+        "--allow-unsigned",
         guests::WORD_COUNT,
         "--input-file",
         input.to_str().unwrap(),
@@ -153,7 +169,13 @@ fn loading_a_non_component_fails_with_exit_two() {
     let dir = temp_dir("cli-junk");
     let junk = dir.join("junk.wasm");
     std::fs::write(&junk, b"definitely not wasm").unwrap();
-    let out = cordon(&["run", junk.to_str().unwrap(), "--input", "{}"]);
+    let out = cordon(&[
+        "run",
+        "--allow-unsigned",
+        junk.to_str().unwrap(),
+        "--input",
+        "{}",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a WebAssembly binary"), "{stderr}");
@@ -163,6 +185,7 @@ fn loading_a_non_component_fails_with_exit_two() {
 fn json_logs_carry_one_execution_event_with_usage() {
     let out = cordon(&[
         "run",
+        "--allow-unsigned",
         guests::ECHO,
         "--input",
         "{}",

@@ -6,4 +6,5 @@ mod cli;
 mod common;
 mod contract;
 mod hostile;
+mod signing;
 mod tools;

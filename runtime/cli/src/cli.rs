@@ -24,6 +24,12 @@ pub enum Command {
     Run(commands::run::RunArgs),
     /// Print what a tool component says about itself (`describe()`), as JSON.
     Inspect(commands::inspect::InspectArgs),
+    /// Create an ed25519 signing key.
+    Keygen(commands::keygen::KeygenArgs),
+    /// Sign a tool component with a private key.
+    Sign(commands::sign::SignArgs),
+    /// Check a tool component's signature against a trust store.
+    Verify(commands::verify::VerifyArgs),
 }
 
 /// Runs the chosen command. `Ok` carries the process exit code; `Err` is a failure of the
@@ -32,5 +38,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => commands::run::run(args).await,
         Command::Inspect(args) => commands::inspect::inspect(args).await,
+        Command::Keygen(args) => commands::keygen::keygen(args),
+        Command::Sign(args) => commands::sign::sign(args).await,
+        Command::Verify(args) => commands::verify::verify(args).await,
     }
 }

@@ -1,5 +1,6 @@
 //! The `cordon` command as a library: argument parsing, logging set-up and the commands.
 
+pub mod admission;
 pub mod cli;
 pub mod commands;
 pub mod logging;

@@ -110,6 +110,11 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub outcome: Outcome,
+    /// Hex sha256 of the component that ran (without its signature section).
+    pub digest: String,
+    /// Key id of the signature the component was admitted with; `None` when it ran unsigned
+    /// (local development only).
+    pub signer: Option<String>,
     /// The tool's JSON output; present only for [`Outcome::Ok`].
     pub output: Option<serde_json::Value>,
     /// A one-line reason for every outcome other than `ok`.
@@ -125,9 +130,17 @@ pub struct Execution {
 
 impl Execution {
     /// A call that ended before anything ran (for example input refused by the host).
-    pub fn refused(outcome: Outcome, error: impl Into<String>, usage: Usage) -> Self {
+    pub fn refused(
+        outcome: Outcome,
+        error: impl Into<String>,
+        usage: Usage,
+        digest: String,
+        signer: Option<String>,
+    ) -> Self {
         Execution {
             outcome,
+            digest,
+            signer,
             output: None,
             error: Some(error.into()),
             usage,

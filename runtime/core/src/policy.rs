@@ -1,7 +1,7 @@
 //! The per-tool policy file (`policies/<tool>.toml`).
 //!
-//! For now a policy only sets limits; filesystem, network, environment and access sections
-//! arrive with later work. Unknown keys are errors, and every error names the file and the key.
+//! For now a policy sets limits and the publishers allowed to sign the tool; filesystem, network,
+//! environment and access sections arrive with later work. Unknown keys are errors, and every error names the file and the key.
 
 use crate::limits::{LimitError, Limits};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Publishers (names in the trust store) whose signature this tool must carry. Absent: any
+    /// trusted publisher may sign it. Present but empty: nobody may, the tool cannot run.
+    #[serde(default)]
+    pub publishers: Option<Vec<String>>,
     /// Overrides of single limits; the rest keep their defaults.
     #[serde(default)]
     pub limits: LimitOverrides,

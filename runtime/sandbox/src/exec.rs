@@ -51,7 +51,13 @@ impl Sandbox {
                 input_bytes,
                 ..Usage::default()
             };
-            Execution::refused(Outcome::InvalidInput, error, usage)
+            Execution::refused(
+                Outcome::InvalidInput,
+                error,
+                usage,
+                tool.digest().to_owned(),
+                tool.signer().map(str::to_owned),
+            )
         };
         if input_bytes > limits.max_input_bytes {
             return refused(format!(
@@ -63,7 +69,7 @@ impl Sandbox {
             return refused(format!("input is not valid JSON: {e}"));
         }
         let run = self.run(tool, limits, Export::Call(input)).await;
-        let exec = finish_call(run, limits);
+        let exec = finish_call(run, limits, tool);
         log_execution(tool, "call", &exec);
         exec
     }
@@ -75,7 +81,16 @@ impl Sandbox {
             Ok(Returned::Info(info)) => info,
             Ok(Returned::Call(_)) => unreachable!("describe returns info"),
             Err(outcome) => {
-                let exec = execution(outcome, None, run.error, run.usage, run.stdout, run.stderr);
+                let exec = Execution {
+                    outcome,
+                    digest: tool.digest().to_owned(),
+                    signer: tool.signer().map(str::to_owned),
+                    output: None,
+                    error: run.error,
+                    usage: run.usage,
+                    stdout: run.stdout,
+                    stderr: run.stderr,
+                };
                 log_execution(tool, "describe", &exec);
                 return Err(DescribeError::Failed(Box::new(exec)));
             }
@@ -242,7 +257,7 @@ fn host_fault(error: String) -> Run {
 }
 
 /// Checks what `call` returned against the output limit and the JSON promise.
-fn finish_call(run: Run, limits: &Limits) -> Execution {
+fn finish_call(run: Run, limits: &Limits, tool: &Tool) -> Execution {
     let Run {
         result,
         error,
@@ -250,6 +265,16 @@ fn finish_call(run: Run, limits: &Limits) -> Execution {
         stdout,
         stderr,
     } = run;
+    let execution = |outcome, output, error, usage, stdout, stderr| Execution {
+        outcome,
+        digest: tool.digest().to_owned(),
+        signer: tool.signer().map(str::to_owned),
+        output,
+        error,
+        usage,
+        stdout,
+        stderr,
+    };
     let returned = match result {
         Ok(Returned::Call(r)) => r,
         Ok(Returned::Info(_)) => unreachable!("call returns a result"),
@@ -289,24 +314,6 @@ fn finish_call(run: Run, limits: &Limits) -> Execution {
     execution(outcome, output, error, usage, stdout, stderr)
 }
 
-fn execution(
-    outcome: Outcome,
-    output: Option<serde_json::Value>,
-    error: Option<String>,
-    usage: Usage,
-    stdout: String,
-    stderr: String,
-) -> Execution {
-    Execution {
-        outcome,
-        output,
-        error,
-        usage,
-        stdout,
-        stderr,
-    }
-}
-
 /// The one structured event every execution emits. Callers add who/what through the span they
 /// run the call in (tool name, execution id, caller).
 fn log_execution(tool: &Tool, export: &'static str, exec: &Execution) {
@@ -314,6 +321,7 @@ fn log_execution(tool: &Tool, export: &'static str, exec: &Execution) {
     tracing::info!(
         target: "cordon::execution",
         digest = tool.digest(),
+        signer = tool.signer(),
         export,
         outcome = exec.outcome.as_str(),
         error = exec.error.as_deref(),

@@ -47,6 +47,9 @@ pub struct Tool {
     pre: ToolboxPre<HostState>,
     /// Whether the compiled code came from the cache.
     cache_status: CacheStatus,
+    /// Key id of the signature the component was admitted with, if any; reported with every
+    /// execution.
+    signer: Option<String>,
 }
 
 impl std::fmt::Debug for Tool {
@@ -64,6 +67,13 @@ impl Tool {
     }
     pub fn cache_status(&self) -> CacheStatus {
         self.cache_status
+    }
+    pub fn signer(&self) -> Option<&str> {
+        self.signer.as_deref()
+    }
+    /// Records the key id of the verified signature this tool was admitted with.
+    pub fn set_signer(&mut self, key_id: String) {
+        self.signer = Some(key_id);
     }
     pub(crate) fn pre(&self) -> &ToolboxPre<HostState> {
         &self.pre
@@ -123,6 +133,7 @@ impl Sandbox {
             digest,
             pre,
             cache_status,
+            signer: None,
         })
     }
 

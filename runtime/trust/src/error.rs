@@ -12,7 +12,9 @@ pub enum Rejection {
     Unsigned,
     #[error("the signature section is malformed: {0}")]
     Malformed(String),
-    #[error("the signature does not verify: the signed statement was altered or not made by key {0}")]
+    #[error(
+        "the signature does not verify: the signed statement was altered or not made by key {0}"
+    )]
     BadSignature(KeyId),
     #[error(
         "the component's sha256 is {actual} but the signature covers {signed}: the component was changed after signing, or the signature belongs to another component"
@@ -22,7 +24,9 @@ pub enum Rejection {
     RevokedKey(KeyId),
     #[error("the signing key {0} belongs to no trusted publisher")]
     UnknownKey(KeyId),
-    #[error("the tool's policy allows publishers [{allowed}], but it was signed by {publisher} ({key})")]
+    #[error(
+        "the tool's policy allows publishers [{allowed}], but it was signed by {publisher} ({key})"
+    )]
     PublisherNotAllowed {
         publisher: String,
         key: KeyId,

@@ -117,7 +117,10 @@ mod tests {
         let key = PrivateKey::generate().unwrap();
         let id = key.key_id();
         let text = id.to_string();
-        assert!(text.starts_with("ed25519:") && text.len() == 8 + 43, "{text}");
+        assert!(
+            text.starts_with("ed25519:") && text.len() == 8 + 43,
+            "{text}"
+        );
         assert_eq!(KeyId::parse(&text).unwrap(), id);
         for junk in ["", "ed25519:", "ed25519:abc", "rsa:AAAA", &text[1..]] {
             assert!(KeyId::parse(junk).is_err(), "{junk}");

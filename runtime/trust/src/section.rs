@@ -164,10 +164,13 @@ mod tests {
         let section = find_signature(&signed).unwrap().unwrap();
         assert_eq!(section.unsigned_len, EMPTY.len());
         assert_eq!(section.statement.name, "t");
-        assert_eq!(find_signature(EMPTY).unwrap().is_none(), true);
+        assert!(find_signature(EMPTY).unwrap().is_none());
         let again = sign_component(&signed, &key, "t", "2", 6).unwrap();
         assert_eq!(again.len(), signed.len());
-        assert_eq!(find_signature(&again).unwrap().unwrap().statement.version, "2");
+        assert_eq!(
+            find_signature(&again).unwrap().unwrap().statement.version,
+            "2"
+        );
     }
 
     #[test]

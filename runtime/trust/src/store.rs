@@ -83,7 +83,8 @@ impl TrustStore {
             let file: TrustFile =
                 toml::from_str(&text).map_err(|e| parse_err(path, e.message().to_owned()))?;
             for (i, key) in file.revoked.iter().enumerate() {
-                let key = KeyId::parse(key).map_err(|e| parse_err(path, format!("revoked[{i}]: {e}")))?;
+                let key =
+                    KeyId::parse(key).map_err(|e| parse_err(path, format!("revoked[{i}]: {e}")))?;
                 store.revoke(key);
             }
             for (name, keys) in &file.publishers {

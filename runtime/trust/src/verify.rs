@@ -34,11 +34,14 @@ pub fn verify(
         .ok_or(Rejection::Unsigned)?;
     let statement = section.statement;
     let key = statement.key.clone();
-    let verifying = key
-        .verifying_key()
-        .ok_or_else(|| Rejection::Malformed("the public key is not a valid ed25519 point".into()))?;
+    let verifying = key.verifying_key().ok_or_else(|| {
+        Rejection::Malformed("the public key is not a valid ed25519 point".into())
+    })?;
     verifying
-        .verify_strict(&section.statement_bytes, &Signature::from_bytes(&section.signature))
+        .verify_strict(
+            &section.statement_bytes,
+            &Signature::from_bytes(&section.signature),
+        )
         .map_err(|_| Rejection::BadSignature(key.clone()))?;
 
     let actual: [u8; 32] = Sha256::digest(&bytes[..section.unsigned_len]).into();
@@ -55,14 +58,14 @@ pub fn verify(
         .publisher_of(&key)
         .ok_or_else(|| Rejection::UnknownKey(key.clone()))?
         .to_owned();
-    if let Some(allowed) = allowed {
-        if !allowed.iter().any(|p| *p == publisher) {
-            return Err(Rejection::PublisherNotAllowed {
-                publisher,
-                key,
-                allowed: allowed.join(", "),
-            });
-        }
+    if let Some(allowed) = allowed
+        && !allowed.contains(&publisher)
+    {
+        return Err(Rejection::PublisherNotAllowed {
+            publisher,
+            key,
+            allowed: allowed.join(", "),
+        });
     }
     Ok(Verified {
         statement,
@@ -106,9 +109,14 @@ mod tests {
     fn every_rejection_has_its_own_code() {
         let (key, store, signed) = setup();
         let ok = verify(&signed, &store, None).unwrap();
-        assert_eq!((ok.publisher.as_str(), ok.unsigned_len), ("acme", EMPTY.len()));
         assert_eq!(
-            verify(&signed, &store, Some(&["acme".into()])).unwrap().publisher,
+            (ok.publisher.as_str(), ok.unsigned_len),
+            ("acme", EMPTY.len())
+        );
+        assert_eq!(
+            verify(&signed, &store, Some(&["acme".into()]))
+                .unwrap()
+                .publisher,
             "acme"
         );
 
@@ -116,7 +124,10 @@ mod tests {
             verify(bytes, store, allowed).unwrap_err().code()
         };
         assert_eq!(code(EMPTY, &store, None), "unsigned");
-        assert_eq!(code(&signed[..signed.len() - 1], &store, None), "malformed_signature");
+        assert_eq!(
+            code(&signed[..signed.len() - 1], &store, None),
+            "malformed_signature"
+        );
 
         // A byte of the statement (the version's last character) changed.
         let mut tampered = signed.clone();

@@ -1,12 +1,15 @@
 //! One module per `cordon` subcommand, plus what they share.
 
 pub mod inspect;
+pub mod keygen;
 pub mod run;
+pub mod sign;
+pub mod verify;
 
 use anyhow::Context;
 use clap::Args;
 use cordon_core::{Limits, Policy};
-use cordon_sandbox::{Sandbox, SandboxConfig, Tool};
+use cordon_sandbox::{Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 
 /// Options shared by the commands that load a component.
@@ -36,23 +39,33 @@ impl SandboxArgs {
         })
     }
 
-    /// The sandbox, the loaded tool and the limits its policy sets.
-    pub fn load(&self, component: &Path) -> anyhow::Result<(Sandbox, Tool, Limits)> {
-        let bytes = std::fs::read(component)
-            .with_context(|| format!("cannot read {}", component.display()))?;
-        let sandbox = Sandbox::new(SandboxConfig {
+    /// The process's sandbox.
+    pub fn sandbox(&self) -> anyhow::Result<Sandbox> {
+        Ok(Sandbox::new(SandboxConfig {
             cache_dir: self.cache_dir(),
             ..SandboxConfig::default()
-        })?;
-        let limits = match &self.policy {
-            Some(path) => {
-                Policy::load(path)?.effective_limits(&Limits::default(), sandbox.caps(), path)?
-            }
-            None => Limits::default(),
-        };
-        let tool = sandbox
-            .load(&bytes)
-            .with_context(|| format!("cannot load {}", component.display()))?;
-        Ok((sandbox, tool, limits))
+        })?)
     }
+
+    /// The tool's policy (the closed default without `--policy`).
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        Ok(match &self.policy {
+            Some(path) => Policy::load(path)?,
+            None => Policy::default(),
+        })
+    }
+
+    /// The limits the policy sets, checked against the sandbox's caps.
+    pub fn limits(&self, policy: &Policy, sandbox: &Sandbox) -> anyhow::Result<Limits> {
+        let path = self
+            .policy
+            .as_deref()
+            .unwrap_or(Path::new("(default policy)"));
+        Ok(policy.effective_limits(&Limits::default(), sandbox.caps(), path)?)
+    }
+}
+
+/// Reads a component file.
+pub fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }

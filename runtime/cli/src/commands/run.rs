@@ -1,9 +1,11 @@
 //! `cordon run`: one call of a tool component, printed as output or as a JSON report.
 
 use super::SandboxArgs;
+use crate::admission::{SignatureCheck, admit};
 use anyhow::Context;
 use clap::Args;
 use cordon_core::Outcome;
+use cordon_trust::TrustStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +26,14 @@ pub struct RunArgs {
     /// Print one JSON object {"outcome", "output", "error", "usage"} instead of the output.
     #[arg(long)]
     pub json: bool,
+    /// Trust store that must vouch for the tool's signature: a TOML file or a directory of
+    /// `<publisher>.pub` files.
+    #[arg(long, env = "CORDON_TRUST", required_unless_present = "allow_unsigned")]
+    pub trust: Option<PathBuf>,
+    /// Run without checking the signature. A local development escape hatch: the server has
+    /// no such option.
+    #[arg(long)]
+    pub allow_unsigned: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
@@ -39,9 +49,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         (None, None) => anyhow::bail!("give --input or --input-file"),
     };
-    let (sandbox, tool, limits) = args.sandbox.load(&args.tool)?;
-    let name = args.tool.display().to_string();
-    let span = tracing::info_span!("run", tool = name);
+    let bytes = super::read_component(&args.tool)?;
+    let sandbox = args.sandbox.sandbox()?;
+    let policy = args.sandbox.policy()?;
+    let limits = args.sandbox.limits(&policy, &sandbox)?;
+    let store;
+    let check = match (&args.trust, args.allow_unsigned) {
+        (_, true) => {
+            tracing::warn!("running without signature verification (--allow-unsigned)");
+            SignatureCheck::AllowUnsigned
+        }
+        (Some(path), false) => {
+            store = TrustStore::load(path)?;
+            SignatureCheck::Required {
+                store: &store,
+                publishers: policy.publishers.as_deref(),
+            }
+        }
+        (None, false) => anyhow::bail!("give --trust to verify the signature, or --allow-unsigned"),
+    };
+    let admitted = admit(&sandbox, &bytes, check, &limits)
+        .await
+        .with_context(|| format!("cannot run {}", args.tool.display()))?;
+    let tool = admitted.tool;
+    let span = tracing::info_span!(
+        "run",
+        tool = admitted.info.name,
+        version = admitted.info.version
+    );
     let exec = tracing::Instrument::instrument(sandbox.call(&tool, &input, &limits), span).await;
 
     if args.json {
