@@ -2,7 +2,7 @@
 //! entry is detected and rebuilt.
 
 use crate::common::temp_dir;
-use cordon_core::{Limits, Outcome};
+use cordon_core::{Grants, Outcome};
 use cordon_sandbox::{CacheStatus, Sandbox, SandboxConfig};
 
 fn sandbox(dir: &std::path::Path) -> Sandbox {
@@ -43,7 +43,7 @@ async fn miss_hit_corrupt_rebuild() {
     let s = sandbox(&dir);
     let second = s.load(&bytes).unwrap();
     assert_eq!(second.cache_status(), CacheStatus::Hit);
-    let exec = s.call(&second, r#"{"k":"v"}"#, &Limits::default()).await;
+    let exec = s.call(&second, r#"{"k":"v"}"#, &Grants::default()).await;
     assert_eq!(exec.outcome, Outcome::Ok);
 
     // Flip one byte deep inside the compiled code: detected, rebuilt, and the tool still runs.
@@ -54,7 +54,7 @@ async fn miss_hit_corrupt_rebuild() {
     let s = sandbox(&dir);
     let rebuilt = s.load(&bytes).unwrap();
     assert_eq!(rebuilt.cache_status(), CacheStatus::Rebuilt);
-    let exec = s.call(&rebuilt, r#"{"k":"v"}"#, &Limits::default()).await;
+    let exec = s.call(&rebuilt, r#"{"k":"v"}"#, &Grants::default()).await;
     assert_eq!(exec.outcome, Outcome::Ok);
     assert_eq!(
         sandbox(&dir).load(&bytes).unwrap().cache_status(),

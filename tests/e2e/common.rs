@@ -1,7 +1,7 @@
 //! What the tests share: one sandbox per test binary (as in production: one engine per process),
 //! tools loaded once, and limits built from the defaults.
 
-use cordon_core::{Execution, Limits, Outcome};
+use cordon_core::{Execution, Grants, Limits, Outcome};
 use cordon_sandbox::{Sandbox, SandboxConfig, Tool};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,7 +33,9 @@ pub fn tool(path: &str) -> Arc<Tool> {
 
 /// Calls a guest under `limits`.
 pub async fn call(path: &str, input: &str, limits: &Limits) -> Execution {
-    SANDBOX.call(&tool(path), input, limits).await
+    SANDBOX
+        .call(&tool(path), input, &Grants::with_limits(limits.clone()))
+        .await
 }
 
 /// Asserts that the echo tool still works: the host is healthy after whatever ran before.

@@ -1,15 +1,19 @@
-//! cordon's plain data: the limits a call runs under, the policy file that sets them, and the
-//! outcome and usage report every call ends with.
+//! cordon's plain data: the limits a call runs under, the policy file that sets them and what
+//! it grants (mounts, network, environment), and the outcome and usage report every call ends
+//! with.
 //!
 //! Nothing here depends on wasmtime: policy is data, enforcement lives in `cordon-sandbox`. That
 //! keeps these types cheap to test and lets the server, the CLI and the sandbox share them.
 
+pub mod grants;
 pub mod info;
 pub mod limits;
+pub mod network;
 pub mod outcome;
 pub mod policy;
 
+pub use grants::{Grants, Mount, REDACTED, redact};
 pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};
-pub use outcome::{Execution, Outcome, Usage};
-pub use policy::{Policy, PolicyError};
+pub use outcome::{Denial, DenialKind, Execution, Outcome, Usage};
+pub use policy::{Access, EnvSource, Policy, PolicyError};

@@ -33,6 +33,10 @@ pub struct Limits {
     /// Captured stdout and stderr, each, in bytes. Beyond it output is counted, dropped, and the
     /// usage report says it was truncated; it is never buffered without bound.
     pub max_log_bytes: u64,
+    /// Outbound HTTP requests one call may make (allowed or not; each attempt counts).
+    pub max_http_requests: u64,
+    /// Largest HTTP response body one request may deliver, in bytes.
+    pub max_http_response_bytes: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +65,11 @@ impl Default for Limits {
             // 64 KiB of logs per stream is enough to diagnose a failure without letting a chatty
             // tool fill the host's memory or the execution log.
             max_log_bytes: 64 * KIB,
+            // A tool call that needs more than 16 requests is crawling, not answering.
+            max_http_requests: 16,
+            // 4 MiB per response: an API answer or a page, not a download (the guest's memory
+            // limit bounds what it can hold anyway).
+            max_http_response_bytes: 4 * MIB,
         }
     }
 }
@@ -86,6 +95,9 @@ impl Limits {
             max_output_bytes: 16 * MIB,
             // 1 MiB of captured logs per stream.
             max_log_bytes: MIB,
+            // 256 requests and 64 MiB per response bound what one call can pull through the host.
+            max_http_requests: 256,
+            max_http_response_bytes: 64 * MIB,
         }
     }
 
@@ -103,7 +115,7 @@ impl Limits {
     }
 
     /// The limits as (key, own value, cap value) triples, in the policy file's key names.
-    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 8] {
+    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 10] {
         [
             ("fuel", self.fuel, caps.fuel),
             ("memory_bytes", self.memory_bytes, caps.memory_bytes),
@@ -121,6 +133,16 @@ impl Limits {
                 caps.max_output_bytes,
             ),
             ("max_log_bytes", self.max_log_bytes, caps.max_log_bytes),
+            (
+                "max_http_requests",
+                self.max_http_requests,
+                caps.max_http_requests,
+            ),
+            (
+                "max_http_response_bytes",
+                self.max_http_response_bytes,
+                caps.max_http_response_bytes,
+            ),
         ]
     }
 }

@@ -100,6 +100,30 @@ pub struct Usage {
     /// True when stderr went past the capture limit and the rest was dropped.
     #[serde(default, skip_serializing_if = "is_false")]
     pub stderr_truncated: bool,
+    /// Outbound HTTP requests the guest attempted (allowed or denied).
+    pub http_requests: u64,
+    /// Every operation the policy refused during the call.
+    pub denials: Vec<Denial>,
+}
+
+/// What kind of capability a denied operation wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DenialKind {
+    Network,
+    Filesystem,
+    Env,
+}
+
+/// One operation the policy refused. The guest got an ordinary error for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    pub kind: DenialKind,
+    /// What was asked for: a URL, a path, a variable name.
+    pub target: String,
+    /// Why it was refused, in one line.
+    pub reason: String,
 }
 
 fn is_false(b: &bool) -> bool {

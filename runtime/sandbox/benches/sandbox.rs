@@ -7,7 +7,7 @@
 //! - `load/{compile,cache_hit}`: turning component bytes into a runnable tool, with and without
 //!   the compiled-component cache.
 
-use cordon_core::Limits;
+use cordon_core::{Grants, Limits};
 use cordon_sandbox::{Sandbox, SandboxConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
@@ -37,7 +37,7 @@ fn echo_warm_call(c: &mut Criterion) {
     let tool = sandbox
         .load(&cordon_test_artifacts::bytes(cordon_test_artifacts::ECHO))
         .expect("load echo");
-    let limits = Limits::default();
+    let limits = Grants::default();
     let input = r#"{"message":"hello"}"#;
 
     // Percentiles over individual calls, which criterion's mean does not show.
@@ -72,11 +72,11 @@ fn sha256_16mib(c: &mut Criterion) {
     let tool = sandbox
         .load(&cordon_test_artifacts::bytes(cordon_test_artifacts::SHA256))
         .expect("load sha256");
-    let limits = Limits {
+    let limits = Grants::with_limits(Limits {
         fuel: Limits::server_caps().fuel,
         timeout_ms: 30_000,
         ..Limits::default()
-    };
+    });
     let text = "a".repeat(TEXT_KIB);
     let input = serde_json::json!({ "text": text, "repeat": REPEAT }).to_string();
 

@@ -8,7 +8,7 @@ use crate::bindings::{GuestError, GuestInfo};
 use crate::error::DescribeError;
 use crate::host::HostState;
 use crate::sandbox::{Sandbox, Tool};
-use cordon_core::{Execution, Limits, Outcome, ToolInfo, Usage};
+use cordon_core::{Execution, Grants, Limits, Outcome, ToolInfo, Usage, redact};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -42,9 +42,10 @@ struct Run {
 }
 
 impl Sandbox {
-    /// Calls the tool's `call` export with `input` under `limits`. Never fails: every ending,
+    /// Calls the tool's `call` export with `input` under `grants`. Never fails: every ending,
     /// including host faults, is an [`Outcome`].
-    pub async fn call(&self, tool: &Tool, input: &str, limits: &Limits) -> Execution {
+    pub async fn call(&self, tool: &Tool, input: &str, grants: &Grants) -> Execution {
+        let limits = &grants.limits;
         let input_bytes = input.len() as u64;
         let refused = |error: String| {
             let usage = Usage {
@@ -68,15 +69,17 @@ impl Sandbox {
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
             return refused(format!("input is not valid JSON: {e}"));
         }
-        let run = self.run(tool, limits, Export::Call(input)).await;
-        let exec = finish_call(run, limits, tool);
+        let run = self.run(tool, grants, Export::Call(input)).await;
+        let exec = finish_call(run, grants, tool);
         log_execution(tool, "call", &exec);
         exec
     }
 
-    /// Calls the tool's `describe` export under `limits` and checks what it returns.
+    /// Calls the tool's `describe` export under `limits`, with no other capability, and checks
+    /// what it returns.
     pub async fn describe(&self, tool: &Tool, limits: &Limits) -> Result<ToolInfo, DescribeError> {
-        let run = self.run(tool, limits, Export::Describe).await;
+        let grants = Grants::with_limits(limits.clone());
+        let run = self.run(tool, &grants, Export::Describe).await;
         let info = match run.result {
             Ok(Returned::Info(info)) => info,
             Ok(Returned::Call(_)) => unreachable!("describe returns info"),
@@ -114,10 +117,15 @@ impl Sandbox {
         })
     }
 
-    async fn run(&self, tool: &Tool, limits: &Limits, export: Export<'_>) -> Run {
+    async fn run(&self, tool: &Tool, grants: &Grants, export: Export<'_>) -> Run {
+        let limits = &grants.limits;
         let start = Instant::now();
         let deadline = start + Duration::from_millis(limits.timeout_ms);
-        let mut store = Store::new(&self.engine, HostState::new(limits));
+        let state = match HostState::new(grants, &self.resolver, deadline) {
+            Ok(state) => state,
+            Err(e) => return host_fault(format!("cannot prepare the call: {e}")),
+        };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if let Err(e) = store.set_fuel(limits.fuel) {
             return host_fault(format!("cannot set fuel: {e}"));
@@ -148,6 +156,12 @@ impl Sandbox {
         let state = store.data();
         let (stdout, stdout_bytes, stdout_truncated) = state.stdout.finish();
         let (stderr, stderr_bytes, stderr_truncated) = state.stderr.finish();
+        let net = std::mem::take(
+            &mut *state
+                .net_log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let usage = Usage {
             fuel_consumed: limits.fuel.saturating_sub(fuel_left),
             peak_memory_bytes: state.limiter.peak_memory as u64,
@@ -161,6 +175,8 @@ impl Sandbox {
             stderr_bytes,
             stdout_truncated,
             stderr_truncated,
+            http_requests: net.requests,
+            denials: net.denials,
         };
         let (result, error) = match ended {
             Ok(Ok(returned)) => (Ok(returned), None),
@@ -257,7 +273,8 @@ fn host_fault(error: String) -> Run {
 }
 
 /// Checks what `call` returned against the output limit and the JSON promise.
-fn finish_call(run: Run, limits: &Limits, tool: &Tool) -> Execution {
+fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
+    let limits = &grants.limits;
     let Run {
         result,
         error,
@@ -265,15 +282,35 @@ fn finish_call(run: Run, limits: &Limits, tool: &Tool) -> Execution {
         stdout,
         stderr,
     } = run;
-    let execution = |outcome, output, error, usage, stdout, stderr| Execution {
-        outcome,
-        digest: tool.digest().to_owned(),
-        signer: tool.signer().map(str::to_owned),
-        output,
-        error,
-        usage,
-        stdout,
-        stderr,
+    // Secret values never leave the host: anything the guest produced is redacted.
+    let secrets = &grants.secrets;
+    let scrub = |text: String| {
+        if secrets.is_empty() {
+            text
+        } else {
+            redact(&text, secrets)
+        }
+    };
+    let execution = |outcome,
+                     output: Option<serde_json::Value>,
+                     error: Option<String>,
+                     mut usage: Usage,
+                     stdout: String,
+                     stderr: String| {
+        for d in &mut usage.denials {
+            d.target = scrub(std::mem::take(&mut d.target));
+            d.reason = scrub(std::mem::take(&mut d.reason));
+        }
+        Execution {
+            outcome,
+            digest: tool.digest().to_owned(),
+            signer: tool.signer().map(str::to_owned),
+            output,
+            error: error.map(scrub),
+            usage,
+            stdout: scrub(stdout),
+            stderr: scrub(stderr),
+        }
     };
     let returned = match result {
         Ok(Returned::Call(r)) => r,
@@ -300,7 +337,7 @@ fn finish_call(run: Run, limits: &Limits, tool: &Tool) -> Execution {
         );
     }
     let (outcome, output, error) = match returned {
-        Ok(output) => match serde_json::from_str(&output) {
+        Ok(output) => match serde_json::from_str(&scrub(output)) {
             Ok(value) => (Outcome::Ok, Some(value), None),
             Err(e) => (
                 Outcome::ToolError,

@@ -3,9 +3,13 @@
 
 use crate::capture::CappedPipe;
 use crate::limiter::CallLimiter;
-use cordon_core::Limits;
+use crate::outbound::{Outbound, SharedLog};
+use crate::resolver::Resolver;
+use cordon_core::Grants;
+use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub(crate) struct HostState {
@@ -14,8 +18,10 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     /// wasi:http state; requests go through `hooks`.
     http: WasiHttpCtx,
-    /// Decides every outbound HTTP request.
-    hooks: DenyAllHttp,
+    /// Decides every outbound HTTP request under the call's network policy.
+    hooks: Outbound,
+    /// Requests made and operations denied, for the usage report.
+    pub(crate) net_log: SharedLog,
     /// Resources (streams, pollables, requests) the guest holds during the call.
     table: ResourceTable,
     /// Bounded capture of the guest's stdout.
@@ -27,26 +33,58 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    /// The state for one call under `grants`. Fails only if a mount cannot be opened.
+    pub(crate) fn new(
+        grants: &Grants,
+        resolver: &Arc<dyn Resolver>,
+        deadline: Instant,
+    ) -> std::io::Result<Self> {
+        let limits = &grants.limits;
         let stdout = CappedPipe::new(limits.max_log_bytes);
         let stderr = CappedPipe::new(limits.max_log_bytes);
         let mut builder = WasiCtx::builder();
-        // Deny by default, stated explicitly rather than relying on the builder's defaults.
+        // Deny by default, stated explicitly rather than relying on the builder's defaults:
+        // raw sockets and name lookups are never allowed (HTTP goes through `Outbound`), no
+        // variable is inherited, stdin is empty.
         builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        HostState {
+        for (name, value) in &grants.env {
+            builder.env(name, value);
+        }
+        for mount in &grants.mounts {
+            // Read-only is a capability, not a convention: wasmtime-wasi refuses every mutation
+            // through a read-only preopen, and cap-std keeps every path inside its directory.
+            let perms = if mount.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&mount.host, &mount.guest, perms)
+                .map_err(|e| std::io::Error::other(format!("mount {}: {e}", mount.guest)))?;
+        }
+        let net_log = SharedLog::default();
+        Ok(HostState {
             wasi: builder.build(),
             http: WasiHttpCtx::new(),
-            hooks: DenyAllHttp,
+            hooks: Outbound {
+                policy: grants.network.clone(),
+                resolver: resolver.clone(),
+                log: net_log.clone(),
+                max_requests: limits.max_http_requests,
+                max_response_bytes: limits.max_http_response_bytes,
+                deadline,
+            },
+            net_log,
             table: ResourceTable::new(),
             stdout,
             stderr,
             limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
-        }
+        })
     }
 }
 
@@ -66,31 +104,5 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
-    }
-}
-
-/// Outbound HTTP hook that refuses every request: the guest gets `HTTP-request-denied`, a
-/// normal error it can report, never a crash.
-#[derive(Debug)]
-struct DenyAllHttp;
-
-impl wasmtime_wasi_http::WasiHttpHooks for DenyAllHttp {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }

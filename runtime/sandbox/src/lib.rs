@@ -14,9 +14,12 @@ mod error;
 mod exec;
 mod host;
 mod limiter;
+mod outbound;
+mod resolver;
 mod sandbox;
 
 pub use cache::{CacheStatus, digest};
 pub use engine::{EPOCH_TICK, EngineSettings};
 pub use error::{DescribeError, LoadError, SandboxError};
+pub use resolver::{Resolver, SystemResolver};
 pub use sandbox::{Sandbox, SandboxConfig, Tool};

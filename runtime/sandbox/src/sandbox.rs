@@ -6,17 +6,31 @@ use crate::cache::{CacheStatus, ComponentCache, digest};
 use crate::engine::{EngineSettings, EpochTicker, build_engine, fingerprint};
 use crate::error::{LoadError, SandboxError};
 use crate::host::HostState;
+use crate::resolver::{Resolver, SystemResolver};
 use cordon_core::Limits;
 use std::path::PathBuf;
+use std::sync::Arc;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, wasmparser};
 
 /// How to build a [`Sandbox`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub engine: EngineSettings,
     /// Directory of the compiled-component cache; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
+    /// Resolves host names for outbound requests (the system resolver by default).
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            engine: EngineSettings::default(),
+            cache_dir: None,
+            resolver: Arc::new(SystemResolver),
+        }
+    }
 }
 
 /// Runs tool components. One per process: it owns the engine, whose settings every compiled
@@ -26,6 +40,8 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     cache: Option<ComponentCache>,
     caps: Limits,
+    /// Resolves names for outbound requests.
+    pub(crate) resolver: Arc<dyn Resolver>,
     /// Advances the epoch for deadlines; stops when the sandbox is dropped.
     _ticker: EpochTicker,
 }
@@ -103,6 +119,7 @@ impl Sandbox {
             linker,
             cache,
             caps: config.engine.caps,
+            resolver: config.resolver,
             _ticker: ticker,
         })
     }

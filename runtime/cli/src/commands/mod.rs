@@ -8,7 +8,7 @@ pub mod verify;
 
 use anyhow::Context;
 use clap::Args;
-use cordon_core::{Limits, Policy};
+use cordon_core::{Grants, Limits, Policy};
 use cordon_sandbox::{Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 
@@ -57,11 +57,19 @@ impl SandboxArgs {
 
     /// The limits the policy sets, checked against the sandbox's caps.
     pub fn limits(&self, policy: &Policy, sandbox: &Sandbox) -> anyhow::Result<Limits> {
-        let path = self
-            .policy
+        Ok(policy.effective_limits(&Limits::default(), sandbox.caps(), self.policy_path())?)
+    }
+
+    /// What a call under the policy is granted. Secret references need the secret store, which
+    /// `cordon run` does not open yet: a policy that names a secret fails here, clearly.
+    pub fn grants(&self, policy: &Policy, limits: Limits) -> anyhow::Result<Grants> {
+        Ok(policy.grants(limits, |_| None, self.policy_path())?)
+    }
+
+    fn policy_path(&self) -> &Path {
+        self.policy
             .as_deref()
-            .unwrap_or(Path::new("(default policy)"));
-        Ok(policy.effective_limits(&Limits::default(), sandbox.caps(), path)?)
+            .unwrap_or(Path::new("(default policy)"))
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
     let policy = args.sandbox.policy()?;
     let limits = args.sandbox.limits(&policy, &sandbox)?;
+    let grants = args.sandbox.grants(&policy, limits.clone())?;
     let store;
     let check = match (&args.trust, args.allow_unsigned) {
         (_, true) => {
@@ -77,7 +78,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tool = admitted.info.name,
         version = admitted.info.version
     );
-    let exec = tracing::Instrument::instrument(sandbox.call(&tool, &input, &limits), span).await;
+    let exec = tracing::Instrument::instrument(sandbox.call(&tool, &input, &grants), span).await;
 
     if args.json {
         println!("{}", serde_json::to_string(&exec)?);

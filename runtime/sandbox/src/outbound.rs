@@ -1,0 +1,292 @@
+//! Outbound HTTP under a call's network policy: the one place every `wasi:http` request passes.
+//!
+//! In order: the per-call request count; scheme, host and port against the allow list (on the
+//! parsed authority, never the URL text); then the host resolves the name itself (IP literals,
+//! including odd IPv4 spellings, are never sent to a resolver) and refuses the request if *any*
+//! address is not publicly routable, unless the policy opens that range; then it connects to the
+//! vetted address itself, so there is no second lookup a DNS rebinding could race. TLS checks
+//! the certificate against the host name. Redirects are never followed here: a 3xx goes back to
+//! the guest, and following it is a new request, checked again. Response bodies are capped.
+//!
+//! Every refusal is recorded as a denial for the usage report and logged as a security event.
+
+use crate::resolver::Resolver;
+use bytes::Bytes;
+use cordon_core::network::{
+    NetworkDenial, NetworkPolicy, Scheme, normalize_host, parse_ipv4_loose,
+};
+use cordon_core::{Denial, DenialKind};
+use http_body::{Body, Frame};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+/// What the network did during one call, read into the usage report afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct NetLog {
+    pub(crate) requests: u64,
+    pub(crate) denials: Vec<Denial>,
+}
+
+/// Shared between the hook (which records) and the call (which reports).
+pub(crate) type SharedLog = Arc<Mutex<NetLog>>;
+
+/// The `wasi:http` hook of one call.
+pub(crate) struct Outbound {
+    pub(crate) policy: NetworkPolicy,
+    pub(crate) resolver: Arc<dyn Resolver>,
+    pub(crate) log: SharedLog,
+    pub(crate) max_requests: u64,
+    pub(crate) max_response_bytes: u64,
+    pub(crate) deadline: Instant,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+fn deny(log: &SharedLog, target: &str, reason: String) {
+    tracing::warn!(target: "cordon::security", kind = "network", target_url = target, reason, "request denied");
+    log.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .denials
+        .push(Denial {
+            kind: DenialKind::Network,
+            target: target.to_owned(),
+            reason,
+        });
+}
+
+impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> ResponseFuture {
+        let uri = request.uri().clone();
+        let scheme = uri.scheme_str().and_then(Scheme::parse);
+        let authority = uri.authority().cloned();
+        let target = uri.to_string();
+        let log = self.log.clone();
+
+        let count = {
+            let mut l = log.lock().unwrap_or_else(PoisonError::into_inner);
+            l.requests += 1;
+            l.requests
+        };
+        if count > self.max_requests {
+            deny(
+                &log,
+                &target,
+                format!("request limit of {} reached", self.max_requests),
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let (Some(scheme), Some(authority)) = (scheme, authority) else {
+            deny(&log, &target, "not an absolute http(s) URL".into());
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        };
+        if authority.as_str().contains('@') {
+            deny(
+                &log,
+                &target,
+                "user information in the URL is not allowed".into(),
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let host = normalize_host(authority.host());
+        let port = authority.port_u16().unwrap_or(scheme.default_port());
+        if let Err(denial) = self.policy.check_destination(scheme, &host, port) {
+            deny(&log, &target, denial.to_string());
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+
+        let policy = self.policy.clone();
+        let resolver = self.resolver.clone();
+        let deadline = self.deadline;
+        let limit = self.max_response_bytes;
+        Box::new(async move {
+            let remaining = || deadline.saturating_duration_since(Instant::now());
+            let addrs = resolve(&*resolver, &host, port, remaining()).await?;
+            for addr in &addrs {
+                if let Err(denial @ NetworkDenial::Prohibited { .. }) = policy.check_address(*addr)
+                {
+                    deny(&log, &target, denial.to_string());
+                    return Err(Error::DestinationIpProhibited);
+                }
+            }
+            let connect_timeout = options
+                .and_then(|o| o.connect_timeout)
+                .map_or(remaining(), |t| t.min(remaining()));
+            let stream = connect(&addrs, port, connect_timeout).await?;
+            // Only the path goes on the wire; the Host header carries the name.
+            *request.uri_mut() = http::Uri::builder()
+                .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
+                .build()
+                .map_err(|_| Error::HttpRequestUriInvalid)?;
+            send(stream, scheme, &host, request, limit, remaining()).await
+        })
+    }
+}
+
+async fn resolve(
+    resolver: &dyn Resolver,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, Error> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    if let Some(v4) = parse_ipv4_loose(host) {
+        return Ok(vec![IpAddr::V4(v4)]);
+    }
+    let addrs = tokio::time::timeout(timeout, resolver.lookup(host, port))
+        .await
+        .map_err(|_| Error::DnsTimeout)?
+        .map_err(|e| Error::DnsError {
+            rcode: Some(e.to_string()),
+            info_code: None,
+        })?;
+    if addrs.is_empty() {
+        return Err(Error::DestinationNotFound);
+    }
+    Ok(addrs)
+}
+
+async fn connect(addrs: &[IpAddr], port: u16, timeout: Duration) -> Result<TcpStream, Error> {
+    let mut last = Error::ConnectionRefused;
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::new(*addr, port))).await
+        {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = Error::Connect(e),
+            Err(_) => last = Error::ConnectionTimeout,
+        }
+    }
+    Err(last)
+}
+
+static TLS: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+});
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+async fn send(
+    stream: TcpStream,
+    scheme: Scheme,
+    host: &str,
+    request: http::Request<WasiBody>,
+    limit: u64,
+    timeout: Duration,
+) -> Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ),
+    Error,
+> {
+    let io: Box<dyn Io> = match scheme {
+        Scheme::Http => Box::new(stream),
+        Scheme::Https => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|_| Error::TlsCertificateError)?;
+            let tls = tokio_rustls::TlsConnector::from(TLS.clone())
+                .connect(name, stream)
+                .await
+                .map_err(Error::Tls)?;
+            Box::new(tls)
+        }
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(Error::from)?;
+    let mut conn = Box::pin(conn);
+    let mut response = Box::pin(sender.send_request(request));
+    // Drive the connection while waiting for the response head.
+    let head = tokio::time::timeout(
+        timeout,
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = response.as_mut().poll(cx) {
+                return Poll::Ready(r.map_err(Error::from));
+            }
+            match conn.as_mut().poll(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(Error::from(e))),
+                _ => Poll::Pending,
+            }
+        }),
+    )
+    .await
+    .map_err(|_| Error::ConnectionReadTimeout)??;
+    let response = head.map(|incoming| {
+        http_body_util::BodyExt::boxed_unsync(CappedBody {
+            inner: incoming,
+            left: limit,
+            limit,
+        })
+    });
+    let io = async move { conn.await.map_err(Error::from) };
+    Ok((response, Box::new(io)))
+}
+
+/// A response body that fails once it has delivered more than `limit` bytes.
+struct CappedBody {
+    inner: hyper::body::Incoming,
+    left: u64,
+    limit: u64,
+}
+
+impl Body for CappedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        Poll::Ready(match frame {
+            None => None,
+            Some(Err(e)) => Some(Err(Error::from(e))),
+            Some(Ok(frame)) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if len > self.left {
+                    Some(Err(Error::HttpResponseBodySize(Some(self.limit))))
+                } else {
+                    self.left -= len;
+                    Some(Ok(frame))
+                }
+            }
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
