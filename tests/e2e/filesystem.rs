@@ -1,0 +1,187 @@
+//! Filesystem policy under a hostile guest: nothing outside the mounts, no escape through `..`
+//! or links, read-only means read-only, and the guest sees only its own mounts.
+
+use crate::common::{SANDBOX, temp_dir, tool};
+use cordon_core::{Limits, Outcome, Policy};
+use cordon_test_artifacts as guests;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// Host directories for one test: `ro/` (read-only, holds `hello.txt`) and `rw/` (read-write),
+/// and a file outside both that must stay unreachable.
+struct Dirs {
+    root: PathBuf,
+    ro: PathBuf,
+    rw: PathBuf,
+}
+
+fn dirs(name: &str) -> Dirs {
+    let root = temp_dir(name);
+    let ro = root.join("ro");
+    let rw = root.join("rw");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::write(ro.join("hello.txt"), "hello from the mount").unwrap();
+    std::fs::write(root.join("outside.txt"), "must never be read").unwrap();
+    Dirs { root, ro, rw }
+}
+
+fn policy(d: &Dirs) -> Policy {
+    let text = format!(
+        "[[filesystem.mounts]]\nhost = {:?}\nguest = \"/ro\"\nmode = \"read-only\"\n\n\
+         [[filesystem.mounts]]\nhost = {:?}\nguest = \"/rw\"\nmode = \"read-write\"\n",
+        d.ro.display().to_string(),
+        d.rw.display().to_string()
+    );
+    Policy::parse(&text, Path::new("fs.toml"), Path::new("/")).unwrap()
+}
+
+/// Runs the probe with `ops` and returns (ok, detail) per op.
+async fn probe(d: &Dirs, ops: Value) -> Vec<(bool, String)> {
+    let grants = policy(d)
+        .grants(Limits::default(), |_| None, Path::new("fs.toml"))
+        .unwrap();
+    let exec = SANDBOX
+        .call(
+            &tool(guests::FS_PROBE),
+            &json!({ "ops": ops }).to_string(),
+            &grants,
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    exec.output
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["ok"].as_bool().unwrap(),
+                o["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn op(op: &str, path: &str, arg: &str) -> Value {
+    json!({ "op": op, "path": path, "arg": arg })
+}
+
+#[tokio::test]
+async fn reads_inside_the_mount_work() {
+    let d = dirs("fs-read");
+    let r = probe(
+        &d,
+        json!([op("read", "/ro/hello.txt", ""), op("list", "/ro", "")]),
+    )
+    .await;
+    assert_eq!(r[0], (true, "hello from the mount".to_owned()));
+    assert_eq!(r[1], (true, "hello.txt".to_owned()));
+}
+
+#[tokio::test]
+async fn nothing_outside_the_mounts_is_reachable() {
+    let d = dirs("fs-outside");
+    let outside = d.root.join("outside.txt").display().to_string();
+    let paths = [
+        "/etc/passwd",
+        "/proc/self/environ",
+        "outside.txt",
+        "../outside.txt",
+        "/ro/../outside.txt",
+        "/ro/../../etc/passwd",
+        "/rw/../../../../etc/passwd",
+        outside.as_str(),
+    ];
+    let ops: Vec<Value> = paths.iter().map(|p| op("read", p, "")).collect();
+    let r = probe(&d, Value::Array(ops)).await;
+    for (path, (ok, detail)) in paths.iter().zip(&r) {
+        assert!(!ok, "{path} was readable: {detail}");
+        assert!(
+            !detail.contains("must never be read") && !detail.contains("root:"),
+            "{detail}"
+        );
+    }
+    // The root is not a mount: the guest cannot list anything but its own mounts.
+    let r = probe(&d, json!([op("list", "/", ""), op("list", "/rw/..", "")])).await;
+    assert!(!r[0].0 && !r[1].0, "{r:?}");
+}
+
+#[tokio::test]
+async fn read_only_mount_refuses_every_mutation() {
+    let d = dirs("fs-readonly");
+    let r = probe(
+        &d,
+        json!([
+            op("write", "/ro/hello.txt", "overwritten"),
+            op("append", "/ro/hello.txt", "more"),
+            op("create", "/ro/new.txt", ""),
+            op("delete", "/ro/hello.txt", ""),
+            op("rename", "/ro/hello.txt", "/ro/renamed.txt"),
+            op("mkdir", "/ro/sub", ""),
+            op("symlink", "/ro/link", "hello.txt"),
+            op("hardlink", "/ro/hard", "/ro/hello.txt"),
+        ]),
+    )
+    .await;
+    for (i, (ok, detail)) in r.iter().enumerate() {
+        assert!(
+            !ok,
+            "mutation {i} succeeded under a read-only mount: {detail}"
+        );
+    }
+    // The host directory is untouched.
+    assert_eq!(
+        std::fs::read_to_string(d.ro.join("hello.txt")).unwrap(),
+        "hello from the mount"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&d.ro)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hello.txt"]);
+}
+
+#[tokio::test]
+async fn read_write_mount_writes_but_links_cannot_escape() {
+    let d = dirs("fs-readwrite");
+    // A symlink planted inside the read-write mount that points outside it.
+    std::os::unix::fs::symlink(d.root.join("outside.txt"), d.rw.join("planted")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", d.rw.join("planted-abs")).unwrap();
+    let r = probe(
+        &d,
+        json!([
+            op("write", "/rw/note.txt", "written by the guest"),
+            op("read", "/rw/note.txt", ""),
+            op("read", "/rw/planted", ""),
+            op("read", "/rw/planted-abs", ""),
+            op("symlink", "/rw/escape", "../outside.txt"),
+            op("read", "/rw/escape", ""),
+            op("symlink", "/rw/escape-abs", "/etc/passwd"),
+            op("read", "/rw/escape-abs", ""),
+            op("hardlink", "/rw/pw", "/etc/passwd"),
+            op("hardlink", "/rw/copy", "/ro/hello.txt"),
+            op("rename", "/rw/note.txt", "/ro/note.txt"),
+        ]),
+    )
+    .await;
+    assert!(r[0].0, "{:?}", r[0]);
+    assert_eq!(r[1], (true, "written by the guest".to_owned()));
+    for (i, (ok, detail)) in r.iter().enumerate().skip(2) {
+        // Creating a symlink inside the mount may succeed; following it out may not.
+        if matches!(i, 4 | 6) {
+            continue;
+        }
+        assert!(!ok, "op {i} escaped the mount: {detail}");
+        assert!(
+            !detail.contains("must never be read") && !detail.contains("root:"),
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.rw.join("note.txt")).unwrap(),
+        "written by the guest"
+    );
+    assert!(!d.ro.join("note.txt").exists());
+}
