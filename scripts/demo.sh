@@ -37,6 +37,8 @@ run() {
 run word_count --policy policies/word-count.toml --input '{"text":"cordon runs untrusted tools under hard limits"}'
 run sha256 --policy policies/sha256.toml --input '{"text":"abc","repeat":1000000}' --json
 run echo --policy policies/echo.toml --input '{"hello":"world"}' --json
-# Under the closed default, a tool that wants the network or the filesystem fails cleanly.
-run http_get --policy policies/http-get.toml --input '{"url":"https://example.com/"}' --json
+# A host the policy does not list is refused before any connection is made.
+run http_get --policy policies/http-get.toml --input '{"url":"https://169.254.169.254/latest/meta-data/"}' --json
+run read_file --policy policies/read-file.toml --input '{"path":"/data/hello.txt"}' --json
+# Outside its mount it is refused.
 run read_file --policy policies/read-file.toml --input '{"path":"/etc/passwd"}' --json

@@ -15,6 +15,9 @@ pub fn cordon(args: &[&str]) -> Output {
         .args(args)
         .env("CORDON_CACHE_DIR", &*CACHE)
         .env_remove("CORDON_LOG")
+        .env_remove("CORDON_SECRET_KEY")
+        .env_remove("CORDON_TRUST")
+        .env_remove("CORDON_DATA")
         .output()
         .expect("run cordon")
 }

@@ -9,5 +9,6 @@ mod env;
 mod filesystem;
 mod hostile;
 mod network;
+mod policies;
 mod signing;
 mod tools;

@@ -30,6 +30,10 @@ pub enum Command {
     Sign(commands::sign::SignArgs),
     /// Check a tool component's signature against a trust store.
     Verify(commands::verify::VerifyArgs),
+    /// Validate policy files.
+    Policy(commands::policy::PolicyArgs),
+    /// Manage the encrypted secret store.
+    Secret(commands::secret::SecretArgs),
 }
 
 /// Runs the chosen command. `Ok` carries the process exit code; `Err` is a failure of the
@@ -41,5 +45,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => commands::keygen::keygen(args),
         Command::Sign(args) => commands::sign::sign(args).await,
         Command::Verify(args) => commands::verify::verify(args).await,
+        Command::Policy(args) => commands::policy::policy(args),
+        Command::Secret(args) => commands::secret::secret(args),
     }
 }

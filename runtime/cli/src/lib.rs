@@ -4,3 +4,4 @@ pub mod admission;
 pub mod cli;
 pub mod commands;
 pub mod logging;
+pub mod secrets;

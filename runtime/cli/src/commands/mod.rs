@@ -2,7 +2,9 @@
 
 pub mod inspect;
 pub mod keygen;
+pub mod policy;
 pub mod run;
+pub mod secret;
 pub mod sign;
 pub mod verify;
 
@@ -60,10 +62,40 @@ impl SandboxArgs {
         Ok(policy.effective_limits(&Limits::default(), sandbox.caps(), self.policy_path())?)
     }
 
-    /// What a call under the policy is granted. Secret references need the secret store, which
-    /// `cordon run` does not open yet: a policy that names a secret fails here, clearly.
-    pub fn grants(&self, policy: &Policy, limits: Limits) -> anyhow::Result<Grants> {
-        Ok(policy.grants(limits, |_| None, self.policy_path())?)
+    /// What a call under the policy is granted. The secret store (in `data_dir`) is opened only
+    /// when the policy references a secret.
+    pub fn grants(
+        &self,
+        policy: &Policy,
+        limits: Limits,
+        data_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
+    ) -> anyhow::Result<Grants> {
+        let needs_secrets = policy
+            .env
+            .iter()
+            .any(|(_, s)| matches!(s, cordon_core::EnvSource::Secret(_)));
+        let store = if needs_secrets {
+            Some(crate::secrets::SecretStore::open(&data_dir()?)?)
+        } else {
+            None
+        };
+        let mut failure = None;
+        let grants = policy.grants(
+            limits,
+            |name| match store.as_ref().map(|s| s.get(name)) {
+                Some(Ok(value)) => value,
+                Some(Err(e)) => {
+                    failure = Some(e);
+                    None
+                }
+                None => None,
+            },
+            self.policy_path(),
+        );
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        Ok(grants?)
     }
 
     fn policy_path(&self) -> &Path {

@@ -36,6 +36,8 @@ pub struct RunArgs {
     pub allow_unsigned: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub data: super::secret::DataArgs,
 }
 
 /// Exit code 0 only for `ok`; 1 for every other outcome.
@@ -53,7 +55,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
     let policy = args.sandbox.policy()?;
     let limits = args.sandbox.limits(&policy, &sandbox)?;
-    let grants = args.sandbox.grants(&policy, limits.clone())?;
+    let grants = args
+        .sandbox
+        .grants(&policy, limits.clone(), || args.data.dir())?;
     let store;
     let check = match (&args.trust, args.allow_unsigned) {
         (_, true) => {
