@@ -38,6 +38,11 @@ fn policy(d: &Dirs) -> Policy {
 
 /// Runs the probe with `ops` and returns (ok, detail) per op.
 async fn probe(d: &Dirs, ops: Value) -> Vec<(bool, String)> {
+    probe_exec(d, ops).await.1
+}
+
+/// Runs the probe and also returns the execution (for its usage report).
+async fn probe_exec(d: &Dirs, ops: Value) -> (cordon_core::Execution, Vec<(bool, String)>) {
     let grants = policy(d)
         .grants(Limits::default(), |_| None, Path::new("fs.toml"))
         .unwrap();
@@ -49,7 +54,9 @@ async fn probe(d: &Dirs, ops: Value) -> Vec<(bool, String)> {
         )
         .await;
     assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
-    exec.output
+    let results = exec
+        .output
+        .as_ref()
         .unwrap()
         .as_array()
         .unwrap()
@@ -60,7 +67,8 @@ async fn probe(d: &Dirs, ops: Value) -> Vec<(bool, String)> {
                 o["detail"].as_str().unwrap().to_owned(),
             )
         })
-        .collect()
+        .collect();
+    (exec, results)
 }
 
 fn op(op: &str, path: &str, arg: &str) -> Value {
@@ -110,7 +118,7 @@ async fn nothing_outside_the_mounts_is_reachable() {
 #[tokio::test]
 async fn read_only_mount_refuses_every_mutation() {
     let d = dirs("fs-readonly");
-    let r = probe(
+    let (exec, r) = probe_exec(
         &d,
         json!([
             op("write", "/ro/hello.txt", "overwritten"),
@@ -128,6 +136,28 @@ async fn read_only_mount_refuses_every_mutation() {
         assert!(
             !ok,
             "mutation {i} succeeded under a read-only mount: {detail}"
+        );
+    }
+    // Each refusal the host made is in the usage report.
+    let denials: Vec<String> = exec
+        .usage
+        .denials
+        .iter()
+        .map(|d| {
+            assert_eq!(d.kind, cordon_core::DenialKind::Filesystem);
+            format!("{}: {}", d.target, d.reason)
+        })
+        .collect();
+    for expected in [
+        "open-at hello.txt: not-permitted",
+        "open-at new.txt: not-permitted",
+        "unlink-file-at hello.txt: not-permitted",
+        "rename-at hello.txt -> renamed.txt: not-permitted",
+        "create-directory-at sub: not-permitted",
+    ] {
+        assert!(
+            denials.iter().any(|d| d == expected),
+            "{expected} not in {denials:?}"
         );
     }
     // The host directory is untouched.
@@ -149,7 +179,7 @@ async fn read_write_mount_writes_but_links_cannot_escape() {
     // A symlink planted inside the read-write mount that points outside it.
     std::os::unix::fs::symlink(d.root.join("outside.txt"), d.rw.join("planted")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", d.rw.join("planted-abs")).unwrap();
-    let r = probe(
+    let (exec, r) = probe_exec(
         &d,
         json!([
             op("write", "/rw/note.txt", "written by the guest"),
@@ -179,6 +209,15 @@ async fn read_write_mount_writes_but_links_cannot_escape() {
             "{detail}"
         );
     }
+    // Following a link out of the mount reached the host and was refused there: reported.
+    let targets: Vec<&str> = exec
+        .usage
+        .denials
+        .iter()
+        .map(|d| d.target.as_str())
+        .collect();
+    assert!(targets.contains(&"open-at planted"), "{targets:?}");
+    assert!(targets.contains(&"open-at escape"), "{targets:?}");
     assert_eq!(
         std::fs::read_to_string(d.rw.join("note.txt")).unwrap(),
         "written by the guest"

@@ -2,6 +2,7 @@
 //! with its outbound hook, the resource table, captured stdio and the resource limiter.
 
 use crate::capture::CappedPipe;
+use crate::fs_audit::AuditedFsView;
 use crate::limiter::CallLimiter;
 use crate::outbound::{Outbound, SharedLog};
 use crate::resolver::Resolver;
@@ -9,6 +10,7 @@ use cordon_core::Grants;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -20,7 +22,7 @@ pub(crate) struct HostState {
     http: WasiHttpCtx,
     /// Decides every outbound HTTP request under the call's network policy.
     hooks: Outbound,
-    /// Requests made and operations denied, for the usage report.
+    /// Requests made and operations denied (network and filesystem), for the usage report.
     pub(crate) net_log: SharedLog,
     /// Resources (streams, pollables, requests) the guest holds during the call.
     table: ResourceTable,
@@ -85,6 +87,19 @@ impl HostState {
             stderr,
             limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
         })
+    }
+}
+
+impl HostState {
+    /// The filesystem view whose refusals are recorded as denials.
+    pub(crate) fn audited_fs(&mut self) -> AuditedFsView<'_> {
+        AuditedFsView {
+            inner: WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            log: &self.net_log,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod capture;
 mod engine;
 mod error;
 mod exec;
+mod fs_audit;
 mod host;
 mod limiter;
 mod outbound;

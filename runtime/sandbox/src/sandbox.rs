@@ -5,6 +5,7 @@ use crate::bindings::ToolboxPre;
 use crate::cache::{CacheStatus, ComponentCache, digest};
 use crate::engine::{EngineSettings, EpochTicker, build_engine, fingerprint};
 use crate::error::{LoadError, SandboxError};
+use crate::fs_audit::AuditedFs;
 use crate::host::HostState;
 use crate::resolver::{Resolver, SystemResolver};
 use cordon_core::Limits;
@@ -105,6 +106,16 @@ impl Sandbox {
         // what each one may actually do is decided per call by `HostState`.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| {
+                // Replace wasi:filesystem/types with the audited view, which records refusals.
+                linker.allow_shadowing(true);
+                let linked = wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<
+                    HostState,
+                    AuditedFs,
+                >(&mut linker, HostState::audited_fs);
+                linker.allow_shadowing(false);
+                linked
+            })
             .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let cache = match config.cache_dir {
             Some(dir) => Some(
