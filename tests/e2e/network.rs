@@ -293,8 +293,30 @@ async fn request_count_and_response_size_are_capped() {
     assert_eq!(exec.usage.denials[0].reason, "request limit of 2 reached");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_sockets_and_name_lookups_are_closed_even_with_an_allow_list() {
+    let s = server().await;
+    let policy = format!("[network]\nallow = [\"http://api.test:*\"]\n{LOOPBACK_OPEN}\n");
+    let tool = NET
+        .load(&cordon_test_artifacts::bytes(guests::NET_PROBE))
+        .unwrap();
+    let input = json!({ "tcp": format!("127.0.0.1:{}", s.port), "lookup": "localhost" });
+    let exec = NET
+        .call(
+            &tool,
+            &input.to_string(),
+            &grants(&policy, Limits::default()),
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    let r = exec.output.unwrap();
+    assert!(r[0]["error"].is_string(), "raw TCP connected: {r}");
+    assert!(r[1]["error"].is_string(), "name lookup answered: {r}");
+    assert_eq!(s.connections.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
-async fn raw_sockets_and_name_lookups_are_closed() {
+async fn the_closed_default_denies_every_request() {
     // The http-get tool under the closed default: no allow list, nothing goes out.
     let tool = NET
         .load(&cordon_test_artifacts::bytes(guests::HTTP_GET))
