@@ -5,6 +5,7 @@
 //! Nothing here depends on wasmtime: policy is data, enforcement lives in `cordon-sandbox`. That
 //! keeps these types cheap to test and lets the server, the CLI and the sandbox share them.
 
+pub mod access;
 pub mod grants;
 pub mod info;
 pub mod limits;
@@ -12,6 +13,7 @@ pub mod network;
 pub mod outcome;
 pub mod policy;
 
+pub use access::{Action, Role};
 pub use grants::{Grants, Mount, REDACTED, redact};
 pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Roles an `[access]` section may name (the server's roles).
 pub const ROLES: [&str; 4] = ["admin", "publisher", "invoker", "auditor"];
+const _: () = assert!(ROLES.len() == crate::access::Role::ALL.len());
 
 /// A loaded, checked policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

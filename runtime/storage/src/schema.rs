@@ -24,6 +24,35 @@ pub(crate) fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
         );
         CREATE INDEX IF NOT EXISTS executions_tool ON executions (tool, seq);
         CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
+        CREATE TABLE IF NOT EXISTS tools (
+            seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+            name          TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            digest        TEXT NOT NULL,
+            blob          TEXT NOT NULL,
+            publisher     TEXT NOT NULL,
+            signer        TEXT NOT NULL,
+            description   TEXT NOT NULL,
+            input_schema  TEXT NOT NULL,
+            output_schema TEXT,
+            policy        TEXT NOT NULL,
+            policy_hash   TEXT NOT NULL,
+            published_at  INTEGER NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE IF NOT EXISTS quarantine (
+            name   TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            at     INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS api_keys (
+            id         TEXT PRIMARY KEY,
+            name       TEXT NOT NULL UNIQUE,
+            role       TEXT NOT NULL,
+            hash       TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
         CREATE TABLE IF NOT EXISTS meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL

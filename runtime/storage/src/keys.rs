@@ -1,0 +1,194 @@
+//! API keys: random 256-bit secrets, shown once at creation and stored only as a sha256 hash.
+//!
+//! A key reads `cordon_<id>_<secret>`: `id` (12 hex characters) is public and finds the row;
+//! the secret's hash is then compared in constant time. A lookup of an unknown id still does a
+//! comparison, so timing does not tell a known id from an unknown one.
+
+use crate::error::StorageError;
+use crate::schema;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cordon_core::Role;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use subtle::ConstantTimeEq;
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// The full key, returned once by [`KeyStore::create`]. `Debug` hides it.
+pub struct NewKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct KeyStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore").finish_non_exhaustive()
+    }
+}
+
+fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn random<const N: usize>() -> Result<[u8; N], StorageError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| StorageError::Corrupt(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+impl KeyStore {
+    pub fn open(data_dir: &Path) -> Result<Self, StorageError> {
+        Ok(KeyStore {
+            conn: Mutex::new(schema::open(&data_dir.join("cordon.db"))?),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates a key. The returned secret is the only copy.
+    pub fn create(&self, name: &str, role: Role, now_ms: i64) -> Result<NewKey, StorageError> {
+        let id = hex::encode(random::<6>()?);
+        let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+        self.conn().execute(
+            "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, role.as_str(), hex::encode(hash(&secret)), now_ms],
+        )?;
+        Ok(NewKey {
+            secret: format!("cordon_{id}_{secret}"),
+            key: ApiKey {
+                id,
+                name: name.to_owned(),
+                role,
+                created_at_ms: now_ms,
+                revoked_at_ms: None,
+            },
+        })
+    }
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKey, String)> {
+        let role: String = r.get(2)?;
+        Ok((
+            ApiKey {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: Role::parse(&role).unwrap_or(Role::Auditor),
+                created_at_ms: r.get(4)?,
+                revoked_at_ms: r.get(5)?,
+            },
+            r.get(3)?,
+        ))
+    }
+
+    /// The key a presented secret belongs to, if it is valid and not revoked.
+    pub fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
+        let (id, secret) = presented
+            .strip_prefix("cordon_")
+            .and_then(|rest| rest.split_once('_'))
+            .unwrap_or(("", presented));
+        let row = if id.len() == 12 {
+            self.conn()
+                .query_row(
+                    "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
+                    [id],
+                    Self::read,
+                )
+                .optional()?
+        } else {
+            None
+        };
+        let presented_hash = hash(secret);
+        let (key, stored) = match row {
+            Some((key, stored)) => (Some(key), hex::decode(stored).unwrap_or_default()),
+            None => (None, vec![0u8; 32]),
+        };
+        let matches: bool = presented_hash.ct_eq(stored.as_slice()).into();
+        Ok(key.filter(|k| matches && k.revoked_at_ms.is_none()))
+    }
+
+    pub fn list(&self) -> Result<Vec<ApiKey>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], Self::read)?;
+        Ok(rows.map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes by id or name; true if a live key was revoked.
+    pub fn revoke(&self, id_or_name: &str, now_ms: i64) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
+            params![id_or_name, now_ms],
+        )? > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_authenticate_revoke() {
+        let dir = std::env::temp_dir().join(format!("cordon-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = KeyStore::open(&dir).unwrap();
+        let new = store.create("ci", Role::Invoker, 1).unwrap();
+        assert!(new.secret.starts_with(&format!("cordon_{}_", new.key.id)));
+        assert_eq!(new.secret.len(), "cordon_".len() + 12 + 1 + 43);
+        assert!(!format!("{new:?}").contains(&new.secret));
+        // Only the hash is stored.
+        let db = std::fs::read(dir.join("cordon.db")).unwrap();
+        let secret_part = new.secret.rsplit('_').next().unwrap();
+        assert!(
+            !db.windows(secret_part.len())
+                .any(|w| w == secret_part.as_bytes())
+        );
+
+        assert_eq!(
+            store.authenticate(&new.secret).unwrap(),
+            Some(new.key.clone())
+        );
+        let mut wrong = new.secret.clone();
+        wrong.pop();
+        wrong.push('A');
+        assert_eq!(store.authenticate(&wrong).unwrap(), None);
+        assert_eq!(store.authenticate("cordon_000000000000_x").unwrap(), None);
+        assert_eq!(store.authenticate("garbage").unwrap(), None);
+        assert!(
+            store.create("ci", Role::Admin, 2).is_err(),
+            "names are unique"
+        );
+
+        assert!(store.revoke("ci", 3).unwrap());
+        assert_eq!(store.authenticate(&new.secret).unwrap(), None);
+        assert_eq!(store.list().unwrap()[0].revoked_at_ms, Some(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
