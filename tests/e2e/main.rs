@@ -10,5 +10,6 @@ mod filesystem;
 mod hostile;
 mod network;
 mod policies;
+mod server;
 mod signing;
 mod tools;

@@ -20,6 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server: publish and invoke tools over HTTP.
+    Serve(commands::serve::ServeArgs),
+    /// Manage the server's API keys.
+    Keys(commands::keys::KeysArgs),
     /// Run one call of a tool component and print its output.
     Run(commands::run::RunArgs),
     /// Print what a tool component says about itself (`describe()`), as JSON.
@@ -40,6 +44,8 @@ pub enum Command {
 /// command itself (unreadable file, bad policy), reported with exit code 2.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => commands::serve::serve(args).await,
+        Command::Keys(args) => commands::keys::keys(args),
         Command::Run(args) => commands::run::run(args).await,
         Command::Inspect(args) => commands::inspect::inspect(args).await,
         Command::Keygen(args) => commands::keygen::keygen(args),

@@ -232,6 +232,22 @@ impl Registry {
             > 0)
     }
 
+    /// Every quarantine mark, by tool name.
+    pub fn all_quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, reason, at FROM quarantine ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Quarantine {
+                    reason: r.get(1)?,
+                    at_ms: r.get(2)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn quarantined(&self, name: &str) -> Result<Option<Quarantine>, StorageError> {
         Ok(self
             .conn()

@@ -2,9 +2,11 @@
 
 pub mod inspect;
 pub mod keygen;
+pub mod keys;
 pub mod policy;
 pub mod run;
 pub mod secret;
+pub mod serve;
 pub mod sign;
 pub mod verify;
 

@@ -1,0 +1,67 @@
+//! Who is calling: the `Authorization: Bearer <api key>` header, checked against the key store.
+//! 401 for a missing or unknown key, 403 for a known key without the permission; both are
+//! logged as security events (never with the key itself).
+
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use cordon_core::{Action, Role};
+use cordon_storage::ApiKey;
+use std::sync::Arc;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKey,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller's role permits `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.key.role.permits(action) {
+            Ok(())
+        } else {
+            tracing::warn!(target: "cordon::security", key = self.key.id, role = %self.key.role, ?action, "forbidden");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("role {} may not do this", self.key.role),
+            ))
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.key.role
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let unauthenticated = |why: &str| {
+            tracing::warn!(target: "cordon::security", reason = why, path = %parts.uri.path(), "unauthenticated request");
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+        };
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Err(unauthenticated(
+                "missing API key (Authorization: Bearer <key>)",
+            ));
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <key>`"))?;
+        match state.keys.authenticate(token)? {
+            Some(key) => Ok(Caller { key }),
+            None => Err(unauthenticated("unknown or revoked API key")),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! API errors: every error response is `{"error": {"code", "message", "request_id"}}`. The
+//! message is safe to show a client; the full cause goes to the server log under the same
+//! request id (added by the `request_id` middleware, which also fills in the body).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error a handler returns.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable, machine-readable code.
+    pub code: &'static str,
+    /// One line for the client: no paths, no stack traces, no secrets.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// A fault of the server: the client gets a generic message, the log gets `cause`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log for this request id",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // The body is written by the request-id middleware, which knows the id.
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<cordon_storage::StorageError> for ApiError {
+    fn from(e: cordon_storage::StorageError) -> Self {
+        ApiError::internal(e)
+    }
+}

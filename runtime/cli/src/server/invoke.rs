@@ -1,0 +1,254 @@
+//! `POST /v1/tools/{name}/invoke`: one execution, recorded durably before the answer is sent.
+//!
+//! HTTP status by outcome (the body always carries the full result): the tool is treated like an
+//! upstream service, so the caller's fault is 4xx, the tool's fault 502, the tool's slowness
+//! 504, and cordon's own fault 500.
+//!
+//! | outcome | status |
+//! |---|---|
+//! | `ok` | 200 |
+//! | `invalid_input` | 422 |
+//! | `tool_error`, `fuel_exhausted`, `memory_exceeded`, `output_too_large`, `trap` | 502 |
+//! | `timeout` | 504 |
+//! | `host_error` | 500 |
+
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::state::{AppState, LiveTool, now_ms, sha256_hex};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cordon_core::{Action, Execution, Outcome, Usage};
+use cordon_storage::NewExecution;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Deepest JSON nesting accepted in an input; deeper documents are refused before parsing
+/// further (a cheap guard against parser stack exhaustion).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+#[derive(Debug, Deserialize)]
+pub struct InvokeQuery {
+    pub version: Option<String>,
+}
+
+pub fn status_for(outcome: Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Ok => StatusCode::OK,
+        Outcome::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        Outcome::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        Outcome::HostError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The nesting depth of a JSON text, counting brackets outside strings.
+pub fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn refuse(tool: &LiveTool, input: &[u8], message: String) -> Execution {
+    Execution::refused(
+        Outcome::InvalidInput,
+        message,
+        Usage {
+            input_bytes: input.len() as u64,
+            ..Usage::default()
+        },
+        tool.tool.digest().to_owned(),
+        tool.tool.signer().map(str::to_owned),
+    )
+}
+
+pub async fn invoke(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<InvokeQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Invoke)?;
+    let tool = state.find(&name, query.version.as_deref()).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no tool {name} {}",
+            query.version.as_deref().unwrap_or("")
+        ))
+    })?;
+    if let Some(reason) = state.quarantine_reason(&name) {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "quarantined",
+            format!("{name} is quarantined: {reason}"),
+        ));
+    }
+    let access = &tool.policy.access;
+    let role_ok = access
+        .roles
+        .as_ref()
+        .is_none_or(|roles| roles.iter().any(|r| r == caller.role().as_str()));
+    let key_ok = access.keys.as_ref().is_none_or(|keys| {
+        keys.iter()
+            .any(|k| *k == caller.key.id || *k == caller.key.name)
+    });
+    if !(role_ok && key_ok) {
+        tracing::warn!(target: "cordon::security", tool = name, key = caller.key.id, "invoke refused by the tool's access policy");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this key may not invoke {name}"),
+        ));
+    }
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            "too many executions in flight; retry shortly",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return Ok(response);
+    };
+
+    let started = now_ms();
+    let exec = match std::str::from_utf8(&body) {
+        Err(_) => refuse(&tool, &body, "input is not UTF-8".into()),
+        Ok(_) if json_depth(&body) > MAX_JSON_DEPTH => refuse(
+            &tool,
+            &body,
+            format!("input nests deeper than {MAX_JSON_DEPTH} levels"),
+        ),
+        Ok(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Err(e) => refuse(&tool, &body, format!("input is not valid JSON: {e}")),
+            Ok(value) => match tool
+                .validator
+                .as_ref()
+                .and_then(|v| v.iter_errors(&value).next())
+            {
+                Some(err) => {
+                    let at = err.instance_path().to_string();
+                    let at = if at.is_empty() {
+                        "the top level".to_owned()
+                    } else {
+                        at
+                    };
+                    refuse(
+                        &tool,
+                        &body,
+                        format!("input does not match the tool's schema at {at}: {err}"),
+                    )
+                }
+                None => {
+                    let grants = state.grants(&tool)?;
+                    let span = tracing::info_span!(
+                        "invoke",
+                        tool = name,
+                        version = tool.record.version,
+                        caller = caller.key.id
+                    );
+                    tracing::Instrument::instrument(
+                        state.sandbox.call(&tool.tool, text, &grants),
+                        span,
+                    )
+                    .await
+                }
+            },
+        },
+    };
+
+    let id = new_id()?;
+    let record = NewExecution {
+        id: id.clone(),
+        started_at_ms: started,
+        finished_at_ms: now_ms(),
+        caller: caller.key.id.clone(),
+        transport: "http".into(),
+        tool: tool.record.name.clone(),
+        version: tool.record.version.clone(),
+        digest: exec.digest.clone(),
+        publisher: Some(tool.record.publisher.clone()),
+        signer: exec.signer.clone(),
+        policy_hash: tool.record.policy_hash.clone(),
+        input_bytes: body.len() as u64,
+        input_sha256: sha256_hex(&body),
+        input: state
+            .settings
+            .store_inputs
+            .then(|| String::from_utf8_lossy(&body).into_owned()),
+        outcome: exec.outcome,
+        error: exec.error.clone(),
+        usage: exec.usage.clone(),
+    };
+    // Durable before the answer: the append commits (fsync) on a blocking thread.
+    let logging = state.clone();
+    tokio::task::spawn_blocking(move || logging.log.append(&[record]))
+        .await
+        .map_err(ApiError::internal)??;
+
+    let body = serde_json::json!({
+        "execution_id": id,
+        "outcome": exec.outcome,
+        "output": exec.output,
+        "error": exec.error,
+        "usage": exec.usage,
+    });
+    Ok((status_for(exec.outcome), Json(body)).into_response())
+}
+
+fn new_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(format!("ex_{}", hex::encode(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(br#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(json_depth(br#"{"a":"[[[[{{{{"}"#), 1);
+        assert_eq!(json_depth(br#"{"a":"\"[[["}"#), 1);
+        assert_eq!(json_depth(&b"[".repeat(100)), 100);
+    }
+
+    #[test]
+    fn statuses_follow_the_documented_rule() {
+        assert_eq!(status_for(Outcome::Ok), StatusCode::OK);
+        assert_eq!(
+            status_for(Outcome::InvalidInput),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(status_for(Outcome::FuelExhausted), StatusCode::BAD_GATEWAY);
+        assert_eq!(status_for(Outcome::Timeout), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            status_for(Outcome::HostError),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The cordon server: publish and invoke tools over HTTP, with a durable, verifiable execution
+//! log. `app` builds the router (testable without a socket); `serve` runs it on a listener
+//! until shutdown.
+
+pub mod auth;
+pub mod error;
+pub mod executions;
+pub mod invoke;
+pub mod state;
+pub mod tools;
+
+use crate::server::error::ApiError;
+use crate::server::state::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once every stored tool has been loaded.
+pub static READY: AtomicBool = AtomicBool::new(false);
+
+pub fn app(state: Arc<AppState>) -> Router {
+    let upload = state.settings.max_upload_bytes;
+    let invoke = state.settings.max_invoke_bytes;
+    Router::new()
+        .route(
+            "/v1/tools",
+            get(tools::list)
+                .post(tools::publish)
+                .layer(DefaultBodyLimit::max(upload)),
+        )
+        .route("/v1/tools/{name}", get(tools::show).delete(tools::delete))
+        .route("/v1/tools/{name}/quarantine", post(tools::quarantine))
+        .route("/v1/tools/{name}/release", post(tools::release))
+        .route(
+            "/v1/tools/{name}/invoke",
+            post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),
+        )
+        .route("/v1/executions", get(executions::list))
+        .route("/v1/executions/{id}", get(executions::show))
+        .route("/v1/audit/verify", get(executions::verify))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(middleware::from_fn(finish_response))
+        .with_state(state)
+}
+
+async fn readyz(State(_): State<Arc<AppState>>) -> Response {
+    if READY.load(Ordering::Acquire) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response()
+    }
+}
+
+/// Gives every response a request id and the security headers, and writes error bodies:
+/// `{"error": {"code", "message", "request_id"}}`, with the detail in the server log under the
+/// same id.
+async fn finish_response(request: Request, next: Next) -> Response {
+    let mut id_bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut id_bytes);
+    let request_id = hex::encode(id_bytes);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let error = response.extensions_mut().remove::<ApiError>().or_else(|| {
+        // Errors produced by axum itself (body too large, bad JSON, wrong method...).
+        let failed = status.is_client_error() || status.is_server_error();
+        (failed && !is_json).then(|| {
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                _ if status.is_server_error() => "internal",
+                _ => "bad_request",
+            };
+            ApiError::new(status, code, status.canonical_reason().unwrap_or("error"))
+        })
+    });
+    if let Some(e) = error {
+        tracing::info!(request_id, %method, path, status = status.as_u16(), code = e.code, message = e.message, "request failed");
+        let kept = response.headers().clone();
+        let body = serde_json::json!({
+            "error": { "code": e.code, "message": e.message, "request_id": request_id }
+        });
+        response = (status, axum::Json(body)).into_response();
+        for (name, value) in kept.iter() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cordon\""),
+            );
+        }
+    }
+    let h = response.headers_mut();
+    h.insert(
+        "x-request-id",
+        HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-")),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}

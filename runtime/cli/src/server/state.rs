@@ -1,0 +1,238 @@
+//! The server's shared state: storage, the sandbox, the trust store, and the live registry of
+//! admitted tools (compiled and ready, keyed by name, versions in publication order).
+
+use crate::admission::{Admitted, SignatureCheck, admit};
+use crate::secrets::SecretStore;
+use crate::server::error::ApiError;
+use axum::http::StatusCode;
+use cordon_core::{Grants, Limits, Policy};
+use cordon_sandbox::{Sandbox, Tool};
+use cordon_storage::{ExecutionLog, KeyStore, Registry, ToolRecord};
+use cordon_trust::TrustStore;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tokio::sync::Semaphore;
+
+/// Settings the server runs with (see `docs/configuration.md`).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub data_dir: PathBuf,
+    /// Directory of `<tool>.toml` policies applied at publish time and on reload.
+    pub policies_dir: Option<PathBuf>,
+    /// Executions allowed to run at once; more get 503.
+    pub max_in_flight: usize,
+    /// Largest component upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Largest invoke body, in bytes.
+    pub max_invoke_bytes: usize,
+    /// Store raw inputs in the execution log (off: only size and sha256).
+    pub store_inputs: bool,
+}
+
+/// A tool version ready to invoke.
+pub struct LiveTool {
+    pub record: ToolRecord,
+    pub tool: Tool,
+    pub policy: Policy,
+    pub limits: Limits,
+    /// Compiled from the tool's input schema; inputs are checked before anything runs.
+    pub validator: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for LiveTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTool")
+            .field("name", &self.record.name)
+            .field("version", &self.record.version)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct AppState {
+    pub settings: ServerSettings,
+    pub sandbox: Arc<Sandbox>,
+    pub registry: Registry,
+    pub keys: KeyStore,
+    pub log: ExecutionLog,
+    pub trust: TrustStore,
+    pub secrets: Option<SecretStore>,
+    /// name → versions in publication order (newest last).
+    pub tools: RwLock<BTreeMap<String, Vec<Arc<LiveTool>>>>,
+    /// Quarantined tool names and why.
+    pub quarantined: RwLock<BTreeMap<String, String>>,
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl AppState {
+    /// The policy text for `name` from the policies directory (empty: the closed default).
+    pub fn policy_text(&self, name: &str) -> Result<(String, PathBuf), ApiError> {
+        let Some(dir) = &self.settings.policies_dir else {
+            return Ok((String::new(), PathBuf::from("(default policy)")));
+        };
+        let path = dir.join(format!("{name}.toml"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((text, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((String::new(), PathBuf::from("(default policy)")))
+            }
+            Err(e) => Err(ApiError::internal(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    fn parse_policy(&self, text: &str, path: &Path) -> Result<(Policy, Limits), ApiError> {
+        let base = self
+            .settings
+            .policies_dir
+            .as_deref()
+            .unwrap_or(Path::new("."));
+        let invalid = |e: cordon_core::PolicyError| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_policy",
+                e.to_string(),
+            )
+        };
+        let policy = Policy::parse(text, path, base).map_err(invalid)?;
+        let limits = policy
+            .effective_limits(&Limits::default(), self.sandbox.caps(), path)
+            .map_err(invalid)?;
+        Ok((policy, limits))
+    }
+
+    /// Verifies, compiles and describes a component under its policy: the one admission path.
+    /// `bytes` is the published file (with its signature section).
+    pub async fn admit(
+        &self,
+        bytes: &[u8],
+        policy_text: &str,
+        policy_path: &Path,
+    ) -> Result<(Admitted, Policy, Limits), ApiError> {
+        let (policy, limits) = self.parse_policy(policy_text, policy_path)?;
+        let check = SignatureCheck::Required {
+            store: &self.trust,
+            publishers: policy.publishers.as_deref(),
+        };
+        let admitted = admit(&self.sandbox, bytes, check, &limits)
+            .await
+            .map_err(|e| match e {
+                crate::admission::AdmissionError::Signature(r) => {
+                    ApiError::new(StatusCode::FORBIDDEN, r.code(), r.to_string())
+                }
+                other => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_component",
+                    other.to_string(),
+                ),
+            })?;
+        Ok((admitted, policy, limits))
+    }
+
+    /// Makes an admitted tool invocable.
+    pub fn go_live(&self, record: ToolRecord, admitted: Admitted, policy: Policy, limits: Limits) {
+        let validator = jsonschema::validator_for(&record.input_schema)
+            .map_err(|e| tracing::warn!(tool = record.name, error = %e, "input schema does not compile; inputs are not pre-validated"))
+            .ok();
+        let live = Arc::new(LiveTool {
+            record,
+            tool: admitted.tool,
+            policy,
+            limits,
+            validator,
+        });
+        let mut tools = self
+            .tools
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tools
+            .entry(live.record.name.clone())
+            .or_default()
+            .push(live);
+    }
+
+    /// Loads every published tool at start: blobs verified and compiled again (from the cache).
+    pub async fn load_registry(&self) -> Result<usize, ApiError> {
+        let mut loaded = 0;
+        for record in self.registry.all()? {
+            let bytes = self.registry.blob(&record.blob)?;
+            let path = PathBuf::from(format!("(stored policy of {})", record.name));
+            match self.admit(&bytes, &record.policy, &path).await {
+                Ok((admitted, policy, limits)) => {
+                    self.go_live(record, admitted, policy, limits);
+                    loaded += 1;
+                }
+                Err(e) => tracing::error!(
+                    tool = record.name,
+                    version = record.version,
+                    code = e.code,
+                    error = e.message,
+                    "stored tool no longer admitted; it stays unavailable"
+                ),
+            }
+        }
+        for (name, q) in self.registry.all_quarantined()? {
+            self.quarantined
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name, q.reason);
+        }
+        Ok(loaded)
+    }
+
+    /// The named version, or the newest.
+    pub fn find(&self, name: &str, version: Option<&str>) -> Option<Arc<LiveTool>> {
+        let tools = self
+            .tools
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let versions = tools.get(name)?;
+        match version {
+            Some(v) => versions
+                .iter()
+                .rev()
+                .find(|t| t.record.version == v)
+                .cloned(),
+            None => versions.last().cloned(),
+        }
+    }
+
+    pub fn quarantine_reason(&self, name: &str) -> Option<String> {
+        self.quarantined
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// What a call of `tool` is granted (secrets looked up now, for this call only).
+    pub fn grants(&self, tool: &LiveTool) -> Result<Grants, ApiError> {
+        let secrets = &self.secrets;
+        tool.policy
+            .grants(
+                tool.limits.clone(),
+                |name| secrets.as_ref().and_then(|s| s.get(name).ok().flatten()),
+                Path::new(&tool.record.name),
+            )
+            .map_err(ApiError::internal)
+    }
+}

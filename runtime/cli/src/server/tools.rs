@@ -1,0 +1,255 @@
+//! `/v1/tools`: publish, list, show, delete, quarantine and release tools.
+//!
+//! Publishing takes the signed component as the raw request body (`application/wasm`). Its
+//! policy is the server's `<policies dir>/<name>.toml` at publish time (the closed default when
+//! there is none), where `name` is the name the signature carries. The signature is checked
+//! before anything else, and the compile runs on a blocking thread, never on the async workers.
+
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::state::{AppState, now_ms, sha256_hex};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cordon_core::Action;
+use cordon_storage::ToolRecord;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A tool version as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ToolView {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub publisher: String,
+    pub signer: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+    pub output_schema: Option<serde_json::Value>,
+    pub policy_hash: String,
+    pub published_at_ms: i64,
+    /// Present when the tool is quarantined: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
+}
+
+impl ToolView {
+    fn of(r: &ToolRecord, quarantined: Option<String>) -> Self {
+        ToolView {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            digest: r.digest.clone(),
+            publisher: r.publisher.clone(),
+            signer: r.signer.clone(),
+            description: r.description.clone(),
+            input_schema: r.input_schema.clone(),
+            output_schema: r.output_schema.clone(),
+            policy_hash: r.policy_hash.clone(),
+            published_at_ms: r.published_at_ms,
+            quarantined,
+        }
+    }
+}
+
+/// Tool names are usable as MCP tool names: `[A-Za-z0-9_.-]`, 1 to 128 characters.
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+pub async fn publish(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ToolView>), ApiError> {
+    caller.require(Action::Publish)?;
+    // The name decides the policy; read it from the signature section without compiling.
+    let section = cordon_trust::find_signature(&body)
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "malformed_signature", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unsigned",
+                "the component is not signed (no cordon-signature section)",
+            )
+        })?;
+    let name = section.statement.name.clone();
+    if !valid_name(&name) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            "tool names are 1-128 characters of [A-Za-z0-9_.-]",
+        ));
+    }
+    let (policy_text, policy_path) = state.policy_text(&name)?;
+    let admitting = state.clone();
+    let bytes = body.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let (admitted, policy, limits) = tokio::task::spawn_blocking(move || {
+        runtime.block_on(admitting.admit(&bytes, &policy_text, &policy_path))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let verified = admitted
+        .verified
+        .clone()
+        .ok_or_else(|| ApiError::internal("admitted without a signature"))?;
+    let info = &admitted.info;
+    if state.find(&info.name, Some(&info.version)).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_published",
+            format!("{} {} is already published", info.name, info.version),
+        ));
+    }
+    let (policy_text, _) = state.policy_text(&name)?;
+    let record = ToolRecord {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        digest: admitted.tool.digest().to_owned(),
+        blob: state.registry.put_blob(&body)?,
+        publisher: verified.publisher.clone(),
+        signer: verified.statement.key.to_string(),
+        description: info.description.clone(),
+        input_schema: info.input_schema.clone(),
+        output_schema: info.output_schema.clone(),
+        policy_hash: sha256_hex(policy_text.as_bytes()),
+        policy: policy_text,
+        published_at_ms: now_ms(),
+    };
+    state.registry.insert(&record)?;
+    tracing::info!(
+        tool = record.name,
+        version = record.version,
+        digest = record.digest,
+        publisher = record.publisher,
+        by = caller.key.id,
+        "tool published"
+    );
+    let view = ToolView::of(&record, None);
+    state.go_live(record, admitted, policy, limits);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Every tool: its newest version, and the list of versions.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Action::ListTools)?;
+    let tools = state
+        .tools
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let list: Vec<serde_json::Value> = tools
+        .iter()
+        .filter_map(|(name, versions)| {
+            let newest = versions.last()?;
+            let mut v =
+                serde_json::to_value(ToolView::of(&newest.record, state.quarantine_reason(name)))
+                    .ok()?;
+            v["versions"] = versions.iter().map(|t| t.record.version.clone()).collect();
+            Some(v)
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "tools": list })))
+}
+
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Action::ListTools)?;
+    let tools = state
+        .tools
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let versions = tools
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no tool named {name}")))?;
+    let quarantined = state.quarantine_reason(&name);
+    let views: Vec<ToolView> = versions
+        .iter()
+        .rev()
+        .map(|t| ToolView::of(&t.record, quarantined.clone()))
+        .collect();
+    Ok(Json(serde_json::json!({ "name": name, "versions": views })))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::ManageTools)?;
+    let removed = state.registry.delete(&name)?;
+    state
+        .tools
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&name);
+    state
+        .quarantined
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&name);
+    if removed == 0 {
+        return Err(ApiError::not_found(format!("no tool named {name}")));
+    }
+    tracing::info!(
+        tool = name,
+        versions = removed,
+        by = caller.key.id,
+        "tool deleted"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineBody {
+    pub reason: String,
+}
+
+pub async fn quarantine(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<QuarantineBody>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::ManageTools)?;
+    if state.find(&name, None).is_none() {
+        return Err(ApiError::not_found(format!("no tool named {name}")));
+    }
+    state.registry.quarantine(&name, &body.reason, now_ms())?;
+    state
+        .quarantined
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(name.clone(), body.reason.clone());
+    tracing::warn!(target: "cordon::security", tool = name, reason = body.reason, by = caller.key.id, "tool quarantined");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn release(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::ManageTools)?;
+    if !state.registry.release(&name)? {
+        return Err(ApiError::not_found(format!("{name} is not quarantined")));
+    }
+    state
+        .quarantined
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&name);
+    tracing::info!(tool = name, by = caller.key.id, "tool released");
+    Ok(StatusCode::NO_CONTENT)
+}
