@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, runnable on a fresh machine with Rust installed: builds cordon and the example
-# tools, creates a development signing key and trust store (once; re-runs reuse them), signs the
-# tools, and runs them under their policies with `cordon run`.
+# tools, prepares a demo data directory (a dev signing key, a trust store naming it, an admin API
+# key: created once, reused on every re-run), starts the server on loopback with its embedded
+# storage, signs and publishes the example tools with their policies, and prints the URL, the key
+# and ready-to-paste curl lines. The server stays in the foreground; Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,36 +11,56 @@ rustup target add wasm32-wasip2
 (cd tools && cargo build --release --workspace --lib)
 cargo build --release -p cordon
 
-cordon=target/release/cordon
-wasm=target/wasm/wasm32-wasip2/release
-data=${CORDON_DEMO_DIR:-.cordon-demo}
+cordon=$PWD/target/release/cordon
+wasm=$PWD/target/wasm/wasm32-wasip2/release
+data=${CORDON_DEMO_DIR:-$PWD/.cordon-demo}
+listen=${CORDON_LISTEN:-127.0.0.1:7878}
+url=http://$listen
 mkdir -p "$data/signed"
 
 if [ ! -f "$data/dev-key.pem" ]; then
-    "$cordon" keygen --out "$data/dev-key.pem"
+    "$cordon" keygen --out "$data/dev-key.pem" > "$data/dev-key.txt"
 fi
-key_id=$(grep -o 'ed25519:[A-Za-z0-9_-]*' "$data/trust.toml" 2>/dev/null || true)
-if [ -z "$key_id" ]; then
-    # Sign one tool to learn the key id, then write the trust store naming it "dev".
-    key_id=$("$cordon" sign "$wasm/echo.wasm" --key "$data/dev-key.pem" --out "$data/signed/echo.wasm" | sed -n 's/^key id: *//p')
-    printf '[publishers]\ndev = ["%s"]\n' "$key_id" > "$data/trust.toml"
+key_id=$(sed -n 's/^key id: *//p' "$data/dev-key.txt")
+[ -f "$data/trust.toml" ] || printf '[publishers]\ndev = ["%s"]\n' "$key_id" > "$data/trust.toml"
+if [ ! -s "$data/admin.key" ]; then
+    (umask 077 && "$cordon" keys create --name demo-admin --role admin --data "$data" > "$data/admin.key")
 fi
-for tool in echo word_count sha256 read_file http_get; do
-    "$cordon" sign "$wasm/$tool.wasm" --key "$data/dev-key.pem" --out "$data/signed/$tool.wasm" >/dev/null
+CORDON_API_KEY=$(cat "$data/admin.key")
+export CORDON_API_KEY
+
+tools="echo word_count sha256 read_file http_get"
+for tool in $tools; do
+    "$cordon" sign "$wasm/$tool.wasm" --key "$data/dev-key.pem" --out "$data/signed/$tool.wasm" > /dev/null
 done
 
-run() {
-    local tool=$1; shift
-    echo "\$ cordon run $tool.wasm --trust $data/trust.toml $*"
-    "$cordon" run "$data/signed/$tool.wasm" --trust "$data/trust.toml" "$@" || true
-    echo
-}
+"$cordon" serve --data "$data" --policies policies --listen "$listen" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT INT TERM
+until "$cordon" tools --server "$url" > /dev/null 2>&1; do
+    kill -0 $server 2>/dev/null || { echo "the server did not start" >&2; exit 1; }
+    sleep 0.2
+done
+for tool in $tools; do
+    # A version published on an earlier run is already there (409): nothing to do.
+    "$cordon" publish "$data/signed/$tool.wasm" --server "$url" > /dev/null || true
+done
 
-run word_count --policy policies/word-count.toml --input '{"text":"cordon runs untrusted tools under hard limits"}'
-run sha256 --policy policies/sha256.toml --input '{"text":"abc","repeat":1000000}' --json
-run echo --policy policies/echo.toml --input '{"hello":"world"}' --json
-# A host the policy does not list is refused before any connection is made.
-run http_get --policy policies/http-get.toml --input '{"url":"https://169.254.169.254/latest/meta-data/"}' --json
-run read_file --policy policies/read-file.toml --input '{"path":"/data/hello.txt"}' --json
-# Outside its mount it is refused.
-run read_file --policy policies/read-file.toml --input '{"path":"/etc/passwd"}' --json
+cat <<INFO
+
+cordon is running at $url with the example tools published.
+Admin API key (also in $data/admin.key):
+
+  $CORDON_API_KEY
+
+Try:
+
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/tools
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"text":"hello sandboxed world"}' $url/v1/tools/word-count/invoke
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"path":"/data/hello.txt"}' $url/v1/tools/read-file/invoke
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/verify
+
+Ctrl-C stops the server.
+INFO
+wait $server

@@ -537,3 +537,46 @@ fn an_edited_record_is_detected_and_kill_9_loses_nothing() {
     );
     assert!(problem.contains("edited"), "{problem}");
 }
+
+#[test]
+fn the_cli_clients_take_the_key_from_the_environment() {
+    let f = fixture("srv-cli");
+    let s = Server::start(&f.data);
+    let url = format!("http://{}", s.addr);
+    let client = |key: &str, args: &[&str]| {
+        let out = cordon()
+            .args(args)
+            .args(["--server", &url])
+            .env("CORDON_API_KEY", key)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code(), json)
+    };
+    let echo = f.signed.join("echo.wasm");
+    let (code, tool) = client(&f.publisher, &["publish", echo.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{tool}");
+    assert_eq!(tool["name"], "echo");
+    let (code, result) = client(
+        &f.invoker,
+        &["invoke", "echo", "--input", r#"{"via":"cli"}"#],
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(result["output"], json!({"via": "cli"}));
+    let (code, listed) = client(&f.invoker, &["tools"]);
+    assert_eq!(
+        (code, listed["tools"][0]["name"].as_str()),
+        (Some(0), Some("echo"))
+    );
+    let (code, page) = client(&f.auditor, &["executions", "--tool", "echo"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(page["executions"][0]["id"], result["execution_id"]);
+    // A key without the permission: the error comes back and the exit code says so.
+    let (code, denied) = client(&f.invoker, &["publish", echo.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(denied["error"]["code"], "forbidden");
+    // No key at all: a clear local error, exit code 2.
+    let out = cordon().args(["tools", "--server", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_API_KEY"));
+}

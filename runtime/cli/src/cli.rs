@@ -24,6 +24,14 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Manage the server's API keys.
     Keys(commands::keys::KeysArgs),
+    /// Publish a signed tool to a server (API key from CORDON_API_KEY).
+    Publish(commands::client::PublishArgs),
+    /// Invoke a tool on a server.
+    Invoke(commands::client::InvokeArgs),
+    /// List a server's tools.
+    Tools(commands::client::ListArgs),
+    /// List a server's recent executions.
+    Executions(commands::client::ExecutionsArgs),
     /// Run one call of a tool component and print its output.
     Run(commands::run::RunArgs),
     /// Print what a tool component says about itself (`describe()`), as JSON.
@@ -46,6 +54,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Keys(args) => commands::keys::keys(args),
+        Command::Publish(args) => commands::client::publish(args),
+        Command::Invoke(args) => commands::client::invoke(args),
+        Command::Tools(args) => commands::client::tools(args),
+        Command::Executions(args) => commands::client::executions(args),
         Command::Run(args) => commands::run::run(args).await,
         Command::Inspect(args) => commands::inspect::inspect(args).await,
         Command::Keygen(args) => commands::keygen::keygen(args),
