@@ -73,6 +73,7 @@ fn fixture(name: &str) -> Fixture {
         ("echo_v2", guests::ECHO_V2),
         ("word_count", guests::WORD_COUNT),
         ("infinite_loop", guests::INFINITE_LOOP),
+        ("sleep", guests::SLEEP),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[
@@ -110,6 +111,10 @@ fn fixture(name: &str) -> Fixture {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, extra: &[&str]) -> Server {
         let policies = Path::new(cordon_test_artifacts::ROOT).join("policies");
         let mut child = cordon()
             .args([
@@ -119,6 +124,7 @@ impl Server {
                 "--max-invoke-bytes",
                 "4096",
             ])
+            .args(extra)
             .args([
                 "--data",
                 data.to_str().unwrap(),
@@ -579,4 +585,82 @@ fn the_cli_clients_take_the_key_from_the_environment() {
     let out = cordon().args(["tools", "--server", &url]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_API_KEY"));
+}
+
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let f = fixture("srv-rate");
+    let s = Server::start_with(
+        &f.data,
+        &["--rate-per-key", "2", "--auth-failures-per-minute", "3"],
+    );
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| s.request("GET", "/v1/tools", Some(&f.invoker), b"").0)
+        .collect();
+    assert_eq!(statuses[0], 200);
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let (status, head, body) = s.request("GET", "/v1/tools", Some(&f.invoker), b"");
+    assert_eq!(status, 429);
+    assert!(head.contains("retry-after: "), "{head}");
+    assert!(head.contains("ratelimit-limit: 2"), "{head}");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another key is not affected by the first one's budget.
+    assert_eq!(
+        s.request("GET", "/v1/tools", Some(&f.publisher), b"").0,
+        200
+    );
+
+    // Brute force: three bad keys are 401, then the address is refused even with a good key.
+    let bad: Vec<u16> = (0..4)
+        .map(|i| {
+            s.request(
+                "GET",
+                "/v1/tools",
+                Some(&format!("cordon_00000000000{i}_guess")),
+                b"",
+            )
+            .0
+        })
+        .collect();
+    assert_eq!(bad, [401, 401, 401, 429]);
+    let (status, head, _) = s.request("GET", "/v1/tools", Some(&f.admin), b"");
+    assert_eq!(status, 429);
+    assert!(head.contains("retry-after: "), "{head}");
+}
+
+#[test]
+fn saturation_answers_503_quickly_and_health_stays_up() {
+    let f = fixture("srv-saturation");
+    let s = Server::start_with(&f.data, &["--max-in-flight", "1"]);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("sleep.wasm")).0, 201);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    std::thread::scope(|scope| {
+        let sleeper =
+            scope.spawn(|| s.json("POST", "/v1/tools/sleep/invoke", Some(&f.invoker), b"{}"));
+        // Wait until the sleeper holds the only slot.
+        let mut saturated = None;
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let (status, head, body) =
+                s.request("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}");
+            if status == 503 {
+                saturated = Some((head, body));
+                break;
+            }
+        }
+        let (head, body): (String, Vec<u8>) = saturated.expect("never saturated");
+        assert!(head.contains("retry-after: 1"), "{head}");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "saturated");
+        assert_eq!(s.request("GET", "/healthz", None, b"").0, 200);
+        assert_eq!(s.request("GET", "/readyz", None, b"").0, 200);
+        let (status, result) = sleeper.join().unwrap();
+        assert_eq!((status, result["outcome"].as_str()), (504, Some("timeout")));
+    });
+    assert_eq!(
+        s.json("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}")
+            .0,
+        200
+    );
 }

@@ -2,6 +2,7 @@
 
 use super::secret::DataArgs;
 use crate::secrets::{KEY_VAR, SecretStore};
+use crate::server::ratelimit::{RateLimits, RateSettings};
 use crate::server::state::{AppState, ServerSettings};
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -40,6 +41,15 @@ pub struct ServeArgs {
     /// Keep raw inputs in the execution log (default: only their size and sha256).
     #[arg(long)]
     pub store_inputs: bool,
+    /// Requests per second per API key (burst twice that).
+    #[arg(long, default_value_t = RateSettings::default().per_key_per_sec)]
+    pub rate_per_key: u32,
+    /// Requests per second per source address (burst twice that).
+    #[arg(long, default_value_t = RateSettings::default().per_ip_per_sec)]
+    pub rate_per_ip: u32,
+    /// Failed authentications per minute per source address before it is refused.
+    #[arg(long, default_value_t = RateSettings::default().auth_failures_per_min)]
+    pub auth_failures_per_minute: u32,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -81,6 +91,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tools: RwLock::default(),
         quarantined: RwLock::default(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight)),
+        rate_limits: RateLimits::new(RateSettings {
+            per_key_per_sec: args.rate_per_key,
+            per_ip_per_sec: args.rate_per_ip,
+            auth_failures_per_min: args.auth_failures_per_minute,
+        }),
+    });
+    let pruning = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            pruning.rate_limits.prune();
+        }
     });
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -104,7 +127,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, crate::server::app(state))
+    let app = crate::server::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)

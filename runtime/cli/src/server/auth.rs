@@ -4,11 +4,12 @@
 
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use cordon_core::{Action, Role};
 use cordon_storage::ApiKey;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The authenticated caller of a request.
@@ -44,9 +45,17 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        state.rate_limits.before_auth(ip)?;
         let unauthenticated = |why: &str| {
-            tracing::warn!(target: "cordon::security", reason = why, path = %parts.uri.path(), "unauthenticated request");
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+            tracing::warn!(target: "cordon::security", reason = why, %ip, path = %parts.uri.path(), "unauthenticated request");
+            state.rate_limits.auth_failed(
+                ip,
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
+            )
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(unauthenticated(
@@ -60,7 +69,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .map(str::trim)
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <key>`"))?;
         match state.keys.authenticate(token)? {
-            Some(key) => Ok(Caller { key }),
+            Some(key) => {
+                state.rate_limits.after_auth(&key.id)?;
+                Ok(Caller { key })
+            }
             None => Err(unauthenticated("unknown or revoked API key")),
         }
     }

@@ -13,6 +13,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// One line for the client: no paths, no stack traces, no secrets.
     pub message: String,
+    /// For 429: (the limit, seconds until a retry can succeed), sent as `Retry-After` and
+    /// `RateLimit-*` headers.
+    pub rate_limit: Option<(u32, u64)>,
 }
 
 impl ApiError {
@@ -21,6 +24,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            rate_limit: None,
         }
     }
     pub fn not_found(what: impl Into<String>) -> Self {

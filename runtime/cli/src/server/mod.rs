@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod executions;
 pub mod invoke;
+pub mod ratelimit;
 pub mod state;
 pub mod tools;
 
@@ -99,6 +100,13 @@ async fn finish_response(request: Request, next: Next) -> Response {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
+        }
+        if let Some((limit, wait)) = e.rate_limit {
+            let h = response.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            h.insert("ratelimit-limit", HeaderValue::from(limit));
+            h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
+            h.insert("ratelimit-reset", HeaderValue::from(wait));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

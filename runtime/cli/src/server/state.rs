@@ -63,6 +63,7 @@ pub struct AppState {
     /// Quarantined tool names and why.
     pub quarantined: RwLock<BTreeMap<String, String>>,
     pub in_flight: Arc<Semaphore>,
+    pub rate_limits: crate::server::ratelimit::RateLimits,
 }
 
 impl std::fmt::Debug for AppState {

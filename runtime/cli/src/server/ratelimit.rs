@@ -1,0 +1,161 @@
+//! Rate limits: per API key and per source address (GCRA, via `governor`), and a separate,
+//! much lower budget for failed authentication per source address, so keys cannot be guessed
+//! by brute force. An address that spends its failure budget is refused (429) for every request
+//! until the budget refills, whatever key it then presents.
+
+use crate::server::error::ApiError;
+use axum::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Budgets, each documented in `docs/configuration.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateSettings {
+    /// Requests per second per API key (burst: twice that).
+    pub per_key_per_sec: u32,
+    /// Requests per second per source address (burst: twice that).
+    pub per_ip_per_sec: u32,
+    /// Failed authentications per minute per source address.
+    pub auth_failures_per_min: u32,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        RateSettings {
+            // Generous for an agent, a hard stop for a runaway loop.
+            per_key_per_sec: 200,
+            // Several keys behind one address (a gateway) still fit.
+            per_ip_per_sec: 400,
+            // A human mistyping a key gets a few tries; a guesser gets ten a minute.
+            auth_failures_per_min: 10,
+        }
+    }
+}
+
+pub struct RateLimits {
+    per_key: DefaultKeyedRateLimiter<String>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    auth_failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses that spent their failure budget, and until when they are refused.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    clock: DefaultClock,
+    settings: RateSettings,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+fn too_many(limit: u32, wait: Duration, what: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests {what}; retry later"),
+    );
+    e.rate_limit = Some((limit, wait.as_secs().max(1)));
+    e
+}
+
+impl RateLimits {
+    pub fn new(settings: RateSettings) -> Self {
+        let per_sec = |n: u32| Quota::per_second(nz(n)).allow_burst(nz(n.saturating_mul(2)));
+        RateLimits {
+            per_key: DefaultKeyedRateLimiter::keyed(per_sec(settings.per_key_per_sec)),
+            per_ip: DefaultKeyedRateLimiter::keyed(per_sec(settings.per_ip_per_sec)),
+            auth_failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(nz(
+                settings.auth_failures_per_min
+            ))),
+            blocked: Mutex::default(),
+            clock: DefaultClock::default(),
+            settings,
+        }
+    }
+
+    /// Before authentication: a blocked address or one over its request budget is refused.
+    pub fn before_auth(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = blocked.get(&ip).copied() {
+            if until > now {
+                return Err(too_many(
+                    self.settings.auth_failures_per_min,
+                    until - now,
+                    "after failed authentication",
+                ));
+            }
+            blocked.remove(&ip);
+        }
+        drop(blocked);
+        self.per_ip.check_key(&ip).map_err(|not_until| {
+            too_many(
+                self.settings.per_ip_per_sec,
+                not_until.wait_time_from(self.clock.now()),
+                "from this address",
+            )
+        })
+    }
+
+    /// After a failed authentication: spends from the address's failure budget; once it is
+    /// spent, the address is blocked and this failure is already answered with 429.
+    pub fn auth_failed(&self, ip: IpAddr, unauthenticated: ApiError) -> ApiError {
+        match self.auth_failures.check_key(&ip) {
+            Ok(_) => unauthenticated,
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_secs(1));
+                tracing::warn!(target: "cordon::security", %ip, "failed-authentication budget spent; address blocked");
+                self.blocked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(ip, Instant::now() + wait);
+                too_many(
+                    self.settings.auth_failures_per_min,
+                    wait,
+                    "after failed authentication",
+                )
+            }
+        }
+    }
+
+    /// After authentication: the key's own budget.
+    pub fn after_auth(&self, key_id: &str) -> Result<(), ApiError> {
+        self.per_key
+            .check_key(&key_id.to_owned())
+            .map_err(|not_until| {
+                too_many(
+                    self.settings.per_key_per_sec,
+                    not_until.wait_time_from(self.clock.now()),
+                    "for this key",
+                )
+            })
+    }
+
+    /// Forgets idle keys and addresses (run periodically so the maps do not grow without bound).
+    pub fn prune(&self) {
+        self.per_key.retain_recent();
+        self.per_ip.retain_recent();
+        self.auth_failures.retain_recent();
+        let now = Instant::now();
+        self.blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, until| *until > now);
+    }
+}
