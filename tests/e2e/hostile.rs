@@ -228,6 +228,7 @@ fn every_hostile_guest_has_a_test() {
         include_str!("filesystem.rs"),
         include_str!("network.rs"),
         include_str!("env.rs"),
+        include_str!("server.rs"),
     ]
     .concat();
     for (name, _) in guests::HOSTILE {
