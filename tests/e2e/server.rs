@@ -664,3 +664,76 @@ fn saturation_answers_503_quickly_and_health_stays_up() {
         200
     );
 }
+
+#[test]
+fn metrics_count_invocations_outcomes_and_rejections() {
+    let f = fixture("srv-metrics");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    assert_eq!(
+        s.publish(&f.admin, &f.signed.join("infinite_loop.wasm")).0,
+        201
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            s.json("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}")
+                .0,
+            200
+        );
+    }
+    assert_eq!(
+        s.json(
+            "POST",
+            "/v1/tools/infinite-loop/invoke",
+            Some(&f.invoker),
+            b"{}"
+        )
+        .0,
+        502
+    );
+    assert_eq!(s.request("GET", "/v1/tools", None, b"").0, 401);
+    let (status, head, body) = s.request("GET", "/metrics", None, b"");
+    assert_eq!(status, 200, "{head}");
+    let text = String::from_utf8(body).unwrap();
+    let line = |prefix: &str, labels: &[&str]| {
+        text.lines()
+            .find(|l| l.starts_with(prefix) && labels.iter().all(|x| l.contains(x)))
+            .unwrap_or_else(|| panic!("no {prefix} {labels:?} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        line(
+            "cordon_invocations_total{",
+            &["tool=\"echo\"", "outcome=\"ok\""]
+        ),
+        "3"
+    );
+    assert_eq!(
+        line(
+            "cordon_invocations_total{",
+            &["tool=\"infinite-loop\"", "outcome=\"fuel_exhausted\""]
+        ),
+        "1"
+    );
+    assert_eq!(
+        line(
+            "cordon_rejected_requests_total{",
+            &["reason=\"unauthenticated\""]
+        ),
+        "1"
+    );
+    assert_eq!(
+        line(
+            "cordon_invocation_duration_seconds_count{",
+            &["tool=\"echo\""]
+        ),
+        "3"
+    );
+    let fuel: u64 = line("cordon_fuel_consumed_total{", &["tool=\"infinite-loop\""])
+        .parse()
+        .unwrap();
+    assert_eq!(fuel, 1_000_000_000);
+}

@@ -106,6 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     });
 
+    crate::server::metrics::install();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -135,6 +135,8 @@ pub async fn invoke(
     };
 
     let started = now_ms();
+    crate::server::metrics::in_flight(1.0);
+    let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1.0));
     let exec = match std::str::from_utf8(&body) {
         Err(_) => refuse(&tool, &body, "input is not UTF-8".into()),
         Ok(_) if json_depth(&body) > MAX_JSON_DEPTH => refuse(
@@ -209,6 +211,7 @@ pub async fn invoke(
         .await
         .map_err(ApiError::internal)??;
 
+    crate::server::metrics::execution(&tool.record.name, &exec);
     let body = serde_json::json!({
         "execution_id": id,
         "outcome": exec.outcome,
@@ -217,6 +220,19 @@ pub async fn invoke(
         "usage": exec.usage,
     });
     Ok((status_for(exec.outcome), Json(body)).into_response())
+}
+
+/// Runs `f` when dropped (also when the request is cancelled mid-call).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn new_id() -> Result<String, ApiError> {

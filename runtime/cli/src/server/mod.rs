@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod executions;
 pub mod invoke;
+pub mod metrics;
 pub mod ratelimit;
 pub mod state;
 pub mod tools;
@@ -46,6 +47,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/audit/verify", get(executions::verify))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(|| async { metrics::render() }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(finish_response))
         .with_state(state)
@@ -90,6 +92,7 @@ async fn finish_response(request: Request, next: Next) -> Response {
         })
     });
     if let Some(e) = error {
+        metrics::rejected(e.code);
         tracing::info!(request_id, %method, path, status = status.as_u16(), code = e.code, message = e.message, "request failed");
         let kept = response.headers().clone();
         let body = serde_json::json!({
