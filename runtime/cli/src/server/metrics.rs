@@ -40,7 +40,7 @@ pub fn install() -> &'static PrometheusHandle {
                     MEMORY_BUCKETS,
                 )
             });
-        match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+        match builder.and_then(|b| b.install_recorder()) {
             Ok(handle) => handle,
             Err(e) => {
                 tracing::error!(error = %e, "metrics recorder not installed");
