@@ -24,6 +24,8 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Manage the server's API keys.
     Keys(commands::keys::KeysArgs),
+    /// Verify the execution log in a data directory.
+    Audit(commands::audit::AuditArgs),
     /// Publish a signed tool to a server (API key from CORDON_API_KEY).
     Publish(commands::client::PublishArgs),
     /// Invoke a tool on a server.
@@ -54,6 +56,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Keys(args) => commands::keys::keys(args),
+        Command::Audit(args) => commands::audit::audit(args),
         Command::Publish(args) => commands::client::publish(args),
         Command::Invoke(args) => commands::client::invoke(args),
         Command::Tools(args) => commands::client::tools(args),

@@ -1,5 +1,6 @@
 //! One module per `cordon` subcommand, plus what they share.
 
+pub mod audit;
 pub mod client;
 pub mod inspect;
 pub mod keygen;
