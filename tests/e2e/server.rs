@@ -115,8 +115,13 @@ impl Server {
     }
 
     fn start_with(data: &Path, extra: &[&str]) -> Server {
+        Self::start_env(data, extra, &[])
+    }
+
+    fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let policies = Path::new(cordon_test_artifacts::ROOT).join("policies");
         let mut child = cordon()
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--listen",
@@ -736,4 +741,67 @@ fn metrics_count_invocations_outcomes_and_rejections() {
         .parse()
         .unwrap();
     assert_eq!(fuel, 1_000_000_000);
+}
+
+#[test]
+fn config_file_then_environment_then_flags() {
+    let f = fixture("srv-config");
+    let config = f.data.join("cordon.toml");
+    std::fs::write(&config, "store_inputs = true\nmax_in_flight = 7\n").unwrap();
+    let stored_input = |s: &Server| {
+        let (_, body) = s.json(
+            "POST",
+            "/v1/tools/echo/invoke",
+            Some(&f.invoker),
+            br#"{"k":1}"#,
+        );
+        let id = body["execution_id"].as_str().unwrap().to_owned();
+        s.json(
+            "GET",
+            &format!("/v1/executions/{id}"),
+            Some(&f.auditor),
+            b"",
+        )
+        .1["input"]
+            .clone()
+    };
+    // The file alone: inputs are stored.
+    let s = Server::start_with(&f.data, &["--config", config.to_str().unwrap()]);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    assert_eq!(stored_input(&s), json!(r#"{"k":1}"#));
+    drop(s);
+    // The environment beats the file.
+    let s = Server::start_env(
+        &f.data,
+        &["--config", config.to_str().unwrap()],
+        &[("CORDON_STORE_INPUTS", "false")],
+    );
+    assert_eq!(stored_input(&s), Value::Null);
+    drop(s);
+    // A flag beats the environment.
+    let s = Server::start_env(
+        &f.data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--store-inputs",
+            "true",
+        ],
+        &[("CORDON_STORE_INPUTS", "false")],
+    );
+    assert_eq!(stored_input(&s), json!(r#"{"k":1}"#));
+    // An unknown key in the file is an error that names it.
+    std::fs::write(&config, "store_input = true\n").unwrap();
+    let out = cordon()
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            f.data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `store_input`"));
 }

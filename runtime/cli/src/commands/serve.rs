@@ -15,44 +15,107 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
+/// `cordon serve` options. Each can also come from the environment (`CORDON_*`, shown in
+/// `--help`) or the config file; a flag beats the environment, which beats the file.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback by default).
-    #[arg(long, env = "CORDON_LISTEN", default_value = "127.0.0.1:7878")]
-    pub listen: SocketAddr,
+    /// TOML config file with the same keys as these options (see docs/configuration.md).
+    #[arg(long, env = "CORDON_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878, loopback only].
+    #[arg(long, env = "CORDON_LISTEN")]
+    pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Directory of `<tool>.toml` policies (default: none, every tool gets the closed default).
+    /// Directory of `<tool>.toml` policies [default: none, every tool gets the closed default].
     #[arg(long, env = "CORDON_POLICIES")]
     pub policies: Option<PathBuf>,
-    /// Trust store (default: <data>/trust.toml).
+    /// Trust store [default: <data>/trust.toml].
     #[arg(long, env = "CORDON_TRUST")]
     pub trust: Option<PathBuf>,
-    /// Executions in flight at once; more get 503.
-    #[arg(long, default_value_t = 1000)]
-    pub max_in_flight: usize,
-    /// Largest component upload in bytes (default 64 MiB: interpreted-language components are
-    /// 12-20 MB).
-    #[arg(long, default_value_t = 64 << 20)]
-    pub max_upload_bytes: usize,
-    /// Largest invoke body in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
-    pub max_invoke_bytes: usize,
-    /// Keep raw inputs in the execution log (default: only their size and sha256).
-    #[arg(long)]
-    pub store_inputs: bool,
-    /// Requests per second per API key (burst twice that).
-    #[arg(long, default_value_t = RateSettings::default().per_key_per_sec)]
-    pub rate_per_key: u32,
-    /// Requests per second per source address (burst twice that).
-    #[arg(long, default_value_t = RateSettings::default().per_ip_per_sec)]
-    pub rate_per_ip: u32,
-    /// Failed authentications per minute per source address before it is refused.
-    #[arg(long, default_value_t = RateSettings::default().auth_failures_per_min)]
-    pub auth_failures_per_minute: u32,
+    /// Executions in flight at once; more get 503 [default: 1000].
+    #[arg(long, env = "CORDON_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Largest component upload in bytes [default: 64 MiB].
+    #[arg(long, env = "CORDON_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<usize>,
+    /// Largest invoke body in bytes [default: 1 MiB].
+    #[arg(long, env = "CORDON_MAX_INVOKE_BYTES")]
+    pub max_invoke_bytes: Option<usize>,
+    /// Keep raw inputs in the execution log [default: false, only size and sha256].
+    #[arg(long, env = "CORDON_STORE_INPUTS")]
+    pub store_inputs: Option<bool>,
+    /// Requests per second per API key, burst twice that [default: 200].
+    #[arg(long, env = "CORDON_RATE_PER_KEY")]
+    pub rate_per_key: Option<u32>,
+    /// Requests per second per source address, burst twice that [default: 400].
+    #[arg(long, env = "CORDON_RATE_PER_IP")]
+    pub rate_per_ip: Option<u32>,
+    /// Failed authentications per minute per address before it is refused [default: 10].
+    #[arg(long, env = "CORDON_AUTH_FAILURES_PER_MINUTE")]
+    pub auth_failures_per_minute: Option<u32>,
+    /// Delete execution records older than this many days, at start and daily; the chain stays
+    /// verifiable [default: keep everything].
+    #[arg(long, env = "CORDON_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+}
+
+/// The config file: the same keys as the flags, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    trust: Option<PathBuf>,
+    max_in_flight: Option<usize>,
+    max_upload_bytes: Option<usize>,
+    max_invoke_bytes: Option<usize>,
+    store_inputs: Option<bool>,
+    rate_per_key: Option<u32>,
+    rate_per_ip: Option<u32>,
+    auth_failures_per_minute: Option<u32>,
+    retention_days: Option<u32>,
+}
+
+impl ServeArgs {
+    /// Fills every option not given as a flag or variable from the config file.
+    fn merge_config(mut self) -> anyhow::Result<Self> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
+        self.listen = self.listen.or(file.listen);
+        self.data.dir = self.data.dir.or(rel(file.data));
+        self.policies = self.policies.or(rel(file.policies));
+        self.trust = self.trust.or(rel(file.trust));
+        self.max_in_flight = self.max_in_flight.or(file.max_in_flight);
+        self.max_upload_bytes = self.max_upload_bytes.or(file.max_upload_bytes);
+        self.max_invoke_bytes = self.max_invoke_bytes.or(file.max_invoke_bytes);
+        self.store_inputs = self.store_inputs.or(file.store_inputs);
+        self.rate_per_key = self.rate_per_key.or(file.rate_per_key);
+        self.rate_per_ip = self.rate_per_ip.or(file.rate_per_ip);
+        self.auth_failures_per_minute = self
+            .auth_failures_per_minute
+            .or(file.auth_failures_per_minute);
+        self.retention_days = self.retention_days.or(file.retention_days);
+        Ok(self)
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let args = args.merge_config()?;
+    let rate_defaults = RateSettings::default();
+    let listen = args
+        .listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7878)));
+    let max_in_flight = args.max_in_flight.unwrap_or(1000);
     let data = args.data.dir()?;
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let trust_path = args
@@ -77,10 +140,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings: ServerSettings {
             data_dir: data.clone(),
             policies_dir: args.policies.clone(),
-            max_in_flight: args.max_in_flight,
-            max_upload_bytes: args.max_upload_bytes,
-            max_invoke_bytes: args.max_invoke_bytes,
-            store_inputs: args.store_inputs,
+            max_in_flight,
+            // Interpreted-language components are 12-20 MB; 64 MiB leaves room.
+            max_upload_bytes: args.max_upload_bytes.unwrap_or(64 << 20),
+            // The default input limit is 1 MiB; a policy that raises it needs this raised too.
+            max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
+            store_inputs: args.store_inputs.unwrap_or(false),
         },
         sandbox,
         registry: Registry::open(&data)?,
@@ -90,26 +155,41 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         secrets,
         tools: RwLock::default(),
         quarantined: RwLock::default(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight)),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
         rate_limits: RateLimits::new(RateSettings {
-            per_key_per_sec: args.rate_per_key,
-            per_ip_per_sec: args.rate_per_ip,
-            auth_failures_per_min: args.auth_failures_per_minute,
+            per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
+            per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
+            auth_failures_per_min: args
+                .auth_failures_per_minute
+                .unwrap_or(rate_defaults.auth_failures_per_min),
         }),
     });
-    let pruning = state.clone();
+    let housekeeping = state.clone();
+    let retention_days = args.retention_days;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut minutes: u64 = 0;
         loop {
             tick.tick().await;
-            pruning.rate_limits.prune();
+            housekeeping.rate_limits.prune();
+            // Retention: at start, then once a day.
+            if let Some(days) = retention_days.filter(|_| minutes % (24 * 60) == 0) {
+                let cutoff = crate::server::state::now_ms() - i64::from(days) * 86_400_000;
+                let log = housekeeping.clone();
+                match tokio::task::spawn_blocking(move || log.log.prune_before(cutoff)).await {
+                    Ok(Ok(n)) => tracing::info!(deleted = n, days, "execution log retention"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
+                    Err(e) => tracing::error!(error = %e, "execution log retention failed"),
+                }
+            }
+            minutes += 1;
         }
     });
 
     crate::server::metrics::install();
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let started = std::time::Instant::now();
     let loaded = state
