@@ -173,7 +173,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tick.tick().await;
             housekeeping.rate_limits.prune();
             // Retention: at start, then once a day.
-            if let Some(days) = retention_days.filter(|_| minutes % (24 * 60) == 0) {
+            if let Some(days) = retention_days.filter(|_| minutes.is_multiple_of(24 * 60)) {
                 let cutoff = crate::server::state::now_ms() - i64::from(days) * 86_400_000;
                 let log = housekeeping.clone();
                 match tokio::task::spawn_blocking(move || log.log.prune_before(cutoff)).await {
