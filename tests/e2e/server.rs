@@ -130,12 +130,13 @@ impl Server {
                 "4096",
             ])
             .args(extra)
-            .args([
-                "--data",
-                data.to_str().unwrap(),
-                "--policies",
-                policies.to_str().unwrap(),
-            ])
+            .args(["--data", data.to_str().unwrap()])
+            .args(
+                (!extra.contains(&"--policies"))
+                    .then(|| ["--policies", policies.to_str().unwrap()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -804,4 +805,57 @@ fn config_file_then_environment_then_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `store_input`"));
+}
+
+#[test]
+fn policies_reload_on_sighup_without_a_restart() {
+    let f = fixture("srv-reload");
+    let policies = f.data.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let policy = policies.join("infinite-loop.toml");
+    std::fs::write(&policy, "[limits]\nfuel = 2_000_000\n").unwrap();
+    let s = Server::start_with(&f.data, &["--policies", policies.to_str().unwrap()]);
+    assert_eq!(
+        s.publish(&f.admin, &f.signed.join("infinite_loop.wasm")).0,
+        201
+    );
+    let fuel_error = || {
+        s.json(
+            "POST",
+            "/v1/tools/infinite-loop/invoke",
+            Some(&f.invoker),
+            b"{}",
+        )
+        .1["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(fuel_error(), "fuel exhausted after 2000000 units");
+
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &s.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    std::fs::write(&policy, "[limits]\nfuel = 3_000_000\n").unwrap();
+    hup();
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = fuel_error();
+        if seen.contains("3000000") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(seen, "fuel exhausted after 3000000 units");
+
+    // A broken policy is refused and the previous one stays in force.
+    std::fs::write(&policy, "[limits]\nfuel = \"lots\"\n").unwrap();
+    hup();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(fuel_error(), "fuel exhausted after 3000000 units");
 }

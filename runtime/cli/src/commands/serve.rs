@@ -164,6 +164,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(rate_defaults.auth_failures_per_min),
         }),
     });
+    #[cfg(unix)]
+    {
+        // SIGHUP: re-read policies without a restart.
+        let reloading = state.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let (reloaded, failed) = reloading.reload_policies().await;
+                tracing::info!(reloaded, failed, "policies reloaded on SIGHUP");
+            }
+        });
+    }
     let housekeeping = state.clone();
     let retention_days = args.retention_days;
     tokio::spawn(async move {

@@ -149,18 +149,28 @@ impl AppState {
         Ok((admitted, policy, limits))
     }
 
-    /// Makes an admitted tool invocable.
-    pub fn go_live(&self, record: ToolRecord, admitted: Admitted, policy: Policy, limits: Limits) {
+    fn live_tool(
+        &self,
+        record: ToolRecord,
+        admitted: Admitted,
+        policy: Policy,
+        limits: Limits,
+    ) -> Arc<LiveTool> {
         let validator = jsonschema::validator_for(&record.input_schema)
             .map_err(|e| tracing::warn!(tool = record.name, error = %e, "input schema does not compile; inputs are not pre-validated"))
             .ok();
-        let live = Arc::new(LiveTool {
+        Arc::new(LiveTool {
             record,
             tool: admitted.tool,
             policy,
             limits,
             validator,
-        });
+        })
+    }
+
+    /// Makes an admitted tool invocable.
+    pub fn go_live(&self, record: ToolRecord, admitted: Admitted, policy: Policy, limits: Limits) {
+        let live = self.live_tool(record, admitted, policy, limits);
         let mut tools = self
             .tools
             .write()
@@ -169,6 +179,77 @@ impl AppState {
             .entry(live.record.name.clone())
             .or_default()
             .push(live);
+    }
+
+    /// Re-reads every live tool's policy from the policies directory; a tool whose policy text
+    /// changed is admitted again under the new policy (signature and publishers re-checked) and
+    /// swapped in. Calls already running keep the version they started with, and its policy.
+    /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
+    /// is reported. Returns (reloaded, failed).
+    pub async fn reload_policies(&self) -> (usize, usize) {
+        let live: Vec<Arc<LiveTool>> = self
+            .tools
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        let (mut reloaded, mut failed) = (0, 0);
+        for old in live {
+            let name = &old.record.name;
+            let (text, path) = match self.policy_text(name) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(tool = name, error = e.message, "policy reload: cannot read");
+                    failed += 1;
+                    continue;
+                }
+            };
+            if sha256_hex(text.as_bytes()) == old.record.policy_hash {
+                continue;
+            }
+            let admitted = match self.registry.blob(&old.record.blob) {
+                Ok(bytes) => self.admit(&bytes, &text, &path).await,
+                Err(e) => Err(ApiError::internal(e)),
+            };
+            match admitted {
+                Ok((admitted, policy, limits)) => {
+                    let mut record = old.record.clone();
+                    record.policy_hash = sha256_hex(text.as_bytes());
+                    record.policy = text;
+                    if let Err(e) =
+                        self.registry
+                            .set_policy(name, &record.policy, &record.policy_hash)
+                    {
+                        tracing::error!(tool = name, error = %e, "policy reload: cannot store");
+                    }
+                    let fresh = self.live_tool(record, admitted, policy, limits);
+                    let mut tools = self
+                        .tools
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(slot) = tools.get_mut(name).and_then(|v| {
+                        v.iter_mut()
+                            .find(|t| t.record.version == old.record.version)
+                    }) {
+                        *slot = fresh;
+                    }
+                    tracing::info!(tool = name, version = old.record.version, "policy reloaded");
+                    reloaded += 1;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        tool = name,
+                        code = e.code,
+                        error = e.message,
+                        "policy reload refused; the previous policy stays in force"
+                    );
+                    failed += 1;
+                }
+            }
+        }
+        (reloaded, failed)
     }
 
     /// Loads every published tool at start: blobs verified and compiled again (from the cache).
