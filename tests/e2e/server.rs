@@ -859,3 +859,32 @@ fn policies_reload_on_sighup_without_a_restart() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(fuel_error(), "fuel exhausted after 3000000 units");
 }
+
+#[test]
+fn sigterm_finishes_in_flight_calls_and_exits_cleanly() {
+    let f = fixture("srv-shutdown");
+    let mut s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("sleep.wasm")).0, 201);
+    std::thread::scope(|scope| {
+        let call =
+            scope.spawn(|| s.json("POST", "/v1/tools/sleep/invoke", Some(&f.invoker), b"{}"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let ok = Command::new("kill")
+            .args(["-TERM", &s.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        // The call in flight still gets its answer (cut at its deadline), and is recorded.
+        let (status, body) = call.join().unwrap();
+        assert_eq!((status, body["outcome"].as_str()), (504, Some("timeout")));
+    });
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let s = Server::start(&f.data);
+    let (_, report) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
+    assert_eq!(
+        (report["intact"].as_bool(), report["records"].as_u64()),
+        (Some(true), Some(1))
+    );
+}
