@@ -12,7 +12,7 @@ use cordon_trust::TrustStore;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::Semaphore;
 
 /// Settings the server runs with (see `docs/configuration.md`).
@@ -86,6 +86,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl AppState {
+    /// The live tools, for reading. A poisoned lock still holds consistent data: every writer
+    /// replaces whole entries.
+    pub fn tools_read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Vec<Arc<LiveTool>>>> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn tools_write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Vec<Arc<LiveTool>>>> {
+        self.tools.write().unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn quarantined_read(&self) -> RwLockReadGuard<'_, BTreeMap<String, String>> {
+        self.quarantined
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn quarantined_write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, String>> {
+        self.quarantined
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The policy text for `name` from the policies directory (empty: the closed default).
     pub fn policy_text(&self, name: &str) -> Result<(String, PathBuf), ApiError> {
         let Some(dir) = &self.settings.policies_dir else {
@@ -171,10 +190,7 @@ impl AppState {
     /// Makes an admitted tool invocable.
     pub fn go_live(&self, record: ToolRecord, admitted: Admitted, policy: Policy, limits: Limits) {
         let live = self.live_tool(record, admitted, policy, limits);
-        let mut tools = self
-            .tools
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tools = self.tools_write();
         tools
             .entry(live.record.name.clone())
             .or_default()
@@ -187,14 +203,7 @@ impl AppState {
     /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
     /// is reported. Returns (reloaded, failed).
     pub async fn reload_policies(&self) -> (usize, usize) {
-        let live: Vec<Arc<LiveTool>> = self
-            .tools
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
+        let live: Vec<Arc<LiveTool>> = self.tools_read().values().flatten().cloned().collect();
         let (mut reloaded, mut failed) = (0, 0);
         for old in live {
             let name = &old.record.name;
@@ -225,10 +234,7 @@ impl AppState {
                         tracing::error!(tool = name, error = %e, "policy reload: cannot store");
                     }
                     let fresh = self.live_tool(record, admitted, policy, limits);
-                    let mut tools = self
-                        .tools
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut tools = self.tools_write();
                     if let Some(slot) = tools.get_mut(name).and_then(|v| {
                         v.iter_mut()
                             .find(|t| t.record.version == old.record.version)
@@ -273,20 +279,14 @@ impl AppState {
             }
         }
         for (name, q) in self.registry.all_quarantined()? {
-            self.quarantined
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(name, q.reason);
+            self.quarantined_write().insert(name, q.reason);
         }
         Ok(loaded)
     }
 
     /// The named version, or the newest.
     pub fn find(&self, name: &str, version: Option<&str>) -> Option<Arc<LiveTool>> {
-        let tools = self
-            .tools
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tools = self.tools_read();
         let versions = tools.get(name)?;
         match version {
             Some(v) => versions
@@ -299,11 +299,7 @@ impl AppState {
     }
 
     pub fn quarantine_reason(&self, name: &str) -> Option<String> {
-        self.quarantined
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        self.quarantined_read().get(name).cloned()
     }
 
     /// What a call of `tool` is granted (secrets looked up now, for this call only).

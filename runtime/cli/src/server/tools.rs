@@ -141,10 +141,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Action::ListTools)?;
-    let tools = state
-        .tools
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tools = state.tools_read();
     let list: Vec<serde_json::Value> = tools
         .iter()
         .filter_map(|(name, versions)| {
@@ -165,10 +162,7 @@ pub async fn show(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Action::ListTools)?;
-    let tools = state
-        .tools
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let tools = state.tools_read();
     let versions = tools
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("no tool named {name}")))?;
@@ -188,16 +182,8 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
     let removed = state.registry.delete(&name)?;
-    state
-        .tools
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&name);
-    state
-        .quarantined
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&name);
+    state.tools_write().remove(&name);
+    state.quarantined_write().remove(&name);
     if removed == 0 {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
@@ -228,9 +214,7 @@ pub async fn quarantine(
     }
     state.registry.quarantine(&name, &body.reason, now_ms())?;
     state
-        .quarantined
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .quarantined_write()
         .insert(name.clone(), body.reason.clone());
     tracing::warn!(target: "cordon::security", tool = name, reason = body.reason, by = caller.key.id, "tool quarantined");
     Ok(StatusCode::NO_CONTENT)
@@ -245,11 +229,7 @@ pub async fn release(
     if !state.registry.release(&name)? {
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }
-    state
-        .quarantined
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&name);
+    state.quarantined_write().remove(&name);
     tracing::info!(tool = name, by = caller.key.id, "tool released");
     Ok(StatusCode::NO_CONTENT)
 }
