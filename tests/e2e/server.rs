@@ -888,3 +888,40 @@ fn sigterm_finishes_in_flight_calls_and_exits_cleanly() {
         (Some(true), Some(1))
     );
 }
+
+#[test]
+fn concurrent_invocations_are_all_recorded_in_one_intact_chain() {
+    let f = fixture("srv-concurrent");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    let mut ids: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (s, key) = (&s, &f.invoker);
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|i| {
+                            let body = format!("{{\"w\":{w},\"i\":{i}}}");
+                            let (status, r) =
+                                s.json("POST", "/v1/tools/echo/invoke", Some(key), body.as_bytes());
+                            assert_eq!(status, 200, "{r}");
+                            r["execution_id"].as_str().unwrap().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 80);
+    let (_, report) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
+    assert_eq!(
+        (report["intact"].as_bool(), report["records"].as_u64()),
+        (Some(true), Some(80))
+    );
+}

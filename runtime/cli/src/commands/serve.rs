@@ -2,6 +2,7 @@
 
 use super::secret::DataArgs;
 use crate::secrets::{KEY_VAR, SecretStore};
+use crate::server::journal::Journal;
 use crate::server::ratelimit::{RateLimits, RateSettings};
 use crate::server::state::{AppState, ServerSettings};
 use anyhow::Context;
@@ -136,6 +137,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cache_dir: Some(data.join("compiled")),
         ..SandboxConfig::default()
     })?);
+    let log = Arc::new(ExecutionLog::open(&data.join("cordon.db"))?);
     let state = Arc::new(AppState {
         settings: ServerSettings {
             data_dir: data.clone(),
@@ -150,7 +152,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sandbox,
         registry: Registry::open(&data)?,
         keys: KeyStore::open(&data)?,
-        log: ExecutionLog::open(&data.join("cordon.db"))?,
+        journal: Journal::start(log.clone())?,
+        log,
         trust,
         secrets,
         tools: RwLock::default(),

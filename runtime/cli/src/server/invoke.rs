@@ -205,11 +205,9 @@ pub async fn invoke(
         error: exec.error.clone(),
         usage: exec.usage.clone(),
     };
-    // Durable before the answer: the append commits (fsync) on a blocking thread.
-    let logging = state.clone();
-    tokio::task::spawn_blocking(move || logging.log.append(&[record]))
-        .await
-        .map_err(ApiError::internal)??;
+    // Durable before the answer: the journal commits it (fsync, shared with whatever else is
+    // waiting) and only then returns.
+    state.journal.append(record).await?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
     let body = serde_json::json!({

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod executions;
 pub mod invoke;
+pub mod journal;
 pub mod metrics;
 pub mod ratelimit;
 pub mod state;

@@ -55,7 +55,9 @@ pub struct AppState {
     pub sandbox: Arc<Sandbox>,
     pub registry: Registry,
     pub keys: KeyStore,
-    pub log: ExecutionLog,
+    pub log: Arc<ExecutionLog>,
+    /// Appends to `log` with group commit.
+    pub journal: crate::server::journal::Journal,
     pub trust: TrustStore,
     pub secrets: Option<SecretStore>,
     /// name → versions in publication order (newest last).
