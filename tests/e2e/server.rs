@@ -74,6 +74,7 @@ fn fixture(name: &str) -> Fixture {
         ("word_count", guests::WORD_COUNT),
         ("infinite_loop", guests::INFINITE_LOOP),
         ("sleep", guests::SLEEP),
+        ("big_data", guests::BIG_DATA),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[
@@ -924,4 +925,37 @@ fn concurrent_invocations_are_all_recorded_in_one_intact_chain() {
         (report["intact"].as_bool(), report["records"].as_u64()),
         (Some(true), Some(80))
     );
+}
+
+#[test]
+fn a_16_mib_component_publishes_runs_and_survives_a_restart() {
+    let f = fixture("srv-big");
+    let big = f.signed.join("big_data.wasm");
+    assert!(std::fs::metadata(&big).unwrap().len() > 16 << 20);
+    let s = Server::start(&f.data);
+    let (status, tool) = s.publish(&f.admin, &big);
+    assert_eq!(status, 201, "{tool}");
+    let (status, r) = s.json(
+        "POST",
+        "/v1/tools/big-data/invoke",
+        Some(&f.invoker),
+        br#"{"index":12345678}"#,
+    );
+    assert_eq!((status, r["output"].as_u64()), (200, Some(7)), "{r}");
+    drop(s);
+    // After a restart the compiled code comes from the cache in the data directory.
+    let cached: Vec<_> = std::fs::read_dir(f.data.join("compiled"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(tool["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let s = Server::start(&f.data);
+    let (status, r) = s.json(
+        "POST",
+        "/v1/tools/big-data/invoke",
+        Some(&f.invoker),
+        br#"{"index":0}"#,
+    );
+    assert_eq!((status, r["output"].as_u64()), (200, Some(7)), "{r}");
 }
