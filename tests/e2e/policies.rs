@@ -148,19 +148,19 @@ fn secrets_come_from_stdin_are_encrypted_at_rest_and_never_leave_the_sandbox() {
 
     let policy = data.join("env.toml");
     std::fs::write(&policy, "[env]\nTOKEN = { secret = \"api-token\" }\n").unwrap();
+    let run_env_probe = [
+        "run",
+        "--allow-unsigned",
+        guests::ENV_PROBE,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ];
     let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args([
-            "run",
-            "--allow-unsigned",
-            guests::ENV_PROBE,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--input",
-            r#"{"leak":"TOKEN"}"#,
-            "--json",
-        ])
+        .args(run_env_probe)
+        .args(["--input", r#"{"leak":"TOKEN"}"#])
         .env("CORDON_SECRET_KEY", key)
         .env("CORDON_LOG", "info")
         .output()
@@ -183,17 +183,7 @@ fn secrets_come_from_stdin_are_encrypted_at_rest_and_never_leave_the_sandbox() {
     );
 
     // Without the key the store cannot be opened, and the error says why without the value.
-    let out = cordon(&[
-        "run",
-        "--allow-unsigned",
-        guests::ENV_PROBE,
-        "--policy",
-        policy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--input",
-        "{}",
-    ]);
+    let out = cordon(&[&run_env_probe[..], &["--input", "{}"]].concat());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_SECRET_KEY is not set"));
 }

@@ -88,6 +88,8 @@ pub async fn publish(
     let (policy_text, policy_path) = state.policy_text(&name)?;
     let admitting = state.clone();
     let bytes = body.clone();
+    // The record stores exactly the policy text the tool was admitted under.
+    let admitted_policy = policy_text.clone();
     let runtime = tokio::runtime::Handle::current();
     let (admitted, policy, limits) = tokio::task::spawn_blocking(move || {
         runtime.block_on(admitting.admit(&bytes, &policy_text, &policy_path))
@@ -106,7 +108,7 @@ pub async fn publish(
             format!("{} {} is already published", info.name, info.version),
         ));
     }
-    let (policy_text, _) = state.policy_text(&name)?;
+    let policy_text = admitted_policy;
     let record = ToolRecord {
         name: info.name.clone(),
         version: info.version.clone(),
