@@ -229,6 +229,8 @@ fn every_hostile_guest_has_a_test() {
         include_str!("network.rs"),
         include_str!("env.rs"),
         include_str!("server.rs"),
+        include_str!("server_ops.rs"),
+        include_str!("harness.rs"),
     ]
     .concat();
     for (name, _) in guests::HOSTILE {

@@ -129,6 +129,16 @@ impl ExecutionLog {
         })
     }
 
+    /// With `durable` false, commits no longer wait for fsync (SQLite `synchronous = NORMAL` in
+    /// WAL mode): a killed process still loses nothing, a power loss may lose the last commits.
+    /// The default is durable.
+    pub fn set_durable(&self, durable: bool) -> Result<(), StorageError> {
+        let guard = lock(&self.writer);
+        let level = if durable { "FULL" } else { "NORMAL" };
+        guard.0.pragma_update(None, "synchronous", level)?;
+        Ok(())
+    }
+
     fn anchor(conn: &Connection) -> Result<(String, i64), StorageError> {
         let get = |key: &str| -> Result<Option<String>, StorageError> {
             Ok(conn

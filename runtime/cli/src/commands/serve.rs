@@ -6,7 +6,6 @@ use crate::server::journal::Journal;
 use crate::server::ratelimit::{RateLimits, RateSettings};
 use crate::server::state::{AppState, ServerSettings};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
 use cordon_storage::{ExecutionLog, KeyStore, Registry};
@@ -59,6 +58,15 @@ pub struct ServeArgs {
     /// verifiable [default: keep everything].
     #[arg(long, env = "CORDON_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
+    /// Seconds a client has to send a request's headers, and to send each part of its body;
+    /// idle keep-alive connections close after this long too [default: 30].
+    #[arg(long, env = "CORDON_CLIENT_TIMEOUT_SECS")]
+    pub client_timeout_secs: Option<u64>,
+    /// Wait for each execution record to reach the disk (fsync) before answering
+    /// [default: true]. Turning it off trades the last moments of the log on power loss for
+    /// throughput; a killed process still loses nothing.
+    #[arg(long, env = "CORDON_DURABLE_LOG")]
+    pub durable_log: Option<bool>,
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -77,6 +85,8 @@ struct ConfigFile {
     rate_per_ip: Option<u32>,
     auth_failures_per_minute: Option<u32>,
     retention_days: Option<u32>,
+    client_timeout_secs: Option<u64>,
+    durable_log: Option<bool>,
 }
 
 impl ServeArgs {
@@ -106,6 +116,8 @@ impl ServeArgs {
             .auth_failures_per_minute
             .or(file.auth_failures_per_minute);
         self.retention_days = self.retention_days.or(file.retention_days);
+        self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
+        self.durable_log = self.durable_log.or(file.durable_log);
         Ok(self)
     }
 }
@@ -138,6 +150,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..SandboxConfig::default()
     })?);
     let log = Arc::new(ExecutionLog::open(&data.join("cordon.db"))?);
+    let durable_log = args.durable_log.unwrap_or(true);
+    if !durable_log {
+        tracing::warn!("durable_log is off: a power loss may lose the newest execution records");
+    }
+    log.set_durable(durable_log)?;
+    // Slow clients: 30 s is long enough for a real client on a bad network and short enough
+    // that holding connections open costs an attacker a connection per 30 s.
+    let client_timeout = std::time::Duration::from_secs(args.client_timeout_secs.unwrap_or(30));
     let state = Arc::new(AppState {
         settings: ServerSettings {
             data_dir: data.clone(),
@@ -148,6 +168,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             // The default input limit is 1 MiB; a policy that raises it needs this raised too.
             max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
             store_inputs: args.store_inputs.unwrap_or(false),
+            client_timeout,
         },
         sandbox,
         registry: Registry::open(&data)?,
@@ -219,14 +240,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     println!("cordon listening on http://{address} ({loaded} tool versions loaded)");
 
-    // Small responses on a reused connection must not wait for delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = crate::server::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = crate::server::app(state);
+    crate::server::listen::serve(listener, app, client_timeout, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod executions;
 pub mod invoke;
 pub mod journal;
+pub mod listen;
 pub mod metrics;
 pub mod ratelimit;
 pub mod state;
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// Set once every stored tool has been loaded.
 pub static READY: AtomicBool = AtomicBool::new(false);
@@ -51,6 +53,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(|| async { metrics::render() }))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(finish_response))
+        .layer(RequestBodyTimeoutLayer::new(state.settings.client_timeout))
         .with_state(state)
 }
 

@@ -29,6 +29,8 @@ pub struct ServerSettings {
     pub max_invoke_bytes: usize,
     /// Store raw inputs in the execution log (off: only size and sha256).
     pub store_inputs: bool,
+    /// Time a client has to send its headers, and each part of a body.
+    pub client_timeout: std::time::Duration,
 }
 
 /// A tool version ready to invoke.

@@ -1,0 +1,225 @@
+//! A real `cordon serve` process for end-to-end tests: data directory fixture with a trusted dev
+//! key, API keys for each role and signed components, and a minimal HTTP/1.1 client.
+
+use crate::common::temp_dir;
+use cordon_test_artifacts as guests;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `cordon serve` on its own data directory.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub data: PathBuf,
+}
+
+/// Keys and signed components for one test.
+pub struct Fixture {
+    pub data: PathBuf,
+    pub admin: String,
+    pub publisher: String,
+    pub invoker: String,
+    pub auditor: String,
+    pub signed: PathBuf,
+}
+
+pub fn cordon() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cordon"));
+    for var in [
+        "CORDON_LOG",
+        "CORDON_SECRET_KEY",
+        "CORDON_TRUST",
+        "CORDON_DATA",
+        "CORDON_LISTEN",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+pub fn run(args: &[&str]) -> String {
+    let out = cordon().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A data directory with a dev key trusted as "dev", four API keys, and signed components.
+pub fn fixture(name: &str) -> Fixture {
+    let data = temp_dir(name);
+    let key = data.join("dev.pem");
+    let out = run(&["keygen", "--out", key.to_str().unwrap()]);
+    let key_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::write(
+        data.join("trust.toml"),
+        format!("[publishers]\ndev = [\"{key_id}\"]\n"),
+    )
+    .unwrap();
+    let signed = data.join("signed");
+    std::fs::create_dir_all(&signed).unwrap();
+    for (name, path) in [
+        ("echo", guests::ECHO),
+        ("echo_v2", guests::ECHO_V2),
+        ("word_count", guests::WORD_COUNT),
+        ("infinite_loop", guests::INFINITE_LOOP),
+        ("sleep", guests::SLEEP),
+        ("big_data", guests::BIG_DATA),
+    ] {
+        let out = signed.join(format!("{name}.wasm"));
+        run(&[
+            "sign",
+            path,
+            "--key",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let key_for = |name: &str, role: &str| {
+        run(&[
+            "keys",
+            "create",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned()
+    };
+    Fixture {
+        admin: key_for("admin", "admin"),
+        publisher: key_for("pub", "publisher"),
+        invoker: key_for("inv", "invoker"),
+        auditor: key_for("aud", "auditor"),
+        data,
+        signed,
+    }
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        Self::start_env(data, extra, &[])
+    }
+
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let policies = Path::new(cordon_test_artifacts::ROOT).join("policies");
+        let mut child = cordon()
+            .envs(env.iter().copied())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-invoke-bytes",
+                "4096",
+            ])
+            .args(extra)
+            .args(["--data", data.to_str().unwrap()])
+            .args(
+                (!extra.contains(&"--policies"))
+                    .then(|| ["--policies", policies.to_str().unwrap()])
+                    .into_iter()
+                    .flatten(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            data: data.to_owned(),
+        }
+    }
+
+    /// One HTTP/1.1 request; returns (status, headers lower-cased, body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let auth = key
+            .map(|k| format!("Authorization: Bearer {k}\r\n"))
+            .unwrap_or_default();
+        let kind = if body.starts_with(b"\0asm") {
+            "application/wasm"
+        } else {
+            "application/json"
+        };
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("response head");
+        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head, raw[split + 4..].to_vec())
+    }
+
+    pub fn json(&self, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let (status, head, body) = self.request(method, path, key, body);
+        assert!(head.contains("content-type: application/json"), "{head}");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub fn publish(&self, key: &str, component: &Path) -> (u16, Value) {
+        self.json(
+            "POST",
+            "/v1/tools",
+            Some(key),
+            &std::fs::read(component).unwrap(),
+        )
+    }
+
+    pub fn kill9(mut self) -> PathBuf {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+        self.data.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
