@@ -10,6 +10,7 @@ mod filesystem;
 mod harness;
 mod hostile;
 mod network;
+mod openapi;
 mod policies;
 mod server;
 mod server_ops;

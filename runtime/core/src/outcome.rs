@@ -6,7 +6,7 @@ use std::fmt;
 
 /// Every call ends in exactly one of these. The names are stable: callers, metrics and the
 /// execution log match on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Outcome {
@@ -78,7 +78,7 @@ impl fmt::Display for Outcome {
 }
 
 /// What one call consumed. Figures are measured by the host, never reported by the guest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     /// Fuel units the guest burned (instantiation included).
     pub fuel_consumed: u64,
@@ -107,7 +107,7 @@ pub struct Usage {
 }
 
 /// What kind of capability a denied operation wanted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DenialKind {
@@ -117,7 +117,7 @@ pub enum DenialKind {
 }
 
 /// One operation the policy refused. The guest got an ordinary error for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Denial {
     pub kind: DenialKind,
     /// What was asked for: a URL, a path, a variable name.

@@ -25,7 +25,7 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 const MAX_LISTED: usize = 100;
 
 /// What is recorded about one execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewExecution {
     /// Unique id, returned to the caller.
     pub id: String,
@@ -54,7 +54,7 @@ pub struct NewExecution {
 }
 
 /// A record as stored: the execution, its place in the chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecutionRecord {
     pub seq: i64,
     #[serde(flatten)]
@@ -64,7 +64,7 @@ pub struct ExecutionRecord {
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainReport {
     pub intact: bool,
     /// Records checked.

@@ -16,6 +16,25 @@ pub struct ApiError {
     /// For 429: (the limit, seconds until a retry can succeed), sent as `Retry-After` and
     /// `RateLimit-*` headers.
     pub rate_limit: Option<(u32, u64)>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for refusals that are not rate
+    /// limits (saturation).
+    pub retry_after: Option<u64>,
+}
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (`unauthorized`, `forbidden`, `rate_limited`, ...).
+    pub code: String,
+    /// One line, safe to show: no paths, stack traces or secrets.
+    pub message: String,
+    /// Also in the `x-request-id` header and in the server log next to the full detail.
+    pub request_id: String,
 }
 
 impl ApiError {
@@ -25,7 +44,12 @@ impl ApiError {
             code,
             message: message.into(),
             rate_limit: None,
+            retry_after: None,
         }
+    }
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)

@@ -1,20 +1,24 @@
 //! `/v1/executions` and `/v1/audit/verify`: reading and verifying the execution log.
 
 use crate::server::auth::Caller;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use cordon_core::Action;
-use cordon_storage::{ChainReport, Filter};
+use cordon_storage::{ChainReport, ExecutionRecord, Filter};
 use serde::Deserialize;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only this tool.
     pub tool: Option<String>,
+    /// Only this outcome (`ok`, `timeout`, ...).
     pub outcome: Option<String>,
+    /// Only this API key id.
     pub caller: Option<String>,
     /// Milliseconds since the Unix epoch, inclusive.
     pub since: Option<i64>,
@@ -26,11 +30,33 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
+/// One page of execution records, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionRecord>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<i64>,
+}
+
+/// Lists execution records, newest first, filtered and paginated.
+#[utoipa::path(
+    get,
+    path = "/v1/executions",
+    tag = "executions",
+    params(ListQuery),
+    responses(
+        (status = 200, body = ExecutionPage),
+        (status = 400, description = "unknown or malformed filter", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ExecutionPage>, ApiError> {
     caller.require(Action::ReadExecutions)?;
     let filter = Filter {
         tool: q.tool,
@@ -45,26 +71,52 @@ pub async fn list(
     let (records, next) = tokio::task::spawn_blocking(move || reading.log.list(&filter))
         .await
         .map_err(ApiError::internal)??;
-    Ok(Json(
-        serde_json::json!({ "executions": records, "next_cursor": next }),
-    ))
+    Ok(Json(ExecutionPage {
+        executions: records,
+        next_cursor: next,
+    }))
 }
 
+/// One execution record.
+#[utoipa::path(
+    get,
+    path = "/v1/executions/{id}",
+    tag = "executions",
+    params(("id" = String, Path, description = "the `execution_id` an invoke returned")),
+    responses(
+        (status = 200, body = ExecutionRecord),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ExecutionRecord>, ApiError> {
     caller.require(Action::ReadExecutions)?;
     let record = state
         .log
         .get(&id)?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
-    Ok(Json(
-        serde_json::to_value(record).map_err(ApiError::internal)?,
-    ))
+    Ok(Json(record))
 }
 
+/// Walks the whole execution log and reports whether the hash chain is intact, naming every
+/// edited, deleted or reordered record.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/verify",
+    tag = "executions",
+    responses(
+        (status = 200, body = ChainReport),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn verify(
     State(state): State<Arc<AppState>>,
     caller: Caller,

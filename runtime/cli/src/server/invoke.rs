@@ -13,24 +13,26 @@
 //! | `host_error` | 500 |
 
 use crate::server::auth::Caller;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::{AppState, LiveTool, now_ms, sha256_hex};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cordon_core::{Action, Execution, Outcome, Usage};
 use cordon_storage::NewExecution;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Deepest JSON nesting accepted in an input; deeper documents are refused before parsing
 /// further (a cheap guard against parser stack exhaustion).
 pub const MAX_JSON_DEPTH: usize = 64;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InvokeQuery {
+    /// Run this version instead of the newest.
     pub version: Option<String>,
 }
 
@@ -83,6 +85,44 @@ fn refuse(tool: &LiveTool, input: &[u8], message: String) -> Execution {
     )
 }
 
+/// What an invocation answers, over HTTP and (as structured content) over MCP.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvokeResponse {
+    /// The execution record's id (`GET /v1/executions/{id}`).
+    pub execution_id: String,
+    pub outcome: Outcome,
+    /// The tool's JSON output; present only when the outcome is `ok`.
+    pub output: Option<serde_json::Value>,
+    /// A one-line reason for every outcome other than `ok`.
+    pub error: Option<String>,
+    pub usage: Usage,
+}
+
+/// Invokes the newest version of a tool (or the one named with `?version=`) with the request
+/// body as its input. The answer carries the full result whatever the outcome; the status
+/// follows the outcome (see the module documentation).
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{name}/invoke",
+    tag = "invoke",
+    params(("name" = String, Path, description = "tool name"), InvokeQuery),
+    request_body(content = serde_json::Value, description = "the tool's input (JSON)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "outcome `ok`", body = InvokeResponse),
+        (status = 422, description = "outcome `invalid_input`: not JSON, too deep, or not matching the tool's input schema (nothing ran)", body = InvokeResponse),
+        (status = 502, description = "outcomes `tool_error`, `fuel_exhausted`, `memory_exceeded`, `output_too_large`, `trap`", body = InvokeResponse),
+        (status = 504, description = "outcome `timeout`", body = InvokeResponse),
+        (status = 500, description = "outcome `host_error`", body = InvokeResponse),
+        (status = 401, description = "missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "the key may not invoke this tool", body = ErrorBody),
+        (status = 404, description = "no such tool or version", body = ErrorBody),
+        (status = 413, description = "body over the invoke limit", body = ErrorBody),
+        (status = 423, description = "the tool is quarantined", body = ErrorBody),
+        (status = 429, description = "rate limited (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "too many executions in flight (`Retry-After`)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn invoke(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -90,31 +130,42 @@ pub async fn invoke(
     Query(query): Query<InvokeQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let answer = execute(
+        &state,
+        &caller,
+        &name,
+        query.version.as_deref(),
+        &body,
+        "http",
+    )
+    .await?;
+    Ok((status_for(answer.outcome), Json(answer)).into_response())
+}
+
+/// The one execution path, shared by HTTP invoke and MCP `tools/call`: access checks, the
+/// in-flight bound, input checks (UTF-8, depth, JSON, schema) before anything is instantiated,
+/// the sandboxed call, and the durable record, committed before this returns.
+pub async fn execute(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+    body: &[u8],
+    transport: &'static str,
+) -> Result<InvokeResponse, ApiError> {
     caller.require(Action::Invoke)?;
-    let tool = state.find(&name, query.version.as_deref()).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no tool {name} {}",
-            query.version.as_deref().unwrap_or("")
-        ))
-    })?;
-    if let Some(reason) = state.quarantine_reason(&name) {
+    let tool = state
+        .find(name, version)
+        .ok_or_else(|| ApiError::not_found(format!("no tool {name} {}", version.unwrap_or(""))))?;
+    if let Some(reason) = state.quarantine_reason(name) {
         return Err(ApiError::new(
             StatusCode::LOCKED,
             "quarantined",
             format!("{name} is quarantined: {reason}"),
         ));
     }
-    let access = &tool.policy.access;
-    let role_ok = access
-        .roles
-        .as_ref()
-        .is_none_or(|roles| roles.iter().any(|r| r == caller.role().as_str()));
-    let key_ok = access.keys.as_ref().is_none_or(|keys| {
-        keys.iter()
-            .any(|k| *k == caller.key.id || *k == caller.key.name)
-    });
-    if !(role_ok && key_ok) {
-        tracing::warn!(target: "cordon::security", tool = name, key = caller.key.id, "invoke refused by the tool's access policy");
+    if !may_invoke(caller, &tool) {
+        tracing::warn!(target: "cordon::security", tool = name, key = caller.key.id, transport, "invoke refused by the tool's access policy");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -122,30 +173,26 @@ pub async fn invoke(
         ));
     }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        let mut response = ApiError::new(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "saturated",
             "too many executions in flight; retry shortly",
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from_static("1"));
-        return Ok(response);
+        .retry_after(1));
     };
 
     let started = now_ms();
     crate::server::metrics::in_flight(1.0);
     let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1.0));
-    let exec = match std::str::from_utf8(&body) {
-        Err(_) => refuse(&tool, &body, "input is not UTF-8".into()),
-        Ok(_) if json_depth(&body) > MAX_JSON_DEPTH => refuse(
+    let exec = match std::str::from_utf8(body) {
+        Err(_) => refuse(&tool, body, "input is not UTF-8".into()),
+        Ok(_) if json_depth(body) > MAX_JSON_DEPTH => refuse(
             &tool,
-            &body,
+            body,
             format!("input nests deeper than {MAX_JSON_DEPTH} levels"),
         ),
         Ok(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Err(e) => refuse(&tool, &body, format!("input is not valid JSON: {e}")),
+            Err(e) => refuse(&tool, body, format!("input is not valid JSON: {e}")),
             Ok(value) => match tool
                 .validator
                 .as_ref()
@@ -160,7 +207,7 @@ pub async fn invoke(
                     };
                     refuse(
                         &tool,
-                        &body,
+                        body,
                         format!("input does not match the tool's schema at {at}: {err}"),
                     )
                 }
@@ -170,7 +217,8 @@ pub async fn invoke(
                         "invoke",
                         tool = name,
                         version = tool.record.version,
-                        caller = caller.key.id
+                        caller = caller.key.id,
+                        transport
                     );
                     tracing::Instrument::instrument(
                         state.sandbox.call(&tool.tool, text, &grants),
@@ -188,7 +236,7 @@ pub async fn invoke(
         started_at_ms: started,
         finished_at_ms: now_ms(),
         caller: caller.key.id.clone(),
-        transport: "http".into(),
+        transport: transport.into(),
         tool: tool.record.name.clone(),
         version: tool.record.version.clone(),
         digest: exec.digest.clone(),
@@ -196,11 +244,11 @@ pub async fn invoke(
         signer: exec.signer.clone(),
         policy_hash: tool.record.policy_hash.clone(),
         input_bytes: body.len() as u64,
-        input_sha256: sha256_hex(&body),
+        input_sha256: sha256_hex(body),
         input: state
             .settings
             .store_inputs
-            .then(|| String::from_utf8_lossy(&body).into_owned()),
+            .then(|| String::from_utf8_lossy(body).into_owned()),
         outcome: exec.outcome,
         error: exec.error.clone(),
         usage: exec.usage.clone(),
@@ -210,14 +258,28 @@ pub async fn invoke(
     state.journal.append(record).await?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
-    let body = serde_json::json!({
-        "execution_id": id,
-        "outcome": exec.outcome,
-        "output": exec.output,
-        "error": exec.error,
-        "usage": exec.usage,
+    Ok(InvokeResponse {
+        execution_id: id,
+        outcome: exec.outcome,
+        output: exec.output,
+        error: exec.error,
+        usage: exec.usage,
+    })
+}
+
+/// A tool's `[access]` rules: the caller's role and key must both be allowed (each rule that is
+/// absent allows everyone).
+pub fn may_invoke(caller: &Caller, tool: &LiveTool) -> bool {
+    let access = &tool.policy.access;
+    let role_ok = access
+        .roles
+        .as_ref()
+        .is_none_or(|roles| roles.iter().any(|r| r == caller.role().as_str()));
+    let key_ok = access.keys.as_ref().is_none_or(|keys| {
+        keys.iter()
+            .any(|k| *k == caller.key.id || *k == caller.key.name)
     });
-    Ok((status_for(exec.outcome), Json(body)).into_response())
+    role_ok && key_ok
 }
 
 /// Runs `f` when dropped (also when the request is cancelled mid-call).

@@ -9,11 +9,12 @@ pub mod invoke;
 pub mod journal;
 pub mod listen;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod state;
 pub mod tools;
 
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::server::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -48,6 +49,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/executions", get(executions::list))
         .route("/v1/executions/{id}", get(executions::show))
         .route("/v1/audit/verify", get(executions::verify))
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { metrics::render() }))
@@ -99,9 +101,13 @@ async fn finish_response(request: Request, next: Next) -> Response {
         metrics::rejected(e.code);
         tracing::info!(request_id, %method, path, status = status.as_u16(), code = e.code, message = e.message, "request failed");
         let kept = response.headers().clone();
-        let body = serde_json::json!({
-            "error": { "code": e.code, "message": e.message, "request_id": request_id }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: e.code.to_owned(),
+                message: e.message.clone(),
+                request_id: request_id.clone(),
+            },
+        };
         response = (status, axum::Json(body)).into_response();
         for (name, value) in kept.iter() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -114,6 +120,11 @@ async fn finish_response(request: Request, next: Next) -> Response {
             h.insert("ratelimit-limit", HeaderValue::from(limit));
             h.insert("ratelimit-remaining", HeaderValue::from_static("0"));
             h.insert("ratelimit-reset", HeaderValue::from(wait));
+        }
+        if let Some(wait) = e.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -6,7 +6,7 @@
 //! before anything else, and the compile runs on a blocking thread, never on the async workers.
 
 use crate::server::auth::Caller;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::{AppState, now_ms, sha256_hex};
 use axum::Json;
 use axum::body::Bytes;
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// A tool version as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ToolView {
     pub name: String,
     pub version: String,
@@ -26,7 +26,9 @@ pub struct ToolView {
     pub publisher: String,
     pub signer: String,
     pub description: String,
+    /// JSON Schema of the input, from the tool's `describe()`.
     pub input_schema: serde_json::Value,
+    /// JSON Schema of the output, when the tool declares one.
     pub output_schema: Option<serde_json::Value>,
     pub policy_hash: String,
     pub published_at_ms: i64,
@@ -53,6 +55,27 @@ impl ToolView {
     }
 }
 
+/// A tool in the list: its newest version, and every version published.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolSummary {
+    #[serde(flatten)]
+    pub newest: ToolView,
+    /// Oldest first.
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolList {
+    pub tools: Vec<ToolSummary>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolVersions {
+    pub name: String,
+    /// Newest first.
+    pub versions: Vec<ToolView>,
+}
+
 /// Tool names are usable as MCP tool names: `[A-Za-z0-9_.-]`, 1 to 128 characters.
 pub fn valid_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
@@ -61,6 +84,23 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Publishes a signed component. The signature is verified before anything is compiled; the
+/// policy is the server's `<policies>/<name>.toml` (the closed default when there is none).
+#[utoipa::path(
+    post,
+    path = "/v1/tools",
+    tag = "tools",
+    request_body(content = Vec<u8>, description = "the signed component", content_type = "application/wasm"),
+    responses(
+        (status = 201, description = "published", body = ToolView),
+        (status = 401, description = "missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "not a publisher, or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed", body = ErrorBody),
+        (status = 409, description = "this name and version are already published", body = ErrorBody),
+        (status = 413, description = "over the upload limit", body = ErrorBody),
+        (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -138,31 +178,55 @@ pub async fn publish(
 }
 
 /// Every tool: its newest version, and the list of versions.
+#[utoipa::path(
+    get,
+    path = "/v1/tools",
+    tag = "tools",
+    responses(
+        (status = 200, body = ToolList),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ToolList>, ApiError> {
     caller.require(Action::ListTools)?;
     let tools = state.tools_read();
-    let list: Vec<serde_json::Value> = tools
+    let tools = tools
         .iter()
         .filter_map(|(name, versions)| {
             let newest = versions.last()?;
-            let mut v =
-                serde_json::to_value(ToolView::of(&newest.record, state.quarantine_reason(name)))
-                    .ok()?;
-            v["versions"] = versions.iter().map(|t| t.record.version.clone()).collect();
-            Some(v)
+            Some(ToolSummary {
+                newest: ToolView::of(&newest.record, state.quarantine_reason(name)),
+                versions: versions.iter().map(|t| t.record.version.clone()).collect(),
+            })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "tools": list })))
+    Ok(Json(ToolList { tools }))
 }
 
+/// Every version of one tool, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tools/{name}",
+    tag = "tools",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = ToolVersions),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ToolVersions>, ApiError> {
     caller.require(Action::ListTools)?;
     let tools = state.tools_read();
     let versions = tools
@@ -174,9 +238,26 @@ pub async fn show(
         .rev()
         .map(|t| ToolView::of(&t.record, quarantined.clone()))
         .collect();
-    Ok(Json(serde_json::json!({ "name": name, "versions": views })))
+    Ok(Json(ToolVersions {
+        name,
+        versions: views,
+    }))
 }
 
+/// Deletes every version of a tool (the execution log keeps its records).
+#[utoipa::path(
+    delete,
+    path = "/v1/tools/{name}",
+    tag = "tools",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -198,12 +279,28 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineBody {
+    /// Recorded, and shown to anyone who tries to invoke the tool.
     pub reason: String,
 }
 
+/// Stops every version of a tool from being invoked until it is released.
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{name}/quarantine",
+    tag = "tools",
+    params(("name" = String, Path)),
+    request_body = QuarantineBody,
+    responses(
+        (status = 204, description = "quarantined"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn quarantine(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -222,6 +319,20 @@ pub async fn quarantine(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Lifts a quarantine.
+#[utoipa::path(
+    post,
+    path = "/v1/tools/{name}/release",
+    tag = "tools",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "released"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "the tool is not quarantined", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn release(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -1,0 +1,88 @@
+//! `GET /v1/openapi.json`: the API described as OpenAPI 3.1, generated from the handlers'
+//! annotations and the response types themselves, so it cannot drift from what is served (the
+//! end-to-end tests validate real responses against it).
+
+use crate::server::error::{ErrorBody, ErrorDetail};
+use crate::server::executions::{self, ExecutionPage};
+use crate::server::invoke::{self, InvokeResponse};
+use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
+use axum::Json;
+use cordon_core::{Denial, DenialKind, Outcome, Usage};
+use cordon_storage::{ChainReport, ExecutionRecord, NewExecution};
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cordon",
+        description = "Publish signed WebAssembly tools and invoke them under their policies. \
+                       Every execution is recorded in a hash-chained log before its answer is sent. \
+                       Authenticate with `Authorization: Bearer <api key>`.",
+    ),
+    paths(
+        tools::publish,
+        tools::list,
+        tools::show,
+        tools::delete,
+        tools::quarantine,
+        tools::release,
+        invoke::invoke,
+        executions::list,
+        executions::show,
+        executions::verify,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        ToolView,
+        ToolSummary,
+        ToolList,
+        ToolVersions,
+        QuarantineBody,
+        InvokeResponse,
+        Outcome,
+        Usage,
+        Denial,
+        DenialKind,
+        ExecutionPage,
+        ExecutionRecord,
+        NewExecution,
+        ChainReport,
+    )),
+    modifiers(&BearerKey),
+    tags(
+        (name = "tools", description = "publish and manage tools"),
+        (name = "invoke", description = "run a tool"),
+        (name = "executions", description = "the execution log and its verification"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `api_key` security scheme the paths refer to.
+struct BearerKey;
+
+impl utoipa::Modify for BearerKey {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc
+    })
+}
+
+pub async fn serve() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}

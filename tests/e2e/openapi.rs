@@ -1,0 +1,155 @@
+//! `/v1/openapi.json` describes what the server really answers: every route is in it, and real
+//! responses validate against the schemas it declares for them.
+
+use crate::harness::{Server, fixture};
+use serde_json::{Value, json};
+
+/// Validates `instance` against `#/components/schemas/{name}` of `doc`.
+fn conforms(doc: &Value, name: &str, instance: &Value) {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}\n{instance}");
+}
+
+/// The schema name a documented response refers to.
+fn response_schema(doc: &Value, path: &str, method: &str, status: u16) -> String {
+    let reference =
+        doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} {status} is not documented"));
+    reference.rsplit('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn the_openapi_document_matches_what_is_served() {
+    let f = fixture("srv-openapi");
+    let s = Server::start(&f.data);
+    // Public, like /healthz: it describes the API, it holds no data.
+    let (status, doc) = s.json("GET", "/v1/openapi.json", None, b"");
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    let mut documented: Vec<String> = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    assert_eq!(
+        documented,
+        [
+            "DELETE /v1/tools/{name}",
+            "GET /v1/audit/verify",
+            "GET /v1/executions",
+            "GET /v1/executions/{id}",
+            "GET /v1/tools",
+            "GET /v1/tools/{name}",
+            "POST /v1/tools",
+            "POST /v1/tools/{name}/invoke",
+            "POST /v1/tools/{name}/quarantine",
+            "POST /v1/tools/{name}/release",
+        ]
+    );
+
+    // Each real answer conforms to the schema documented for its path, method and status.
+    let check = |method: &str, path: &str, template: &str, key: &str, body: &[u8], want: u16| {
+        let (status, value) = s.json(method, path, Some(key), body);
+        assert_eq!(status, want, "{method} {path}: {value}");
+        let name = response_schema(&doc, template, &method.to_lowercase(), status);
+        conforms(&doc, &name, &value);
+        value
+    };
+    let wasm = std::fs::read(f.signed.join("echo.wasm")).unwrap();
+    check("POST", "/v1/tools", "/v1/tools", &f.admin, &wasm, 201);
+    check("POST", "/v1/tools", "/v1/tools", &f.admin, &wasm, 409);
+    check("GET", "/v1/tools", "/v1/tools", &f.invoker, b"", 200);
+    check(
+        "GET",
+        "/v1/tools/echo",
+        "/v1/tools/{name}",
+        &f.invoker,
+        b"",
+        200,
+    );
+    check(
+        "GET",
+        "/v1/tools/nope",
+        "/v1/tools/{name}",
+        &f.invoker,
+        b"",
+        404,
+    );
+    let invoke = "/v1/tools/{name}/invoke";
+    let ok = check(
+        "POST",
+        "/v1/tools/echo/invoke",
+        invoke,
+        &f.invoker,
+        br#"{"message":"hi"}"#,
+        200,
+    );
+    check(
+        "POST",
+        "/v1/tools/echo/invoke",
+        invoke,
+        &f.invoker,
+        b"[",
+        422,
+    );
+    check(
+        "POST",
+        "/v1/tools/echo/invoke",
+        invoke,
+        &f.auditor,
+        b"{}",
+        403,
+    );
+    let id = ok["execution_id"].as_str().unwrap();
+    check(
+        "GET",
+        &format!("/v1/executions/{id}"),
+        "/v1/executions/{id}",
+        &f.auditor,
+        b"",
+        200,
+    );
+    let page = check(
+        "GET",
+        "/v1/executions",
+        "/v1/executions",
+        &f.auditor,
+        b"",
+        200,
+    );
+    assert_eq!(page["executions"].as_array().unwrap().len(), 2);
+    check(
+        "GET",
+        "/v1/audit/verify",
+        "/v1/audit/verify",
+        &f.auditor,
+        b"",
+        200,
+    );
+
+    // A mismatch is caught: the check is not vacuous.
+    let schema = response_schema(&doc, invoke, "post", 200);
+    let broken = json!({ "execution_id": 7, "outcome": "fine" });
+    let schema_doc = json!({
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": doc["components"],
+    });
+    assert!(!jsonschema::is_valid(&schema_doc, &broken));
+}
