@@ -5,15 +5,18 @@
 //!   and API keys ([`keys`]).
 //! - `blobs/<sha256>`: published components, content-addressed.
 //!
-//! Everything goes through this crate's narrow API so another backend (PostgreSQL, for several
-//! stateless nodes sharing one log) can replace it without touching the server.
+//! The server sees only the [`Storage`] trait ([`backend`]); [`Embedded`] implements it with the
+//! types below, and another backend (PostgreSQL, for several stateless nodes sharing one log)
+//! can replace it without touching the server.
 
+pub mod backend;
 mod error;
 pub mod keys;
 pub mod log;
 pub mod registry;
 mod schema;
 
+pub use backend::{Embedded, Storage};
 pub use error::StorageError;
 pub use keys::{ApiKey, KeyStore, NewKey};
 pub use log::{ChainReport, ExecutionLog, ExecutionRecord, Filter, NewExecution};

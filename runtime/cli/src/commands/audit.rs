@@ -3,7 +3,7 @@
 
 use super::secret::DataArgs;
 use clap::{Args, Subcommand};
-use cordon_storage::ExecutionLog;
+use cordon_storage::{Embedded, Storage};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -22,9 +22,10 @@ pub enum AuditCommand {
 
 pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify = args.command;
-    let db = args.data.dir()?.join("cordon.db");
+    let dir = args.data.dir()?;
+    let db = dir.join("cordon.db");
     anyhow::ensure!(db.exists(), "no execution log at {}", db.display());
-    let report = ExecutionLog::open(&db)?.verify()?;
+    let report = Embedded::open(&dir, true)?.verify_log()?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.intact {
         ExitCode::SUCCESS

@@ -4,7 +4,7 @@
 use super::secret::DataArgs;
 use clap::{Args, Subcommand};
 use cordon_core::Role;
-use cordon_storage::KeyStore;
+use cordon_storage::{Embedded, Storage};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -34,14 +34,14 @@ pub enum KeysCommand {
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.dir()?;
     std::fs::create_dir_all(&dir)?;
-    let store = KeyStore::open(&dir)?;
+    let store = Embedded::open(&dir, true)?;
     let now = crate::server::state::now_ms();
     match args.command {
         KeysCommand::Create { name, role } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("{role:?} is not a role (admin, publisher, invoker, auditor)")
             })?;
-            let new = store.create(&name, role, now)?;
+            let new = store.create_key(&name, role, now)?;
             eprintln!(
                 "created key {} ({}, {}); it is shown only now:",
                 new.key.id, new.key.name, role
@@ -49,7 +49,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             println!("{}", new.secret);
         }
         KeysCommand::List => {
-            for k in store.list()? {
+            for k in store.keys()? {
                 let state = if k.revoked_at_ms.is_some() {
                     "revoked"
                 } else {
@@ -59,7 +59,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Revoke { key } => {
-            if !store.revoke(&key, now)? {
+            if !store.revoke_key(&key, now)? {
                 anyhow::bail!("no active key {key}");
             }
             eprintln!("revoked {key}");

@@ -8,7 +8,7 @@ use crate::server::state::{AppState, ServerSettings};
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{ExecutionLog, KeyStore, Registry};
+use cordon_storage::{Embedded, Storage};
 use cordon_trust::TrustStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -149,12 +149,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cache_dir: Some(data.join("compiled")),
         ..SandboxConfig::default()
     })?);
-    let log = Arc::new(ExecutionLog::open(&data.join("cordon.db"))?);
     let durable_log = args.durable_log.unwrap_or(true);
     if !durable_log {
         tracing::warn!("durable_log is off: a power loss may lose the newest execution records");
     }
-    log.set_durable(durable_log)?;
+    let storage: Arc<dyn Storage> = Arc::new(Embedded::open(&data, durable_log)?);
     // Slow clients: 30 s is long enough for a real client on a bad network and short enough
     // that holding connections open costs an attacker a connection per 30 s.
     let client_timeout = std::time::Duration::from_secs(args.client_timeout_secs.unwrap_or(30));
@@ -171,10 +170,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             client_timeout,
         },
         sandbox,
-        registry: Registry::open(&data)?,
-        keys: KeyStore::open(&data)?,
-        journal: Journal::start(log.clone())?,
-        log,
+        journal: Journal::start(storage.clone())?,
+        storage,
         trust,
         secrets,
         tools: RwLock::default(),
@@ -212,7 +209,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             if let Some(days) = retention_days.filter(|_| minutes.is_multiple_of(24 * 60)) {
                 let cutoff = crate::server::state::now_ms() - i64::from(days) * 86_400_000;
                 let log = housekeeping.clone();
-                match tokio::task::spawn_blocking(move || log.log.prune_before(cutoff)).await {
+                match tokio::task::spawn_blocking(move || log.storage.prune_before(cutoff)).await {
                     Ok(Ok(n)) => tracing::info!(deleted = n, days, "execution log retention"),
                     Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
                     Err(e) => tracing::error!(error = %e, "execution log retention failed"),

@@ -68,7 +68,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <key>`"))?;
-        match state.keys.authenticate(token)? {
+        match state.storage.authenticate(token)? {
             Some(key) => {
                 state.rate_limits.after_auth(&key.id)?;
                 Ok(Caller { key })

@@ -68,7 +68,7 @@ pub async fn list(
         limit: q.limit.unwrap_or(100),
     };
     let reading = state.clone();
-    let (records, next) = tokio::task::spawn_blocking(move || reading.log.list(&filter))
+    let (records, next) = tokio::task::spawn_blocking(move || reading.storage.executions(&filter))
         .await
         .map_err(ApiError::internal)??;
     Ok(Json(ExecutionPage {
@@ -98,8 +98,8 @@ pub async fn show(
 ) -> Result<Json<ExecutionRecord>, ApiError> {
     caller.require(Action::ReadExecutions)?;
     let record = state
-        .log
-        .get(&id)?
+        .storage
+        .execution(&id)?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
     Ok(Json(record))
 }
@@ -123,7 +123,7 @@ pub async fn verify(
 ) -> Result<Json<ChainReport>, ApiError> {
     caller.require(Action::VerifyAudit)?;
     let reading = state.clone();
-    let report = tokio::task::spawn_blocking(move || reading.log.verify())
+    let report = tokio::task::spawn_blocking(move || reading.storage.verify_log())
         .await
         .map_err(ApiError::internal)??;
     if !report.intact {

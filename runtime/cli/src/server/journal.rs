@@ -4,7 +4,7 @@
 //! as before. Either way no answer is sent before its record is durable.
 
 use crate::server::error::ApiError;
-use cordon_storage::{ExecutionLog, ExecutionRecord, NewExecution};
+use cordon_storage::{ExecutionRecord, NewExecution, Storage};
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -22,7 +22,7 @@ pub struct Journal {
 
 impl Journal {
     /// Starts the writer thread over `log`.
-    pub fn start(log: Arc<ExecutionLog>) -> std::io::Result<Self> {
+    pub fn start(log: Arc<dyn Storage>) -> std::io::Result<Self> {
         let (queue, incoming) = mpsc::channel::<(NewExecution, Reply)>();
         std::thread::Builder::new()
             .name("cordon-journal".into())

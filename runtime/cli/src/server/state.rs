@@ -7,7 +7,7 @@ use crate::server::error::ApiError;
 use axum::http::StatusCode;
 use cordon_core::{Grants, Limits, Policy};
 use cordon_sandbox::{Sandbox, Tool};
-use cordon_storage::{ExecutionLog, KeyStore, Registry, ToolRecord};
+use cordon_storage::{Storage, ToolRecord};
 use cordon_trust::TrustStore;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -55,10 +55,9 @@ impl std::fmt::Debug for LiveTool {
 pub struct AppState {
     pub settings: ServerSettings,
     pub sandbox: Arc<Sandbox>,
-    pub registry: Registry,
-    pub keys: KeyStore,
-    pub log: Arc<ExecutionLog>,
-    /// Appends to `log` with group commit.
+    /// Tools, keys and the execution log (the embedded backend by default).
+    pub storage: Arc<dyn Storage>,
+    /// Appends to the execution log with group commit.
     pub journal: crate::server::journal::Journal,
     pub trust: TrustStore,
     pub secrets: Option<SecretStore>,
@@ -222,7 +221,7 @@ impl AppState {
             if sha256_hex(text.as_bytes()) == old.record.policy_hash {
                 continue;
             }
-            let admitted = match self.registry.blob(&old.record.blob) {
+            let admitted = match self.storage.blob(&old.record.blob) {
                 Ok(bytes) => self.admit(&bytes, &text, &path).await,
                 Err(e) => Err(ApiError::internal(e)),
             };
@@ -232,7 +231,7 @@ impl AppState {
                     record.policy_hash = sha256_hex(text.as_bytes());
                     record.policy = text;
                     if let Err(e) =
-                        self.registry
+                        self.storage
                             .set_policy(name, &record.policy, &record.policy_hash)
                     {
                         tracing::error!(tool = name, error = %e, "policy reload: cannot store");
@@ -265,8 +264,8 @@ impl AppState {
     /// Loads every published tool at start: blobs verified and compiled again (from the cache).
     pub async fn load_registry(&self) -> Result<usize, ApiError> {
         let mut loaded = 0;
-        for record in self.registry.all()? {
-            let bytes = self.registry.blob(&record.blob)?;
+        for record in self.storage.tools()? {
+            let bytes = self.storage.blob(&record.blob)?;
             let path = PathBuf::from(format!("(stored policy of {})", record.name));
             match self.admit(&bytes, &record.policy, &path).await {
                 Ok((admitted, policy, limits)) => {
@@ -282,7 +281,7 @@ impl AppState {
                 ),
             }
         }
-        for (name, q) in self.registry.all_quarantined()? {
+        for (name, q) in self.storage.quarantined()? {
             self.quarantined_write().insert(name, q.reason);
         }
         Ok(loaded)

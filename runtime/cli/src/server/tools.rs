@@ -153,7 +153,7 @@ pub async fn publish(
         name: info.name.clone(),
         version: info.version.clone(),
         digest: admitted.tool.digest().to_owned(),
-        blob: state.registry.put_blob(&body)?,
+        blob: state.storage.put_blob(&body)?,
         publisher: verified.publisher.clone(),
         signer: verified.statement.key.to_string(),
         description: info.description.clone(),
@@ -163,7 +163,7 @@ pub async fn publish(
         policy: policy_text,
         published_at_ms: now_ms(),
     };
-    state.registry.insert(&record)?;
+    state.storage.insert_tool(&record)?;
     tracing::info!(
         tool = record.name,
         version = record.version,
@@ -264,7 +264,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    let removed = state.registry.delete(&name)?;
+    let removed = state.storage.delete_tool(&name)?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
     if removed == 0 {
@@ -311,7 +311,7 @@ pub async fn quarantine(
     if state.find(&name, None).is_none() {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
-    state.registry.quarantine(&name, &body.reason, now_ms())?;
+    state.storage.quarantine(&name, &body.reason, now_ms())?;
     state
         .quarantined_write()
         .insert(name.clone(), body.reason.clone());
@@ -339,7 +339,7 @@ pub async fn release(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    if !state.registry.release(&name)? {
+    if !state.storage.release(&name)? {
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }
     state.quarantined_write().remove(&name);
