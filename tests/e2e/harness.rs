@@ -75,6 +75,7 @@ pub fn fixture(name: &str) -> Fixture {
         ("infinite_loop", guests::INFINITE_LOOP),
         ("sleep", guests::SLEEP),
         ("big_data", guests::BIG_DATA),
+        ("nap", guests::NAP),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[

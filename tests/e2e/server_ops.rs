@@ -304,6 +304,61 @@ fn sigterm_finishes_in_flight_calls_and_exits_cleanly() {
 }
 
 #[test]
+fn waiting_calls_run_side_by_side_not_one_after_another() {
+    let f = fixture("srv-overlap");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("nap.wasm")).0, 201);
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (status, r) = s.json(
+                        "POST",
+                        "/v1/tools/nap-0000/invoke",
+                        Some(&f.invoker),
+                        br#"{"ms":300}"#,
+                    );
+                    assert_eq!(status, 200, "{r}");
+                    assert_eq!(r["output"]["ms"], 300);
+                    assert!(r["usage"]["wall_time_us"].as_u64().unwrap() >= 300_000);
+                    r["execution_id"].as_str().unwrap().to_owned()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    // Every call started before any finished: they overlapped rather than queueing behind one
+    // another (or behind a blocked async worker).
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    for id in &ids {
+        let (_, r) = s.json(
+            "GET",
+            &format!("/v1/executions/{id}"),
+            Some(&f.auditor),
+            b"",
+        );
+        starts.push(r["started_at_ms"].as_i64().unwrap());
+        ends.push(r["finished_at_ms"].as_i64().unwrap());
+    }
+    let last_start = starts.iter().max().unwrap();
+    let first_end = ends.iter().min().unwrap();
+    assert!(last_start < first_end, "starts {starts:?}, ends {ends:?}");
+    // Over the limit is the tool's own refusal.
+    let (status, r) = s.json(
+        "POST",
+        "/v1/tools/nap-0000/invoke",
+        Some(&f.invoker),
+        br#"{"ms":10001}"#,
+    );
+    assert_eq!(
+        (status, r["outcome"].as_str()),
+        (422, Some("invalid_input")),
+        "{r}"
+    );
+}
+
+#[test]
 fn concurrent_invocations_are_all_recorded_in_one_intact_chain() {
     let f = fixture("srv-concurrent");
     let s = Server::start(&f.data);

@@ -147,6 +147,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let sandbox = Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: Some(data.join("compiled")),
+        engine: cordon_sandbox::EngineSettings {
+            // One instance slot per execution allowed in flight, plus room for the describe()
+            // calls of publishes and reloads, which the in-flight bound does not count.
+            max_concurrent_calls: u32::try_from(max_in_flight.saturating_add(64))
+                .unwrap_or(u32::MAX),
+            ..cordon_sandbox::EngineSettings::default()
+        },
         ..SandboxConfig::default()
     })?);
     let durable_log = args.durable_log.unwrap_or(true);
