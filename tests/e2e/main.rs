@@ -9,6 +9,7 @@ mod env;
 mod filesystem;
 mod harness;
 mod hostile;
+mod mcp;
 mod network;
 mod openapi;
 mod policies;

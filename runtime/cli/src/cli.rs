@@ -34,6 +34,8 @@ pub enum Command {
     Tools(commands::client::ListArgs),
     /// List a server's recent executions.
     Executions(commands::client::ExecutionsArgs),
+    /// Bridge a stdio MCP client (a desktop app) to a server's /mcp endpoint.
+    Mcp(commands::mcp::McpArgs),
     /// Run one call of a tool component and print its output.
     Run(commands::run::RunArgs),
     /// Print what a tool component says about itself (`describe()`), as JSON.
@@ -61,6 +63,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Invoke(args) => commands::client::invoke(args),
         Command::Tools(args) => commands::client::tools(args),
         Command::Executions(args) => commands::client::executions(args),
+        Command::Mcp(args) => commands::mcp::mcp(args).await,
         Command::Run(args) => commands::run::run(args).await,
         Command::Inspect(args) => commands::inspect::inspect(args).await,
         Command::Keygen(args) => commands::keygen::keygen(args),

@@ -5,6 +5,7 @@ pub mod client;
 pub mod inspect;
 pub mod keygen;
 pub mod keys;
+pub mod mcp;
 pub mod policy;
 pub mod run;
 pub mod secret;

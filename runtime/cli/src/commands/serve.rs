@@ -67,6 +67,14 @@ pub struct ServeArgs {
     /// throughput; a killed process still loses nothing.
     #[arg(long, env = "CORDON_DURABLE_LOG")]
     pub durable_log: Option<bool>,
+    /// Host names, besides loopback names and IP addresses, that MCP requests may be addressed
+    /// to (DNS-rebinding protection); comma-separated [default: none].
+    #[arg(long, env = "CORDON_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Browser origins, besides the server's own, that may send MCP requests, e.g.
+    /// `https://app.example.com`; comma-separated [default: none].
+    #[arg(long, env = "CORDON_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -87,6 +95,8 @@ struct ConfigFile {
     retention_days: Option<u32>,
     client_timeout_secs: Option<u64>,
     durable_log: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -118,6 +128,8 @@ impl ServeArgs {
         self.retention_days = self.retention_days.or(file.retention_days);
         self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
+        self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
+        self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
         Ok(self)
     }
 }
@@ -175,6 +187,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
             store_inputs: args.store_inputs.unwrap_or(false),
             client_timeout,
+            allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
+            allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
         },
         sandbox,
         journal: Journal::start(storage.clone())?,

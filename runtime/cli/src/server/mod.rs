@@ -8,6 +8,7 @@ pub mod executions;
 pub mod invoke;
 pub mod journal;
 pub mod listen;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
@@ -32,6 +33,10 @@ pub static READY: AtomicBool = AtomicBool::new(false);
 pub fn app(state: Arc<AppState>) -> Router {
     let upload = state.settings.max_upload_bytes;
     let invoke = state.settings.max_invoke_bytes;
+    // MCP has its own guard (Host, Origin, then the API key) in front of rmcp's service.
+    let mcp = Router::new()
+        .route_service("/mcp", mcp::service(state.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), mcp::guard));
     Router::new()
         .route(
             "/v1/tools",
@@ -53,6 +58,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { metrics::render() }))
+        .merge(mcp)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(finish_response))
         .layer(RequestBodyTimeoutLayer::new(state.settings.client_timeout))

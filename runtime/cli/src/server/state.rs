@@ -31,6 +31,10 @@ pub struct ServerSettings {
     pub store_inputs: bool,
     /// Time a client has to send its headers, and each part of a body.
     pub client_timeout: std::time::Duration,
+    /// Host names (besides loopback names and IP literals) MCP requests may be addressed to.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (besides the server's own) MCP requests may come from.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A tool version ready to invoke.

@@ -1,0 +1,328 @@
+//! `/mcp`: every published tool over the Model Context Protocol (streamable HTTP, rmcp).
+//!
+//! There is one execution path: `tools/call` goes through [`invoke::execute`], exactly like
+//! `POST /v1/tools/{name}/invoke`, with the same authentication, per-tool access rules, limits,
+//! in-flight bound and durable execution record (transport `mcp`).
+//!
+//! - Authentication happens before rmcp sees the request ([`guard`]): a missing or unknown key is
+//!   `401` with `WWW-Authenticate`, like the REST API, and the same rate limits apply.
+//! - `tools/list` is read from the live registry on every request, so published, deleted and
+//!   quarantined tools appear and disappear without a restart. It lists, by name, the tools the
+//!   caller's key may invoke (role and the tool's `[access]` rules); quarantined tools are left
+//!   out.
+//! - A known key that may not call a tool gets a tool-level error (`isError: true`, "forbidden:
+//!   ..."), as do refusals the model should read (quarantined, saturated, invalid input, limit
+//!   kills). An unknown tool is a JSON-RPC invalid-params error.
+//! - The transport runs stateless with JSON responses: every POST is self-contained, so any
+//!   cordon node can answer it and nothing is held per client between requests. Clients of the
+//!   older `initialize` revisions and of the current revision are both served (rmcp negotiates).
+//! - A client that cancels a call does not cut it short: the execution runs to its own deadline
+//!   and is recorded, so the log never misses a call that ran.
+
+use crate::server::auth::Caller;
+use crate::server::error::ApiError;
+use crate::server::invoke::{self, InvokeResponse, may_invoke};
+use crate::server::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use cordon_core::{Action, Outcome};
+use rmcp::ErrorData as McpError;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The MCP service to mount at `/mcp`.
+pub fn service(state: Arc<AppState>) -> StreamableHttpService<Gateway, NeverSessionManager> {
+    let max_body = state.settings.max_invoke_bytes;
+    let gateway = Gateway { state };
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(max_body)
+        // Host and Origin are checked by `guard`, with cordon's rules and JSON errors.
+        .disable_allowed_hosts();
+    StreamableHttpService::new(
+        move || Ok(gateway.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// Runs before rmcp: DNS-rebinding checks on `Host` and `Origin`, then authentication. The
+/// authenticated caller travels to the handler in the request's extensions.
+pub async fn guard(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !host_allowed(host, &state.settings.allowed_hosts) {
+        tracing::warn!(target: "cordon::security", host, "MCP request with a foreign Host header refused");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "this Host is not allowed; add it to allowed_hosts",
+        ));
+    }
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !origin_allowed(origin, host, &state.settings.allowed_origins) {
+            tracing::warn!(target: "cordon::security", origin, "MCP request from a foreign Origin refused");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "requests from this Origin are not allowed; add it to allowed_origins",
+            ));
+        }
+    }
+    let caller =
+        <Caller as axum::extract::FromRequestParts<_>>::from_request_parts(&mut parts, &state)
+            .await?;
+    parts.extensions.insert(caller);
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// `Host` may be a loopback name, any IP literal (DNS rebinding needs a name), or a name the
+/// operator listed.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = strip_port(host);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    !name.is_empty()
+        && (name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || allowed.iter().any(|a| a.eq_ignore_ascii_case(name)))
+}
+
+/// `Origin` must be the server's own origin (same host and port as `Host`) or one the operator
+/// listed. Browsers send it on cross-site requests; other clients usually send none.
+fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+        || allowed
+            .iter()
+            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        // `[::1]:7878` or `name:7878`, but not a bare IPv6 address.
+        Some(i) if host.starts_with('[') || host[..i].find(':').is_none() => &host[..i],
+        _ => host,
+    }
+}
+
+/// The MCP face of the server.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: Arc<AppState>,
+}
+
+impl ServerHandler for Gateway {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools published to this cordon server. Each runs sandboxed under its policy; \
+                 every call is recorded.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _page: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = caller(&context)?;
+        if caller.require(Action::ListTools).is_err() {
+            return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
+        let state = &self.state;
+        let quarantined = state.quarantined_read().clone();
+        let tools = state.tools_read();
+        // The registry is ordered by name, so the list is stable.
+        let listed = tools
+            .iter()
+            .filter(|(name, _)| !quarantined.contains_key(*name))
+            .filter_map(|(_, versions)| versions.last())
+            .filter(|t| caller.require(Action::Invoke).is_ok() && may_invoke(&caller, t))
+            .filter_map(|t| mcp_tool(&t.record))
+            .collect();
+        Ok(ListToolsResult::with_all_items(listed))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = caller(&context)?;
+        let name = request.name.as_ref();
+        let Some(tool) = self.state.find(name, None) else {
+            return Err(McpError::invalid_params(
+                format!("no tool named {name}"),
+                None,
+            ));
+        };
+        let input = Value::Object(request.arguments.unwrap_or_default());
+        let body = serde_json::to_vec(&input)
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        let result = invoke::execute(&self.state, &caller, name, None, &body, "mcp").await;
+        Ok(match result {
+            Ok(answer) => call_result(answer, wraps_output(&tool.record)),
+            Err(e) if e.status.is_server_error() && e.code != "saturated" => {
+                return Err(McpError::internal_error(e.message, None));
+            }
+            // Refusals the caller (or model) should read: forbidden, quarantined, saturated.
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "{}: {}",
+                e.code, e.message
+            ))]),
+        }
+        .into())
+    }
+}
+
+fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        // `guard` authenticates every request first; this is only reached if it was bypassed.
+        .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
+}
+
+/// True when the tool's output is not a JSON object: MCP structured content must be one, so
+/// such output is wrapped as `{"result": ...}` (and its schema likewise).
+fn wraps_output(record: &cordon_storage::ToolRecord) -> bool {
+    record
+        .output_schema
+        .as_ref()
+        .is_none_or(|s| s.get("type") != Some(&json!("object")))
+}
+
+/// The MCP description of a tool, or `None` when its input cannot be an MCP arguments object.
+fn mcp_tool(record: &cordon_storage::ToolRecord) -> Option<Tool> {
+    let mut input = match &record.input_schema {
+        Value::Object(o) => o.clone(),
+        // `true` / absent: any input.
+        _ => JsonObject::new(),
+    };
+    match input.get("type") {
+        None => {
+            input.insert("type".into(), json!("object"));
+        }
+        Some(t) if t == "object" => {}
+        Some(_) => return None,
+    }
+    let output = match &record.output_schema {
+        Some(schema) if !wraps_output(record) => schema.clone(),
+        schema => {
+            let inner = schema.clone().unwrap_or(json!({}));
+            json!({ "type": "object", "properties": { "result": inner }, "required": ["result"] })
+        }
+    };
+    let mut tool = Tool::new(record.name.clone(), record.description.clone(), input);
+    if let Value::Object(output) = output {
+        tool = tool.with_raw_output_schema(Arc::new(output));
+    }
+    Some(tool)
+}
+
+/// An execution's answer as an MCP result: `ok` is structured content plus the JSON as text;
+/// every other outcome is `isError` with its one-line reason.
+fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
+    let mut result = if answer.outcome == Outcome::Ok {
+        let output = answer.output.unwrap_or(Value::Null);
+        let output = if wrap {
+            json!({ "result": output })
+        } else {
+            output
+        };
+        CallToolResult::structured(output)
+    } else {
+        let reason = answer.error.unwrap_or_else(|| answer.outcome.to_string());
+        CallToolResult::error(vec![ContentBlock::text(format!(
+            "{}: {reason}",
+            answer.outcome
+        ))])
+    };
+    let mut meta = JsonObject::new();
+    meta.insert("cordon/execution_id".into(), json!(answer.execution_id));
+    meta.insert("cordon/outcome".into(), json!(answer.outcome));
+    meta.insert(
+        "cordon/usage".into(),
+        serde_json::to_value(&answer.usage).unwrap_or(Value::Null),
+    );
+    result.meta = Some(rmcp::model::MetaObject(meta));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_allowed_are_loopback_ip_literals_and_listed_names() {
+        let listed = vec!["tools.example.com".to_owned()];
+        for ok in [
+            "localhost:7878",
+            "127.0.0.1:7878",
+            "[::1]:7878",
+            "10.0.0.5",
+            "tools.example.com:443",
+        ] {
+            assert!(host_allowed(ok, &listed), "{ok}");
+        }
+        for bad in [
+            "evil.example:7878",
+            "",
+            "localhost.evil.example",
+            "example.com",
+        ] {
+            assert!(!host_allowed(bad, &listed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_allowed_are_same_origin_or_listed() {
+        let listed = vec!["https://app.example.com".to_owned()];
+        assert!(origin_allowed(
+            "http://127.0.0.1:7878",
+            "127.0.0.1:7878",
+            &listed
+        ));
+        assert!(origin_allowed(
+            "https://app.example.com",
+            "127.0.0.1:7878",
+            &listed
+        ));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            "127.0.0.1:7878",
+            &listed
+        ));
+        assert!(!origin_allowed(
+            "http://127.0.0.1:9999",
+            "127.0.0.1:7878",
+            &listed
+        ));
+        assert!(!origin_allowed("null", "127.0.0.1:7878", &listed));
+    }
+}

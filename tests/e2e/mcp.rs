@@ -1,0 +1,354 @@
+//! MCP end to end, with the official MCP Python SDK as the client: over streamable HTTP at
+//! `/mcp`, and through `cordon mcp --stdio`. The client script (`mcp_client.py`) runs a plan
+//! and reports what the SDK saw; the assertions are here.
+//!
+//! The SDK is installed into a virtual environment under `target/` (the test command does it
+//! first; a test run without it creates it here).
+
+use crate::harness::{Fixture, Server, fixture};
+use cordon_test_artifacts as guests;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The pinned SDK version the tests run against.
+const MCP_SDK: &str = "mcp==2.3.0";
+
+/// The virtual environment's interpreter, with the SDK installed.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let venv = Path::new(guests::ROOT).join("target/mcp-venv");
+        let python = venv.join("bin/python");
+        let ready = |p: &Path| {
+            Command::new(p)
+                .args(["-c", "import mcp"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ready(&python) {
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the MCP tests");
+            assert!(made.success(), "cannot create {}", venv.display());
+            let installed = Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", MCP_SDK])
+                .status()
+                .unwrap();
+            assert!(installed.success(), "cannot install {MCP_SDK}");
+        }
+        assert!(ready(&python), "the MCP SDK does not import");
+        python
+    })
+}
+
+/// Runs the Python client with `plan`; returns its report.
+fn client(plan: &Value) -> Value {
+    let script = Path::new(guests::ROOT).join("tests/e2e/mcp_client.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .env_remove("CORDON_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "MCP client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "MCP client report is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A server with echo, word-count and infinite-loop published.
+fn server(name: &str) -> (Fixture, Server) {
+    let f = fixture(name);
+    let s = Server::start(&f.data);
+    for tool in ["echo", "word_count", "infinite_loop"] {
+        let (status, body) = s.publish(&f.publisher, &f.signed.join(format!("{tool}.wasm")));
+        assert_eq!(status, 201, "{body}");
+    }
+    (f, s)
+}
+
+fn calls() -> Value {
+    json!([
+        { "name": "echo", "arguments": { "message": "hello", "n": 7 } },
+        { "name": "word-count", "arguments": { "text": "one two three" } },
+        { "name": "infinite-loop", "arguments": {} },
+        { "name": "word-count", "arguments": { "words": 3 } },
+        { "name": "no-such-tool", "arguments": {} },
+    ])
+}
+
+/// The checks both transports must pass.
+fn check_report(report: &Value) {
+    assert_eq!(report["server_name"], "cordon", "{report}");
+    // Listed in name order, with the schemas describe() gave.
+    let tools = report["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "infinite-loop", "word-count"]);
+    let word_count = &tools[2];
+    assert_eq!(word_count["inputSchema"]["type"], "object");
+    assert_eq!(word_count["inputSchema"]["required"], json!(["text"]));
+    assert_eq!(word_count["outputSchema"]["type"], "object");
+    assert!(word_count["outputSchema"]["properties"]["words"].is_object());
+    for tool in tools {
+        assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+    }
+
+    let calls = report["calls"].as_array().unwrap();
+    let echo = &calls[0];
+    assert_eq!(echo["isError"], false, "{echo}");
+    assert_eq!(
+        echo["structuredContent"],
+        json!({ "message": "hello", "n": 7 })
+    );
+    let text: Value = serde_json::from_str(echo["text"][0].as_str().unwrap()).unwrap();
+    assert_eq!(text, echo["structuredContent"]);
+
+    let counted = &calls[1];
+    assert_eq!(counted["isError"], false, "{counted}");
+    assert_eq!(counted["structuredContent"]["words"], 3);
+
+    let killed = &calls[2];
+    assert_eq!(killed["isError"], true, "{killed}");
+    let reason = killed["text"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("fuel_exhausted: fuel exhausted after"),
+        "{reason}"
+    );
+
+    let invalid = &calls[3];
+    assert_eq!(invalid["isError"], true, "{invalid}");
+    assert!(
+        invalid["text"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_input: input does not match the tool's schema"),
+        "{invalid}"
+    );
+
+    let unknown = &calls[4];
+    assert_eq!(unknown["ok"], false, "{unknown}");
+    assert_eq!(unknown["error"]["code"], -32602);
+}
+
+/// The execution records of `tool` made over MCP, newest first.
+fn mcp_records(s: &Server, f: &Fixture, tool: &str) -> Vec<Value> {
+    let (status, page) = s.json(
+        "GET",
+        &format!("/v1/executions?tool={tool}"),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(status, 200);
+    page["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["transport"] == "mcp")
+        .cloned()
+        .collect()
+}
+
+/// One raw POST to `/mcp` with extra headers; returns (status, lower-cased head).
+fn raw_post(s: &Server, key: &str, extra: &str) -> (u16, String) {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n{extra}\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        s.addr,
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap().to_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+#[test]
+fn the_python_sdk_lists_and_calls_tools_over_http() {
+    let (f, s) = server("mcp-http");
+    let url = format!("http://{}/mcp", s.addr);
+    let report = client(&json!({
+        "transport": "http",
+        "url": url,
+        "api_key": f.invoker,
+        "calls": calls(),
+        "probe_unauthenticated": true,
+    }));
+    check_report(&report);
+    // The SDK's default: the current revision, without the initialize handshake.
+    assert_eq!(report["protocol_version"], "2026-07-28");
+
+    // Without a key: 401 with a challenge, before anything MCP happens.
+    let unauth = &report["unauthenticated"];
+    assert_eq!(unauth["status"], 401, "{unauth}");
+    assert!(
+        unauth["www_authenticate"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer"),
+        "{unauth}"
+    );
+    assert!(unauth["sdk_error"].is_string(), "{unauth}");
+
+    // Every call that ran is in the execution log like any other, marked as MCP.
+    let echo = mcp_records(&s, &f, "echo");
+    assert_eq!(echo.len(), 1);
+    assert_eq!(echo[0]["outcome"], "ok");
+    assert_eq!(
+        echo[0]["input_bytes"],
+        br#"{"message":"hello","n":7}"#.len()
+    );
+    let killed = mcp_records(&s, &f, "infinite-loop");
+    assert_eq!(killed[0]["outcome"], "fuel_exhausted");
+    assert!(killed[0]["usage"]["fuel_consumed"].as_u64().unwrap() >= 1_000_000_000);
+    assert_eq!(mcp_records(&s, &f, "word-count").len(), 2);
+    let (_, verify) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
+    assert_eq!(verify["intact"], true);
+
+    // The list follows the live registry: a quarantined tool disappears, a new one appears.
+    let (status, _, _) = s.request(
+        "POST",
+        "/v1/tools/word-count/quarantine",
+        Some(&f.publisher),
+        br#"{"reason":"under review"}"#,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("nap.wasm")).0, 201);
+    // This time with the older initialize handshake deployed clients still use.
+    let report = client(&json!({
+        "transport": "http",
+        "url": url,
+        "api_key": f.invoker,
+        "mode": "legacy",
+        "calls": [{ "name": "word-count", "arguments": { "text": "a b" } }],
+    }));
+    assert_eq!(report["protocol_version"], "2025-11-25");
+    let names: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "infinite-loop", "nap-0000"]);
+    let refused = &report["calls"][0];
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        refused["text"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("quarantined: word-count is quarantined: under review"),
+        "{refused}"
+    );
+
+    // A known key without the right to invoke sees no tools, and a call is a tool error.
+    let report = client(&json!({
+        "transport": "http",
+        "url": url,
+        "api_key": f.auditor,
+        "calls": [{ "name": "echo", "arguments": {} }],
+    }));
+    assert_eq!(report["tools"], json!([]));
+    assert_eq!(report["calls"][0]["isError"], true);
+    assert!(
+        report["calls"][0]["text"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("forbidden:"),
+        "{report}"
+    );
+}
+
+#[test]
+fn foreign_origins_and_hosts_are_refused() {
+    let (f, s) = server("mcp-origin");
+    let (status, _) = raw_post(&s, &f.invoker, "");
+    assert_eq!(status, 200);
+    let own = format!("Origin: http://{}\r\n", s.addr);
+    assert_eq!(raw_post(&s, &f.invoker, &own).0, 200);
+    let (status, head) = raw_post(&s, &f.invoker, "Origin: https://evil.example\r\n");
+    assert_eq!(status, 403, "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    // A DNS-rebinding attempt: a foreign name pointing at the server.
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: evil.example:80\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+        f.invoker
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert!(raw.contains("host_not_allowed"), "{raw}");
+    // Neither ran anything.
+    let (_, page) = s.json("GET", "/v1/executions", Some(&f.auditor), b"");
+    assert_eq!(page["executions"], json!([]));
+}
+
+#[test]
+fn the_python_sdk_works_through_the_stdio_bridge() {
+    let (f, s) = server("mcp-stdio");
+    let report = client(&json!({
+        "transport": "stdio",
+        "command": [
+            env!("CARGO_BIN_EXE_cordon"), "mcp", "--stdio",
+            "--server", format!("http://{}", s.addr),
+        ],
+        "api_key": f.invoker,
+        "calls": calls(),
+    }));
+    check_report(&report);
+    // The bridge forwards; the server runs and records, under the bridge user's key.
+    let echo = mcp_records(&s, &f, "echo");
+    assert_eq!(echo.len(), 1);
+    let key_id = f.invoker.split('_').nth(1).unwrap();
+    assert_eq!(echo[0]["caller"], key_id);
+    assert_eq!(
+        mcp_records(&s, &f, "infinite-loop")[0]["outcome"],
+        "fuel_exhausted"
+    );
+}
+
+#[test]
+fn the_stdio_bridge_needs_a_key_and_says_so() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["mcp", "--stdio", "--server", "http://127.0.0.1:9"])
+        .env_remove("CORDON_API_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_API_KEY"));
+    assert!(out.stdout.is_empty(), "stdout is for the protocol only");
+}
