@@ -289,7 +289,7 @@ fn the_python_sdk_lists_and_calls_tools_over_http() {
 }
 
 #[test]
-fn foreign_origins_and_hosts_are_refused() {
+fn foreign_origins_hosts_and_oversized_bodies_are_refused() {
     let (f, s) = server("mcp-origin");
     let (status, _) = raw_post(&s, &f.invoker, "");
     assert_eq!(status, 200);
@@ -311,7 +311,27 @@ fn foreign_origins_and_hosts_are_refused() {
     stream.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
     assert!(raw.contains("host_not_allowed"), "{raw}");
-    // Neither ran anything.
+    // Request bodies are limited as for invoke (the test server allows 4096 bytes).
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"pad":"{}"}}}}}}"#,
+        "x".repeat(8192)
+    );
+    let mut stream = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        s.addr,
+        f.invoker,
+        big.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(raw.contains("\"too_large\""), "{raw}");
+    // None of these ran anything.
     let (_, page) = s.json("GET", "/v1/executions", Some(&f.auditor), b"");
     assert_eq!(page["executions"], json!([]));
 }

@@ -112,12 +112,12 @@ impl KeyStore {
             .and_then(|rest| rest.split_once('_'))
             .unwrap_or(("", presented));
         let row = if id.len() == 12 {
+            // Every request authenticates: keep the statement compiled.
             self.conn()
-                .query_row(
+                .prepare_cached(
                     "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
-                    [id],
-                    Self::read,
-                )
+                )?
+                .query_row([id], Self::read)
                 .optional()?
         } else {
             None

@@ -149,7 +149,8 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = caller(&context)?;
-        if caller.require(Action::ListTools).is_err() {
+        // Filtering is not a refusal: no security event for a key that sees fewer tools.
+        if !caller.role().permits(Action::ListTools) {
             return Ok(ListToolsResult::with_all_items(Vec::new()));
         }
         let state = &self.state;
@@ -160,7 +161,7 @@ impl ServerHandler for Gateway {
             .iter()
             .filter(|(name, _)| !quarantined.contains_key(*name))
             .filter_map(|(_, versions)| versions.last())
-            .filter(|t| caller.require(Action::Invoke).is_ok() && may_invoke(&caller, t))
+            .filter(|t| caller.role().permits(Action::Invoke) && may_invoke(&caller, t))
             .filter_map(|t| mcp_tool(&t.record))
             .collect();
         Ok(ListToolsResult::with_all_items(listed))
