@@ -356,6 +356,36 @@ fn waiting_calls_run_side_by_side_not_one_after_another() {
         (422, Some("invalid_input")),
         "{r}"
     );
+
+    // A client that hangs up mid-call does not cancel it: the call finishes and is recorded.
+    let body = br#"{"ms": 400}"#; // 11 bytes: told apart from the calls above by its size
+    let mut gone = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        gone,
+        "POST /v1/tools/nap-0000/invoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        f.invoker,
+        body.len()
+    )
+    .unwrap();
+    gone.write_all(body).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(gone);
+    let mut recorded = 0;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (_, page) = s.json("GET", "/v1/executions?tool=nap-0000", Some(&f.auditor), b"");
+        recorded = page["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["input_bytes"] == body.len() && r["outcome"] == "ok")
+            .count();
+        if recorded > 0 {
+            break;
+        }
+    }
+    assert_eq!(recorded, 1, "the abandoned call was not recorded");
 }
 
 #[test]

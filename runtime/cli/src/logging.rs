@@ -31,6 +31,12 @@ pub struct LogArgs {
 pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(args.log.as_deref().unwrap_or("warn"))
         .unwrap_or_else(|_| EnvFilter::new("warn"));
+    // rmcp's debug and info events carry whole MCP requests and results (tool inputs and
+    // outputs), which the execution log deliberately does not keep unless told to.
+    let filter = match "rmcp=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

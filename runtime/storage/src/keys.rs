@@ -175,9 +175,10 @@ mod tests {
             store.authenticate(&new.secret).unwrap(),
             Some(new.key.clone())
         );
+        // The secret with its last character changed (to a different one).
         let mut wrong = new.secret.clone();
-        wrong.pop();
-        wrong.push('A');
+        let last = wrong.pop();
+        wrong.push(if last == Some('A') { 'B' } else { 'A' });
         assert_eq!(store.authenticate(&wrong).unwrap(), None);
         assert_eq!(store.authenticate("cordon_000000000000_x").unwrap(), None);
         assert_eq!(store.authenticate("garbage").unwrap(), None);

@@ -258,8 +258,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     println!("cordon listening on http://{address} ({loaded} tool versions loaded)");
 
-    let app = crate::server::app(state);
+    let app = crate::server::app(state.clone());
     crate::server::listen::serve(listener, app, client_timeout, shutdown_signal()).await?;
+    // Calls whose client went away are still running detached; each ends by its own deadline
+    // and is recorded before its permit is returned. Wait for all permits (bounded, like the
+    // connections' grace period) so none is cut off by the process exiting.
+    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(35),
+        state.in_flight.acquire_many(all),
+    )
+    .await
+    {
+        Ok(_) => tracing::info!("every execution finished and recorded; exiting"),
+        Err(_) => tracing::warn!("executions still running after the grace period; exiting"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

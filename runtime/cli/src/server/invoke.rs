@@ -130,15 +130,21 @@ pub async fn invoke(
     Query(query): Query<InvokeQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let answer = execute(
-        &state,
-        &caller,
-        &name,
-        query.version.as_deref(),
-        &body,
-        "http",
-    )
-    .await?;
+    // Detached from the connection: a client that hangs up mid-call does not cancel it, so a call
+    // that started always finishes (within its deadline) and is recorded. MCP calls run the same
+    // way (rmcp runs each request in its own task).
+    let execution = tokio::spawn(async move {
+        execute(
+            &state,
+            &caller,
+            &name,
+            query.version.as_deref(),
+            &body,
+            "http",
+        )
+        .await
+    });
+    let answer = execution.await.map_err(ApiError::internal)??;
     Ok((status_for(answer.outcome), Json(answer)).into_response())
 }
 

@@ -100,7 +100,6 @@ pub async fn guard(
 /// operator listed.
 fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let name = strip_port(host);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
     !name.is_empty()
         && (name.eq_ignore_ascii_case("localhost")
             || name.parse::<std::net::IpAddr>().is_ok()
@@ -119,10 +118,14 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
             .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
+/// The host part of a `Host` value: `[v6]:port` and `[v6]` give `v6`, `name:port` gives `name`;
+/// anything with more than one colon outside brackets is left whole (and will not parse).
 fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        // `[::1]:7878` or `name:7878`, but not a bare IPv6 address.
-        Some(i) if host.starts_with('[') || host[..i].find(':').is_none() => &host[..i],
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(host, |(inside, _)| inside);
+    }
+    match host.split_once(':') {
+        Some((name, port)) if !port.contains(':') => name,
         _ => host,
     }
 }
@@ -174,6 +177,14 @@ impl ServerHandler for Gateway {
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&context)?;
         let name = request.name.as_ref();
+        // As over HTTP: a key that may not invoke learns nothing about which tools exist.
+        if let Err(e) = caller.require(Action::Invoke) {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{}: {}",
+                e.code, e.message
+            ))])
+            .into());
+        }
         let Some(tool) = self.state.find(name, None) else {
             return Err(McpError::invalid_params(
                 format!("no tool named {name}"),
@@ -286,6 +297,8 @@ mod tests {
             "localhost:7878",
             "127.0.0.1:7878",
             "[::1]:7878",
+            "[2001:db8::1]",
+            "[2001:db8::1]:443",
             "10.0.0.5",
             "tools.example.com:443",
         ] {
@@ -296,6 +309,9 @@ mod tests {
             "",
             "localhost.evil.example",
             "example.com",
+            "[evil.example]",
+            "a:b:c",
+            "user@localhost",
         ] {
             assert!(!host_allowed(bad, &listed), "{bad}");
         }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 
 /// Set once every stored tool has been loaded.
 pub static READY: AtomicBool = AtomicBool::new(false);
@@ -62,6 +62,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(finish_response))
         .layer(RequestBodyTimeoutLayer::new(state.settings.client_timeout))
+        // A client trickling a byte just inside the per-part timeout still has to finish the
+        // whole body within ten times it (5 min by default: a 64 MiB upload at ~220 KB/s).
+        .layer(RequestBodyDeadlineLayer::new(
+            state.settings.client_timeout.saturating_mul(10),
+        ))
         .with_state(state)
 }
 
