@@ -58,8 +58,9 @@ pub struct ServeArgs {
     /// verifiable [default: keep everything].
     #[arg(long, env = "CORDON_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
-    /// Seconds a client has to send a request's headers, and to send each part of its body;
-    /// idle keep-alive connections close after this long too [default: 30].
+    /// Seconds a client has to send a request's headers and each part of its body (the whole
+    /// body: ten times this); idle keep-alive connections close after this long too
+    /// [default: 30].
     #[arg(long, env = "CORDON_CLIENT_TIMEOUT_SECS")]
     pub client_timeout_secs: Option<u64>,
     /// Wait for each execution record to reach the disk (fsync) before answering
@@ -265,7 +266,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // connections' grace period) so none is cut off by the process exiting.
     let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
     match tokio::time::timeout(
-        std::time::Duration::from_secs(35),
+        crate::server::listen::shutdown_grace(),
         state.in_flight.acquire_many(all),
     )
     .await

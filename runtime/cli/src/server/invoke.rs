@@ -144,13 +144,14 @@ pub async fn invoke(
         )
         .await
     });
-    let answer = execution.await.map_err(ApiError::internal)??;
+    let (answer, _) = execution.await.map_err(ApiError::internal)??;
     Ok((status_for(answer.outcome), Json(answer)).into_response())
 }
 
 /// The one execution path, shared by HTTP invoke and MCP `tools/call`: access checks, the
 /// in-flight bound, input checks (UTF-8, depth, JSON, schema) before anything is instantiated,
-/// the sandboxed call, and the durable record, committed before this returns.
+/// the sandboxed call, and the durable record, committed before this returns. Also returns the
+/// tool version that ran.
 pub async fn execute(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -158,7 +159,7 @@ pub async fn execute(
     version: Option<&str>,
     body: &[u8],
     transport: &'static str,
-) -> Result<InvokeResponse, ApiError> {
+) -> Result<(InvokeResponse, Arc<LiveTool>), ApiError> {
     caller.require(Action::Invoke)?;
     let tool = state
         .find(name, version)
@@ -264,13 +265,14 @@ pub async fn execute(
     state.journal.append(record).await?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
-    Ok(InvokeResponse {
+    let answer = InvokeResponse {
         execution_id: id,
         outcome: exec.outcome,
         output: exec.output,
         error: exec.error,
         usage: exec.usage,
-    })
+    };
+    Ok((answer, tool))
 }
 
 /// A tool's `[access]` rules: the caller's role and key must both be allowed (each rule that is

@@ -21,7 +21,7 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer thread over `log`.
+    /// Starts the writer thread over the execution log in `log`.
     pub fn start(log: Arc<dyn Storage>) -> std::io::Result<Self> {
         let (queue, incoming) = mpsc::channel::<(NewExecution, Reply)>();
         std::thread::Builder::new()

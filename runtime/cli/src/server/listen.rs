@@ -13,10 +13,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// How long shutdown waits for open connections (in-flight calls, long polls) before it closes
-/// them anyway. Every execution has its own deadline well under this by default (30 s cap), so
-/// in practice calls finish; an MCP event stream would otherwise hold shutdown open.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
+/// How long shutdown waits for open connections, and then for executions still running, before
+/// it exits anyway: the longest deadline any policy may set (the server cap), plus 5 s to record
+/// the call. So a call that started is never cut short by a shutdown.
+pub fn shutdown_grace() -> Duration {
+    Duration::from_millis(cordon_core::Limits::server_caps().timeout_ms) + Duration::from_secs(5)
+}
 
 /// Serves `app` on `listener` until `shutdown` completes. `client_timeout` bounds the time a
 /// client has to send a request's headers, which also closes idle keep-alive connections after
@@ -65,7 +67,7 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+        () = tokio::time::sleep(shutdown_grace()) => {
             tracing::warn!("connections still open after the shutdown grace period; closing them");
         }
     }

@@ -153,7 +153,8 @@ impl ServerHandler for Gateway {
     ) -> Result<ListToolsResult, McpError> {
         let caller = caller(&context)?;
         // Filtering is not a refusal: no security event for a key that sees fewer tools.
-        if !caller.role().permits(Action::ListTools) {
+        let role = caller.role();
+        if !(role.permits(Action::ListTools) && role.permits(Action::Invoke)) {
             return Ok(ListToolsResult::with_all_items(Vec::new()));
         }
         let state = &self.state;
@@ -164,7 +165,7 @@ impl ServerHandler for Gateway {
             .iter()
             .filter(|(name, _)| !quarantined.contains_key(*name))
             .filter_map(|(_, versions)| versions.last())
-            .filter(|t| caller.role().permits(Action::Invoke) && may_invoke(&caller, t))
+            .filter(|t| may_invoke(&caller, t))
             .filter_map(|t| mcp_tool(&t.record))
             .collect();
         Ok(ListToolsResult::with_all_items(listed))
@@ -177,26 +178,20 @@ impl ServerHandler for Gateway {
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&context)?;
         let name = request.name.as_ref();
-        // As over HTTP: a key that may not invoke learns nothing about which tools exist.
-        if let Err(e) = caller.require(Action::Invoke) {
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "{}: {}",
-                e.code, e.message
-            ))])
-            .into());
-        }
-        let Some(tool) = self.state.find(name, None) else {
-            return Err(McpError::invalid_params(
-                format!("no tool named {name}"),
-                None,
-            ));
-        };
         let input = Value::Object(request.arguments.unwrap_or_default());
         let body = serde_json::to_vec(&input)
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        // The same checks in the same order as HTTP invoke (the role before the tool's existence,
+        // so a key that may not invoke learns nothing about which tools exist).
         let result = invoke::execute(&self.state, &caller, name, None, &body, "mcp").await;
         Ok(match result {
-            Ok(answer) => call_result(answer, wraps_output(&tool.record)),
+            Ok((answer, tool)) => call_result(answer, wraps_output(&tool.record)),
+            Err(e) if e.code == "not_found" => {
+                return Err(McpError::invalid_params(
+                    format!("no tool named {name}"),
+                    None,
+                ));
+            }
             Err(e) if e.status.is_server_error() && e.code != "saturated" => {
                 return Err(McpError::internal_error(e.message, None));
             }
