@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
 (cd tools && cargo build --release --workspace --lib)
-cargo build --release -p cordon
+cargo build -p cordon
 
-cordon=$PWD/target/release/cordon
+cordon=$PWD/target/debug/cordon
 wasm=$PWD/target/wasm/wasm32-wasip2/release
 data=${CORDON_DEMO_DIR:-$PWD/.cordon-demo}
 listen=${CORDON_LISTEN:-127.0.0.1:7878}

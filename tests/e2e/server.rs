@@ -317,7 +317,9 @@ fn an_edited_record_is_detected_and_kill_9_loses_nothing() {
     let db = rusqlite::Connection::open(data.join("cordon.db")).unwrap();
     let changed = db
         .execute(
-            "UPDATE executions SET body = replace(body, '\"outcome\":\"ok\"', '\"outcome\":\"trap\"') WHERE seq = 3",
+            // The outcome column (7 = trap): round 1 hashed only a JSON body, and an edited
+            // column went unnoticed.
+            "UPDATE executions SET outcome = 7 WHERE seq = 3",
             [],
         )
         .unwrap();

@@ -289,3 +289,107 @@ async fn verification_happens_before_compilation() {
         .unwrap_err();
     assert!(matches!(err, AdmissionError::Load(_)), "{err}");
 }
+
+/// `docs/signing.md`: a key from `cordon keygen` is read by openssl, and a key from
+/// `openssl genpkey -algorithm ed25519` signs with cordon, with the same public key both ways.
+#[test]
+fn private_keys_are_interchangeable_with_openssl() {
+    let s = setup("sign-openssl");
+    // openssl reads cordon's key, and derives the public key the key id names.
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkey",
+            "-in",
+            s.key.to_str().unwrap(),
+            "-pubout",
+            "-outform",
+            "DER",
+        ])
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+    let raw: [u8; 32] = out.stdout[out.stdout.len() - 32..].try_into().unwrap();
+    assert_eq!(KeyId::from_bytes(raw).to_string(), s.key_id);
+
+    // cordon signs with a key openssl generated.
+    let theirs = s.dir.join("openssl.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            theirs.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+    let signed = s.dir.join("echo.openssl.wasm");
+    let out = cordon(&[
+        "sign",
+        guests::ECHO,
+        "--key",
+        theirs.to_str().unwrap(),
+        "--out",
+        signed.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let their_id = PrivateKey::read(&theirs).unwrap().key_id();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkey",
+            "-in",
+            theirs.to_str().unwrap(),
+            "-pubout",
+            "-outform",
+            "DER",
+        ])
+        .output()
+        .unwrap();
+    let raw: [u8; 32] = out.stdout[out.stdout.len() - 32..].try_into().unwrap();
+    assert_eq!(KeyId::from_bytes(raw), their_id);
+    let trust = s.dir.join("openssl-trust.toml");
+    std::fs::write(&trust, format!("[publishers]\nacme = [\"{their_id}\"]\n")).unwrap();
+    let out = cordon(&[
+        "verify",
+        signed.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A trusted key signing with a stamp at the end of u64 or i64 (or just past year 9999): every
+/// command refuses it with a clear error and none panics.
+#[test]
+fn far_future_signing_times_are_refused_by_every_command() {
+    let s = setup("sign-future");
+    let key = PrivateKey::read(&s.key).unwrap();
+    let wasm = std::fs::read(guests::ECHO).unwrap();
+    for stamp in [u64::MAX, i64::MAX as u64, 253_402_300_800] {
+        let bytes = cordon_trust::sign_component(&wasm, &key, "echo", "0.1.0", stamp).unwrap();
+        let path = s.dir.join(format!("future-{stamp}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        let p = path.to_str().unwrap();
+        let t = s.trust.to_str().unwrap();
+        for args in [
+            vec!["verify", p, "--trust", t],
+            vec!["run", p, "--trust", t, "--input", "{}"],
+            vec!["inspect", p],
+        ] {
+            let out = cordon(&args);
+            let err = text(&out.stderr);
+            assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            if args[0] != "inspect" {
+                assert!(!out.status.success(), "{args:?} accepted stamp {stamp}");
+                assert!(err.contains("year 9999"), "{args:?}: {err}");
+            }
+        }
+    }
+}

@@ -9,6 +9,12 @@
 //!    every call must succeed; the server's peak RSS is reported.
 //! 3. Restart with 100 published tools: time from process start to "listening", all from the
 //!    compiled cache.
+//! 4. Soak: after a warm-up, a long run of invokes with mixed outcomes (ok, invalid input, a
+//!    fuel kill); reports resident memory growth per million invokes after the warm-up, and the
+//!    execution log's bytes on disk per record.
+//!
+//! Sections can be picked by name: `cargo bench -p cordon --bench http -- soak` (all run when
+//! none is named); `CORDON_SOAK_INVOKES` sets the soak's length (default 1,000,000).
 //!
 //! The bench re-executes itself with `bare-echo` to run the bare axum server in its own process.
 
@@ -37,10 +43,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let picked: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |name: &str| picked.is_empty() || picked.contains(&name);
     let setup = Setup::new();
-    throughput(&rt, &setup);
-    concurrency(&rt, &setup);
-    restart(&setup);
+    if run("throughput") {
+        throughput(&rt, &setup);
+    }
+    if run("concurrency") {
+        concurrency(&rt, &setup);
+    }
+    if run("restart") {
+        restart(&setup);
+    }
+    if run("soak") {
+        soak(&rt, &setup);
+    }
 }
 
 /// A data directory with a trusted dev key, an admin key and signed components.
@@ -162,13 +183,22 @@ impl Process {
 
     /// Peak resident set size so far (VmHWM), in bytes.
     fn peak_rss(&self) -> u64 {
+        self.status_kb("VmHWM:") * 1024
+    }
+
+    /// Resident set size now (VmRSS), in bytes.
+    fn rss(&self) -> u64 {
+        self.status_kb("VmRSS:") * 1024
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+            .unwrap_or(0)
     }
 
     fn stop(mut self) {
@@ -553,5 +583,132 @@ fn restart(setup: &Setup) {
             .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+}
+
+/// One request of the soak's mix, by its number: 1 in 100 a fuel kill, 10 in 100 invalid input
+/// (not JSON, refused before any instance is made), the rest an ok echo.
+fn soak_request(n: u64) -> (&'static str, &'static [u8]) {
+    match n % 100 {
+        0 => ("/v1/tools/infinite-loop/invoke", b"{}"),
+        1..=10 => ("/v1/tools/echo/invoke", b"not json"),
+        _ => ("/v1/tools/echo/invoke", ECHO_INPUT),
+    }
+}
+
+/// `connections` keep-alive connections sending `total` requests of the soak mix between them.
+async fn soak_load(addr: &str, key: &str, total: u64, connections: u64) -> BTreeMap<u16, u64> {
+    let workers: Vec<_> = (0..connections)
+        .map(|w| {
+            let (addr, key) = (addr.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+                let mut sender = connect(&addr).await.expect("connect");
+                let mut n = w;
+                while n < total {
+                    let (path, body) = soak_request(n);
+                    match send(&mut sender, &addr, path, Some(&key), body).await {
+                        Ok(status) => *statuses.entry(status).or_default() += 1,
+                        Err(_) => {
+                            *statuses.entry(0).or_default() += 1;
+                            sender = connect(&addr).await.expect("reconnect");
+                        }
+                    }
+                    n += connections;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut all = BTreeMap::new();
+    for w in workers {
+        for (status, n) in w.await.expect("worker") {
+            *all.entry(status).or_default() += n;
+        }
+    }
+    all
+}
+
+/// The database's size with its WAL folded in, in bytes (the server must be stopped).
+fn database_bytes(dir: &Path) -> u64 {
+    let db = dir.join("cordon.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the database");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    drop(conn);
+    std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+}
+
+fn record_count(dir: &Path) -> u64 {
+    let conn = rusqlite::Connection::open(dir.join("cordon.db")).expect("open the database");
+    conn.query_row("SELECT COUNT(*) FROM executions", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .expect("count") as u64
+}
+
+fn soak(rt: &tokio::runtime::Runtime, setup: &Setup) {
+    let total: u64 = std::env::var("CORDON_SOAK_INVOKES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let warmup = (total / 5).max(10_000);
+    println!(
+        "== soak: {warmup} warm-up invokes, then {total} more (89% ok echo, 10% invalid input, 1% fuel kill), {CONNECTIONS} connections"
+    );
+    let echo = setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo");
+    let spin = setup.sign(
+        Path::new(cordon_test_artifacts::INFINITE_LOOP),
+        "infinite-loop",
+    );
+    let (dir, key) = setup.data_dir("soak");
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    // A small fuel budget: each kill costs about a millisecond of CPU.
+    std::fs::write(
+        policies.join("infinite-loop.toml"),
+        "[limits]\nfuel = 2_000_000\n",
+    )
+    .unwrap();
+    let args = ["--policies", policies.to_str().unwrap()];
+    let server = Process::cordon(&dir, &args);
+    publish(rt, &server.addr, &key, &echo);
+    publish(rt, &server.addr, &key, &spin);
+    server.stop();
+    let empty = database_bytes(&dir);
+
+    let server = Process::cordon(&dir, &args);
+    let started = Instant::now();
+    let warm = rt.block_on(soak_load(&server.addr, &key, warmup, CONNECTIONS as u64));
+    let before = server.rss();
+    let measured = Instant::now();
+    let statuses = rt.block_on(soak_load(&server.addr, &key, total, CONNECTIONS as u64));
+    let elapsed = measured.elapsed();
+    // Let the server settle (metrics upkeep runs every second) before reading its memory.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = server.rss();
+    let peak = server.peak_rss();
+    server.stop();
+    let bytes = database_bytes(&dir);
+    let records = record_count(&dir);
+    let growth = after as f64 - before as f64;
+    println!(
+        "warm-up statuses {warm:?}; measured statuses {statuses:?} in {:.1} s ({:.0} req/s; {:.0} s in all)",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+    );
+    println!(
+        "RSS after warm-up {:.1} MiB, after the soak {:.1} MiB, peak {:.1} MiB: growth {:.3} MiB per million invokes (target < 1)",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        peak as f64 / 1048576.0,
+        growth / 1048576.0 / (total as f64 / 1e6),
+    );
+    println!(
+        "execution log: {records} records, database {:.1} MiB ({:.1} MiB before any call): {:.0} bytes per record (target <= 400)",
+        bytes as f64 / 1048576.0,
+        empty as f64 / 1048576.0,
+        (bytes - empty) as f64 / records as f64,
     );
 }

@@ -6,8 +6,10 @@
 //! keeps these types cheap to test and lets the server, the CLI and the sandbox share them.
 
 pub mod access;
+pub mod authority;
 pub mod grants;
 pub mod info;
+pub mod json;
 pub mod limits;
 pub mod network;
 pub mod outcome;

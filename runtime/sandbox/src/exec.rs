@@ -15,6 +15,11 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 /// Most bytes of the guest's stderr quoted in a trap's error message (a panic message).
 const STDERR_IN_ERROR: usize = 512;
 
+/// Fuel units between two write-backs of the guest's fuel counter (and yields to the runtime):
+/// about a millisecond of guest execution. The usage of a call cut mid-execution (timeout) is
+/// exact to within this many units; the cost is one fiber switch per slice, well under 1 %.
+const FUEL_SLICE: u64 = 1_000_000;
+
 /// Which export to call.
 enum Export<'a> {
     Describe,
@@ -131,6 +136,13 @@ impl Sandbox {
             return host_fault(format!("cannot set fuel: {e}"));
         }
         store.set_epoch_deadline(1);
+        // Compiled code keeps its fuel counter in a register and writes it back only at calls
+        // and when a fuel slice runs out, not at the epoch check that ends a timed-out call. A
+        // slice of FUEL_SLICE units makes it write back (and yield) that often, so the usage of
+        // a call cut by its deadline is exact to within one slice.
+        if let Err(e) = store.fuel_async_yield_interval(Some(FUEL_SLICE)) {
+            return host_fault(format!("cannot set the fuel slice: {e}"));
+        }
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(DeadlineExceeded.into())

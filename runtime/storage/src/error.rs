@@ -10,6 +10,10 @@ pub enum StorageError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "the database has schema version {found}, newer than this cordon knows ({known}): run the cordon release that wrote it, or a newer one"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
 }

@@ -13,6 +13,7 @@ pub mod backend;
 mod error;
 pub mod keys;
 pub mod log;
+mod log_row;
 pub mod registry;
 mod schema;
 
@@ -21,3 +22,4 @@ pub use error::StorageError;
 pub use keys::{ApiKey, KeyStore, NewKey};
 pub use log::{ChainReport, ExecutionLog, ExecutionRecord, Filter, NewExecution};
 pub use registry::{Quarantine, Registry, ToolRecord};
+pub use schema::SCHEMA_VERSION;

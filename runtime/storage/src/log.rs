@@ -1,22 +1,29 @@
 //! The execution log: one record per execution, hash-chained so that an edited, deleted,
 //! inserted or reordered record is detected.
 //!
-//! Each row stores the record as canonical JSON (`body`: the fields of [`NewExecution`] in
-//! declaration order), the hash of the previous row (`prev_hash`) and its own hash:
-//! `hash = sha256(prev_hash || "\n" || seq || "\n" || body)` in lowercase hex. The first record
-//! links to 64 zeros, or, after retention deleted older records, to the hash of the last deleted
-//! one (kept as the chain's anchor in `meta`), so the chain stays verifiable.
+//! A record's hash covers its whole content: `hash = sha256(prev_hash || "\n" || seq || "\n" ||
+//! body)` in lowercase hex, where `body` is the canonical JSON of the record (the fields of
+//! [`NewExecution`] in declaration order, as `serde_json` writes them) and `prev_hash` the hash
+//! of the record before it. The first record links to 64 zeros, or, after retention deleted
+//! older records, to the hash of the last deleted one (kept as the chain's anchor in `meta`).
+//!
+//! The body is not stored: each field has its own compact column (`log_row.rs`), and the body is
+//! rebuilt from the columns wherever it is needed. So everything served about a record is read
+//! from exactly what is hashed, and an edit of any column, or of an interned string, is caught
+//! by [`ExecutionLog::verify`], which names the record (and the field, when it no longer reads).
 //!
 //! Anyone who can rewrite the whole database can rewrite the whole chain; the chain catches
 //! edits that do not also recompute every later hash (and tools that export the latest hash
 //! elsewhere can catch those too).
 
 use crate::error::StorageError;
+use crate::log_row::{self, COLUMNS, Interner};
 use crate::schema;
 use cordon_core::{Outcome, Usage};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -92,9 +99,16 @@ pub struct Filter {
 
 pub struct ExecutionLog {
     /// The writer: appends and pruning are serialized, and `head` is the hash new records link to.
-    writer: Mutex<(Connection, String, i64)>,
+    writer: Mutex<Writer>,
     /// Readers use their own connection so listing never waits for a commit.
     reader: Mutex<Connection>,
+}
+
+struct Writer {
+    conn: Connection,
+    head: String,
+    last_seq: i64,
+    interner: Interner,
 }
 
 impl std::fmt::Debug for ExecutionLog {
@@ -113,18 +127,89 @@ fn hash(prev: &str, seq: i64, body: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The canonical JSON the chain hashes.
+fn canonical(e: &NewExecution) -> Result<String, StorageError> {
+    serde_json::to_string(e).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every interned string, for reading many records.
+fn all_strings(conn: &Connection) -> Result<HashMap<i64, String>, StorageError> {
+    let mut stmt = conn.prepare("SELECT ref, value FROM strings")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn unreadable((seq, field): (i64, &'static str)) -> StorageError {
+    StorageError::Corrupt(format!("record {seq}: field {field} is unreadable"))
+}
+
+/// Moves the records of a version 1 log (`executions_v1`, JSON bodies) into the version 2
+/// columns, keeping every stored hash as it was: the body rebuilt from the columns is the body
+/// that was hashed, so the chain verifies exactly as before (and a record edited before the
+/// migration is still reported).
+pub(crate) fn migrate_v1(conn: &Connection) -> Result<(), StorageError> {
+    let mut interner = Interner::default();
+    let mut read = conn.prepare("SELECT seq, body, hash FROM executions_v1 ORDER BY seq")?;
+    let mut rows = read.query([])?;
+    let sql = insert_sql();
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let body: String = row.get(1)?;
+        let stored: String = row.get(2)?;
+        let e: NewExecution = serde_json::from_str(&body)
+            .map_err(|e| StorageError::Corrupt(format!("record {seq} cannot be migrated: {e}")))?;
+        let mut values = vec![rusqlite::types::Value::Integer(seq)];
+        values.extend(log_row::encode(conn, &mut interner, &e, &stored)?);
+        conn.prepare_cached(&sql)?
+            .execute(params_from_iter(values))?;
+    }
+    Ok(())
+}
+
+fn insert_sql() -> String {
+    let n = COLUMNS.split(',').count() + 1;
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO executions (seq, {COLUMNS}) VALUES ({})",
+        marks.join(", ")
+    )
+}
+
+/// `SELECT` of stored records with the interned strings resolved, for `get` and `list`.
+fn select_resolved() -> String {
+    let mut cols = Vec::new();
+    let mut joins = String::new();
+    for (i, col) in COLUMNS.split(',').map(str::trim).enumerate() {
+        if (3..=10).contains(&i) {
+            cols.push(format!("s{i}.value"));
+            joins.push_str(&format!(" LEFT JOIN strings s{i} ON s{i}.ref = e.{col}"));
+        } else {
+            cols.push(format!("e.{col}"));
+        }
+    }
+    format!(
+        "SELECT e.seq, {}, p.hash FROM executions e{joins} LEFT JOIN executions p ON p.seq = e.seq - 1",
+        cols.join(", ")
+    )
 }
 
 impl ExecutionLog {
     /// Opens (or creates) the log in `db_path`.
     pub fn open(db_path: &Path) -> Result<Self, StorageError> {
-        let writer = schema::open(db_path)?;
+        let conn = schema::open(db_path)?;
         let reader = schema::open(db_path)?;
-        let (head, last_seq) = Self::head(&writer)?;
+        let (head, last_seq) = Self::head(&conn)?;
         Ok(ExecutionLog {
-            writer: Mutex::new((writer, head, last_seq)),
+            writer: Mutex::new(Writer {
+                conn,
+                head,
+                last_seq,
+                interner: Interner::default(),
+            }),
             reader: Mutex::new(reader),
         })
     }
@@ -135,7 +220,7 @@ impl ExecutionLog {
     pub fn set_durable(&self, durable: bool) -> Result<(), StorageError> {
         let guard = lock(&self.writer);
         let level = if durable { "FULL" } else { "NORMAL" };
-        guard.0.pragma_update(None, "synchronous", level)?;
+        guard.conn.pragma_update(None, "synchronous", level)?;
         Ok(())
     }
 
@@ -157,15 +242,16 @@ impl ExecutionLog {
     }
 
     fn head(conn: &Connection) -> Result<(String, i64), StorageError> {
-        let last: Option<(String, i64)> = conn
+        let last: Option<(Vec<u8>, i64)> = conn
             .query_row(
-                "SELECT hash, seq FROM executions ORDER BY seq DESC LIMIT 1",
+                "SELECT CAST(hash AS BLOB), seq FROM executions ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         match last {
-            Some(last) => Ok(last),
+            Some((h, seq)) if h.len() == 32 => Ok((hex::encode(h), seq)),
+            Some((h, seq)) => Ok((String::from_utf8_lossy(&h).into_owned(), seq)),
             None => Self::anchor(conn),
         }
     }
@@ -174,118 +260,123 @@ impl ExecutionLog {
     /// this returns, the records are durable.
     pub fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
         let mut guard = lock(&self.writer);
-        let (conn, head, last_seq) = &mut *guard;
-        let tx = conn.transaction()?;
+        let w = &mut *guard;
+        let result = Self::append_locked(w, batch);
+        if result.is_err() {
+            // The transaction rolled back: strings it interned are gone again.
+            w.interner.clear();
+        }
+        result
+    }
+
+    fn append_locked(
+        w: &mut Writer,
+        batch: &[NewExecution],
+    ) -> Result<Vec<ExecutionRecord>, StorageError> {
+        let tx = w.conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
-        let (mut prev, mut seq) = (head.clone(), *last_seq);
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO executions (seq, id, started_at, body, prev_hash, hash, tool, outcome, caller)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for e in batch {
-                seq += 1;
-                let body =
-                    serde_json::to_string(e).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                let h = hash(&prev, seq, &body);
-                insert.execute(params![
-                    seq,
-                    e.id,
-                    e.started_at_ms,
-                    body,
-                    prev,
-                    h,
-                    e.tool,
-                    e.outcome.as_str(),
-                    e.caller
-                ])?;
-                out.push(ExecutionRecord {
-                    seq,
-                    execution: e.clone(),
-                    prev_hash: prev.clone(),
-                    hash: h.clone(),
-                });
-                prev = h;
-            }
+        let (mut prev, mut seq) = (w.head.clone(), w.last_seq);
+        let sql = insert_sql();
+        for e in batch {
+            seq += 1;
+            let h = hash(&prev, seq, &canonical(e)?);
+            let mut values = vec![rusqlite::types::Value::Integer(seq)];
+            values.extend(log_row::encode(&tx, &mut w.interner, e, &h)?);
+            tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+            out.push(ExecutionRecord {
+                seq,
+                execution: e.clone(),
+                prev_hash: std::mem::replace(&mut prev, h.clone()),
+                hash: h,
+            });
         }
         tx.commit()?;
-        *head = prev;
-        *last_seq = seq;
+        w.head = prev;
+        w.last_seq = seq;
         Ok(out)
     }
 
-    fn record(
-        seq: i64,
-        body: &str,
-        prev_hash: String,
-        hash: String,
-    ) -> Result<ExecutionRecord, StorageError> {
-        let execution = serde_json::from_str(body)
-            .map_err(|e| StorageError::Corrupt(format!("record {seq}: {e}")))?;
-        Ok(ExecutionRecord {
-            seq,
-            execution,
-            prev_hash,
-            hash,
-        })
+    /// Reads rows of [`select_resolved`]: the strings come resolved in their columns.
+    fn read_resolved(
+        conn: &Connection,
+        sql: &str,
+        args: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<ExecutionRecord>, StorageError> {
+        let (anchor, anchor_seq) = Self::anchor(conn)?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        let prev_at = COLUMNS.split(',').count() + 1;
+        while let Some(row) = rows.next()? {
+            // Resolved strings arrive as text in the interned columns: the decoder takes a
+            // text where it would look a ref up.
+            let (seq, execution, hash) = log_row::decode_resolved(row).map_err(unreadable)?;
+            let prev_hash = match row.get_ref(prev_at)? {
+                rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                _ if seq - 1 == anchor_seq => anchor.clone(),
+                _ => String::new(),
+            };
+            out.push(ExecutionRecord {
+                seq,
+                execution,
+                prev_hash,
+                hash,
+            });
+        }
+        Ok(out)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         let conn = lock(&self.reader);
-        let row: Option<(i64, String, String, String)> = conn
-            .query_row(
-                "SELECT seq, body, prev_hash, hash FROM executions WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        row.map(|(seq, body, p, h)| Self::record(seq, &body, p, h))
-            .transpose()
+        let sql = format!("{} WHERE e.id = ?1", select_resolved());
+        Ok(
+            Self::read_resolved(&conn, &sql, vec![log_row::id_value(id)])?
+                .into_iter()
+                .next(),
+        )
     }
 
     /// Newest first. Returns the page and the cursor for the next one (`None` at the end).
     pub fn list(&self, f: &Filter) -> Result<(Vec<ExecutionRecord>, Option<i64>), StorageError> {
         let limit = f.limit.clamp(1, 1000);
-        let mut sql = String::from("SELECT seq, body, prev_hash, hash FROM executions WHERE 1 = 1");
+        let mut sql = format!("{} WHERE 1 = 1", select_resolved());
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut add = |clause: &str, v: rusqlite::types::Value| {
             args.push(v);
-            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            sql.push_str(&format!(" AND {clause} ?{})", args.len()));
         };
         if let Some(t) = &f.tool {
-            add("tool =", t.clone().into());
+            add(
+                "e.tool = (SELECT ref FROM strings WHERE value =",
+                t.clone().into(),
+            );
         }
         if let Some(o) = &f.outcome {
-            add("outcome =", o.clone().into());
+            let code = Outcome::ALL
+                .iter()
+                .find(|x| x.as_str() == o)
+                .map_or(-1, |x| log_row::outcome_code(*x));
+            add("(e.outcome =", code.into());
         }
         if let Some(c) = &f.caller {
-            add("caller =", c.clone().into());
+            add(
+                "e.caller = (SELECT ref FROM strings WHERE value =",
+                c.clone().into(),
+            );
         }
         if let Some(s) = f.since_ms {
-            add("started_at >=", s.into());
+            add("(e.started_at >=", s.into());
         }
         if let Some(u) = f.until_ms {
-            add("started_at <", u.into());
+            add("(e.started_at <", u.into());
         }
         if let Some(b) = f.before_seq {
-            add("seq <", b.into());
+            add("(e.seq <", b.into());
         }
-        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit + 1));
+        sql.push_str(&format!(" ORDER BY e.seq DESC LIMIT {}", limit + 1));
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get(2)?,
-                r.get(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, body, p, h) = row?;
-            out.push(Self::record(seq, &body, p, h)?);
-        }
+        let mut out = Self::read_resolved(&conn, &sql, args)?;
         let next = if out.len() > limit as usize {
             out.truncate(limit as usize);
             out.last().map(|r| r.seq)
@@ -298,9 +389,14 @@ impl ExecutionLog {
     /// Walks the whole chain and reports whether it is intact, naming every broken record.
     pub fn verify(&self) -> Result<ChainReport, StorageError> {
         let conn = lock(&self.reader);
-        let (anchor, anchor_seq) = Self::anchor(&conn)?;
-        let mut stmt =
-            conn.prepare("SELECT seq, id, body, prev_hash, hash FROM executions ORDER BY seq")?;
+        // One read transaction: the strings and the records are seen at the same instant.
+        let tx = conn.unchecked_transaction()?;
+        let (anchor, anchor_seq) = Self::anchor(&tx)?;
+        let strings = all_strings(&tx)?;
+        let lookup = |r: i64| strings.get(&r).cloned();
+        let mut stmt = tx.prepare(&format!(
+            "SELECT seq, {COLUMNS} FROM executions ORDER BY seq"
+        ))?;
         let mut rows = stmt.query([])?;
         let mut expected_prev = anchor;
         let mut expected_seq = anchor_seq + 1;
@@ -315,26 +411,36 @@ impl ExecutionLog {
         };
         while let Some(row) = rows.next()? {
             records += 1;
-            let seq: i64 = row.get(0)?;
-            let id: String = row.get(1)?;
-            let body: String = row.get(2)?;
-            let prev: String = row.get(3)?;
-            let stored: String = row.get(4)?;
+            let (seq, execution, stored) = match log_row::decode(row, &lookup) {
+                Ok(decoded) => decoded,
+                Err((seq, field)) => {
+                    note(format!(
+                        "record {seq}: field {field} is unreadable (the record was edited)"
+                    ));
+                    // The chain cannot be followed through it; pick up after it.
+                    let stored: Option<Vec<u8>> = row.get(27).ok();
+                    expected_prev = stored.map(hex::encode).unwrap_or_default();
+                    expected_seq = seq + 1;
+                    continue;
+                }
+            };
+            let id = &execution.id;
             if seq != expected_seq {
                 note(format!(
                     "record {seq} ({id}): expected record {expected_seq} here; records {expected_seq}..{} are missing",
                     seq - 1
                 ));
             }
-            if prev != expected_prev {
-                note(format!(
-                    "record {seq} ({id}): does not link to the record before it (a record was deleted, inserted or reordered)"
-                ));
-            }
-            if hash(&prev, seq, &body) != stored {
-                note(format!(
-                    "record {seq} ({id}): contents do not match its hash (the record was edited)"
-                ));
+            if hash(&expected_prev, seq, &canonical(&execution)?) != stored {
+                note(if seq != expected_seq {
+                    format!(
+                        "record {seq} ({id}): does not link to the record before it (a record was deleted, inserted or reordered)"
+                    )
+                } else {
+                    format!(
+                        "record {seq} ({id}): contents do not match its hash (the record was edited)"
+                    )
+                });
             }
             expected_prev = stored;
             expected_seq = seq + 1;
@@ -353,8 +459,7 @@ impl ExecutionLog {
     /// Returns how many were deleted.
     pub fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         let mut guard = lock(&self.writer);
-        let (conn, _, _) = &mut *guard;
-        let tx = conn.transaction()?;
+        let tx = guard.conn.transaction()?;
         // The first record at or after the cutoff bounds the prefix; without one, all go.
         let keep_from: Option<i64> = tx
             .query_row(
@@ -364,15 +469,20 @@ impl ExecutionLog {
             )
             .optional()?
             .flatten();
-        let last_deleted: Option<(i64, String)> = tx
+        let last_deleted: Option<(i64, Vec<u8>)> = tx
             .query_row(
-                "SELECT seq, hash FROM executions WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, CAST(hash AS BLOB) FROM executions WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
                 [keep_from.unwrap_or(i64::MAX)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         let Some((seq, hash)) = last_deleted else {
             return Ok(0);
+        };
+        let hash = if hash.len() == 32 {
+            hex::encode(hash)
+        } else {
+            String::from_utf8_lossy(&hash).into_owned()
         };
         let deleted = tx.execute("DELETE FROM executions WHERE seq <= ?1", [seq])?;
         tx.execute(
@@ -457,14 +567,16 @@ mod tests {
         fill(&log, 6);
         let raw = Connection::open(&db).unwrap();
 
-        raw.execute("UPDATE executions SET body = replace(body, '\"fuel_consumed\":103', '\"fuel_consumed\":1') WHERE seq = 3", []).unwrap();
+        raw.execute("UPDATE executions SET fuel = 1 WHERE seq = 3", [])
+            .unwrap();
         let r = log.verify().unwrap();
         assert!(!r.intact);
         assert_eq!(
             r.problems,
             ["record 3 (ex-3): contents do not match its hash (the record was edited)"]
         );
-        raw.execute("UPDATE executions SET body = replace(body, '\"fuel_consumed\":1,', '\"fuel_consumed\":103,') WHERE seq = 3", []).unwrap();
+        raw.execute("UPDATE executions SET fuel = 103 WHERE seq = 3", [])
+            .unwrap();
         assert!(log.verify().unwrap().intact);
 
         raw.execute("DELETE FROM executions WHERE seq = 4", [])
@@ -473,6 +585,146 @@ mod tests {
         assert_eq!(r.problem_count, 2, "{r:?}");
         assert!(r.problems[0].starts_with("record 5 (ex-5): expected record 4 here"));
         assert!(r.problems[1].starts_with("record 5 (ex-5): does not link"));
+    }
+
+    #[test]
+    fn an_edit_of_any_column_or_interned_string_is_detected() {
+        let db = temp_db("columns");
+        let log = ExecutionLog::open(&db).unwrap();
+        fill(&log, 4);
+        let raw = Connection::open(&db).unwrap();
+        let timeout = log_row::outcome_code(Outcome::Timeout);
+        let edits = [
+            format!("UPDATE executions SET outcome = {timeout} WHERE seq = 2"),
+            "UPDATE executions SET tool = (SELECT tool FROM executions WHERE seq = 1) WHERE seq = 2".into(),
+            "UPDATE executions SET started_at = started_at + 1 WHERE seq = 2".into(),
+            "UPDATE executions SET duration_ms = 0 WHERE seq = 2".into(),
+            "UPDATE executions SET id = 'ex-forged' WHERE seq = 2".into(),
+            "UPDATE executions SET error = 'x' WHERE seq = 2".into(),
+            "UPDATE executions SET input_sha256 = zeroblob(32) WHERE seq = 2".into(),
+            r#"UPDATE executions SET denials = '[{"kind":"env","target":"X","reason":"y"}]' WHERE seq = 2"#.into(),
+            "UPDATE executions SET usage_input_bytes = 9 WHERE seq = 2".into(),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let db = temp_db(&format!("columns-{i}"));
+            let log = ExecutionLog::open(&db).unwrap();
+            fill(&log, 4);
+            assert!(log.verify().unwrap().intact);
+            Connection::open(&db).unwrap().execute_batch(edit).unwrap();
+            let r = log.verify().unwrap();
+            assert!(!r.intact, "{edit} not detected");
+            assert!(
+                r.problems.iter().all(|p| p.starts_with("record 2")),
+                "{edit}: {r:?}"
+            );
+        }
+        // An interned string shared by several records: every one of them is named.
+        raw.execute(
+            "UPDATE strings SET value = 'key-b' WHERE value = 'key-a'",
+            [],
+        )
+        .unwrap();
+        let r = log.verify().unwrap();
+        assert_eq!(r.problem_count, 4, "{r:?}");
+        // The listing and lookup serve what is stored, and the forged value is what verify
+        // reports as edited: nothing is served from outside the hashed content.
+        let got = log.get("ex-1").unwrap().unwrap();
+        assert_eq!(got.execution.caller, "key-b");
+        // A column that no longer decodes is named.
+        raw.execute("UPDATE executions SET outcome = 77 WHERE seq = 3", [])
+            .unwrap();
+        let r = log.verify().unwrap();
+        assert!(
+            r.problems.contains(
+                &"record 3: field outcome is unreadable (the record was edited)".to_owned()
+            ),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn canonical_ids_and_digests_are_stored_compactly_and_read_back_exactly() {
+        let db = temp_db("compact");
+        let log = ExecutionLog::open(&db).unwrap();
+        let mut e = exec(1, "echo", Outcome::Ok);
+        e.id = "ex_00112233445566778899aabb".into();
+        e.input_sha256 = "0f".repeat(32);
+        e.usage.stdout_truncated = true;
+        e.usage.denials = vec![cordon_core::Denial {
+            kind: cordon_core::DenialKind::Network,
+            target: "http://x".into(),
+            reason: "not allowed".into(),
+        }];
+        e.usage.fuel_consumed = u64::MAX;
+        e.usage.input_bytes = 7;
+        log.append(std::slice::from_ref(&e)).unwrap();
+        let got = log.get(&e.id).unwrap().unwrap();
+        assert_eq!(got.execution, e);
+        let raw = Connection::open(&db).unwrap();
+        let (id_len, sha_len, hash_len): (i64, i64, i64) = raw
+            .query_row(
+                "SELECT length(id), length(input_sha256), length(hash) FROM executions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((id_len, sha_len, hash_len), (12, 32, 32));
+        assert!(log.verify().unwrap().intact);
+    }
+
+    #[test]
+    fn a_version_1_log_is_migrated_and_still_verifies() {
+        let db = temp_db("v1");
+        {
+            let raw = Connection::open(&db).unwrap();
+            raw.execute_batch(
+                "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                    started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);
+                 CREATE INDEX executions_tool ON executions (tool, seq);
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            )
+            .unwrap();
+            let mut prev = GENESIS.to_owned();
+            for i in 1..=3 {
+                let e = exec(i, "echo", Outcome::Ok);
+                let body = canonical(&e).unwrap();
+                let h = hash(&prev, i, &body);
+                raw.execute(
+                    "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
+                    rusqlite::params![i, e.id, e.started_at_ms, body, prev, h],
+                )
+                .unwrap();
+                prev = h;
+            }
+        }
+        let log = ExecutionLog::open(&db).unwrap();
+        let r = log.verify().unwrap();
+        assert!(r.intact, "{r:?}");
+        assert_eq!(r.records, 3);
+        assert_eq!(
+            log.get("ex-2").unwrap().unwrap().execution,
+            exec(2, "echo", Outcome::Ok)
+        );
+        let more = log.append(&[exec(4, "echo", Outcome::Ok)]).unwrap();
+        assert_eq!(more[0].seq, 4);
+        assert!(log.verify().unwrap().intact);
+        let version: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_message() {
+        let db = temp_db("newer");
+        Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = ExecutionLog::open(&db).unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
     }
 
     #[test]

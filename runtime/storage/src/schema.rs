@@ -1,8 +1,95 @@
-//! The database schema, created on open. Changing a table means adding a migration step here.
+//! The database schema, created or migrated on open. The version is SQLite's `user_version`;
+//! changing a table means a new version and a migration step here. A database of a newer
+//! version than this build knows is refused rather than misread.
+//!
+//! - version 1 (unnumbered, `user_version` 0): executions stored as a JSON `body` beside
+//!   copies of some of its fields, and both hashes as hex text (about 1 KB a record);
+//! - version 2: every field of an execution in its own compact column, repeating strings
+//!   interned in `strings` (`log_row.rs`), no stored `prev_hash` (it is the previous record's
+//!   hash); the chain's hashes are unchanged, so a migrated log still verifies.
 
-use rusqlite::Connection;
+use crate::error::StorageError;
+use rusqlite::{Connection, TransactionBehavior};
 
-pub(crate) fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+const TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS strings (
+        ref   INTEGER PRIMARY KEY,
+        value TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE IF NOT EXISTS executions (
+        seq               INTEGER PRIMARY KEY,
+        id                BLOB NOT NULL UNIQUE,
+        started_at        INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        caller            INTEGER NOT NULL,
+        transport         INTEGER NOT NULL,
+        tool              INTEGER NOT NULL,
+        version           INTEGER NOT NULL,
+        digest            INTEGER NOT NULL,
+        publisher         INTEGER,
+        signer            INTEGER,
+        policy_hash       INTEGER NOT NULL,
+        input_bytes       INTEGER NOT NULL,
+        input_sha256      BLOB NOT NULL,
+        input             TEXT,
+        outcome           INTEGER NOT NULL,
+        error             TEXT,
+        fuel              INTEGER NOT NULL,
+        peak_memory       INTEGER NOT NULL,
+        wall_time_us      INTEGER NOT NULL,
+        usage_input_bytes INTEGER,
+        output_bytes      INTEGER NOT NULL,
+        stdout_bytes      INTEGER NOT NULL,
+        stderr_bytes      INTEGER NOT NULL,
+        truncated         INTEGER NOT NULL,
+        http_requests     INTEGER NOT NULL,
+        denials           TEXT,
+        hash              BLOB NOT NULL
+    );
+    -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
+    -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
+    CREATE INDEX IF NOT EXISTS executions_tool ON executions (tool, seq);
+    CREATE INDEX IF NOT EXISTS executions_outcome ON executions (outcome, seq);
+    CREATE INDEX IF NOT EXISTS executions_caller ON executions (caller, seq);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
+    CREATE TABLE IF NOT EXISTS tools (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        name          TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        digest        TEXT NOT NULL,
+        blob          TEXT NOT NULL,
+        publisher     TEXT NOT NULL,
+        signer        TEXT NOT NULL,
+        description   TEXT NOT NULL,
+        input_schema  TEXT NOT NULL,
+        output_schema TEXT,
+        policy        TEXT NOT NULL,
+        policy_hash   TEXT NOT NULL,
+        published_at  INTEGER NOT NULL,
+        UNIQUE (name, version)
+    );
+    CREATE TABLE IF NOT EXISTS quarantine (
+        name   TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS api_keys (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );";
+
+pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;
     // WAL: readers never block the writer. FULL: a commit is on disk before it returns, so a
     // response sent after the commit never loses its record, even to kill -9 or power loss.
@@ -10,53 +97,42 @@ pub(crate) fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS executions (
-            seq          INTEGER PRIMARY KEY,
-            id           TEXT NOT NULL UNIQUE,
-            started_at   INTEGER NOT NULL,
-            body         TEXT NOT NULL,
-            prev_hash    TEXT NOT NULL,
-            hash         TEXT NOT NULL,
-            tool         TEXT NOT NULL,
-            outcome      TEXT NOT NULL,
-            caller       TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS executions_tool ON executions (tool, seq);
-        CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
-        CREATE TABLE IF NOT EXISTS tools (
-            seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-            name          TEXT NOT NULL,
-            version       TEXT NOT NULL,
-            digest        TEXT NOT NULL,
-            blob          TEXT NOT NULL,
-            publisher     TEXT NOT NULL,
-            signer        TEXT NOT NULL,
-            description   TEXT NOT NULL,
-            input_schema  TEXT NOT NULL,
-            output_schema TEXT,
-            policy        TEXT NOT NULL,
-            policy_hash   TEXT NOT NULL,
-            published_at  INTEGER NOT NULL,
-            UNIQUE (name, version)
-        );
-        CREATE TABLE IF NOT EXISTS quarantine (
-            name   TEXT PRIMARY KEY,
-            reason TEXT NOT NULL,
-            at     INTEGER NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS api_keys (
-            id         TEXT PRIMARY KEY,
-            name       TEXT NOT NULL UNIQUE,
-            role       TEXT NOT NULL,
-            hash       TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            revoked_at INTEGER
-        );
-        CREATE TABLE IF NOT EXISTS meta (
-            key   TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        );",
-    )?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] in one exclusive transaction (every connection
+/// runs this on open; the first one does the work).
+fn migrate(conn: &Connection) -> Result<(), StorageError> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let has_v1_log: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'body'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_v1_log {
+        tx.execute_batch(
+            "ALTER TABLE executions RENAME TO executions_v1;
+             DROP INDEX IF EXISTS executions_tool;
+             DROP INDEX IF EXISTS executions_started;",
+        )?;
+    }
+    tx.execute_batch(TABLES)?;
+    if has_v1_log {
+        crate::log::migrate_v1(&tx)?;
+        tx.execute_batch("DROP TABLE executions_v1;")?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
 }

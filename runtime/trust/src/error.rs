@@ -20,6 +20,10 @@ pub enum Rejection {
         "the component's sha256 is {actual} but the signature covers {signed}: the component was changed after signing, or the signature belongs to another component"
     )]
     DigestMismatch { actual: String, signed: String },
+    #[error(
+        "the signature is dated {signed_at} s after 1970, more than a day after this machine's clock ({now}): re-sign it with a correct clock, or check this machine's clock"
+    )]
+    SignedInTheFuture { signed_at: u64, now: u64 },
     #[error("the signing key {0} is revoked")]
     RevokedKey(KeyId),
     #[error("the signing key {0} belongs to no trusted publisher")]
@@ -51,6 +55,7 @@ impl Rejection {
             Rejection::Malformed(_) => "malformed_signature",
             Rejection::BadSignature(_) => "bad_signature",
             Rejection::DigestMismatch { .. } => "digest_mismatch",
+            Rejection::SignedInTheFuture { .. } => "signed_in_the_future",
             Rejection::RevokedKey(_) => "revoked_key",
             Rejection::UnknownKey(_) => "unknown_key",
             Rejection::PublisherNotAllowed { .. } => "publisher_not_allowed",

@@ -94,8 +94,14 @@ impl PrivateKey {
             path: path.to_owned(),
             error,
         };
-        let pem = self
-            .0
+        // PKCS#8 v1 (RFC 8410: the seed only, no public key), exactly what
+        // `openssl genpkey -algorithm ed25519` writes and every openssl 3 reads. The v2 form with
+        // the public key attached is not read by openssl 3.0.
+        let seed = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        let pem = seed
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
         let mut options = std::fs::OpenOptions::new();

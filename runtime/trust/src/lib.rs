@@ -18,6 +18,6 @@ mod verify;
 pub use error::{KeyError, Rejection, StoreError};
 pub use keys::{KeyId, PrivateKey};
 pub use section::{SignatureSection, find_signature, sign_component};
-pub use statement::Statement;
+pub use statement::{MAX_SIGNED_AT, Statement};
 pub use store::TrustStore;
 pub use verify::{Verified, check_describe, verify};

@@ -13,6 +13,10 @@ use crate::keys::KeyId;
 
 pub(crate) const MAGIC: &[u8; 20] = b"cordon-signature-v1\0";
 
+/// The latest signing time a statement may carry: the last second of year 9999 (the range of
+/// RFC 3339 timestamps). Anything later is malformed, never a date to format or add to.
+pub const MAX_SIGNED_AT: u64 = 253_402_300_799;
+
 /// What a signature vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -59,6 +63,11 @@ impl Statement {
         let version = r.text("version")?;
         let key = KeyId::from_bytes(r.array::<32>()?);
         let signed_at = u64::from_be_bytes(r.array::<8>()?);
+        if signed_at > MAX_SIGNED_AT {
+            return Err(format!(
+                "the signing time {signed_at} is past the year 9999 (at most {MAX_SIGNED_AT} seconds since 1970)"
+            ));
+        }
         if r.pos != bytes.len() {
             return Err("trailing bytes after the statement".into());
         }

@@ -11,6 +11,9 @@ use crate::store::TrustStore;
 use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
 
+/// How far ahead of this machine's clock a signing time may be (clock differences).
+pub const FUTURE_SLACK_SECS: u64 = 86_400;
+
 /// A component whose signature was accepted.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -49,6 +52,17 @@ pub fn verify(
         return Err(Rejection::DigestMismatch {
             actual: hex::encode(actual),
             signed: statement.digest_hex(),
+        });
+    }
+    // A stamp far ahead of the clock is a forged or broken signer clock: refused. A day of
+    // slack absorbs clock differences between the signer's machine and this one.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if statement.signed_at > now.saturating_add(FUTURE_SLACK_SECS) {
+        return Err(Rejection::SignedInTheFuture {
+            signed_at: statement.signed_at,
+            now,
         });
     }
     if store.is_revoked(&key) {
@@ -103,6 +117,31 @@ mod tests {
         store.add("acme", key.key_id()).unwrap();
         let signed = sign_component(EMPTY, &key, "t", "1.0.0", 1_790_000_000).unwrap();
         (key, store, signed)
+    }
+
+    #[test]
+    fn signing_times_out_of_range_are_refused_without_panicking() {
+        let key = PrivateKey::generate().unwrap();
+        let mut store = TrustStore::default();
+        store.add("acme", key.key_id()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let at = |stamp: u64| sign_component(EMPTY, &key, "t", "1.0.0", stamp).unwrap();
+        for stamp in [
+            u64::MAX,
+            i64::MAX as u64,
+            crate::statement::MAX_SIGNED_AT + 1,
+        ] {
+            let err = verify(&at(stamp), &store, None).unwrap_err();
+            assert_eq!(err.code(), "malformed_signature", "{stamp}");
+            assert!(err.to_string().contains("year 9999"), "{err}");
+        }
+        let err = verify(&at(now + 2 * 86_400), &store, None).unwrap_err();
+        assert_eq!(err.code(), "signed_in_the_future");
+        assert!(verify(&at(now + 3_600), &store, None).is_ok());
+        assert!(verify(&at(crate::statement::MAX_SIGNED_AT), &store, None).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::SandboxArgs;
 use crate::admission::{SignatureCheck, admit};
 use anyhow::Context;
 use clap::Args;
-use cordon_core::Outcome;
+use cordon_core::{Execution, Outcome, Usage};
 use cordon_trust::TrustStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,7 +82,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tool = admitted.info.name,
         version = admitted.info.version
     );
-    let exec = tracing::Instrument::instrument(sandbox.call(&tool, &input, &grants), span).await;
+    // The same checks as the server's, with the same messages: nothing runs on a refused input.
+    let validator = crate::input::validator(&admitted.info.input_schema)
+        .map_err(|e| {
+            tracing::warn!(
+                error = e,
+                "the tool's input schema does not compile; inputs are not pre-validated"
+            )
+        })
+        .ok();
+    let exec = match crate::input::check(input.as_bytes(), validator.as_ref()) {
+        Err(message) => Execution::refused(
+            Outcome::InvalidInput,
+            message,
+            Usage {
+                input_bytes: input.len() as u64,
+                ..Usage::default()
+            },
+            tool.digest().to_owned(),
+            tool.signer().map(str::to_owned),
+        ),
+        Ok(text) => tracing::Instrument::instrument(sandbox.call(&tool, text, &grants), span).await,
+    };
 
     if args.json {
         println!("{}", serde_json::to_string(&exec)?);

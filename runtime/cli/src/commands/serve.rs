@@ -2,8 +2,7 @@
 
 use super::secret::DataArgs;
 use crate::secrets::{KEY_VAR, SecretStore};
-use crate::server::journal::Journal;
-use crate::server::ratelimit::{RateLimits, RateSettings};
+use crate::server::ratelimit::RateSettings;
 use crate::server::state::{AppState, ServerSettings};
 use anyhow::Context;
 use clap::Args;
@@ -13,7 +12,7 @@ use cordon_trust::TrustStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// `cordon serve` options. Each can also come from the environment (`CORDON_*`, shown in
 /// `--help`) or the config file; a flag beats the environment, which beats the file.
@@ -177,8 +176,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Slow clients: 30 s is long enough for a real client on a bad network and short enough
     // that holding connections open costs an attacker a connection per 30 s.
     let client_timeout = std::time::Duration::from_secs(args.client_timeout_secs.unwrap_or(30));
-    let state = Arc::new(AppState {
-        settings: ServerSettings {
+    let state = Arc::new(AppState::new(
+        ServerSettings {
             data_dir: data.clone(),
             policies_dir: args.policies.clone(),
             max_in_flight,
@@ -192,21 +191,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
         },
         sandbox,
-        journal: Journal::start(storage.clone())?,
         storage,
         trust,
         secrets,
-        tools: RwLock::default(),
-        quarantined: RwLock::default(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
-        rate_limits: RateLimits::new(RateSettings {
+        RateSettings {
             per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
             per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
             auth_failures_per_min: args
                 .auth_failures_per_minute
                 .unwrap_or(rate_defaults.auth_failures_per_min),
-        }),
-    });
+        },
+    )?);
     #[cfg(unix)]
     {
         // SIGHUP: re-read policies without a restart.

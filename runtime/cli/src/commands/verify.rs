@@ -28,11 +28,19 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     // What the signature claims, shown even when it is not trusted.
     if let Ok(Some(section)) = cordon_trust::find_signature(&bytes) {
         let s = &section.statement;
-        let when = UNIX_EPOCH + Duration::from_secs(s.signed_at);
+        // The statement parser refuses stamps past year 9999, so this neither overflows nor
+        // fails to format; the fallback is for safety only.
+        let when = UNIX_EPOCH
+            .checked_add(Duration::from_secs(s.signed_at))
+            .filter(|_| s.signed_at <= cordon_trust::MAX_SIGNED_AT)
+            .map_or_else(
+                || format!("{} s after 1970", s.signed_at),
+                |t| humantime::format_rfc3339_seconds(t).to_string(),
+            );
         println!("digest:    sha256:{}", s.digest_hex());
         println!("tool:      {} {}", s.name, s.version);
         println!("key id:    {}", s.key);
-        println!("signed at: {}", humantime::format_rfc3339_seconds(when));
+        println!("signed at: {when}");
     }
     let sandbox = args.sandbox.sandbox()?;
     let check = SignatureCheck::Required {

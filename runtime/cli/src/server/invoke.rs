@@ -25,10 +25,6 @@ use cordon_storage::NewExecution;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// Deepest JSON nesting accepted in an input; deeper documents are refused before parsing
-/// further (a cheap guard against parser stack exhaustion).
-pub const MAX_JSON_DEPTH: usize = 64;
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvokeQuery {
@@ -44,32 +40,6 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
         Outcome::HostError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_GATEWAY,
     }
-}
-
-/// The nesting depth of a JSON text, counting brackets outside strings.
-pub fn json_depth(text: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in text {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
 }
 
 fn refuse(tool: &LiveTool, input: &[u8], message: String) -> Execution {
@@ -189,52 +159,22 @@ pub async fn execute(
     };
 
     let started = now_ms();
-    crate::server::metrics::in_flight(1.0);
-    let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1.0));
-    let exec = match std::str::from_utf8(body) {
-        Err(_) => refuse(&tool, body, "input is not UTF-8".into()),
-        Ok(_) if json_depth(body) > MAX_JSON_DEPTH => refuse(
-            &tool,
-            body,
-            format!("input nests deeper than {MAX_JSON_DEPTH} levels"),
-        ),
-        Ok(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Err(e) => refuse(&tool, body, format!("input is not valid JSON: {e}")),
-            Ok(value) => match tool
-                .validator
-                .as_ref()
-                .and_then(|v| v.iter_errors(&value).next())
-            {
-                Some(err) => {
-                    let at = err.instance_path().to_string();
-                    let at = if at.is_empty() {
-                        "the top level".to_owned()
-                    } else {
-                        at
-                    };
-                    refuse(
-                        &tool,
-                        body,
-                        format!("input does not match the tool's schema at {at}: {err}"),
-                    )
-                }
-                None => {
-                    let grants = state.grants(&tool)?;
-                    let span = tracing::info_span!(
-                        "invoke",
-                        tool = name,
-                        version = tool.record.version,
-                        caller = caller.key.id,
-                        transport
-                    );
-                    tracing::Instrument::instrument(
-                        state.sandbox.call(&tool.tool, text, &grants),
-                        span,
-                    )
-                    .await
-                }
-            },
-        },
+    crate::server::metrics::in_flight(1);
+    let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1));
+    let exec = match crate::input::check(body, tool.validator.as_ref()) {
+        Err(message) => refuse(&tool, body, message),
+        Ok(text) => {
+            let grants = state.grants(&tool)?;
+            let span = tracing::info_span!(
+                "invoke",
+                tool = name,
+                version = tool.record.version,
+                caller = caller.key.id,
+                transport
+            );
+            tracing::Instrument::instrument(state.sandbox.call(&tool.tool, text, &grants), span)
+                .await
+        }
     };
 
     let id = new_id()?;
@@ -312,14 +252,6 @@ fn new_id() -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depth_counts_brackets_outside_strings() {
-        assert_eq!(json_depth(br#"{"a":[1,{"b":2}]}"#), 3);
-        assert_eq!(json_depth(br#"{"a":"[[[[{{{{"}"#), 1);
-        assert_eq!(json_depth(br#"{"a":"\"[[["}"#), 1);
-        assert_eq!(json_depth(&b"[".repeat(100)), 100);
-    }
 
     #[test]
     fn statuses_follow_the_documented_rule() {

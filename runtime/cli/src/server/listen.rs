@@ -3,6 +3,7 @@
 //! serves each connection with hyper directly, with a header-read deadline, TCP_NODELAY and
 //! graceful shutdown.
 
+use crate::server::wire_errors::WireErrors;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -56,7 +57,7 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = builder.serve_connection(TokioIo::new(tcp), service);
+        let connection = builder.serve_connection(WireErrors::new(TokioIo::new(tcp)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

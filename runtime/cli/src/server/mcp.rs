@@ -27,6 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use cordon_core::authority::{Authority, HostPart};
 use cordon_core::{Action, Outcome};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
@@ -96,38 +97,36 @@ pub async fn guard(
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
-/// `Host` may be a loopback name, any IP literal (DNS rebinding needs a name), or a name the
-/// operator listed.
+/// `Host` may be `localhost`, any IP literal (DNS rebinding needs a name), or a name the
+/// operator listed; it must be a well-formed authority (`cordon_core::authority`), with nothing
+/// after the host and optional port.
 fn host_allowed(host: &str, allowed: &[String]) -> bool {
-    let name = strip_port(host);
-    !name.is_empty()
-        && (name.eq_ignore_ascii_case("localhost")
-            || name.parse::<std::net::IpAddr>().is_ok()
-            || allowed.iter().any(|a| a.eq_ignore_ascii_case(name)))
+    let Some(authority) = Authority::parse(host) else {
+        return false;
+    };
+    match &authority.host {
+        HostPart::Ip(_) => true,
+        HostPart::Name(name) => {
+            name == "localhost"
+                || allowed
+                    .iter()
+                    .any(|a| a.trim_end_matches('.').eq_ignore_ascii_case(name))
+        }
+    }
 }
 
 /// `Origin` must be the server's own origin (same host and port as `Host`) or one the operator
 /// listed. Browsers send it on cross-site requests; other clients usually send none.
 fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
-        || allowed
-            .iter()
-            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-}
-
-/// The host part of a `Host` value: `[v6]:port` and `[v6]` give `v6`, `name:port` gives `name`;
-/// anything with more than one colon outside brackets is left whole (and will not parse).
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split_once(']').map_or(host, |(inside, _)| inside);
-    }
-    match host.split_once(':') {
-        Some((name, port)) if !port.contains(':') => name,
-        _ => host,
-    }
+    let same = Authority::parse_origin(origin).is_some_and(|(_, o)| {
+        Authority::parse(host).is_some_and(|mut h| {
+            h.port = h.port.or(o.port);
+            h == o
+        })
+    });
+    same || allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// The MCP face of the server.
@@ -307,6 +306,10 @@ mod tests {
             "[evil.example]",
             "a:b:c",
             "user@localhost",
+            "[::1]x",
+            "[::1].evil.example",
+            "[::1]:7920.evil.example",
+            "127.0.0.1:7878.evil.example",
         ] {
             assert!(!host_allowed(bad, &listed), "{bad}");
         }

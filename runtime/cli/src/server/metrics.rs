@@ -1,15 +1,21 @@
 //! Prometheus metrics at `/metrics`: invocations by tool and outcome, latency, fuel and memory
 //! used, denials, rejected requests by reason, executions in flight.
 //!
-//! Recorded through the `metrics` facade; `metrics-exporter-prometheus` renders the text format.
-//! The endpoint needs no API key (scrapers rarely carry one); it carries no secrets, tool inputs
-//! or outputs, and the server listens on loopback unless told otherwise.
+//! Recorded with the `prometheus` crate: every histogram is a fixed set of atomic bucket
+//! counters, so recording costs no memory, however long the server runs and however rarely it is
+//! scraped. (Round 1 used `metrics-exporter-prometheus`, whose histograms keep every sample until
+//! they are folded, which nothing did unless `/metrics` was scraped: about 40 bytes per invoke,
+//! for ever. Folding them every second still left a few bytes per invoke retained through its
+//! epoch-based reclamation.)
+//!
+//! Who may read the endpoint is a server setting (`metrics` in `docs/configuration.md`). It
+//! carries no secrets, tool inputs or outputs, only tool names, outcomes and counts.
 
 use cordon_core::Execution;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
-
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::LazyLock;
 
 /// Latency buckets in seconds: from a warm in-process call (tens of microseconds) to the
 /// longest deadline a policy may set (60 s).
@@ -17,6 +23,7 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0, 60.0,
 ];
+/// Peak guest memory buckets in bytes: 1 MiB to the 1 GiB server cap.
 const MEMORY_BUCKETS: &[f64] = &[
     1_048_576.0,
     4_194_304.0,
@@ -26,63 +33,149 @@ const MEMORY_BUCKETS: &[f64] = &[
     1_073_741_824.0,
 ];
 
-/// Installs the process-wide recorder (once; later calls reuse it).
-pub fn install() -> &'static PrometheusHandle {
-    HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("cordon_invocation_duration_seconds".into()),
-                LATENCY_BUCKETS,
-            )
-            .and_then(|b| {
-                b.set_buckets_for_metric(
-                    Matcher::Full("cordon_peak_memory_bytes".into()),
-                    MEMORY_BUCKETS,
-                )
-            });
-        match builder.and_then(|b| b.install_recorder()) {
-            Ok(handle) => handle,
-            Err(e) => {
-                tracing::error!(error = %e, "metrics recorder not installed");
-                PrometheusBuilder::new().build_recorder().handle()
-            }
-        }
+struct Metrics {
+    registry: Registry,
+    invocations: IntCounterVec,
+    duration: HistogramVec,
+    fuel: IntCounterVec,
+    memory: HistogramVec,
+    denials: IntCounterVec,
+    rejected: IntCounterVec,
+    in_flight: IntGauge,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let counter = |name: &str, help: &str, labels: &[&str]| {
+        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(c.clone()))?;
+        Ok::<_, prometheus::Error>(c)
+    };
+    let histogram = |name: &str, help: &str, buckets: &[f64]| {
+        let h = HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            &["tool"],
+        )?;
+        registry.register(Box::new(h.clone()))?;
+        Ok::<_, prometheus::Error>(h)
+    };
+    let in_flight = IntGauge::new("cordon_executions_in_flight", "executions running now")?;
+    registry.register(Box::new(in_flight.clone()))?;
+    Ok(Metrics {
+        invocations: counter(
+            "cordon_invocations_total",
+            "finished executions by tool and outcome",
+            &["tool", "outcome"],
+        )?,
+        duration: histogram(
+            "cordon_invocation_duration_seconds",
+            "wall time of executions",
+            LATENCY_BUCKETS,
+        )?,
+        fuel: counter(
+            "cordon_fuel_consumed_total",
+            "fuel units consumed by executions",
+            &["tool"],
+        )?,
+        memory: histogram(
+            "cordon_peak_memory_bytes",
+            "peak guest memory of executions",
+            MEMORY_BUCKETS,
+        )?,
+        denials: counter(
+            "cordon_denials_total",
+            "operations the host refused a tool, by kind",
+            &["tool", "kind"],
+        )?,
+        rejected: counter(
+            "cordon_rejected_requests_total",
+            "requests refused, by error code",
+            &["reason"],
+        )?,
+        in_flight,
+        registry,
     })
+}
+
+static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match build() {
+    Ok(m) => Some(m),
+    Err(e) => {
+        tracing::error!(error = %e, "metrics not available");
+        None
+    }
+});
+
+/// Builds the metrics (once; later calls do nothing). Recording works without it too.
+pub fn install() {
+    LazyLock::force(&METRICS);
 }
 
 /// The Prometheus text exposition.
 pub fn render() -> String {
-    install().render()
+    let Some(m) = METRICS.as_ref() else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
+        tracing::error!(error = %e, "metrics not rendered");
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Records one finished execution.
 pub fn execution(tool: &str, exec: &Execution) {
-    let outcome = exec.outcome.as_str();
-    metrics::counter!("cordon_invocations_total", "tool" => tool.to_owned(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("cordon_invocation_duration_seconds", "tool" => tool.to_owned())
-        .record(exec.usage.wall_time_us as f64 / 1e6);
-    metrics::counter!("cordon_fuel_consumed_total", "tool" => tool.to_owned())
-        .increment(exec.usage.fuel_consumed);
-    metrics::histogram!("cordon_peak_memory_bytes", "tool" => tool.to_owned())
-        .record(exec.usage.peak_memory_bytes as f64);
+    let Some(m) = METRICS.as_ref() else {
+        return;
+    };
+    m.invocations
+        .with_label_values(&[tool, exec.outcome.as_str()])
+        .inc();
+    m.duration
+        .with_label_values(&[tool])
+        .observe(exec.usage.wall_time_us as f64 / 1e6);
+    m.fuel
+        .with_label_values(&[tool])
+        .inc_by(exec.usage.fuel_consumed);
+    m.memory
+        .with_label_values(&[tool])
+        .observe(exec.usage.peak_memory_bytes as f64);
     for d in &exec.usage.denials {
         let kind = match d.kind {
             cordon_core::DenialKind::Network => "network",
             cordon_core::DenialKind::Filesystem => "filesystem",
             _ => "env",
         };
-        metrics::counter!("cordon_denials_total", "tool" => tool.to_owned(), "kind" => kind)
-            .increment(1);
+        m.denials.with_label_values(&[tool, kind]).inc();
     }
 }
 
 /// Records a refused request by its error code.
 pub fn rejected(code: &'static str) {
-    metrics::counter!("cordon_rejected_requests_total", "reason" => code).increment(1);
+    if let Some(m) = METRICS.as_ref() {
+        m.rejected.with_label_values(&[code]).inc();
+    }
 }
 
 /// Tracks executions in flight.
-pub fn in_flight(delta: f64) {
-    metrics::gauge!("cordon_executions_in_flight").increment(delta);
+pub fn in_flight(delta: i64) {
+    if let Some(m) = METRICS.as_ref() {
+        m.in_flight.add(delta);
+    }
+}
+
+/// Forgets the label sets of a tool that is no longer published, so the metric families do not
+/// keep one series per deleted tool for ever.
+pub fn forget_tool(tool: &str) {
+    let Some(m) = METRICS.as_ref() else {
+        return;
+    };
+    for outcome in cordon_core::Outcome::ALL {
+        let _ = m.invocations.remove_label_values(&[tool, outcome.as_str()]);
+    }
+    let _ = m.duration.remove_label_values(&[tool]);
+    let _ = m.fuel.remove_label_values(&[tool]);
+    let _ = m.memory.remove_label_values(&[tool]);
+    for kind in ["network", "filesystem", "env"] {
+        let _ = m.denials.remove_label_values(&[tool, kind]);
+    }
 }

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod state;
 pub mod tools;
+pub mod wire_errors;
 
 use crate::server::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::server::state::AppState;

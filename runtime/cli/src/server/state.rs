@@ -93,6 +93,31 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl AppState {
+    /// A server over `storage` with no tool live yet (`load_registry` loads the stored ones).
+    /// Starts the journal's writer thread.
+    pub fn new(
+        settings: ServerSettings,
+        sandbox: Arc<Sandbox>,
+        storage: Arc<dyn Storage>,
+        trust: TrustStore,
+        secrets: Option<SecretStore>,
+        rates: crate::server::ratelimit::RateSettings,
+    ) -> std::io::Result<AppState> {
+        let max_in_flight = settings.max_in_flight;
+        Ok(AppState {
+            settings,
+            sandbox,
+            journal: crate::server::journal::Journal::start(storage.clone())?,
+            storage,
+            trust,
+            secrets,
+            tools: RwLock::default(),
+            quarantined: RwLock::default(),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            rate_limits: crate::server::ratelimit::RateLimits::new(rates),
+        })
+    }
+
     /// The live tools, for reading. A poisoned lock still holds consistent data: every writer
     /// replaces whole entries.
     pub fn tools_read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Vec<Arc<LiveTool>>>> {
@@ -182,8 +207,14 @@ impl AppState {
         policy: Policy,
         limits: Limits,
     ) -> Arc<LiveTool> {
-        let validator = jsonschema::validator_for(&record.input_schema)
-            .map_err(|e| tracing::warn!(tool = record.name, error = %e, "input schema does not compile; inputs are not pre-validated"))
+        let validator = crate::input::validator(&record.input_schema)
+            .map_err(|e| {
+                tracing::warn!(
+                    tool = record.name,
+                    error = e,
+                    "input schema does not compile; inputs are not pre-validated"
+                )
+            })
             .ok();
         Arc::new(LiveTool {
             record,

@@ -267,6 +267,7 @@ pub async fn delete(
     let removed = state.storage.delete_tool(&name)?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
+    crate::server::metrics::forget_tool(&name);
     if removed == 0 {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
