@@ -92,10 +92,13 @@ pub fn send(
 fn build(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<OutgoingRequest, Error> {
     let invalid = |what: &str| Error::invalid_input(format!("bad request for {url}: {what}"));
     let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    // Any other scheme goes to the host as it is: the host refuses it, and its refusal is a
+    // denial in the call's usage report.
     let scheme = match uri.scheme_str() {
         Some("https") => Scheme::Https,
         Some("http") => Scheme::Http,
-        _ => return Err(invalid("the scheme must be http or https")),
+        Some(other) => Scheme::Other(other.to_owned()),
+        None => return Err(invalid("no scheme (expected http:// or https://)")),
     };
     let authority = uri.authority().ok_or_else(|| invalid("no host"))?.as_str();
     let path = uri.path_and_query().map_or("/", |p| p.as_str());

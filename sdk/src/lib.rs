@@ -67,9 +67,56 @@ pub mod __private {
             name: name.to_owned(),
             version: version.to_owned(),
             description: description.to_owned(),
-            input_schema: schemars::schema_for!(I).as_value().to_string(),
-            output_schema: Some(schemars::schema_for!(O).as_value().to_string()),
+            input_schema: standard(schemars::schema_for!(I).to_value()).to_string(),
+            output_schema: Some(standard(schemars::schema_for!(O).to_value()).to_string()),
         }
+    }
+
+    /// The formats JSON Schema 2020-12 defines. schemars also writes its own (`uint`, `int32`,
+    /// `double`, ...), which validators warn about; the numeric bounds it writes beside them
+    /// (`minimum: 0` for unsigned types) already say what they mean, so they are dropped.
+    const STANDARD_FORMATS: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    ];
+
+    /// `schema` with every non-standard `format` removed, at any depth.
+    pub fn standard(mut schema: serde_json::Value) -> serde_json::Value {
+        fn walk(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if map
+                        .get("format")
+                        .and_then(|f| f.as_str())
+                        .is_some_and(|f| !STANDARD_FORMATS.contains(&f))
+                    {
+                        map.remove("format");
+                    }
+                    map.values_mut().for_each(walk);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+                _ => {}
+            }
+        }
+        walk(&mut schema);
+        schema
     }
 
     /// The `call()` answer: parse, run, serialize, map errors to the contract's variants.

@@ -40,6 +40,11 @@ pub fn cordon() -> Command {
     c
 }
 
+/// The unsigned echo guest.
+pub fn guest_echo() -> &'static str {
+    guests::ECHO
+}
+
 pub fn run(args: &[&str]) -> String {
     let out = cordon().args(args).output().unwrap();
     assert!(
@@ -191,6 +196,23 @@ impl Server {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .expect("response head");
+        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head, raw[split + 4..].to_vec())
+    }
+
+    /// Sends `bytes` as they are and reads until the server closes; returns (status, headers
+    /// lower-cased, body).
+    pub fn raw(&self, bytes: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        // The server may answer and close before it has read everything.
+        let _ = s.write_all(bytes);
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&raw)));
         let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
         (status, head, raw[split + 4..].to_vec())

@@ -7,6 +7,8 @@ mod common;
 mod contract;
 mod env;
 mod filesystem;
+mod guide;
+mod hardening;
 mod harness;
 mod hostile;
 mod mcp;

@@ -372,3 +372,26 @@ fn the_stdio_bridge_needs_a_key_and_says_so() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_API_KEY"));
     assert!(out.stdout.is_empty(), "stdout is for the protocol only");
 }
+
+#[test]
+fn the_stdio_bridge_says_plainly_when_the_key_is_refused() {
+    let f = fixture("mcp-badkey");
+    let s = Server::start(&f.data);
+    let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["mcp", "--stdio", "--server", &format!("http://{}", s.addr)])
+        .env("CORDON_API_KEY", "cordon_000000000000_wrong")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not accept the API key in CORDON_API_KEY"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("::") && !err.contains('<'),
+        "internal type names: {err}"
+    );
+    assert!(out.stdout.is_empty(), "stdout is for the protocol only");
+}

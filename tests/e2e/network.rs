@@ -83,6 +83,15 @@ async fn server() -> Server {
                     })
                     .unwrap_or("")
                     .to_owned();
+                if path == "/chunked" {
+                    let chunk = "c".repeat(50_000);
+                    let n = chunk.len();
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{n:x}\r\n{chunk}\r\n{n:x}\r\n{chunk}\r\n0\r\n\r\n"
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    return;
+                }
                 let (status, extra, body) = match path.as_str() {
                     "/hello" => ("200 OK", String::new(), format!("host={host}")),
                     "/big" => ("200 OK", String::new(), "b".repeat(100_000)),
@@ -271,26 +280,60 @@ async fn request_count_and_response_size_are_capped() {
     let p = s.port;
     let policy = format!("[network]\nallow = [\"http://api.test:*\"]\n{LOOPBACK_OPEN}\n");
     let limits = Limits {
-        max_http_requests: 2,
+        max_http_requests: 3,
         max_http_response_bytes: 10_000,
         ..Limits::default()
     };
     let urls = vec![
         format!("http://api.test:{p}/hello"),
         format!("http://api.test:{p}/big"),
+        format!("http://api.test:{p}/chunked"),
         format!("http://api.test:{p}/hello"),
     ];
     let (exec, r) = fetch(&urls, &policy, limits).await;
     assert_eq!(r[0]["status"], 200);
-    let big = r[1]["error"].as_str().expect("the big body must fail");
-    assert!(big.contains("body"), "{big}");
-    let third = r[2]["error"]
+    for cut in [&r[1], &r[2]] {
+        let error = cut["error"].as_str().expect("an oversized body must fail");
+        assert!(error.contains("body"), "{error}");
+    }
+    let last = r[3]["error"]
         .as_str()
-        .expect("the third request is over the count");
-    assert!(third.contains("HTTP-request-denied"), "{third}");
-    assert_eq!(exec.usage.http_requests, 3);
-    assert_eq!(exec.usage.denials.len(), 1);
-    assert_eq!(exec.usage.denials[0].reason, "request limit of 2 reached");
+        .expect("the fourth request is over the count");
+    assert!(last.contains("HTTP-request-denied"), "{last}");
+    assert_eq!(exec.usage.http_requests, 4);
+    // Every refusal is a denial: both cut bodies (Content-Length and chunked) and the count.
+    let reasons: Vec<&str> = exec
+        .usage
+        .denials
+        .iter()
+        .map(|d| d.reason.as_str())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    for (d, path) in exec.usage.denials[..2].iter().zip(["/big", "/chunked"]) {
+        assert!(d.reason.contains("over the limit of 10000 bytes"), "{d:?}");
+        assert!(d.target.ends_with(path), "{d:?}");
+    }
+    assert_eq!(reasons[2], "request limit of 3 reached");
+}
+
+/// A scheme other than http(s) is refused by the host, counted and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_schemes_are_refused_counted_and_recorded() {
+    let s = server().await;
+    let policy = format!("[network]\nallow = [\"http://api.test:*\"]\n{LOOPBACK_OPEN}\n");
+    let urls = vec![format!("ftp://127.0.0.1:{}/", s.port)];
+    let (exec, r) = fetch(&urls, &policy, Limits::default()).await;
+    assert!(r[0]["error"].is_string(), "{r:?}");
+    assert_eq!(exec.usage.http_requests, 1);
+    assert_eq!(exec.usage.denials.len(), 1, "{:?}", exec.usage.denials);
+    let d = &exec.usage.denials[0];
+    assert!(d.reason.contains("scheme \"ftp\" is not allowed"), "{d:?}");
+    assert!(d.target.starts_with("ftp://"), "{d:?}");
+    assert_eq!(
+        s.connections.load(Ordering::SeqCst),
+        0,
+        "nothing was connected"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,8 +112,10 @@ fn metrics_count_invocations_outcomes_and_rejections() {
         502
     );
     assert_eq!(s.request("GET", "/v1/tools", None, b"").0, 401);
-    let (status, head, body) = s.request("GET", "/metrics", None, b"");
+    // Metrics need a key whose role may read them (the default `metrics_access = "key"`).
+    let (status, head, body) = s.request("GET", "/metrics", Some(&f.auditor), b"");
     assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: text/plain"), "{head}");
     let text = String::from_utf8(body).unwrap();
     let line = |prefix: &str, labels: &[&str]| {
         text.lines()
@@ -156,6 +158,8 @@ fn metrics_count_invocations_outcomes_and_rejections() {
         .parse()
         .unwrap();
     assert_eq!(fuel, 1_000_000_000);
+    assert_eq!(s.json("GET", "/metrics", None, b"").0, 401);
+    assert_eq!(s.json("GET", "/metrics", Some(&f.invoker), b"").0, 403);
 }
 
 #[test]

@@ -98,3 +98,63 @@ async fn http_get_is_denied_under_the_default_policy() {
         "request to http://127.0.0.1:9/ failed: denied by the host's network policy (HTTP-request-denied)"
     );
 }
+
+/// The SDK writes standard JSON Schema only: no schemars-specific formats (`uint`, `int32`,
+/// `double`...), which MCP clients' validators warn about. word-count's output has unsigned
+/// integers, where schemars writes `"format": "uint"`.
+#[tokio::test]
+async fn sdk_schemas_use_only_standard_formats() {
+    const STANDARD: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    ];
+    fn formats(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(f) = m.get("format").and_then(|f| f.as_str()) {
+                    out.push(f.to_owned());
+                }
+                m.values().for_each(|x| formats(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| formats(x, out)),
+            _ => {}
+        }
+    }
+    for (name, path) in guests::TOOLS {
+        let info = crate::common::SANDBOX
+            .describe(&crate::common::tool(path), &Limits::default())
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        formats(&info.input_schema, &mut found);
+        if let Some(out) = &info.output_schema {
+            formats(out, &mut found);
+        }
+        let odd: Vec<_> = found
+            .iter()
+            .filter(|f| !STANDARD.contains(&f.as_str()))
+            .collect();
+        assert!(odd.is_empty(), "{name}: non-standard formats {odd:?}");
+        if *name == "word-count" || *name == "word_count" {
+            let words = &info.output_schema.as_ref().unwrap()["properties"]["words"];
+            assert_eq!(words["minimum"], 0, "{words}");
+        }
+    }
+}

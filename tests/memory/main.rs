@@ -176,6 +176,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
                 client_timeout: Duration::from_secs(30),
                 allowed_hosts: Vec::new(),
                 allowed_origins: Vec::new(),
+                metrics_access: Default::default(),
             },
             sandbox,
             storage,

@@ -34,6 +34,10 @@ pub enum Command {
     Tools(commands::client::ListArgs),
     /// List a server's recent executions.
     Executions(commands::client::ExecutionsArgs),
+    /// Stop every version of a tool on a server from running, with a reason.
+    Quarantine(commands::client::QuarantineArgs),
+    /// Lift a tool's quarantine on a server.
+    Release(commands::client::ReleaseArgs),
     /// Bridge a stdio MCP client (a desktop app) to a server's /mcp endpoint.
     Mcp(commands::mcp::McpArgs),
     /// Run one call of a tool component and print its output.
@@ -63,6 +67,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Invoke(args) => commands::client::invoke(args),
         Command::Tools(args) => commands::client::tools(args),
         Command::Executions(args) => commands::client::executions(args),
+        Command::Quarantine(args) => commands::client::quarantine(args),
+        Command::Release(args) => commands::client::release(args),
         Command::Mcp(args) => commands::mcp::mcp(args).await,
         Command::Run(args) => commands::run::run(args).await,
         Command::Inspect(args) => commands::inspect::inspect(args).await,
@@ -71,5 +77,40 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => commands::verify::verify(args).await,
         Command::Policy(args) => commands::policy::policy(args),
         Command::Secret(args) => commands::secret::secret(args),
+    }
+}
+
+/// An error and its causes on one line, each cause once: errors that already quote their cause
+/// in their own message (as `thiserror`'s `#[error("...: {0}")]` with `#[from]` does) are not
+/// followed by the cause again ("X: X").
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Outer(#[from] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let e = anyhow::Error::from(Outer(std::io::Error::other("disk full")))
+            .context("cannot publish");
+        assert_eq!(
+            super::error_chain(&e),
+            "cannot publish: database error: disk full"
+        );
     }
 }

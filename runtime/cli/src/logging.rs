@@ -28,17 +28,25 @@ pub struct LogArgs {
     pub log: Option<String>,
 }
 
+/// The log filter when none is given.
+pub const DEFAULT_FILTER: &str = "warn,cordon::admin=info";
+
 pub fn init(args: &LogArgs) {
-    let filter = EnvFilter::try_new(args.log.as_deref().unwrap_or("warn"))
-        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Default: warnings, plus what operators change (`cordon::admin`: reloads and what they
+    // changed), which an operator expects to see without asking.
+    let filter = EnvFilter::try_new(args.log.as_deref().unwrap_or(DEFAULT_FILTER))
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     // rmcp's debug and info events carry whole MCP requests and results (tool inputs and
     // outputs), which the execution log deliberately does not keep unless told to.
     let filter = match "rmcp=warn".parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
+    // Colour only for a person at a terminal: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // A second init (tests calling into the library) keeps the first subscriber.
     let _ = match args.log_format {

@@ -5,6 +5,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cordon::cli::Cli::parse();
+    if !matches!(cli.command, cordon::cli::Command::Serve(_)) {
+        // A client command whose output is cut (`cordon executions | head`) ends quietly, as
+        // other Unix tools do, instead of panicking on the closed pipe. The server keeps Rust's
+        // default (SIGPIPE ignored): a client hanging up must never stop it.
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     cordon::logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -19,7 +28,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cordon::cli::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cordon::cli::error_chain(&e));
             ExitCode::from(2)
         }
     }

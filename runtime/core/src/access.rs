@@ -27,6 +27,8 @@ pub enum Action {
     ReadExecutions,
     VerifyAudit,
     ManageKeys,
+    /// `GET /metrics` when the server requires a key for it (the default).
+    ReadMetrics,
 }
 
 impl Role {
@@ -52,7 +54,7 @@ impl Role {
             Role::Admin => true,
             Role::Publisher => matches!(action, ListTools | Publish | ManageTools),
             Role::Invoker => matches!(action, ListTools | Invoke),
-            Role::Auditor => matches!(action, ReadExecutions | VerifyAudit),
+            Role::Auditor => matches!(action, ReadExecutions | VerifyAudit | ReadMetrics),
         }
     }
 }
@@ -78,6 +80,7 @@ mod tests {
             ReadExecutions,
             VerifyAudit,
             ManageKeys,
+            ReadMetrics,
         ];
         let allowed = |r: Role| all.iter().filter(|a| r.permits(**a)).count();
         assert_eq!(allowed(Role::Admin), all.len());
@@ -86,6 +89,7 @@ mod tests {
         assert!(!Role::Invoker.permits(ReadExecutions));
         assert!(Role::Auditor.permits(VerifyAudit) && !Role::Auditor.permits(Invoke));
         assert!(!Role::Auditor.permits(ListTools));
+        assert!(Role::Auditor.permits(ReadMetrics) && !Role::Invoker.permits(ReadMetrics));
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
             assert_eq!(r.permits(ManageKeys), r == Role::Admin);

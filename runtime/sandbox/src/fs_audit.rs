@@ -38,8 +38,11 @@ impl AuditedFsView<'_> {
         ) {
             return;
         }
-        let target = target();
-        let reason = code.name().to_owned();
+        self.record(target(), code.name());
+    }
+
+    /// A filesystem denial: in the usage report, and logged as a security event.
+    fn record(&self, target: String, reason: &str) {
         tracing::warn!(target: "cordon::security", kind = "filesystem", target_path = target, reason, "operation denied");
         self.log
             .lock()
@@ -48,9 +51,54 @@ impl AuditedFsView<'_> {
             .push(Denial {
                 kind: DenialKind::Filesystem,
                 target,
-                reason,
+                reason: reason.to_owned(),
             });
     }
+}
+
+impl AuditedFsView<'_> {
+    /// Records a refusal the audited view makes itself (not wasmtime-wasi).
+    fn refuse(&self, target: String, reason: &str) -> FsResult<()> {
+        self.record(target, reason);
+        Err(ErrorCode::NotPermitted.into())
+    }
+}
+
+/// Whether a symbolic link at `link` (relative to the directory descriptor it is created in)
+/// whose text is `target` could resolve to a place above that directory: an absolute target, or
+/// more `..` than the link's own depth. wasmtime-wasi never follows such a link out of a mount,
+/// but the link stays on the host for other programs to follow, so it is not made at all. (A
+/// target that climbs above the descriptor but stays in the mount is refused too: the view does
+/// not know how deep the descriptor is in its mount, and refusing is the safe side.)
+pub(crate) fn link_escapes(link: &str, target: &str) -> bool {
+    if target.starts_with('/') || target.contains('\0') {
+        return true;
+    }
+    let mut depth: i64 = 0;
+    let parent = link.rsplit_once('/').map_or("", |(dir, _)| dir);
+    for part in parent.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    if depth < 0 {
+        return true;
+    }
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 impl types::Host for AuditedFsView<'_> {
@@ -231,6 +279,19 @@ impl HostDescriptor for AuditedFsView<'_> {
         new_path: String,
     ) -> FsResult<()> {
         let target = format!("link-at {old_path} -> {new_path}");
+        // A hard link to a symbolic link is a second symbolic link elsewhere, whose relative
+        // target then resolves from another directory: refused.
+        let probe = Resource::new_borrow(fd.rep());
+        let stat = HostDescriptor::stat_at(
+            &mut self.inner,
+            probe,
+            types::PathFlags::empty(),
+            old_path.clone(),
+        )
+        .await;
+        if stat.is_ok_and(|s| s.type_ == types::DescriptorType::SymbolicLink) {
+            return self.refuse(target, "hard link to a symbolic link");
+        }
         let result = HostDescriptor::link_at(
             &mut self.inner,
             fd,
@@ -302,6 +363,9 @@ impl HostDescriptor for AuditedFsView<'_> {
         dest_path: String,
     ) -> FsResult<()> {
         let target = format!("symlink-at {src_path} -> {dest_path}");
+        if link_escapes(&dest_path, &src_path) {
+            return self.refuse(target, "symbolic link target leaves the mount");
+        }
         let result = HostDescriptor::symlink_at(&mut self.inner, fd, src_path, dest_path).await;
         self.audit(&result, || target);
         result
@@ -374,5 +438,33 @@ impl HostDescriptor for AuditedFsView<'_> {
         let result = HostDescriptor::metadata_hash_at(&mut self.inner, fd, path_flags, path).await;
         self.audit(&result, || target);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_escapes;
+
+    #[test]
+    fn link_targets_that_climb_out_are_refused() {
+        for (link, target) in [
+            ("evil", "../outside/secret.txt"),
+            ("evil", "/etc/passwd"),
+            ("a/evil", "../../x"),
+            ("a/b/evil", "../../../x"),
+            ("../evil", "x"),
+            ("evil", "a/../../x"),
+        ] {
+            assert!(link_escapes(link, target), "{link} -> {target}");
+        }
+        for (link, target) in [
+            ("ok", "file.txt"),
+            ("a/ok", "../file.txt"),
+            ("a/b/ok", "../../c/file.txt"),
+            ("ok", "./a/./b"),
+            ("a/ok", "b/../c"),
+        ] {
+            assert!(!link_escapes(link, target), "{link} -> {target}");
+        }
     }
 }

@@ -71,6 +71,12 @@ fn deny(log: &SharedLog, target: &str, reason: String) {
 }
 
 impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
+    /// Every scheme reaches `send_request`, which refuses all but http and https there: a
+    /// refusal made here would leave no denial and no request count in the usage report.
+    fn is_supported_scheme(&mut self, _scheme: &http::uri::Scheme) -> bool {
+        true
+    }
+
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,
@@ -97,7 +103,13 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let (Some(scheme), Some(authority)) = (scheme, authority) else {
-            deny(&log, &target, "not an absolute http(s) URL".into());
+            let reason = match uri.scheme_str() {
+                Some(other) if scheme.is_none() => {
+                    format!("scheme {other:?} is not allowed (only http and https)")
+                }
+                _ => "not an absolute http(s) URL".to_owned(),
+            };
+            deny(&log, &target, reason);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
         if authority.as_str().contains('@') {
@@ -138,7 +150,8 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
                 .build()
                 .map_err(|_| Error::HttpRequestUriInvalid)?;
-            send(stream, scheme, &host, request, limit, remaining()).await
+            let cut = Cut { log, target };
+            send(stream, scheme, &host, request, limit, cut, remaining()).await
         })
     }
 }
@@ -204,6 +217,7 @@ async fn send(
     host: &str,
     request: http::Request<WasiBody>,
     limit: u64,
+    cut: Cut,
     timeout: Duration,
 ) -> Result<
     (
@@ -249,17 +263,26 @@ async fn send(
             inner: incoming,
             left: limit,
             limit,
+            cut: Some(cut),
         })
     });
     let io = async move { conn.await.map_err(Error::from) };
     Ok((response, Box::new(io)))
 }
 
-/// A response body that fails once it has delivered more than `limit` bytes.
+/// Where a cut response body is recorded as a denial.
+struct Cut {
+    log: SharedLog,
+    target: String,
+}
+
+/// A response body that fails once it has delivered more than `limit` bytes; the cut is a
+/// denial in the call's usage report (once).
 struct CappedBody {
     inner: hyper::body::Incoming,
     left: u64,
     limit: u64,
+    cut: Option<Cut>,
 }
 
 impl Body for CappedBody {
@@ -277,6 +300,16 @@ impl Body for CappedBody {
             Some(Ok(frame)) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if len > self.left {
+                    if let Some(cut) = self.cut.take() {
+                        deny(
+                            &cut.log,
+                            &cut.target,
+                            format!(
+                                "response body over the limit of {} bytes (max_http_response_bytes); cut",
+                                self.limit
+                            ),
+                        );
+                    }
                     Some(Err(Error::HttpResponseBodySize(Some(self.limit))))
                 } else {
                     self.left -= len;

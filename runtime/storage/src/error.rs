@@ -14,6 +14,10 @@ pub enum StorageError {
         "the database has schema version {found}, newer than this cordon knows ({known}): run the cordon release that wrote it, or a newer one"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "a key named {0:?} already exists (names stay taken after a revocation, so the log keeps meaning one key); choose another name"
+    )]
+    KeyNameTaken(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
 }

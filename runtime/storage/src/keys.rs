@@ -24,7 +24,13 @@ pub struct ApiKey {
     pub role: Role,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
+    /// When the key last authenticated a request (kept to the minute: written at most once a
+    /// minute per key, so authentication does not write on every request).
+    pub last_used_at_ms: Option<i64>,
 }
+
+/// How stale `last_used_at` may get before an authentication writes it again.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 /// The full key, returned once by [`KeyStore::create`]. `Debug` hides it.
 pub struct NewKey {
@@ -75,6 +81,14 @@ impl KeyStore {
     pub fn create(&self, name: &str, role: Role, now_ms: i64) -> Result<NewKey, StorageError> {
         let id = hex::encode(random::<6>()?);
         let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+        let taken: bool = self.conn().query_row(
+            "SELECT COUNT(*) FROM api_keys WHERE name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if taken {
+            return Err(StorageError::KeyNameTaken(name.to_owned()));
+        }
         self.conn().execute(
             "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, name, role.as_str(), hex::encode(hash(&secret)), now_ms],
@@ -87,6 +101,7 @@ impl KeyStore {
                 role,
                 created_at_ms: now_ms,
                 revoked_at_ms: None,
+                last_used_at_ms: None,
             },
         })
     }
@@ -100,6 +115,7 @@ impl KeyStore {
                 role: Role::parse(&role).unwrap_or(Role::Auditor),
                 created_at_ms: r.get(4)?,
                 revoked_at_ms: r.get(5)?,
+                last_used_at_ms: r.get(6)?,
             },
             r.get(3)?,
         ))
@@ -115,7 +131,7 @@ impl KeyStore {
             // Every request authenticates: keep the statement compiled.
             self.conn()
                 .prepare_cached(
-                    "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
+                    "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?1",
                 )?
                 .query_row([id], Self::read)
                 .optional()?
@@ -128,13 +144,27 @@ impl KeyStore {
             None => (None, vec![0u8; 32]),
         };
         let matches: bool = presented_hash.ct_eq(stored.as_slice()).into();
-        Ok(key.filter(|k| matches && k.revoked_at_ms.is_none()))
+        let Some(key) = key.filter(|k| matches && k.revoked_at_ms.is_none()) else {
+            return Ok(None);
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if key
+            .last_used_at_ms
+            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
+        {
+            self.conn()
+                .prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![key.id, now])?;
+        }
+        Ok(Some(key))
     }
 
     pub fn list(&self) -> Result<Vec<ApiKey>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map([], Self::read)?;
         Ok(rows.map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?)

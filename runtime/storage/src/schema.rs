@@ -6,13 +6,14 @@
 //!   copies of some of its fields, and both hashes as hex text (about 1 KB a record);
 //! - version 2: every field of an execution in its own compact column, repeating strings
 //!   interned in `strings` (`log_row.rs`), no stored `prev_hash` (it is the previous record's
-//!   hash); the chain's hashes are unchanged, so a migrated log still verifies.
+//!   hash); the chain's hashes are unchanged, so a migrated log still verifies;
+//! - version 3: `api_keys.last_used_at`.
 
 use crate::error::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -115,6 +116,25 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
+    if version < 2 {
+        to_v2(&tx)?;
+    }
+    // 2 -> 3: when each key was last used.
+    let has_last_used: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('api_keys') WHERE name = 'last_used_at'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_last_used {
+        tx.execute_batch("ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;")?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Version 1 (or nothing) to version 2.
+fn to_v2(tx: &Connection) -> Result<(), StorageError> {
     let has_v1_log: bool = tx.query_row(
         "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'body'",
         [],
@@ -129,10 +149,8 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     }
     tx.execute_batch(TABLES)?;
     if has_v1_log {
-        crate::log::migrate_v1(&tx)?;
+        crate::log::migrate_v1(tx)?;
         tx.execute_batch("DROP TABLE executions_v1;")?;
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
     Ok(())
 }

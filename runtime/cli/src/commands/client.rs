@@ -43,16 +43,87 @@ pub struct ListArgs {
     pub server: ServerArgs,
 }
 
+/// The outcome names `--outcome` accepts (a typo is refused rather than matching nothing).
+fn outcomes() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(cordon_core::Outcome::ALL.map(|o| o.as_str()))
+}
+
 #[derive(Debug, Args)]
 pub struct ExecutionsArgs {
+    /// Only this tool.
     #[arg(long)]
     pub tool: Option<String>,
-    #[arg(long)]
+    /// Only this outcome.
+    #[arg(long, value_parser = outcomes())]
     pub outcome: Option<String>,
-    #[arg(long, default_value_t = 20)]
+    /// Only this caller (API key id).
+    #[arg(long)]
+    pub caller: Option<String>,
+    /// Only executions started at or after this time: RFC 3339 (`2026-12-01T10:00:00Z`) or a
+    /// duration ago (`90m`, `2h`, `7d`).
+    #[arg(long, value_parser = parse_when)]
+    pub since: Option<i64>,
+    /// Only executions started before this time (same forms as --since).
+    #[arg(long, value_parser = parse_when)]
+    pub until: Option<i64>,
+    /// Continue after a previous page (its `next cursor`).
+    #[arg(long)]
+    pub cursor: Option<i64>,
+    /// Records per page, 1 to 1000.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
+    /// Print the API's JSON instead of a table (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// The tool (every version is stopped).
+    pub name: String,
+    /// Why: recorded, and shown to whoever tries to invoke it.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The quarantined tool.
+    pub name: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// A time for `--since` / `--until`, in milliseconds since the Unix epoch.
+fn parse_when(text: &str) -> Result<i64, String> {
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|_| "before 1970".to_owned())
+    };
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return ms(at);
+    }
+    match humantime::parse_duration(text) {
+        Ok(ago) => std::time::SystemTime::now()
+            .checked_sub(ago)
+            .ok_or_else(|| "too far back".to_owned())
+            .and_then(ms),
+        Err(_) => Err(format!(
+            "{text:?} is neither an RFC 3339 time (2026-12-01T10:00:00Z) nor a duration ago (90m, 2h, 7d)"
+        )),
+    }
+}
+
+/// Query-string encoding of one value.
+fn enc(v: &str) -> String {
+    serde_urlencoded::to_string([("", v)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
 }
 
 fn agent() -> ureq::Agent {
@@ -89,13 +160,31 @@ fn finish(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<Exit
 
 pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let bytes = super::read_component(&args.tool)?;
+    let progress = super::progress::spinner(format!(
+        "publishing {} ({:.1} MB): the server verifies, compiles and describes it",
+        args.tool.display(),
+        bytes.len() as f64 / 1e6
+    ));
     let response = agent()
         .post(format!("{}/v1/tools", args.server.server))
         .header("authorization", format!("Bearer {}", key()?))
         .header("content-type", "application/wasm")
         .send(&bytes[..])
-        .with_context(|| format!("cannot reach {}", args.server.server))?;
-    finish(response)
+        .with_context(|| format!("cannot reach {}", args.server.server));
+    progress.finish_and_clear();
+    let response = response?;
+    if !response.status().is_success() {
+        return finish(response);
+    }
+    let tool = read_json(response)?;
+    println!("{}", serde_json::to_string_pretty(&tool)?);
+    if tool["default_policy"] == true {
+        let name = tool["name"].as_str().unwrap_or("the tool");
+        eprintln!(
+            "note: the server has no policy for {name}; it runs under the closed default (no files, no network, no environment variables, default limits). To grant more, put {name}.toml in the server's policies directory and reload it (SIGHUP)."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
@@ -124,15 +213,112 @@ pub fn tools(args: ListArgs) -> anyhow::Result<ExitCode> {
 pub fn executions(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     let mut url = format!("{}/v1/executions?limit={}", args.server.server, args.limit);
     if let Some(t) = &args.tool {
-        url.push_str(&format!("&tool={t}"));
+        url.push_str(&format!("&tool={}", enc(t)));
     }
     if let Some(o) = &args.outcome {
         url.push_str(&format!("&outcome={o}"));
+    }
+    if let Some(c) = &args.caller {
+        url.push_str(&format!("&caller={}", enc(c)));
+    }
+    for (name, value) in [
+        ("since", args.since),
+        ("until", args.until),
+        ("cursor", args.cursor),
+    ] {
+        if let Some(v) = value {
+            url.push_str(&format!("&{name}={v}"));
+        }
     }
     let response = agent()
         .get(url)
         .header("authorization", format!("Bearer {}", key()?))
         .call()
         .with_context(|| format!("cannot reach {}", args.server.server))?;
+    if super::table::wants_json(args.json) || !response.status().is_success() {
+        return finish(response);
+    }
+    let page: serde_json::Value = read_json(response)?;
+    let empty = Vec::new();
+    let records = page["executions"].as_array().unwrap_or(&empty);
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            vec![
+                super::table::time(r["started_at_ms"].as_i64()),
+                text("id"),
+                format!("{} {}", text("tool"), text("version")),
+                text("outcome"),
+                format!(
+                    "{} ms",
+                    r["usage"]["wall_time_us"].as_u64().unwrap_or(0) / 1000
+                ),
+                text("caller"),
+                text("transport"),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        super::table::render(
+            &["STARTED", "ID", "TOOL", "OUTCOME", "WALL", "CALLER", "VIA"],
+            &rows
+        )
+    );
+    match page["next_cursor"].as_i64() {
+        Some(next) => println!("more: --cursor {next}"),
+        None if records.is_empty() => println!("(no executions)"),
+        None => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .context("cannot read the server's answer")?;
+    serde_json::from_str(&text).context("the server's answer is not JSON")
+}
+
+pub fn quarantine(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "reason": args.reason }).to_string();
+    let response = agent()
+        .post(format!(
+            "{}/v1/tools/{}/quarantine",
+            args.server.server,
+            enc(&args.name)
+        ))
+        .header("authorization", format!("Bearer {}", key()?))
+        .header("content-type", "application/json")
+        .send(body.as_bytes())
+        .with_context(|| format!("cannot reach {}", args.server.server))?;
+    if response.status().is_success() {
+        eprintln!(
+            "{} is quarantined: no version of it runs until it is released",
+            args.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    finish(response)
+}
+
+pub fn release(args: ReleaseArgs) -> anyhow::Result<ExitCode> {
+    let response = agent()
+        .post(format!(
+            "{}/v1/tools/{}/release",
+            args.server.server,
+            enc(&args.name)
+        ))
+        .header("authorization", format!("Bearer {}", key()?))
+        .send_empty()
+        .with_context(|| format!("cannot reach {}", args.server.server))?;
+    if response.status().is_success() {
+        eprintln!("{} is released: it can be invoked again", args.name);
+        return Ok(ExitCode::SUCCESS);
+    }
     finish(response)
 }

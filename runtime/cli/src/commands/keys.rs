@@ -25,8 +25,12 @@ pub enum KeysCommand {
         #[arg(long)]
         role: String,
     },
-    /// List keys (never their secrets).
-    List,
+    /// List keys (never their secrets): a table, or JSON with --json (the default when stdout
+    /// is not a terminal).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a key by id or name.
     Revoke { key: String },
 }
@@ -48,14 +52,36 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             );
             println!("{}", new.secret);
         }
-        KeysCommand::List => {
-            for k in store.keys()? {
-                let state = if k.revoked_at_ms.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!("{}\t{}\t{}\t{}", k.id, k.name, k.role, state);
+        KeysCommand::List { json } => {
+            let keys = store.keys()?;
+            if super::table::wants_json(json) {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                use super::table::time;
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        let state = match k.revoked_at_ms {
+                            Some(at) => format!("revoked {}", time(Some(at))),
+                            None => "active".to_owned(),
+                        };
+                        vec![
+                            k.id.clone(),
+                            k.name.clone(),
+                            k.role.to_string(),
+                            time(Some(k.created_at_ms)),
+                            time(k.last_used_at_ms),
+                            state,
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    super::table::render(
+                        &["ID", "NAME", "ROLE", "CREATED", "LAST USED", "STATE"],
+                        &rows
+                    )
+                );
             }
         }
         KeysCommand::Revoke { key } => {

@@ -34,7 +34,9 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("set {API_KEY_VAR} to an API key of the server"))?;
     // reqwest (inside rmcp's client) needs a TLS provider even for http:// URLs.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = format!("{}/mcp", args.server.server.trim_end_matches('/'));
+    let base = args.server.server.trim_end_matches('/');
+    preflight(base, &key)?;
+    let url = format!("{base}/mcp");
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(key),
     );
@@ -57,6 +59,34 @@ pub async fn mcp(args: McpArgs) -> anyhow::Result<ExitCode> {
         .context("the stdio client did not complete the MCP handshake")?;
     running.waiting().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the server and the key before the MCP session, so a wrong URL or a bad key is one
+/// clear line rather than an MCP transport error.
+fn preflight(base: &str, key: &str) -> anyhow::Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let response = agent
+        .get(format!("{base}/v1/tools"))
+        .header("authorization", format!("Bearer {key}"))
+        .call()
+        .map_err(|e| anyhow::anyhow!("cannot reach the cordon server at {base} ({e}); is it running, and is --server right?"))?;
+    match response.status().as_u16() {
+        200..=299 => Ok(()),
+        401 => anyhow::bail!(
+            "the server at {base} does not accept the API key in {API_KEY_VAR} (unknown or revoked); create one with `cordon keys create`"
+        ),
+        403 => anyhow::bail!(
+            "the API key in {API_KEY_VAR} may not list tools; use a key with the invoker or admin role"
+        ),
+        429 => {
+            anyhow::bail!("the server at {base} is rate limiting this key or address; retry later")
+        }
+        status => anyhow::bail!("the server at {base} answered {status} to a tool listing"),
+    }
 }
 
 /// Serves stdio, forwards to the server.

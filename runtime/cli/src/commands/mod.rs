@@ -7,10 +7,12 @@ pub mod keygen;
 pub mod keys;
 pub mod mcp;
 pub mod policy;
+pub mod progress;
 pub mod run;
 pub mod secret;
 pub mod serve;
 pub mod sign;
+pub mod table;
 pub mod verify;
 
 use anyhow::Context;

@@ -3,7 +3,7 @@
 use super::secret::DataArgs;
 use crate::secrets::{KEY_VAR, SecretStore};
 use crate::server::ratelimit::RateSettings;
-use crate::server::state::{AppState, ServerSettings};
+use crate::server::state::{AppState, MetricsAccess, ServerSettings};
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// `https://app.example.com`; comma-separated [default: none].
     #[arg(long, env = "CORDON_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Who may read `/metrics`: `key` (an admin or auditor API key) or `open` (anyone who can
+    /// reach the listener) [default: key].
+    #[arg(long, env = "CORDON_METRICS_ACCESS", value_enum)]
+    pub metrics_access: Option<MetricsAccess>,
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -97,6 +101,7 @@ struct ConfigFile {
     durable_log: Option<bool>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
+    metrics_access: Option<MetricsAccess>,
 }
 
 impl ServeArgs {
@@ -130,6 +135,7 @@ impl ServeArgs {
         self.durable_log = self.durable_log.or(file.durable_log);
         self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
         self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
+        self.metrics_access = self.metrics_access.or(file.metrics_access);
         Ok(self)
     }
 }
@@ -189,6 +195,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             client_timeout,
             allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
             allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
+            metrics_access: args.metrics_access.unwrap_or_default(),
         },
         sandbox,
         storage,
@@ -210,7 +217,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 let (reloaded, failed) = reloading.reload_policies().await;
-                tracing::info!(reloaded, failed, "policies reloaded on SIGHUP");
+                tracing::info!(target: "cordon::admin", reloaded, failed, "SIGHUP: policies re-read ({reloaded} changed and in force, {failed} refused)");
             }
         });
     }

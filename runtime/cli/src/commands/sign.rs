@@ -28,13 +28,20 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     // The name and version come from the component itself, run in the sandbox, so a signature
     // cannot claim to be another tool.
     let sandbox = args.sandbox.sandbox()?;
+    let progress = super::progress::spinner(format!(
+        "signing {} ({:.1} MB): compiling it and asking it its name and version",
+        args.tool.display(),
+        bytes.len() as f64 / 1e6
+    ));
     let admitted = crate::admission::admit(
         &sandbox,
         &bytes,
         crate::admission::SignatureCheck::AllowUnsigned,
         &Limits::default(),
     )
-    .await?;
+    .await;
+    progress.finish_and_clear();
+    let admitted = admitted?;
     let info = &admitted.info;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let signed = cordon_trust::sign_component(&bytes, &key, &info.name, &info.version, now)

@@ -68,12 +68,38 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <key>`"))?;
+        // The key id a well-formed key names (`cordon_<id>_<secret>`).
+        let key_id = token
+            .strip_prefix("cordon_")
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(id, _)| id)
+            .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(id) = key_id {
+            state.rate_limits.before_key(id)?;
+        }
         match state.storage.authenticate(token)? {
             Some(key) => {
                 state.rate_limits.after_auth(&key.id)?;
                 Ok(Caller { key })
             }
-            None => Err(unauthenticated("unknown or revoked API key")),
+            None => {
+                let why = "unknown or revoked API key";
+                let known = match key_id {
+                    Some(id) => state.storage.keys()?.into_iter().any(|k| k.id == id),
+                    None => false,
+                };
+                match key_id.filter(|_| known) {
+                    // A key that exists: its own failure budget, not the address's.
+                    Some(id) => {
+                        tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path = %parts.uri.path(), "unauthenticated request");
+                        Err(state.rate_limits.key_failed(
+                            id,
+                            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
+                        ))
+                    }
+                    None => Err(unauthenticated(why)),
+                }
+            }
         }
     }
 }

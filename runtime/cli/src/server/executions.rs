@@ -4,8 +4,8 @@ use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use cordon_core::Action;
+use axum::extract::{Path, RawQuery, State};
+use cordon_core::{Action, Outcome};
 use cordon_storage::{ChainReport, ExecutionRecord, Filter};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,8 +27,43 @@ pub struct ListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
+
+impl ListQuery {
+    /// The storage filter, after checking each value's range.
+    pub fn filter(self) -> Result<Filter, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be between 1 and {MAX_PAGE}, not {limit}"),
+            ));
+        }
+        if let Some(o) = &self.outcome
+            && !Outcome::ALL.iter().any(|x| x.as_str() == o)
+        {
+            let known: Vec<&str> = Outcome::ALL.iter().map(|x| x.as_str()).collect();
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("unknown outcome {o:?}; use one of {}", known.join(", ")),
+            ));
+        }
+        Ok(Filter {
+            tool: self.tool,
+            outcome: self.outcome,
+            caller: self.caller,
+            since_ms: self.since,
+            until_ms: self.until,
+            before_seq: self.cursor,
+            limit,
+        })
+    }
+}
+
+/// Largest page of executions.
+pub const MAX_PAGE: u32 = 1000;
 
 /// One page of execution records, newest first.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -55,18 +90,11 @@ pub struct ExecutionPage {
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionPage>, ApiError> {
     caller.require(Action::ReadExecutions)?;
-    let filter = Filter {
-        tool: q.tool,
-        outcome: q.outcome,
-        caller: q.caller,
-        since_ms: q.since,
-        until_ms: q.until,
-        before_seq: q.cursor,
-        limit: q.limit.unwrap_or(100),
-    };
+    let q: ListQuery = crate::server::extract::query(raw.as_deref())?;
+    let filter = q.filter()?;
     let reading = state.clone();
     let (records, next) = tokio::task::spawn_blocking(move || reading.storage.executions(&filter))
         .await

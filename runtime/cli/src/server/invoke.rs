@@ -76,7 +76,7 @@ pub struct InvokeResponse {
     path = "/v1/tools/{name}/invoke",
     tag = "invoke",
     params(("name" = String, Path, description = "tool name"), InvokeQuery),
-    request_body(content = serde_json::Value, description = "the tool's input (JSON)", content_type = "application/json"),
+    request_body(content = Object, description = "the tool's input: a JSON object matching the tool's input schema (`GET /v1/tools/{name}`)", content_type = "application/json"),
     responses(
         (status = 200, description = "outcome `ok`", body = InvokeResponse),
         (status = 422, description = "outcome `invalid_input`: not JSON, too deep, or not matching the tool's input schema (nothing ran)", body = InvokeResponse),

@@ -214,13 +214,15 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
         .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
 }
 
-/// True when the tool's output is not a JSON object: MCP structured content must be one, so
-/// such output is wrapped as `{"result": ...}` (and its schema likewise).
+/// True when the tool declares an output schema that is not a JSON object: MCP structured
+/// content must be an object, so such output is wrapped as `{"result": ...}` (and its schema
+/// likewise). A tool that declares no output schema advertises none, and only its outputs that
+/// are not objects are wrapped (see `call_result`).
 fn wraps_output(record: &cordon_storage::ToolRecord) -> bool {
     record
         .output_schema
         .as_ref()
-        .is_none_or(|s| s.get("type") != Some(&json!("object")))
+        .is_some_and(|s| s.get("type") != Some(&json!("object")))
 }
 
 /// The MCP description of a tool, or `None` when its input cannot be an MCP arguments object.
@@ -238,14 +240,14 @@ fn mcp_tool(record: &cordon_storage::ToolRecord) -> Option<Tool> {
         Some(_) => return None,
     }
     let output = match &record.output_schema {
-        Some(schema) if !wraps_output(record) => schema.clone(),
-        schema => {
-            let inner = schema.clone().unwrap_or(json!({}));
-            json!({ "type": "object", "properties": { "result": inner }, "required": ["result"] })
-        }
+        None => None,
+        Some(schema) if !wraps_output(record) => Some(schema.clone()),
+        Some(inner) => Some(
+            json!({ "type": "object", "properties": { "result": inner }, "required": ["result"] }),
+        ),
     };
     let mut tool = Tool::new(record.name.clone(), record.description.clone(), input);
-    if let Value::Object(output) = output {
+    if let Some(Value::Object(output)) = output {
         tool = tool.with_raw_output_schema(Arc::new(output));
     }
     Some(tool)
@@ -256,7 +258,7 @@ fn mcp_tool(record: &cordon_storage::ToolRecord) -> Option<Tool> {
 fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
     let mut result = if answer.outcome == Outcome::Ok {
         let output = answer.output.unwrap_or(Value::Null);
-        let output = if wrap {
+        let output = if wrap || !output.is_object() {
             json!({ "result": output })
         } else {
             output

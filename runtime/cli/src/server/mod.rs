@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod executions;
+pub mod extract;
 pub mod invoke;
 pub mod journal;
 pub mod listen;
@@ -58,7 +59,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { metrics::render() }))
+        .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(finish_response))
@@ -69,6 +70,24 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.settings.client_timeout.saturating_mul(10),
         ))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text, for a key with `ReadMetrics` unless the server opened it.
+async fn metrics_endpoint(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if state.settings.metrics_access == state::MetricsAccess::Key {
+        use axum::extract::FromRequestParts;
+        let (mut parts, _) = request.into_parts();
+        let caller = auth::Caller::from_request_parts(&mut parts, &state).await?;
+        caller.require(cordon_core::Action::ReadMetrics)?;
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(),
+    )
+        .into_response())
 }
 
 async fn readyz(State(_): State<Arc<AppState>>) -> Response {

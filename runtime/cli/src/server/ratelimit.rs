@@ -1,7 +1,14 @@
-//! Rate limits: per API key and per source address (GCRA, via `governor`), and a separate,
-//! much lower budget for failed authentication per source address, so keys cannot be guessed
-//! by brute force. An address that spends its failure budget is refused (429) for every request
-//! until the budget refills, whatever key it then presents.
+//! Rate limits: per API key and per source address (GCRA, via `governor`), and separate, much
+//! lower budgets for failed authentication, so keys cannot be guessed by brute force:
+//!
+//! - a failure with a key id that exists (a wrong secret for it, or a revoked or expired key)
+//!   spends the budget of that key id: once it is spent, that key id is refused (429) until the
+//!   budget refills, from any address, while every other key keeps working from the same
+//!   address (one client retrying a revoked key cannot lock out another's valid key behind the
+//!   same proxy);
+//! - a failure with no key, a malformed one or an unknown key id spends the budget of the
+//!   source address: once it is spent, the address is refused (429) until the budget refills,
+//!   whatever key it then presents (guessing key ids is as slow as guessing secrets).
 
 use crate::server::error::ApiError;
 use axum::http::StatusCode;
@@ -41,8 +48,11 @@ pub struct RateLimits {
     per_key: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
+    key_failures: DefaultKeyedRateLimiter<String>,
     /// Addresses that spent their failure budget, and until when they are refused.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Key ids that spent their failure budget, and until when they are refused.
+    blocked_keys: Mutex<HashMap<String, Instant>>,
     clock: DefaultClock,
     settings: RateSettings,
 }
@@ -78,7 +88,11 @@ impl RateLimits {
             auth_failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(nz(
                 settings.auth_failures_per_min
             ))),
+            key_failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(nz(
+                settings.auth_failures_per_min
+            ))),
             blocked: Mutex::default(),
+            blocked_keys: Mutex::default(),
             clock: DefaultClock::default(),
             settings,
         }
@@ -134,6 +148,49 @@ impl RateLimits {
         }
     }
 
+    /// Before checking a presented key id's secret: refused while that key id is blocked.
+    pub fn before_key(&self, key_id: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = blocked.get(key_id).copied() {
+            if until > now {
+                return Err(too_many(
+                    self.settings.auth_failures_per_min,
+                    until - now,
+                    "with this key after failed authentication",
+                ));
+            }
+            blocked.remove(key_id);
+        }
+        Ok(())
+    }
+
+    /// After a failed authentication with a key id that exists: spends from that key id's
+    /// failure budget; once it is spent, the key id is blocked.
+    pub fn key_failed(&self, key_id: &str, unauthenticated: ApiError) -> ApiError {
+        match self.key_failures.check_key(&key_id.to_owned()) {
+            Ok(_) => unauthenticated,
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_secs(1));
+                tracing::warn!(target: "cordon::security", key = key_id, "failed-authentication budget of a key id spent; key id blocked");
+                self.blocked_keys
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key_id.to_owned(), Instant::now() + wait);
+                too_many(
+                    self.settings.auth_failures_per_min,
+                    wait,
+                    "with this key after failed authentication",
+                )
+            }
+        }
+    }
+
     /// After authentication: the key's own budget.
     pub fn after_auth(&self, key_id: &str) -> Result<(), ApiError> {
         self.per_key
@@ -152,7 +209,12 @@ impl RateLimits {
         self.per_key.retain_recent();
         self.per_ip.retain_recent();
         self.auth_failures.retain_recent();
+        self.key_failures.retain_recent();
         let now = Instant::now();
+        self.blocked_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, until| *until > now);
         self.blocked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

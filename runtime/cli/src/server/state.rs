@@ -35,6 +35,21 @@ pub struct ServerSettings {
     pub allowed_hosts: Vec<String>,
     /// Origins (besides the server's own) MCP requests may come from.
     pub allowed_origins: Vec<String>,
+    /// Who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    /// An API key whose role may read metrics (admin, auditor). The default: tool names and
+    /// call volumes are an inventory an outsider should not get.
+    #[default]
+    Key,
+    /// Anyone who can reach the listener (for a scraper that carries no key, with the listener
+    /// on loopback or behind a network boundary).
+    Open,
 }
 
 /// A tool version ready to invoke.
@@ -272,6 +287,7 @@ impl AppState {
                         tracing::error!(tool = name, error = %e, "policy reload: cannot store");
                     }
                     let fresh = self.live_tool(record, admitted, policy, limits);
+                    let new_hash = fresh.record.policy_hash.clone();
                     let mut tools = self.tools_write();
                     if let Some(slot) = tools.get_mut(name).and_then(|v| {
                         v.iter_mut()
@@ -279,7 +295,14 @@ impl AppState {
                     }) {
                         *slot = fresh;
                     }
-                    tracing::info!(tool = name, version = old.record.version, "policy reloaded");
+                    tracing::info!(
+                        target: "cordon::admin",
+                        tool = name,
+                        version = old.record.version,
+                        old_policy = old.record.policy_hash,
+                        new_policy = new_hash,
+                        "policy reloaded: the tool now runs under the new policy"
+                    );
                     reloaded += 1;
                 }
                 Err(e) => {

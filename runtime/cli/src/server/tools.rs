@@ -31,6 +31,9 @@ pub struct ToolView {
     /// JSON Schema of the output, when the tool declares one.
     pub output_schema: Option<serde_json::Value>,
     pub policy_hash: String,
+    /// True when the tool runs under the closed default policy (the server had no policy file
+    /// for it): no files, no network, no environment, default limits.
+    pub default_policy: bool,
     pub published_at_ms: i64,
     /// Present when the tool is quarantined: why.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +52,7 @@ impl ToolView {
             input_schema: r.input_schema.clone(),
             output_schema: r.output_schema.clone(),
             policy_hash: r.policy_hash.clone(),
+            default_policy: r.policy.trim().is_empty(),
             published_at_ms: r.published_at_ms,
             quarantined,
         }
@@ -296,6 +300,7 @@ pub struct QuarantineBody {
     request_body = QuarantineBody,
     responses(
         (status = 204, description = "quarantined"),
+        (status = 400, description = "the body is not `{\"reason\": \"...\"}`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -306,9 +311,11 @@ pub async fn quarantine(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(name): Path<String>,
-    Json(body): Json<QuarantineBody>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
+    let body: QuarantineBody =
+        crate::server::extract::json_body(&body, r#"{"reason": "why it is stopped"}"#)?;
     if state.find(&name, None).is_none() {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
