@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Runs every test of cordon on a fresh machine with Rust installed: installs the wasm target and
-# the MCP Python SDK (in a virtual environment under target/), builds the guests (done by the
-# test build itself), checks formatting and lints, runs the tests.
+# Runs every test of cordon on a fresh machine with Rust installed: installs the wasm target, the
+# MCP Python SDK and schemathesis (in a virtual environment under target/), builds the guests
+# (done by the test build itself), checks formatting and lints, runs the tests, then fuzzes each
+# parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
 rustup component add rustfmt clippy
-# The MCP end-to-end tests use the official MCP Python SDK as their client.
+# The MCP end-to-end tests use the official MCP Python SDK as their client; the OpenAPI
+# conformance test runs schemathesis. Both pinned.
 mkdir -p target
 python3 -m venv target/mcp-venv
-target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0"
+target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+./scripts/fuzz.sh

@@ -49,6 +49,27 @@ fn requests_hyper_refuses_get_the_documented_json_error() {
         assert_eq!(v["error"]["request_id"].as_str().unwrap().len(), 16);
         assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     }
+    // The MCP transport's own refusals get the same shape, with how to fix them.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let (status, head, body) = s.raw(
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: text/plain\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            s.addr,
+            f.invoker,
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 415, "{head}");
+    let v = json_of(&head, &body);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{v}"
+    );
     // The server is still healthy, and a normal request on a fresh connection works.
     assert_eq!(s.request("GET", "/healthz", None, b"").0, 200);
 }
@@ -364,4 +385,49 @@ fn the_command_line_reads_well_and_ends_quietly_on_a_closed_pipe() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--allow-unsigned"), "{err}");
     assert!(!err.contains('\u{1b}'), "ANSI codes in {err:?}");
+}
+
+#[test]
+fn local_commands_say_what_is_wrong_without_internals() {
+    let f = fixture("hard-local");
+    // A key name that is taken.
+    let out = crate::harness::cordon()
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "inv",
+            "--role",
+            "invoker",
+            "--data",
+            f.data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a key named \"inv\" already exists"), "{err}");
+    assert!(
+        !err.contains("UNIQUE") && !err.contains("constraint"),
+        "{err}"
+    );
+    // `cordon run` checks the input against the tool's schema, with the server's message.
+    let out = crate::harness::cordon()
+        .args([
+            "run",
+            f.signed.join("word_count.wasm").to_str().unwrap(),
+            "--trust",
+            f.data.join("trust.toml").to_str().unwrap(),
+            "--input",
+            "[]",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_input: input does not match the tool's schema at the top level"),
+        "{err}"
+    );
+    assert!(!err.contains("expected struct"), "serde internals: {err}");
 }

@@ -126,6 +126,11 @@ impl Server {
     }
 
     pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_full(data, extra, env, Stdio::null())
+    }
+
+    /// Like `start_env`, with the server's log (stderr) going to `stderr`.
+    pub fn start_full(data: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let policies = Path::new(cordon_test_artifacts::ROOT).join("policies");
         let mut child = cordon()
             .envs(env.iter().copied())
@@ -145,7 +150,7 @@ impl Server {
                     .flatten(),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -15,6 +15,7 @@ mod mcp;
 mod network;
 mod openapi;
 mod policies;
+mod schemathesis;
 mod server;
 mod server_ops;
 mod signing;

@@ -232,7 +232,13 @@ fn policies_reload_on_sighup_without_a_restart() {
     std::fs::create_dir_all(&policies).unwrap();
     let policy = policies.join("infinite-loop.toml");
     std::fs::write(&policy, "[limits]\nfuel = 2_000_000\n").unwrap();
-    let s = Server::start_with(&f.data, &["--policies", policies.to_str().unwrap()]);
+    let log = f.data.join("server.log");
+    let s = Server::start_full(
+        &f.data,
+        &["--policies", policies.to_str().unwrap()],
+        &[],
+        std::fs::File::create(&log).unwrap().into(),
+    );
     assert_eq!(
         s.publish(&f.admin, &f.signed.join("infinite_loop.wasm")).0,
         201
@@ -270,6 +276,29 @@ fn policies_reload_on_sighup_without_a_restart() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(seen, "fuel exhausted after 3000000 units");
+    // The operator sees what the reload changed, at the default log level.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reloaded = text
+        .lines()
+        .find(|l| l.contains("policy reloaded"))
+        .unwrap_or_else(|| panic!("no reload line in\n{text}"));
+    let hash = |t: &str| cordon::server::state::sha256_hex(t.as_bytes());
+    assert!(
+        reloaded.contains("tool=\"infinite-loop\"") || reloaded.contains("tool=infinite-loop"),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains(&hash("[limits]\nfuel = 2_000_000\n")),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains(&hash("[limits]\nfuel = 3_000_000\n")),
+        "{reloaded}"
+    );
+    assert!(
+        text.contains("SIGHUP: policies re-read (1 changed and in force, 0 refused)"),
+        "{text}"
+    );
 
     // A broken policy is refused and the previous one stays in force.
     std::fs::write(&policy, "[limits]\nfuel = \"lots\"\n").unwrap();

@@ -17,6 +17,7 @@ pub struct ListQuery {
     /// Only this tool.
     pub tool: Option<String>,
     /// Only this outcome (`ok`, `timeout`, ...).
+    #[param(value_type = Option<Outcome>)]
     pub outcome: Option<String>,
     /// Only this API key id.
     pub caller: Option<String>,

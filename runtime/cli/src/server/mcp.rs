@@ -317,6 +317,66 @@ mod tests {
         }
     }
 
+    fn record(output_schema: Option<Value>) -> cordon_storage::ToolRecord {
+        cordon_storage::ToolRecord {
+            name: "t".into(),
+            version: "1".into(),
+            digest: String::new(),
+            blob: String::new(),
+            publisher: String::new(),
+            signer: String::new(),
+            description: String::new(),
+            input_schema: json!({"type": "object"}),
+            output_schema,
+            policy: String::new(),
+            policy_hash: String::new(),
+            published_at_ms: 0,
+        }
+    }
+
+    fn ok(output: Value) -> InvokeResponse {
+        InvokeResponse {
+            execution_id: "ex".into(),
+            outcome: Outcome::Ok,
+            output: Some(output),
+            error: None,
+            usage: cordon_core::Usage::default(),
+        }
+    }
+
+    #[test]
+    fn only_outputs_that_are_not_objects_are_wrapped() {
+        // No declared output schema (a tool built without the SDK): none advertised, an object
+        // output is the structured content as it is, anything else is wrapped.
+        let undeclared = record(None);
+        assert!(mcp_tool(&undeclared).unwrap().output_schema.is_none());
+        let wrap = wraps_output(&undeclared);
+        let r = call_result(ok(json!({"text": "HI"})), wrap);
+        assert_eq!(r.structured_content, Some(json!({"text": "HI"})));
+        let r = call_result(ok(json!(42)), wrap);
+        assert_eq!(r.structured_content, Some(json!({"result": 42})));
+        // An object schema: advertised as it is, never wrapped.
+        let object = record(Some(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        ));
+        assert!(!wraps_output(&object));
+        assert_eq!(
+            mcp_tool(&object)
+                .unwrap()
+                .output_schema
+                .unwrap()
+                .get("type"),
+            Some(&json!("object"))
+        );
+        // A schema that is not an object: wrapped, and its schema too.
+        let number = record(Some(json!({"type": "integer"})));
+        assert!(wraps_output(&number));
+        let schema = mcp_tool(&number).unwrap().output_schema.unwrap();
+        assert_eq!(schema.get("required"), Some(&json!(["result"])));
+        let r = call_result(ok(json!(7)), wraps_output(&number));
+        assert_eq!(r.structured_content, Some(json!({"result": 7})));
+    }
+
     #[test]
     fn origins_allowed_are_same_origin_or_listed() {
         let listed = vec!["https://app.example.com".to_owned()];

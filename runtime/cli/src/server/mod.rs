@@ -118,14 +118,27 @@ async fn finish_response(request: Request, next: Next) -> Response {
         // Errors produced by axum itself (body too large, bad JSON, wrong method...).
         let failed = status.is_client_error() || status.is_server_error();
         (failed && !is_json).then(|| {
-            let code = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                _ if status.is_server_error() => "internal",
-                _ => "bad_request",
+            let (code, message) = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => (
+                    "too_large",
+                    "the request body is over this endpoint's limit (max_upload_bytes for components, max_invoke_bytes for inputs)",
+                ),
+                StatusCode::METHOD_NOT_ALLOWED => (
+                    "method_not_allowed",
+                    "this endpoint does not take that method; see /v1/openapi.json",
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                    "unsupported_media_type",
+                    "send the body with Content-Type: application/json",
+                ),
+                StatusCode::NOT_ACCEPTABLE => (
+                    "not_acceptable",
+                    "send Accept: application/json, text/event-stream (the MCP streamable HTTP transport requires both)",
+                ),
+                _ if status.is_server_error() => ("internal", "internal error; see the server log for this request id"),
+                _ => ("bad_request", "the request is not valid for this endpoint; see /v1/openapi.json"),
             };
-            ApiError::new(status, code, status.canonical_reason().unwrap_or("error"))
+            ApiError::new(status, code, message)
         })
     });
     if let Some(e) = error {
