@@ -94,6 +94,8 @@ fn the_server_conforms_to_its_openapi_document_under_every_schemathesis_check() 
             report.to_str().unwrap(),
         ])
         .env("NO_COLOR", "1")
+        // Its cache goes where it runs: the test's own directory, not the checkout.
+        .current_dir(&f.data)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
