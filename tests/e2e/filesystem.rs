@@ -231,11 +231,11 @@ async fn read_write_mount_writes_but_links_cannot_escape() {
     };
     assert_eq!(
         reason("symlink-at ../outside.txt -> escape"),
-        "symbolic link target leaves the mount"
+        "symbolic link target is absolute or climbs with .."
     );
     assert_eq!(
         reason("symlink-at /etc/passwd -> escape-abs"),
-        "symbolic link target leaves the mount"
+        "symbolic link target is absolute or climbs with .."
     );
     assert_eq!(
         reason("link-at planted -> planted-again"),

@@ -163,6 +163,16 @@ fn a_revoked_key_retried_does_not_lock_out_a_valid_key_on_the_same_address() {
     assert_eq!(statuses[5], 429, "{statuses:?}");
     // The valid key on the same address still works.
     assert_eq!(s.json("GET", "/v1/tools", Some(&f.invoker), b"").0, 200);
+    // Key ids are not secret: wrong secrets for a valid key's id spend that id's budget, but
+    // never lock out the holder of the right secret.
+    let id = f.invoker.split('_').nth(1).unwrap();
+    let wrong = format!("cordon_{id}_not-the-secret");
+    let mut tried = Vec::new();
+    for _ in 0..6 {
+        tried.push(s.json("GET", "/v1/tools", Some(&wrong), b"").0);
+    }
+    assert_eq!(tried[5], 429, "{tried:?}");
+    assert_eq!(s.json("GET", "/v1/tools", Some(&f.invoker), b"").0, 200);
     // Guessing unknown key ids spends the address's budget, which then blocks the address.
     let mut guessed = Vec::new();
     for i in 0..5 {

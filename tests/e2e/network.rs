@@ -193,6 +193,23 @@ async fn hosts_outside_the_allow_list_are_denied_and_reported() {
         exec.usage.denials[0].reason,
         "not in the policy's network allow list"
     );
+    // Credentials in a URL never reach the record: user information is shown as a marker.
+    assert!(
+        exec.usage
+            .denials
+            .iter()
+            .all(|d| !d.target.contains(&format!("api.test:{p}@"))),
+        "{:?}",
+        exec.usage.denials
+    );
+    assert!(
+        exec.usage
+            .denials
+            .iter()
+            .any(|d| d.target.contains("<userinfo>@")),
+        "{:?}",
+        exec.usage.denials
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

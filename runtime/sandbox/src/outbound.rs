@@ -86,7 +86,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().and_then(Scheme::parse);
         let authority = uri.authority().cloned();
-        let target = uri.to_string();
+        let target = shown(&uri);
         let log = self.log.clone();
 
         let count = {
@@ -154,6 +154,31 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             send(stream, scheme, &host, request, limit, cut, remaining()).await
         })
     }
+}
+
+/// A request's URL as denials and logs show it: without user information (credentials) and
+/// without the query string (tokens), which may be secrets.
+fn shown(uri: &http::Uri) -> String {
+    let mut out = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        let host_port = authority
+            .as_str()
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, rest)| rest);
+        if authority.as_str().contains('@') {
+            out.push_str("<userinfo>@");
+        }
+        out.push_str(host_port);
+    }
+    out.push_str(uri.path());
+    if uri.query().is_some() {
+        out.push_str("?<query>");
+    }
+    out
 }
 
 async fn resolve(

@@ -150,25 +150,36 @@ fn unreadable((seq, field): (i64, &'static str)) -> StorageError {
 /// Moves the records of a version 1 log (`executions_v1`, JSON bodies) into the version 2
 /// columns, keeping every stored hash as it was: the body rebuilt from the columns is the body
 /// that was hashed, so the chain verifies exactly as before (and a record edited before the
-/// migration is still reported).
-pub(crate) fn migrate_v1(conn: &Connection) -> Result<(), StorageError> {
+/// migration is still reported). Returns the sequence numbers whose original row must be kept:
+/// a body that does not parse (left out of the new table: `verify` reports the gap) or does not
+/// rebuild byte for byte (migrated, and its hash will not match). Nothing is lost either way.
+pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
     let mut interner = Interner::default();
     let mut read = conn.prepare("SELECT seq, body, hash FROM executions_v1 ORDER BY seq")?;
     let mut rows = read.query([])?;
     let sql = insert_sql();
+    let mut kept = Vec::new();
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let body: String = row.get(1)?;
         let stored: String = row.get(2)?;
-        let e: NewExecution = serde_json::from_str(&body)
-            .map_err(|e| StorageError::Corrupt(format!("record {seq} cannot be migrated: {e}")))?;
+        let Ok(e) = serde_json::from_str::<NewExecution>(&body) else {
+            kept.push(seq);
+            continue;
+        };
+        if canonical(&e)? != body {
+            kept.push(seq);
+        }
         let mut values = vec![rusqlite::types::Value::Integer(seq)];
         values.extend(log_row::encode(conn, &mut interner, &e, &stored)?);
         conn.prepare_cached(&sql)?
             .execute(params_from_iter(values))?;
     }
-    Ok(())
+    Ok(kept)
 }
+
+/// The table where rows a migration could not carry over exactly are kept.
+pub(crate) const UNMIGRATED: &str = "executions_v1_unmigrated";
 
 fn insert_sql() -> String {
     let n = COLUMNS.split(',').count() + 1;
@@ -400,6 +411,7 @@ impl ExecutionLog {
         let mut rows = stmt.query([])?;
         let mut expected_prev = anchor;
         let mut expected_seq = anchor_seq + 1;
+        let mut prev_bad = false;
         let mut problems = Vec::new();
         let mut count = 0u64;
         let mut records = 0u64;
@@ -421,6 +433,7 @@ impl ExecutionLog {
                     let stored: Option<Vec<u8>> = row.get(27).ok();
                     expected_prev = stored.map(hex::encode).unwrap_or_default();
                     expected_seq = seq + 1;
+                    prev_bad = true;
                     continue;
                 }
             };
@@ -431,10 +444,17 @@ impl ExecutionLog {
                     seq - 1
                 ));
             }
-            if hash(&expected_prev, seq, &canonical(&execution)?) != stored {
+            let bad = hash(&expected_prev, seq, &canonical(&execution)?) != stored;
+            if bad {
                 note(if seq != expected_seq {
                     format!(
                         "record {seq} ({id}): does not link to the record before it (a record was deleted, inserted or reordered)"
+                    )
+                } else if prev_bad {
+                    // Without a stored link, a changed hash of the record before makes this one
+                    // fail too: either may be the edited one.
+                    format!(
+                        "record {seq} ({id}): does not match its hash, or the record before it was changed"
                     )
                 } else {
                     format!(
@@ -442,8 +462,24 @@ impl ExecutionLog {
                     )
                 });
             }
+            prev_bad = bad;
             expected_prev = stored;
             expected_seq = seq + 1;
+        }
+        let unmigrated: bool = tx.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [UNMIGRATED],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if unmigrated {
+            let mut stmt = tx.prepare(&format!("SELECT seq FROM {UNMIGRATED} ORDER BY seq"))?;
+            let seqs = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            for seq in seqs {
+                note(format!(
+                    "record {}: its schema v1 row did not carry over exactly; the original is kept in table {UNMIGRATED}",
+                    seq?
+                ));
+            }
         }
         Ok(ChainReport {
             intact: count == 0,
@@ -714,6 +750,53 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, schema::SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_row_that_does_not_carry_over_is_kept_and_reported() {
+        let db = temp_db("v1-bad");
+        {
+            let raw = Connection::open(&db).unwrap();
+            raw.execute_batch(
+                "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                    started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);",
+            )
+            .unwrap();
+            let mut prev = GENESIS.to_owned();
+            for i in 1..=3 {
+                let e = exec(i, "echo", Outcome::Ok);
+                let body = canonical(&e).unwrap();
+                let h = hash(&prev, i, &body);
+                // Record 2's body was damaged before the upgrade.
+                let stored = if i == 2 { "{not json".to_owned() } else { body };
+                raw.execute(
+                    "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
+                    rusqlite::params![i, e.id, e.started_at_ms, stored, prev, h],
+                )
+                .unwrap();
+                prev = h;
+            }
+        }
+        let log = ExecutionLog::open(&db).unwrap();
+        let r = log.verify().unwrap();
+        assert!(!r.intact);
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.starts_with("record 2:") && p.contains(UNMIGRATED)),
+            "{r:?}"
+        );
+        let kept: String = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                &format!("SELECT body FROM {UNMIGRATED} WHERE seq = 2"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, "{not json");
+        assert!(log.get("ex-3").unwrap().is_some());
     }
 
     #[test]

@@ -149,8 +149,20 @@ fn to_v2(tx: &Connection) -> Result<(), StorageError> {
     }
     tx.execute_batch(TABLES)?;
     if has_v1_log {
-        crate::log::migrate_v1(tx)?;
-        tx.execute_batch("DROP TABLE executions_v1;")?;
+        let kept = crate::log::migrate_v1(tx)?;
+        if kept.is_empty() {
+            tx.execute_batch("DROP TABLE executions_v1;")?;
+        } else {
+            // Rows that did not carry over exactly stay as they were, for the operator and for
+            // `verify`, which names them.
+            let list: Vec<String> = kept.iter().map(i64::to_string).collect();
+            tx.execute_batch(&format!(
+                "DELETE FROM executions_v1 WHERE seq NOT IN ({});
+                 ALTER TABLE executions_v1 RENAME TO {};",
+                list.join(", "),
+                crate::log::UNMIGRATED
+            ))?;
+        }
     }
     Ok(())
 }

@@ -74,9 +74,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|rest| rest.split_once('_'))
             .map(|(id, _)| id)
             .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let Some(id) = key_id {
-            state.rate_limits.before_key(id)?;
-        }
+        // The secret is checked first: whoever holds a key's secret is never refused because
+        // someone else spent that key id's failure budget (key ids are not secret).
         match state.storage.authenticate(token)? {
             Some(key) => {
                 state.rate_limits.after_auth(&key.id)?;
@@ -89,8 +88,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     None => false,
                 };
                 match key_id.filter(|_| known) {
-                    // A key that exists: its own failure budget, not the address's.
+                    // A key that exists: its own failure budget, not the address's; once it is
+                    // spent, wrong secrets for it are refused outright until it refills.
                     Some(id) => {
+                        state.rate_limits.before_key(id)?;
                         tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path = %parts.uri.path(), "unauthenticated request");
                         Err(state.rate_limits.key_failed(
                             id,

@@ -118,9 +118,17 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
 /// `Origin` must be the server's own origin (same host and port as `Host`) or one the operator
 /// listed. Browsers send it on cross-site requests; other clients usually send none.
 fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
-    let same = Authority::parse_origin(origin).is_some_and(|(_, o)| {
+    // A Host without a port means the default port of the scheme the client used; the listener
+    // may sit behind a TLS proxy, so that is the Origin scheme's default, never the Origin's
+    // own port (`http://localhost:3000` is not the origin of `Host: localhost`).
+    let same = Authority::parse_origin(origin).is_some_and(|(scheme, o)| {
         Authority::parse(host).is_some_and(|mut h| {
-            h.port = h.port.or(o.port);
+            let default = if scheme.eq_ignore_ascii_case("https") {
+                443
+            } else {
+                80
+            };
+            h.port = h.port.or(Some(default));
             h == o
         })
     });
@@ -401,5 +409,22 @@ mod tests {
             &listed
         ));
         assert!(!origin_allowed("null", "127.0.0.1:7878", &listed));
+        // A Host without a port: only the origin on the scheme's default port is the same.
+        assert!(origin_allowed(
+            "https://tools.example.com",
+            "tools.example.com",
+            &listed
+        ));
+        assert!(origin_allowed("http://localhost", "localhost", &listed));
+        assert!(!origin_allowed(
+            "http://localhost:3000",
+            "localhost",
+            &listed
+        ));
+        assert!(!origin_allowed(
+            "https://tools.example.com:8443",
+            "tools.example.com",
+            &listed
+        ));
     }
 }

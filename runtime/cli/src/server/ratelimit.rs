@@ -2,10 +2,11 @@
 //! lower budgets for failed authentication, so keys cannot be guessed by brute force:
 //!
 //! - a failure with a key id that exists (a wrong secret for it, or a revoked or expired key)
-//!   spends the budget of that key id: once it is spent, that key id is refused (429) until the
-//!   budget refills, from any address, while every other key keeps working from the same
-//!   address (one client retrying a revoked key cannot lock out another's valid key behind the
-//!   same proxy);
+//!   spends the budget of that key id: once it is spent, further wrong secrets for that key id
+//!   are refused (429) until the budget refills, from any address. The right secret is checked
+//!   first and always passes (key ids are not secret: nobody can lock a key's holder out), and
+//!   every other key keeps working from the same address (one client retrying a revoked key
+//!   cannot lock out another's valid key behind the same proxy);
 //! - a failure with no key, a malformed one or an unknown key id spends the budget of the
 //!   source address: once it is spent, the address is refused (429) until the budget refills,
 //!   whatever key it then presents (guessing key ids is as slow as guessing secrets).

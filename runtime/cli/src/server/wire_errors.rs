@@ -20,6 +20,10 @@ pub struct WireErrors<T> {
     inner: T,
     /// A replacement response being written, and how much of it is out.
     pending: Option<(Vec<u8>, usize)>,
+    /// Whether the connection has read since it last wrote: hyper's automatic answer follows
+    /// the read of the bad request, so only a write right after a read can be one (never the
+    /// rest of a response whose first part a partial write already sent).
+    read_since_write: bool,
 }
 
 impl<T> WireErrors<T> {
@@ -27,6 +31,7 @@ impl<T> WireErrors<T> {
         WireErrors {
             inner,
             pending: None,
+            read_since_write: false,
         }
     }
 }
@@ -112,7 +117,12 @@ impl<T: Read + Unpin> Read for WireErrors<T> {
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) {
+            this.read_since_write = true;
+        }
+        read
     }
 }
 
@@ -124,7 +134,8 @@ impl<T: Write + Unpin> Write for WireErrors<T> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.drive(cx))?;
-        if let Some(status) = automatic_error(buf) {
+        let fresh = std::mem::replace(&mut this.read_since_write, false);
+        if let Some(status) = automatic_error(buf).filter(|_| fresh) {
             this.pending = Some((replacement(status), 0));
             // hyper's bytes are taken whole; the replacement goes out now or on the next flush.
             if let Poll::Ready(Err(e)) = this.drive(cx) {
@@ -144,8 +155,9 @@ impl<T: Write + Unpin> Write for WireErrors<T> {
         ready!(this.drive(cx))?;
         // hyper's automatic responses have no body: one slice holding the whole head.
         let nonempty: Vec<&IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).collect();
+        let fresh = std::mem::replace(&mut this.read_since_write, false);
         if let [only] = nonempty.as_slice()
-            && let Some(status) = automatic_error(only)
+            && let Some(status) = automatic_error(only).filter(|_| fresh)
         {
             this.pending = Some((replacement(status), 0));
             if let Poll::Ready(Err(e)) = this.drive(cx) {
