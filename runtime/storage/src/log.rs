@@ -708,32 +708,42 @@ mod tests {
         assert!(log.verify().unwrap().intact);
     }
 
-    #[test]
-    fn a_version_1_log_is_migrated_and_still_verifies() {
-        let db = temp_db("v1");
-        {
-            let raw = Connection::open(&db).unwrap();
-            raw.execute_batch(
-                "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
-                    started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
-                    hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);
-                 CREATE INDEX executions_tool ON executions (tool, seq);
-                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /// A version 1 database with three chained records; `damaged` has its body replaced by
+    /// text that is not JSON (its hash left as it was).
+    fn v1_db(name: &str, damaged: Option<i64>) -> std::path::PathBuf {
+        let db = temp_db(name);
+        let raw = Connection::open(&db).unwrap();
+        raw.execute_batch(
+            "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);
+             CREATE INDEX executions_tool ON executions (tool, seq);
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        )
+        .unwrap();
+        let mut prev = GENESIS.to_owned();
+        for i in 1..=3 {
+            let e = exec(i, "echo", Outcome::Ok);
+            let body = canonical(&e).unwrap();
+            let h = hash(&prev, i, &body);
+            let stored = if damaged == Some(i) {
+                "{not json".to_owned()
+            } else {
+                body
+            };
+            raw.execute(
+                "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
+                rusqlite::params![i, e.id, e.started_at_ms, stored, prev, h],
             )
             .unwrap();
-            let mut prev = GENESIS.to_owned();
-            for i in 1..=3 {
-                let e = exec(i, "echo", Outcome::Ok);
-                let body = canonical(&e).unwrap();
-                let h = hash(&prev, i, &body);
-                raw.execute(
-                    "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
-                    rusqlite::params![i, e.id, e.started_at_ms, body, prev, h],
-                )
-                .unwrap();
-                prev = h;
-            }
+            prev = h;
         }
+        db
+    }
+
+    #[test]
+    fn a_version_1_log_is_migrated_and_still_verifies() {
+        let db = v1_db("v1", None);
         let log = ExecutionLog::open(&db).unwrap();
         let r = log.verify().unwrap();
         assert!(r.intact, "{r:?}");
@@ -754,30 +764,8 @@ mod tests {
 
     #[test]
     fn a_version_1_row_that_does_not_carry_over_is_kept_and_reported() {
-        let db = temp_db("v1-bad");
-        {
-            let raw = Connection::open(&db).unwrap();
-            raw.execute_batch(
-                "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
-                    started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
-                    hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);",
-            )
-            .unwrap();
-            let mut prev = GENESIS.to_owned();
-            for i in 1..=3 {
-                let e = exec(i, "echo", Outcome::Ok);
-                let body = canonical(&e).unwrap();
-                let h = hash(&prev, i, &body);
-                // Record 2's body was damaged before the upgrade.
-                let stored = if i == 2 { "{not json".to_owned() } else { body };
-                raw.execute(
-                    "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
-                    rusqlite::params![i, e.id, e.started_at_ms, stored, prev, h],
-                )
-                .unwrap();
-                prev = h;
-            }
-        }
+        // Record 2's body was damaged before the upgrade.
+        let db = v1_db("v1-bad", Some(2));
         let log = ExecutionLog::open(&db).unwrap();
         let r = log.verify().unwrap();
         assert!(!r.intact);
