@@ -251,3 +251,26 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The test virtual environment (`target/mcp-venv`, made by the test command), created here if
+/// missing, with `pin` installed unless `ready` already holds. Returns the venv directory.
+pub fn venv_with(pin: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
+    let venv = Path::new(guests::ROOT).join("target/mcp-venv");
+    if !ready(&venv) {
+        if !venv.join("bin/pip").exists() {
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the tests that use Python clients");
+            assert!(made.success(), "cannot create {}", venv.display());
+        }
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", pin])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "cannot install {pin}");
+    }
+    assert!(ready(&venv), "{pin} is installed but does not work");
+    venv
+}

@@ -21,30 +21,14 @@ const MCP_SDK: &str = "mcp==2.3.0";
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv = Path::new(guests::ROOT).join("target/mcp-venv");
-        let python = venv.join("bin/python");
-        let ready = |p: &Path| {
-            Command::new(p)
+        let ready = |venv: &Path| {
+            Command::new(venv.join("bin/python"))
                 .args(["-c", "import mcp"])
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        if !ready(&python) {
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 is needed for the MCP tests");
-            assert!(made.success(), "cannot create {}", venv.display());
-            let installed = Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", MCP_SDK])
-                .status()
-                .unwrap();
-            assert!(installed.success(), "cannot install {MCP_SDK}");
-        }
-        assert!(ready(&python), "the MCP SDK does not import");
-        python
+        crate::harness::venv_with(MCP_SDK, ready).join("bin/python")
     })
 }
 

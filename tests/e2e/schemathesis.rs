@@ -16,33 +16,15 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// The `schemathesis` command in the test virtual environment (made, or completed, if needed).
 fn schemathesis() -> PathBuf {
-    let venv = Path::new(guests::ROOT).join("target/mcp-venv");
-    let st = venv.join("bin/schemathesis");
-    let ready = |p: &Path| {
-        Command::new(p)
+    let ready = |venv: &Path| {
+        Command::new(venv.join("bin/schemathesis"))
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !ready(&st) {
-        if !venv.join("bin/pip").exists() {
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 is needed for the schemathesis test");
-            assert!(made.success(), "cannot create {}", venv.display());
-        }
-        let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", SCHEMATHESIS])
-            .status()
-            .unwrap();
-        assert!(installed.success(), "cannot install {SCHEMATHESIS}");
-    }
-    assert!(ready(&st), "schemathesis does not run");
-    st
+    crate::harness::venv_with(SCHEMATHESIS, ready).join("bin/schemathesis")
 }
 
 #[test]

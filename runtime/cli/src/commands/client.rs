@@ -286,38 +286,35 @@ fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<s
 
 pub fn quarantine(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
     let body = serde_json::json!({ "reason": args.reason }).to_string();
-    let response = agent()
-        .post(format!(
-            "{}/v1/tools/{}/quarantine",
-            args.server.server,
-            enc(&args.name)
-        ))
-        .header("authorization", format!("Bearer {}", key()?))
-        .header("content-type", "application/json")
-        .send(body.as_bytes())
-        .with_context(|| format!("cannot reach {}", args.server.server))?;
-    if response.status().is_success() {
-        eprintln!(
-            "{} is quarantined: no version of it runs until it is released",
-            args.name
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    finish(response)
+    let done = format!(
+        "{} is quarantined: no version of it runs until it is released",
+        args.name
+    );
+    tool_action(&args.server, &args.name, "quarantine", &body, &done)
 }
 
 pub fn release(args: ReleaseArgs) -> anyhow::Result<ExitCode> {
+    let done = format!("{} is released: it can be invoked again", args.name);
+    tool_action(&args.server, &args.name, "release", "", &done)
+}
+
+/// `POST /v1/tools/{name}/{action}` with a JSON `body`; says `done` on success, prints the
+/// server's error otherwise.
+fn tool_action(
+    server: &ServerArgs,
+    name: &str,
+    action: &str,
+    body: &str,
+    done: &str,
+) -> anyhow::Result<ExitCode> {
     let response = agent()
-        .post(format!(
-            "{}/v1/tools/{}/release",
-            args.server.server,
-            enc(&args.name)
-        ))
+        .post(format!("{}/v1/tools/{}/{action}", server.server, enc(name)))
         .header("authorization", format!("Bearer {}", key()?))
-        .send_empty()
-        .with_context(|| format!("cannot reach {}", args.server.server))?;
+        .header("content-type", "application/json")
+        .send(body.as_bytes())
+        .with_context(|| format!("cannot reach {}", server.server))?;
     if response.status().is_success() {
-        eprintln!("{} is released: it can be invoked again", args.name);
+        eprintln!("{done}");
         return Ok(ExitCode::SUCCESS);
     }
     finish(response)
