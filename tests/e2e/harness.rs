@@ -238,6 +238,26 @@ impl Server {
         )
     }
 
+    /// How many links of `kind` the audit log holds (`execution`, `tool.publish`, ...).
+    pub fn count(&self, key: &str, kind: &str) -> usize {
+        let (mut after, mut n) = (0, 0);
+        loop {
+            let (status, page) = self.json(
+                "GET",
+                &format!("/v1/audit/events?kind={kind}&after={after}&limit=1000"),
+                Some(key),
+                b"",
+            );
+            assert_eq!(status, 200, "{page}");
+            let events = page["events"].as_array().unwrap();
+            if events.is_empty() {
+                return n;
+            }
+            n += events.len();
+            after = events.last().unwrap()["seq"].as_i64().unwrap();
+        }
+    }
+
     pub fn kill9(mut self) -> PathBuf {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();

@@ -1,6 +1,7 @@
 //! End-to-end tests: real components (the example tools and the hostile guests in
 //! `tests/guests/`) run through the real sandbox and the real `cordon` binary.
 
+mod audit;
 mod cache;
 mod cli;
 mod common;
@@ -15,6 +16,7 @@ mod mcp;
 mod network;
 mod openapi;
 mod policies;
+mod receipts;
 mod schemathesis;
 mod server;
 mod server_ops;

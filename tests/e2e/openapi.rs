@@ -52,6 +52,9 @@ fn the_openapi_document_matches_what_is_served() {
         documented,
         [
             "DELETE /v1/tools/{name}",
+            "GET /v1/audit/checkpoint",
+            "GET /v1/audit/events",
+            "GET /v1/audit/key",
             "GET /v1/audit/verify",
             "GET /v1/executions",
             "GET /v1/executions/{id}",
@@ -140,6 +143,41 @@ fn the_openapi_document_matches_what_is_served() {
         "/v1/audit/verify",
         "/v1/audit/verify",
         &f.auditor,
+        b"",
+        200,
+    );
+    let events = check(
+        "GET",
+        "/v1/audit/events?after=0",
+        "/v1/audit/events",
+        &f.auditor,
+        b"",
+        200,
+    );
+    // Executions and administrative events, both shapes checked.
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"execution") && kinds.contains(&"tool.publish"),
+        "{kinds:?}"
+    );
+    check(
+        "GET",
+        "/v1/audit/events?kind=nope",
+        "/v1/audit/events",
+        &f.auditor,
+        b"",
+        400,
+    );
+    check(
+        "GET",
+        "/v1/audit/key",
+        "/v1/audit/key",
+        &f.invoker,
         b"",
         200,
     );

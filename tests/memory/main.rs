@@ -14,7 +14,7 @@ use cordon::server::ratelimit::RateSettings;
 use cordon::server::state::{AppState, ServerSettings};
 use cordon_core::Role;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{Embedded, Storage};
+use cordon_storage::{Actor, Embedded, Storage};
 use cordon_trust::TrustStore;
 use http_body_util::BodyExt;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -157,7 +157,10 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
     rt.block_on(async {
         cordon::server::metrics::install();
         let storage: Arc<dyn Storage> = Arc::new(Embedded::open(&dir, false).unwrap());
-        let admin = storage.create_key("memory-test", Role::Admin, 0).unwrap().secret;
+        let admin = storage
+            .create_key("memory-test", Role::Admin, 0, &Actor::local())
+            .unwrap()
+            .secret;
         let sandbox = Arc::new(
             Sandbox::new(SandboxConfig {
                 cache_dir: Some(dir.join("compiled")),
@@ -177,6 +180,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
                 allowed_hosts: Vec::new(),
                 allowed_origins: Vec::new(),
                 metrics_access: Default::default(),
+                audit: Default::default(),
             },
             sandbox,
             storage,

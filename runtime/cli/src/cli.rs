@@ -24,8 +24,10 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Manage the server's API keys.
     Keys(commands::keys::KeysArgs),
-    /// Verify the execution log in a data directory.
+    /// The audit log: verify it against checkpoints, print its key, list or export its events.
     Audit(commands::audit::AuditArgs),
+    /// Check an execution receipt, offline, and optionally against the log.
+    Receipt(commands::receipt::ReceiptArgs),
     /// Publish a signed tool to a server (API key from CORDON_API_KEY).
     Publish(commands::client::PublishArgs),
     /// Invoke a tool on a server.
@@ -63,6 +65,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::serve(args).await,
         Command::Keys(args) => commands::keys::keys(args),
         Command::Audit(args) => commands::audit::audit(args),
+        Command::Receipt(args) => commands::receipt::receipt(args),
         Command::Publish(args) => commands::client::publish(args),
         Command::Invoke(args) => commands::client::invoke(args),
         Command::Tools(args) => commands::client::tools(args),

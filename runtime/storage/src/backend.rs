@@ -3,13 +3,20 @@
 //! (PostgreSQL, so that several stateless nodes use one registry and one log) implements the
 //! same trait.
 //!
+//! Every administrative change goes through one method here, which applies it and appends the
+//! event that records it (who, when, what) to the audit log in one unit: a change is never
+//! stored without its event.
+//!
 //! The methods are blocking: the server calls the slow ones (append, list, verify, prune) from
 //! blocking threads. Each method is one unit of work, so a backend can make it one transaction.
 
 use crate::StorageError;
-use crate::keys::{ApiKey, KeyStore, NewKey};
-use crate::log::{ChainReport, ExecutionLog, ExecutionRecord, Filter, NewExecution};
-use crate::registry::{Quarantine, Registry, ToolRecord};
+use crate::chain::{ChainReport, Claim};
+use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
+use crate::keys::{self, ApiKey, KeyStore, NewKey};
+use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution};
+use crate::log_verify::StoredCheckpoint;
+use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use cordon_core::Role;
 use std::path::Path;
 
@@ -20,45 +27,80 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn put_blob(&self, bytes: &[u8]) -> Result<String, StorageError>;
     /// A component stored with [`Storage::put_blob`], checked against its name.
     fn blob(&self, name: &str) -> Result<Vec<u8>, StorageError>;
-    fn insert_tool(&self, tool: &ToolRecord) -> Result<(), StorageError>;
     /// Every version of every tool, in publication order.
     fn tools(&self) -> Result<Vec<ToolRecord>, StorageError>;
-    /// Replaces the policy of every version of `name`; returns how many versions changed.
+    fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError>;
+
+    // Administrative changes, each with its event.
+
+    /// Publishes a version (`tool.publish`).
+    fn insert_tool(&self, tool: &ToolRecord, by: &Actor) -> Result<Event, StorageError>;
+    /// Replaces the policy of every version of `name` (`policy.set`, with `source`). Returns how
+    /// many versions changed; none changed (and no event) when they all had it already.
     fn set_policy(
         &self,
         name: &str,
         policy: &str,
         policy_hash: &str,
+        source: &str,
+        by: &Actor,
     ) -> Result<usize, StorageError>;
-    /// Deletes every version of `name`; returns how many there were.
-    fn delete_tool(&self, name: &str) -> Result<usize, StorageError>;
-    fn quarantine(&self, name: &str, reason: &str, at_ms: i64) -> Result<(), StorageError>;
-    /// Lifts a quarantine; false when there was none.
-    fn release(&self, name: &str) -> Result<bool, StorageError>;
-    fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError>;
+    /// Deletes every version of `name` (`tool.delete`); returns how many there were (none: no
+    /// event).
+    fn delete_tool(&self, name: &str, by: &Actor) -> Result<usize, StorageError>;
+    fn quarantine(
+        &self,
+        name: &str,
+        reason: &str,
+        at_ms: i64,
+        by: &Actor,
+    ) -> Result<(), StorageError>;
+    /// Lifts a quarantine; false (and no event) when there was none.
+    fn release(&self, name: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError>;
+    fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+        by: &Actor,
+    ) -> Result<NewKey, StorageError>;
+    /// Revokes a live key by id or name; false (and no event) when there is none.
+    fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError>;
+    /// Records an event that changes nothing stored (server start and stop, a reload summary).
+    fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError>;
 
-    // The execution log.
+    // The audit log.
 
-    /// Appends records in order, chained to the newest one; durable when this returns.
+    /// Appends executions in order, chained to the newest link; durable when this returns.
     fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError>;
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError>;
+    /// The execution at sequence number `seq`, if that link is one.
+    fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError>;
     /// One page, newest first, and the cursor of the next page.
     fn executions(
         &self,
         filter: &Filter,
     ) -> Result<(Vec<ExecutionRecord>, Option<i64>), StorageError>;
-    /// Walks the whole chain.
-    fn verify_log(&self) -> Result<ChainReport, StorageError>;
-    /// Deletes records started before `cutoff_ms`, keeping the chain verifiable.
+    /// Executions and administrative events together (see [`EventFilter`]).
+    fn events(&self, filter: &EventFilter) -> Result<(Vec<Event>, Option<i64>), StorageError>;
+    /// (sequence number, hash) of the newest link.
+    fn head(&self) -> Result<(i64, String), StorageError>;
+    /// The log's identity, made once.
+    fn log_id(&self) -> Result<String, StorageError>;
+    /// Walks the whole chain, holding it against every kept checkpoint and `claims`.
+    fn verify_log(&self, claims: &[Claim]) -> Result<ChainReport, StorageError>;
+    /// Deletes links from before `cutoff_ms` up to the newest checkpoint among them.
     fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;
+    fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError>;
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError>;
+    /// The signed checkpoint retention anchored the chain at, if it pruned anything.
+    fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError>;
 
     // API keys.
 
-    fn create_key(&self, name: &str, role: Role, now_ms: i64) -> Result<NewKey, StorageError>;
     /// The key a presented secret belongs to, if it is known and not revoked.
     fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError>;
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError>;
-    fn revoke_key(&self, id_or_name: &str, now_ms: i64) -> Result<bool, StorageError>;
 }
 
 /// The embedded default: `cordon.db` (SQLite, WAL) and `blobs/` in one data directory.
@@ -81,6 +123,30 @@ impl Embedded {
             keys: KeyStore::open(data_dir)?,
         })
     }
+
+    /// A change whose event is known up front.
+    fn change_with<T>(
+        &self,
+        at_ms: i64,
+        by: &Actor,
+        apply: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Option<AdminAction>), StorageError>,
+    ) -> Result<T, StorageError> {
+        let (value, _) = self.log.change(|tx| {
+            let (value, action) = apply(tx)?;
+            let events = action
+                .map(|a| AdminEvent::new(at_ms, by, a))
+                .into_iter()
+                .collect();
+            Ok((value, events))
+        })?;
+        Ok(value)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Storage for Embedded {
@@ -90,37 +156,128 @@ impl Storage for Embedded {
     fn blob(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         self.registry.blob(name)
     }
-    fn insert_tool(&self, tool: &ToolRecord) -> Result<(), StorageError> {
-        self.registry.insert(tool)
-    }
     fn tools(&self) -> Result<Vec<ToolRecord>, StorageError> {
         self.registry.all()
+    }
+    fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError> {
+        self.registry.all_quarantined()
+    }
+
+    fn insert_tool(&self, t: &ToolRecord, by: &Actor) -> Result<Event, StorageError> {
+        let ((), mut events) = self.log.change(|tx| {
+            registry::insert(tx, t)?;
+            let action = AdminAction::ToolPublish {
+                tool: t.name.clone(),
+                version: t.version.clone(),
+                digest: t.digest.clone(),
+                publisher: t.publisher.clone(),
+                signer: t.signer.clone(),
+                policy_hash: t.policy_hash.clone(),
+            };
+            Ok(((), vec![AdminEvent::new(t.published_at_ms, by, action)]))
+        })?;
+        events
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
     }
     fn set_policy(
         &self,
         name: &str,
         policy: &str,
         policy_hash: &str,
+        source: &str,
+        by: &Actor,
     ) -> Result<usize, StorageError> {
-        self.registry.set_policy(name, policy, policy_hash)
+        self.change_with(now_ms(), by, |tx| {
+            let (changed, old_hashes) = registry::set_policy(tx, name, policy, policy_hash)?;
+            let action = (changed > 0).then(|| AdminAction::PolicySet {
+                tool: name.to_owned(),
+                old_hashes,
+                new_hash: policy_hash.to_owned(),
+                versions: changed as u64,
+                source: source.to_owned(),
+            });
+            Ok((changed, action))
+        })
     }
-    fn delete_tool(&self, name: &str) -> Result<usize, StorageError> {
-        self.registry.delete(name)
+    fn delete_tool(&self, name: &str, by: &Actor) -> Result<usize, StorageError> {
+        self.change_with(now_ms(), by, |tx| {
+            let versions = registry::delete(tx, name)?;
+            let n = versions.len();
+            let action = (n > 0).then(|| AdminAction::ToolDelete {
+                tool: name.to_owned(),
+                versions,
+            });
+            Ok((n, action))
+        })
     }
-    fn quarantine(&self, name: &str, reason: &str, at_ms: i64) -> Result<(), StorageError> {
-        self.registry.quarantine(name, reason, at_ms)
+    fn quarantine(
+        &self,
+        name: &str,
+        reason: &str,
+        at_ms: i64,
+        by: &Actor,
+    ) -> Result<(), StorageError> {
+        self.change_with(at_ms, by, |tx| {
+            registry::quarantine(tx, name, reason, at_ms)?;
+            Ok((
+                (),
+                Some(AdminAction::ToolQuarantine {
+                    tool: name.to_owned(),
+                    reason: reason.to_owned(),
+                }),
+            ))
+        })
     }
-    fn release(&self, name: &str) -> Result<bool, StorageError> {
-        self.registry.release(name)
+    fn release(&self, name: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.change_with(at_ms, by, |tx| {
+            let released = registry::release(tx, name)?;
+            let action = released.then(|| AdminAction::ToolRelease {
+                tool: name.to_owned(),
+            });
+            Ok((released, action))
+        })
     }
-    fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError> {
-        self.registry.all_quarantined()
+    fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+        by: &Actor,
+    ) -> Result<NewKey, StorageError> {
+        self.change_with(now_ms, by, |tx| {
+            let new = keys::create(tx, name, role, now_ms)?;
+            let action = AdminAction::KeyCreate {
+                key_id: new.key.id.clone(),
+                name: new.key.name.clone(),
+                role: role.as_str().to_owned(),
+            };
+            Ok((new, Some(action)))
+        })
     }
+    fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.change_with(now_ms, by, |tx| {
+            let revoked = keys::revoke(tx, id_or_name, now_ms)?;
+            let action = revoked.as_ref().map(|k| AdminAction::KeyRevoke {
+                key_id: k.id.clone(),
+                name: k.name.clone(),
+                role: k.role.as_str().to_owned(),
+            });
+            Ok((revoked.is_some(), action))
+        })
+    }
+    fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError> {
+        self.log.record(event)
+    }
+
     fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
         self.log.append(batch)
     }
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         self.log.get(id)
+    }
+    fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError> {
+        self.log.get_seq(seq)
     }
     fn executions(
         &self,
@@ -128,22 +285,39 @@ impl Storage for Embedded {
     ) -> Result<(Vec<ExecutionRecord>, Option<i64>), StorageError> {
         self.log.list(filter)
     }
-    fn verify_log(&self) -> Result<ChainReport, StorageError> {
-        self.log.verify()
+    fn events(&self, filter: &EventFilter) -> Result<(Vec<Event>, Option<i64>), StorageError> {
+        self.log.events(filter)
+    }
+    fn head(&self) -> Result<(i64, String), StorageError> {
+        self.log.head()
+    }
+    fn log_id(&self) -> Result<String, StorageError> {
+        self.log.log_id()
+    }
+    fn verify_log(&self, claims: &[Claim]) -> Result<ChainReport, StorageError> {
+        self.log.verify(claims)
     }
     fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         self.log.prune_before(cutoff_ms)
     }
-    fn create_key(&self, name: &str, role: Role, now_ms: i64) -> Result<NewKey, StorageError> {
-        self.keys.create(name, role, now_ms)
+    fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
+        self.log.put_checkpoint(checkpoint)
     }
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
+        self.log.latest_checkpoint()
+    }
+    fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError> {
+        self.log.anchor_checkpoint()
+    }
+
     fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
         self.keys.authenticate(presented)
     }
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
         self.keys.list()
     }
-    fn revoke_key(&self, id_or_name: &str, now_ms: i64) -> Result<bool, StorageError> {
-        self.keys.revoke(id_or_name, now_ms)
-    }
 }
+
+#[cfg(test)]
+#[path = "backend_tests.rs"]
+mod tests;

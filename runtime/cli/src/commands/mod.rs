@@ -8,6 +8,7 @@ pub mod keys;
 pub mod mcp;
 pub mod policy;
 pub mod progress;
+pub mod receipt;
 pub mod run;
 pub mod secret;
 pub mod serve;

@@ -2,12 +2,13 @@
 
 use super::secret::DataArgs;
 use crate::secrets::{KEY_VAR, SecretStore};
+use crate::server::audit::AuditSettings;
 use crate::server::ratelimit::RateSettings;
-use crate::server::state::{AppState, MetricsAccess, ServerSettings};
+use crate::server::state::{AppState, MetricsAccess, ServerSettings, now_ms};
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{Embedded, Storage};
+use cordon_storage::{Actor, AdminAction, AdminEvent, Embedded, Storage};
 use cordon_trust::TrustStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +80,16 @@ pub struct ServeArgs {
     /// reach the listener) [default: key].
     #[arg(long, env = "CORDON_METRICS_ACCESS", value_enum)]
     pub metrics_access: Option<MetricsAccess>,
+    /// A file each new signed checkpoint of the audit log is appended to (one JSON line), to be
+    /// kept where the database's writers cannot rewrite it [default: none].
+    #[arg(long, env = "CORDON_CHECKPOINT_FILE")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// A URL each new signed checkpoint is POSTed to as JSON [default: none].
+    #[arg(long, env = "CORDON_CHECKPOINT_WEBHOOK")]
+    pub checkpoint_webhook: Option<String>,
+    /// Seconds between checkpoints while events arrive, 1 to 10 [default: 10].
+    #[arg(long, env = "CORDON_CHECKPOINT_SECS", value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub checkpoint_secs: Option<u64>,
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -102,6 +113,9 @@ struct ConfigFile {
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     metrics_access: Option<MetricsAccess>,
+    checkpoint_file: Option<PathBuf>,
+    checkpoint_webhook: Option<String>,
+    checkpoint_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -136,6 +150,17 @@ impl ServeArgs {
         self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
         self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
         self.metrics_access = self.metrics_access.or(file.metrics_access);
+        self.checkpoint_file = self.checkpoint_file.or(rel(file.checkpoint_file));
+        self.checkpoint_webhook = self.checkpoint_webhook.or(file.checkpoint_webhook);
+        self.checkpoint_secs = self.checkpoint_secs.or(file.checkpoint_secs);
+        if let Some(s) = self.checkpoint_secs
+            && !(1..=10).contains(&s)
+        {
+            anyhow::bail!(
+                "{}: checkpoint_secs must be between 1 and 10, not {s}",
+                path.display()
+            );
+        }
         Ok(self)
     }
 }
@@ -196,6 +221,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
             allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
             metrics_access: args.metrics_access.unwrap_or_default(),
+            audit: AuditSettings {
+                checkpoint_file: args.checkpoint_file.clone(),
+                checkpoint_webhook: args.checkpoint_webhook.clone(),
+                checkpoint_interval: std::time::Duration::from_secs(
+                    args.checkpoint_secs.unwrap_or(10),
+                ),
+            },
         },
         sandbox,
         storage,
@@ -216,7 +248,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                let (reloaded, failed) = reloading.reload_policies().await;
+                let (reloaded, failed) = reloading.reload_policies(&Actor::signal()).await;
                 tracing::info!(target: "cordon::admin", reloaded, failed, "SIGHUP: policies re-read ({reloaded} changed and in force, {failed} refused)");
             }
         });
@@ -234,7 +266,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 let cutoff = crate::server::state::now_ms() - i64::from(days) * 86_400_000;
                 let log = housekeeping.clone();
                 match tokio::task::spawn_blocking(move || log.storage.prune_before(cutoff)).await {
-                    Ok(Ok(n)) => tracing::info!(deleted = n, days, "execution log retention"),
+                    Ok(Ok(n)) => {
+                        tracing::info!(target: "cordon::admin", deleted = n, days, "audit log retention: deleted up to the newest checkpoint before the cutoff")
+                    }
                     Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
                     Err(e) => tracing::error!(error = %e, "execution log retention failed"),
                 }
@@ -259,7 +293,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ms = started.elapsed().as_millis() as u64,
         "tools loaded"
     );
-    println!("cordon listening on http://{address} ({loaded} tool versions loaded)");
+    record(
+        &state,
+        AdminAction::ServerStart {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            listen: address.to_string(),
+        },
+    )
+    .await?;
+    crate::server::audit::spawn_checkpointer(state.clone());
+    // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
+    println!(
+        "cordon listening on http://{address} ({loaded} tool versions loaded; audit log key {})",
+        state.audit.key_id
+    );
 
     let app = crate::server::app(state.clone());
     crate::server::listen::serve(listener, app, client_timeout, shutdown_signal()).await?;
@@ -276,7 +323,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(_) => tracing::info!("every execution finished and recorded; exiting"),
         Err(_) => tracing::warn!("executions still running after the grace period; exiting"),
     }
+    // The stop is the last event, and a final checkpoint covers it.
+    record(
+        &state,
+        AdminAction::ServerStop {
+            reason: "signal".into(),
+        },
+    )
+    .await?;
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || s.audit.checkpoint(&*s.storage)).await? {
+        Ok(_) => tracing::info!(target: "cordon::admin", "final checkpoint signed"),
+        Err(e) => {
+            tracing::error!(target: "cordon::security", error = %e, "cannot sign the final checkpoint")
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records an event of the server itself.
+async fn record(state: &Arc<AppState>, action: AdminAction) -> anyhow::Result<()> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || {
+        s.storage
+            .record_event(AdminEvent::new(now_ms(), &Actor::server(), action))
+    })
+    .await??;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who this caller is in the audit log.
+    pub fn actor(&self) -> cordon_storage::Actor {
+        cordon_storage::Actor::key(&self.key.id, &self.key.name)
+    }
+
     /// Refuses with 403 unless the caller's role permits `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
         if self.key.role.permits(action) {

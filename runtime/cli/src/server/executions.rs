@@ -152,7 +152,7 @@ pub async fn verify(
 ) -> Result<Json<ChainReport>, ApiError> {
     caller.require(Action::VerifyAudit)?;
     let reading = state.clone();
-    let report = tokio::task::spawn_blocking(move || reading.storage.verify_log())
+    let report = tokio::task::spawn_blocking(move || reading.storage.verify_log(&[]))
         .await
         .map_err(ApiError::internal)??;
     if !report.intact {

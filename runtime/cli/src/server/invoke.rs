@@ -12,6 +12,7 @@
 //! | `timeout` | 504 |
 //! | `host_error` | 500 |
 
+use crate::server::audit::SignedView;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::{AppState, LiveTool, now_ms, sha256_hex};
@@ -66,6 +67,10 @@ pub struct InvokeResponse {
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
     pub usage: Usage,
+    /// This execution's receipt, signed with the server's log key: keep it to prove later
+    /// what ran, on what input, under which policy, with what result
+    /// (`cordon receipt verify`).
+    pub receipt: SignedView,
 }
 
 /// Invokes the newest version of a tool (or the one named with `?version=`) with the request
@@ -199,10 +204,17 @@ pub async fn execute(
         outcome: exec.outcome,
         error: exec.error.clone(),
         usage: exec.usage.clone(),
+        caller_name: Some(caller.key.name.clone()),
+        // The output exactly as the answer carries it (compact JSON).
+        output_sha256: exec
+            .output
+            .as_ref()
+            .map(|o| sha256_hex(o.to_string().as_bytes())),
     };
     // Durable before the answer: the journal commits it (fsync, shared with whatever else is
     // waiting) and only then returns.
-    state.journal.append(record).await?;
+    let stored = state.journal.append(record).await?;
+    let receipt = state.audit.receipt(&stored).map_err(ApiError::internal)?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
     let answer = InvokeResponse {
@@ -211,6 +223,7 @@ pub async fn execute(
         output: exec.output,
         error: exec.error,
         usage: exec.usage,
+        receipt: receipt.into(),
     };
     Ok((answer, tool))
 }

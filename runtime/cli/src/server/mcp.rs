@@ -286,6 +286,10 @@ fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
         "cordon/usage".into(),
         serde_json::to_value(&answer.usage).unwrap_or(Value::Null),
     );
+    meta.insert(
+        "cordon/receipt".into(),
+        serde_json::to_value(&answer.receipt).unwrap_or(Value::Null),
+    );
     result.meta = Some(rmcp::model::MetaObject(meta));
     result
 }
@@ -349,6 +353,12 @@ mod tests {
             output: Some(output),
             error: None,
             usage: cordon_core::Usage::default(),
+            receipt: crate::server::audit::SignedView {
+                kind: "receipt".into(),
+                statement: json!({"seq": 1}),
+                key: "ed25519:k".into(),
+                signature: "s".into(),
+            },
         }
     }
 
@@ -361,6 +371,10 @@ mod tests {
         let wrap = wraps_output(&undeclared);
         let r = call_result(ok(json!({"text": "HI"})), wrap);
         assert_eq!(r.structured_content, Some(json!({"text": "HI"})));
+        // The receipt travels in `_meta`, beside the execution id.
+        let meta = r.meta.unwrap().0;
+        assert_eq!(meta["cordon/receipt"]["statement"]["seq"], 1);
+        assert_eq!(meta["cordon/execution_id"], "ex");
         let r = call_result(ok(json!(42)), wrap);
         assert_eq!(r.structured_content, Some(json!({"result": 42})));
         // An object schema: advertised as it is, never wrapped.

@@ -2,6 +2,7 @@
 //! log. `app` builds the router (testable without a socket); `serve` runs it on a listener
 //! until shutdown.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod executions;
@@ -56,6 +57,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/executions", get(executions::list))
         .route("/v1/executions/{id}", get(executions::show))
         .route("/v1/audit/verify", get(executions::verify))
+        .route("/v1/audit/events", get(audit::events))
+        .route("/v1/audit/key", get(audit::key))
+        .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

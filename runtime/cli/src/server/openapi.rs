@@ -2,13 +2,16 @@
 //! annotations and the response types themselves, so it cannot drift from what is served (the
 //! end-to-end tests validate real responses against it).
 
+use crate::server::audit::{self, EventKind, EventPage, LogKeyView, SignedView};
 use crate::server::error::{ErrorBody, ErrorDetail};
 use crate::server::executions::{self, ExecutionPage};
 use crate::server::invoke::{self, InvokeResponse};
 use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
-use cordon_storage::{ChainReport, ExecutionRecord, NewExecution};
+use cordon_storage::{
+    Actor, AdminAction, AdminEvent, ChainReport, Event, ExecutionRecord, NewExecution,
+};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -18,7 +21,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     info(
         title = "cordon",
         description = "Publish signed WebAssembly tools and invoke them under their policies. \
-                       Every execution is recorded in a hash-chained log before its answer is sent. \
+                       Every execution and every administrative change is recorded in a hash-chained audit log (the answer waits for the record), checkpointed with the server's log key. \
                        Authenticate with `Authorization: Bearer <api key>`.",
     ),
     paths(
@@ -32,6 +35,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         executions::list,
         executions::show,
         executions::verify,
+        audit::events,
+        audit::key,
+        audit::checkpoint,
     ),
     components(schemas(
         ErrorBody,
@@ -50,12 +56,21 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         ExecutionRecord,
         NewExecution,
         ChainReport,
+        Event,
+        EventKind,
+        EventPage,
+        Actor,
+        AdminEvent,
+        AdminAction,
+        LogKeyView,
+        SignedView,
     )),
     modifiers(&BearerKey),
     tags(
         (name = "tools", description = "publish and manage tools"),
         (name = "invoke", description = "run a tool"),
         (name = "executions", description = "the execution log and its verification"),
+        (name = "audit", description = "the audit log of executions and administrative events: following it, its key and signed checkpoints"),
     )
 )]
 struct ApiDoc;

@@ -37,6 +37,8 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// Who may read `/metrics`.
     pub metrics_access: MetricsAccess,
+    /// Where checkpoints are copied, and how often they are made.
+    pub audit: crate::server::audit::AuditSettings,
 }
 
 /// Who may read `GET /metrics`.
@@ -78,6 +80,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Appends to the execution log with group commit.
     pub journal: crate::server::journal::Journal,
+    /// The log key and signed checkpoints.
+    pub audit: crate::server::audit::AuditLog,
     pub trust: TrustStore,
     pub secrets: Option<SecretStore>,
     /// name → versions in publication order (newest last).
@@ -109,7 +113,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl AppState {
     /// A server over `storage` with no tool live yet (`load_registry` loads the stored ones).
-    /// Starts the journal's writer thread.
+    /// Starts the journal's writer thread; reads the log key from the data directory (creating
+    /// it the first time).
     pub fn new(
         settings: ServerSettings,
         sandbox: Arc<Sandbox>,
@@ -117,9 +122,15 @@ impl AppState {
         trust: TrustStore,
         secrets: Option<SecretStore>,
         rates: crate::server::ratelimit::RateSettings,
-    ) -> std::io::Result<AppState> {
+    ) -> anyhow::Result<AppState> {
         let max_in_flight = settings.max_in_flight;
+        let audit = crate::server::audit::AuditLog::open(
+            &settings.data_dir,
+            &*storage,
+            settings.audit.clone(),
+        )?;
         Ok(AppState {
+            audit,
             settings,
             sandbox,
             journal: crate::server::journal::Journal::start(storage.clone())?,
@@ -255,9 +266,10 @@ impl AppState {
     /// swapped in. Calls already running keep the version they started with, and its policy.
     /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
     /// is reported. Returns (reloaded, failed).
-    pub async fn reload_policies(&self) -> (usize, usize) {
+    pub async fn reload_policies(&self, by: &cordon_storage::Actor) -> (usize, usize) {
         let live: Vec<Arc<LiveTool>> = self.tools_read().values().flatten().cloned().collect();
         let (mut reloaded, mut failed) = (0, 0);
+        let total = live.len();
         for old in live {
             let name = &old.record.name;
             let (text, path) = match self.policy_text(name) {
@@ -280,10 +292,13 @@ impl AppState {
                     let mut record = old.record.clone();
                     record.policy_hash = sha256_hex(text.as_bytes());
                     record.policy = text;
-                    if let Err(e) =
-                        self.storage
-                            .set_policy(name, &record.policy, &record.policy_hash)
-                    {
+                    if let Err(e) = self.storage.set_policy(
+                        name,
+                        &record.policy,
+                        &record.policy_hash,
+                        "reload",
+                        by,
+                    ) {
                         tracing::error!(tool = name, error = %e, "policy reload: cannot store");
                     }
                     let fresh = self.live_tool(record, admitted, policy, limits);
@@ -315,6 +330,20 @@ impl AppState {
                     failed += 1;
                 }
             }
+        }
+        // The reload itself is an event (who asked, what it did); each change it made is a
+        // `policy.set` event before it.
+        let summary = cordon_storage::AdminEvent::new(
+            now_ms(),
+            by,
+            cordon_storage::AdminAction::PolicyReload {
+                changed: reloaded as u64,
+                failed: failed as u64,
+                unchanged: total.saturating_sub(reloaded + failed) as u64,
+            },
+        );
+        if let Err(e) = self.storage.record_event(summary) {
+            tracing::error!(target: "cordon::security", error = %e, "cannot record the policy reload");
         }
         (reloaded, failed)
     }

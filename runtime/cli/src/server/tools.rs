@@ -167,8 +167,9 @@ pub async fn publish(
         policy: policy_text,
         published_at_ms: now_ms(),
     };
-    state.storage.insert_tool(&record)?;
+    state.storage.insert_tool(&record, &caller.actor())?;
     tracing::info!(
+        target: "cordon::admin",
         tool = record.name,
         version = record.version,
         digest = record.digest,
@@ -268,7 +269,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    let removed = state.storage.delete_tool(&name)?;
+    let removed = state.storage.delete_tool(&name, &caller.actor())?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
     crate::server::metrics::forget_tool(&name);
@@ -276,6 +277,7 @@ pub async fn delete(
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
     tracing::info!(
+        target: "cordon::admin",
         tool = name,
         versions = removed,
         by = caller.key.id,
@@ -319,7 +321,9 @@ pub async fn quarantine(
     if state.find(&name, None).is_none() {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
-    state.storage.quarantine(&name, &body.reason, now_ms())?;
+    state
+        .storage
+        .quarantine(&name, &body.reason, now_ms(), &caller.actor())?;
     state
         .quarantined_write()
         .insert(name.clone(), body.reason.clone());
@@ -347,10 +351,10 @@ pub async fn release(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    if !state.storage.release(&name)? {
+    if !state.storage.release(&name, now_ms(), &caller.actor())? {
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }
     state.quarantined_write().remove(&name);
-    tracing::info!(tool = name, by = caller.key.id, "tool released");
+    tracing::info!(target: "cordon::admin", tool = name, by = caller.key.id, "tool released");
     Ok(StatusCode::NO_CONTENT)
 }

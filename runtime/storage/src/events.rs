@@ -1,0 +1,266 @@
+//! Administrative events: every change an operator (or the server itself) makes, by whom and
+//! when. They share the execution log's sequence and hash chain (`chain.rs`), so the record of
+//! what ran and the record of who changed what are one tamper-evident history.
+//!
+//! An event never carries a secret: keys appear by id, name and role only.
+
+use crate::log::NewExecution;
+use serde::{Deserialize, Serialize};
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    /// The API key id; `server` for the server itself, `local` for a command run on the host
+    /// against the data directory, `signal` for a reload asked with SIGHUP.
+    pub key_id: String,
+    /// The key's name (for `local`, the operating-system user).
+    pub name: String,
+}
+
+impl Actor {
+    pub fn key(id: &str, name: &str) -> Self {
+        Actor {
+            key_id: id.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The server acting on its own (start, stop).
+    pub fn server() -> Self {
+        Actor::key("server", "cordon serve")
+    }
+
+    /// A command run on the host against the data directory, as the operating-system user.
+    pub fn local() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Actor::key("local", &user)
+    }
+
+    /// A reload asked for with SIGHUP.
+    pub fn signal() -> Self {
+        Actor::key("signal", "SIGHUP")
+    }
+}
+
+/// What was done. The `kind` names are stable: they are what `?kind=` filters on and what
+/// exported events carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind")]
+pub enum AdminAction {
+    /// A tool version was published (the policy it runs under is `policy_hash`).
+    #[serde(rename = "tool.publish")]
+    ToolPublish {
+        tool: String,
+        version: String,
+        digest: String,
+        publisher: String,
+        signer: String,
+        policy_hash: String,
+    },
+    /// Every version of a tool was deleted.
+    #[serde(rename = "tool.delete")]
+    ToolDelete { tool: String, versions: Vec<String> },
+    #[serde(rename = "tool.quarantine")]
+    ToolQuarantine { tool: String, reason: String },
+    #[serde(rename = "tool.release")]
+    ToolRelease { tool: String },
+    /// A tool's policy changed (`source`: `reload`, `api`).
+    #[serde(rename = "policy.set")]
+    PolicySet {
+        tool: String,
+        /// The policies its versions ran under before, distinct.
+        old_hashes: Vec<String>,
+        new_hash: String,
+        versions: u64,
+        source: String,
+    },
+    /// A reload of the policies directory was asked for; each change it made is a
+    /// `policy.set` event before this one.
+    #[serde(rename = "policy.reload")]
+    PolicyReload {
+        changed: u64,
+        failed: u64,
+        unchanged: u64,
+    },
+    #[serde(rename = "key.create")]
+    KeyCreate {
+        key_id: String,
+        name: String,
+        role: String,
+    },
+    #[serde(rename = "key.revoke")]
+    KeyRevoke {
+        key_id: String,
+        name: String,
+        role: String,
+    },
+    #[serde(rename = "server.start")]
+    ServerStart { version: String, listen: String },
+    #[serde(rename = "server.stop")]
+    ServerStop { reason: String },
+}
+
+/// Every kind an event can have, executions included.
+pub const EVENT_KINDS: [&str; 11] = [
+    "execution",
+    "tool.publish",
+    "tool.delete",
+    "tool.quarantine",
+    "tool.release",
+    "policy.set",
+    "policy.reload",
+    "key.create",
+    "key.revoke",
+    "server.start",
+    "server.stop",
+];
+
+impl AdminAction {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdminAction::ToolPublish { .. } => "tool.publish",
+            AdminAction::ToolDelete { .. } => "tool.delete",
+            AdminAction::ToolQuarantine { .. } => "tool.quarantine",
+            AdminAction::ToolRelease { .. } => "tool.release",
+            AdminAction::PolicySet { .. } => "policy.set",
+            AdminAction::PolicyReload { .. } => "policy.reload",
+            AdminAction::KeyCreate { .. } => "key.create",
+            AdminAction::KeyRevoke { .. } => "key.revoke",
+            AdminAction::ServerStart { .. } => "server.start",
+            AdminAction::ServerStop { .. } => "server.stop",
+        }
+    }
+
+    /// The tool the action concerns, if any.
+    pub fn tool(&self) -> Option<&str> {
+        match self {
+            AdminAction::ToolPublish { tool, .. }
+            | AdminAction::ToolDelete { tool, .. }
+            | AdminAction::ToolQuarantine { tool, .. }
+            | AdminAction::ToolRelease { tool }
+            | AdminAction::PolicySet { tool, .. } => Some(tool),
+            _ => None,
+        }
+    }
+}
+
+/// An administrative event: its canonical JSON is what the chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AdminEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub actor: Actor,
+    pub action: AdminAction,
+}
+
+impl AdminEvent {
+    pub fn new(at_ms: i64, actor: &Actor, action: AdminAction) -> Self {
+        AdminEvent {
+            at_ms,
+            actor: actor.clone(),
+            action,
+        }
+    }
+
+    /// The canonical JSON the chain hashes.
+    pub fn canonical(&self) -> String {
+        // Serializing plain strings, integers and vectors cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One link of the log as listed and exported: an execution or an administrative event, its
+/// place in the chain and its hashes. `kind`, `at_ms`, `actor` and `tool` are read from the
+/// hashed content (`execution` or `event`), never from anywhere else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub seq: i64,
+    /// `execution`, or the administrative action (`tool.publish`, `key.revoke`, ...).
+    pub kind: String,
+    /// When it happened (an execution: when it started), ms since the Unix epoch.
+    pub at_ms: i64,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The execution record, for `kind = execution`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<NewExecution>,
+    /// The administrative event, for every other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<AdminEvent>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Event {
+    pub fn of_execution(seq: i64, e: NewExecution, prev_hash: String, hash: String) -> Self {
+        Event {
+            seq,
+            kind: "execution".into(),
+            at_ms: e.started_at_ms,
+            actor: Actor {
+                key_id: e.caller.clone(),
+                name: e.caller_name.clone().unwrap_or_default(),
+            },
+            tool: Some(e.tool.clone()),
+            execution: Some(e),
+            event: None,
+            prev_hash,
+            hash,
+        }
+    }
+
+    pub fn of_admin(seq: i64, e: AdminEvent, prev_hash: String, hash: String) -> Self {
+        Event {
+            seq,
+            kind: e.action.kind().into(),
+            at_ms: e.at_ms,
+            actor: e.actor.clone(),
+            tool: e.action.tool().map(str::to_owned),
+            execution: None,
+            event: Some(e),
+            prev_hash,
+            hash,
+        }
+    }
+
+    /// The canonical body the chain hashes, rebuilt from the content this event carries, and
+    /// whether the summary fields (`kind`, `at_ms`, `actor`, `tool`) agree with it. `None` when
+    /// it carries neither or both bodies.
+    pub fn canonical(&self) -> Option<(String, bool)> {
+        let again = match (&self.execution, &self.event) {
+            (Some(e), None) => Event::of_execution(0, e.clone(), String::new(), String::new()),
+            (None, Some(e)) => Event::of_admin(0, e.clone(), String::new(), String::new()),
+            _ => return None,
+        };
+        let body = match (&self.execution, &self.event) {
+            (Some(e), None) => crate::log::canonical(e).ok()?,
+            (None, Some(e)) => e.canonical(),
+            _ => return None,
+        };
+        let agrees = again.kind == self.kind
+            && again.at_ms == self.at_ms
+            && again.actor == self.actor
+            && again.tool == self.tool;
+        Some((body, agrees))
+    }
+}
+
+/// Filters for listing events; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// `execution` or an administrative kind.
+    pub kind: Option<String>,
+    /// Key id of the actor (the caller, for executions).
+    pub actor: Option<String>,
+    pub tool: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Newest first, older than this sequence number (the previous page's cursor).
+    pub before_seq: Option<i64>,
+    /// Oldest first, newer than this sequence number (following the log).
+    pub after_seq: Option<i64>,
+    pub limit: u32,
+}
