@@ -366,6 +366,48 @@ fn checkpoints_are_signed_copied_and_hold_the_log_to_its_past() {
     );
     let (code, report) = verify(&dir, &["--checkpoint", copies.to_str().unwrap()]);
     assert_eq!(code, 1, "{report}");
+
+    // An exported copy checks on its own against the same checkpoints, without the database.
+    let s = Server::start(&data);
+    let export = data.join("export.jsonl");
+    let out = cordon()
+        .args(["audit", "export", "--server", &format!("http://{}", s.addr)])
+        .env("CORDON_API_KEY", &f.auditor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(&export, &out.stdout).unwrap();
+    stop(s);
+    let lines = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        lines.lines().count() as i64,
+        size + 1,
+        "every event, and the restart"
+    );
+    let check_export = |file: &Path| {
+        let out = cordon()
+            .args(["audit", "verify", "--export", file.to_str().unwrap()])
+            .args(["--checkpoint", copies.to_str().unwrap()])
+            .args(["--key", key["key"].as_str().unwrap()])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), report)
+    };
+    let (code, report) = check_export(&export);
+    assert_eq!(code, 0, "{report}");
+    assert!(report["checkpoints_checked"].as_u64().unwrap() >= 2);
+    // One exported execution claimed to have failed: caught, by record.
+    let edited = lines.replacen(r#""outcome":"ok""#, r#""outcome":"trap""#, 1);
+    assert_ne!(edited, lines);
+    let forged_export = data.join("export-edited.jsonl");
+    std::fs::write(&forged_export, edited).unwrap();
+    let (code, report) = check_export(&forged_export);
+    assert_eq!(code, 1);
+    assert!(
+        problems(&report)[0].contains("contents do not match its hash"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -218,6 +218,22 @@ fn the_python_sdk_lists_and_calls_tools_over_http() {
     assert_eq!(mcp_records(&s, &f, "word-count").len(), 2);
     let (_, verify) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
     assert_eq!(verify["intact"], true);
+    // Each result carries its signed receipt in `_meta`, and it verifies with the log key.
+    let meta = report["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "echo" && c["ok"] == true)
+        .map(|c| c["meta"].clone())
+        .expect("an echo call");
+    assert_eq!(meta["cordon/execution_id"], echo[0]["id"]);
+    let receipt: cordon_trust::Signed =
+        serde_json::from_value(meta["cordon/receipt"].clone()).unwrap();
+    let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.auditor), b"");
+    let key = cordon_trust::KeyId::parse(key["key"].as_str().unwrap()).unwrap();
+    let statement: cordon_trust::Receipt = receipt.verify("receipt", &key).unwrap();
+    assert_eq!(statement.execution_id, echo[0]["id"].as_str().unwrap());
+    assert_eq!(statement.hash, echo[0]["hash"].as_str().unwrap());
 
     // The list follows the live registry: a quarantined tool disappears, a new one appears.
     let (status, _, _) = s.request(

@@ -17,7 +17,7 @@ Plan:
 Report:
   {"protocol_version": "<negotiated version>", "server_name": "<serverInfo.name or null>",
    "tools": [{"name", "description", "inputSchema", "outputSchema"}, ...],   # server order, all pages
-   "calls": [{"name", "ok": true, "isError", "structuredContent", "text": [...]}
+   "calls": [{"name", "ok": true, "isError", "structuredContent", "text": [...], "meta": {...}}
              | {"name", "ok": false, "error": {"code": <int or null>, "message"}}, ...],
    "unauthenticated": {"status", "www_authenticate", "sdk_error"}}           # only when probed
 
@@ -86,6 +86,7 @@ async def call_entry(client: Client, call: dict[str, Any]) -> dict[str, Any]:
         "isError": result.is_error,
         "structuredContent": result.structured_content,
         "text": [block.text for block in result.content if block.type == "text"],
+        "meta": result.meta,
     }
 
 

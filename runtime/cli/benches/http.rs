@@ -15,6 +15,8 @@
 //!
 //! Sections can be picked by name: `cargo bench -p cordon --bench http -- soak` (all run when
 //! none is named); `CORDON_SOAK_INVOKES` sets the soak's length (default 1,000,000).
+//! `CORDON_BENCH_BASELINE=/path/to/an/older/cordon` adds that binary's server to the throughput
+//! rounds (same load, alternating), for a before/after comparison of a change in one run.
 //!
 //! The bench re-executes itself with `bare-echo` to run the bare axum server in its own process.
 
@@ -72,7 +74,11 @@ struct Setup {
 }
 
 fn cordon(args: &[&str]) -> String {
-    let out = Command::new(CORDON)
+    cordon_with(CORDON, args)
+}
+
+fn cordon_with(binary: &str, args: &[&str]) -> String {
+    let out = Command::new(binary)
         .args(args)
         .env_remove("CORDON_LOG")
         .output()
@@ -119,19 +125,27 @@ impl Setup {
 
     /// A fresh data directory with an admin key; returns (dir, key).
     fn data_dir(&self, name: &str) -> (PathBuf, String) {
+        self.data_dir_with(CORDON, name)
+    }
+
+    /// The same, made by another `cordon` binary (its own schema version).
+    fn data_dir_with(&self, binary: &str, name: &str) -> (PathBuf, String) {
         let dir = self.root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(&self.trust, dir.join("trust.toml")).unwrap();
-        let key = cordon(&[
-            "keys",
-            "create",
-            "--name",
-            "bench",
-            "--role",
-            "admin",
-            "--data",
-            dir.to_str().unwrap(),
-        ]);
+        let key = cordon_with(
+            binary,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "bench",
+                "--role",
+                "admin",
+                "--data",
+                dir.to_str().unwrap(),
+            ],
+        );
         (dir, key.trim().to_owned())
     }
 }
@@ -171,7 +185,11 @@ impl Process {
     }
 
     fn cordon(data: &Path, extra: &[&str]) -> Process {
-        let mut cmd = Command::new(CORDON);
+        Self::cordon_with(CORDON, data, extra)
+    }
+
+    fn cordon_with(binary: &str, data: &Path, extra: &[&str]) -> Process {
+        let mut cmd = Command::new(binary);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             // The load comes from one key and one address; lift the per-key and per-address
@@ -368,10 +386,17 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         let (dir, key) = setup.data_dir(&format!("tp-{durable}"));
         let p = Process::cordon(&dir, &["--durable-log", durable]);
         publish(rt, &p.addr, &key, &echo);
-        servers.push((label, p, key));
+        servers.push((label.to_owned(), p, key));
+    }
+    let baseline = std::env::var("CORDON_BENCH_BASELINE").ok();
+    if let Some(bin) = &baseline {
+        let (dir, key) = setup.data_dir_with(bin, "tp-baseline");
+        let p = Process::cordon_with(bin, &dir, &["--durable-log", "true"]);
+        publish(rt, &p.addr, &key, &echo);
+        servers.push(("baseline, durable log".to_owned(), p, key));
     }
 
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len() + 1];
     let mut last: Vec<Load> = Vec::new();
     // Warm-up: connections, caches, page faults.
     rt.block_on(load(
@@ -417,7 +442,8 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             last.push(l);
         }
     }
-    let labels = ["bare axum echo", servers[0].0, servers[1].0];
+    let mut labels = vec!["bare axum echo"];
+    labels.extend(servers.iter().map(|(l, _, _)| l.as_str()));
     for (i, label) in labels.iter().enumerate() {
         let l = &last[i];
         println!(
@@ -447,6 +473,12 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         "ratio durable / fsync off:          {:.2}  (target >= 0.8)",
         d / n
     );
+    if let Some(bin) = &baseline {
+        println!(
+            "ratio durable / baseline ({bin}): {:.2}",
+            d / median(rates[3].clone())
+        );
+    }
     bare.stop();
     for (_, p, _) in servers {
         p.stop();

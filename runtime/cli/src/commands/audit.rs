@@ -38,6 +38,11 @@ pub enum AuditCommand {
         /// directory can replace the key in it too.
         #[arg(long)]
         key: Option<String>,
+        /// Check an exported copy (the lines `cordon audit export` wrote) instead of the data
+        /// directory's log: every hash recomputed, every link followed, against the
+        /// checkpoints given.
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
     /// Print the audit log's public key, which checkpoints and receipts are checked with.
     Key,
@@ -84,7 +89,14 @@ pub struct ExportArgs {
 
 pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        AuditCommand::Verify { checkpoint, key } => verify(&args.data.dir()?, &checkpoint, key),
+        AuditCommand::Verify {
+            checkpoint,
+            key,
+            export,
+        } => match export {
+            Some(file) => verify_copy(&args.data, &file, &checkpoint, key),
+            None => verify(&args.data.dir()?, &checkpoint, key),
+        },
         AuditCommand::Key => {
             let dir = args.data.dir()?;
             let path = dir.join(crate::server::audit::LOG_KEY_FILE);
@@ -117,17 +129,54 @@ fn verify(dir: &Path, files: &[PathBuf], key: Option<String>) -> anyhow::Result<
     let db = dir.join("cordon.db");
     anyhow::ensure!(db.exists(), "no audit log at {}", db.display());
     let storage = Embedded::open(dir, true)?;
+    let key_path = dir.join(crate::server::audit::LOG_KEY_FILE);
     let key_id = match key {
-        Some(k) => parse_key(&k)?,
-        None => {
-            let path = dir.join(crate::server::audit::LOG_KEY_FILE);
-            PrivateKey::read(&path)
-                .with_context(|| format!("no log key to check checkpoints with: give --key (the copy you keep), or restore {}", path.display()))?
-                .key_id()
-        }
+        Some(k) => Some(parse_key(&k)?),
+        None if key_path.exists() => Some(PrivateKey::read(&key_path)?.key_id()),
+        None => None,
     };
     let log_id = storage.log_id()?;
     let mut problems = Vec::new();
+    let claims = match &key_id {
+        Some(k) => read_claims(files, k, Some(&log_id), &mut problems)?,
+        None if files.is_empty() => Vec::new(),
+        None => anyhow::bail!(
+            "no log key to check the checkpoints with: give --key (the copy you keep), or restore {}",
+            key_path.display()
+        ),
+    };
+    // What the log itself kept must be signed by its key too.
+    let kept = [
+        ("the retention anchor", storage.anchor_checkpoint()?),
+        (
+            "the newest checkpoint the log kept",
+            storage.latest_checkpoint()?.map(|c| c.signed),
+        ),
+    ];
+    for (what, signed) in kept {
+        let Some(text) = signed else { continue };
+        let Some(k) = &key_id else {
+            eprintln!("warning: {what} is not checked: no log key (give --key)");
+            continue;
+        };
+        let checked =
+            Signed::parse(&text).and_then(|s| s.verify::<Checkpoint>(Checkpoint::KIND, k));
+        if let Err(e) = checked {
+            problems.push(format!("{what}: {e}"));
+        }
+    }
+    let report = storage.verify_log(&claims)?;
+    finish_report(report, problems)
+}
+
+/// The signed checkpoints in `files`, checked against `key` (and `log_id`, when known); every
+/// one that fails is a problem.
+fn read_claims(
+    files: &[PathBuf],
+    key_id: &KeyId,
+    log_id: Option<&str>,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<Vec<Claim>> {
     let mut claims = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)
@@ -144,11 +193,12 @@ fn verify(dir: &Path, files: &[PathBuf], key: Option<String>) -> anyhow::Result<
                     break;
                 }
             };
-            match signed.verify::<Checkpoint>(Checkpoint::KIND, &key_id) {
+            match signed.verify::<Checkpoint>(Checkpoint::KIND, key_id) {
                 Err(e) => problems.push(format!("{name}: {e}")),
-                Ok(c) if c.log_id != log_id => problems.push(format!(
-                    "{name}: is a checkpoint of log {}, not of this log ({log_id})",
-                    c.log_id
+                Ok(c) if log_id.is_some_and(|l| l != c.log_id) => problems.push(format!(
+                    "{name}: is a checkpoint of log {}, not of this log ({})",
+                    c.log_id,
+                    log_id.unwrap_or_default()
                 )),
                 Ok(c) => claims.push(Claim {
                     size: c.size,
@@ -161,24 +211,41 @@ fn verify(dir: &Path, files: &[PathBuf], key: Option<String>) -> anyhow::Result<
             problems.push(format!("{}: holds no checkpoint", file.display()));
         }
     }
-    // What the log itself kept must be signed by its key too.
-    let kept = [
-        ("the retention anchor", storage.anchor_checkpoint()?),
-        (
-            "the newest checkpoint the log kept",
-            storage.latest_checkpoint()?.map(|c| c.signed),
-        ),
-    ];
-    for (what, signed) in kept {
-        if let Some(text) = signed {
-            let checked = Signed::parse(&text)
-                .and_then(|s| s.verify::<Checkpoint>(Checkpoint::KIND, &key_id));
-            if let Err(e) = checked {
-                problems.push(format!("{what}: {e}"));
-            }
-        }
-    }
-    let mut report = storage.verify_log(&claims)?;
+    Ok(claims)
+}
+
+/// `verify --export`: an exported copy, on its own.
+fn verify_copy(
+    data: &DataArgs,
+    file: &Path,
+    checkpoints: &[PathBuf],
+    key: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let key_id = match key {
+        Some(k) => Some(parse_key(&k)?),
+        None => data
+            .dir()
+            .ok()
+            .map(|d| d.join(crate::server::audit::LOG_KEY_FILE))
+            .filter(|p| p.exists())
+            .map(|p| PrivateKey::read(&p).map(|k| k.key_id()))
+            .transpose()?,
+    };
+    let mut problems = Vec::new();
+    let claims = match (&key_id, checkpoints.is_empty()) {
+        (_, true) => Vec::new(),
+        (Some(k), false) => read_claims(checkpoints, k, None, &mut problems)?,
+        (None, false) => anyhow::bail!("give --key (the log's key id) to check the checkpoints"),
+    };
+    let report = super::audit_export::verify_export(file, claims)?;
+    finish_report(report, problems)
+}
+
+/// Prints the report with `problems` in front; exit 0 when intact.
+fn finish_report(
+    mut report: cordon_storage::ChainReport,
+    mut problems: Vec<String>,
+) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         report.problem_count += problems.len() as u64;
         problems.append(&mut report.problems);

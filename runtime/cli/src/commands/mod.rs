@@ -1,6 +1,7 @@
 //! One module per `cordon` subcommand, plus what they share.
 
 pub mod audit;
+pub mod audit_export;
 pub mod client;
 pub mod inspect;
 pub mod keygen;
