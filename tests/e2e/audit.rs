@@ -532,3 +532,185 @@ fn kill_9_under_load_loses_no_acknowledged_event_and_the_checkpoints_still_verif
     assert_eq!(code, 0, "{report}");
     assert!(report["checkpoints_checked"].as_u64().unwrap() >= lines as u64);
 }
+
+/// A one-route HTTP receiver for the checkpoint webhook: every POST body it gets, in order.
+fn receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            assert!(
+                request_line.starts_with("POST /checkpoints "),
+                "{request_line}"
+            );
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            if tx.send(String::from_utf8(body).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn checkpoints_reach_the_webhook_and_the_last_one_covers_the_stop() {
+    let f = fixture("audit-webhook");
+    let (url, received) = receiver();
+    let s = Server::start_with(
+        &f.data,
+        &["--checkpoint-webhook", &url, "--checkpoint-secs", "1"],
+    );
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    invoke_echo(&s, &f.invoker, 2);
+    let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.invoker), b"");
+    let key = cordon_trust::KeyId::parse(key["key"].as_str().unwrap()).unwrap();
+    // The first comes right after the start; one within the interval covers the calls.
+    let mut cp: cordon_trust::Checkpoint;
+    loop {
+        let body = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a checkpoint within the interval");
+        cp = cordon_trust::Signed::parse(&body)
+            .unwrap()
+            .verify("checkpoint", &key)
+            .unwrap();
+        if cp.size >= 8 {
+            break;
+        }
+    }
+    let data = stop(s);
+    // The final checkpoint, made after the stop event, was delivered before the process exited.
+    let mut last = cp;
+    while let Ok(body) = received.recv_timeout(Duration::from_secs(2)) {
+        last = cordon_trust::Signed::parse(&body)
+            .unwrap()
+            .verify("checkpoint", &key)
+            .unwrap();
+    }
+    let (code, report) = verify(&data, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["size"].as_i64(), Some(last.size));
+    assert_eq!(report["head"].as_str(), Some(last.head.as_str()));
+}
+
+#[test]
+fn export_follow_writes_new_events_as_they_are_recorded() {
+    use std::io::{BufRead, BufReader};
+    let f = fixture("audit-follow");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    let mut follower = cordon()
+        .args([
+            "audit",
+            "export",
+            "--follow",
+            "--server",
+            &format!("http://{}", s.addr),
+        ])
+        .env("CORDON_API_KEY", &f.auditor)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<Value>();
+    let out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event")
+    };
+    // What was there: four keys, the start, the publish.
+    let seen: Vec<Value> = (0..6).map(|_| next()).collect();
+    assert_eq!(seen[5]["kind"], "tool.publish");
+    // Then each new event as it happens, without asking again.
+    invoke_echo(&s, &f.invoker, 1);
+    let e = next();
+    assert_eq!(
+        (e["kind"].as_str(), e["seq"].as_i64()),
+        (Some("execution"), Some(7))
+    );
+    assert_eq!(e["prev_hash"], seen[5]["hash"]);
+    let (status, _, _) = s.request(
+        "POST",
+        "/v1/tools/echo/quarantine",
+        Some(&f.admin),
+        br#"{"reason":"followed"}"#,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(next()["event"]["action"]["reason"], "followed");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}
+
+#[test]
+fn retention_prunes_to_a_checkpoint_and_the_rest_still_verifies() {
+    let f = fixture("audit-retention");
+    let copies = f.data.join("checkpoints.jsonl");
+    let copy = ["--checkpoint-file", copies.to_str().unwrap()];
+    let s = Server::start_with(&f.data, &copy);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    invoke_echo(&s, &f.invoker, 3);
+    let data = stop(s);
+    let (_, before) = verify(&data, &[]);
+    let size = before["size"].as_i64().unwrap();
+    // Retention of zero days: everything before now goes, up to the last checkpoint (the one
+    // made at the stop), which becomes the anchor.
+    let mut args = copy.to_vec();
+    args.extend(["--retention-days", "0"]);
+    let s = Server::start_with(&f.data, &args);
+    let mut pruned = false;
+    for _ in 0..50 {
+        let (_, report) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
+        if report["records"].as_i64() < Some(size) {
+            pruned = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pruned, "nothing was pruned");
+    invoke_echo(&s, &f.invoker, 1);
+    let data = stop(s);
+    let (code, report) = verify(&data, &["--checkpoint", copies.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    // The copies made since the anchor were checked; the anchor is the stop's checkpoint.
+    assert!(
+        report["checkpoints_checked"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    assert!(report["records"].as_i64().unwrap() < report["size"].as_i64().unwrap());
+    let first_kept: i64 = rusqlite::Connection::open(data.join("cordon.db"))
+        .unwrap()
+        .query_row(
+            "SELECT MIN(seq) FROM (SELECT seq FROM executions UNION ALL SELECT seq FROM events)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(first_kept, size + 1);
+}

@@ -332,7 +332,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let s = state.clone();
-    match tokio::task::spawn_blocking(move || s.audit.checkpoint(&*s.storage)).await? {
+    let last = tokio::task::spawn_blocking(move || {
+        let made = s.audit.checkpoint(&*s.storage);
+        s.audit.finish_deliveries();
+        made
+    })
+    .await?;
+    match last {
         Ok(_) => tracing::info!(target: "cordon::admin", "final checkpoint signed"),
         Err(e) => {
             tracing::error!(target: "cordon::security", error = %e, "cannot sign the final checkpoint")

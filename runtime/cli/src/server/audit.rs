@@ -52,6 +52,8 @@ pub struct AuditLog {
     settings: AuditSettings,
     /// Serializes checkpointing (the timer and the one made at shutdown).
     latest: Mutex<Option<StoredCheckpoint>>,
+    /// Webhook deliveries still in flight (joined at shutdown, so the last one is sent).
+    deliveries: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -89,6 +91,7 @@ impl AuditLog {
             log_id: storage.log_id()?,
             settings,
             latest: Mutex::new(latest),
+            deliveries: Mutex::default(),
         })
     }
 
@@ -128,7 +131,12 @@ impl AuditLog {
             tracing::error!(target: "cordon::security", path = %path.display(), error = %e, "cannot copy the checkpoint to its file");
         }
         if let Some(url) = &self.settings.checkpoint_webhook {
-            send_webhook(url, &stored.signed);
+            let mut deliveries = self
+                .deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            deliveries.retain(|d| !d.is_finished());
+            deliveries.push(send_webhook(url, &stored.signed));
         }
         *latest = Some(stored);
         Ok(Some(signed))
@@ -156,6 +164,19 @@ impl AuditLog {
         .sign(&self.key)?)
     }
 
+    /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
+    pub fn finish_deliveries(&self) {
+        let pending = std::mem::take(
+            &mut *self
+                .deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for d in pending {
+            let _ = d.join();
+        }
+    }
+
     /// The newest checkpoint, as signed.
     pub fn latest(&self) -> Option<Signed> {
         let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
@@ -174,7 +195,7 @@ fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
 
 /// POSTs a checkpoint on a thread of its own (a slow receiver never holds checkpointing up);
 /// a failure is logged, and the next checkpoint covers everything this one did.
-fn send_webhook(url: &str, body: &str) {
+fn send_webhook(url: &str, body: &str) -> std::thread::JoinHandle<()> {
     let (url, body) = (url.to_owned(), body.to_owned());
     std::thread::spawn(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -195,7 +216,7 @@ fn send_webhook(url: &str, body: &str) {
                 tracing::error!(target: "cordon::security", url, error = %e, "cannot send a checkpoint to the webhook")
             }
         }
-    });
+    })
 }
 
 /// Makes a checkpoint every interval while events arrive, for as long as the server runs.
