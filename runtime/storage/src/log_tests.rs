@@ -700,3 +700,52 @@ fn list_filters_and_paginates_newest_first() {
         .unwrap();
     assert_eq!(page.len(), 3);
 }
+
+#[test]
+fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
+    let db = temp_db("v3");
+    let log = ExecutionLog::open(&db).unwrap();
+    // Records as version 3 wrote them: no caller name, no output digest.
+    let old: Vec<_> = (1..=3)
+        .map(|i| NewExecution {
+            caller_name: None,
+            output_sha256: None,
+            ..exec(i, "echo", Outcome::Ok)
+        })
+        .collect();
+    log.append(&old).unwrap();
+    drop(log);
+    // Back to the version 3 layout.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE executions DROP COLUMN caller_name;
+             ALTER TABLE executions DROP COLUMN output_sha256;
+             ALTER TABLE executions DROP COLUMN checks;
+             DROP TABLE events; DROP TABLE checkpoints;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    let log = ExecutionLog::open(&db).unwrap();
+    let r = log.verify(&[]).unwrap();
+    assert!(r.intact, "{r:?}");
+    assert_eq!(r.records, 3);
+    assert_eq!(log.get("ex-2").unwrap().unwrap().execution, old[1]);
+    // New records and events chain on to the migrated ones.
+    log.append(&[exec(4, "echo", Outcome::Ok)]).unwrap();
+    admin(
+        &log,
+        5_000,
+        AdminAction::ToolRelease {
+            tool: "echo".into(),
+        },
+    );
+    let r = log.verify(&[]).unwrap();
+    assert!(r.intact, "{r:?}");
+    assert_eq!(r.size, 5);
+    let version: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+}
