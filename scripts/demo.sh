@@ -60,6 +60,8 @@ Try:
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"path":"/data/hello.txt"}' $url/v1/tools/read-file/invoke
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/verify
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/events
+  CORDON_API_KEY=\$(cat $data/admin.key) $cordon audit events --server $url
   curl -s $url/v1/openapi.json
 
 MCP clients: $url/mcp with the header "Authorization: Bearer <key>", or for stdio-only
