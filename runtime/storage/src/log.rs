@@ -332,9 +332,19 @@ impl ExecutionLog {
     /// Appends executions in one transaction (group commit) and returns them as stored. When
     /// this returns, the records are durable.
     pub fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
+        // The bodies and their check bytes do not depend on the chain: made before the write
+        // lock is taken, and the check bytes from the record itself, without parsing the body.
+        let prepared = batch
+            .iter()
+            .map(|e| {
+                let value =
+                    serde_json::to_value(e).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                Ok((canonical(e)?, chain::field_checks(&value)))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
-        let result = Self::append_locked(w, batch);
+        let result = Self::append_locked(w, batch, &prepared);
         if result.is_err() {
             // The transaction rolled back: strings it interned are gone again.
             w.interner.clear();
@@ -345,6 +355,7 @@ impl ExecutionLog {
     fn append_locked(
         w: &mut Writer,
         batch: &[NewExecution],
+        prepared: &[(String, Vec<u8>)],
     ) -> Result<Vec<ExecutionRecord>, StorageError> {
         let tx = w
             .conn
@@ -354,18 +365,11 @@ impl ExecutionLog {
         let (mut seq, mut prev) = Self::head_of(&tx)?;
         let mut out = Vec::with_capacity(batch.len());
         let sql = insert_sql();
-        for e in batch {
+        for (e, (body, checks)) in batch.iter().zip(prepared) {
             seq += 1;
-            let body = canonical(e)?;
-            let h = chain::link_hash(&prev, seq, &body);
+            let h = chain::link_hash(&prev, seq, body);
             let mut values = vec![Value::Integer(seq)];
-            values.extend(log_row::encode(
-                &tx,
-                &mut w.interner,
-                e,
-                &h,
-                &checks_of(&body),
-            )?);
+            values.extend(log_row::encode(&tx, &mut w.interner, e, &h, checks)?);
             tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
             out.push(ExecutionRecord {
                 seq,
