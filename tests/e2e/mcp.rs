@@ -227,13 +227,14 @@ fn the_python_sdk_lists_and_calls_tools_over_http() {
         .map(|c| c["meta"].clone())
         .expect("an echo call");
     assert_eq!(meta["cordon/execution_id"], echo[0]["id"]);
-    let receipt: cordon_trust::Signed =
-        serde_json::from_value(meta["cordon/receipt"].clone()).unwrap();
+    let receipt = cordon_trust::Receipt::parse(meta["cordon/receipt"].clone()).unwrap();
     let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.auditor), b"");
     let key = cordon_trust::KeyId::parse(key["key"].as_str().unwrap()).unwrap();
-    let statement: cordon_trust::Receipt = receipt.verify("receipt", &key).unwrap();
-    assert_eq!(statement.execution_id, echo[0]["id"].as_str().unwrap());
-    assert_eq!(statement.hash, echo[0]["hash"].as_str().unwrap());
+    let batch = receipt.verify(&key).unwrap();
+    assert!(batch.first_seq <= receipt.seq && receipt.seq <= batch.size);
+    assert_eq!(receipt.record_json().unwrap()["id"], echo[0]["id"]);
+    assert_eq!(receipt.record_json().unwrap()["transport"], "mcp");
+    assert_eq!(receipt.hash, echo[0]["hash"].as_str().unwrap());
 
     // The list follows the live registry: a quarantined tool disappears, a new one appears.
     let (status, _, _) = s.request(

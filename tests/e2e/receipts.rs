@@ -22,6 +22,40 @@ fn verify(file: &Path, key: &str, extra: &[&str]) -> (i32, String) {
     )
 }
 
+/// Writes `value` to `dir/name.json` and returns its path.
+fn save(dir: &Path, name: &str, value: &Value) -> std::path::PathBuf {
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    file
+}
+
+/// `receipt` with its record's field `field` changed (inside the record's string), and, when
+/// `rehash`, its hash recomputed to match.
+fn with_record_field(receipt: &Value, field: &str, rehash: bool) -> Value {
+    let mut record: Value = serde_json::from_str(receipt["record"].as_str().unwrap()).unwrap();
+    record[field] = match record[field].clone() {
+        Value::String(s) => Value::String(format!("{s}0")),
+        Value::Number(n) => Value::from(n.as_i64().unwrap() + 1),
+        Value::Object(mut m) => {
+            m.insert("fuel_consumed".into(), Value::from(1));
+            Value::Object(m)
+        }
+        Value::Null => Value::String("00".repeat(32)),
+        other => panic!("{field}: {other}"),
+    };
+    let mut forged = receipt.clone();
+    let body = record.to_string();
+    if rehash {
+        forged["hash"] = Value::String(cordon_core::link::link_hash(
+            receipt["prev_hash"].as_str().unwrap(),
+            receipt["seq"].as_i64().unwrap(),
+            &body,
+        ));
+    }
+    forged["record"] = Value::String(body);
+    forged
+}
+
 #[test]
 fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let f = fixture("receipts");
@@ -33,13 +67,13 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.invoker), b"");
     let key = key["key"].as_str().unwrap().to_owned();
     let receipt = &answer["receipt"];
-    assert_eq!(receipt["kind"], "receipt");
-    let st = &receipt["statement"];
-    assert_eq!(st["execution_id"], answer["execution_id"]);
-    assert_eq!(st["tool"], "echo");
-    assert_eq!(st["outcome"], "ok");
-    assert_eq!(st["usage"], answer["usage"]);
-    // The record it names is the one the log holds.
+    assert_eq!(receipt["batch"]["kind"], "batch");
+    let claims: Value = serde_json::from_str(receipt["record"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["id"], answer["execution_id"]);
+    assert_eq!(claims["tool"], "echo");
+    assert_eq!(claims["outcome"], "ok");
+    assert_eq!(claims["usage"], answer["usage"]);
+    // The record it carries is the one the log holds.
     let id = answer["execution_id"].as_str().unwrap();
     let (_, record) = s.json(
         "GET",
@@ -47,25 +81,25 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
         Some(&f.auditor),
         b"",
     );
-    for field in ["seq", "hash"] {
-        assert_eq!(st[field], record[field], "{field}");
+    for field in ["seq", "hash", "prev_hash"] {
+        assert_eq!(receipt[field], record[field], "{field}");
     }
-    for field in ["digest", "policy_hash", "input_sha256", "output_sha256"] {
-        assert_eq!(st[field], record[field], "{field}");
+    for field in [
+        "digest",
+        "policy_hash",
+        "input_sha256",
+        "output_sha256",
+        "caller_name",
+    ] {
+        assert_eq!(claims[field], record[field], "{field}");
     }
 
     let dir = f.data.join("receipts");
     std::fs::create_dir_all(&dir).unwrap();
-    let answer_file = dir.join("answer.json");
-    std::fs::write(&answer_file, serde_json::to_vec_pretty(&answer).unwrap()).unwrap();
+    let answer_file = save(&dir, "answer", &answer);
     let input_file = dir.join("input.json");
     std::fs::write(&input_file, input).unwrap();
-    let output_file = dir.join("output.json");
-    std::fs::write(
-        &output_file,
-        serde_json::to_vec_pretty(&answer["output"]).unwrap(),
-    )
-    .unwrap();
+    let output_file = save(&dir, "output", &answer["output"]);
 
     // Offline: the answer as saved, with its input and output.
     let (code, out) = verify(
@@ -80,6 +114,8 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("valid: echo 0.1.0 ran as"), "{out}");
+    // The bare receipt, re-indented, is the same receipt.
+    assert_eq!(verify(&save(&dir, "bare", receipt), &key, &[]).0, 0);
     // Another input is not the one it was for.
     std::fs::write(dir.join("other.json"), br#"{"message":"other"}"#).unwrap();
     let (code, out) = verify(
@@ -98,40 +134,68 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     assert_eq!(code, 1);
     assert!(out.contains("not by the log key"), "{out}");
 
-    // Any field of the receipt changed: refused.
+    // Any field of the record changed: refused, whether or not its hash is made to match.
     let mut changed = 0;
-    for field in st.as_object().unwrap().keys() {
+    for field in claims.as_object().unwrap().keys() {
+        for (rehash, reason) in [
+            (false, "does not match its hash"),
+            (true, "audit path does not lead"),
+        ] {
+            let file = save(
+                &dir,
+                &format!("forged-{field}-{rehash}"),
+                &with_record_field(receipt, field, rehash),
+            );
+            let (code, out) = verify(&file, &key, &[]);
+            assert_eq!(code, 1, "{field}: {out}");
+            assert!(out.contains(reason), "{field} (rehash {rehash}): {out}");
+        }
+        changed += 1;
+    }
+    assert!(changed >= 17, "{changed} fields");
+    // Its place in the chain, its path, its batch.
+    let mut forged = receipt.clone();
+    forged["seq"] = Value::from(forged["seq"].as_i64().unwrap() + 1);
+    let (code, out) = verify(&save(&dir, "forged-seq", &forged), &key, &[]);
+    assert!(
+        code == 1 && out.contains("does not match its hash"),
+        "{out}"
+    );
+    for field in ["first_seq", "size", "head", "root", "time_ms", "log_id"] {
         let mut forged = receipt.clone();
-        let v = &mut forged["statement"][field];
+        let v = &mut forged["batch"]["statement"][field];
         *v = match v.clone() {
             Value::String(s) => Value::String(format!("{s}0")),
             Value::Number(n) => Value::from(n.as_i64().unwrap() + 1),
-            Value::Object(mut m) => {
-                m.insert("fuel_consumed".into(), Value::from(1));
-                Value::Object(m)
-            }
-            Value::Null => Value::String("00".repeat(32)),
             other => panic!("{field}: {other}"),
         };
-        let file = dir.join(format!("forged-{field}.json"));
-        std::fs::write(&file, forged.to_string()).unwrap();
-        let (code, out) = verify(&file, &key, &[]);
+        let (code, out) = verify(
+            &save(&dir, &format!("forged-batch-{field}"), &forged),
+            &key,
+            &[],
+        );
         assert_eq!(code, 1, "{field}: {out}");
         assert!(
             out.contains("does not match the statement"),
             "{field}: {out}"
         );
-        changed += 1;
     }
-    assert_eq!(changed, 14);
+    let mut forged = receipt.clone();
+    forged["path"] = serde_json::json!(["00".repeat(32)]);
+    let (code, out) = verify(&save(&dir, "forged-path", &forged), &key, &[]);
+    assert!(
+        code == 1 && out.contains("audit path does not lead"),
+        "{out}"
+    );
     let mut forged = receipt.clone();
     // The first character replaced by another one (never by itself).
-    let sig = receipt["signature"].as_str().unwrap();
+    let sig = receipt["batch"]["signature"].as_str().unwrap();
     let other = if sig.starts_with('A') { 'B' } else { 'A' };
-    forged["signature"] = Value::String(format!("{other}{}", &sig[1..]));
-    let file = dir.join("forged-signature.json");
-    std::fs::write(&file, forged.to_string()).unwrap();
-    assert_eq!(verify(&file, &key, &[]).0, 1);
+    forged["batch"]["signature"] = Value::String(format!("{other}{}", &sig[1..]));
+    assert_eq!(
+        verify(&save(&dir, "forged-signature", &forged), &key, &[]).0,
+        1
+    );
 
     // Against the live log, with a key that may read it.
     let url = format!("http://{}", s.addr);
@@ -152,7 +216,7 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let data = f.data.to_str().unwrap();
     let (code, out) = verify(&answer_file, &key, &["--data", data]);
     assert_eq!(code, 0, "{out}");
-    let seq = st["seq"].as_i64().unwrap();
+    let seq = receipt["seq"].as_i64().unwrap();
     rusqlite::Connection::open(f.data.join("cordon.db"))
         .unwrap()
         .execute(
@@ -172,4 +236,96 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let (code, out) = verify(&answer_file, &key, &["--data", data]);
     assert_eq!(code, 1);
     assert!(out.contains("holds no execution record"), "{out}");
+}
+
+/// Concurrent calls share a group commit and its one signature; each receipt still verifies on
+/// its own, and names only its own record.
+#[test]
+fn receipts_of_one_group_commit_share_a_signature_and_each_verifies_alone() {
+    let f = fixture("receipts-batch");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.invoker), b"");
+    let key = cordon_trust::KeyId::parse(key["key"].as_str().unwrap()).unwrap();
+    let dir = f.data.join("receipts");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Rounds of 24 simultaneous calls until one group commit held several of them (each round
+    // almost always does; the bound keeps a slow machine from looping forever).
+    let mut shared = None;
+    let mut total = 0;
+    for round in 0..10 {
+        let answers: Vec<Value> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..24)
+                .map(|i| {
+                    let s = &s;
+                    let inv = &f.invoker;
+                    scope.spawn(move || {
+                        let body = format!(r#"{{"message":"call {round}-{i}"}}"#);
+                        let (status, a) =
+                            s.json("POST", "/v1/tools/echo/invoke", Some(inv), body.as_bytes());
+                        assert_eq!(status, 200, "{a}");
+                        a
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let mut by_batch: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+        for a in answers {
+            let r = cordon_trust::Receipt::parse(a["receipt"].clone()).unwrap();
+            let batch = r.verify(&key).unwrap();
+            let record = r.record_json().unwrap();
+            assert_eq!(record["id"], a["execution_id"]);
+            assert_eq!(record["output_sha256"].as_str().unwrap().len(), 64);
+            assert!(batch.first_seq <= r.seq && r.seq <= batch.size);
+            total += 1;
+            by_batch
+                .entry(
+                    a["receipt"]["batch"]["signature"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+                .or_default()
+                .push(a);
+        }
+        if let Some(group) = by_batch.into_values().find(|g| g.len() > 1) {
+            shared = Some(group);
+            break;
+        }
+    }
+    let group = shared.expect("no two of 240 simultaneous calls shared a group commit");
+    // Two receipts of one batch: one signature, different records and paths, each valid through
+    // the command line on its own.
+    let (a, b) = (&group[0]["receipt"], &group[1]["receipt"]);
+    assert_eq!(a["batch"], b["batch"]);
+    assert_ne!(a["record"], b["record"]);
+    assert_ne!(a["path"], b["path"]);
+    let statement = &a["batch"]["statement"];
+    let len = statement["size"].as_i64().unwrap() - statement["first_seq"].as_i64().unwrap() + 1;
+    assert!(len >= group.len() as i64, "{statement}");
+    for (i, answer) in group.iter().take(2).enumerate() {
+        let file = save(&dir, &format!("shared-{i}"), answer);
+        let out = cordon()
+            .args([
+                "receipt",
+                "verify",
+                file.to_str().unwrap(),
+                "--key",
+                &key.to_string(),
+            ])
+            .args(["--server", &format!("http://{}", s.addr)])
+            .env("CORDON_API_KEY", &f.auditor)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    // One receipt's path swapped for another's of the same batch: refused.
+    let mut forged = a.clone();
+    forged["path"] = b["path"].clone();
+    let (code, out) = verify(&save(&dir, "swapped-path", &forged), &key.to_string(), &[]);
+    assert!(
+        code == 1 && out.contains("audit path does not lead"),
+        "{total} calls: {out}"
+    );
 }

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod info;
 pub mod json;
 pub mod limits;
+pub mod link;
 pub mod network;
 pub mod outcome;
 pub mod policy;

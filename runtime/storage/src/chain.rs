@@ -21,22 +21,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// What the first link points back to.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use cordon_core::link::{GENESIS, link_hash};
 
 /// Most problems a report lists (it always counts them all).
 const MAX_LISTED: usize = 100;
-
-/// The hash of link `seq` with `body`, chained to `prev`.
-pub fn link_hash(prev: &str, seq: i64, body: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(body.as_bytes());
-    hex::encode(h.finalize())
-}
 
 /// The leaves of a JSON body in order, as (path, canonical JSON of the value): objects are
 /// walked (paths joined with `.`), anything else is one leaf.

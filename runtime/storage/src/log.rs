@@ -78,6 +78,11 @@ impl ExecutionRecord {
         canonical(&self.execution)
             .is_ok_and(|body| chain::link_hash(&self.prev_hash, self.seq, &body) == self.hash)
     }
+
+    /// The record's canonical JSON: exactly the bytes its chain hash covers.
+    pub fn body(&self) -> Result<String, StorageError> {
+        canonical(&self.execution)
+    }
 }
 
 /// Filters for [`ExecutionLog::list`]; all optional, combined with AND.

@@ -9,10 +9,12 @@
 //! nothing is compiled before the signature, the key and the publisher have been accepted.
 //!
 //! [`Signed`] statements are what a server signs with its log key: checkpoints of its audit log
-//! and receipts of executions (`docs/audit.md`).
+//! and the batches of records that [`Receipt`]s of executions are proven against
+//! (`docs/audit.md`).
 
 mod error;
 mod keys;
+mod receipt;
 mod section;
 mod signed;
 mod statement;
@@ -21,8 +23,9 @@ mod verify;
 
 pub use error::{KeyError, Rejection, StoreError};
 pub use keys::{KeyId, PrivateKey};
+pub use receipt::{Batch, MAX_BATCH_RECORDS, Receipt, ReceiptError, SignedBatch};
 pub use section::{SignatureSection, find_signature, sign_component};
-pub use signed::{Checkpoint, Receipt, Signed, SignedError};
+pub use signed::{Checkpoint, Signed, SignedError};
 pub use statement::{MAX_SIGNED_AT, Statement};
 pub use store::TrustStore;
 pub use verify::{Verified, check_describe, verify};

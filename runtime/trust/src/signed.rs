@@ -1,5 +1,5 @@
 //! Statements a server signs with its log key: checkpoints of its audit log ([`Checkpoint`])
-//! and receipts of executions ([`Receipt`]). Both travel as JSON and are checked offline, by
+//! and the batches its receipts of executions are proven against (`receipt.rs`). Both travel as JSON and are checked offline, by
 //! anyone holding the log's public key (its key id), without trusting the server or its
 //! database.
 //!
@@ -33,7 +33,7 @@ pub enum SignedError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signed {
-    /// `checkpoint` or `receipt`.
+    /// `checkpoint` or `batch`.
     pub kind: String,
     pub statement: Value,
     /// The signing key's id (`ed25519:...`).
@@ -153,43 +153,6 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub const KIND: &'static str = "checkpoint";
-
-    pub fn sign(&self, key: &PrivateKey) -> Result<Signed, SignedError> {
-        Signed::sign(key, Self::KIND, self)
-    }
-}
-
-/// A receipt of one execution: what ran (tool, version, component digest, policy), on what
-/// (the input's sha256), with what result (the output's sha256, outcome, usage), and where the
-/// record sits in the audit log (sequence number and chain hash). Signed with the log key and
-/// handed to the caller with the answer, so the caller can later prove all of it without
-/// trusting the operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receipt {
-    pub log_id: String,
-    pub seq: i64,
-    pub execution_id: String,
-    pub tool: String,
-    pub version: String,
-    /// sha256 of the component that ran.
-    pub digest: String,
-    /// sha256 of the policy it ran under.
-    pub policy_hash: String,
-    pub input_sha256: String,
-    /// sha256 of the output as the answer carries it (compact JSON); absent without output.
-    pub output_sha256: Option<String>,
-    pub outcome: String,
-    /// The usage report, as in the answer.
-    pub usage: Value,
-    pub started_at_ms: i64,
-    pub finished_at_ms: i64,
-    /// The record's hash in the audit log's chain.
-    pub hash: String,
-}
-
-impl Receipt {
-    pub const KIND: &'static str = "receipt";
 
     pub fn sign(&self, key: &PrivateKey) -> Result<Signed, SignedError> {
         Signed::sign(key, Self::KIND, self)

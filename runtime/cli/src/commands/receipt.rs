@@ -1,5 +1,6 @@
-//! `cordon receipt verify FILE --key KEY`: checks an execution receipt offline (its signature
-//! is the log key's, and, given the input or output, their digests), and with `--data DIR` or
+//! `cordon receipt verify FILE --key KEY`: checks an execution receipt offline (the record
+//! matches its chain hash, its audit path leads to its batch's root, the batch is signed by the
+//! log key, and, given the input or output, their digests), and with `--data DIR` or
 //! `--server URL` that the audit log still holds that record unchanged. Exit code 0: valid; 1:
 //! not.
 //!
@@ -11,7 +12,7 @@ use super::client::{ServerArgs, agent, key as api_key, read_json};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use cordon_storage::{Embedded, ExecutionRecord, Storage};
-use cordon_trust::{Receipt, Signed};
+use cordon_trust::Receipt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -59,7 +60,7 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.file.display()))?;
-    let found = if value.get("kind").is_some() {
+    let found = if value.get("batch").is_some() {
         value
     } else if let Some(r) = value.get("receipt") {
         r.clone()
@@ -72,24 +73,26 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let mut problems = Vec::new();
-    let receipt: Option<Receipt> = match serde_json::from_value::<Signed>(found) {
+    // The receipt, its batch and its record, once all three are proven.
+    let proven = match Receipt::parse(found) {
         Err(e) => {
-            problems.push(format!("not a signed receipt: {e}"));
+            problems.push(e.to_string());
             None
         }
-        Ok(signed) => match signed.verify::<Receipt>(Receipt::KIND, &key) {
-            Ok(r) => Some(r),
+        Ok(r) => match r.verify(&key).and_then(|b| Ok((r.record_json()?, b))) {
+            Ok((record, batch)) => Some((r, batch, record)),
             Err(e) => {
                 problems.push(e.to_string());
                 None
             }
         },
     };
-    if let Some(r) = &receipt {
+    if let Some((r, batch, record)) = &proven {
+        let claim = |field: &str| record.get(field).and_then(Value::as_str).map(str::to_owned);
         if let Some(path) = &args.input {
             let bytes =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            if hex::encode(Sha256::digest(&bytes)) != r.input_sha256 {
+            if Some(hex::encode(Sha256::digest(&bytes))) != claim("input_sha256") {
                 problems.push(format!(
                     "{} is not the input this receipt is for",
                     path.display()
@@ -102,51 +105,66 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
             let output: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", path.display()))?;
             let digest = hex::encode(Sha256::digest(output.to_string().as_bytes()));
-            if r.output_sha256.as_deref() != Some(digest.as_str()) {
+            if claim("output_sha256").as_deref() != Some(digest.as_str()) {
                 problems.push(format!(
                     "{} is not the output this receipt is for",
                     path.display()
                 ));
             }
         }
-        let record = if let Some(dir) = &args.data {
+        if let Some(dir) = &args.data {
             let storage = Embedded::open(dir, true)?;
-            if storage.log_id()? != r.log_id {
+            let log_id = storage.log_id()?;
+            if log_id != r.log_id {
                 problems.push(format!(
-                    "the receipt is from log {}, the data directory holds log {}",
-                    r.log_id,
-                    storage.log_id()?
+                    "the receipt is from log {}, the data directory holds log {log_id}",
+                    r.log_id
                 ));
             }
-            Some(storage.execution_at(r.seq)?)
+            problems.extend(against_log(
+                r,
+                record,
+                storage.execution_at(r.seq)?.as_ref(),
+            ));
+            // The batch is a checkpoint too: the log must still end it with the signed head.
+            if let Some(last) = storage.execution_at(batch.size)?
+                && last.hash != batch.head
+            {
+                problems.push(format!(
+                    "the log's record {} is no longer the one its batch signed: the log was rewritten after the receipt was issued",
+                    batch.size
+                ));
+            }
         } else if let Some(url) = &args.server {
-            Some(fetch(
+            let id = claim("id").unwrap_or_default();
+            let stored = fetch(
                 &ServerArgs {
                     server: url.clone(),
                 },
-                &r.execution_id,
-            )?)
-        } else {
-            None
-        };
-        if let Some(record) = record {
-            problems.extend(against_log(r, record.as_ref()));
+                &id,
+            )?;
+            problems.extend(against_log(r, record, stored.as_ref()));
         }
     }
-    if problems.is_empty() {
-        let r = receipt.as_ref().map_or_else(String::new, |r| {
-            format!(
-                "{} {} ran as {} (record {}): {}",
-                r.tool, r.version, r.execution_id, r.seq, r.outcome
-            )
-        });
-        println!("valid: {r}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for p in &problems {
-            println!("invalid: {p}");
+    match proven {
+        Some((r, _, record)) if problems.is_empty() => {
+            let field = |f: &str| record.get(f).and_then(Value::as_str).unwrap_or("?");
+            println!(
+                "valid: {} {} ran as {} (record {}): {}",
+                field("tool"),
+                field("version"),
+                field("id"),
+                r.seq,
+                field("outcome")
+            );
+            Ok(ExitCode::SUCCESS)
         }
-        Ok(ExitCode::from(1))
+        _ => {
+            for p in &problems {
+                println!("invalid: {p}");
+            }
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
@@ -166,41 +184,44 @@ fn fetch(server: &ServerArgs, id: &str) -> anyhow::Result<Option<ExecutionRecord
     }
 }
 
-/// What differs between a receipt and the record the log holds for it.
-fn against_log(r: &Receipt, record: Option<&ExecutionRecord>) -> Vec<String> {
-    let Some(rec) = record else {
+/// What differs between a proven receipt (with its record as JSON) and the record the log
+/// holds at its place.
+fn against_log(r: &Receipt, record: &Value, stored: Option<&ExecutionRecord>) -> Vec<String> {
+    let Some(stored) = stored else {
         return vec![format!(
             "the log holds no execution record {} (record {}): it was deleted or never written",
-            r.execution_id, r.seq
+            record.get("id").and_then(Value::as_str).unwrap_or("?"),
+            r.seq
         )];
     };
-    let e = &rec.execution;
-    let usage = serde_json::to_value(&e.usage).unwrap_or(Value::Null);
     let mut out = Vec::new();
-    let fields: [(&str, bool); 13] = [
-        ("seq", rec.seq == r.seq),
-        ("execution_id", e.id == r.execution_id),
-        ("tool", e.tool == r.tool),
-        ("version", e.version == r.version),
-        ("digest", e.digest == r.digest),
-        ("policy_hash", e.policy_hash == r.policy_hash),
-        ("input_sha256", e.input_sha256 == r.input_sha256),
-        ("output_sha256", e.output_sha256 == r.output_sha256),
-        ("outcome", e.outcome.as_str() == r.outcome),
-        ("usage", usage == r.usage),
-        ("started_at_ms", e.started_at_ms == r.started_at_ms),
-        ("finished_at_ms", e.finished_at_ms == r.finished_at_ms),
-        ("hash", rec.hash == r.hash),
-    ];
-    for (name, same) in fields {
-        if !same {
-            out.push(format!(
-                "the log's record {} differs from the receipt in {name}: it was changed after the receipt was issued",
-                r.seq
-            ));
-        }
+    let held = serde_json::to_value(&stored.execution).unwrap_or(Value::Null);
+    let mut fields: Vec<&String> = record
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    if let Some(m) = held.as_object() {
+        fields.extend(m.keys().filter(|k| record.get(*k).is_none()));
     }
-    if !rec.matches_its_hash() {
+    let differ: Vec<&str> = fields
+        .into_iter()
+        .filter(|f| record.get(*f) != held.get(*f))
+        .map(String::as_str)
+        .collect();
+    let what = if !differ.is_empty() {
+        Some(differ.join(", "))
+    } else if stored.seq != r.seq || stored.hash != r.hash || stored.prev_hash != r.prev_hash {
+        Some("its place in the chain".to_owned())
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        out.push(format!(
+            "the log's record {} differs from the receipt in {what}: it was changed after the receipt was issued",
+            r.seq
+        ));
+    }
+    if !stored.matches_its_hash() {
         out.push(format!(
             "the log's record {} no longer matches its own hash: it was edited",
             r.seq

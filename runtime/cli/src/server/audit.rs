@@ -4,12 +4,13 @@
 
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
+use crate::server::journal::Committed;
 use crate::server::state::{AppState, now_ms};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use cordon_core::Action;
-use cordon_storage::{EVENT_KINDS, Event, EventFilter, ExecutionRecord, Storage, StoredCheckpoint};
-use cordon_trust::{Checkpoint, KeyId, PrivateKey, Receipt, Signed};
+use cordon_storage::{EVENT_KINDS, Event, EventFilter, Storage, StoredCheckpoint};
+use cordon_trust::{Checkpoint, KeyId, PrivateKey, Receipt, Signed, SignedBatch};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,26 +143,22 @@ impl AuditLog {
         Ok(Some(signed))
     }
 
-    /// The signed receipt of a stored execution.
-    pub fn receipt(&self, r: &ExecutionRecord) -> anyhow::Result<Signed> {
-        let e = &r.execution;
-        Ok(Receipt {
-            log_id: self.log_id.clone(),
-            seq: r.seq,
-            execution_id: e.id.clone(),
-            tool: e.tool.clone(),
-            version: e.version.clone(),
-            digest: e.digest.clone(),
-            policy_hash: e.policy_hash.clone(),
-            input_sha256: e.input_sha256.clone(),
-            output_sha256: e.output_sha256.clone(),
-            outcome: e.outcome.as_str().to_owned(),
-            usage: serde_json::to_value(&e.usage)?,
-            started_at_ms: e.started_at_ms,
-            finished_at_ms: e.finished_at_ms,
-            hash: r.hash.clone(),
-        }
-        .sign(&self.key)?)
+    /// Signs the batch statement of one group commit: records `first_seq`, ... with these
+    /// chain hashes (see `cordon_trust::SignedBatch`).
+    pub fn sign_batch(
+        &self,
+        first_seq: i64,
+        hashes: &[&str],
+        time_ms: i64,
+    ) -> Result<SignedBatch, cordon_trust::ReceiptError> {
+        SignedBatch::sign(&self.key, &self.log_id, first_seq, hashes, time_ms)
+    }
+
+    /// The receipt of a committed execution.
+    pub fn receipt(&self, c: &Committed) -> anyhow::Result<Receipt> {
+        let r = &c.record;
+        Ok(c.batch
+            .receipt(&self.log_id, r.seq, &r.prev_hash, &r.hash, r.body()?)?)
     }
 
     /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
@@ -268,16 +265,48 @@ pub async fn key(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<Lo
 /// A statement signed with the log key (the JSON form of `cordon_trust::Signed`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignedView {
-    /// `checkpoint` or `receipt`.
+    /// `checkpoint` or `batch`.
     pub kind: String,
     /// A checkpoint: `log_id`, `size` (the last sequence number), `head` (its hash),
-    /// `time_ms`. A receipt: `log_id`, `seq`, `execution_id`, `tool`, `version`, `digest`,
-    /// `policy_hash`, `input_sha256`, `output_sha256`, `outcome`, `usage`, `started_at_ms`,
-    /// `finished_at_ms`, `hash` (the record's chain hash).
+    /// `time_ms`. A batch: the same, and `first_seq` (its first record) and `root` (the
+    /// Merkle tree hash of its records' chain hashes).
     #[schema(value_type = Object)]
     pub statement: serde_json::Value,
     pub key: String,
     pub signature: String,
+}
+
+/// The receipt of one execution (the JSON form of `cordon_trust::Receipt`): the record as the
+/// audit log hashed it, its place in the chain, and the proof that the log key signed it. Check
+/// it with `cordon receipt verify` (docs/audit.md, "Receipts").
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceiptView {
+    pub log_id: String,
+    pub seq: i64,
+    /// The hash of the link before the record.
+    pub prev_hash: String,
+    /// The record's chain hash: sha256(prev_hash, "\n", seq, "\n", record).
+    pub hash: String,
+    /// The record's canonical JSON, as a string (exactly the bytes that were hashed).
+    pub record: String,
+    /// The audit path from the record's leaf to the batch's root (hex, leaf side first).
+    pub path: Vec<String>,
+    /// The signed batch the record was committed in.
+    pub batch: SignedView,
+}
+
+impl From<Receipt> for ReceiptView {
+    fn from(r: Receipt) -> Self {
+        ReceiptView {
+            log_id: r.log_id,
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            record: r.record,
+            path: r.path,
+            batch: r.batch.into(),
+        }
+    }
 }
 
 impl From<Signed> for SignedView {

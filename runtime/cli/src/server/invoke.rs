@@ -12,7 +12,7 @@
 //! | `timeout` | 504 |
 //! | `host_error` | 500 |
 
-use crate::server::audit::SignedView;
+use crate::server::audit::ReceiptView;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::state::{AppState, LiveTool, now_ms, sha256_hex};
@@ -70,7 +70,7 @@ pub struct InvokeResponse {
     /// This execution's receipt, signed with the server's log key: keep it to prove later
     /// what ran, on what input, under which policy, with what result
     /// (`cordon receipt verify`).
-    pub receipt: SignedView,
+    pub receipt: ReceiptView,
 }
 
 /// Invokes the newest version of a tool (or the one named with `?version=`) with the request
@@ -213,8 +213,11 @@ pub async fn execute(
     };
     // Durable before the answer: the journal commits it (fsync, shared with whatever else is
     // waiting) and only then returns.
-    let stored = state.journal.append(record).await?;
-    let receipt = state.audit.receipt(&stored).map_err(ApiError::internal)?;
+    let committed = state.journal.append(record).await?;
+    let receipt = state
+        .audit
+        .receipt(&committed)
+        .map_err(ApiError::internal)?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
     let answer = InvokeResponse {

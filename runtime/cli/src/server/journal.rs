@@ -1,10 +1,15 @@
 //! Group commit for the execution log: one writer thread takes every record waiting in its queue
-//! (up to a batch), appends them in one transaction, and only then answers each waiting request.
-//! Under load many executions share one fsync; with a single caller it is one fsync per record,
-//! as before. Either way no answer is sent before its record is durable.
+//! (up to a batch), appends them in one transaction, signs one batch statement over them with
+//! the log key, and only then answers each waiting request. Under load many executions share one
+//! fsync and one signature; with a single caller it is one of each per record, as before. Either
+//! way no answer is sent before its record is durable, and each answer's receipt is proven
+//! against its batch's signed statement (`cordon_trust::SignedBatch`).
 
+use crate::server::audit::AuditLog;
 use crate::server::error::ApiError;
+use crate::server::state::now_ms;
 use cordon_storage::{ExecutionRecord, NewExecution, Storage};
+use cordon_trust::SignedBatch;
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -12,7 +17,14 @@ use tokio::sync::oneshot;
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<ExecutionRecord, String>>;
+/// A durable record and the signed batch it was committed in.
+#[derive(Debug)]
+pub struct Committed {
+    pub record: ExecutionRecord,
+    pub batch: Arc<SignedBatch>,
+}
+
+type Reply = oneshot::Sender<Result<Committed, String>>;
 
 /// The handle requests use to append; cheap to clone.
 #[derive(Debug, Clone)]
@@ -21,8 +33,8 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer thread over the execution log in `log`.
-    pub fn start(log: Arc<dyn Storage>) -> std::io::Result<Self> {
+    /// Starts the writer thread over the execution log in `log`, signing with `audit`'s key.
+    pub fn start(log: Arc<dyn Storage>, audit: Arc<AuditLog>) -> std::io::Result<Self> {
         let (queue, incoming) = mpsc::channel::<(NewExecution, Reply)>();
         std::thread::Builder::new()
             .name("cordon-journal".into())
@@ -36,16 +48,19 @@ impl Journal {
                         }
                     }
                     let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match log.append(&records) {
-                        Ok(stored) => {
+                    match commit(&*log, &audit, &records) {
+                        Ok((stored, signed)) => {
                             for (reply, record) in replies.into_iter().zip(stored) {
-                                let _ = reply.send(Ok(record));
+                                let _ = reply.send(Ok(Committed {
+                                    record,
+                                    batch: signed.clone(),
+                                }));
                             }
                         }
                         Err(e) => {
                             tracing::error!(error = %e, records = records.len(), "execution log append failed");
                             for reply in replies {
-                                let _ = reply.send(Err(e.to_string()));
+                                let _ = reply.send(Err(e.clone()));
                             }
                         }
                     }
@@ -54,8 +69,8 @@ impl Journal {
         Ok(Journal { queue })
     }
 
-    /// Appends one record and waits until it is durable.
-    pub async fn append(&self, record: NewExecution) -> Result<ExecutionRecord, ApiError> {
+    /// Appends one record and waits until it is durable and its batch signed.
+    pub async fn append(&self, record: NewExecution) -> Result<Committed, ApiError> {
         let (reply, done) = oneshot::channel();
         self.queue
             .send((record, reply))
@@ -64,4 +79,22 @@ impl Journal {
             .map_err(|_| ApiError::internal("the execution log writer has stopped"))?
             .map_err(ApiError::internal)
     }
+}
+
+/// Appends `records` in one transaction and signs their batch.
+fn commit(
+    log: &dyn Storage,
+    audit: &AuditLog,
+    records: &[NewExecution],
+) -> Result<(Vec<ExecutionRecord>, Arc<SignedBatch>), String> {
+    let stored = log.append(records).map_err(|e| e.to_string())?;
+    let first = stored.first().map_or(0, |r| r.seq);
+    let hashes: Vec<&str> = stored.iter().map(|r| r.hash.as_str()).collect();
+    let signed = audit
+        .sign_batch(first, &hashes, now_ms())
+        // The records are durable: the log verifies; only these answers' receipts are lost.
+        .map_err(|e| {
+            format!("the records were stored, but their batch could not be signed: {e}")
+        })?;
+    Ok((stored, Arc::new(signed)))
 }

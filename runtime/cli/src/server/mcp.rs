@@ -353,11 +353,19 @@ mod tests {
             output: Some(output),
             error: None,
             usage: cordon_core::Usage::default(),
-            receipt: crate::server::audit::SignedView {
-                kind: "receipt".into(),
-                statement: json!({"seq": 1}),
-                key: "ed25519:k".into(),
-                signature: "s".into(),
+            receipt: crate::server::audit::ReceiptView {
+                log_id: "log".into(),
+                seq: 1,
+                prev_hash: "00".repeat(32),
+                hash: "11".repeat(32),
+                record: "{}".into(),
+                path: Vec::new(),
+                batch: crate::server::audit::SignedView {
+                    kind: "batch".into(),
+                    statement: json!({"size": 1}),
+                    key: "ed25519:k".into(),
+                    signature: "s".into(),
+                },
             },
         }
     }
@@ -373,7 +381,7 @@ mod tests {
         assert_eq!(r.structured_content, Some(json!({"text": "HI"})));
         // The receipt travels in `_meta`, beside the execution id.
         let meta = r.meta.unwrap().0;
-        assert_eq!(meta["cordon/receipt"]["statement"]["seq"], 1);
+        assert_eq!(meta["cordon/receipt"]["seq"], 1);
         assert_eq!(meta["cordon/execution_id"], "ex");
         let r = call_result(ok(json!(42)), wrap);
         assert_eq!(r.structured_content, Some(json!({"result": 42})));

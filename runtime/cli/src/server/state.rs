@@ -81,7 +81,7 @@ pub struct AppState {
     /// Appends to the execution log with group commit.
     pub journal: crate::server::journal::Journal,
     /// The log key and signed checkpoints.
-    pub audit: crate::server::audit::AuditLog,
+    pub audit: Arc<crate::server::audit::AuditLog>,
     pub trust: TrustStore,
     pub secrets: Option<SecretStore>,
     /// name → versions in publication order (newest last).
@@ -124,16 +124,16 @@ impl AppState {
         rates: crate::server::ratelimit::RateSettings,
     ) -> anyhow::Result<AppState> {
         let max_in_flight = settings.max_in_flight;
-        let audit = crate::server::audit::AuditLog::open(
+        let audit = Arc::new(crate::server::audit::AuditLog::open(
             &settings.data_dir,
             &*storage,
             settings.audit.clone(),
-        )?;
+        )?);
         Ok(AppState {
+            journal: crate::server::journal::Journal::start(storage.clone(), audit.clone())?,
             audit,
             settings,
             sandbox,
-            journal: crate::server::journal::Journal::start(storage.clone())?,
             storage,
             trust,
             secrets,
