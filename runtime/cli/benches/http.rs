@@ -16,7 +16,8 @@
 //! Sections can be picked by name: `cargo bench -p cordon --bench http -- soak` (all run when
 //! none is named); `CORDON_SOAK_INVOKES` sets the soak's length (default 1,000,000).
 //! `CORDON_BENCH_BASELINE=/path/to/an/older/cordon` adds that binary's server to the throughput
-//! rounds (same load, alternating), for a before/after comparison of a change in one run.
+//! rounds (same load, alternating), for a before/after comparison of a change in one run;
+//! `CORDON_BENCH_ROUNDS` sets how many rounds (default 3).
 //!
 //! The bench re-executes itself with `bare-echo` to run the bare axum server in its own process.
 
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 const CORDON: &str = env!("CARGO_BIN_EXE_cordon");
 const CONNECTIONS: usize = 16;
 const ROUND: Duration = Duration::from_secs(5);
+/// Throughput rounds unless `CORDON_BENCH_ROUNDS` says otherwise.
 const ROUNDS: usize = 3;
 const ECHO_INPUT: &[u8] = br#"{"message":"hello from the benchmark"}"#;
 
@@ -368,8 +370,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
+    let rounds = std::env::var("CORDON_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS)
+        .max(1);
     println!(
-        "== invoke throughput: {CONNECTIONS} keep-alive connections, {ROUNDS} rounds of {} s each, alternating",
+        "== invoke throughput: {CONNECTIONS} keep-alive connections, {rounds} rounds of {} s each, alternating",
         ROUND.as_secs()
     );
     let echo = setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo");
@@ -417,7 +424,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             Duration::from_secs(1),
         ));
     }
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         last.clear();
         let l = rt.block_on(load(
             &bare.addr,

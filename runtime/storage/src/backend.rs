@@ -14,7 +14,7 @@ use crate::StorageError;
 use crate::chain::{ChainReport, Claim};
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeyStore, NewKey};
-use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution};
+use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use cordon_core::Role;
@@ -72,7 +72,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     // The audit log.
 
     /// Appends executions in order, chained to the newest link; durable when this returns.
-    fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError>;
+    fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
+        self.append_prepared(&Prepared::all(batch)?)
+    }
+    /// The same, of records already prepared (see [`Prepared`]).
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError>;
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError>;
     /// The execution at sequence number `seq`, if that link is one.
     fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError>;
@@ -270,8 +274,8 @@ impl Storage for Embedded {
         self.log.record(event)
     }
 
-    fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
-        self.log.append(batch)
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError> {
+        self.log.append_prepared(batch)
     }
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         self.log.get(id)

@@ -17,7 +17,7 @@
 //! checkpoints held elsewhere, a truncated tail or a rewritten prefix.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -26,22 +26,27 @@ pub use cordon_core::link::{GENESIS, link_hash};
 /// Most problems a report lists (it always counts them all).
 const MAX_LISTED: usize = 100;
 
-/// The leaves of a JSON body in order, as (path, canonical JSON of the value): objects are
-/// walked (paths joined with `.`), anything else is one leaf.
-fn leaves(value: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(v, &path, out);
-            }
+/// The leaves of a JSON body in order, as (path, JSON text of the value): objects are walked
+/// (keys in sorted order, paths joined with `.`), anything else is one leaf. Read straight from
+/// the body's text, without building a `Value` tree: this runs for every record appended. On a
+/// canonical body (compact, as `serde_json` writes it) a leaf's text is exactly its canonical
+/// JSON. `None` when the body is not a JSON object.
+fn leaves<'a>(body: &'a str, prefix: &str, out: &mut Vec<(String, &'a str)>) -> Option<()> {
+    let map: BTreeMap<String, &'a RawValue> = serde_json::from_str(body).ok()?;
+    for (k, v) in map {
+        let path = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let text = v.get();
+        if text.starts_with('{') {
+            leaves(text, &path, out)?;
+        } else {
+            out.push((path, text));
         }
-        other => out.push((prefix.to_owned(), other.to_string())),
     }
+    Some(())
 }
 
 fn check_byte(path: &str, value: &str) -> u8 {
@@ -52,26 +57,29 @@ fn check_byte(path: &str, value: &str) -> u8 {
     h.finalize()[0]
 }
 
-/// One check byte per field of `body` (see the module documentation).
-pub fn field_checks(body: &Value) -> Vec<u8> {
+/// One check byte per field of the canonical JSON `body` (see the module documentation); none
+/// when it is not a JSON object.
+pub fn field_checks(body: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    leaves(body, "", &mut out);
+    if leaves(body, "", &mut out).is_none() {
+        return Vec::new();
+    }
     out.iter().map(|(p, v)| check_byte(p, v)).collect()
 }
 
 /// The fields of `body` whose check byte differs from `stored`; `None` when the body no longer
 /// has the same fields (one was added or removed), so they cannot be paired up.
-pub fn edited_fields(body: &Value, stored: &[u8]) -> Option<Vec<String>> {
+pub fn edited_fields(body: &str, stored: &[u8]) -> Option<Vec<String>> {
     let mut out = Vec::new();
-    leaves(body, "", &mut out);
+    leaves(body, "", &mut out)?;
     if out.len() != stored.len() {
         return None;
     }
     Some(
-        out.iter()
+        out.into_iter()
             .zip(stored)
             .filter(|((p, v), b)| check_byte(p, v) != **b)
-            .map(|((p, _), _)| p.clone())
+            .map(|((p, _), _)| p)
             .collect(),
     )
 }
@@ -218,11 +226,7 @@ impl Walk {
         let bad = link_hash(&self.expected_prev, seq, &body) != stored_hash;
         if bad {
             // What changed in this link itself, by its check bytes (the hash cannot tell).
-            let parsed: Option<Value> = serde_json::from_str(&body).ok();
-            let fields = match (&parsed, &checks) {
-                (Some(v), Some(c)) => edited_fields(v, c),
-                _ => None,
-            };
+            let fields = checks.as_ref().and_then(|c| edited_fields(&body, c));
             let problem = if seq != self.expected_seq {
                 format!(
                     "{name}: does not link to the record before it (a record was deleted, inserted or reordered)"
@@ -245,12 +249,8 @@ impl Walk {
                 }
             };
             self.note(problem);
-        } else if let (Some(v), Some(c)) = (
-            checks
-                .as_ref()
-                .and_then(|_| serde_json::from_str::<Value>(&body).ok()),
-            &checks,
-        ) && edited_fields(&v, c).is_none_or(|f| !f.is_empty())
+        } else if let Some(c) = &checks
+            && edited_fields(&body, c).is_none_or(|f| !f.is_empty())
         {
             self.note(format!(
                 "{name}: its field check bytes were edited (the record itself matches its hash)"
@@ -330,18 +330,53 @@ impl Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn check_bytes_name_the_edited_field() {
-        let a = json!({"id": "x", "n": 1, "usage": {"fuel": 5, "denials": []}});
+        let a = json!({"id": "x", "n": 1, "usage": {"fuel": 5, "denials": []}}).to_string();
         let checks = field_checks(&a);
         assert_eq!(checks.len(), 4);
         assert_eq!(edited_fields(&a, &checks), Some(vec![]));
-        let b = json!({"id": "x", "n": 1, "usage": {"fuel": 6, "denials": []}});
+        let b = json!({"id": "x", "n": 1, "usage": {"fuel": 6, "denials": []}}).to_string();
         assert_eq!(edited_fields(&b, &checks), Some(vec!["usage.fuel".into()]));
-        let c = json!({"id": "x", "n": 1, "usage": {"fuel": 5}});
+        let c = json!({"id": "x", "n": 1, "usage": {"fuel": 5}}).to_string();
         assert_eq!(edited_fields(&c, &checks), None);
+        assert_eq!(edited_fields("[1]", &checks), None);
+        assert!(field_checks("not json").is_empty());
+    }
+
+    /// The check bytes as version 4 logs were first written: walked over a parsed `Value`. The
+    /// bytes read from the text must be the same, or those logs would report edits.
+    fn checks_via_value(v: &Value, prefix: &str, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    checks_via_value(v, &path, out);
+                }
+            }
+            other => out.push(check_byte(prefix, &other.to_string())),
+        }
+    }
+
+    #[test]
+    fn check_bytes_read_from_the_text_are_those_of_the_parsed_value() {
+        let bodies = [
+            json!({"b": 1, "a": -2, "c": null, "d": true, "e": 1.5e300}),
+            json!({"s": "quote \" backslash \\ tab \t nl \n ctl \u{1} é 漢 🦀", "k": ""}),
+            json!({"usage": {"z": 0, "denials": [{"kind": "fs", "path": "/x"}], "inner": {"deep": [1, [2]]}}, "empty": {}}),
+            json!({"u64": u64::MAX, "i64": i64::MIN, "list": [], "obj_in_list": [{"a": {"b": 1}}]}),
+        ];
+        for v in bodies {
+            let mut expected = Vec::new();
+            checks_via_value(&v, "", &mut expected);
+            assert_eq!(field_checks(&v.to_string()), expected, "{v}");
+        }
     }
 
     /// Link `seq` with body `v`, chained to `prev` (which it then becomes).
@@ -352,9 +387,9 @@ mod tests {
         Link {
             seq,
             label: format!("e{seq}"),
+            checks: Some(field_checks(&body)),
             body,
             stored_hash: h,
-            checks: Some(field_checks(&v)),
             column_problems: vec![],
         }
     }

@@ -27,7 +27,7 @@ pub use chain::{ChainReport, Claim};
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
 pub use keys::{ApiKey, KeyStore, NewKey};
-pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution};
+pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use log_verify::StoredCheckpoint;
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;

@@ -78,10 +78,41 @@ impl ExecutionRecord {
         canonical(&self.execution)
             .is_ok_and(|body| chain::link_hash(&self.prev_hash, self.seq, &body) == self.hash)
     }
+}
 
-    /// The record's canonical JSON: exactly the bytes its chain hash covers.
-    pub fn body(&self) -> Result<String, StorageError> {
-        canonical(&self.execution)
+/// An execution made ready to append: its canonical body and check bytes, which do not depend
+/// on the chain. The server prepares each record on its request's own thread (in parallel, and
+/// while the previous group commits), so the log's single writer only chains and stores.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub execution: NewExecution,
+    body: String,
+    checks: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn new(execution: NewExecution) -> Result<Self, StorageError> {
+        let body = canonical(&execution)?;
+        Ok(Prepared {
+            checks: chain::field_checks(&body),
+            body,
+            execution,
+        })
+    }
+
+    /// Each of `batch`, prepared.
+    pub fn all(batch: &[NewExecution]) -> Result<Vec<Self>, StorageError> {
+        batch.iter().cloned().map(Prepared::new).collect()
+    }
+
+    /// The canonical JSON the record's chain hash will cover.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// Gives the body up (once the record is stored, for its receipt).
+    pub fn into_body(self) -> String {
+        self.body
     }
 }
 
@@ -121,11 +152,6 @@ impl std::fmt::Debug for ExecutionLog {
 /// The canonical JSON the chain hashes for an execution.
 pub(crate) fn canonical(e: &NewExecution) -> Result<String, StorageError> {
     serde_json::to_string(e).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
-/// The check bytes of a canonical body (see `chain.rs`).
-pub(crate) fn checks_of(body: &str) -> Vec<u8> {
-    serde_json::from_str(body).map_or_else(|_| Vec::new(), |v| chain::field_checks(&v))
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -171,7 +197,7 @@ pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
             &mut interner,
             &e,
             &stored,
-            &checks_of(&body),
+            &chain::field_checks(&body),
         )?);
         conn.prepare_cached(&sql)?
             .execute(params_from_iter(values))?;
@@ -262,7 +288,8 @@ impl ExecutionLog {
 
     pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StorageError> {
         Ok(conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?)
     }
 
@@ -291,13 +318,14 @@ impl ExecutionLog {
     /// (sequence number, hash) of the newest link, or of the anchor when there is none.
     pub(crate) fn head_of(conn: &Connection) -> Result<(i64, String), StorageError> {
         let mut newest: Option<(i64, Option<String>)> = None;
-        for table in ["executions", "events"] {
+        // Read once per group commit: statements cached, not parsed each time.
+        for sql in [
+            "SELECT seq, hash FROM executions ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+        ] {
             let last: Option<(i64, Option<String>)> = conn
-                .query_row(
-                    &format!("SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1"),
-                    [],
-                    |r| Ok((r.get(0)?, hash_text(r.get_ref(1)?))),
-                )
+                .prepare_cached(sql)?
+                .query_row([], |r| Ok((r.get(0)?, hash_text(r.get_ref(1)?))))
                 .optional()?;
             if let Some(l) = last
                 && newest.as_ref().is_none_or(|n| l.0 > n.0)
@@ -337,19 +365,18 @@ impl ExecutionLog {
     /// Appends executions in one transaction (group commit) and returns them as stored. When
     /// this returns, the records are durable.
     pub fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
-        // The bodies and their check bytes do not depend on the chain: made before the write
-        // lock is taken, and the check bytes from the record itself, without parsing the body.
-        let prepared = batch
-            .iter()
-            .map(|e| {
-                let value =
-                    serde_json::to_value(e).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                Ok((canonical(e)?, chain::field_checks(&value)))
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.append_prepared(&Prepared::all(batch)?)
+    }
+
+    /// [`ExecutionLog::append`] of records already prepared: under the write lock only the
+    /// chaining and the inserts remain.
+    pub fn append_prepared(
+        &self,
+        batch: &[Prepared],
+    ) -> Result<Vec<ExecutionRecord>, StorageError> {
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
-        let result = Self::append_locked(w, batch, &prepared);
+        let result = Self::append_locked(w, batch);
         if result.is_err() {
             // The transaction rolled back: strings it interned are gone again.
             w.interner.clear();
@@ -359,8 +386,7 @@ impl ExecutionLog {
 
     fn append_locked(
         w: &mut Writer,
-        batch: &[NewExecution],
-        prepared: &[(String, Vec<u8>)],
+        batch: &[Prepared],
     ) -> Result<Vec<ExecutionRecord>, StorageError> {
         let tx = w
             .conn
@@ -370,15 +396,21 @@ impl ExecutionLog {
         let (mut seq, mut prev) = Self::head_of(&tx)?;
         let mut out = Vec::with_capacity(batch.len());
         let sql = insert_sql();
-        for (e, (body, checks)) in batch.iter().zip(prepared) {
+        for p in batch {
             seq += 1;
-            let h = chain::link_hash(&prev, seq, body);
+            let h = chain::link_hash(&prev, seq, &p.body);
             let mut values = vec![Value::Integer(seq)];
-            values.extend(log_row::encode(&tx, &mut w.interner, e, &h, checks)?);
+            values.extend(log_row::encode(
+                &tx,
+                &mut w.interner,
+                &p.execution,
+                &h,
+                &p.checks,
+            )?);
             tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
             out.push(ExecutionRecord {
                 seq,
-                execution: e.clone(),
+                execution: p.execution.clone(),
                 prev_hash: std::mem::replace(&mut prev, h.clone()),
                 hash: h,
             });
@@ -414,7 +446,7 @@ impl ExecutionLog {
                     &mut w.interner,
                     &e,
                     &body,
-                    &checks_of(&body),
+                    &chain::field_checks(&body),
                     &h,
                 )?);
                 tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use cordon_core::Action;
 use cordon_storage::{EVENT_KINDS, Event, EventFilter, Storage, StoredCheckpoint};
-use cordon_trust::{Checkpoint, KeyId, PrivateKey, Receipt, Signed, SignedBatch};
+use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed, SignedBatch};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,11 +154,19 @@ impl AuditLog {
         SignedBatch::sign(&self.key, &self.log_id, first_seq, hashes, time_ms)
     }
 
-    /// The receipt of a committed execution.
-    pub fn receipt(&self, c: &Committed) -> anyhow::Result<Receipt> {
-        let r = &c.record;
-        Ok(c.batch
-            .receipt(&self.log_id, r.seq, &r.prev_hash, &r.hash, r.body()?)?)
+    /// The receipt of a committed execution, for its answer.
+    pub fn receipt(&self, c: Committed) -> anyhow::Result<ReceiptView> {
+        let batch = &c.batch;
+        let r = c.record;
+        Ok(ReceiptView {
+            path: batch.path(r.seq)?,
+            batch: batch.statement_json().to_owned(),
+            log_id: self.log_id.clone(),
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            record: c.body,
+        })
     }
 
     /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
@@ -292,21 +300,8 @@ pub struct ReceiptView {
     /// The audit path from the record's leaf to the batch's root (hex, leaf side first).
     pub path: Vec<String>,
     /// The signed batch the record was committed in.
-    pub batch: SignedView,
-}
-
-impl From<Receipt> for ReceiptView {
-    fn from(r: Receipt) -> Self {
-        ReceiptView {
-            log_id: r.log_id,
-            seq: r.seq,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-            record: r.record,
-            path: r.path,
-            batch: r.batch.into(),
-        }
-    }
+    #[schema(value_type = SignedView)]
+    pub batch: Box<serde_json::value::RawValue>,
 }
 
 impl From<Signed> for SignedView {

@@ -214,10 +214,7 @@ pub async fn execute(
     // Durable before the answer: the journal commits it (fsync, shared with whatever else is
     // waiting) and only then returns.
     let committed = state.journal.append(record).await?;
-    let receipt = state
-        .audit
-        .receipt(&committed)
-        .map_err(ApiError::internal)?;
+    let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
     let answer = InvokeResponse {
@@ -226,7 +223,7 @@ pub async fn execute(
         output: exec.output,
         error: exec.error,
         usage: exec.usage,
-        receipt: receipt.into(),
+        receipt,
     };
     Ok((answer, tool))
 }

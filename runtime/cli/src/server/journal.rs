@@ -1,14 +1,20 @@
 //! Group commit for the execution log: one writer thread takes every record waiting in its queue
-//! (up to a batch), appends them in one transaction, signs one batch statement over them with
-//! the log key, and only then answers each waiting request. Under load many executions share one
-//! fsync and one signature; with a single caller it is one of each per record, as before. Either
-//! way no answer is sent before its record is durable, and each answer's receipt is proven
-//! against its batch's signed statement (`cordon_trust::SignedBatch`).
+//! (up to a batch), appends them in one transaction, and only then are the waiting requests
+//! answered. Under load many executions share one fsync and one signature of their batch; with a
+//! single caller it is one of each per record. Either way no answer is sent before its record is
+//! durable, and each answer's receipt is proven against its batch's signed statement
+//! (`cordon_trust::SignedBatch`).
+//!
+//! Only what must be serial is: each record is prepared (its canonical body and check bytes) on
+//! its request's own task before it is queued; the writer chains and stores; a second thread
+//! signs each committed batch and answers its requests, while the writer already commits the
+//! next group. (Signing on the request tasks instead would stall the async workers on each
+//! other for the length of a signature.)
 
 use crate::server::audit::AuditLog;
 use crate::server::error::ApiError;
 use crate::server::state::now_ms;
-use cordon_storage::{ExecutionRecord, NewExecution, Storage};
+use cordon_storage::{ExecutionRecord, NewExecution, Prepared, Storage};
 use cordon_trust::SignedBatch;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,63 +23,51 @@ use tokio::sync::oneshot;
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// A durable record and the signed batch it was committed in.
+/// A durable record, its canonical body, and the signed batch it was committed in.
 #[derive(Debug)]
 pub struct Committed {
     pub record: ExecutionRecord,
+    pub body: String,
     pub batch: Arc<SignedBatch>,
 }
 
 type Reply = oneshot::Sender<Result<Committed, String>>;
 
+/// A committed group on its way to the signer: the records as stored, as prepared, and who
+/// waits for each.
+type Stored = (Vec<ExecutionRecord>, Vec<Prepared>, Vec<Reply>);
+
 /// The handle requests use to append; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Journal {
-    queue: mpsc::Sender<(NewExecution, Reply)>,
+    queue: mpsc::Sender<(Prepared, Reply)>,
 }
 
 impl Journal {
-    /// Starts the writer thread over the execution log in `log`, signing with `audit`'s key.
+    /// Starts the writer and signer threads over the execution log in `log`, signing with
+    /// `audit`'s key.
     pub fn start(log: Arc<dyn Storage>, audit: Arc<AuditLog>) -> std::io::Result<Self> {
-        let (queue, incoming) = mpsc::channel::<(NewExecution, Reply)>();
+        let (queue, incoming) = mpsc::channel::<(Prepared, Reply)>();
+        let (to_signer, committed) = mpsc::channel::<Stored>();
         std::thread::Builder::new()
             .name("cordon-journal".into())
+            .spawn(move || write(&*log, &incoming, &to_signer))?;
+        std::thread::Builder::new()
+            .name("cordon-signer".into())
             .spawn(move || {
-                while let Ok(first) = incoming.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match incoming.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match commit(&*log, &audit, &records) {
-                        Ok((stored, signed)) => {
-                            for (reply, record) in replies.into_iter().zip(stored) {
-                                let _ = reply.send(Ok(Committed {
-                                    record,
-                                    batch: signed.clone(),
-                                }));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, records = records.len(), "execution log append failed");
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
+                while let Ok(group) = committed.recv() {
+                    sign(&audit, group);
                 }
             })?;
         Ok(Journal { queue })
     }
 
-    /// Appends one record and waits until it is durable and its batch signed.
+    /// Prepares one record, appends it and waits until it is durable and its batch signed.
     pub async fn append(&self, record: NewExecution) -> Result<Committed, ApiError> {
+        let prepared = Prepared::new(record).map_err(ApiError::internal)?;
         let (reply, done) = oneshot::channel();
         self.queue
-            .send((record, reply))
+            .send((prepared, reply))
             .map_err(|_| ApiError::internal("the execution log writer has stopped"))?;
         done.await
             .map_err(|_| ApiError::internal("the execution log writer has stopped"))?
@@ -81,20 +75,64 @@ impl Journal {
     }
 }
 
-/// Appends `records` in one transaction and signs their batch.
-fn commit(
+/// The writer: every waiting record (up to a batch) in one transaction, then on to the signer.
+fn write(
     log: &dyn Storage,
-    audit: &AuditLog,
-    records: &[NewExecution],
-) -> Result<(Vec<ExecutionRecord>, Arc<SignedBatch>), String> {
-    let stored = log.append(records).map_err(|e| e.to_string())?;
+    incoming: &mpsc::Receiver<(Prepared, Reply)>,
+    to_signer: &mpsc::Sender<Stored>,
+) {
+    while let Ok(first) = incoming.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match incoming.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match log.append_prepared(&records) {
+            Ok(stored) => {
+                if let Err(mpsc::SendError((_, _, replies))) =
+                    to_signer.send((stored, records, replies))
+                {
+                    for reply in replies {
+                        let _ = reply.send(Err("the receipt signer has stopped".into()));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = records.len(), "execution log append failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// The signer: one signature over a committed group, then every answer of the group.
+fn sign(audit: &AuditLog, (stored, records, replies): Stored) {
     let first = stored.first().map_or(0, |r| r.seq);
     let hashes: Vec<&str> = stored.iter().map(|r| r.hash.as_str()).collect();
-    let signed = audit
-        .sign_batch(first, &hashes, now_ms())
-        // The records are durable: the log verifies; only these answers' receipts are lost.
-        .map_err(|e| {
-            format!("the records were stored, but their batch could not be signed: {e}")
-        })?;
-    Ok((stored, Arc::new(signed)))
+    match audit.sign_batch(first, &hashes, now_ms()) {
+        Ok(signed) => {
+            let signed = Arc::new(signed);
+            for ((reply, record), prepared) in replies.into_iter().zip(stored).zip(records) {
+                let _ = reply.send(Ok(Committed {
+                    record,
+                    body: prepared.into_body(),
+                    batch: signed.clone(),
+                }));
+            }
+        }
+        Err(e) => {
+            // The records are durable and the log verifies; only these receipts are lost.
+            tracing::error!(error = %e, records = stored.len(), "cannot sign a committed batch");
+            for reply in replies {
+                let _ = reply.send(Err(format!(
+                    "the record was stored, but its receipt could not be signed: {e}"
+                )));
+            }
+        }
+    }
 }
