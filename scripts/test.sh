@@ -14,6 +14,15 @@ mkdir -p target
 python3 -m venv target/mcp-venv
 target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5"
 
+# Tests that need PostgreSQL start their own server from the installed binaries (a cluster under
+# target/ on a free port, stopped afterwards: tests/postgres); install them when missing.
+if [ -z "${CORDON_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  $sudo apt-get install -y postgresql
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

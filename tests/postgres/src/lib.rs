@@ -1,0 +1,236 @@
+//! A real PostgreSQL for tests, nothing mocked: `initdb` into a fresh directory under the
+//! workspace's `target/`, a server on a free loopback port with password (SCRAM) authentication,
+//! stopped and its directory removed when the [`TestPostgres`] is dropped. No system service is
+//! used or touched.
+//!
+//! The binaries are taken from `CORDON_PG_BIN` when set, else from the newest
+//! `/usr/lib/postgresql/<version>/bin` (Debian's layout; `apt-get install -y postgresql`). `initdb`
+//! refuses to run as root, so as root every server command runs as the `postgres` system user
+//! (`runuser`), which the Debian package creates.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The superuser the fixture creates.
+pub const SUPERUSER: &str = "postgres";
+
+/// How long the server may take to accept connections after `pg_ctl start`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running PostgreSQL server owned by the test.
+#[derive(Debug)]
+pub struct TestPostgres {
+    bin: PathBuf,
+    /// Holds `data/` (the cluster) and `run/` (its Unix socket and log).
+    root: PathBuf,
+    port: u16,
+    password: String,
+    as_postgres: bool,
+}
+
+fn is_root() -> bool {
+    // The effective uid, from the kernel's view of this process.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `pg_isready`.
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CORDON_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin).context(
+        "no PostgreSQL binaries: install them (`apt-get install -y postgresql`) or set CORDON_PG_BIN to the directory holding initdb",
+    )
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The workspace's `target/` (tests run with the crate's directory as their working directory).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    )
+}
+
+impl TestPostgres {
+    /// Makes a new cluster and starts it.
+    pub fn start() -> anyhow::Result<TestPostgres> {
+        let bin = bin_dir()?;
+        let mut suffix = [0u8; 6];
+        getrandom::fill(&mut suffix).context("random")?;
+        let root = target_dir().join("postgres").join(format!(
+            "{}-{}",
+            std::process::id(),
+            hex::encode(suffix)
+        ));
+        std::fs::create_dir_all(root.join("run"))?;
+        let mut password = [0u8; 16];
+        getrandom::fill(&mut password).context("random")?;
+        let mut pg = TestPostgres {
+            bin,
+            root,
+            port: 0,
+            password: hex::encode(password),
+            as_postgres: is_root(),
+        };
+        pg.init()?;
+        // A port found free may be taken before the server binds it: try a few.
+        let mut last = None;
+        for _ in 0..5 {
+            pg.port = free_port()?;
+            match pg.start_server() {
+                Ok(()) => return Ok(pg),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("the server did not start")))
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, mut c: Command, what: &str) -> anyhow::Result<()> {
+        let out = c
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {what}"))?;
+        if !out.status.success() {
+            bail!(
+                "{what} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    fn init(&self) -> anyhow::Result<()> {
+        let pwfile = self.root.join("run/pwfile");
+        std::fs::write(&pwfile, format!("{}\n", self.password))?;
+        if self.as_postgres {
+            // The server runs as `postgres`: it must own its directory.
+            self.run(
+                {
+                    let mut c = Command::new("chown");
+                    c.args(["-R", "postgres:postgres"]).arg(&self.root);
+                    c
+                },
+                "chown",
+            )?;
+        }
+        let mut c = self.command("initdb");
+        c.arg("-D")
+            .arg(self.root.join("data"))
+            .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--encoding=UTF8"])
+            .args(["--locale=C", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        self.run(c, "initdb")?;
+        std::fs::remove_file(&pwfile)?;
+        Ok(())
+    }
+
+    fn start_server(&self) -> anyhow::Result<()> {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D")
+            .arg(self.root.join("data"))
+            .arg("-l")
+            .arg(self.root.join("run/server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on",
+                self.port,
+                self.root.join("run").display()
+            ))
+            .args(["-w", "-t", &START_TIMEOUT.as_secs().to_string(), "start"]);
+        self.run(c, "pg_ctl start")
+            .with_context(|| self.log_tail())?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("PostgreSQL did not listen on port {}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.root.join("run/server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().rev().take(20).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A connection URL for database `db` as the superuser.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
+    }
+
+    /// Stops the server (fast shutdown: sessions are closed, committed data kept).
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D")
+            .arg(self.root.join("data"))
+            .args(["-m", "fast", "-w", "stop"]);
+        self.run(c, "pg_ctl stop")
+    }
+
+    /// Starts the server again on the same port, after [`TestPostgres::stop`].
+    pub fn restart(&self) -> anyhow::Result<()> {
+        self.start_server()
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D")
+            .arg(self.root.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = c.status();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
