@@ -12,6 +12,8 @@
 
 pub mod backend;
 pub mod chain;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod event_row;
 pub mod events;

@@ -14,30 +14,7 @@ fn temp_db(name: &str) -> std::path::PathBuf {
 }
 
 fn exec(i: i64, tool: &str, outcome: Outcome) -> NewExecution {
-    NewExecution {
-        id: format!("ex-{i}"),
-        started_at_ms: 1_000 * i,
-        finished_at_ms: 1_000 * i + 5,
-        caller: "key-a".into(),
-        transport: "http".into(),
-        tool: tool.into(),
-        version: "0.1.0".into(),
-        digest: "d".repeat(64),
-        publisher: Some("acme".into()),
-        signer: Some("ed25519:x".into()),
-        policy_hash: "p".repeat(64),
-        input_bytes: 2,
-        input_sha256: "i".repeat(64),
-        input: None,
-        outcome,
-        error: None,
-        usage: Usage {
-            fuel_consumed: 100 + i as u64,
-            ..Usage::default()
-        },
-        caller_name: Some("alice".into()),
-        output_sha256: Some(format!("{:064x}", i)),
-    }
+    crate::conformance::execution(i, tool, "key-a", outcome)
 }
 
 fn fill(log: &ExecutionLog, n: i64) {

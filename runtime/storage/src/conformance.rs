@@ -1,0 +1,396 @@
+//! The storage conformance suite: what every [`Storage`] backend must do, written against the
+//! trait alone so the same checks run on each backend (the embedded store in
+//! `backend_tests.rs`; a shared backend runs the same functions on its own fresh store).
+//!
+//! Each function takes a fresh, empty store.
+
+use crate::backend::Storage;
+use crate::chain::Claim;
+use crate::events::{Actor, AdminAction, EventFilter};
+use crate::log::{Filter, NewExecution};
+use crate::registry::ToolRecord;
+use cordon_core::{Outcome, Role, Usage};
+
+pub(crate) fn record(name: &str, version: &str, blob: &str) -> ToolRecord {
+    ToolRecord {
+        name: name.into(),
+        version: version.into(),
+        digest: "d".repeat(64),
+        blob: blob.into(),
+        publisher: "acme".into(),
+        signer: "ed25519:k".into(),
+        description: "a tool".into(),
+        input_schema: serde_json::json!({"type": "object"}),
+        output_schema: None,
+        policy: "[limits]\n".into(),
+        policy_hash: "p".repeat(64),
+        published_at_ms: 1,
+    }
+}
+
+pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> NewExecution {
+    NewExecution {
+        id: format!("ex-{i}"),
+        started_at_ms: 1_000 * i,
+        finished_at_ms: 1_000 * i + 5,
+        caller: caller.into(),
+        transport: "http".into(),
+        tool: tool.into(),
+        version: "0.1.0".into(),
+        digest: "d".repeat(64),
+        publisher: Some("acme".into()),
+        signer: Some("ed25519:x".into()),
+        policy_hash: "ab".repeat(32),
+        input_bytes: 2,
+        input_sha256: "cd".repeat(32),
+        input: (i % 3 == 0).then(|| format!("{{\"n\":{i}}}")),
+        outcome,
+        error: (outcome != Outcome::Ok).then(|| "it failed \"badly\"".into()),
+        usage: Usage {
+            fuel_consumed: 100 + i as u64,
+            ..Usage::default()
+        },
+        caller_name: Some(format!("name of {caller}")),
+        output_sha256: (outcome == Outcome::Ok).then(|| format!("{i:064x}")),
+    }
+}
+
+/// (kind, actor name, tool) of every event, oldest first.
+pub(crate) fn events(s: &dyn Storage) -> Vec<(String, String, Option<String>)> {
+    let (page, _) = s
+        .events(&EventFilter {
+            after_seq: Some(0),
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    page.into_iter()
+        .map(|e| (e.kind, e.actor.name, e.tool))
+        .collect()
+}
+
+/// Every administrative change is applied with its one event, by the actor given; a refused or
+/// empty change records nothing; events carry what changed and never a secret.
+pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
+    let alice = Actor::key("a1", "alice");
+    let blob = s.put_blob(b"component bytes").unwrap();
+    assert_eq!(s.put_blob(b"component bytes").unwrap(), blob);
+    assert_eq!(s.blob(&blob).unwrap(), b"component bytes");
+    assert!(s.blob("../etc/passwd").is_err());
+
+    s.insert_tool(&record("echo", "1.0.0", &blob), &alice)
+        .unwrap();
+    s.insert_tool(&record("echo", "1.1.0", &blob), &alice)
+        .unwrap();
+    s.insert_tool(&record("other", "0.1.0", &blob), &alice)
+        .unwrap();
+    assert!(
+        s.insert_tool(&record("echo", "1.0.0", &blob), &alice)
+            .is_err(),
+        "duplicate version"
+    );
+    assert_eq!(events(s).len(), 3);
+    let set = |by: &Actor| {
+        s.set_policy(
+            "echo",
+            "[limits]\nfuel = 5\n",
+            &"n".repeat(64),
+            "reload",
+            by,
+        )
+    };
+    assert_eq!(set(&Actor::signal()).unwrap(), 2);
+    assert_eq!(set(&Actor::signal()).unwrap(), 0, "the same policy again");
+    s.quarantine("echo", "suspicious", 5, &alice).unwrap();
+    assert_eq!(s.quarantined().unwrap()[0].1.reason, "suspicious");
+    assert!(s.release("echo", 6, &alice).unwrap());
+    assert!(!s.release("echo", 7, &alice).unwrap());
+    assert_eq!(s.delete_tool("echo", &alice).unwrap(), 2);
+    assert_eq!(s.delete_tool("echo", &alice).unwrap(), 0);
+    assert_eq!(s.tools().unwrap().len(), 1);
+
+    let key = s
+        .create_key("ci", Role::Invoker, 8, &Actor::local())
+        .unwrap();
+    assert!(
+        s.create_key("ci", Role::Admin, 9, &alice).is_err(),
+        "names are unique"
+    );
+    assert!(s.revoke_key("ci", 10, &alice).unwrap());
+    assert!(!s.revoke_key("ci", 11, &alice).unwrap());
+    assert_eq!(s.authenticate(&key.secret).unwrap(), None);
+
+    let user = Actor::local().name;
+    let tool = |t: &str| Some(t.to_owned());
+    assert_eq!(
+        events(s),
+        [
+            ("tool.publish".to_owned(), "alice".to_owned(), tool("echo")),
+            ("tool.publish".into(), "alice".into(), tool("echo")),
+            ("tool.publish".into(), "alice".into(), tool("other")),
+            ("policy.set".into(), "SIGHUP".into(), tool("echo")),
+            ("tool.quarantine".into(), "alice".into(), tool("echo")),
+            ("tool.release".into(), "alice".into(), tool("echo")),
+            ("tool.delete".into(), "alice".into(), tool("echo")),
+            ("key.create".into(), user, None),
+            ("key.revoke".into(), "alice".into(), None),
+        ]
+    );
+    let (page, _) = s
+        .events(&EventFilter {
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let json = serde_json::to_string(&page).unwrap();
+    assert!(!json.contains(&key.secret[20..]));
+    let policy_set = page.iter().find(|e| e.kind == "policy.set").unwrap();
+    assert_eq!(
+        policy_set.event.as_ref().unwrap().action,
+        AdminAction::PolicySet {
+            tool: "echo".into(),
+            old_hashes: vec!["p".repeat(64)],
+            new_hash: "n".repeat(64),
+            versions: 2,
+            source: "reload".into(),
+        }
+    );
+    let revoke = page.iter().find(|e| e.kind == "key.revoke").unwrap();
+    assert_eq!(
+        revoke.event.as_ref().unwrap().action,
+        AdminAction::KeyRevoke {
+            key_id: key.key.id.clone(),
+            name: "ci".into(),
+            role: "invoker".into(),
+        }
+    );
+    assert!(s.verify_log(&[]).unwrap().intact);
+}
+
+/// Keys authenticate by their secret until revoked; a changed, unknown or malformed secret
+/// does not.
+pub(crate) fn keys_authenticate_until_revoked(s: &dyn Storage) {
+    let new = s
+        .create_key("ci", Role::Invoker, 1, &Actor::local())
+        .unwrap();
+    assert!(new.secret.starts_with(&format!("cordon_{}_", new.key.id)));
+    assert_eq!(new.secret.len(), "cordon_".len() + 12 + 1 + 43);
+    assert!(!format!("{new:?}").contains(&new.secret));
+    let got = s.authenticate(&new.secret).unwrap().unwrap();
+    assert_eq!(
+        (got.id.as_str(), got.role),
+        (new.key.id.as_str(), Role::Invoker)
+    );
+    let mut wrong = new.secret.clone();
+    let last = wrong.pop();
+    wrong.push(if last == Some('A') { 'B' } else { 'A' });
+    assert_eq!(s.authenticate(&wrong).unwrap(), None);
+    assert_eq!(s.authenticate("cordon_000000000000_x").unwrap(), None);
+    assert_eq!(s.authenticate("garbage").unwrap(), None);
+    assert!(s.revoke_key(&new.key.id, 3, &Actor::local()).unwrap());
+    assert_eq!(s.authenticate(&new.secret).unwrap(), None);
+    assert_eq!(s.keys().unwrap()[0].revoked_at_ms, Some(3));
+}
+
+/// Executions and events share one chain: appends are numbered and linked in order, read back
+/// exactly, listed newest first by every filter with cursors, and the log verifies, against a
+/// true claim and not against a false one.
+pub(crate) fn the_log_is_one_chain_read_back_exactly(s: &dyn Storage) {
+    let (size, _) = s.head().unwrap();
+    assert_eq!(size, 0);
+    let id = s.log_id().unwrap();
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(s.log_id().unwrap(), id, "stable");
+
+    let first: Vec<NewExecution> = (1..=5)
+        .map(|i| {
+            let outcome = if i == 4 {
+                Outcome::FuelExhausted
+            } else {
+                Outcome::Ok
+            };
+            execution(
+                i,
+                if i % 2 == 0 { "echo" } else { "sha256" },
+                "key-a",
+                outcome,
+            )
+        })
+        .collect();
+    let stored = s.append(&first).unwrap();
+    assert_eq!(
+        stored.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    for pair in stored.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    assert!(stored.iter().all(|r| r.matches_its_hash()));
+    // An administrative event between two groups takes the next number in the same chain.
+    let event = s
+        .create_key("ops", Role::Auditor, 6_000, &Actor::local())
+        .unwrap();
+    assert!(event.secret.starts_with("cordon_"));
+    let more = s
+        .append(&[
+            execution(7, "echo", "key-b", Outcome::Ok),
+            execution(8, "echo", "key-b", Outcome::Timeout),
+        ])
+        .unwrap();
+    assert_eq!((more[0].seq, more[1].seq), (7, 8));
+    let (size, head) = s.head().unwrap();
+    assert_eq!((size, head.as_str()), (8, more[1].hash.as_str()));
+
+    // Read back exactly, by id and by place.
+    for r in stored.iter().chain(&more) {
+        assert_eq!(s.execution(&r.execution.id).unwrap().as_ref(), Some(r));
+        assert_eq!(s.execution_at(r.seq).unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(s.execution("ex-nope").unwrap(), None);
+    assert_eq!(s.execution_at(6).unwrap(), None, "an event's place");
+
+    // Listing: newest first, each filter, pages joined by their cursors.
+    let list = |f: Filter| {
+        s.executions(&f)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>()
+    };
+    let all = || Filter {
+        limit: 100,
+        ..Filter::default()
+    };
+    assert_eq!(list(all()), [8, 7, 5, 4, 3, 2, 1]);
+    assert_eq!(
+        list(Filter {
+            tool: Some("echo".into()),
+            ..all()
+        }),
+        [8, 7, 4, 2]
+    );
+    assert_eq!(
+        list(Filter {
+            outcome: Some("fuel_exhausted".into()),
+            ..all()
+        }),
+        [4]
+    );
+    assert_eq!(
+        list(Filter {
+            caller: Some("key-b".into()),
+            ..all()
+        }),
+        [8, 7]
+    );
+    assert_eq!(
+        // Started at or after `since`, before `until`.
+        list(Filter {
+            since_ms: Some(3_000),
+            until_ms: Some(5_000),
+            ..all()
+        }),
+        [4, 3]
+    );
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = s
+            .executions(&Filter {
+                before_seq: cursor,
+                limit: 3,
+                ..Filter::default()
+            })
+            .unwrap();
+        pages.push(page.iter().map(|r| r.seq).collect::<Vec<_>>());
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages.concat(), [8, 7, 5, 4, 3, 2, 1], "{pages:?}");
+
+    // Events: executions and administrative events in one sequence, filtered.
+    let kinds = |f: EventFilter| {
+        s.events(&f)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| (e.seq, e.kind))
+            .collect::<Vec<_>>()
+    };
+    let every = || EventFilter {
+        limit: 100,
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        kinds(EventFilter {
+            after_seq: Some(4),
+            ..every()
+        }),
+        [
+            (5, "execution".to_owned()),
+            (6, "key.create".into()),
+            (7, "execution".into()),
+            (8, "execution".into())
+        ]
+    );
+    assert_eq!(
+        kinds(EventFilter {
+            kind: Some("key.create".into()),
+            ..every()
+        }),
+        [(6, "key.create".to_owned())]
+    );
+
+    // Verification: intact, against the true head, not against a false one.
+    let report = s.verify_log(&[]).unwrap();
+    assert!(report.intact, "{:?}", report.problems);
+    assert_eq!((report.records, report.size), (8, 8));
+    let truth = Claim {
+        size: 8,
+        head: head.clone(),
+        label: "true".into(),
+    };
+    assert!(s.verify_log(std::slice::from_ref(&truth)).unwrap().intact);
+    let lie = Claim {
+        size: 5,
+        head: more[0].hash.clone(),
+        label: "false".into(),
+    };
+    let report = s.verify_log(&[lie]).unwrap();
+    assert!(!report.intact);
+    assert_eq!(report.problem_count, 1, "{:?}", report.problems);
+}
+
+/// Checkpoints are kept; retention deletes old links only up to the newest checkpoint among
+/// them, which becomes the anchor, and what is left still verifies.
+pub(crate) fn retention_prunes_up_to_a_checkpoint(s: &dyn Storage) {
+    assert_eq!(s.latest_checkpoint().unwrap(), None);
+    let batch: Vec<NewExecution> = (1..=6)
+        .map(|i| execution(i, "echo", "key-a", Outcome::Ok))
+        .collect();
+    let stored = s.append(&batch[..4]).unwrap();
+    // Without a checkpoint nothing may go.
+    assert_eq!(s.prune_before(100_000).unwrap(), 0);
+    let cp = crate::log_verify::StoredCheckpoint {
+        size: 4,
+        head: stored[3].hash.clone(),
+        at_ms: 4_500,
+        signed: r#"{"kind":"checkpoint"}"#.into(),
+    };
+    s.put_checkpoint(&cp).unwrap();
+    assert_eq!(s.latest_checkpoint().unwrap(), Some(cp.clone()));
+    s.append(&batch[4..]).unwrap();
+    // Records 1-6 are all older than the cutoff; only those up to the checkpoint go.
+    assert_eq!(s.prune_before(100_000).unwrap(), 4);
+    assert_eq!(s.anchor_checkpoint().unwrap(), Some(cp.signed.clone()));
+    assert_eq!(s.execution_at(4).unwrap(), None);
+    assert_eq!(s.execution_at(5).unwrap().unwrap().prev_hash, cp.head);
+    let report = s.verify_log(&[]).unwrap();
+    assert!(report.intact, "{:?}", report.problems);
+    assert_eq!((report.records, report.size), (2, 6));
+    // Again: nothing more may go until a newer checkpoint.
+    assert_eq!(s.prune_before(100_000).unwrap(), 0);
+}
