@@ -170,14 +170,7 @@ impl Storage for Embedded {
     fn insert_tool(&self, t: &ToolRecord, by: &Actor) -> Result<Event, StorageError> {
         let ((), mut events) = self.log.change(|tx| {
             registry::insert(tx, t)?;
-            let action = AdminAction::ToolPublish {
-                tool: t.name.clone(),
-                version: t.version.clone(),
-                digest: t.digest.clone(),
-                publisher: t.publisher.clone(),
-                signer: t.signer.clone(),
-                policy_hash: t.policy_hash.clone(),
-            };
+            let action = AdminAction::published(t);
             Ok(((), vec![AdminEvent::new(t.published_at_ms, by, action)]))
         })?;
         events
@@ -194,25 +187,14 @@ impl Storage for Embedded {
     ) -> Result<usize, StorageError> {
         self.change_with(now_ms(), by, |tx| {
             let (changed, old_hashes) = registry::set_policy(tx, name, policy, policy_hash)?;
-            let action = (changed > 0).then(|| AdminAction::PolicySet {
-                tool: name.to_owned(),
-                old_hashes,
-                new_hash: policy_hash.to_owned(),
-                versions: changed as u64,
-                source: source.to_owned(),
-            });
+            let action = AdminAction::policy_set(name, changed, old_hashes, policy_hash, source);
             Ok((changed, action))
         })
     }
     fn delete_tool(&self, name: &str, by: &Actor) -> Result<usize, StorageError> {
         self.change_with(now_ms(), by, |tx| {
             let versions = registry::delete(tx, name)?;
-            let n = versions.len();
-            let action = (n > 0).then(|| AdminAction::ToolDelete {
-                tool: name.to_owned(),
-                versions,
-            });
-            Ok((n, action))
+            Ok((versions.len(), AdminAction::deleted(name, versions)))
         })
     }
     fn quarantine(
@@ -251,22 +233,14 @@ impl Storage for Embedded {
     ) -> Result<NewKey, StorageError> {
         self.change_with(now_ms, by, |tx| {
             let new = keys::create(tx, name, role, now_ms)?;
-            let action = AdminAction::KeyCreate {
-                key_id: new.key.id.clone(),
-                name: new.key.name.clone(),
-                role: role.as_str().to_owned(),
-            };
+            let action = AdminAction::key_created(&new.key);
             Ok((new, Some(action)))
         })
     }
     fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError> {
         self.change_with(now_ms, by, |tx| {
             let revoked = keys::revoke(tx, id_or_name, now_ms)?;
-            let action = revoked.as_ref().map(|k| AdminAction::KeyRevoke {
-                key_id: k.id.clone(),
-                name: k.name.clone(),
-                role: k.role.as_str().to_owned(),
-            });
+            let action = revoked.as_ref().map(AdminAction::key_revoked);
             Ok((revoked.is_some(), action))
         })
     }

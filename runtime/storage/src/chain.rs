@@ -23,6 +23,21 @@ use std::collections::BTreeMap;
 
 pub use cordon_core::link::{GENESIS, link_hash};
 
+/// The anchor the chain starts after, from its two stored values (none: the genesis, 0).
+pub(crate) fn anchor_of(
+    hash: Option<String>,
+    seq: Option<String>,
+) -> Result<(String, i64), crate::error::StorageError> {
+    let seq = seq
+        .map(|s| {
+            s.parse()
+                .map_err(|_| crate::error::StorageError::Corrupt("anchor_seq".into()))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    Ok((hash.unwrap_or_else(|| GENESIS.to_owned()), seq))
+}
+
 /// Most problems a report lists (it always counts them all).
 const MAX_LISTED: usize = 100;
 

@@ -5,6 +5,10 @@
 pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed or could not be reached (the message is the driver's, without the
+    /// connection URL).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("cannot use {path}: {error}")]
     Io {
         path: std::path::PathBuf,

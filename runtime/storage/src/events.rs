@@ -117,6 +117,61 @@ pub const EVENT_KINDS: [&str; 11] = [
     "server.stop",
 ];
 
+/// What each backend records for a change, built in one place so every backend records the same.
+impl AdminAction {
+    pub(crate) fn published(t: &crate::registry::ToolRecord) -> Self {
+        AdminAction::ToolPublish {
+            tool: t.name.clone(),
+            version: t.version.clone(),
+            digest: t.digest.clone(),
+            publisher: t.publisher.clone(),
+            signer: t.signer.clone(),
+            policy_hash: t.policy_hash.clone(),
+        }
+    }
+
+    /// A policy set on `changed` versions of `tool` (none changed: no event).
+    pub(crate) fn policy_set(
+        tool: &str,
+        changed: usize,
+        old_hashes: Vec<String>,
+        new_hash: &str,
+        source: &str,
+    ) -> Option<Self> {
+        (changed > 0).then(|| AdminAction::PolicySet {
+            tool: tool.to_owned(),
+            old_hashes,
+            new_hash: new_hash.to_owned(),
+            versions: changed as u64,
+            source: source.to_owned(),
+        })
+    }
+
+    /// `tool`'s `versions` deleted (none: no event).
+    pub(crate) fn deleted(tool: &str, versions: Vec<String>) -> Option<Self> {
+        (!versions.is_empty()).then(|| AdminAction::ToolDelete {
+            tool: tool.to_owned(),
+            versions,
+        })
+    }
+
+    pub(crate) fn key_created(key: &crate::keys::ApiKey) -> Self {
+        AdminAction::KeyCreate {
+            key_id: key.id.clone(),
+            name: key.name.clone(),
+            role: key.role.as_str().to_owned(),
+        }
+    }
+
+    pub(crate) fn key_revoked(key: &crate::keys::ApiKey) -> Self {
+        AdminAction::KeyRevoke {
+            key_id: key.id.clone(),
+            name: key.name.clone(),
+            role: key.role.as_str().to_owned(),
+        }
+    }
+}
+
 impl AdminAction {
     pub fn kind(&self) -> &'static str {
         match self {

@@ -94,10 +94,7 @@ impl KeyStore {
 
     /// The key a presented secret belongs to, if it is valid and not revoked.
     pub fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
-        let (id, secret) = presented
-            .strip_prefix("cordon_")
-            .and_then(|rest| rest.split_once('_'))
-            .unwrap_or(("", presented));
+        let (id, secret) = split(presented);
         let row = if id.len() == 12 {
             // Every request authenticates: keep the statement compiled.
             self.conn()
@@ -109,22 +106,13 @@ impl KeyStore {
         } else {
             None
         };
-        let presented_hash = hash(secret);
-        let (key, stored) = match row {
-            Some((key, stored)) => (Some(key), hex::decode(stored).unwrap_or_default()),
-            None => (None, vec![0u8; 32]),
-        };
-        let matches: bool = presented_hash.ct_eq(stored.as_slice()).into();
-        let Some(key) = key.filter(|k| matches && k.revoked_at_ms.is_none()) else {
+        let Some(key) = check(row, secret) else {
             return Ok(None);
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        if key
-            .last_used_at_ms
-            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)
-        {
+        if last_used_is_stale(&key, now) {
             self.conn()
                 .prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
                 .execute(params![key.id, now])?;
@@ -142,6 +130,58 @@ impl KeyStore {
     }
 }
 
+/// A presented key split into its id and secret (`cordon_<id>_<secret>`); anything else is
+/// all secret and no id, which matches nothing.
+pub(crate) fn split(presented: &str) -> (&str, &str) {
+    presented
+        .strip_prefix("cordon_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap_or(("", presented))
+}
+
+/// The key whose row was found, if `secret` is its secret (compared in constant time, and
+/// compared even when no row was found) and it is not revoked.
+pub(crate) fn check(found: Option<(ApiKey, String)>, secret: &str) -> Option<ApiKey> {
+    let presented_hash = hash(secret);
+    let (key, stored) = match found {
+        Some((key, stored)) => (Some(key), hex::decode(stored).unwrap_or_default()),
+        None => (None, vec![0u8; 32]),
+    };
+    let matches: bool = presented_hash.ct_eq(stored.as_slice()).into();
+    key.filter(|k| matches && k.revoked_at_ms.is_none())
+}
+
+/// Whether an authentication at `now_ms` should write the key's `last_used_at`.
+pub(crate) fn last_used_is_stale(key: &ApiKey, now_ms: i64) -> bool {
+    key.last_used_at_ms
+        .is_none_or(|t| now_ms - t >= LAST_USED_RESOLUTION_MS)
+}
+
+/// A new key: the key, whose secret is the only copy, and the hash to store (hex).
+pub(crate) fn generate(
+    name: &str,
+    role: Role,
+    now_ms: i64,
+) -> Result<(NewKey, String), StorageError> {
+    let id = hex::encode(random::<6>()?);
+    let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
+    let stored = hex::encode(hash(&secret));
+    Ok((
+        NewKey {
+            secret: format!("cordon_{id}_{secret}"),
+            key: ApiKey {
+                id,
+                name: name.to_owned(),
+                role,
+                created_at_ms: now_ms,
+                revoked_at_ms: None,
+                last_used_at_ms: None,
+            },
+        },
+        stored,
+    ))
+}
+
 /// Creates a key (inside the change's transaction). The returned secret is the only copy.
 pub(crate) fn create(
     conn: &Connection,
@@ -149,8 +189,6 @@ pub(crate) fn create(
     role: Role,
     now_ms: i64,
 ) -> Result<NewKey, StorageError> {
-    let id = hex::encode(random::<6>()?);
-    let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
     let taken: bool = conn.query_row(
         "SELECT COUNT(*) FROM api_keys WHERE name = ?1",
         [name],
@@ -159,21 +197,12 @@ pub(crate) fn create(
     if taken {
         return Err(StorageError::KeyNameTaken(name.to_owned()));
     }
+    let (new, stored) = generate(name, role, now_ms)?;
     conn.execute(
         "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, name, role.as_str(), hex::encode(hash(&secret)), now_ms],
+        params![new.key.id, name, role.as_str(), stored, now_ms],
     )?;
-    Ok(NewKey {
-        secret: format!("cordon_{id}_{secret}"),
-        key: ApiKey {
-            id,
-            name: name.to_owned(),
-            role,
-            created_at_ms: now_ms,
-            revoked_at_ms: None,
-            last_used_at_ms: None,
-        },
-    })
+    Ok(new)
 }
 
 /// Revokes by id or name; the key, if a live one was revoked.

@@ -7,8 +7,8 @@
 //! - `blobs/<sha256>`: published components, content-addressed.
 //!
 //! The server sees only the [`Storage`] trait ([`backend`]); [`Embedded`] implements it with the
-//! types below, and another backend (PostgreSQL, for several stateless nodes sharing one log)
-//! can replace it without touching the server.
+//! types below, and [`Postgres`] ([`pg`]) with one PostgreSQL database that several stateless
+//! nodes share. Both pass the same conformance suite (`conformance.rs`).
 
 pub mod backend;
 pub mod chain;
@@ -21,6 +21,7 @@ pub mod keys;
 pub mod log;
 mod log_row;
 mod log_verify;
+pub mod pg;
 pub mod registry;
 mod schema;
 
@@ -31,5 +32,6 @@ pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter
 pub use keys::{ApiKey, KeyStore, NewKey};
 pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use log_verify::StoredCheckpoint;
+pub use pg::Postgres;
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;

@@ -14,7 +14,7 @@
 //! Anyone who can rewrite the whole database can rewrite the whole chain; signed checkpoints
 //! copied elsewhere (`log_verify.rs`) are what catches that.
 
-use crate::chain::{self, GENESIS};
+use crate::chain;
 use crate::error::StorageError;
 use crate::event_row::{self, EVENT_COLUMNS};
 use crate::events::{AdminEvent, Event, EventFilter};
@@ -304,15 +304,10 @@ impl ExecutionLog {
 
     /// The hash and sequence number the chain starts after.
     pub(crate) fn anchor(conn: &Connection) -> Result<(String, i64), StorageError> {
-        let hash = Self::meta(conn, "anchor_hash")?.unwrap_or_else(|| GENESIS.to_owned());
-        let seq = Self::meta(conn, "anchor_seq")?
-            .map(|s| {
-                s.parse()
-                    .map_err(|_| StorageError::Corrupt("anchor_seq".into()))
-            })
-            .transpose()?
-            .unwrap_or(0);
-        Ok((hash, seq))
+        chain::anchor_of(
+            Self::meta(conn, "anchor_hash")?,
+            Self::meta(conn, "anchor_seq")?,
+        )
     }
 
     /// (sequence number, hash) of the newest link, or of the anchor when there is none.

@@ -1,0 +1,617 @@
+//! The PostgreSQL backend: one database shared by any number of cordon nodes. Tools and their
+//! component bytes, quarantine marks, API keys, and the audit log with its checkpoints, all in
+//! one schema (`SCHEMA`), so every node reads the same state and every change is one
+//! transaction.
+//!
+//! The chain across nodes: every append takes the log's advisory lock inside its transaction,
+//! reads the head there, and links to it, so appends from all nodes form one chain in commit
+//! order (`log.rs`).
+//!
+//! Blocking: this uses the synchronous `postgres` client (whose calls block the thread on their
+//! own runtime) from an `r2d2` pool. Call it from plain threads or `spawn_blocking`, never on an
+//! async worker.
+
+mod log;
+
+use crate::backend::Storage;
+use crate::chain::{ChainReport, Claim};
+use crate::error::StorageError;
+use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
+use crate::keys::{ApiKey, NewKey};
+use crate::log::{ExecutionRecord, Filter, Prepared};
+use crate::log_verify::StoredCheckpoint;
+use crate::registry::{Quarantine, ToolRecord};
+use cordon_core::Role;
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+use sha2::{Digest, Sha256};
+
+/// The schema version this build reads and writes (PostgreSQL's own numbering).
+pub const PG_SCHEMA_VERSION: i64 = 1;
+
+/// Connections each node keeps open at most: the journal's writer, the signer's reads, the
+/// admin and listing requests, and the change listener. PostgreSQL's default allows 100 in all.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS cordon_meta (
+        key   text PRIMARY KEY,
+        value text NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS blobs (
+        name  text PRIMARY KEY,
+        bytes bytea NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS tools (
+        seq           bigserial PRIMARY KEY,
+        name          text NOT NULL,
+        version       text NOT NULL,
+        digest        text NOT NULL,
+        blob          text NOT NULL,
+        publisher     text NOT NULL,
+        signer        text NOT NULL,
+        description   text NOT NULL,
+        input_schema  text NOT NULL,
+        output_schema text,
+        policy        text NOT NULL,
+        policy_hash   text NOT NULL,
+        published_at  bigint NOT NULL,
+        UNIQUE (name, version)
+    );
+    CREATE TABLE IF NOT EXISTS quarantine (
+        name   text PRIMARY KEY,
+        reason text NOT NULL,
+        at     bigint NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS api_keys (
+        id           text PRIMARY KEY,
+        name         text NOT NULL UNIQUE,
+        role         text NOT NULL,
+        hash         text NOT NULL,
+        created_at   bigint NOT NULL,
+        revoked_at   bigint,
+        last_used_at bigint
+    );
+    -- Every link of the audit log, executions and administrative events alike: the canonical
+    -- body the chain hashes, and copies of its fields for the filters (checked against the
+    -- body by verify).
+    CREATE TABLE IF NOT EXISTS links (
+        seq       bigint PRIMARY KEY,
+        kind      text NOT NULL,
+        at        bigint NOT NULL,
+        actor     text NOT NULL,
+        tool      text,
+        outcome   text,
+        exec_id   text UNIQUE,
+        body      text NOT NULL,
+        checks    bytea NOT NULL,
+        prev_hash text NOT NULL,
+        hash      text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS links_kind ON links (kind, seq);
+    CREATE INDEX IF NOT EXISTS links_actor ON links (actor, seq);
+    CREATE INDEX IF NOT EXISTS links_tool ON links (tool, seq);
+    CREATE INDEX IF NOT EXISTS links_outcome ON links (outcome, seq);
+    CREATE INDEX IF NOT EXISTS links_at ON links (at);
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        size   bigint PRIMARY KEY,
+        head   text NOT NULL,
+        at     bigint NOT NULL,
+        signed text NOT NULL
+    );";
+
+/// The advisory lock that serializes schema changes across nodes.
+const SCHEMA_LOCK: i64 = 0x636f_7264_6f6e_0001;
+
+impl From<postgres::Error> for StorageError {
+    fn from(e: postgres::Error) -> Self {
+        StorageError::Postgres(e.to_string())
+    }
+}
+
+impl From<r2d2::Error> for StorageError {
+    fn from(e: r2d2::Error) -> Self {
+        StorageError::Postgres(format!("no database connection: {e}"))
+    }
+}
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The shared store on PostgreSQL.
+pub struct Postgres {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL holds a password: never printed.
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn tool_from(r: &postgres::Row) -> Result<ToolRecord, StorageError> {
+    let schema =
+        |s: &str| serde_json::from_str(s).map_err(|e| StorageError::Corrupt(e.to_string()));
+    let output: Option<String> = r.try_get("output_schema")?;
+    Ok(ToolRecord {
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        digest: r.try_get("digest")?,
+        blob: r.try_get("blob")?,
+        publisher: r.try_get("publisher")?,
+        signer: r.try_get("signer")?,
+        description: r.try_get("description")?,
+        input_schema: schema(&r.try_get::<_, String>("input_schema")?)?,
+        output_schema: output.as_deref().map(schema).transpose()?,
+        policy: r.try_get("policy")?,
+        policy_hash: r.try_get("policy_hash")?,
+        published_at_ms: r.try_get("published_at")?,
+    })
+}
+
+fn key_from(r: &postgres::Row) -> Result<(ApiKey, String), StorageError> {
+    let role: String = r.try_get("role")?;
+    Ok((
+        ApiKey {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: Role::parse(&role).unwrap_or(Role::Auditor),
+            created_at_ms: r.try_get("created_at")?,
+            revoked_at_ms: r.try_get("revoked_at")?,
+            last_used_at_ms: r.try_get("last_used_at")?,
+        },
+        r.try_get("hash")?,
+    ))
+}
+
+const KEY_COLUMNS: &str = "id, name, role, hash, created_at, revoked_at, last_used_at";
+
+impl Postgres {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), with at most `pool_size`
+    /// connections, and brings the schema to this build's version (refusing a newer one).
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, StorageError> {
+        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            StorageError::Postgres(format!("bad database URL: {e}"))
+        })?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(2))
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .build(PostgresConnectionManager::new(config, NoTls))?;
+        let pg = Postgres { pool };
+        pg.migrate()?;
+        Ok(pg)
+    }
+
+    fn conn(
+        &self,
+    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    fn migrate(&self) -> Result<(), StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS cordon_meta (key text PRIMARY KEY, value text NOT NULL)",
+        )?;
+        let found: Option<i64> = meta(&mut tx, "schema_version")?
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| StorageError::Corrupt("schema_version".into()))
+            })
+            .transpose()?;
+        if let Some(found) = found
+            && found > PG_SCHEMA_VERSION
+        {
+            return Err(StorageError::SchemaTooNew {
+                found,
+                known: PG_SCHEMA_VERSION,
+            });
+        }
+        if found != Some(PG_SCHEMA_VERSION) {
+            tx.batch_execute(SCHEMA)?;
+            set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies a change and appends the events it returns, in one transaction under the log's
+    /// lock.
+    fn change<T>(
+        &self,
+        apply: impl FnOnce(&mut Transaction<'_>) -> Result<(T, Vec<AdminEvent>), StorageError>,
+    ) -> Result<(T, Vec<Event>), StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        log::lock(&mut tx)?;
+        let (value, events) = apply(&mut tx)?;
+        let stored = log::append_events(&mut tx, events)?;
+        tx.commit()?;
+        Ok((value, stored))
+    }
+
+    /// A change whose event (if any) is known once it is applied.
+    fn change_with<T>(
+        &self,
+        at_ms: i64,
+        by: &Actor,
+        apply: impl FnOnce(&mut Transaction<'_>) -> Result<(T, Option<AdminAction>), StorageError>,
+    ) -> Result<T, StorageError> {
+        let (value, _) = self.change(|tx| {
+            let (value, action) = apply(tx)?;
+            Ok((
+                value,
+                action
+                    .map(|a| AdminEvent::new(at_ms, by, a))
+                    .into_iter()
+                    .collect(),
+            ))
+        })?;
+        Ok(value)
+    }
+}
+
+pub(crate) fn meta(
+    c: &mut impl postgres::GenericClient,
+    key: &str,
+) -> Result<Option<String>, StorageError> {
+    Ok(
+        c.query_opt("SELECT value FROM cordon_meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)),
+    )
+}
+
+pub(crate) fn set_meta(
+    tx: &mut Transaction<'_>,
+    key: &str,
+    value: &str,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO cordon_meta (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&key, &value],
+    )?;
+    Ok(())
+}
+
+impl Storage for Postgres {
+    fn put_blob(&self, bytes: &[u8]) -> Result<String, StorageError> {
+        let name = hex::encode(Sha256::digest(bytes));
+        self.conn()?.execute(
+            "INSERT INTO blobs (name, bytes) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &bytes],
+        )?;
+        Ok(name)
+    }
+    fn blob(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StorageError::Corrupt(format!("bad blob name {name:?}")));
+        }
+        let row = self
+            .conn()?
+            .query_opt("SELECT bytes FROM blobs WHERE name = $1", &[&name])?
+            .ok_or_else(|| StorageError::Corrupt(format!("blob {name} is missing")))?;
+        let bytes: Vec<u8> = row.try_get(0)?;
+        if hex::encode(Sha256::digest(&bytes)) != name {
+            return Err(StorageError::Corrupt(format!(
+                "blob {name} does not match its hash"
+            )));
+        }
+        Ok(bytes)
+    }
+    fn tools(&self) -> Result<Vec<ToolRecord>, StorageError> {
+        self.conn()?
+            .query("SELECT * FROM tools ORDER BY seq", &[])?
+            .iter()
+            .map(tool_from)
+            .collect()
+    }
+    fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, StorageError> {
+        let rows = self
+            .conn()?
+            .query("SELECT name, reason, at FROM quarantine ORDER BY name", &[])?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    Quarantine {
+                        reason: r.try_get(1)?,
+                        at_ms: r.try_get(2)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn insert_tool(&self, t: &ToolRecord, by: &Actor) -> Result<Event, StorageError> {
+        let ((), mut events) = self.change(|tx| {
+            tx.execute(
+                "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
+                                    input_schema, output_schema, policy, policy_hash, published_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    &t.name,
+                    &t.version,
+                    &t.digest,
+                    &t.blob,
+                    &t.publisher,
+                    &t.signer,
+                    &t.description,
+                    &t.input_schema.to_string(),
+                    &t.output_schema.as_ref().map(|s| s.to_string()),
+                    &t.policy,
+                    &t.policy_hash,
+                    &t.published_at_ms,
+                ],
+            )?;
+            let action = AdminAction::published(t);
+            Ok(((), vec![AdminEvent::new(t.published_at_ms, by, action)]))
+        })?;
+        events
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
+    }
+    fn set_policy(
+        &self,
+        name: &str,
+        policy: &str,
+        policy_hash: &str,
+        source: &str,
+        by: &Actor,
+    ) -> Result<usize, StorageError> {
+        self.change_with(now_ms(), by, |tx| {
+            let old: Vec<String> = tx
+                .query(
+                    "SELECT DISTINCT policy_hash FROM tools WHERE name = $1 AND policy_hash != $2
+                     ORDER BY policy_hash",
+                    &[&name, &policy_hash],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let changed = tx.execute(
+                "UPDATE tools SET policy = $2, policy_hash = $3 WHERE name = $1 AND policy_hash != $3",
+                &[&name, &policy, &policy_hash],
+            )? as usize;
+            let action = AdminAction::policy_set(name, changed, old, policy_hash, source);
+            Ok((changed, action))
+        })
+    }
+    fn delete_tool(&self, name: &str, by: &Actor) -> Result<usize, StorageError> {
+        self.change_with(now_ms(), by, |tx| {
+            let versions: Vec<String> = tx
+                .query(
+                    "SELECT version FROM tools WHERE name = $1 ORDER BY seq",
+                    &[&name],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tx.execute("DELETE FROM quarantine WHERE name = $1", &[&name])?;
+            tx.execute("DELETE FROM tools WHERE name = $1", &[&name])?;
+            Ok((versions.len(), AdminAction::deleted(name, versions)))
+        })
+    }
+    fn quarantine(
+        &self,
+        name: &str,
+        reason: &str,
+        at_ms: i64,
+        by: &Actor,
+    ) -> Result<(), StorageError> {
+        self.change_with(at_ms, by, |tx| {
+            tx.execute(
+                "INSERT INTO quarantine (name, reason, at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                &[&name, &reason, &at_ms],
+            )?;
+            Ok((
+                (),
+                Some(AdminAction::ToolQuarantine {
+                    tool: name.to_owned(),
+                    reason: reason.to_owned(),
+                }),
+            ))
+        })
+    }
+    fn release(&self, name: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.change_with(at_ms, by, |tx| {
+            let released = tx.execute("DELETE FROM quarantine WHERE name = $1", &[&name])? > 0;
+            let action = released.then(|| AdminAction::ToolRelease {
+                tool: name.to_owned(),
+            });
+            Ok((released, action))
+        })
+    }
+    fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        now_ms: i64,
+        by: &Actor,
+    ) -> Result<NewKey, StorageError> {
+        self.change_with(now_ms, by, |tx| {
+            let taken = tx
+                .query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&name])?
+                .is_some();
+            if taken {
+                return Err(StorageError::KeyNameTaken(name.to_owned()));
+            }
+            let (new, hash) = crate::keys::generate(name, role, now_ms)?;
+            tx.execute(
+                "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&new.key.id, &name, &role.as_str(), &hash, &now_ms],
+            )?;
+            let action = AdminAction::key_created(&new.key);
+            Ok((new, Some(action)))
+        })
+    }
+    fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.change_with(now_ms, by, |tx| {
+            let found = tx.query_opt(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys
+                     WHERE (id = $1 OR name = $1) AND revoked_at IS NULL FOR UPDATE"
+                ),
+                &[&id_or_name],
+            )?;
+            let Some(row) = found else {
+                return Ok((false, None));
+            };
+            let (key, _) = key_from(&row)?;
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1",
+                &[&key.id, &now_ms],
+            )?;
+            Ok((true, Some(AdminAction::key_revoked(&key))))
+        })
+    }
+    fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError> {
+        let ((), mut events) = self.change(|_| Ok(((), vec![event])))?;
+        events
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
+    }
+
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        log::lock(&mut tx)?;
+        let out = log::append_executions(&mut tx, batch)?;
+        tx.commit()?;
+        Ok(out)
+    }
+    fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
+        log::execution_where(&mut *self.conn()?, "exec_id = $1", &id)
+    }
+    fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError> {
+        log::execution_where(&mut *self.conn()?, "seq = $1 AND kind = 'execution'", &seq)
+    }
+    fn executions(
+        &self,
+        filter: &Filter,
+    ) -> Result<(Vec<ExecutionRecord>, Option<i64>), StorageError> {
+        log::executions(&mut *self.conn()?, filter)
+    }
+    fn events(&self, filter: &EventFilter) -> Result<(Vec<Event>, Option<i64>), StorageError> {
+        log::events(&mut *self.conn()?, filter)
+    }
+    fn head(&self) -> Result<(i64, String), StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        log::head(&mut tx)
+    }
+    fn log_id(&self) -> Result<String, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        if let Some(id) = meta(&mut tx, "log_id")? {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StorageError::Corrupt(format!("no randomness: {e}")))?;
+        // Another node may have made it first: keep whichever is stored.
+        tx.execute(
+            "INSERT INTO cordon_meta (key, value) VALUES ('log_id', $1) ON CONFLICT (key) DO NOTHING",
+            &[&hex::encode(bytes)],
+        )?;
+        let id = meta(&mut tx, "log_id")?.unwrap_or_default();
+        tx.commit()?;
+        Ok(id)
+    }
+    fn verify_log(&self, claims: &[Claim]) -> Result<ChainReport, StorageError> {
+        log::verify(&mut *self.conn()?, claims)
+    }
+    fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        log::lock(&mut tx)?;
+        let deleted = log::prune_before(&mut tx, cutoff_ms)?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+    fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StorageError> {
+        let mut c = self.conn()?;
+        let existing = c.query_opt("SELECT head FROM checkpoints WHERE size = $1", &[&cp.size])?;
+        match existing.map(|r| r.get::<_, String>(0)) {
+            Some(head) if head == cp.head => Ok(()),
+            Some(_) => Err(StorageError::Corrupt(format!(
+                "a different checkpoint of size {} is already kept",
+                cp.size
+            ))),
+            None => {
+                c.execute(
+                    "INSERT INTO checkpoints (size, head, at, signed) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (size) DO NOTHING",
+                    &[&cp.size, &cp.head, &cp.at_ms, &cp.signed],
+                )?;
+                Ok(())
+            }
+        }
+    }
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT size, head, at, signed FROM checkpoints ORDER BY size DESC LIMIT 1",
+                &[],
+            )?
+            .map(|r| StoredCheckpoint {
+                size: r.get(0),
+                head: r.get(1),
+                at_ms: r.get(2),
+                signed: r.get(3),
+            }))
+    }
+    fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        meta(&mut tx, "anchor_checkpoint")
+    }
+
+    fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
+        let (id, secret) = crate::keys::split(presented);
+        let mut c = self.conn()?;
+        let row = if id.len() == 12 {
+            c.query_opt(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+                &[&id],
+            )?
+        } else {
+            None
+        };
+        let found = row.as_ref().map(key_from).transpose()?;
+        let Some(key) = crate::keys::check(found, secret) else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if crate::keys::last_used_is_stale(&key, now) {
+            c.execute(
+                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+                &[&key.id, &now],
+            )?;
+        }
+        Ok(Some(key))
+    }
+    fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
+        self.conn()?
+            .query(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+                &[],
+            )?
+            .iter()
+            .map(|r| key_from(r).map(|(k, _)| k))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The conformance suite on a real PostgreSQL, started for this test and stopped after it; each
+//! part of the suite gets a fresh database of its own.
+
+use super::*;
+use crate::conformance;
+use cordon_test_postgres::TestPostgres;
+
+fn fresh(pg: &TestPostgres, name: &str) -> Postgres {
+    let mut admin = postgres::Client::connect(&pg.url("postgres"), NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Postgres::open(&pg.url(name), 4).unwrap()
+}
+
+#[test]
+fn the_conformance_suite_passes_on_postgresql() {
+    let pg = TestPostgres::start().expect("start PostgreSQL");
+    conformance::changes_leave_one_event_each(&fresh(&pg, "changes"));
+    conformance::keys_authenticate_until_revoked(&fresh(&pg, "keys"));
+    conformance::the_log_is_one_chain_read_back_exactly(&fresh(&pg, "log"));
+    conformance::retention_prunes_up_to_a_checkpoint(&fresh(&pg, "retention"));
+    // A second node opening the same database finds the schema in place and the same log.
+    let a = fresh(&pg, "shared");
+    let b = Postgres::open(&pg.url("shared"), 2).unwrap();
+    assert_eq!(a.log_id().unwrap(), b.log_id().unwrap());
+}
+
+#[test]
+fn nodes_appending_at_once_make_one_chain_and_a_newer_schema_is_refused() {
+    let pg = TestPostgres::start().expect("start PostgreSQL");
+    let nodes = [
+        fresh(&pg, "fleet"),
+        Postgres::open(&pg.url("fleet"), 4).unwrap(),
+    ];
+    std::thread::scope(|scope| {
+        for (n, node) in nodes.iter().enumerate() {
+            for t in 0..3 {
+                scope.spawn(move || {
+                    for i in 0..20 {
+                        let base = ((n * 3 + t) * 100 + i) as i64 * 2;
+                        let batch = [
+                            conformance::execution(base, "echo", "key-a", cordon_core::Outcome::Ok),
+                            conformance::execution(
+                                base + 1,
+                                "echo",
+                                "key-b",
+                                cordon_core::Outcome::Ok,
+                            ),
+                        ];
+                        let stored = node.append(&batch).unwrap();
+                        // A group's records are consecutive and linked, whoever else appends.
+                        assert_eq!(stored[1].seq, stored[0].seq + 1);
+                        assert_eq!(stored[1].prev_hash, stored[0].hash);
+                    }
+                });
+            }
+            scope.spawn(move || {
+                for i in 0..5 {
+                    node.create_key(
+                        &format!("node{n}-key{i}"),
+                        Role::Invoker,
+                        1,
+                        &Actor::local(),
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let report = nodes[1].verify_log(&[]).unwrap();
+    assert!(report.intact, "{:?}", report.problems);
+    assert_eq!((report.records, report.size), (250, 250));
+    assert_eq!(nodes[0].head().unwrap(), nodes[1].head().unwrap());
+    assert_eq!(nodes[0].keys().unwrap().len(), 10);
+
+    // Tampering in the shared database is named like in the embedded one.
+    let mut admin = postgres::Client::connect(&pg.url("fleet"), NoTls).unwrap();
+    let first_exec: i64 = admin
+        .query_one("SELECT min(seq) FROM links WHERE kind = 'execution'", &[])
+        .unwrap()
+        .get(0);
+    admin
+        .batch_execute(&format!(
+            "UPDATE links SET body = replace(body, '\"outcome\":\"ok\"', '\"outcome\":\"crash\"') WHERE seq = {first_exec};
+             UPDATE links SET tool = 'other' WHERE seq = {};
+             DELETE FROM links WHERE seq = 100;",
+            first_exec + 1
+        ))
+        .unwrap();
+    let report = nodes[0].verify_log(&[]).unwrap();
+    assert!(!report.intact);
+    let all = report.problems.join("\n");
+    assert!(
+        all.contains(&format!("record {first_exec} ")) && all.contains("field outcome was edited"),
+        "{all}"
+    );
+    assert!(all.contains("column tool differs from the record"), "{all}");
+    assert!(all.contains("records 100..100 are missing"), "{all}");
+
+    // A database written by a newer cordon is refused, with what to do.
+    admin
+        .execute(
+            "UPDATE cordon_meta SET value = '99' WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap();
+    let refused = Postgres::open(&pg.url("fleet"), 2).unwrap_err();
+    assert!(
+        matches!(refused, StorageError::SchemaTooNew { found: 99, .. }),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("run the cordon release that wrote it")
+    );
+}
