@@ -137,6 +137,44 @@ fn duplicate_keys_are_refused_before_the_tool_runs() {
     assert_eq!(v["usage"]["fuel_consumed"], 0, "{v}");
 }
 
+/// Polls `status` every 300 ms until it returns `want` or 5 s pass; returns how long it took.
+/// (Slowly: each refused try spends one of the address's ten failed authentications a minute.)
+fn until_status(want: u16, status: impl Fn() -> u16) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        if status() == want {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    None
+}
+
+/// Keys are held in memory by the server, and reloaded: a key made or revoked by another
+/// process writing the same store (as another node would) is in force within about a second.
+#[test]
+fn keys_made_or_revoked_elsewhere_are_in_force_within_a_second() {
+    let f = fixture("keys-elsewhere");
+    let s = Server::start(&f.data);
+    let data = f.data.to_str().unwrap();
+    let key = crate::harness::run(&[
+        "keys", "create", "--name", "late", "--role", "invoker", "--data", data,
+    ])
+    .trim()
+    .to_owned();
+    let status = || s.json("GET", "/v1/tools", Some(&key), b"").0;
+    let took = until_status(200, status).expect("a key made elsewhere is accepted");
+    eprintln!("accepted after {took:?}");
+    crate::harness::run(&["keys", "revoke", "late", "--data", data]);
+    let took = until_status(401, status).expect("a key revoked elsewhere is refused");
+    eprintln!("refused after {took:?}");
+    // And stays refused.
+    for _ in 0..5 {
+        assert_eq!(status(), 401);
+    }
+    assert_eq!(s.json("GET", "/v1/tools", Some(&f.invoker), b"").0, 200);
+}
+
 #[test]
 fn a_revoked_key_retried_does_not_lock_out_a_valid_key_on_the_same_address() {
     let f = fixture("hard-budget");
@@ -350,20 +388,28 @@ fn the_command_line_reads_well_and_ends_quietly_on_a_closed_pipe() {
     let out = cli(&f.auditor, &["executions", "--since", "yesterday-ish"]);
     assert_eq!(out.status.code(), Some(2));
 
-    // Keys: created and last-used times.
-    let out = crate::harness::cordon()
-        .args(["keys", "list", "--json", "--data", f.data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let invoker = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "inv")
-        .unwrap();
-    assert!(invoker["created_at_ms"].as_i64().unwrap() > 0, "{invoker}");
-    assert!(invoker["last_used_at_ms"].as_i64().is_some(), "{invoker}");
+    // Keys: created and last-used times (the server writes last use within a second).
+    let invoker = || {
+        let out = crate::harness::cordon()
+            .args(["keys", "list", "--json", "--data", f.data.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "inv")
+            .unwrap()
+            .clone()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut inv = invoker();
+    while inv["last_used_at_ms"].is_null() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        inv = invoker();
+    }
+    assert!(inv["created_at_ms"].as_i64().unwrap() > 0, "{inv}");
+    assert!(inv["last_used_at_ms"].as_i64().is_some(), "{inv}");
 
     // Output cut short by a closed pipe: a quiet end, no panic, no backtrace.
     let mut child = crate::harness::cordon()

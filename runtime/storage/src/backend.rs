@@ -13,7 +13,7 @@
 use crate::StorageError;
 use crate::chain::{ChainReport, Claim};
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
-use crate::keys::{self, ApiKey, KeyStore, NewKey};
+use crate::keys::{self, ApiKey, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
@@ -105,6 +105,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The key a presented secret belongs to, if it is known and not revoked.
     fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError>;
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError>;
+    /// Every key with its stored hash, for a server to authenticate from memory.
+    fn key_table(&self) -> Result<KeyTable, StorageError>;
+    /// Records when keys were last used (a server batches these; never moves a time back).
+    fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError>;
 }
 
 /// The embedded default: `cordon.db` (SQLite, WAL) and `blobs/` in one data directory.
@@ -293,6 +297,12 @@ impl Storage for Embedded {
     }
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
         self.keys.list()
+    }
+    fn key_table(&self) -> Result<KeyTable, StorageError> {
+        self.keys.table()
+    }
+    fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
+        self.keys.touch(used)
     }
 }
 

@@ -70,7 +70,9 @@ fn only_a_keys_hash_is_stored() {
         .create_key("ci", Role::Invoker, 1, &Actor::local())
         .unwrap();
     let db = std::fs::read(dir.join("cordon.db")).unwrap();
-    let secret_part = new.secret.rsplit('_').next().unwrap();
+    // Everything after `cordon_<id>_` (the secret itself may contain `_`).
+    let secret_part = &new.secret["cordon_".len() + 12 + 1..];
+    assert_eq!(secret_part.len(), 43);
     assert!(
         !db.windows(secret_part.len())
             .any(|w| w == secret_part.as_bytes())

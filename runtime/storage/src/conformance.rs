@@ -187,9 +187,24 @@ pub(crate) fn keys_authenticate_until_revoked(s: &dyn Storage) {
     assert_eq!(s.authenticate(&wrong).unwrap(), None);
     assert_eq!(s.authenticate("cordon_000000000000_x").unwrap(), None);
     assert_eq!(s.authenticate("garbage").unwrap(), None);
+    // The table a server authenticates from in memory says the same.
+    let table = s.key_table().unwrap();
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.authenticate(&new.secret).unwrap().id, new.key.id);
+    assert_eq!(table.authenticate(&wrong), None);
+    assert!(table.knows(&new.key.id) && !table.knows("000000000000"));
+    // Last use is recorded in batches, and never moves back (times past the one the
+    // authentications above wrote).
+    let later = i64::MAX / 2;
+    s.touch_keys(&[(new.key.id.clone(), later)]).unwrap();
+    s.touch_keys(&[(new.key.id.clone(), later - 1)]).unwrap();
+    assert_eq!(s.keys().unwrap()[0].last_used_at_ms, Some(later));
     assert!(s.revoke_key(&new.key.id, 3, &Actor::local()).unwrap());
     assert_eq!(s.authenticate(&new.secret).unwrap(), None);
     assert_eq!(s.keys().unwrap()[0].revoked_at_ms, Some(3));
+    let table = s.key_table().unwrap();
+    assert_eq!(table.authenticate(&new.secret), None, "revoked");
+    assert!(table.knows(&new.key.id));
 }
 
 /// Executions and events share one chain: appends are numbered and linked in order, read back

@@ -120,6 +120,31 @@ impl KeyStore {
         Ok(Some(key))
     }
 
+    /// Every key with its stored hash.
+    pub fn table(&self) -> Result<KeyTable, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys",
+        )?;
+        let rows = stmt.query_map([], Self::read)?;
+        Ok(KeyTable::new(rows.collect::<Result<_, _>>()?))
+    }
+
+    /// Records when keys were last used (never moving a time back).
+    pub fn touch(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (id, at) in used {
+            tx.prepare_cached(
+                "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1
+                 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )?
+            .execute(params![id, at])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn list(&self) -> Result<Vec<ApiKey>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -151,8 +176,59 @@ pub(crate) fn check(found: Option<(ApiKey, String)>, secret: &str) -> Option<Api
     key.filter(|k| matches && k.revoked_at_ms.is_none())
 }
 
+/// Every key with its stored hash, for a server to hold in memory so that authenticating a
+/// request reads no database (it is reloaded from the store every second, and after each change
+/// the server makes).
+#[derive(Clone, Default)]
+pub struct KeyTable {
+    by_id: std::collections::HashMap<String, (ApiKey, String)>,
+}
+
+impl std::fmt::Debug for KeyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyTable")
+            .field("keys", &self.by_id.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyTable {
+    /// A table of (key, stored hash) rows.
+    pub fn new(rows: Vec<(ApiKey, String)>) -> Self {
+        KeyTable {
+            by_id: rows
+                .into_iter()
+                .map(|(k, h)| (k.id.clone(), (k, h)))
+                .collect(),
+        }
+    }
+
+    /// The key a presented secret belongs to, if it is valid and not revoked (the same check
+    /// as the store's, in constant time).
+    pub fn authenticate(&self, presented: &str) -> Option<ApiKey> {
+        let (id, secret) = split(presented);
+        let found = (id.len() == 12)
+            .then(|| self.by_id.get(id).cloned())
+            .flatten();
+        check(found, secret)
+    }
+
+    /// Whether a key with this id exists (revoked or not).
+    pub fn knows(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
 /// Whether an authentication at `now_ms` should write the key's `last_used_at`.
-pub(crate) fn last_used_is_stale(key: &ApiKey, now_ms: i64) -> bool {
+pub fn last_used_is_stale(key: &ApiKey, now_ms: i64) -> bool {
     key.last_used_at_ms
         .is_none_or(|t| now_ms - t >= LAST_USED_RESOLUTION_MS)
 }

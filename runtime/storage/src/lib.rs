@@ -29,7 +29,7 @@ pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
-pub use keys::{ApiKey, KeyStore, NewKey};
+pub use keys::{ApiKey, KeyStore, KeyTable, NewKey, last_used_is_stale};
 pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use log_verify::StoredCheckpoint;
 pub use pg::Postgres;

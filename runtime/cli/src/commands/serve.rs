@@ -302,6 +302,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     crate::server::audit::spawn_checkpointer(state.clone());
+    crate::server::keycache::spawn_refresher(state.clone());
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(
         "cordon listening on http://{address} ({loaded} tool versions loaded; audit log key {})",
@@ -333,6 +334,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let s = state.clone();
     let last = tokio::task::spawn_blocking(move || {
+        // The last-use times collected since the last reload.
+        if let Err(e) = s.keys.refresh(&*s.storage) {
+            tracing::error!(error = %e, "cannot record when the API keys were last used");
+        }
         let made = s.audit.checkpoint(&*s.storage);
         s.audit.finish_deliveries();
         made

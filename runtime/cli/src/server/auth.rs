@@ -81,17 +81,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
         // The secret is checked first: whoever holds a key's secret is never refused because
         // someone else spent that key id's failure budget (key ids are not secret).
-        match state.storage.authenticate(token)? {
+        match state.keys.authenticate(token) {
             Some(key) => {
                 state.rate_limits.after_auth(&key.id)?;
                 Ok(Caller { key })
             }
             None => {
                 let why = "unknown or revoked API key";
-                let known = match key_id {
-                    Some(id) => state.storage.keys()?.into_iter().any(|k| k.id == id),
-                    None => false,
-                };
+                let known = key_id.is_some_and(|id| state.keys.knows(id));
                 match key_id.filter(|_| known) {
                     // A key that exists: its own failure budget, not the address's; once it is
                     // spent, wrong secrets for it are refused outright until it refills.

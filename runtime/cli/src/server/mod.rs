@@ -9,6 +9,7 @@ pub mod executions;
 pub mod extract;
 pub mod invoke;
 pub mod journal;
+pub mod keycache;
 pub mod listen;
 pub mod mcp;
 pub mod metrics;

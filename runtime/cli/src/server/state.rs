@@ -78,6 +78,8 @@ pub struct AppState {
     pub sandbox: Arc<Sandbox>,
     /// Tools, keys and the execution log (the embedded backend by default).
     pub storage: Arc<dyn Storage>,
+    /// API keys in memory (reloaded every second): authentication reads no database.
+    pub keys: crate::server::keycache::KeyCache,
     /// Appends to the execution log with group commit.
     pub journal: crate::server::journal::Journal,
     /// The log key and signed checkpoints.
@@ -131,6 +133,7 @@ impl AppState {
         )?);
         Ok(AppState {
             journal: crate::server::journal::Journal::start(storage.clone(), audit.clone())?,
+            keys: crate::server::keycache::KeyCache::load(&*storage)?,
             audit,
             settings,
             sandbox,

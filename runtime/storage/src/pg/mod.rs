@@ -17,7 +17,7 @@ use crate::backend::Storage;
 use crate::chain::{ChainReport, Claim};
 use crate::error::StorageError;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
-use crate::keys::{ApiKey, NewKey};
+use crate::keys::{ApiKey, KeyTable, NewKey};
 use crate::log::{ExecutionRecord, Filter, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{Quarantine, ToolRecord};
@@ -610,6 +610,27 @@ impl Storage for Postgres {
             .iter()
             .map(|r| key_from(r).map(|(k, _)| k))
             .collect()
+    }
+    fn key_table(&self) -> Result<KeyTable, StorageError> {
+        let rows = self
+            .conn()?
+            .query(&format!("SELECT {KEY_COLUMNS} FROM api_keys"), &[])?;
+        Ok(KeyTable::new(
+            rows.iter().map(key_from).collect::<Result<_, _>>()?,
+        ))
+    }
+    fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let update = tx.prepare(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1
+             AND (last_used_at IS NULL OR last_used_at < $2)",
+        )?;
+        for (id, at) in used {
+            tx.execute(&update, &[id, at])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 

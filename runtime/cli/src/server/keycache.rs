@@ -1,0 +1,94 @@
+//! API keys held in memory: authenticating a request reads no database. The table is reloaded
+//! from the store every [`REFRESH`] (so a key made or revoked by another process or another
+//! node is in force within that time) and right after this server changes a key; when each key
+//! was last used is collected here and written in one batch per reload.
+
+use cordon_storage::{ApiKey, KeyTable, Storage, StorageError, last_used_is_stale};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+/// How often the table is reloaded: the longest a revocation made elsewhere takes to apply.
+pub const REFRESH: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    table: RwLock<Arc<KeyTable>>,
+    /// Key id -> when it was used, not yet written.
+    used: Mutex<HashMap<String, i64>>,
+}
+
+fn now_ms() -> i64 {
+    crate::server::state::now_ms()
+}
+
+impl KeyCache {
+    /// Loads the table from `storage`.
+    pub fn load(storage: &dyn Storage) -> Result<Self, StorageError> {
+        Ok(KeyCache {
+            table: RwLock::new(Arc::new(storage.key_table()?)),
+            used: Mutex::default(),
+        })
+    }
+
+    fn table(&self) -> Arc<KeyTable> {
+        self.table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The key a presented secret belongs to, if it is valid and not revoked.
+    pub fn authenticate(&self, presented: &str) -> Option<ApiKey> {
+        let key = self.table().authenticate(presented)?;
+        let now = now_ms();
+        if last_used_is_stale(&key, now) {
+            self.used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key.id.clone())
+                .or_insert(now);
+        }
+        Some(key)
+    }
+
+    /// Whether a key with this id exists (revoked or not).
+    pub fn knows(&self, id: &str) -> bool {
+        self.table().knows(id)
+    }
+
+    /// Writes the collected last-use times, then reloads the table. Blocking (call off the
+    /// async workers).
+    pub fn refresh(&self, storage: &dyn Storage) -> Result<(), StorageError> {
+        let used: Vec<(String, i64)> =
+            std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        if !used.is_empty() {
+            storage.touch_keys(&used)?;
+        }
+        let fresh = Arc::new(storage.key_table()?);
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+}
+
+/// Reloads the key table every [`REFRESH`] until the server stops; a failed reload keeps the
+/// table it has (a revoked key stays refused only once a reload succeeds: logged).
+pub fn spawn_refresher(state: Arc<crate::server::state::AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = state.clone();
+            match tokio::task::spawn_blocking(move || s.keys.refresh(&*s.storage)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(target: "cordon::security", error = %e, "cannot reload the API keys")
+                }
+                Err(e) => tracing::error!(error = %e, "the key reload task failed"),
+            }
+        }
+    });
+}
