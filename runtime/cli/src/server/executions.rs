@@ -126,9 +126,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionRecord>, ApiError> {
     caller.require(Action::ReadExecutions)?;
+    let looking = id.clone();
     let record = state
-        .storage
-        .execution(&id)?
+        .db(move |s| s.execution(&looking))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
     Ok(Json(record))
 }

@@ -114,6 +114,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl AppState {
+    /// Runs `f` on the store off the async workers: a store may block its thread (the
+    /// PostgreSQL client does, on a runtime of its own), which an async worker must never do.
+    pub async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, crate::server::error::ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Storage) -> Result<T, cordon_storage::StorageError> + Send + 'static,
+    {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || f(&*s.storage))
+            .await
+            .map_err(crate::server::error::ApiError::internal)?
+            .map_err(Into::into)
+    }
+
     /// A server over `storage` with no tool live yet (`load_registry` loads the stored ones).
     /// Starts the journal's writer thread; reads the log key from the data directory (creating
     /// it the first time).

@@ -153,11 +153,13 @@ pub async fn publish(
         ));
     }
     let policy_text = admitted_policy;
+    let stored_body = body.clone();
+    let blob = state.db(move |s| s.put_blob(&stored_body)).await?;
     let record = ToolRecord {
         name: info.name.clone(),
         version: info.version.clone(),
         digest: admitted.tool.digest().to_owned(),
-        blob: state.storage.put_blob(&body)?,
+        blob,
         publisher: verified.publisher.clone(),
         signer: verified.statement.key.to_string(),
         description: info.description.clone(),
@@ -167,7 +169,8 @@ pub async fn publish(
         policy: policy_text,
         published_at_ms: now_ms(),
     };
-    state.storage.insert_tool(&record, &caller.actor())?;
+    let (inserting, by) = (record.clone(), caller.actor());
+    state.db(move |s| s.insert_tool(&inserting, &by)).await?;
     tracing::info!(
         target: "cordon::admin",
         tool = record.name,
@@ -269,7 +272,8 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    let removed = state.storage.delete_tool(&name, &caller.actor())?;
+    let (deleting, by) = (name.clone(), caller.actor());
+    let removed = state.db(move |s| s.delete_tool(&deleting, &by)).await?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
     crate::server::metrics::forget_tool(&name);
@@ -321,9 +325,10 @@ pub async fn quarantine(
     if state.find(&name, None).is_none() {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
+    let (tool, reason, by) = (name.clone(), body.reason.clone(), caller.actor());
     state
-        .storage
-        .quarantine(&name, &body.reason, now_ms(), &caller.actor())?;
+        .db(move |s| s.quarantine(&tool, &reason, now_ms(), &by))
+        .await?;
     state
         .quarantined_write()
         .insert(name.clone(), body.reason.clone());
@@ -351,7 +356,8 @@ pub async fn release(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
-    if !state.storage.release(&name, now_ms(), &caller.actor())? {
+    let (tool, by) = (name.clone(), caller.actor());
+    if !state.db(move |s| s.release(&tool, now_ms(), &by)).await? {
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }
     state.quarantined_write().remove(&name);
