@@ -283,7 +283,7 @@ impl AppState {
     /// swapped in. Calls already running keep the version they started with, and its policy.
     /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
     /// is reported. Returns (reloaded, failed).
-    pub async fn reload_policies(&self, by: &cordon_storage::Actor) -> (usize, usize) {
+    pub async fn reload_policies(self: &Arc<Self>, by: &cordon_storage::Actor) -> (usize, usize) {
         let live: Vec<Arc<LiveTool>> = self.tools_read().values().flatten().cloned().collect();
         let (mut reloaded, mut failed) = (0, 0);
         let total = live.len();
@@ -300,23 +300,31 @@ impl AppState {
             if sha256_hex(text.as_bytes()) == old.record.policy_hash {
                 continue;
             }
-            let admitted = match self.storage.blob(&old.record.blob) {
+            let blob = old.record.blob.clone();
+            let admitted = match self.db(move |s| s.blob(&blob)).await {
                 Ok(bytes) => self.admit(&bytes, &text, &path).await,
-                Err(e) => Err(ApiError::internal(e)),
+                Err(e) => Err(e),
             };
             match admitted {
                 Ok((admitted, policy, limits)) => {
                     let mut record = old.record.clone();
                     record.policy_hash = sha256_hex(text.as_bytes());
                     record.policy = text;
-                    if let Err(e) = self.storage.set_policy(
-                        name,
-                        &record.policy,
-                        &record.policy_hash,
-                        "reload",
-                        by,
-                    ) {
-                        tracing::error!(tool = name, error = %e, "policy reload: cannot store");
+                    let (tool, text, hash, actor) = (
+                        name.clone(),
+                        record.policy.clone(),
+                        record.policy_hash.clone(),
+                        by.clone(),
+                    );
+                    if let Err(e) = self
+                        .db(move |s| s.set_policy(&tool, &text, &hash, "reload", &actor))
+                        .await
+                    {
+                        tracing::error!(
+                            tool = name,
+                            error = e.message,
+                            "policy reload: cannot store"
+                        );
                     }
                     let fresh = self.live_tool(record, admitted, policy, limits);
                     let new_hash = fresh.record.policy_hash.clone();
@@ -359,17 +367,18 @@ impl AppState {
                 unchanged: total.saturating_sub(reloaded + failed) as u64,
             },
         );
-        if let Err(e) = self.storage.record_event(summary) {
-            tracing::error!(target: "cordon::security", error = %e, "cannot record the policy reload");
+        if let Err(e) = self.db(move |s| s.record_event(summary)).await {
+            tracing::error!(target: "cordon::security", error = e.message, "cannot record the policy reload");
         }
         (reloaded, failed)
     }
 
     /// Loads every published tool at start: blobs verified and compiled again (from the cache).
-    pub async fn load_registry(&self) -> Result<usize, ApiError> {
+    pub async fn load_registry(self: &Arc<Self>) -> Result<usize, ApiError> {
         let mut loaded = 0;
-        for record in self.storage.tools()? {
-            let bytes = self.storage.blob(&record.blob)?;
+        for record in self.db(|s| s.tools()).await? {
+            let blob = record.blob.clone();
+            let bytes = self.db(move |s| s.blob(&blob)).await?;
             let path = PathBuf::from(format!("(stored policy of {})", record.name));
             match self.admit(&bytes, &record.policy, &path).await {
                 Ok((admitted, policy, limits)) => {
@@ -385,7 +394,7 @@ impl AppState {
                 ),
             }
         }
-        for (name, q) in self.storage.quarantined()? {
+        for (name, q) in self.db(|s| s.quarantined()).await? {
             self.quarantined_write().insert(name, q.reason);
         }
         Ok(loaded)
