@@ -228,6 +228,21 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     assert_eq!(code, 1);
     assert!(out.contains("differs from the receipt in usage"), "{out}");
     assert!(out.contains("no longer matches its own hash"), "{out}");
+    // The record's stored hash replaced too (a rewrite that recomputes hashes would): the
+    // batch statement the receipt carries is a checkpoint the log no longer matches.
+    rusqlite::Connection::open(f.data.join("cordon.db"))
+        .unwrap()
+        .execute(
+            "UPDATE executions SET hash = zeroblob(32) WHERE seq = ?1",
+            [seq],
+        )
+        .unwrap();
+    let (code, out) = verify(&answer_file, &key, &["--data", data]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("is no longer the one its batch signed"),
+        "{out}"
+    );
     // A receipt whose record is gone from the log.
     rusqlite::Connection::open(f.data.join("cordon.db"))
         .unwrap()

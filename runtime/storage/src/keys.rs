@@ -92,34 +92,6 @@ impl KeyStore {
         ))
     }
 
-    /// The key a presented secret belongs to, if it is valid and not revoked.
-    pub fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
-        let (id, secret) = split(presented);
-        let row = if id.len() == 12 {
-            // Every request authenticates: keep the statement compiled.
-            self.conn()
-                .prepare_cached(
-                    "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys WHERE id = ?1",
-                )?
-                .query_row([id], Self::read)
-                .optional()?
-        } else {
-            None
-        };
-        let Some(key) = check(row, secret) else {
-            return Ok(None);
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        if last_used_is_stale(&key, now) {
-            self.conn()
-                .prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
-                .execute(params![key.id, now])?;
-        }
-        Ok(Some(key))
-    }
-
     /// Every key with its stored hash.
     pub fn table(&self) -> Result<KeyTable, StorageError> {
         let conn = self.conn();

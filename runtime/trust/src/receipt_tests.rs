@@ -179,25 +179,12 @@ fn every_single_byte_change_of_a_receipt_is_refused() {
     let key = PrivateKey::generate().unwrap();
     let (b, links) = batch(&key, 1, 6, GENESIS);
     let text = serde_json::to_string(&receipt_of(&b, &links, 1, 4)).unwrap();
-    let mut accepted = Vec::new();
-    for i in 0..text.len() {
-        for replacement in [b'0', b'a', b'"', b' ', b'9'] {
-            let mut bytes = text.clone().into_bytes();
-            if bytes[i] == replacement {
-                continue;
-            }
-            bytes[i] = replacement;
-            let Ok(changed) = String::from_utf8(bytes) else {
-                continue;
-            };
-            if let Ok(v) = serde_json::from_str(&changed)
-                && let Ok(r) = Receipt::parse(v)
-                && r.verify(&key.key_id()).is_ok()
-            {
-                accepted.push(format!("byte {i} -> {}", replacement as char));
-            }
-        }
-    }
+    let accepted = crate::signed::single_byte_changes_accepted(&text, |changed| {
+        serde_json::from_str(changed)
+            .ok()
+            .and_then(|v| Receipt::parse(v).ok())
+            .is_some_and(|r| r.verify(&key.key_id()).is_ok())
+    });
     assert!(accepted.is_empty(), "{accepted:?}");
 }
 

@@ -64,8 +64,16 @@ impl KeyCache {
             std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner))
                 .into_iter()
                 .collect();
-        if !used.is_empty() {
-            storage.touch_keys(&used)?;
+        if !used.is_empty()
+            && let Err(e) = storage.touch_keys(&used)
+        {
+            // Kept for the next reload (a newer time for the same key wins).
+            let mut pending = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+            for (id, at) in used {
+                let t = pending.entry(id).or_insert(at);
+                *t = (*t).max(at);
+            }
+            return Err(e);
         }
         let fresh = Arc::new(storage.key_table()?);
         *self.table.write().unwrap_or_else(PoisonError::into_inner) = fresh;

@@ -577,30 +577,6 @@ impl Storage for Postgres {
         meta(&mut tx, "anchor_checkpoint")
     }
 
-    fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
-        let (id, secret) = crate::keys::split(presented);
-        let mut c = self.conn()?;
-        let row = if id.len() == 12 {
-            c.query_opt(
-                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"),
-                &[&id],
-            )?
-        } else {
-            None
-        };
-        let found = row.as_ref().map(key_from).transpose()?;
-        let Some(key) = crate::keys::check(found, secret) else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        if crate::keys::last_used_is_stale(&key, now) {
-            c.execute(
-                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
-                &[&key.id, &now],
-            )?;
-        }
-        Ok(Some(key))
-    }
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
         self.conn()?
             .query(
