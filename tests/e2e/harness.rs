@@ -34,6 +34,7 @@ pub fn cordon() -> Command {
         "CORDON_TRUST",
         "CORDON_DATA",
         "CORDON_LISTEN",
+        "CORDON_DATABASE",
     ] {
         c.env_remove(var);
     }

@@ -170,7 +170,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
         );
         let state = AppState::new(
             ServerSettings {
-                data_dir: dir.clone(),
+                log_key: dir.join("log.key"),
                 policies_dir: None,
                 max_in_flight: 16,
                 max_upload_bytes: 64 << 20,

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: publish and invoke tools over HTTP.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Manage the server's API keys.
     Keys(commands::keys::KeysArgs),
     /// The audit log: verify it against checkpoints, print its key, list or export its events.
@@ -62,8 +62,9 @@ pub enum Command {
 /// command itself (unreadable file, bad policy), reported with exit code 2.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => commands::serve::serve(args).await,
-        Command::Keys(args) => commands::keys::keys(args),
+        Command::Serve(args) => commands::serve::serve(*args).await,
+        // Off the async workers: a PostgreSQL client blocks on a runtime of its own.
+        Command::Keys(args) => tokio::task::spawn_blocking(|| commands::keys::keys(args)).await?,
         Command::Audit(args) => commands::audit::audit(args),
         Command::Receipt(args) => commands::receipt::receipt(args),
         Command::Publish(args) => commands::client::publish(args),

@@ -12,6 +12,7 @@
 
 use crate::StorageError;
 use crate::chain::{ChainReport, Claim};
+use crate::changes::Change;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
@@ -112,6 +113,20 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn key_table(&self) -> Result<KeyTable, StorageError>;
     /// Records when keys were last used (a server batches these; never moves a time back).
     fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError>;
+
+    /// Whether the store answers now (for readiness checks, never per request).
+    fn ping(&self) -> Result<(), StorageError> {
+        self.head().map(|_| ())
+    }
+
+    // Other processes.
+
+    /// Announcements of the changes other processes sharing this store make (and this one's
+    /// own), for a node to apply them: `None` for a store only one server uses (the embedded
+    /// one; `cordon keys` changing its keys is seen by the key table's reload).
+    fn changes(&self) -> Result<Option<std::sync::mpsc::Receiver<Change>>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// The embedded default: `cordon.db` (SQLite, WAL) and `blobs/` in one data directory.

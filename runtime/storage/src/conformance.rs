@@ -4,6 +4,7 @@
 //!
 //! Each function takes a fresh, empty store.
 
+use crate::StorageError;
 use crate::backend::Storage;
 use crate::chain::Claim;
 use crate::events::{Actor, AdminAction, EventFilter};
@@ -84,10 +85,13 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
         .unwrap();
     s.insert_tool(&record("other", "0.1.0", &blob), &alice)
         .unwrap();
+    // A version published twice (by two nodes at once, say) is refused by name.
+    let twice = s
+        .insert_tool(&record("echo", "1.0.0", &blob), &alice)
+        .unwrap_err();
     assert!(
-        s.insert_tool(&record("echo", "1.0.0", &blob), &alice)
-            .is_err(),
-        "duplicate version"
+        matches!(&twice, StorageError::AlreadyPublished { name, version } if name == "echo" && version == "1.0.0"),
+        "{twice}"
     );
     assert_eq!(events(s).len(), 3);
     let set = |by: &Actor| {

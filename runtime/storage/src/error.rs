@@ -9,6 +9,12 @@ pub enum StorageError {
     /// connection URL).
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// The database cannot be reached now (down, restarting, no free connection): the request
+    /// may succeed when retried; nothing was changed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{name} {version} is already published")]
+    AlreadyPublished { name: String, version: String },
     #[error("cannot use {path}: {error}")]
     Io {
         path: std::path::PathBuf,

@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod chain;
+mod changes;
 #[cfg(test)]
 mod conformance;
 mod error;
@@ -27,6 +28,7 @@ mod schema;
 
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
+pub use changes::Change;
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
 pub use keys::{ApiKey, KeyStore, KeyTable, NewKey, last_used_is_stale};

@@ -224,7 +224,14 @@ pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageErr
             t.policy_hash,
             t.published_at_ms
         ],
-    )?;
+    )
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::AlreadyPublished {
+            name: t.name.clone(),
+            version: t.version.clone(),
+        },
+        _ => e.into(),
+    })?;
     Ok(())
 }
 

@@ -1,10 +1,11 @@
-//! `cordon keys`: API keys for the server, managed directly in its data directory. A new key is
+//! `cordon keys`: API keys for the server, managed directly in its store (the data directory's,
+//! or a shared database with `--database`): how the first admin key is made. A new key is
 //! printed once; only its hash is stored.
 
 use super::secret::DataArgs;
 use clap::{Args, Subcommand};
 use cordon_core::Role;
-use cordon_storage::{Actor, Embedded, Storage};
+use cordon_storage::Actor;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -13,6 +14,10 @@ pub struct KeysArgs {
     pub command: KeysCommand,
     #[command(flatten)]
     pub data: DataArgs,
+    /// The shared PostgreSQL store (`postgres://...`) instead of the data directory's; prefer
+    /// the environment variable, a flag's value shows in the process list.
+    #[arg(long, env = "CORDON_DATABASE", hide_env_values = true, global = true)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,9 +41,10 @@ pub enum KeysCommand {
 }
 
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.data.dir()?;
-    std::fs::create_dir_all(&dir)?;
-    let store = Embedded::open(&dir, true)?;
+    if let Some(url) = &args.database {
+        super::store::warn_if_on_command_line(url);
+    }
+    let store = super::store::open(&args.data.dir()?, args.database.as_deref(), true, Some(2))?;
     let now = crate::server::state::now_ms();
     match args.command {
         KeysCommand::Create { name, role } => {

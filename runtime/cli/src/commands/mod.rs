@@ -14,6 +14,7 @@ pub mod run;
 pub mod secret;
 pub mod serve;
 pub mod sign;
+pub mod store;
 pub mod table;
 pub mod verify;
 

@@ -8,7 +8,7 @@ use crate::server::state::{AppState, MetricsAccess, ServerSettings, now_ms};
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{Actor, AdminAction, AdminEvent, Embedded, Storage};
+use cordon_storage::{Actor, AdminAction, AdminEvent};
 use cordon_trust::TrustStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,18 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
+    /// A shared PostgreSQL store for several nodes: `postgres://user:password@host:port/db`.
+    /// Give it in the environment or the config file rather than as a flag, where other users
+    /// of the machine can read it [default: the embedded store in the data directory].
+    #[arg(long, env = "CORDON_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Connections this node keeps to the database [default: 8].
+    #[arg(long, env = "CORDON_DATABASE_POOL")]
+    pub database_pool: Option<u32>,
+    /// The audit log's signing key, PKCS#8 PEM [default: <data>/log.key, made at the first
+    /// start]. Nodes sharing one database must all hold the same key (docs/deploy.md).
+    #[arg(long, env = "CORDON_LOG_KEY")]
+    pub log_key: Option<PathBuf>,
     /// Directory of `<tool>.toml` policies [default: none, every tool gets the closed default].
     #[arg(long, env = "CORDON_POLICIES")]
     pub policies: Option<PathBuf>,
@@ -98,6 +110,9 @@ pub struct ServeArgs {
 struct ConfigFile {
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
+    database: Option<String>,
+    database_pool: Option<u32>,
+    log_key: Option<PathBuf>,
     policies: Option<PathBuf>,
     trust: Option<PathBuf>,
     max_in_flight: Option<usize>,
@@ -133,6 +148,9 @@ impl ServeArgs {
         let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
         self.listen = self.listen.or(file.listen);
         self.data.dir = self.data.dir.or(rel(file.data));
+        self.database = self.database.or(file.database);
+        self.database_pool = self.database_pool.or(file.database_pool);
+        self.log_key = self.log_key.or(rel(file.log_key));
         self.policies = self.policies.or(rel(file.policies));
         self.trust = self.trust.or(rel(file.trust));
         self.max_in_flight = self.max_in_flight.or(file.max_in_flight);
@@ -203,44 +221,51 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !durable_log {
         tracing::warn!("durable_log is off: a power loss may lose the newest execution records");
     }
-    let storage: Arc<dyn Storage> = Arc::new(Embedded::open(&data, durable_log)?);
+    if let Some(url) = &args.database {
+        super::store::warn_if_on_command_line(url);
+    }
+    let log_key = args
+        .log_key
+        .clone()
+        .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE));
     // Slow clients: 30 s is long enough for a real client on a bad network and short enough
     // that holding connections open costs an attacker a connection per 30 s.
     let client_timeout = std::time::Duration::from_secs(args.client_timeout_secs.unwrap_or(30));
-    let state = Arc::new(AppState::new(
-        ServerSettings {
-            data_dir: data.clone(),
-            policies_dir: args.policies.clone(),
-            max_in_flight,
-            // Interpreted-language components are 12-20 MB; 64 MiB leaves room.
-            max_upload_bytes: args.max_upload_bytes.unwrap_or(64 << 20),
-            // The default input limit is 1 MiB; a policy that raises it needs this raised too.
-            max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
-            store_inputs: args.store_inputs.unwrap_or(false),
-            client_timeout,
-            allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
-            allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
-            metrics_access: args.metrics_access.unwrap_or_default(),
-            audit: AuditSettings {
-                checkpoint_file: args.checkpoint_file.clone(),
-                checkpoint_webhook: args.checkpoint_webhook.clone(),
-                checkpoint_interval: std::time::Duration::from_secs(
-                    args.checkpoint_secs.unwrap_or(10),
-                ),
-            },
+    let settings = ServerSettings {
+        log_key,
+        policies_dir: args.policies.clone(),
+        max_in_flight,
+        // Interpreted-language components are 12-20 MB; 64 MiB leaves room.
+        max_upload_bytes: args.max_upload_bytes.unwrap_or(64 << 20),
+        // The default input limit is 1 MiB; a policy that raises it needs this raised too.
+        max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
+        store_inputs: args.store_inputs.unwrap_or(false),
+        client_timeout,
+        allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
+        allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
+        metrics_access: args.metrics_access.unwrap_or_default(),
+        audit: AuditSettings {
+            checkpoint_file: args.checkpoint_file.clone(),
+            checkpoint_webhook: args.checkpoint_webhook.clone(),
+            checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_secs.unwrap_or(10)),
         },
-        sandbox,
-        storage,
-        trust,
-        secrets,
-        RateSettings {
-            per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
-            per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
-            auth_failures_per_min: args
-                .auth_failures_per_minute
-                .unwrap_or(rate_defaults.auth_failures_per_min),
-        },
-    )?);
+    };
+    let rates = RateSettings {
+        per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
+        per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
+        auth_failures_per_min: args
+            .auth_failures_per_minute
+            .unwrap_or(rate_defaults.auth_failures_per_min),
+    };
+    // Opening the store and reading what the server starts from (the log's identity and newest
+    // checkpoint, the key table) block; a PostgreSQL client must not run on an async worker.
+    let (database, pool) = (args.database.clone(), args.database_pool);
+    let state = tokio::task::spawn_blocking(move || {
+        let storage = super::store::open(&data, database.as_deref(), durable_log, pool)?;
+        AppState::new(settings, sandbox, storage, trust, secrets, rates)
+    })
+    .await??;
+    let state = Arc::new(state);
     #[cfg(unix)]
     {
         // SIGHUP: re-read policies without a restart.
@@ -283,6 +308,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let started = std::time::Instant::now();
+    // Following the store's announcements starts before the load, so nothing changed by
+    // another node meanwhile is missed.
+    crate::server::sync::spawn_follower(state.clone())?;
     let loaded = state
         .load_registry()
         .await

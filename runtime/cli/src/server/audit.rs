@@ -66,25 +66,50 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// Reads the log key from `data_dir`, creating it (mode 0600) the first time.
-pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<PrivateKey> {
-    let path = data_dir.join(LOG_KEY_FILE);
-    if path.exists() {
-        return Ok(PrivateKey::read(&path)?);
+/// Reads the log key, creating it (mode 0600) when the log has never been signed. A log that
+/// was signed before is signed by that key only: a node without it, or with another one, does
+/// not start (nodes sharing one database share one key; a replaced key file is the sign of a
+/// swap, and its checkpoints would not verify against the key auditors kept).
+pub fn load_key(path: &Path, storage: &dyn Storage) -> anyhow::Result<PrivateKey> {
+    let signed_by = match storage.latest_checkpoint()? {
+        Some(cp) => Some(Signed::parse(&cp.signed)?.key),
+        None => None,
+    };
+    let key = if path.exists() {
+        PrivateKey::read(path)?
+    } else if let Some(by) = &signed_by {
+        anyhow::bail!(
+            "no log key at {}, and this store's audit log is already signed by {by}: give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
+            path.display()
+        );
+    } else {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let key = PrivateKey::generate()?;
+        key.write_new(path)?;
+        tracing::info!(target: "cordon::admin", key = %key.key_id(), path = %path.display(), "created the audit log key");
+        key
+    };
+    if let Some(by) = signed_by
+        && by != key.key_id().to_string()
+    {
+        anyhow::bail!(
+            "the log key at {} is {}, but this store's audit log is signed by {by}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
+            path.display(),
+            key.key_id()
+        );
     }
-    let key = PrivateKey::generate()?;
-    key.write_new(&path)?;
-    tracing::info!(target: "cordon::admin", key = %key.key_id(), path = %path.display(), "created the audit log key");
     Ok(key)
 }
 
 impl AuditLog {
     pub fn open(
-        data_dir: &Path,
+        key_path: &Path,
         storage: &dyn Storage,
         settings: AuditSettings,
     ) -> anyhow::Result<Self> {
-        let key = load_or_create_key(data_dir)?;
+        let key = load_key(key_path, storage)?;
         let latest = storage.latest_checkpoint()?;
         Ok(AuditLog {
             key_id: key.key_id(),
@@ -109,6 +134,11 @@ impl AuditLog {
         let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         let (size, head) = storage.head()?;
         if size == 0 || latest.as_ref().is_some_and(|c| c.size >= size) {
+            return Ok(None);
+        }
+        // Another node sharing the store may have made a newer one since.
+        *latest = storage.latest_checkpoint()?;
+        if latest.as_ref().is_some_and(|c| c.size >= size) {
             return Ok(None);
         }
         let time_ms = now_ms();

@@ -77,8 +77,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a client is told to wait when the database is unavailable: a restarting
+/// PostgreSQL is back within seconds, and the pool waits up to 5 s for a connection itself.
+pub const STORE_RETRY_SECS: u64 = 2;
+
 impl From<cordon_storage::StorageError> for ApiError {
     fn from(e: cordon_storage::StorageError) -> Self {
-        ApiError::internal(e)
+        use cordon_storage::StorageError as E;
+        match e {
+            E::Unavailable(cause) => {
+                tracing::error!(cause, "the database is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; nothing was done, retry shortly",
+                )
+                .retry_after(STORE_RETRY_SECS)
+            }
+            E::AlreadyPublished { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_published", e.to_string())
+            }
+            E::KeyNameTaken(_) => ApiError::new(StatusCode::CONFLICT, "name_taken", e.to_string()),
+            other => ApiError::internal(other),
+        }
     }
 }

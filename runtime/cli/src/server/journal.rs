@@ -31,7 +31,7 @@ pub struct Committed {
     pub batch: Arc<SignedBatch>,
 }
 
-type Reply = oneshot::Sender<Result<Committed, String>>;
+type Reply = oneshot::Sender<Result<Committed, ApiError>>;
 
 /// A committed group on its way to the signer: the records as stored, as prepared, and who
 /// waits for each.
@@ -71,7 +71,6 @@ impl Journal {
             .map_err(|_| ApiError::internal("the execution log writer has stopped"))?;
         done.await
             .map_err(|_| ApiError::internal("the execution log writer has stopped"))?
-            .map_err(ApiError::internal)
     }
 }
 
@@ -96,14 +95,26 @@ fn write(
                     to_signer.send((stored, records, replies))
                 {
                     for reply in replies {
-                        let _ = reply.send(Err("the receipt signer has stopped".into()));
+                        let _ =
+                            reply.send(Err(ApiError::internal("the receipt signer has stopped")));
                     }
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, records = records.len(), "execution log append failed");
+                tracing::error!(error = %e, records = records.len(), "execution log append failed; these executions are not acknowledged");
+                let refusal = match e {
+                    // Whether a commit cut off by a lost connection landed is unknown: the
+                    // record may be in the log, but the answer never says `ok` for it.
+                    cordon_storage::StorageError::Unavailable(_) => ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "the database is unavailable: this execution could not be recorded, so it is not acknowledged; retry shortly",
+                    )
+                    .retry_after(crate::server::error::STORE_RETRY_SECS),
+                    other => ApiError::internal(other),
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(refusal.clone()));
                 }
             }
         }
@@ -128,10 +139,11 @@ fn sign(audit: &AuditLog, (stored, records, replies): Stored) {
         Err(e) => {
             // The records are durable and the log verifies; only these receipts are lost.
             tracing::error!(error = %e, records = stored.len(), "cannot sign a committed batch");
+            let refusal = ApiError::internal(format!(
+                "the record was stored, but its receipt could not be signed: {e}"
+            ));
             for reply in replies {
-                let _ = reply.send(Err(format!(
-                    "the record was stored, but its receipt could not be signed: {e}"
-                )));
+                let _ = reply.send(Err(refusal.clone()));
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod state;
+pub mod sync;
 pub mod tools;
 pub mod wire_errors;
 
@@ -95,11 +96,29 @@ async fn metrics_endpoint(
         .into_response())
 }
 
-async fn readyz(State(_): State<Arc<AppState>>) -> Response {
-    if READY.load(Ordering::Acquire) {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response()
+/// Ready once every stored tool is loaded, and while the store answers (within a second): a
+/// load balancer stops sending calls to a node whose database is gone.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if !READY.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response();
+    }
+    let s = state.clone();
+    let ping = tokio::task::spawn_blocking(move || s.storage.ping());
+    match tokio::time::timeout(std::time::Duration::from_secs(1), ping).await {
+        Ok(Ok(Ok(()))) => "ready".into_response(),
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            )
+                .into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer",
+        )
+            .into_response(),
     }
 }
 

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 /// Settings the server runs with (see `docs/configuration.md`).
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    pub data_dir: PathBuf,
+    /// The audit log's signing key (made there at the first start when the log is new).
+    pub log_key: PathBuf,
     /// Directory of `<tool>.toml` policies applied at publish time and on reload.
     pub policies_dir: Option<PathBuf>,
     /// Executions allowed to run at once; more get 503.
@@ -92,6 +93,12 @@ pub struct AppState {
     pub quarantined: RwLock<BTreeMap<String, String>>,
     pub in_flight: Arc<Semaphore>,
     pub rate_limits: crate::server::ratelimit::RateLimits,
+    /// Held while the live registry is changed with the store (a publish, delete,
+    /// quarantine, release or policy change here, or a sync from the store), so that the two
+    /// never interleave.
+    pub registry_lock: tokio::sync::Mutex<()>,
+    /// Stored (name, version, policy hash) this node refused to admit, not tried again.
+    pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -141,7 +148,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let max_in_flight = settings.max_in_flight;
         let audit = Arc::new(crate::server::audit::AuditLog::open(
-            &settings.data_dir,
+            &settings.log_key,
             &*storage,
             settings.audit.clone(),
         )?);
@@ -158,6 +165,8 @@ impl AppState {
             quarantined: RwLock::default(),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             rate_limits: crate::server::ratelimit::RateLimits::new(rates),
+            registry_lock: tokio::sync::Mutex::default(),
+            not_admitted: std::sync::Mutex::default(),
         })
     }
 
@@ -243,7 +252,7 @@ impl AppState {
         Ok((admitted, policy, limits))
     }
 
-    fn live_tool(
+    pub(crate) fn live_tool(
         &self,
         record: ToolRecord,
         admitted: Admitted,
@@ -284,6 +293,7 @@ impl AppState {
     /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
     /// is reported. Returns (reloaded, failed).
     pub async fn reload_policies(self: &Arc<Self>, by: &cordon_storage::Actor) -> (usize, usize) {
+        let _changing = self.registry_lock.lock().await;
         let live: Vec<Arc<LiveTool>> = self.tools_read().values().flatten().cloned().collect();
         let (mut reloaded, mut failed) = (0, 0);
         let total = live.len();
@@ -374,30 +384,9 @@ impl AppState {
     }
 
     /// Loads every published tool at start: blobs verified and compiled again (from the cache).
+    /// Returns how many versions are live.
     pub async fn load_registry(self: &Arc<Self>) -> Result<usize, ApiError> {
-        let mut loaded = 0;
-        for record in self.db(|s| s.tools()).await? {
-            let blob = record.blob.clone();
-            let bytes = self.db(move |s| s.blob(&blob)).await?;
-            let path = PathBuf::from(format!("(stored policy of {})", record.name));
-            match self.admit(&bytes, &record.policy, &path).await {
-                Ok((admitted, policy, limits)) => {
-                    self.go_live(record, admitted, policy, limits);
-                    loaded += 1;
-                }
-                Err(e) => tracing::error!(
-                    tool = record.name,
-                    version = record.version,
-                    code = e.code,
-                    error = e.message,
-                    "stored tool no longer admitted; it stays unavailable"
-                ),
-            }
-        }
-        for (name, q) in self.db(|s| s.quarantined()).await? {
-            self.quarantined_write().insert(name, q.reason);
-        }
-        Ok(loaded)
+        Ok(self.sync_registry().await?.live)
     }
 
     /// The named version, or the newest.

@@ -170,6 +170,7 @@ pub async fn publish(
         published_at_ms: now_ms(),
     };
     let (inserting, by) = (record.clone(), caller.actor());
+    let _changing = state.registry_lock.lock().await;
     state.db(move |s| s.insert_tool(&inserting, &by)).await?;
     tracing::info!(
         target: "cordon::admin",
@@ -273,6 +274,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
     let (deleting, by) = (name.clone(), caller.actor());
+    let _changing = state.registry_lock.lock().await;
     let removed = state.db(move |s| s.delete_tool(&deleting, &by)).await?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
@@ -326,6 +328,7 @@ pub async fn quarantine(
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
     let (tool, reason, by) = (name.clone(), body.reason.clone(), caller.actor());
+    let _changing = state.registry_lock.lock().await;
     state
         .db(move |s| s.quarantine(&tool, &reason, now_ms(), &by))
         .await?;
@@ -357,6 +360,7 @@ pub async fn release(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
     let (tool, by) = (name.clone(), caller.actor());
+    let _changing = state.registry_lock.lock().await;
     if !state.db(move |s| s.release(&tool, now_ms(), &by)).await? {
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }

@@ -11,10 +11,12 @@
 //! own runtime) from an `r2d2` pool. Call it from plain threads or `spawn_blocking`, never on an
 //! async worker.
 
+mod listen;
 mod log;
 
 use crate::backend::Storage;
 use crate::chain::{ChainReport, Claim};
+use crate::changes::Change;
 use crate::error::StorageError;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{ApiKey, KeyTable, NewKey};
@@ -105,21 +107,41 @@ const SCHEMA_LOCK: i64 = 0x636f_7264_6f6e_0001;
 
 impl From<postgres::Error> for StorageError {
     fn from(e: postgres::Error) -> Self {
-        StorageError::Postgres(e.to_string())
+        // No server error (a broken or closed connection, a timeout), or one that says the
+        // server is going away or not there yet: worth a retry.
+        let transient = match e.code() {
+            None => e.as_db_error().is_none(),
+            Some(code) => {
+                let c = code.code();
+                c.starts_with("08") || c.starts_with("57P") || c == "53300"
+            }
+        };
+        if transient {
+            StorageError::Unavailable(e.to_string())
+        } else {
+            StorageError::Postgres(e.to_string())
+        }
     }
 }
 
 impl From<r2d2::Error> for StorageError {
     fn from(e: r2d2::Error) -> Self {
-        StorageError::Postgres(format!("no database connection: {e}"))
+        StorageError::Unavailable(format!("no database connection: {e}"))
     }
 }
+
+/// How long a request waits for a connection when none is free or the database is down, before
+/// it is refused as unavailable (503): long enough for a burst to find a free connection,
+/// short enough that callers of a node whose database is gone learn it quickly.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 /// The shared store on PostgreSQL.
 pub struct Postgres {
     pool: Pool,
+    /// For the change listener's own connection.
+    config: postgres::Config,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -181,9 +203,9 @@ impl Postgres {
         })?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(2))
-            .connection_timeout(std::time::Duration::from_secs(5))
-            .build(PostgresConnectionManager::new(config, NoTls))?;
-        let pg = Postgres { pool };
+            .connection_timeout(CONNECT_WAIT)
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))?;
+        let pg = Postgres { pool, config };
         pg.migrate()?;
         Ok(pg)
     }
@@ -234,6 +256,15 @@ impl Postgres {
         log::lock(&mut tx)?;
         let (value, events) = apply(&mut tx)?;
         let stored = log::append_events(&mut tx, events)?;
+        let mut changes: Vec<Change> = stored
+            .iter()
+            .filter_map(|e| Change::of_event(&e.kind))
+            .collect();
+        changes.sort();
+        changes.dedup();
+        for change in changes {
+            listen::announce(&mut tx, change)?;
+        }
         tx.commit()?;
         Ok((value, stored))
     }
@@ -351,7 +382,17 @@ impl Storage for Postgres {
                     &t.policy_hash,
                     &t.published_at_ms,
                 ],
-            )?;
+            )
+            .map_err(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    StorageError::AlreadyPublished {
+                        name: t.name.clone(),
+                        version: t.version.clone(),
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
             let action = AdminAction::published(t);
             Ok(((), vec![AdminEvent::new(t.published_at_ms, by, action)]))
         })?;
@@ -594,6 +635,13 @@ impl Storage for Postgres {
         Ok(KeyTable::new(
             rows.iter().map(key_from).collect::<Result<_, _>>()?,
         ))
+    }
+    fn ping(&self) -> Result<(), StorageError> {
+        self.conn()?.simple_query("SELECT 1")?;
+        Ok(())
+    }
+    fn changes(&self) -> Result<Option<std::sync::mpsc::Receiver<Change>>, StorageError> {
+        listen::spawn(self.config.clone()).map(Some)
     }
     fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
         let mut c = self.conn()?;

@@ -116,3 +116,70 @@ fn nodes_appending_at_once_make_one_chain_and_a_newer_schema_is_refused() {
             .contains("run the cordon release that wrote it")
     );
 }
+
+#[test]
+fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_everything() {
+    use std::time::Duration;
+    let pg = TestPostgres::start().expect("start PostgreSQL");
+    let a = fresh(&pg, "announce");
+    let b = Postgres::open(&pg.url("announce"), 2).unwrap();
+    let heard = b.changes().unwrap().expect("PostgreSQL announces changes");
+    let next = || heard.recv_timeout(Duration::from_secs(2));
+    // Connected, it says to read everything (what changed before it listened is not told).
+    assert_eq!(next(), Ok(Change::Everything));
+
+    let by = Actor::local();
+    let blob = a.put_blob(b"\0asm component").unwrap();
+    a.insert_tool(&conformance::record("echo", "1.0.0", &blob), &by)
+        .unwrap();
+    assert_eq!(next(), Ok(Change::Registry));
+    a.set_policy("echo", "[limits]\nfuel = 1\n", "h2", "api", &by)
+        .unwrap();
+    assert_eq!(next(), Ok(Change::Registry));
+    a.quarantine("echo", "leaks", 5, &by).unwrap();
+    assert_eq!(next(), Ok(Change::Registry));
+    a.release("echo", 6, &by).unwrap();
+    assert_eq!(next(), Ok(Change::Registry));
+    let key = a.create_key("ci", Role::Invoker, 7, &by).unwrap();
+    assert_eq!(next(), Ok(Change::Keys));
+    a.revoke_key(&key.key.id, 8, &by).unwrap();
+    assert_eq!(next(), Ok(Change::Keys));
+    a.delete_tool("echo", &by).unwrap();
+    assert_eq!(next(), Ok(Change::Registry));
+    // What changes nothing others hold is not announced: executions, server events, last-use
+    // times, a change that found nothing to change.
+    a.append(&[conformance::execution(
+        1,
+        "echo",
+        "k",
+        cordon_core::Outcome::Ok,
+    )])
+    .unwrap();
+    a.record_event(AdminEvent::new(
+        9,
+        &Actor::server(),
+        AdminAction::ServerStop {
+            reason: "test".into(),
+        },
+    ))
+    .unwrap();
+    a.touch_keys(&[(key.key.id.clone(), 10)]).unwrap();
+    assert!(!a.release("echo", 11, &by).unwrap());
+    assert_eq!(
+        heard.recv_timeout(Duration::from_millis(500)),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+    );
+
+    // PostgreSQL restarted: once the listener is back, it says to read everything again, and
+    // announcements arrive as before.
+    pg.stop().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    pg.restart().unwrap();
+    assert_eq!(
+        heard.recv_timeout(Duration::from_secs(15)),
+        Ok(Change::Everything)
+    );
+    let a = Postgres::open(&pg.url("announce"), 2).unwrap();
+    a.create_key("after", Role::Invoker, 12, &by).unwrap();
+    assert_eq!(next(), Ok(Change::Keys));
+}
