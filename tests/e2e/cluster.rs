@@ -237,6 +237,20 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
     let (status, answer) = killed();
     assert_eq!(status, 504, "{answer}");
     assert_eq!(answer["outcome"], "timeout", "{answer}");
+    // Widened again through A's API: B serves the long call.
+    let widened = "[limits]\ntimeout_ms = 1000\n";
+    let (status, set) = a.json(
+        "PUT",
+        "/v1/tools/nap-0000/policy",
+        Some(&f.admin),
+        widened.as_bytes(),
+    );
+    assert_eq!(status, 200, "{set}");
+    within_plus(
+        "policy PUT on A -> in force on B",
+        until(|| killed().0 == 200),
+        Duration::from_millis(600),
+    );
 
     // A key made in the store is accepted on both; revoked through A's store (as `cordon
     // keys revoke --database` does), refused on B within a second.
@@ -272,14 +286,15 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["nap-0000"]);
+    let (_, policy) = late_node.json("GET", "/v1/tools/nap-0000/policy", Some(&f.auditor), b"");
+    assert_eq!(policy["policy"], widened);
+    assert_eq!(policy["history"].as_array().unwrap().len(), 2);
     assert_eq!(
         invoke(&late_node, &f.invoker, "nap-0000", r#"{"ms":600}"#).0,
-        504
-    );
-    assert_eq!(
-        invoke(&late_node, &f.invoker, "nap-0000", r#"{"ms":10}"#).0,
         200
     );
+    let (status, answer) = invoke(&late_node, &f.invoker, "nap-0000", r#"{"ms":1200}"#);
+    assert_eq!(status, 504, "{answer}");
 
     // One chain, whichever node is asked; every change is in it once.
     for s in [&a, &b, &late_node] {
@@ -290,7 +305,7 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
     assert_eq!(a.count(&f.auditor, "tool.publish"), 2);
     assert_eq!(b.count(&f.auditor, "tool.quarantine"), 1);
     assert_eq!(late_node.count(&f.auditor, "key.revoke"), 1);
-    assert_eq!(a.count(&f.auditor, "policy.set"), 1);
+    assert_eq!(a.count(&f.auditor, "policy.set"), 2);
     assert_eq!(b.count(&f.auditor, "server.start"), 3);
 }
 

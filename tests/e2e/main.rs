@@ -17,6 +17,7 @@ mod mcp;
 mod network;
 mod openapi;
 mod policies;
+mod policy_api;
 mod receipts;
 mod schemathesis;
 mod server;

@@ -280,7 +280,7 @@ fn policies_reload_on_sighup_without_a_restart() {
     let text = std::fs::read_to_string(&log).unwrap();
     let reloaded = text
         .lines()
-        .find(|l| l.contains("policy reloaded"))
+        .find(|l| l.contains("policy changed"))
         .unwrap_or_else(|| panic!("no reload line in\n{text}"));
     let hash = |t: &str| cordon::server::state::sha256_hex(t.as_bytes());
     assert!(

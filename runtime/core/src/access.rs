@@ -9,11 +9,11 @@ use std::fmt;
 pub enum Role {
     /// Everything, including managing API keys.
     Admin,
-    /// Publish, quarantine, release and delete tools; list them.
+    /// Publish, quarantine, release and delete tools; list them and read their policies.
     Publisher,
     /// List and invoke tools.
     Invoker,
-    /// Read the execution log and verify it.
+    /// Read the execution log and verify it; read tools' policies.
     Auditor,
 }
 
@@ -27,6 +27,10 @@ pub enum Action {
     ReadExecutions,
     VerifyAudit,
     ManageKeys,
+    /// Replace a tool's policy: it decides what the tool may reach, so only an admin may.
+    SetPolicy,
+    /// Read a tool's policy and its history.
+    ReadPolicy,
     /// `GET /metrics` when the server requires a key for it (the default).
     ReadMetrics,
 }
@@ -52,9 +56,14 @@ impl Role {
         use Action::*;
         match self {
             Role::Admin => true,
-            Role::Publisher => matches!(action, ListTools | Publish | ManageTools),
+            Role::Publisher => matches!(action, ListTools | Publish | ManageTools | ReadPolicy),
             Role::Invoker => matches!(action, ListTools | Invoke),
-            Role::Auditor => matches!(action, ReadExecutions | VerifyAudit | ReadMetrics),
+            Role::Auditor => {
+                matches!(
+                    action,
+                    ReadExecutions | VerifyAudit | ReadMetrics | ReadPolicy
+                )
+            }
         }
     }
 }
@@ -80,6 +89,8 @@ mod tests {
             ReadExecutions,
             VerifyAudit,
             ManageKeys,
+            SetPolicy,
+            ReadPolicy,
             ReadMetrics,
         ];
         let allowed = |r: Role| all.iter().filter(|a| r.permits(**a)).count();
@@ -93,6 +104,8 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
             assert_eq!(r.permits(ManageKeys), r == Role::Admin);
+            assert_eq!(r.permits(SetPolicy), r == Role::Admin);
+            assert_eq!(r.permits(ReadPolicy), r != Role::Invoker);
         }
     }
 }

@@ -205,7 +205,7 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     if tool["default_policy"] == true {
         let name = tool["name"].as_str().unwrap_or("the tool");
         eprintln!(
-            "note: the server has no policy for {name}; it runs under the closed default (no files, no network, no environment variables, default limits). To grant more, put {name}.toml in the server's policies directory and reload it (SIGHUP)."
+            "note: the server has no policy for {name}; it runs under the closed default (no files, no network, no environment variables, default limits). To grant more: `cordon policy apply DIR` with DIR/{name}.toml (an admin key), or put it in the server's policies folder and reload it (SIGHUP)."
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ pub mod listen;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+pub mod policies;
 pub mod ratelimit;
 pub mod state;
 pub mod sync;
@@ -52,6 +53,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tools/{name}", get(tools::show).delete(tools::delete))
         .route("/v1/tools/{name}/quarantine", post(tools::quarantine))
         .route("/v1/tools/{name}/release", post(tools::release))
+        .route(
+            "/v1/tools/{name}/policy",
+            get(policies::get).put(policies::put),
+        )
         .route(
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),

@@ -6,6 +6,7 @@ use crate::server::audit::{self, EventKind, EventPage, LogKeyView, SignedView};
 use crate::server::error::{ErrorBody, ErrorDetail};
 use crate::server::executions::{self, ExecutionPage};
 use crate::server::invoke::{self, InvokeResponse};
+use crate::server::policies::{self, PolicyChange, PolicySetView, PolicyView};
 use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
@@ -31,6 +32,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         tools::delete,
         tools::quarantine,
         tools::release,
+        policies::get,
+        policies::put,
         invoke::invoke,
         executions::list,
         executions::show,
@@ -47,6 +50,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         ToolList,
         ToolVersions,
         QuarantineBody,
+        PolicyView,
+        PolicySetView,
+        PolicyChange,
         InvokeResponse,
         Outcome,
         Usage,
@@ -68,6 +74,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     modifiers(&BearerKey),
     tags(
         (name = "tools", description = "publish and manage tools"),
+        (name = "policies", description = "each tool's policy, in force on every node, and its history"),
         (name = "invoke", description = "run a tool"),
         (name = "executions", description = "the execution log and its verification"),
         (name = "audit", description = "the audit log of executions and administrative events: following it, its key and signed checkpoints"),

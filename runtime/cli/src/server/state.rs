@@ -288,73 +288,31 @@ impl AppState {
     }
 
     /// Re-reads every live tool's policy from the policies directory; a tool whose policy text
-    /// changed is admitted again under the new policy (signature and publishers re-checked) and
-    /// swapped in. Calls already running keep the version they started with, and its policy.
-    /// A policy that no longer parses, or no longer admits the tool, leaves the old one live and
-    /// is reported. Returns (reloaded, failed).
+    /// changed is put under it by [`AppState::apply_policy`] (every version admitted again,
+    /// signature and publishers re-checked; stored; in force on every node). Calls already
+    /// running keep the version they started with, and its policy. A policy that no longer
+    /// parses, or no longer admits a version, leaves the old one in force and is reported.
+    /// Returns (versions changed, versions refused).
     pub async fn reload_policies(self: &Arc<Self>, by: &cordon_storage::Actor) -> (usize, usize) {
         let _changing = self.registry_lock.lock().await;
-        let live: Vec<Arc<LiveTool>> = self.tools_read().values().flatten().cloned().collect();
+        let live: Vec<(String, usize)> = self
+            .tools_read()
+            .iter()
+            .map(|(name, versions)| (name.clone(), versions.len()))
+            .collect();
         let (mut reloaded, mut failed) = (0, 0);
-        let total = live.len();
-        for old in live {
-            let name = &old.record.name;
-            let (text, path) = match self.policy_text(name) {
-                Ok(found) => found,
+        let total: usize = live.iter().map(|(_, n)| n).sum();
+        for (name, versions) in live {
+            let text = match self.policy_text(&name) {
+                Ok((text, _)) => text,
                 Err(e) => {
                     tracing::error!(tool = name, error = e.message, "policy reload: cannot read");
-                    failed += 1;
+                    failed += versions;
                     continue;
                 }
             };
-            if sha256_hex(text.as_bytes()) == old.record.policy_hash {
-                continue;
-            }
-            let blob = old.record.blob.clone();
-            let admitted = match self.db(move |s| s.blob(&blob)).await {
-                Ok(bytes) => self.admit(&bytes, &text, &path).await,
-                Err(e) => Err(e),
-            };
-            match admitted {
-                Ok((admitted, policy, limits)) => {
-                    let mut record = old.record.clone();
-                    record.policy_hash = sha256_hex(text.as_bytes());
-                    record.policy = text;
-                    let (tool, text, hash, actor) = (
-                        name.clone(),
-                        record.policy.clone(),
-                        record.policy_hash.clone(),
-                        by.clone(),
-                    );
-                    if let Err(e) = self
-                        .db(move |s| s.set_policy(&tool, &text, &hash, "reload", &actor))
-                        .await
-                    {
-                        tracing::error!(
-                            tool = name,
-                            error = e.message,
-                            "policy reload: cannot store"
-                        );
-                    }
-                    let fresh = self.live_tool(record, admitted, policy, limits);
-                    let new_hash = fresh.record.policy_hash.clone();
-                    let mut tools = self.tools_write();
-                    if let Some(slot) = tools.get_mut(name).and_then(|v| {
-                        v.iter_mut()
-                            .find(|t| t.record.version == old.record.version)
-                    }) {
-                        *slot = fresh;
-                    }
-                    tracing::info!(
-                        target: "cordon::admin",
-                        tool = name,
-                        version = old.record.version,
-                        old_policy = old.record.policy_hash,
-                        new_policy = new_hash,
-                        "policy reloaded: the tool now runs under the new policy"
-                    );
-                    reloaded += 1;
-                }
+            match self.apply_policy(&name, &text, "reload", by).await {
+                Ok(changed) => reloaded += changed,
                 Err(e) => {
                     tracing::error!(
                         tool = name,
@@ -362,7 +320,7 @@ impl AppState {
                         error = e.message,
                         "policy reload refused; the previous policy stays in force"
                     );
-                    failed += 1;
+                    failed += versions;
                 }
             }
         }

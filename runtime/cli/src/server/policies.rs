@@ -1,0 +1,232 @@
+//! Policies as stored resources: `PUT /v1/tools/{name}/policy` replaces a tool's policy for
+//! every version and every node, `GET` shows it with its history. One path changes a policy,
+//! whoever asks (this endpoint, `cordon policy apply`, a SIGHUP reload of the policies folder):
+//! [`AppState::apply_policy`] admits every version under the new text, stores it with its
+//! `policy.set` event, and swaps the versions in; other nodes follow the store.
+
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::state::{AppState, LiveTool, sha256_hex};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use cordon_core::Action;
+use cordon_storage::{Actor, AdminAction, EventFilter};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A tool's policy as it is in force, and how it came to be.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    pub name: String,
+    /// The TOML text every version runs under (empty: the closed default).
+    pub policy: String,
+    /// sha256 of the text, as in each execution record's `policy_hash`.
+    pub policy_hash: String,
+    /// True when the text is empty: the closed default policy.
+    pub default: bool,
+    /// Every change, newest first.
+    pub history: Vec<PolicyChange>,
+}
+
+/// The answer to a `PUT`: the policy now in force, and what the change did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicySetView {
+    /// Versions put under the new policy (0: they all had it already; no event then).
+    pub versions_changed: usize,
+    #[serde(flatten)]
+    pub policy: PolicyView,
+}
+
+/// One `policy.set` event of the audit log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyChange {
+    /// The event's place in the audit log.
+    pub seq: i64,
+    pub at_ms: i64,
+    /// Who: the key id and name (`signal` for a SIGHUP reload, `local` for the host).
+    pub by_key_id: String,
+    pub by_name: String,
+    /// `api` (this endpoint or `cordon policy apply`) or `reload` (the policies folder).
+    pub source: String,
+    pub policy_hash: String,
+    /// The policies the versions ran under before.
+    pub previous_hashes: Vec<String>,
+    /// Versions it changed.
+    pub versions: u64,
+}
+
+impl AppState {
+    /// Puts every live version of `name` under the policy `text`: each is admitted again under
+    /// it (the signature and the policy's publishers re-checked, its limits checked against
+    /// the sandbox's caps), then the change is stored with its event and the versions swapped
+    /// in. All or nothing: if any version is refused, nothing changes. Calls already running
+    /// keep the policy they started with. Returns how many versions changed (0: they all had
+    /// it). The caller holds [`AppState::registry_lock`].
+    pub async fn apply_policy(
+        self: &Arc<Self>,
+        name: &str,
+        text: &str,
+        source: &'static str,
+        by: &Actor,
+    ) -> Result<usize, ApiError> {
+        let versions: Vec<Arc<LiveTool>> = self.tools_read().get(name).cloned().unwrap_or_default();
+        if versions.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "no tool named {name}: publish it first (until a policy is set it runs under the server's policies folder, or the closed default)"
+            )));
+        }
+        let hash = sha256_hex(text.as_bytes());
+        if versions.iter().all(|v| v.record.policy_hash == hash) {
+            return Ok(0);
+        }
+        let path = std::path::PathBuf::from(format!("(policy of {name})"));
+        let mut fresh = Vec::with_capacity(versions.len());
+        for old in &versions {
+            let blob = old.record.blob.clone();
+            let bytes = self.db(move |s| s.blob(&blob)).await?;
+            let (admitted, policy, limits) = self.admit(&bytes, text, &path).await?;
+            let mut record = old.record.clone();
+            record.policy = text.to_owned();
+            record.policy_hash = hash.clone();
+            fresh.push(self.live_tool(record, admitted, policy, limits));
+        }
+        let (tool, stored, stored_hash, actor) =
+            (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
+        let changed = self
+            .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
+            .await?;
+        for old in &versions {
+            tracing::info!(
+                target: "cordon::admin",
+                tool = name,
+                version = old.record.version,
+                old_policy = old.record.policy_hash,
+                new_policy = hash,
+                source,
+                by = by.key_id,
+                "policy changed: the tool now runs under the new policy"
+            );
+        }
+        self.tools_write().insert(name.to_owned(), fresh);
+        Ok(changed)
+    }
+}
+
+/// Replaces a tool's policy, for every version, on every node.
+#[utoipa::path(
+    put,
+    path = "/v1/tools/{name}/policy",
+    tag = "policies",
+    params(("name" = String, Path)),
+    request_body(content = String, description = "the policy, TOML (docs/policy.md); empty: the closed default", content_type = "application/toml"),
+    responses(
+        (status = 200, description = "in force on this node, and on every node within a second", body = PolicySetView),
+        (status = 400, description = "the body is not UTF-8", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin key, or the policy's publishers exclude a version's signer", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "the policy does not parse or exceeds the server's caps (the message names the key path)", body = ErrorBody),
+        (status = 503, description = "the database is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<PolicySetView>, ApiError> {
+    caller.require(Action::SetPolicy)?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("not_utf8", "a policy is UTF-8 TOML text"))?;
+    let versions_changed = {
+        let _changing = state.registry_lock.lock().await;
+        state
+            .apply_policy(&name, text, "api", &caller.actor())
+            .await?
+    };
+    Ok(Json(PolicySetView {
+        versions_changed,
+        policy: view(&state, name).await?,
+    }))
+}
+
+/// A tool's policy and every change to it.
+#[utoipa::path(
+    get,
+    path = "/v1/tools/{name}/policy",
+    tag = "policies",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = PolicyView),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "an invoker key", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<PolicyView>, ApiError> {
+    caller.require(Action::ReadPolicy)?;
+    view(&state, name).await.map(Json)
+}
+
+async fn view(state: &Arc<AppState>, name: String) -> Result<PolicyView, ApiError> {
+    let newest = state
+        .find(&name, None)
+        .ok_or_else(|| ApiError::not_found(format!("no tool named {name}")))?;
+    let tool = name.clone();
+    let mut history = Vec::new();
+    let mut before = None;
+    loop {
+        let (tool, page_before) = (tool.clone(), before);
+        let (events, next) = state
+            .db(move |s| {
+                s.events(&EventFilter {
+                    kind: Some("policy.set".into()),
+                    tool: Some(tool),
+                    before_seq: page_before,
+                    limit: 1000,
+                    ..EventFilter::default()
+                })
+            })
+            .await?;
+        for e in events {
+            if let Some(event) = e.event
+                && let AdminAction::PolicySet {
+                    old_hashes,
+                    new_hash,
+                    versions,
+                    source,
+                    ..
+                } = event.action
+            {
+                history.push(PolicyChange {
+                    seq: e.seq,
+                    at_ms: e.at_ms,
+                    by_key_id: e.actor.key_id,
+                    by_name: e.actor.name,
+                    source,
+                    policy_hash: new_hash,
+                    previous_hashes: old_hashes,
+                    versions,
+                });
+            }
+        }
+        match next {
+            Some(cursor) => before = Some(cursor),
+            None => break,
+        }
+    }
+    Ok(PolicyView {
+        name,
+        default: newest.record.policy.trim().is_empty(),
+        policy: newest.record.policy.clone(),
+        policy_hash: newest.record.policy_hash.clone(),
+        history,
+    })
+}
