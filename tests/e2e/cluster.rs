@@ -252,18 +252,43 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
         Duration::from_millis(600),
     );
 
-    // A key made in the store is accepted on both; revoked through A's store (as `cordon
-    // keys revoke --database` does), refused on B within a second.
+    // A key made in the store (as `cordon keys create --database` bootstraps) is accepted on
+    // both; one made through A's API too; revoked through A's API, refused on B within a second.
     let late = ok_on_store(
         &c.url,
         &["keys", "create", "--name", "late", "--role", "invoker"],
     );
-    let lists = |s: &Server| s.json("GET", "/v1/tools", Some(&late), b"").0;
-    within("key made -> accepted on B", until(|| lists(&b) == 200));
-    assert_eq!(lists(&a), 200);
-    ok_on_store(&c.url, &["keys", "revoke", "late"]);
-    within("key revoked -> refused on B", until(|| lists(&b) == 401));
-    assert_eq!(lists(&a), 401);
+    let lists = |s: &Server, key: &str| s.json("GET", "/v1/tools", Some(key), b"").0;
+    within(
+        "key made in the store -> accepted on B",
+        until(|| lists(&b, &late) == 200),
+    );
+    assert_eq!(lists(&a, &late), 200);
+    let (status, made) = a.json(
+        "POST",
+        "/v1/keys",
+        Some(&f.admin),
+        br#"{"name":"via-a","role":"invoker"}"#,
+    );
+    assert_eq!(status, 201, "{made}");
+    let via_a = made["secret"].as_str().unwrap().to_owned();
+    assert_eq!(lists(&a, &via_a), 200, "in force on A at once");
+    within(
+        "key made on A -> accepted on B",
+        until(|| lists(&b, &via_a) == 200),
+    );
+    for key in ["late", made["id"].as_str().unwrap()] {
+        assert_eq!(
+            a.request("DELETE", &format!("/v1/keys/{key}"), Some(&f.admin), b"")
+                .0,
+            204
+        );
+    }
+    assert_eq!(lists(&a, &late), 401, "refused on A at once");
+    within(
+        "key revoked on A -> refused on B",
+        until(|| lists(&b, &late) == 401 && lists(&b, &via_a) == 401),
+    );
 
     // Deleted on B, gone on A.
     assert_eq!(
@@ -304,7 +329,7 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
     }
     assert_eq!(a.count(&f.auditor, "tool.publish"), 2);
     assert_eq!(b.count(&f.auditor, "tool.quarantine"), 1);
-    assert_eq!(late_node.count(&f.auditor, "key.revoke"), 1);
+    assert_eq!(late_node.count(&f.auditor, "key.revoke"), 2);
     assert_eq!(a.count(&f.auditor, "policy.set"), 2);
     assert_eq!(b.count(&f.auditor, "server.start"), 3);
 }

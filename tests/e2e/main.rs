@@ -13,6 +13,7 @@ mod guide;
 mod hardening;
 mod harness;
 mod hostile;
+mod keys_api;
 mod mcp;
 mod network;
 mod openapi;

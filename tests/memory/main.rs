@@ -14,7 +14,7 @@ use cordon::server::ratelimit::RateSettings;
 use cordon::server::state::{AppState, ServerSettings};
 use cordon_core::Role;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{Actor, Embedded, Storage};
+use cordon_storage::{Actor, Embedded, KeySpec, Storage};
 use cordon_trust::TrustStore;
 use http_body_util::BodyExt;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -158,7 +158,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
         cordon::server::metrics::install();
         let storage: Arc<dyn Storage> = Arc::new(Embedded::open(&dir, false).unwrap());
         let admin = storage
-            .create_key("memory-test", Role::Admin, 0, &Actor::local())
+            .create_key(&KeySpec::new("memory-test", Role::Admin), 0, &Actor::local())
             .unwrap()
             .secret;
         let sandbox = Arc::new(

@@ -14,11 +14,10 @@ use crate::StorageError;
 use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
-use crate::keys::{self, ApiKey, KeyStore, KeyTable, NewKey};
+use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
-use cordon_core::Role;
 use std::path::Path;
 
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -58,13 +57,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StorageError>;
     /// Lifts a quarantine; false (and no event) when there was none.
     fn release(&self, name: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError>;
-    fn create_key(
-        &self,
-        name: &str,
-        role: Role,
-        now_ms: i64,
-        by: &Actor,
-    ) -> Result<NewKey, StorageError>;
+    /// Makes a key (`key.create`); its secret is returned once, only its hash is stored.
+    fn create_key(&self, spec: &KeySpec, now_ms: i64, by: &Actor) -> Result<NewKey, StorageError>;
     /// Revokes a live key by id or name; false (and no event) when there is none.
     fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError>;
     /// Records an event that changes nothing stored (server start and stop, a reload summary).
@@ -106,7 +100,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The key a presented secret belongs to, if it is known and not revoked: the check of the
     /// key table a server holds in memory, against the stored table.
     fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StorageError> {
-        Ok(self.key_table()?.authenticate(presented))
+        Ok(self.key_table()?.authenticate(presented, now_ms()))
     }
     fn keys(&self) -> Result<Vec<ApiKey>, StorageError>;
     /// Every key with its stored hash, for a server to authenticate from memory.
@@ -246,15 +240,9 @@ impl Storage for Embedded {
             Ok((released, action))
         })
     }
-    fn create_key(
-        &self,
-        name: &str,
-        role: Role,
-        now_ms: i64,
-        by: &Actor,
-    ) -> Result<NewKey, StorageError> {
+    fn create_key(&self, spec: &KeySpec, now_ms: i64, by: &Actor) -> Result<NewKey, StorageError> {
         self.change_with(now_ms, by, |tx| {
-            let new = keys::create(tx, name, role, now_ms)?;
+            let new = keys::create(tx, spec, now_ms)?;
             let action = AdminAction::key_created(&new.key);
             Ok((new, Some(action)))
         })

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::conformance;
+use cordon_core::Role;
 
 fn temp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("cordon-backend-{}-{name}", std::process::id()));
@@ -67,7 +68,7 @@ fn only_a_keys_hash_is_stored() {
     let dir = temp("keys");
     let s = Embedded::open(&dir, true).unwrap();
     let new = s
-        .create_key("ci", Role::Invoker, 1, &Actor::local())
+        .create_key(&KeySpec::new("ci", Role::Invoker), 1, &Actor::local())
         .unwrap();
     let db = std::fs::read(dir.join("cordon.db")).unwrap();
     // Everything after `cordon_<id>_` (the secret itself may contain `_`).
@@ -78,5 +79,36 @@ fn only_a_keys_hash_is_stored() {
             .any(|w| w == secret_part.as_bytes())
     );
     assert!(s.authenticate(&new.secret).unwrap().is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keys_from_a_version_4_store_keep_working_and_gain_description_and_expiry() {
+    let dir = temp("keys-v4");
+    let s = Embedded::open(&dir, true).unwrap();
+    let old = s
+        .create_key(&KeySpec::new("ci", Role::Invoker), 1, &Actor::local())
+        .unwrap();
+    drop(s);
+    // Back to the version 4 layout.
+    rusqlite::Connection::open(dir.join("cordon.db"))
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE api_keys DROP COLUMN description;
+             ALTER TABLE api_keys DROP COLUMN expires_at;
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    let s = Embedded::open(&dir, true).unwrap();
+    let key = s.authenticate(&old.secret).unwrap().expect("still valid");
+    assert_eq!((key.description.as_str(), key.expires_at_ms), ("", None));
+    let spec = KeySpec::new("temp", Role::Auditor)
+        .description("one day")
+        .expires_at(Some(i64::MAX / 2));
+    let new = s.create_key(&spec, 2, &Actor::local()).unwrap();
+    assert_eq!(
+        s.authenticate(&new.secret).unwrap().unwrap().description,
+        "one day"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

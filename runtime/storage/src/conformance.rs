@@ -8,6 +8,7 @@ use crate::StorageError;
 use crate::backend::Storage;
 use crate::chain::Claim;
 use crate::events::{Actor, AdminAction, EventFilter};
+use crate::keys::KeySpec;
 use crate::log::{Filter, NewExecution};
 use crate::registry::ToolRecord;
 use cordon_core::{Outcome, Role, Usage};
@@ -114,10 +115,11 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
     assert_eq!(s.tools().unwrap().len(), 1);
 
     let key = s
-        .create_key("ci", Role::Invoker, 8, &Actor::local())
+        .create_key(&KeySpec::new("ci", Role::Invoker), 8, &Actor::local())
         .unwrap();
     assert!(
-        s.create_key("ci", Role::Admin, 9, &alice).is_err(),
+        s.create_key(&KeySpec::new("ci", Role::Admin), 9, &alice)
+            .is_err(),
         "names are unique"
     );
     assert!(s.revoke_key("ci", 10, &alice).unwrap());
@@ -175,7 +177,7 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
 /// does not.
 pub(crate) fn keys_authenticate_until_revoked(s: &dyn Storage) {
     let new = s
-        .create_key("ci", Role::Invoker, 1, &Actor::local())
+        .create_key(&KeySpec::new("ci", Role::Invoker), 1, &Actor::local())
         .unwrap();
     assert!(new.secret.starts_with(&format!("cordon_{}_", new.key.id)));
     assert_eq!(new.secret.len(), "cordon_".len() + 12 + 1 + 43);
@@ -194,8 +196,8 @@ pub(crate) fn keys_authenticate_until_revoked(s: &dyn Storage) {
     // The table a server authenticates from in memory says the same.
     let table = s.key_table().unwrap();
     assert_eq!(table.len(), 1);
-    assert_eq!(table.authenticate(&new.secret).unwrap().id, new.key.id);
-    assert_eq!(table.authenticate(&wrong), None);
+    assert_eq!(table.authenticate(&new.secret, 2).unwrap().id, new.key.id);
+    assert_eq!(table.authenticate(&wrong, 2), None);
     assert!(table.knows(&new.key.id) && !table.knows("000000000000"));
     // Last use is recorded in batches, and never moves back (times past the one the
     // authentications above wrote).
@@ -207,8 +209,45 @@ pub(crate) fn keys_authenticate_until_revoked(s: &dyn Storage) {
     assert_eq!(s.authenticate(&new.secret).unwrap(), None);
     assert_eq!(s.keys().unwrap()[0].revoked_at_ms, Some(3));
     let table = s.key_table().unwrap();
-    assert_eq!(table.authenticate(&new.secret), None, "revoked");
+    assert_eq!(table.authenticate(&new.secret, 4), None, "revoked");
     assert!(table.knows(&new.key.id));
+
+    // A key with a description and an expiry: kept as given, and refused from its expiry on.
+    let now = 1_000_000;
+    let spec = KeySpec::new("deploy-bot", Role::Publisher)
+        .description("CI deploys from main")
+        .expires_at(Some(now + 60_000));
+    let temp = s.create_key(&spec, now, &Actor::local()).unwrap();
+    let stored = s
+        .keys()
+        .unwrap()
+        .into_iter()
+        .find(|k| k.id == temp.key.id)
+        .unwrap();
+    assert_eq!(stored.description, "CI deploys from main");
+    assert_eq!(stored.expires_at_ms, Some(now + 60_000));
+    let table = s.key_table().unwrap();
+    assert!(table.authenticate(&temp.secret, now + 59_999).is_some());
+    assert_eq!(
+        table.authenticate(&temp.secret, now + 60_000),
+        None,
+        "expired"
+    );
+    let (created, _, _) = events(s).pop().unwrap();
+    assert_eq!(created, "key.create");
+    // Refused, with nothing stored: an expiry in the past, a name that is not one, a
+    // description with a line break in it.
+    let before = s.keys().unwrap().len();
+    for bad in [
+        KeySpec::new("late", Role::Invoker).expires_at(Some(now - 1)),
+        KeySpec::new("two words", Role::Invoker),
+        KeySpec::new("", Role::Invoker),
+        KeySpec::new("x", Role::Invoker).description("line\nbreak"),
+    ] {
+        let e = s.create_key(&bad, now, &Actor::local()).unwrap_err();
+        assert!(matches!(e, StorageError::InvalidKey(_)), "{e}");
+    }
+    assert_eq!(s.keys().unwrap().len(), before);
 }
 
 /// Executions and events share one chain: appends are numbered and linked in order, read back
@@ -247,7 +286,7 @@ pub(crate) fn the_log_is_one_chain_read_back_exactly(s: &dyn Storage) {
     assert!(stored.iter().all(|r| r.matches_its_hash()));
     // An administrative event between two groups takes the next number in the same chain.
     let event = s
-        .create_key("ops", Role::Auditor, 6_000, &Actor::local())
+        .create_key(&KeySpec::new("ops", Role::Auditor), 6_000, &Actor::local())
         .unwrap();
     assert!(event.secret.starts_with("cordon_"));
     let more = s

@@ -28,6 +28,9 @@ pub enum StorageError {
         "a key named {0:?} already exists (names stay taken after a revocation, so the log keeps meaning one key); choose another name"
     )]
     KeyNameTaken(String),
+    /// A key that cannot be made as asked (its name, description or expiry).
+    #[error("{0}")]
+    InvalidKey(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
 }

@@ -89,6 +89,9 @@ pub enum AdminAction {
         key_id: String,
         name: String,
         role: String,
+        /// When the key stops authenticating, if it does (ms since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at_ms: Option<i64>,
     },
     #[serde(rename = "key.revoke")]
     KeyRevoke {
@@ -160,6 +163,7 @@ impl AdminAction {
             key_id: key.id.clone(),
             name: key.name.clone(),
             role: key.role.as_str().to_owned(),
+            expires_at_ms: key.expires_at_ms,
         }
     }
 

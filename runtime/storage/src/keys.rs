@@ -22,11 +22,81 @@ pub struct ApiKey {
     pub id: String,
     pub name: String,
     pub role: Role,
+    /// What it is for (free text, at most 256 characters).
+    #[serde(default)]
+    pub description: String,
     pub created_at_ms: i64,
+    /// After this the key authenticates nothing (none: it does not expire).
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
     pub revoked_at_ms: Option<i64>,
     /// When the key last authenticated a request (kept to the minute: written at most once a
     /// minute per key, so authentication does not write on every request).
     pub last_used_at_ms: Option<i64>,
+}
+
+/// What a new key is to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub name: String,
+    pub role: Role,
+    pub description: String,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// The longest key name and description accepted.
+const MAX_NAME: usize = 64;
+const MAX_DESCRIPTION: usize = 256;
+
+impl KeySpec {
+    pub fn new(name: &str, role: Role) -> Self {
+        KeySpec {
+            name: name.to_owned(),
+            role,
+            description: String::new(),
+            expires_at_ms: None,
+        }
+    }
+
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = text.to_owned();
+        self
+    }
+
+    pub fn expires_at(mut self, at_ms: Option<i64>) -> Self {
+        self.expires_at_ms = at_ms;
+        self
+    }
+
+    /// Refuses a name that is empty, too long or not `[A-Za-z0-9_.@-]` (it appears in logs and
+    /// tables), a description past 256 characters or with control characters, and an expiry
+    /// that is not in the future.
+    pub fn check(&self, now_ms: i64) -> Result<(), StorageError> {
+        let bad = |why: String| Err(StorageError::InvalidKey(why));
+        let name_ok = (1..=MAX_NAME).contains(&self.name.len())
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+        if !name_ok {
+            return bad(format!(
+                "a key name is 1 to {MAX_NAME} characters of A-Z a-z 0-9 _ . @ -"
+            ));
+        }
+        if self.description.chars().count() > MAX_DESCRIPTION
+            || self.description.chars().any(char::is_control)
+        {
+            return bad(format!(
+                "a key description is at most {MAX_DESCRIPTION} characters, without control characters"
+            ));
+        }
+        if let Some(at) = self.expires_at_ms
+            && at <= now_ms
+        {
+            return bad("the expiry must be in the future".into());
+        }
+        Ok(())
+    }
 }
 
 /// How stale `last_used_at` may get before an authentication writes it again.
@@ -45,6 +115,10 @@ impl std::fmt::Debug for NewKey {
             .finish_non_exhaustive()
     }
 }
+
+/// The columns [`KeyStore::read`] reads, in its order.
+const COLUMNS: &str =
+    "id, name, role, hash, created_at, revoked_at, last_used_at, description, expires_at";
 
 pub struct KeyStore {
     conn: Mutex<Connection>,
@@ -87,6 +161,8 @@ impl KeyStore {
                 created_at_ms: r.get(4)?,
                 revoked_at_ms: r.get(5)?,
                 last_used_at_ms: r.get(6)?,
+                description: r.get(7)?,
+                expires_at_ms: r.get(8)?,
             },
             r.get(3)?,
         ))
@@ -95,9 +171,7 @@ impl KeyStore {
     /// Every key with its stored hash.
     pub fn table(&self) -> Result<KeyTable, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys",
-        )?;
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM api_keys"))?;
         let rows = stmt.query_map([], Self::read)?;
         Ok(KeyTable::new(rows.collect::<Result<_, _>>()?))
     }
@@ -119,9 +193,9 @@ impl KeyStore {
 
     pub fn list(&self) -> Result<Vec<ApiKey>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at, id",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id"
+        ))?;
         let rows = stmt.query_map([], Self::read)?;
         Ok(rows.map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?)
     }
@@ -137,15 +211,17 @@ pub(crate) fn split(presented: &str) -> (&str, &str) {
 }
 
 /// The key whose row was found, if `secret` is its secret (compared in constant time, and
-/// compared even when no row was found) and it is not revoked.
-pub(crate) fn check(found: Option<(ApiKey, String)>, secret: &str) -> Option<ApiKey> {
+/// compared even when no row was found), it is not revoked, and it has not expired by `now_ms`.
+pub(crate) fn check(found: Option<(ApiKey, String)>, secret: &str, now_ms: i64) -> Option<ApiKey> {
     let presented_hash = hash(secret);
     let (key, stored) = match found {
         Some((key, stored)) => (Some(key), hex::decode(stored).unwrap_or_default()),
         None => (None, vec![0u8; 32]),
     };
     let matches: bool = presented_hash.ct_eq(stored.as_slice()).into();
-    key.filter(|k| matches && k.revoked_at_ms.is_none())
+    key.filter(|k| {
+        matches && k.revoked_at_ms.is_none() && k.expires_at_ms.is_none_or(|at| now_ms < at)
+    })
 }
 
 /// Every key with its stored hash, for a server to hold in memory so that authenticating a
@@ -175,14 +251,14 @@ impl KeyTable {
         }
     }
 
-    /// The key a presented secret belongs to, if it is valid and not revoked (the same check
-    /// as the store's, in constant time).
-    pub fn authenticate(&self, presented: &str) -> Option<ApiKey> {
+    /// The key a presented secret belongs to, if it is valid, not revoked and not expired
+    /// at `now_ms` (compared in constant time).
+    pub fn authenticate(&self, presented: &str, now_ms: i64) -> Option<ApiKey> {
         let (id, secret) = split(presented);
         let found = (id.len() == 12)
             .then(|| self.by_id.get(id).cloned())
             .flatten();
-        check(found, secret)
+        check(found, secret, now_ms)
     }
 
     /// Whether a key with this id exists (revoked or not).
@@ -206,11 +282,8 @@ pub fn last_used_is_stale(key: &ApiKey, now_ms: i64) -> bool {
 }
 
 /// A new key: the key, whose secret is the only copy, and the hash to store (hex).
-pub(crate) fn generate(
-    name: &str,
-    role: Role,
-    now_ms: i64,
-) -> Result<(NewKey, String), StorageError> {
+pub(crate) fn generate(spec: &KeySpec, now_ms: i64) -> Result<(NewKey, String), StorageError> {
+    spec.check(now_ms)?;
     let id = hex::encode(random::<6>()?);
     let secret = URL_SAFE_NO_PAD.encode(random::<32>()?);
     let stored = hex::encode(hash(&secret));
@@ -219,9 +292,11 @@ pub(crate) fn generate(
             secret: format!("cordon_{id}_{secret}"),
             key: ApiKey {
                 id,
-                name: name.to_owned(),
-                role,
+                name: spec.name.clone(),
+                role: spec.role,
+                description: spec.description.clone(),
                 created_at_ms: now_ms,
+                expires_at_ms: spec.expires_at_ms,
                 revoked_at_ms: None,
                 last_used_at_ms: None,
             },
@@ -233,22 +308,30 @@ pub(crate) fn generate(
 /// Creates a key (inside the change's transaction). The returned secret is the only copy.
 pub(crate) fn create(
     conn: &Connection,
-    name: &str,
-    role: Role,
+    spec: &KeySpec,
     now_ms: i64,
 ) -> Result<NewKey, StorageError> {
+    let (new, stored) = generate(spec, now_ms)?;
     let taken: bool = conn.query_row(
         "SELECT COUNT(*) FROM api_keys WHERE name = ?1",
-        [name],
+        [&spec.name],
         |r| r.get::<_, i64>(0).map(|n| n > 0),
     )?;
     if taken {
-        return Err(StorageError::KeyNameTaken(name.to_owned()));
+        return Err(StorageError::KeyNameTaken(spec.name.clone()));
     }
-    let (new, stored) = generate(name, role, now_ms)?;
     conn.execute(
-        "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![new.key.id, name, role.as_str(), stored, now_ms],
+        "INSERT INTO api_keys (id, name, role, hash, created_at, description, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            new.key.id,
+            spec.name,
+            spec.role.as_str(),
+            stored,
+            now_ms,
+            spec.description,
+            spec.expires_at_ms
+        ],
     )?;
     Ok(new)
 }
@@ -261,8 +344,9 @@ pub(crate) fn revoke(
 ) -> Result<Option<ApiKey>, StorageError> {
     let found = conn
         .query_row(
-            "SELECT id, name, role, hash, created_at, revoked_at, last_used_at FROM api_keys
-             WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL"
+            ),
             [id_or_name],
             KeyStore::read,
         )

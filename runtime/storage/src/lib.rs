@@ -31,7 +31,7 @@ pub use chain::{ChainReport, Claim};
 pub use changes::Change;
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
-pub use keys::{ApiKey, KeyStore, KeyTable, NewKey, last_used_is_stale};
+pub use keys::{ApiKey, KeySpec, KeyStore, KeyTable, NewKey, last_used_is_stale};
 pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use log_verify::StoredCheckpoint;
 pub use pg::Postgres;

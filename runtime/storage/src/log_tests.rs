@@ -602,6 +602,7 @@ fn a_second_writer_on_the_same_database_links_to_the_true_head() {
             key_id: "k3".into(),
             name: "ci".into(),
             role: "invoker".into(),
+            expires_at_ms: None,
         },
     );
     assert_eq!(e.seq, 3);

@@ -10,13 +10,14 @@
 //! - version 3: `api_keys.last_used_at`;
 //! - version 4: administrative events (`events`) in the same chain as executions, kept
 //!   checkpoints (`checkpoints`), and per execution the caller's key name, the output's sha256
-//!   and the field check bytes (`chain.rs`). Records written before keep their hashes.
+//!   and the field check bytes (`chain.rs`). Records written before keep their hashes;
+//! - version 5: `api_keys.description` and `api_keys.expires_at`.
 
 use crate::error::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -112,7 +113,10 @@ const TABLES: &str = "
         role       TEXT NOT NULL,
         hash       TEXT NOT NULL,
         created_at INTEGER NOT NULL,
-        revoked_at INTEGER
+        revoked_at INTEGER,
+        last_used_at INTEGER,
+        description TEXT NOT NULL DEFAULT '',
+        expires_at INTEGER
     );
     CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
@@ -168,6 +172,23 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
             "ALTER TABLE executions ADD COLUMN caller_name INTEGER;
              ALTER TABLE executions ADD COLUMN output_sha256 BLOB;
              ALTER TABLE executions ADD COLUMN checks BLOB;",
+        )?;
+    }
+    // 4 -> 5: what a key is for, and when it expires.
+    let has_expiry: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('api_keys') WHERE name = 'expires_at'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let has_keys: bool = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_keys && !has_expiry {
+        tx.execute_batch(
+            "ALTER TABLE api_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';
+             ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;",
         )?;
     }
     tx.execute_batch(TABLES)?;

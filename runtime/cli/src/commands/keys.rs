@@ -1,12 +1,17 @@
-//! `cordon keys`: API keys for the server, managed directly in its store (the data directory's,
-//! or a shared database with `--database`): how the first admin key is made. A new key is
-//! printed once; only its hash is stored.
+//! `cordon keys`: API keys. With `--server URL` through the server's API (an admin key in
+//! `CORDON_API_KEY`); otherwise straight in a store, the data directory's or a shared database
+//! (`--database`): how the first admin key is made. A new key is printed once; only its hash
+//! is stored.
 
+use super::client::{agent, enc, key as api_key, read_json};
 use super::secret::DataArgs;
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use cordon_core::Role;
-use cordon_storage::Actor;
+use cordon_storage::{Actor, KeySpec, Storage};
+use serde_json::Value;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct KeysArgs {
@@ -18,17 +23,29 @@ pub struct KeysArgs {
     /// the environment variable, a flag's value shows in the process list.
     #[arg(long, env = "CORDON_DATABASE", hide_env_values = true, global = true)]
     pub database: Option<String>,
+    /// Manage the keys of the server at this URL through its API (an admin key in
+    /// CORDON_API_KEY) instead of writing a store directly.
+    #[arg(long, global = true, conflicts_with = "database")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key; prints it once.
     Create {
+        /// Unique, also after a revocation: 1-64 characters of A-Z a-z 0-9 _ . @ -.
         #[arg(long)]
         name: String,
         /// admin, publisher, invoker or auditor.
         #[arg(long)]
         role: String,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// When it stops authenticating: an RFC 3339 time (2027-01-01T00:00:00Z) or a duration
+        /// from now (90d, 12h) [default: never].
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<i64>,
     },
     /// List keys (never their secrets): a table, or JSON with --json (the default when stdout
     /// is not a terminal).
@@ -40,55 +57,69 @@ pub enum KeysCommand {
     Revoke { key: String },
 }
 
-pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
-    if let Some(url) = &args.database {
-        super::store::warn_if_on_command_line(url);
+/// An expiry, in ms since the Unix epoch.
+fn parse_expiry(text: &str) -> Result<i64, String> {
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|_| "before 1970".to_owned())
+    };
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return ms(at);
     }
-    let store = super::store::open(&args.data.dir()?, args.database.as_deref(), true, Some(2))?;
+    match humantime::parse_duration(text) {
+        Ok(ahead) => std::time::SystemTime::now()
+            .checked_add(ahead)
+            .ok_or_else(|| "too far ahead".to_owned())
+            .and_then(ms),
+        Err(_) => Err(format!(
+            "{text:?} is neither an RFC 3339 time (2027-01-01T00:00:00Z) nor a duration from now (90d, 12h)"
+        )),
+    }
+}
+
+pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    match args.server.clone() {
+        Some(server) => over_api(&server, args.command),
+        None => {
+            if let Some(url) = &args.database {
+                super::store::warn_if_on_command_line(url);
+            }
+            let store =
+                super::store::open(&args.data.dir()?, args.database.as_deref(), true, Some(2))?;
+            in_store(&store, args.command)
+        }
+    }
+}
+
+fn role(text: &str) -> anyhow::Result<Role> {
+    Role::parse(text).ok_or_else(|| {
+        anyhow::anyhow!("{text:?} is not a role (admin, publisher, invoker, auditor)")
+    })
+}
+
+fn in_store(store: &Arc<dyn Storage>, command: KeysCommand) -> anyhow::Result<ExitCode> {
     let now = crate::server::state::now_ms();
-    match args.command {
-        KeysCommand::Create { name, role } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                anyhow::anyhow!("{role:?} is not a role (admin, publisher, invoker, auditor)")
-            })?;
-            let new = store.create_key(&name, role, now, &Actor::local())?;
-            eprintln!(
-                "created key {} ({}, {}); it is shown only now:",
-                new.key.id, new.key.name, role
-            );
-            println!("{}", new.secret);
+    match command {
+        KeysCommand::Create {
+            name,
+            role: r,
+            description,
+            expires,
+        } => {
+            let spec = KeySpec::new(&name, role(&r)?)
+                .description(&description)
+                .expires_at(expires);
+            let new = store.create_key(&spec, now, &Actor::local())?;
+            created(&new.key.id, &new.key.name, &r, &new.secret);
         }
         KeysCommand::List { json } => {
-            let keys = store.keys()?;
-            if super::table::wants_json(json) {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
-            } else {
-                use super::table::time;
-                let rows: Vec<Vec<String>> = keys
-                    .iter()
-                    .map(|k| {
-                        let state = match k.revoked_at_ms {
-                            Some(at) => format!("revoked {}", time(Some(at))),
-                            None => "active".to_owned(),
-                        };
-                        vec![
-                            k.id.clone(),
-                            k.name.clone(),
-                            k.role.to_string(),
-                            time(Some(k.created_at_ms)),
-                            time(k.last_used_at_ms),
-                            state,
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    super::table::render(
-                        &["ID", "NAME", "ROLE", "CREATED", "LAST USED", "STATE"],
-                        &rows
-                    )
-                );
-            }
+            let keys: Vec<Value> = store
+                .keys()?
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?;
+            show(&keys, json)?;
         }
         KeysCommand::Revoke { key } => {
             if !store.revoke_key(&key, now, &Actor::local())? {
@@ -98,4 +129,127 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn over_api(server: &str, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let auth = format!("Bearer {}", api_key()?);
+    let reach = || format!("cannot reach {server}");
+    let (status, answer) = match &command {
+        KeysCommand::Create {
+            name,
+            role,
+            description,
+            expires,
+        } => {
+            let body = serde_json::json!({
+                "name": name, "role": role, "description": description, "expires_at_ms": expires,
+            });
+            let r = agent()
+                .post(format!("{server}/v1/keys"))
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .send(body.to_string().as_bytes())
+                .with_context(reach)?;
+            (r.status().as_u16(), read_json(r)?)
+        }
+        KeysCommand::List { .. } => {
+            let r = agent()
+                .get(format!("{server}/v1/keys"))
+                .header("authorization", &auth)
+                .call()
+                .with_context(reach)?;
+            (r.status().as_u16(), read_json(r)?)
+        }
+        KeysCommand::Revoke { key } => {
+            let r = agent()
+                .delete(format!("{server}/v1/keys/{}", enc(key)))
+                .header("authorization", &auth)
+                .call()
+                .with_context(reach)?;
+            let status = r.status().as_u16();
+            (
+                status,
+                if status == 204 {
+                    Value::Null
+                } else {
+                    read_json(r)?
+                },
+            )
+        }
+    };
+    if !(200..300).contains(&status) {
+        anyhow::bail!(
+            "the server refused ({status} {}): {}",
+            answer["error"]["code"].as_str().unwrap_or("error"),
+            answer["error"]["message"].as_str().unwrap_or("no detail")
+        );
+    }
+    match command {
+        KeysCommand::Create { role, .. } => created(
+            answer["id"].as_str().unwrap_or("?"),
+            answer["name"].as_str().unwrap_or("?"),
+            &role,
+            answer["secret"].as_str().unwrap_or_default(),
+        ),
+        KeysCommand::List { json } => show(
+            answer["keys"].as_array().map_or(&[][..], Vec::as_slice),
+            json,
+        )?,
+        KeysCommand::Revoke { key } => eprintln!("revoked {key}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The new key on stdout (alone, for scripts), what it is on stderr.
+fn created(id: &str, name: &str, role: &str, secret: &str) {
+    eprintln!("created key {id} ({name}, {role}); it is shown only now:");
+    println!("{secret}");
+}
+
+/// Keys as a table, or their JSON.
+fn show(keys: &[Value], json: bool) -> anyhow::Result<()> {
+    if super::table::wants_json(json) {
+        println!("{}", serde_json::to_string_pretty(keys)?);
+        return Ok(());
+    }
+    use super::table::time;
+    let now = crate::server::state::now_ms();
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            let at = |f: &str| k[f].as_i64();
+            let state = match (at("revoked_at_ms"), at("expires_at_ms")) {
+                (Some(r), _) => format!("revoked {}", time(Some(r))),
+                (None, Some(e)) if e <= now => format!("expired {}", time(Some(e))),
+                (None, Some(e)) => format!("active until {}", time(Some(e))),
+                (None, None) => "active".to_owned(),
+            };
+            let text = |f: &str| k[f].as_str().unwrap_or("").to_owned();
+            vec![
+                text("id"),
+                text("name"),
+                text("role"),
+                time(at("created_at_ms")),
+                time(at("last_used_at_ms")),
+                state,
+                text("description"),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        super::table::render(
+            &[
+                "ID",
+                "NAME",
+                "ROLE",
+                "CREATED",
+                "LAST USED",
+                "STATE",
+                "DESCRIPTION"
+            ],
+            &rows
+        )
+    );
+    Ok(())
 }

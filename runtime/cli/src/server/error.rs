@@ -98,6 +98,11 @@ impl From<cordon_storage::StorageError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_published", e.to_string())
             }
             E::KeyNameTaken(_) => ApiError::new(StatusCode::CONFLICT, "name_taken", e.to_string()),
+            E::InvalidKey(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_key",
+                e.to_string(),
+            ),
             other => ApiError::internal(other),
         }
     }

@@ -38,10 +38,10 @@ impl KeyCache {
             .clone()
     }
 
-    /// The key a presented secret belongs to, if it is valid and not revoked.
+    /// The key a presented secret belongs to, if it is valid, not revoked and not expired.
     pub fn authenticate(&self, presented: &str) -> Option<ApiKey> {
-        let key = self.table().authenticate(presented)?;
         let now = now_ms();
+        let key = self.table().authenticate(presented, now)?;
         if last_used_is_stale(&key, now) {
             self.used
                 .lock()

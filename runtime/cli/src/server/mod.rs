@@ -10,6 +10,7 @@ pub mod extract;
 pub mod invoke;
 pub mod journal;
 pub mod keycache;
+pub mod keys;
 pub mod listen;
 pub mod mcp;
 pub mod metrics;
@@ -61,6 +62,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),
         )
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/executions", get(executions::list))
         .route("/v1/executions/{id}", get(executions::show))
         .route("/v1/audit/verify", get(executions::verify))

@@ -6,6 +6,7 @@ use crate::server::audit::{self, EventKind, EventPage, LogKeyView, SignedView};
 use crate::server::error::{ErrorBody, ErrorDetail};
 use crate::server::executions::{self, ExecutionPage};
 use crate::server::invoke::{self, InvokeResponse};
+use crate::server::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
 use crate::server::policies::{self, PolicyChange, PolicySetView, PolicyView};
 use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
 use axum::Json;
@@ -35,6 +36,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         policies::get,
         policies::put,
         invoke::invoke,
+        keys::create,
+        keys::list,
+        keys::revoke,
         executions::list,
         executions::show,
         executions::verify,
@@ -54,6 +58,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         PolicySetView,
         PolicyChange,
         InvokeResponse,
+        NewKeyBody,
+        KeyView,
+        CreatedKey,
+        KeyList,
         Outcome,
         Usage,
         Denial,
@@ -76,6 +84,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "tools", description = "publish and manage tools"),
         (name = "policies", description = "each tool's policy, in force on every node, and its history"),
         (name = "invoke", description = "run a tool"),
+        (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
         (name = "audit", description = "the audit log of executions and administrative events: following it, its key and signed checkpoints"),
     )

@@ -19,7 +19,7 @@ use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::error::StorageError;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
-use crate::keys::{ApiKey, KeyTable, NewKey};
+use crate::keys::{ApiKey, KeySpec, KeyTable, NewKey};
 use crate::log::{ExecutionRecord, Filter, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{Quarantine, ToolRecord};
@@ -28,8 +28,9 @@ use postgres::{NoTls, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use sha2::{Digest, Sha256};
 
-/// The schema version this build reads and writes (PostgreSQL's own numbering).
-pub const PG_SCHEMA_VERSION: i64 = 1;
+/// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
+/// 2, `api_keys.description` and `api_keys.expires_at`.
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// Connections each node keeps open at most: the journal's writer, the signer's reads, the
 /// admin and listing requests, and the change listener. PostgreSQL's default allows 100 in all.
@@ -72,7 +73,9 @@ const SCHEMA: &str = "
         hash         text NOT NULL,
         created_at   bigint NOT NULL,
         revoked_at   bigint,
-        last_used_at bigint
+        last_used_at bigint,
+        description  text NOT NULL DEFAULT '',
+        expires_at   bigint
     );
     -- Every link of the audit log, executions and administrative events alike: the canonical
     -- body the chain hashes, and copies of its fields for the filters (checked against the
@@ -184,7 +187,9 @@ fn key_from(r: &postgres::Row) -> Result<(ApiKey, String), StorageError> {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
             role: Role::parse(&role).unwrap_or(Role::Auditor),
+            description: r.try_get("description")?,
             created_at_ms: r.try_get("created_at")?,
+            expires_at_ms: r.try_get("expires_at")?,
             revoked_at_ms: r.try_get("revoked_at")?,
             last_used_at_ms: r.try_get("last_used_at")?,
         },
@@ -192,7 +197,8 @@ fn key_from(r: &postgres::Row) -> Result<(ApiKey, String), StorageError> {
     ))
 }
 
-const KEY_COLUMNS: &str = "id, name, role, hash, created_at, revoked_at, last_used_at";
+const KEY_COLUMNS: &str =
+    "id, name, role, hash, created_at, revoked_at, last_used_at, description, expires_at";
 
 impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/db`), with at most `pool_size`
@@ -239,6 +245,11 @@ impl Postgres {
         }
         if found != Some(PG_SCHEMA_VERSION) {
             tx.batch_execute(SCHEMA)?;
+            // 1 -> 2 (a no-op on a new database, whose table has them already).
+            tx.batch_execute(
+                "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
+                 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;",
+            )?;
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
         }
         tx.commit()?;
@@ -472,24 +483,27 @@ impl Storage for Postgres {
             Ok((released, action))
         })
     }
-    fn create_key(
-        &self,
-        name: &str,
-        role: Role,
-        now_ms: i64,
-        by: &Actor,
-    ) -> Result<NewKey, StorageError> {
+    fn create_key(&self, spec: &KeySpec, now_ms: i64, by: &Actor) -> Result<NewKey, StorageError> {
+        let (new, hash) = crate::keys::generate(spec, now_ms)?;
         self.change_with(now_ms, by, |tx| {
             let taken = tx
-                .query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&name])?
+                .query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&spec.name])?
                 .is_some();
             if taken {
-                return Err(StorageError::KeyNameTaken(name.to_owned()));
+                return Err(StorageError::KeyNameTaken(spec.name.clone()));
             }
-            let (new, hash) = crate::keys::generate(name, role, now_ms)?;
             tx.execute(
-                "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&new.key.id, &name, &role.as_str(), &hash, &now_ms],
+                "INSERT INTO api_keys (id, name, role, hash, created_at, description, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &new.key.id,
+                    &spec.name,
+                    &spec.role.as_str(),
+                    &hash,
+                    &now_ms,
+                    &spec.description,
+                    &spec.expires_at_ms,
+                ],
             )?;
             let action = AdminAction::key_created(&new.key);
             Ok((new, Some(action)))

@@ -24,6 +24,30 @@ fn the_conformance_suite_passes_on_postgresql() {
     let a = fresh(&pg, "shared");
     let b = Postgres::open(&pg.url("shared"), 2).unwrap();
     assert_eq!(a.log_id().unwrap(), b.log_id().unwrap());
+    // A version 1 database (no key description or expiry) is brought to this version, its
+    // keys still valid.
+    let old = a
+        .create_key(&KeySpec::new("ci", Role::Invoker), 1, &Actor::local())
+        .unwrap();
+    let mut admin = postgres::Client::connect(&pg.url("shared"), NoTls).unwrap();
+    admin
+        .batch_execute(
+            "ALTER TABLE api_keys DROP COLUMN description;
+             ALTER TABLE api_keys DROP COLUMN expires_at;
+             UPDATE cordon_meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    let c = Postgres::open(&pg.url("shared"), 2).unwrap();
+    let key = c.authenticate(&old.secret).unwrap().expect("still valid");
+    assert_eq!((key.description.as_str(), key.expires_at_ms), ("", None));
+    let version: String = admin
+        .query_one(
+            "SELECT value FROM cordon_meta WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(version, PG_SCHEMA_VERSION.to_string());
 }
 
 #[test]
@@ -58,8 +82,7 @@ fn nodes_appending_at_once_make_one_chain_and_a_newer_schema_is_refused() {
             scope.spawn(move || {
                 for i in 0..5 {
                     node.create_key(
-                        &format!("node{n}-key{i}"),
-                        Role::Invoker,
+                        &KeySpec::new(&format!("node{n}-key{i}"), Role::Invoker),
                         1,
                         &Actor::local(),
                     )
@@ -140,7 +163,9 @@ fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_e
     assert_eq!(next(), Ok(Change::Registry));
     a.release("echo", 6, &by).unwrap();
     assert_eq!(next(), Ok(Change::Registry));
-    let key = a.create_key("ci", Role::Invoker, 7, &by).unwrap();
+    let key = a
+        .create_key(&KeySpec::new("ci", Role::Invoker), 7, &by)
+        .unwrap();
     assert_eq!(next(), Ok(Change::Keys));
     a.revoke_key(&key.key.id, 8, &by).unwrap();
     assert_eq!(next(), Ok(Change::Keys));
@@ -180,6 +205,7 @@ fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_e
         Ok(Change::Everything)
     );
     let a = Postgres::open(&pg.url("announce"), 2).unwrap();
-    a.create_key("after", Role::Invoker, 12, &by).unwrap();
+    a.create_key(&KeySpec::new("after", Role::Invoker), 12, &by)
+        .unwrap();
     assert_eq!(next(), Ok(Change::Keys));
 }

@@ -1,0 +1,204 @@
+//! `/v1/keys`: API keys over the API, for admins. A new key's secret is in the answer to its
+//! creation and nowhere else (only its hash is stored, the audit event names the key, never
+//! the secret). A change is in force on this node at once and on every other node within a
+//! second (the store announces it).
+
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::state::{AppState, now_ms};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cordon_core::{Action, Role};
+use cordon_storage::{ApiKey, KeySpec};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A key to make.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    /// Unique, also after a revocation: 1-64 characters of `A-Z a-z 0-9 _ . @ -`.
+    pub name: String,
+    /// `admin`, `publisher`, `invoker` or `auditor`.
+    pub role: String,
+    /// What it is for (at most 256 characters).
+    #[serde(default)]
+    pub description: String,
+    /// When it stops authenticating, ms since the Unix epoch (default: never).
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+}
+
+/// A key as listed: never its secret or hash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub description: String,
+    pub created_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<i64>,
+    /// To the minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    pub state: &'static str,
+}
+
+impl KeyView {
+    fn of(k: ApiKey, now: i64) -> Self {
+        let state = if k.revoked_at_ms.is_some() {
+            "revoked"
+        } else if k.expires_at_ms.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        };
+        KeyView {
+            id: k.id,
+            name: k.name,
+            role: k.role.as_str().to_owned(),
+            description: k.description,
+            created_at_ms: k.created_at_ms,
+            expires_at_ms: k.expires_at_ms,
+            revoked_at_ms: k.revoked_at_ms,
+            last_used_at_ms: k.last_used_at_ms,
+            state,
+        }
+    }
+}
+
+/// The answer to a creation: the key, and its secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub key: KeyView,
+    /// `cordon_<id>_<secret>`: the only copy; store it now.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+/// Makes an API key.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "made; the secret is in this answer only", body = CreatedKey),
+        (status = 400, description = "the body is not a key to make", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin key", body = ErrorBody),
+        (status = 409, description = "the name is taken", body = ErrorBody),
+        (status = 422, description = "an unknown role, a bad name or description, an expiry in the past", body = ErrorBody),
+        (status = 503, description = "the database is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    caller.require(Action::ManageKeys)?;
+    let body: NewKeyBody = crate::server::extract::json_body(
+        &body,
+        r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_at_ms": 1800000000000}"#,
+    )?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_key",
+            format!(
+                "{:?} is not a role: admin, publisher, invoker or auditor",
+                body.role
+            ),
+        )
+    })?;
+    let spec = KeySpec::new(&body.name, role)
+        .description(&body.description)
+        .expires_at(body.expires_at_ms);
+    let by = caller.actor();
+    let new = state
+        .db(move |s| s.create_key(&spec, now_ms(), &by))
+        .await?;
+    tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.key.id, "API key created");
+    refresh(&state).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            secret: new.secret,
+            key: KeyView::of(new.key, now_ms()),
+        }),
+    ))
+}
+
+/// Every key, revoked and expired ones too (never a secret).
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    responses(
+        (status = 200, body = KeyList),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<KeyList>, ApiError> {
+    caller.require(Action::ManageKeys)?;
+    let now = now_ms();
+    let keys = state.db(|s| s.keys()).await?;
+    Ok(Json(KeyList {
+        keys: keys.into_iter().map(|k| KeyView::of(k, now)).collect(),
+    }))
+}
+
+/// Revokes a key, by id or name: refused on every node within a second.
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    params(("id" = String, Path, description = "the key's id (or its name)")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "not an admin key", body = ErrorBody),
+        (status = 404, description = "no active key by that id or name", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::ManageKeys)?;
+    let (which, by) = (id.clone(), caller.actor());
+    if !state
+        .db(move |s| s.revoke_key(&which, now_ms(), &by))
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no active key {id}")));
+    }
+    tracing::warn!(target: "cordon::security", key = id, by = caller.key.id, "API key revoked");
+    refresh(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// This node applies its own key change before answering (the others follow the store).
+async fn refresh(state: &Arc<AppState>) {
+    crate::server::keycache::refresh_now(state).await;
+}
