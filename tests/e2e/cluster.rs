@@ -55,6 +55,7 @@ impl Cluster {
         }
         let trust = self.f.data.join("trust.toml");
         let log = std::fs::File::create(data.join("server.log")).unwrap();
+        let checkpoints = self.checkpoints(name);
         let s = Server::start_full(
             &data,
             &[
@@ -62,6 +63,8 @@ impl Cluster {
                 trust.to_str().unwrap(),
                 "--policies",
                 self.policies.to_str().unwrap(),
+                "--checkpoint-file",
+                checkpoints.to_str().unwrap(),
             ],
             &[("CORDON_DATABASE", &self.url)],
             log.into(),
@@ -116,6 +119,13 @@ fn refused_start(url: &str, name: &str, log_key: Option<&cordon_trust::PrivateKe
         assert!(!data.join("log.key").exists(), "a key of its own was made");
     }
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+impl Cluster {
+    /// The file node `name` copies each checkpoint it signs to (as an auditor would keep).
+    pub fn checkpoints(&self, name: &str) -> PathBuf {
+        self.f.data.join(format!("checkpoints-{name}.jsonl"))
+    }
 }
 
 /// Polls `f` every 20 ms until it holds (at most 10 s); how long it took.
@@ -534,6 +544,57 @@ fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
     assert!(b.count(&f.auditor, "execution") > acked);
     receipt_checks_against_the_log(&b, &f.auditor, &answers, 0, &c.f.data);
     receipt_checks_against_the_log(&b, &f.auditor, &answers, 1, &c.f.data);
+
+    // An auditor checks the shared log itself, against the checkpoints the nodes copied out
+    // (B's final one covers everything) and the log key they kept.
+    let (_, key) = b.json("GET", "/v1/audit/key", Some(&f.auditor), b"");
+    let key = key["key"].as_str().unwrap().to_owned();
+    drop(stop(b));
+    let audit = || {
+        on_store(
+            &c.url,
+            &[
+                "audit",
+                "verify",
+                "--checkpoint",
+                c.checkpoints("a").to_str().unwrap(),
+                "--checkpoint",
+                c.checkpoints("b").to_str().unwrap(),
+                "--key",
+                &key,
+            ],
+        )
+    };
+    let out = audit();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One record edited in the database: named.
+    let seq =
+        c.pg.sql(
+            "postgres",
+            "SELECT min(seq) FROM links WHERE kind = 'execution'",
+        )
+        .unwrap();
+    c.pg.sql(
+        "postgres",
+        &format!(
+            "UPDATE links SET body = replace(body, '\"outcome\":\"ok\"', '\"outcome\":\"timeout\"') WHERE seq = {}",
+            seq.trim()
+        ),
+    )
+    .unwrap();
+    let out = audit();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("record {} (ex_", seq.trim()))
+            && report.contains("field outcome was edited"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -65,7 +65,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::serve(*args).await,
         // Off the async workers: a PostgreSQL client blocks on a runtime of its own.
         Command::Keys(args) => tokio::task::spawn_blocking(|| commands::keys::keys(args)).await?,
-        Command::Audit(args) => commands::audit::audit(args),
+        Command::Audit(args) => {
+            tokio::task::spawn_blocking(|| commands::audit::audit(args)).await?
+        }
         Command::Receipt(args) => commands::receipt::receipt(args),
         Command::Publish(args) => commands::client::publish(args),
         Command::Invoke(args) => commands::client::invoke(args),

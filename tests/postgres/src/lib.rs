@@ -207,6 +207,30 @@ impl TestPostgres {
         )
     }
 
+    /// Runs `statements` in database `db` as the superuser (with `psql`, the password in its
+    /// environment), for tests that change the store behind cordon's back; returns what psql
+    /// printed (unaligned, tuples only).
+    pub fn sql(&self, db: &str, statements: &str) -> anyhow::Result<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .env("PGPASSWORD", &self.password)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+            ])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", statements])
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run psql")?;
+        if !out.status.success() {
+            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Stops the server (fast shutdown: sessions are closed, committed data kept).
     pub fn stop(&self) -> anyhow::Result<()> {
         let mut c = self.command("pg_ctl");

@@ -10,7 +10,7 @@ use super::client::{
 use super::secret::DataArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use cordon_storage::{Claim, EVENT_KINDS, Embedded, Storage};
+use cordon_storage::{Claim, EVENT_KINDS};
 use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,12 +22,16 @@ pub struct AuditArgs {
     pub command: AuditCommand,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Verify the log in this shared PostgreSQL store (`postgres://...`; a read-only role is
+    /// enough) instead of the data directory's.
+    #[arg(long, env = "CORDON_DATABASE", hide_env_values = true, global = true)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of the audit log in the data directory, and hold it against
-    /// signed checkpoints kept elsewhere.
+    /// Verify the hash chain of the audit log in the data directory (or the shared store with
+    /// --database), and hold it against signed checkpoints kept elsewhere.
     Verify {
         /// A file of signed checkpoints (one JSON object per line, as `checkpoint_file`
         /// receives them, or one from `GET /v1/audit/checkpoint`); may be repeated.
@@ -95,7 +99,12 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             export,
         } => match export {
             Some(file) => verify_copy(&args.data, &file, &checkpoint, key),
-            None => verify(&args.data.dir()?, &checkpoint, key),
+            None => verify(
+                &args.data.dir()?,
+                args.database.as_deref(),
+                &checkpoint,
+                key,
+            ),
         },
         AuditCommand::Key => {
             let dir = args.data.dir()?;
@@ -125,10 +134,17 @@ pub(crate) fn parse_key(given: &str) -> anyhow::Result<KeyId> {
     Ok(KeyId::parse(text.trim())?)
 }
 
-fn verify(dir: &Path, files: &[PathBuf], key: Option<String>) -> anyhow::Result<ExitCode> {
-    let db = dir.join("cordon.db");
-    anyhow::ensure!(db.exists(), "no audit log at {}", db.display());
-    let storage = Embedded::open(dir, true)?;
+fn verify(
+    dir: &Path,
+    database: Option<&str>,
+    files: &[PathBuf],
+    key: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if database.is_none() {
+        let db = dir.join("cordon.db");
+        anyhow::ensure!(db.exists(), "no audit log at {}", db.display());
+    }
+    let storage = super::store::open(dir, database, true, Some(2))?;
     let key_path = dir.join(crate::server::audit::LOG_KEY_FILE);
     let key_id = match key {
         Some(k) => Some(parse_key(&k)?),
