@@ -221,6 +221,26 @@ impl Process {
             .unwrap_or(0)
     }
 
+    /// CPU time (user + system) the process has used, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) end with ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        (ticks(11) + ticks(12)) / clock_ticks_per_second()
+    }
+
     fn stop(mut self) {
         // SIGTERM, so the server shuts down as it would in production.
         let _ = Command::new("kill")
@@ -364,6 +384,30 @@ async fn load(
     total
 }
 
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as f64 } else { 100.0 }
+}
+
+/// (commits, statements, statements touching api_keys or tools) so far in the database.
+fn pg_counters(pg: &cordon_test_postgres::TestPostgres) -> (i64, i64, i64) {
+    let num = |q: &str| -> i64 {
+        pg.sql("postgres", q)
+            .expect("query PostgreSQL")
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    (
+        num("SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'"),
+        num("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"),
+        num(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ILIKE '%api_keys%' OR query ILIKE '%FROM tools%'",
+        ),
+    )
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -395,6 +439,39 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         publish(rt, &p.addr, &key, &echo);
         servers.push((label.to_owned(), p, key));
     }
+    // The same server on a shared PostgreSQL store (started here, statements counted).
+    let pg = cordon_test_postgres::TestPostgres::start_with(&[
+        "shared_preload_libraries=pg_stat_statements",
+    ])
+    .expect("start PostgreSQL");
+    pg.sql("postgres", "CREATE EXTENSION pg_stat_statements")
+        .expect("pg_stat_statements");
+    let url = pg.url("postgres");
+    let pg_dir = setup.root.join("tp-postgres");
+    std::fs::create_dir_all(&pg_dir).unwrap();
+    let pg_key = {
+        let out = Command::new(CORDON)
+            .env("CORDON_DATABASE", &url)
+            .args(["keys", "create", "--name", "bench", "--role", "admin"])
+            .output()
+            .expect("keys create");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let pg_server = {
+        let mut cmd = Command::new(CORDON);
+        cmd.env("CORDON_DATABASE", &url)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&pg_dir)
+            .arg("--trust")
+            .arg(&setup.trust)
+            .args(["--rate-per-key", "10000000", "--rate-per-ip", "10000000"]);
+        Process::start(cmd)
+    };
+    publish(rt, &pg_server.addr, &pg_key, &echo);
+    servers.push(("cordon, PostgreSQL".to_owned(), pg_server, pg_key));
+    let pg_index = servers.len();
+
     let baseline = std::env::var("CORDON_BENCH_BASELINE").ok();
     if let Some(bin) = &baseline {
         let (dir, key) = setup.data_dir_with(bin, "tp-baseline");
@@ -404,6 +481,8 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
     }
 
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len() + 1];
+    // Per server: CPU seconds it used during its rounds, and the calls it answered.
+    let mut cpu: Vec<(f64, u64)> = vec![(0.0, 0); servers.len()];
     let mut last: Vec<Load> = Vec::new();
     // Warm-up: connections, caches, page faults.
     rt.block_on(load(
@@ -424,6 +503,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             Duration::from_secs(1),
         ));
     }
+    let pg_before = pg_counters(&pg);
     for _ in 0..rounds {
         last.clear();
         let l = rt.block_on(load(
@@ -437,6 +517,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         rates[0].push(l.rate());
         last.push(l);
         for (i, (_, p, key)) in servers.iter().enumerate() {
+            let before = p.cpu_seconds();
             let l = rt.block_on(load(
                 &p.addr,
                 "/v1/tools/echo/invoke",
@@ -445,10 +526,13 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
                 CONNECTIONS,
                 ROUND,
             ));
+            cpu[i].0 += p.cpu_seconds() - before;
+            cpu[i].1 += l.latencies.len() as u64;
             rates[i + 1].push(l.rate());
             last.push(l);
         }
     }
+    let pg_after = pg_counters(&pg);
     let mut labels = vec!["bare axum echo"];
     labels.extend(servers.iter().map(|(l, _, _)| l.as_str()));
     for (i, label) in labels.iter().enumerate() {
@@ -467,10 +551,29 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             l.failures,
         );
     }
+    for (i, (label, _, _)) in servers.iter().enumerate() {
+        let (seconds, calls) = cpu[i];
+        println!(
+            "{label:<24} server CPU per call {:>6.0} us",
+            seconds / calls.max(1) as f64 * 1e6
+        );
+    }
     let (b, d, n) = (
         median(rates[0].clone()),
         median(rates[1].clone()),
         median(rates[2].clone()),
+    );
+    let calls = cpu[pg_index - 1].1.max(1) as f64;
+    println!(
+        "PostgreSQL per invoke: {:.3} commits, {:.2} statements (round trips), {:.3} statements reading api_keys or tools (all rounds: {} calls)",
+        (pg_after.0 - pg_before.0) as f64 / calls,
+        (pg_after.1 - pg_before.1) as f64 / calls,
+        (pg_after.2 - pg_before.2) as f64 / calls,
+        calls
+    );
+    println!(
+        "ratio PostgreSQL / embedded (durable): {:.2}  (target >= 0.5)",
+        median(rates[pg_index].clone()) / d
     );
     println!(
         "ratio cordon (durable) / bare axum: {:.2}  (target >= 0.5)",
@@ -483,7 +586,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
     if let Some(bin) = &baseline {
         println!(
             "ratio durable / baseline ({bin}): {:.2}",
-            d / median(rates[3].clone())
+            d / median(rates[pg_index + 1].clone())
         );
     }
     bare.stop();

@@ -28,6 +28,8 @@ pub struct TestPostgres {
     port: u16,
     password: String,
     as_postgres: bool,
+    /// Extra server settings (`name=value`), as `-c` options.
+    settings: Vec<String>,
 }
 
 fn is_root() -> bool {
@@ -81,6 +83,12 @@ fn target_dir() -> PathBuf {
 impl TestPostgres {
     /// Makes a new cluster and starts it.
     pub fn start() -> anyhow::Result<TestPostgres> {
+        Self::start_with(&[])
+    }
+
+    /// The same, with server settings (`name=value`, e.g.
+    /// `shared_preload_libraries=pg_stat_statements` for a benchmark counting statements).
+    pub fn start_with(settings: &[&str]) -> anyhow::Result<TestPostgres> {
         let bin = bin_dir()?;
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).context("random")?;
@@ -98,6 +106,7 @@ impl TestPostgres {
             port: 0,
             password: hex::encode(password),
             as_postgres: is_root(),
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
         };
         pg.init()?;
         // A port found free may be taken before the server binds it: try a few.
@@ -171,9 +180,13 @@ impl TestPostgres {
             .arg(self.root.join("run/server.log"))
             .arg("-o")
             .arg(format!(
-                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on",
+                "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on{}",
                 self.port,
-                self.root.join("run").display()
+                self.root.join("run").display(),
+                self.settings
+                    .iter()
+                    .map(|s| format!(" -c {s}"))
+                    .collect::<String>()
             ))
             .args(["-w", "-t", &START_TIMEOUT.as_secs().to_string(), "start"]);
         self.run(c, "pg_ctl start")
