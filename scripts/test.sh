@@ -14,13 +14,21 @@ mkdir -p target
 python3 -m venv target/mcp-venv
 target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5"
 
-# Tests that need PostgreSQL start their own server from the installed binaries (a cluster under
-# target/ on a free port, stopped afterwards: tests/postgres); install them when missing.
+# Tests that need PostgreSQL or nginx start their own servers from the installed binaries (a
+# cluster under target/ on a free port, nginx on a free port with its files in a temporary
+# directory; each stopped afterwards); install the packages when missing.
+missing=""
 if [ -z "${CORDON_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing="postgresql"
+fi
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  missing="$missing nginx-light"
+fi
+if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update
-  $sudo apt-get install -y postgresql
+  $sudo apt-get install -y $missing
 fi
 
 cargo fmt --all -- --check

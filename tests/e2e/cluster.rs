@@ -45,6 +45,20 @@ impl Cluster {
     /// Starts node `name` on its own data directory (its compiled cache and a copy of the
     /// shared log key, once the first node made it), its log in `<data>/server.log`.
     pub fn node(&self, name: &str) -> Server {
+        self.node_with(name, &[])
+    }
+
+    /// The same, with more `cordon serve` options.
+    pub fn node_with(&self, name: &str, extra: &[&str]) -> Server {
+        self.start_node(name, extra, &self.url)
+    }
+
+    /// Node `name` on the store at `url` (another role's URL, say).
+    pub fn node_on(&self, name: &str, url: &str) -> Server {
+        self.start_node(name, &[], url)
+    }
+
+    fn start_node(&self, name: &str, extra: &[&str], url: &str) -> Server {
         let data = temp_dir(&format!(
             "{}-{name}",
             self.f.data.file_name().unwrap().to_str().unwrap()
@@ -56,19 +70,16 @@ impl Cluster {
         let trust = self.f.data.join("trust.toml");
         let log = std::fs::File::create(data.join("server.log")).unwrap();
         let checkpoints = self.checkpoints(name);
-        let s = Server::start_full(
-            &data,
-            &[
-                "--trust",
-                trust.to_str().unwrap(),
-                "--policies",
-                self.policies.to_str().unwrap(),
-                "--checkpoint-file",
-                checkpoints.to_str().unwrap(),
-            ],
-            &[("CORDON_DATABASE", &self.url)],
-            log.into(),
-        );
+        let mut args = vec![
+            "--trust",
+            trust.to_str().unwrap(),
+            "--policies",
+            self.policies.to_str().unwrap(),
+            "--checkpoint-file",
+            checkpoints.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let s = Server::start_full(&data, &args, &[("CORDON_DATABASE", url)], log.into());
         if !key.exists() {
             std::fs::copy(data.join("log.key"), &key).unwrap();
         }
@@ -78,7 +89,7 @@ impl Cluster {
 
 /// `cordon ARGS` with the shared store named in the environment (never in argv: the URL holds
 /// a password).
-fn on_store(url: &str, args: &[&str]) -> std::process::Output {
+pub fn on_store(url: &str, args: &[&str]) -> std::process::Output {
     crate::harness::cordon()
         .env("CORDON_DATABASE", url)
         .args(args)
@@ -87,7 +98,7 @@ fn on_store(url: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// The same, which must succeed; its standard output, trimmed.
-fn ok_on_store(url: &str, args: &[&str]) -> String {
+pub fn ok_on_store(url: &str, args: &[&str]) -> String {
     let out = on_store(url, args);
     assert!(
         out.status.success(),
@@ -140,7 +151,7 @@ pub fn until(mut f: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-fn invoke(s: &Server, key: &str, tool: &str, input: &str) -> (u16, Value) {
+pub fn invoke(s: &Server, key: &str, tool: &str, input: &str) -> (u16, Value) {
     s.json(
         "POST",
         &format!("/v1/tools/{tool}/invoke"),
@@ -177,7 +188,7 @@ fn within_plus(what: &str, took: Option<Duration>, work: Duration) {
 }
 
 /// Publishes on `s`; how long the publish took.
-fn publish(s: &Server, key: &str, component: &std::path::Path) -> Duration {
+pub fn publish(s: &Server, key: &str, component: &std::path::Path) -> Duration {
     let started = Instant::now();
     let (status, answer) = s.publish(key, component);
     assert_eq!(status, 201, "{answer}");
@@ -377,29 +388,52 @@ pub fn stop(mut s: Server) -> PathBuf {
     s.data.clone()
 }
 
-/// One invoke on a connection of its own: (status, headers lower-cased, body), or `None` when
-/// the node cannot be reached or cut the connection (no answer: not acknowledged).
-fn try_invoke(addr: &str, key: &str, tool: &str, body: &str) -> Option<(u16, String, Value)> {
+/// One request on a connection of its own, with `headers` (each ending in CRLF) added:
+/// (status, headers lower-cased, JSON body or null), or `None` when the server cannot be
+/// reached or cut the connection (no answer: nothing acknowledged).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &str,
+    body: &[u8],
+) -> Option<(u16, String, Value)> {
     use std::io::{Read, Write};
     let addr: std::net::SocketAddr = addr.parse().ok()?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let kind = if body.starts_with(b"\0asm") {
+        "application/wasm"
+    } else {
+        "application/json"
+    };
     write!(
         s,
-        "POST /v1/tools/{tool}/invoke HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n{headers}Content-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .ok()?;
+    s.write_all(body).ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        head,
-        serde_json::from_slice(&raw[split + 4..]).ok()?,
-    ))
+    let json = serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null);
+    Some((status, head, json))
+}
+
+/// One invoke of `tool` (see [`http`]).
+pub fn try_invoke(addr: &str, key: &str, tool: &str, body: &str) -> Option<(u16, String, Value)> {
+    http(
+        addr,
+        "POST",
+        &format!("/v1/tools/{tool}/invoke"),
+        key,
+        "",
+        body.as_bytes(),
+    )
 }
 
 /// What a load run got: per answer, the node's index, status, headers and body.

@@ -180,6 +180,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
                 allowed_hosts: Vec::new(),
                 allowed_origins: Vec::new(),
                 metrics_access: Default::default(),
+                trusted_proxies: Vec::new(),
                 audit: Default::default(),
             },
             sandbox,

@@ -224,17 +224,23 @@ impl TestPostgres {
     /// environment), for tests that change the store behind cordon's back; returns what psql
     /// printed (unaligned, tuples only).
     pub fn sql(&self, db: &str, statements: &str) -> anyhow::Result<String> {
+        self.psql(SUPERUSER, &self.password, db, &["-c", statements])
+    }
+
+    /// `psql` as `user` (with `password`) on database `db`, stopping at the first error, with
+    /// more arguments (`-c SQL`, `-f FILE`, `-v name=value`); what it printed.
+    pub fn psql(
+        &self,
+        user: &str,
+        password: &str,
+        db: &str,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
         let out = Command::new(self.bin.join("psql"))
-            .env("PGPASSWORD", &self.password)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                SUPERUSER,
-            ])
-            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", statements])
+            .env("PGPASSWORD", password)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", user])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At"])
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .context("cannot run psql")?;
@@ -242,6 +248,11 @@ impl TestPostgres {
             bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The superuser's password (for `psql` runs as the superuser).
+    pub fn superuser(&self) -> (&str, &str) {
+        (SUPERUSER, &self.password)
     }
 
     /// Stops the server (fast shutdown: sessions are closed, committed data kept).

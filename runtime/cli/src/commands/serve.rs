@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// `https://app.example.com`; comma-separated [default: none].
     #[arg(long, env = "CORDON_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Load balancers or proxies (addresses or CIDR blocks, comma-separated) whose
+    /// `X-Forwarded-For` names the client, for the per-address limits [default: none, the
+    /// header is ignored].
+    #[arg(long, env = "CORDON_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Who may read `/metrics`: `key` (an admin or auditor API key) or `open` (anyone who can
     /// reach the listener) [default: key].
     #[arg(long, env = "CORDON_METRICS_ACCESS", value_enum)]
@@ -128,6 +133,7 @@ struct ConfigFile {
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     metrics_access: Option<MetricsAccess>,
+    trusted_proxies: Option<Vec<String>>,
     checkpoint_file: Option<PathBuf>,
     checkpoint_webhook: Option<String>,
     checkpoint_secs: Option<u64>,
@@ -168,6 +174,7 @@ impl ServeArgs {
         self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
         self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
         self.metrics_access = self.metrics_access.or(file.metrics_access);
+        self.trusted_proxies = self.trusted_proxies.or(file.trusted_proxies);
         self.checkpoint_file = self.checkpoint_file.or(rel(file.checkpoint_file));
         self.checkpoint_webhook = self.checkpoint_webhook.or(file.checkpoint_webhook);
         self.checkpoint_secs = self.checkpoint_secs.or(file.checkpoint_secs);
@@ -244,6 +251,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
         allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
         metrics_access: args.metrics_access.unwrap_or_default(),
+        trusted_proxies: crate::server::client_ip::parse_trusted(
+            args.trusted_proxies.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
         audit: AuditSettings {
             checkpoint_file: args.checkpoint_file.clone(),
             checkpoint_webhook: args.checkpoint_webhook.clone(),

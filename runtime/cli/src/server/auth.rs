@@ -50,10 +50,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let ip = crate::server::client_ip::client_ip(
+            peer,
+            parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            &state.settings.trusted_proxies,
+        );
         state.rate_limits.before_auth(ip)?;
         let unauthenticated = |why: &str| {
             tracing::warn!(target: "cordon::security", reason = why, %ip, path = %parts.uri.path(), "unauthenticated request");

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod client_ip;
 pub mod error;
 pub mod executions;
 pub mod extract;

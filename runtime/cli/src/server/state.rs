@@ -38,6 +38,8 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
     /// Who may read `/metrics`.
     pub metrics_access: MetricsAccess,
+    /// Proxies whose `X-Forwarded-For` names the client (see `client_ip.rs`); none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where checkpoints are copied, and how often they are made.
     pub audit: crate::server::audit::AuditSettings,
 }

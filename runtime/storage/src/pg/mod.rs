@@ -226,9 +226,17 @@ impl Postgres {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS cordon_meta (key text PRIMARY KEY, value text NOT NULL)",
-        )?;
+        // No DDL unless the schema needs it: a node may run as a role that cannot create
+        // anything (docs/deploy.md: least privileges).
+        let has_meta: bool = tx
+            .query_one("SELECT to_regclass('cordon_meta') IS NOT NULL", &[])?
+            .get(0);
+        if !has_meta {
+            tx.batch_execute(
+                "CREATE TABLE cordon_meta (key text PRIMARY KEY, value text NOT NULL)",
+            )
+            .map_err(migration_refused)?;
+        }
         let found: Option<i64> = meta(&mut tx, "schema_version")?
             .map(|v| {
                 v.parse()
@@ -244,12 +252,13 @@ impl Postgres {
             });
         }
         if found != Some(PG_SCHEMA_VERSION) {
-            tx.batch_execute(SCHEMA)?;
+            tx.batch_execute(SCHEMA).map_err(migration_refused)?;
             // 1 -> 2 (a no-op on a new database, whose table has them already).
             tx.batch_execute(
                 "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
                  ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;",
-            )?;
+            )
+            .map_err(migration_refused)?;
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
         }
         tx.commit()?;
@@ -298,6 +307,16 @@ impl Postgres {
             ))
         })?;
         Ok(value)
+    }
+}
+
+/// A schema change the connecting role may not make, said with what to do.
+fn migration_refused(e: postgres::Error) -> StorageError {
+    match StorageError::from(e) {
+        StorageError::Postgres(cause) => StorageError::Postgres(format!(
+            "cannot bring the database's schema to version {PG_SCHEMA_VERSION} ({cause}): run cordon once as the role that owns the database (`cordon keys list --database` with its URL does it), then start the nodes with their own role (docs/deploy.md)"
+        )),
+        other => other,
     }
 }
 

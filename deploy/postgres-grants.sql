@@ -1,0 +1,18 @@
+-- What the nodes and the auditors may do (docs/deploy.md, "Database roles"). Run in database
+-- cordon, as cordon_owner or a superuser, once the schema exists (after the first
+-- `cordon keys create --database` with the owner's URL), and again after an upgrade:
+--
+--   psql -d cordon -f deploy/postgres-grants.sql
+
+-- The audit log and components: appended, never changed.
+GRANT SELECT, INSERT ON links, checkpoints, blobs TO cordon_app;
+-- Only with retention_days: retention deletes the oldest links (up to a checkpoint).
+-- GRANT DELETE ON links, checkpoints TO cordon_app;
+
+-- The registry, quarantine marks, keys and the log's own settings.
+GRANT SELECT, INSERT, UPDATE, DELETE ON tools, quarantine TO cordon_app;
+GRANT SELECT, INSERT, UPDATE ON api_keys, cordon_meta TO cordon_app;
+GRANT USAGE ON SEQUENCE tools_seq_seq TO cordon_app;
+
+-- Auditors verify the log (`cordon audit verify --database`) and read nothing else.
+GRANT SELECT ON links, checkpoints, cordon_meta TO cordon_auditor;
