@@ -82,7 +82,7 @@ fn admins_make_list_and_revoke_keys_and_a_secret_is_shown_once() {
         409,
         "name_taken",
     );
-    refused(r#"{"name":"x","role":"root"}"#, 422, "invalid_key");
+    refused(r#"{"name":"x","role":"root"}"#, 400, "invalid_body");
     refused(
         r#"{"name":"two words","role":"invoker"}"#,
         422,

@@ -51,6 +51,7 @@ fn the_openapi_document_matches_what_is_served() {
     assert_eq!(
         documented,
         [
+            "DELETE /v1/keys/{id}",
             "DELETE /v1/tools/{name}",
             "GET /v1/audit/checkpoint",
             "GET /v1/audit/events",
@@ -58,12 +59,16 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/audit/verify",
             "GET /v1/executions",
             "GET /v1/executions/{id}",
+            "GET /v1/keys",
             "GET /v1/tools",
             "GET /v1/tools/{name}",
+            "GET /v1/tools/{name}/policy",
+            "POST /v1/keys",
             "POST /v1/tools",
             "POST /v1/tools/{name}/invoke",
             "POST /v1/tools/{name}/quarantine",
             "POST /v1/tools/{name}/release",
+            "PUT /v1/tools/{name}/policy",
         ]
     );
 
@@ -181,6 +186,66 @@ fn the_openapi_document_matches_what_is_served() {
         b"",
         200,
     );
+
+    // Keys and policies.
+    let made = check(
+        "POST",
+        "/v1/keys",
+        "/v1/keys",
+        &f.admin,
+        br#"{"name":"ci","role":"invoker","description":"for CI"}"#,
+        201,
+    );
+    check(
+        "POST",
+        "/v1/keys",
+        "/v1/keys",
+        &f.admin,
+        br#"{"name":"ci","role":"invoker"}"#,
+        409,
+    );
+    check(
+        "POST",
+        "/v1/keys",
+        "/v1/keys",
+        &f.admin,
+        br#"{"name":"x","role":"root"}"#,
+        400,
+    );
+    check("GET", "/v1/keys", "/v1/keys", &f.admin, b"", 200);
+    check("GET", "/v1/keys", "/v1/keys", &f.invoker, b"", 403);
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(
+        s.request("DELETE", &format!("/v1/keys/{id}"), Some(&f.admin), b"")
+            .0,
+        204
+    );
+    check(
+        "DELETE",
+        &format!("/v1/keys/{id}"),
+        "/v1/keys/{id}",
+        &f.admin,
+        b"",
+        404,
+    );
+    let policy = "/v1/tools/{name}/policy";
+    check(
+        "PUT",
+        "/v1/tools/echo/policy",
+        policy,
+        &f.admin,
+        b"[limits]\nfuel = 9_000_000\n",
+        200,
+    );
+    check(
+        "PUT",
+        "/v1/tools/echo/policy",
+        policy,
+        &f.admin,
+        b"[limits\n",
+        422,
+    );
+    check("GET", "/v1/tools/echo/policy", policy, &f.auditor, b"", 200);
 
     // A mismatch is caught: the check is not vacuous.
     let schema = response_schema(&doc, invoke, "post", 200);

@@ -20,13 +20,15 @@ use std::sync::Arc;
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     /// Unique, also after a revocation: 1-64 characters of `A-Z a-z 0-9 _ . @ -`.
+    #[schema(pattern = "^[A-Za-z0-9_.@-]{1,64}$", min_length = 1, max_length = 64)]
     pub name: String,
-    /// `admin`, `publisher`, `invoker` or `auditor`.
-    pub role: String,
-    /// What it is for (at most 256 characters).
+    pub role: Role,
+    /// What it is for (at most 256 characters, no control characters).
     #[serde(default)]
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub description: String,
-    /// When it stops authenticating, ms since the Unix epoch (default: never).
+    /// When it stops authenticating, ms since the Unix epoch; must be in the future (default:
+    /// never).
     #[serde(default)]
     pub expires_at_ms: Option<i64>,
 }
@@ -36,7 +38,7 @@ pub struct NewKeyBody {
 pub struct KeyView {
     pub id: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub description: String,
     pub created_at_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +64,7 @@ impl KeyView {
         KeyView {
             id: k.id,
             name: k.name,
-            role: k.role.as_str().to_owned(),
+            role: k.role,
             description: k.description,
             created_at_ms: k.created_at_ms,
             expires_at_ms: k.expires_at_ms,
@@ -114,17 +116,7 @@ pub async fn create(
         &body,
         r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_at_ms": 1800000000000}"#,
     )?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_key",
-            format!(
-                "{:?} is not a role: admin, publisher, invoker or auditor",
-                body.role
-            ),
-        )
-    })?;
-    let spec = KeySpec::new(&body.name, role)
+    let spec = KeySpec::new(&body.name, body.role)
         .description(&body.description)
         .expires_at(body.expires_at_ms);
     let by = caller.actor();

@@ -119,7 +119,7 @@ impl AppState {
     path = "/v1/tools/{name}/policy",
     tag = "policies",
     params(("name" = String, Path)),
-    request_body(content = String, description = "the policy, TOML (docs/policy.md); empty: the closed default", content_type = "application/toml"),
+    request_body(content = Option<String>, description = "the policy, TOML (docs/policy.md), as text; empty: the closed default", content_type = "text/plain"),
     responses(
         (status = 200, description = "in force on this node, and on every node within a second", body = PolicySetView),
         (status = 400, description = "the body is not UTF-8", body = ErrorBody),
