@@ -86,9 +86,18 @@ impl TestPostgres {
         Self::start_with(&[])
     }
 
+    /// The same, serving TLS with this certificate chain and key (PEM) besides plain TCP.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> anyhow::Result<TestPostgres> {
+        Self::start_full(&[], Some((cert_pem, key_pem)))
+    }
+
     /// The same, with server settings (`name=value`, e.g.
     /// `shared_preload_libraries=pg_stat_statements` for a benchmark counting statements).
     pub fn start_with(settings: &[&str]) -> anyhow::Result<TestPostgres> {
+        Self::start_full(settings, None)
+    }
+
+    fn start_full(settings: &[&str], tls: Option<(&str, &str)>) -> anyhow::Result<TestPostgres> {
         let bin = bin_dir()?;
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).context("random")?;
@@ -109,6 +118,28 @@ impl TestPostgres {
             settings: settings.iter().map(|s| (*s).to_owned()).collect(),
         };
         pg.init()?;
+        if let Some((cert, key)) = tls {
+            let dir = pg.root.join("tls");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("server.crt"), cert)?;
+            std::fs::write(dir.join("server.key"), key)?;
+            use std::os::unix::fs::PermissionsExt;
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )?;
+            if pg.as_postgres {
+                let mut c = Command::new("chown");
+                c.args(["-R", "postgres:postgres"]).arg(&dir);
+                pg.run(c, "chown")?;
+            }
+            pg.settings.extend([
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", dir.join("server.crt").display()),
+                format!("ssl_key_file={}", dir.join("server.key").display()),
+            ]);
+        }
         // A port found free may be taken before the server binds it: try a few.
         let mut last = None;
         for _ in 0..5 {

@@ -7,9 +7,10 @@
 use crate::StorageError;
 use crate::changes::Change;
 use fallible_iterator::FallibleIterator;
-use postgres::{NoTls, Transaction};
+use postgres::Transaction;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 const CHANNEL: &str = "cordon_changes";
 
@@ -27,18 +28,21 @@ pub(crate) fn announce(tx: &mut Transaction<'_>, change: Change) -> Result<(), S
 }
 
 /// Starts the listener thread; it ends when the receiver is dropped.
-pub(crate) fn spawn(config: postgres::Config) -> Result<Receiver<Change>, StorageError> {
+pub(crate) fn spawn(
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<Receiver<Change>, StorageError> {
     let (send, receive) = channel();
     std::thread::Builder::new()
         .name("cordon-pg-listen".into())
-        .spawn(move || listen(&config, &send))
+        .spawn(move || listen(&config, &tls, &send))
         .map_err(|e| StorageError::Postgres(format!("cannot start the change listener: {e}")))?;
     Ok(receive)
 }
 
-fn listen(config: &postgres::Config, send: &Sender<Change>) {
+fn listen(config: &postgres::Config, tls: &MakeRustlsConnect, send: &Sender<Change>) {
     loop {
-        match config.connect(NoTls) {
+        match config.connect(tls.clone()) {
             Ok(mut client) => {
                 if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
                     warn("cannot listen for changes", &e);

@@ -13,6 +13,7 @@
 
 mod listen;
 mod log;
+mod tls;
 
 use crate::backend::Storage;
 use crate::chain::{ChainReport, Claim};
@@ -24,9 +25,10 @@ use crate::log::{ExecutionRecord, Filter, Prepared};
 use crate::log_verify::StoredCheckpoint;
 use crate::registry::{Quarantine, ToolRecord};
 use cordon_core::Role;
-use postgres::{NoTls, Transaction};
+use postgres::Transaction;
 use r2d2_postgres::PostgresConnectionManager;
 use sha2::{Digest, Sha256};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
 /// 2, `api_keys.description` and `api_keys.expires_at`.
@@ -138,13 +140,14 @@ impl From<r2d2::Error> for StorageError {
 /// short enough that callers of a node whose database is gone learn it quickly.
 const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// The shared store on PostgreSQL.
 pub struct Postgres {
     pool: Pool,
     /// For the change listener's own connection.
     config: postgres::Config,
+    tls: MakeRustlsConnect,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -204,21 +207,20 @@ impl Postgres {
     /// Connects to `url` (`postgres://user:password@host:port/db`), with at most `pool_size`
     /// connections, and brings the schema to this build's version (refusing a newer one).
     pub fn open(url: &str, pool_size: u32) -> Result<Self, StorageError> {
-        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-            StorageError::Postgres(format!("bad database URL: {e}"))
-        })?;
+        let tls::DbUrl { config, tls } = tls::parse(url)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(2))
             .connection_timeout(CONNECT_WAIT)
-            .build(PostgresConnectionManager::new(config.clone(), NoTls))?;
-        let pg = Postgres { pool, config };
+            .build(PostgresConnectionManager::new(config.clone(), tls.clone()))?;
+        let pg = Postgres { pool, config, tls };
         pg.migrate()?;
         Ok(pg)
     }
 
     fn conn(
         &self,
-    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>, StorageError>
+    {
         Ok(self.pool.get()?)
     }
 
@@ -674,7 +676,7 @@ impl Storage for Postgres {
         Ok(())
     }
     fn changes(&self) -> Result<Option<std::sync::mpsc::Receiver<Change>>, StorageError> {
-        listen::spawn(self.config.clone()).map(Some)
+        listen::spawn(self.config.clone(), self.tls.clone()).map(Some)
     }
     fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
         let mut c = self.conn()?;

@@ -4,6 +4,7 @@
 use super::*;
 use crate::conformance;
 use cordon_test_postgres::TestPostgres;
+use postgres::NoTls;
 
 fn fresh(pg: &TestPostgres, name: &str) -> Postgres {
     let mut admin = postgres::Client::connect(&pg.url("postgres"), NoTls).unwrap();
@@ -208,4 +209,75 @@ fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_e
     a.create_key(&KeySpec::new("after", Role::Invoker), 12, &by)
         .unwrap();
     assert_eq!(next(), Ok(Change::Keys));
+}
+
+/// A CA and a certificate it signed for 127.0.0.1 (PEM: CA, server chain, server key).
+fn test_ca(name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{name} test CA"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), server.pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_to_postgresql_verifies_the_server_against_the_ca_given() {
+    let (ca, cert, key) = test_ca("cordon");
+    let (other_ca, _, _) = test_ca("other");
+    let pg = TestPostgres::start_tls(&cert, &key).expect("start PostgreSQL with TLS");
+    let dir = std::env::temp_dir().join(format!("cordon-pg-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_file, other_file) = (dir.join("ca.pem"), dir.join("other.pem"));
+    std::fs::write(&ca_file, ca).unwrap();
+    std::fs::write(&other_file, other_ca).unwrap();
+    let with = |params: &str| format!("{}?{params}", pg.url("postgres"));
+
+    // Verified against the CA given: a store on TLS, its connections encrypted.
+    let store = Postgres::open(
+        &with(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            ca_file.display()
+        )),
+        2,
+    )
+    .expect("TLS with the right CA");
+    store
+        .create_key(&KeySpec::new("ci", Role::Invoker), 1, &Actor::local())
+        .unwrap();
+    let encrypted = pg
+        .sql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE ssl AND application_name = '' AND backend_type = 'client backend'
+             AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    assert_ne!(encrypted.trim(), "0", "no encrypted connection");
+    // `prefer` (the default) with the CA: TLS too, since the server offers it.
+    assert!(Postgres::open(&with(&format!("sslrootcert={}", ca_file.display())), 2).is_ok());
+
+    // Not verified, not connected: no CA (the public roots do not know this one), another CA.
+    for params in [
+        "sslmode=require".to_owned(),
+        format!("sslmode=require&sslrootcert={}", other_file.display()),
+    ] {
+        let refused = Postgres::open(&with(&params), 2).unwrap_err().to_string();
+        assert!(
+            refused.contains("certificate") || refused.contains("TLS"),
+            "{params}: {refused}"
+        );
+        assert!(!refused.contains(&pg.url("postgres")), "{refused}");
+    }
+    // Plain TCP only when asked for.
+    assert!(Postgres::open(&with("sslmode=disable"), 2).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
