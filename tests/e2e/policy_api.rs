@@ -176,6 +176,29 @@ fn a_policy_set_over_the_api_is_checked_recorded_and_in_force() {
     assert!(said.contains("infinite-loop: unchanged"), "{said}");
     assert_eq!(s.count(&f.auditor, "policy.set"), 2);
 
+    // A SIGHUP reload of the server's folder, which has no file for this tool, leaves the
+    // policy set over the API alone.
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &s.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut reloads = 0;
+    for _ in 0..50 {
+        reloads = s.count(&f.auditor, "policy.reload");
+        if reloads == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(reloads, 1, "the reload never happened");
+    assert_eq!(s.count(&f.auditor, "policy.set"), 2);
+    assert_eq!(
+        fuel_error(&s, &f.invoker).0,
+        "fuel exhausted after 3000000 units"
+    );
+
     // `cordon policy show` prints the same as GET.
     let out = cordon()
         .env("CORDON_API_KEY", &f.auditor)

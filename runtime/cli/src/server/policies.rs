@@ -78,7 +78,13 @@ impl AppState {
         }
         let hash = sha256_hex(text.as_bytes());
         if versions.iter().all(|v| v.record.policy_hash == hash) {
-            return Ok(0);
+            // In force here already; the store decides whether it holds it too (another node
+            // may have changed it a moment ago): no change and no event when it does.
+            let (tool, stored, stored_hash, actor) =
+                (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
+            return self
+                .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
+                .await;
         }
         let path = std::path::PathBuf::from(format!("(policy of {name})"));
         let mut fresh = Vec::with_capacity(versions.len());

@@ -193,15 +193,20 @@ impl AppState {
 
     /// The policy text for `name` from the policies directory (empty: the closed default).
     pub fn policy_text(&self, name: &str) -> Result<(String, PathBuf), ApiError> {
+        Ok(self
+            .policy_file(name)?
+            .unwrap_or_else(|| (String::new(), PathBuf::from("(default policy)"))))
+    }
+
+    /// `<policies>/<name>.toml` and its text, if the folder has that file.
+    pub fn policy_file(&self, name: &str) -> Result<Option<(String, PathBuf)>, ApiError> {
         let Some(dir) = &self.settings.policies_dir else {
-            return Ok((String::new(), PathBuf::from("(default policy)")));
+            return Ok(None);
         };
         let path = dir.join(format!("{name}.toml"));
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((text, path)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok((String::new(), PathBuf::from("(default policy)")))
-            }
+            Ok(text) => Ok(Some((text, path))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ApiError::internal(format!("{}: {e}", path.display()))),
         }
     }
@@ -289,8 +294,8 @@ impl AppState {
             .push(live);
     }
 
-    /// Re-reads every live tool's policy from the policies directory; a tool whose policy text
-    /// changed is put under it by [`AppState::apply_policy`] (every version admitted again,
+    /// Re-reads the policies directory: a tool with a file there whose text changed is put
+    /// under it (a tool without one keeps its policy) by [`AppState::apply_policy`] (every version admitted again,
     /// signature and publishers re-checked; stored; in force on every node). Calls already
     /// running keep the version they started with, and its policy. A policy that no longer
     /// parses, or no longer admits a version, leaves the old one in force and is reported.
@@ -305,8 +310,10 @@ impl AppState {
         let (mut reloaded, mut failed) = (0, 0);
         let total: usize = live.iter().map(|(_, n)| n).sum();
         for (name, versions) in live {
-            let text = match self.policy_text(&name) {
-                Ok((text, _)) => text,
+            // A tool without a file keeps the policy it has (set over the API, say).
+            let text = match self.policy_file(&name) {
+                Ok(Some((text, _))) => text,
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::error!(tool = name, error = e.message, "policy reload: cannot read");
                     failed += versions;
