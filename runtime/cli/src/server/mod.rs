@@ -15,6 +15,7 @@ pub mod keys;
 pub mod listen;
 pub mod mcp;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod policies;
 pub mod ratelimit;

@@ -1,0 +1,291 @@
+//! JWT bearer tokens from an organization's identity providers (`[[auth.oidc]]` in the
+//! server's config file), checked with `jsonwebtoken`: the signature against the issuer's JWKS,
+//! `iss`, `aud`, `exp`, `nbf` and `iat` (with the issuer's clock skew), and only the algorithms
+//! configured for it, which can only be public-key ones (RS256, ES256, EdDSA): never `none`,
+//! never an HMAC algorithm, so a token "signed" with the issuer's public key as an HMAC secret
+//! is refused before any key is used. A configured claim maps the token to cordon roles; a
+//! token that maps to none is refused (403), distinct from an invalid one (401).
+//!
+//! Not yet wired into authentication: the next step of issue 13 (see the session note).
+
+use cordon_core::Role;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// One identity provider, as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Exactly the tokens' `iss`.
+    pub issuer: String,
+    /// A token's `aud` must name one of these.
+    pub audiences: Vec<String>,
+    /// Where the issuer's keys are: an `https://` URL (fetched and cached) or a file path.
+    pub jwks: String,
+    /// Accepted signature algorithms [default: RS256, ES256, EdDSA].
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Seconds of clock difference tolerated on `exp`, `nbf` and `iat` [default: 60].
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: u64,
+    /// The claim holding the caller's groups or roles: a string or an array of strings.
+    pub role_claim: String,
+    /// Claim value -> cordon role.
+    pub roles: BTreeMap<String, Role>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+}
+
+/// A minute: the usual allowance between an identity provider's clock and ours.
+fn default_skew() -> u64 {
+    60
+}
+
+/// Why a token is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a token any configured issuer signed, or not valid now (401).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// Valid, but its claims map to no cordon role (403).
+    #[error("the token's {claim} claim maps to no cordon role")]
+    NoRole { claim: String },
+}
+
+/// Who a valid token says the caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    /// Every cordon role the token's claim maps to.
+    pub roles: BTreeSet<Role>,
+    /// The mapped claim values (groups), as given.
+    pub groups: Vec<String>,
+}
+
+/// The claims read from a token (after its signature and times are checked).
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
+
+/// An issuer with its allowed algorithms and its keys.
+pub struct Issuer {
+    config: IssuerConfig,
+    algorithms: Vec<Algorithm>,
+    keys: std::sync::RwLock<(JwkSet, Option<Instant>)>,
+}
+
+/// The least time between two fetches of an issuer's keys for an unknown `kid`: a flood of
+/// tokens with made-up key ids costs one fetch a minute, not one per token.
+pub const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issuer {
+    /// Checks the configuration and loads the keys. Refuses an algorithm that is not a
+    /// public-key one.
+    pub fn new(config: IssuerConfig) -> Result<Self, String> {
+        let mut algorithms = Vec::new();
+        for name in &config.algorithms {
+            let alg = match name.as_str() {
+                "RS256" => Algorithm::RS256,
+                "ES256" => Algorithm::ES256,
+                "EdDSA" => Algorithm::EdDSA,
+                other => {
+                    return Err(format!(
+                        "auth.oidc {}: algorithm {other:?} is not accepted (RS256, ES256 or EdDSA: public-key signatures only)",
+                        config.issuer
+                    ));
+                }
+            };
+            algorithms.push(alg);
+        }
+        if config.audiences.is_empty() {
+            return Err(format!(
+                "auth.oidc {}: audiences is empty; name this server's audience, or any token the issuer signs for anyone would pass",
+                config.issuer
+            ));
+        }
+        let keys = fetch(&config.jwks)?;
+        Ok(Issuer {
+            config,
+            algorithms,
+            keys: std::sync::RwLock::new((keys, Some(Instant::now()))),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    fn key(&self, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
+        let guard = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match kid {
+            Some(kid) => guard.0.find(kid).cloned(),
+            // Without a kid, only an issuer with one key can say which it is.
+            None if guard.0.keys.len() == 1 => guard.0.keys.first().cloned(),
+            None => None,
+        }
+    }
+
+    /// Fetches the keys again, unless that happened less than [`REFRESH_AT_MOST_EVERY`] ago.
+    /// An unreachable JWKS keeps the keys there are. Blocking.
+    fn refresh(&self) {
+        {
+            let guard = self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard
+                .1
+                .is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY)
+            {
+                return;
+            }
+        }
+        let fetched = fetch(&self.config.jwks);
+        let mut guard = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.1 = Some(Instant::now());
+        match fetched {
+            Ok(keys) => guard.0 = keys,
+            Err(e) => {
+                tracing::warn!(target: "cordon::security", issuer = self.config.issuer, error = e, "cannot refresh the issuer's keys; keeping the ones cached")
+            }
+        }
+    }
+
+    /// Checks `token`, signed by this issuer. Blocking (it may fetch the keys once).
+    pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
+        let invalid = |why: String| TokenError::Invalid(why);
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("header: {e}")))?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(invalid(format!(
+                "algorithm {:?} is not accepted for {}",
+                header.alg, self.config.issuer
+            )));
+        }
+        let jwk = match self.key(header.kid.as_deref()) {
+            Some(k) => k,
+            None => {
+                self.refresh();
+                self.key(header.kid.as_deref()).ok_or_else(|| {
+                    invalid(format!(
+                        "no key {:?} in the issuer's key set",
+                        header.kid.as_deref().unwrap_or("(none given)")
+                    ))
+                })?
+            }
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| invalid(format!("key: {e}")))?;
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&self.config.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.config.clock_skew_secs;
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| invalid(e.to_string()))?;
+        let claims = data.claims;
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now_secs + self.config.clock_skew_secs)
+        {
+            return Err(invalid("issued in the future (iat)".into()));
+        }
+        let groups: Vec<String> = match claims.rest.get(&self.config.role_claim) {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let roles: BTreeSet<Role> = groups
+            .iter()
+            .filter_map(|g| self.config.roles.get(g).copied())
+            .collect();
+        if roles.is_empty() {
+            return Err(TokenError::NoRole {
+                claim: self.config.role_claim.clone(),
+            });
+        }
+        Ok(Identity {
+            issuer: claims.iss,
+            subject: claims.sub,
+            roles,
+            groups,
+        })
+    }
+}
+
+/// Reads a JWKS from a file, or fetches it over HTTPS (never plain HTTP: keys fetched in clear
+/// could be anyone's).
+fn fetch(location: &str) -> Result<JwkSet, String> {
+    let text = if location.starts_with("https://") {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        agent
+            .get(location)
+            .call()
+            .map_err(|e| format!("cannot fetch the JWKS {location}: {e}"))?
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .map_err(|e| format!("cannot read the JWKS {location}: {e}"))?
+    } else if location.starts_with("http://") {
+        return Err(format!(
+            "the JWKS {location} is plain HTTP: keys must come over HTTPS, or from a file"
+        ));
+    } else {
+        let path = PathBuf::from(location);
+        std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the JWKS {location}: {e}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the JWKS {location} is not a key set: {e}"))
+}
+
+/// The issuer a token names in `iss`, read without trusting anything else in it (the
+/// signature is checked by that issuer's keys, and `iss` again, in [`Issuer::verify`]).
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    jsonwebtoken::dangerous::insecure_decode::<Iss>(token)
+        .ok()
+        .map(|d| d.claims.iss)
+}
+
+#[cfg(test)]
+#[path = "oidc_tests.rs"]
+mod tests;
