@@ -53,11 +53,13 @@ fn keys(name: &str) -> Keys {
 fn pem_body(path: &std::path::Path) -> Vec<u8> {
     let text = std::fs::read_to_string(path).unwrap();
     let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
-fn issuer(k: &Keys) -> Issuer {
-    Issuer::new(IssuerConfig {
+fn config(k: &Keys) -> IssuerConfig {
+    IssuerConfig {
         issuer: ISS.into(),
         audiences: vec!["cordon".into()],
         jwks: k.jwks.to_str().unwrap().into(),
@@ -70,8 +72,11 @@ fn issuer(k: &Keys) -> Issuer {
             ("platform-admins".to_owned(), Role::Admin),
         ]
         .into(),
-    })
-    .unwrap()
+    }
+}
+
+fn issuer(k: &Keys) -> Issuer {
+    Issuer::new(config(k)).unwrap()
 }
 
 fn claims(change: impl FnOnce(&mut Value)) -> Value {
@@ -198,15 +203,7 @@ fn every_kind_of_bad_token_is_refused() {
 #[test]
 fn an_issuer_configured_unsafely_is_refused_at_start() {
     let k = keys("config");
-    let base = IssuerConfig {
-        issuer: ISS.into(),
-        audiences: vec!["cordon".into()],
-        jwks: k.jwks.to_str().unwrap().into(),
-        algorithms: default_algorithms(),
-        clock_skew_secs: 60,
-        role_claim: "groups".into(),
-        roles: BTreeMap::new(),
-    };
+    let base = config(&k);
     let hs = Issuer::new(IssuerConfig {
         algorithms: vec!["HS256".into()],
         ..base.clone()
