@@ -311,18 +311,17 @@ fn the_nodes_run_with_the_least_privileges_the_deploy_files_grant() {
         );
     }
     // The auditor's role verifies the log, and can do nothing else.
-    let out = crate::harness::cordon()
-        .env("CORDON_DATABASE", &auditor)
-        .args([
+    let out = crate::cluster::on_store(
+        &auditor,
+        &[
             "audit",
             "verify",
             "--checkpoint",
             c.checkpoints("a").to_str().unwrap(),
             "--key",
             &key,
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         out.status.success(),
         "{}{}",

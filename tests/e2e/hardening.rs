@@ -410,6 +410,8 @@ fn the_command_line_reads_well_and_ends_quietly_on_a_closed_pipe() {
     }
     assert!(inv["created_at_ms"].as_i64().unwrap() > 0, "{inv}");
     assert!(inv["last_used_at_ms"].as_i64().is_some(), "{inv}");
+    // The same shape as the API's list, with the key's state.
+    assert_eq!(inv["state"], "active", "{inv}");
 
     // Output cut short by a closed pipe: a quiet end, no panic, no backtrace.
     let mut child = crate::harness::cordon()

@@ -144,6 +144,8 @@ fn cordon_keys_works_through_the_api_with_server() {
     let keys = |args: &[&str]| {
         cordon()
             .env("CORDON_API_KEY", &f.admin)
+            // A node's environment naming its database does not get in the way of --server.
+            .env("CORDON_DATABASE", "postgres://nobody@127.0.0.1:1/none")
             .arg("keys")
             .args(args)
             .args(["--server", &url])
@@ -180,6 +182,7 @@ fn cordon_keys_works_through_the_api_with_server() {
         .find(|k| k["name"] == "nightly")
         .unwrap();
     assert_eq!(nightly["description"], "the nightly audit export");
+    assert_eq!(nightly["state"], "active");
     let in_30_days = now_ms() + 30 * 86_400_000;
     let expires = nightly["expires_at_ms"].as_i64().unwrap();
     assert!(

@@ -99,6 +99,19 @@ impl KeySpec {
     }
 }
 
+impl ApiKey {
+    /// `active`, `expired` or `revoked`, at `now_ms`.
+    pub fn state(&self, now_ms: i64) -> &'static str {
+        if self.revoked_at_ms.is_some() {
+            "revoked"
+        } else if self.expires_at_ms.is_some_and(|at| at <= now_ms) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
 /// How stale `last_used_at` may get before an authentication writes it again.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 

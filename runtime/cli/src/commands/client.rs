@@ -122,8 +122,15 @@ pub struct ReleaseArgs {
     pub server: ServerArgs,
 }
 
-/// A time for `--since` / `--until`, in milliseconds since the Unix epoch.
+/// A time for `--since` / `--until`, in milliseconds since the Unix epoch: RFC 3339, or a
+/// duration ago.
 pub(crate) fn parse_when(text: &str) -> Result<i64, String> {
+    parse_time(text, false)
+}
+
+/// A time in milliseconds since the Unix epoch: an RFC 3339 time, or a duration from now
+/// (`ahead`: into the future, as for an expiry; otherwise into the past).
+pub(crate) fn parse_time(text: &str, ahead: bool) -> Result<i64, String> {
     let ms = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -132,15 +139,23 @@ pub(crate) fn parse_when(text: &str) -> Result<i64, String> {
     if let Ok(at) = humantime::parse_rfc3339_weak(text) {
         return ms(at);
     }
-    match humantime::parse_duration(text) {
-        Ok(ago) => std::time::SystemTime::now()
-            .checked_sub(ago)
-            .ok_or_else(|| "too far back".to_owned())
-            .and_then(ms),
-        Err(_) => Err(format!(
-            "{text:?} is neither an RFC 3339 time (2026-12-01T10:00:00Z) nor a duration ago (90m, 2h, 7d)"
-        )),
-    }
+    let Ok(span) = humantime::parse_duration(text) else {
+        let (example, way) = if ahead {
+            ("2027-01-01T00:00:00Z", "from now (90d, 12h)")
+        } else {
+            ("2026-12-01T10:00:00Z", "ago (90m, 2h, 7d)")
+        };
+        return Err(format!(
+            "{text:?} is neither an RFC 3339 time ({example}) nor a duration {way}"
+        ));
+    };
+    let now = std::time::SystemTime::now();
+    let at = if ahead {
+        now.checked_add(span).ok_or("too far ahead")
+    } else {
+        now.checked_sub(span).ok_or("too far back")
+    };
+    at.map_err(str::to_owned).and_then(ms)
 }
 
 /// Query-string encoding of one value.

@@ -24,8 +24,9 @@ pub struct KeysArgs {
     #[arg(long, env = "CORDON_DATABASE", hide_env_values = true, global = true)]
     pub database: Option<String>,
     /// Manage the keys of the server at this URL through its API (an admin key in
-    /// CORDON_API_KEY) instead of writing a store directly.
-    #[arg(long, global = true, conflicts_with = "database")]
+    /// CORDON_API_KEY) instead of writing a store directly (--data and --database are then
+    /// not used).
+    #[arg(long, global = true)]
     pub server: Option<String>,
 }
 
@@ -59,23 +60,7 @@ pub enum KeysCommand {
 
 /// An expiry, in ms since the Unix epoch.
 fn parse_expiry(text: &str) -> Result<i64, String> {
-    let ms = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .map_err(|_| "before 1970".to_owned())
-    };
-    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
-        return ms(at);
-    }
-    match humantime::parse_duration(text) {
-        Ok(ahead) => std::time::SystemTime::now()
-            .checked_add(ahead)
-            .ok_or_else(|| "too far ahead".to_owned())
-            .and_then(ms),
-        Err(_) => Err(format!(
-            "{text:?} is neither an RFC 3339 time (2027-01-01T00:00:00Z) nor a duration from now (90d, 12h)"
-        )),
-    }
+    super::client::parse_time(text, true)
 }
 
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
@@ -114,11 +99,16 @@ fn in_store(store: &Arc<dyn Storage>, command: KeysCommand) -> anyhow::Result<Ex
             created(&new.key.id, &new.key.name, &r, &new.secret);
         }
         KeysCommand::List { json } => {
+            // The same shape as the API's list, state included.
             let keys: Vec<Value> = store
                 .keys()?
                 .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()?;
+                .map(|k| {
+                    let mut v = serde_json::to_value(k)?;
+                    v["state"] = Value::from(k.state(now));
+                    Ok(v)
+                })
+                .collect::<Result<_, serde_json::Error>>()?;
             show(&keys, json)?;
         }
         KeysCommand::Revoke { key } => {
@@ -213,16 +203,16 @@ fn show(keys: &[Value], json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     use super::table::time;
-    let now = crate::server::state::now_ms();
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
             let at = |f: &str| k[f].as_i64();
-            let state = match (at("revoked_at_ms"), at("expires_at_ms")) {
-                (Some(r), _) => format!("revoked {}", time(Some(r))),
-                (None, Some(e)) if e <= now => format!("expired {}", time(Some(e))),
-                (None, Some(e)) => format!("active until {}", time(Some(e))),
-                (None, None) => "active".to_owned(),
+            let state = k["state"].as_str().unwrap_or("?");
+            let state = match (state, at("revoked_at_ms"), at("expires_at_ms")) {
+                ("revoked", r, _) => format!("revoked {}", time(r)),
+                ("expired", _, e) => format!("expired {}", time(e)),
+                (s, _, Some(e)) => format!("{s} until {}", time(Some(e))),
+                (s, _, None) => s.to_owned(),
             };
             let text = |f: &str| k[f].as_str().unwrap_or("").to_owned();
             vec![

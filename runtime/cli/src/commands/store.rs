@@ -5,13 +5,6 @@ use cordon_storage::{Embedded, Postgres, Storage};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
-/// one while it commits, the key reload one a second, and handlers' reads and changes (short
-/// transactions) the rest; the change listener has a connection of its own. 8 keeps both cores
-/// busy with room for a burst, and 10 nodes (90 connections with their listeners) fit within
-/// PostgreSQL's default `max_connections` of 100 (docs/deploy.md: sizing).
-pub const DEFAULT_POOL: u32 = 8;
-
 /// The store named by `database` (a `postgres://` URL), else the embedded one in `data_dir`.
 /// Blocking: call it off the async workers.
 pub fn open(
@@ -34,7 +27,7 @@ pub fn open(
                 );
             }
             // PostgreSQL commits are always durable; `durable_log` is the embedded store's.
-            let store = Postgres::open(url, pool.unwrap_or(DEFAULT_POOL))
+            let store = Postgres::open(url, pool.unwrap_or(cordon_storage::pg::DEFAULT_POOL_SIZE))
                 .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", redacted(url)))?;
             Ok(Arc::new(store))
         }

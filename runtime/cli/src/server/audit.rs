@@ -70,8 +70,8 @@ impl std::fmt::Debug for AuditLog {
 /// was signed before is signed by that key only: a node without it, or with another one, does
 /// not start (nodes sharing one database share one key; a replaced key file is the sign of a
 /// swap, and its checkpoints would not verify against the key auditors kept).
-pub fn load_key(path: &Path, storage: &dyn Storage) -> anyhow::Result<PrivateKey> {
-    let signed_by = match storage.latest_checkpoint()? {
+pub fn load_key(path: &Path, latest: Option<&StoredCheckpoint>) -> anyhow::Result<PrivateKey> {
+    let signed_by = match latest {
         Some(cp) => Some(Signed::parse(&cp.signed)?.key),
         None => None,
     };
@@ -109,8 +109,8 @@ impl AuditLog {
         storage: &dyn Storage,
         settings: AuditSettings,
     ) -> anyhow::Result<Self> {
-        let key = load_key(key_path, storage)?;
         let latest = storage.latest_checkpoint()?;
+        let key = load_key(key_path, latest.as_ref())?;
         Ok(AuditLog {
             key_id: key.key_id(),
             key,

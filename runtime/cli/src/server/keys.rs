@@ -54,13 +54,7 @@ pub struct KeyView {
 
 impl KeyView {
     fn of(k: ApiKey, now: i64) -> Self {
-        let state = if k.revoked_at_ms.is_some() {
-            "revoked"
-        } else if k.expires_at_ms.is_some_and(|at| at <= now) {
-            "expired"
-        } else {
-            "active"
-        };
+        let state = k.state(now);
         KeyView {
             id: k.id,
             name: k.name,
@@ -124,7 +118,8 @@ pub async fn create(
         .db(move |s| s.create_key(&spec, now_ms(), &by))
         .await?;
     tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.key.id, "API key created");
-    refresh(&state).await;
+    // In force here before the answer; the other nodes follow the store.
+    crate::server::keycache::refresh_now(&state).await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -186,11 +181,6 @@ pub async fn revoke(
         return Err(ApiError::not_found(format!("no active key {id}")));
     }
     tracing::warn!(target: "cordon::security", key = id, by = caller.key.id, "API key revoked");
-    refresh(&state).await;
+    crate::server::keycache::refresh_now(&state).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// This node applies its own key change before answering (the others follow the store).
-async fn refresh(state: &Arc<AppState>) {
-    crate::server::keycache::refresh_now(state).await;
 }

@@ -34,8 +34,11 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// 2, `api_keys.description` and `api_keys.expires_at`.
 pub const PG_SCHEMA_VERSION: i64 = 2;
 
-/// Connections each node keeps open at most: the journal's writer, the signer's reads, the
-/// admin and listing requests, and the change listener. PostgreSQL's default allows 100 in all.
+/// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
+/// one while it commits, the key reload one a second, and handlers' reads and changes (short
+/// transactions) the rest; the change listener has a connection of its own. 8 keeps both cores
+/// busy with room for a burst, and 10 nodes (90 connections with their listeners) fit within
+/// PostgreSQL's default `max_connections` of 100 (docs/deploy.md: sizing).
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 
 const SCHEMA: &str = "
