@@ -13,6 +13,8 @@ GRANT SELECT, INSERT ON links, checkpoints, blobs TO cordon_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tools, quarantine TO cordon_app;
 GRANT SELECT, INSERT, UPDATE ON api_keys, cordon_meta TO cordon_app;
 GRANT USAGE ON SEQUENCE tools_seq_seq TO cordon_app;
+-- Quota counters and the leases of running executions (docs/identity.md).
+GRANT SELECT, INSERT, UPDATE, DELETE ON quota_use, quota_leases TO cordon_app;
 
 -- Auditors verify the log (`cordon audit verify --database`) and read nothing else.
 GRANT SELECT ON links, checkpoints, cordon_meta TO cordon_auditor;

@@ -182,6 +182,8 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
                 metrics_access: Default::default(),
                 trusted_proxies: Vec::new(),
                 audit: Default::default(),
+                auth: Default::default(),
+                quotas: Default::default(),
             },
             sandbox,
             storage,

@@ -36,6 +36,8 @@ pub enum Command {
     Tools(commands::client::ListArgs),
     /// List a server's recent executions.
     Executions(commands::client::ExecutionsArgs),
+    /// A caller's use of its quotas today (yours without CALLER).
+    Quotas(commands::quotas::QuotasArgs),
     /// Stop every version of a tool on a server from running, with a reason.
     Quarantine(commands::client::QuarantineArgs),
     /// Lift a tool's quarantine on a server.
@@ -73,6 +75,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Invoke(args) => commands::client::invoke(args),
         Command::Tools(args) => commands::client::tools(args),
         Command::Executions(args) => commands::client::executions(args),
+        Command::Quotas(args) => commands::quotas::quotas(args),
         Command::Quarantine(args) => commands::client::quarantine(args),
         Command::Release(args) => commands::client::release(args),
         Command::Mcp(args) => commands::mcp::mcp(args).await,

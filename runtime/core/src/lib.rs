@@ -15,6 +15,7 @@ pub mod link;
 pub mod network;
 pub mod outcome;
 pub mod policy;
+pub mod quota;
 
 pub use access::{Action, Role};
 pub use grants::{Grants, Mount, REDACTED, redact};
@@ -22,3 +23,4 @@ pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};
 pub use outcome::{Denial, DenialKind, Execution, Outcome, Usage};
 pub use policy::{Access, EnvSource, Policy, PolicyError};
+pub use quota::{QuotaKind, QuotaLimits};

@@ -9,6 +9,7 @@
 use crate::grants::{Grants, Mount};
 use crate::limits::{LimitError, Limits};
 use crate::network::{HostPattern, NetworkPolicy};
+use crate::quota::{QuotaKind, QuotaLimits};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,6 +35,8 @@ pub struct Policy {
     pub env: Vec<(String, EnvSource)>,
     /// Who may invoke the tool (enforced by the server).
     pub access: Access,
+    /// Per-caller quotas for this tool (enforced by the server), besides the server-wide ones.
+    pub quotas: QuotaLimits,
 }
 
 impl Default for Policy {
@@ -46,6 +49,7 @@ impl Default for Policy {
             network: NetworkPolicy::default(),
             env: Vec::new(),
             access: Access::default(),
+            quotas: QuotaLimits::default(),
         }
     }
 }
@@ -78,9 +82,18 @@ pub struct Access {
     /// Roles that may invoke the tool; absent: every role that may invoke tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
-    /// API key names or ids that may invoke the tool; absent: any key with the right role.
+    /// API key names or ids that may invoke the tool. With `subjects`, the caller must be one
+    /// of those named in either; both absent: any caller with the right role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
+    /// Token callers that may invoke the tool: `issuer#subject`, or a bare subject (the same
+    /// subject from any configured issuer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<Vec<String>>,
+    /// Groups (values of an issuer's role claim) one of which a token caller must hold; absent:
+    /// no group is required. An API key holds no group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// The `[limits]` section: every key optional, same names as [`Limits`].
@@ -156,6 +169,8 @@ struct PolicyFile {
     env: BTreeMap<String, EnvSpec>,
     #[serde(default)]
     access: Access,
+    #[serde(default)]
+    quotas: QuotaLimits,
 }
 
 #[derive(Default, Deserialize)]
@@ -339,6 +354,39 @@ impl Policy {
             }
         }
 
+        for (field, names) in [
+            ("subjects", &file.access.subjects),
+            ("groups", &file.access.groups),
+        ] {
+            for (i, name) in names.iter().flatten().enumerate() {
+                if name.trim().is_empty() || name.chars().any(char::is_control) {
+                    return Err(invalid(
+                        format!("access.{field}[{i}]"),
+                        "must be a non-empty name without control characters".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(subjects) = &file.access.subjects {
+            for (i, s) in subjects.iter().enumerate() {
+                if s.ends_with('#') || s.starts_with('#') {
+                    return Err(invalid(
+                        format!("access.subjects[{i}]"),
+                        format!("{s:?}: write issuer#subject (both parts), or the subject alone"),
+                    ));
+                }
+            }
+        }
+        for kind in QuotaKind::ALL {
+            if kind.limit(&file.quotas) == Some(0) {
+                return Err(invalid(
+                    format!("quotas.{}", kind.as_str()),
+                    "0 would let nobody run the tool; remove the tool, or set [access] instead"
+                        .into(),
+                ));
+            }
+        }
+
         Ok(Policy {
             publishers: file.publishers,
             limits: file.limits,
@@ -346,6 +394,7 @@ impl Policy {
             network,
             env,
             access: file.access,
+            quotas: file.quotas,
         })
     }
 
@@ -431,6 +480,7 @@ impl Policy {
             },
             "env": env,
             "access": self.access,
+            "quotas": self.quotas,
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::log_verify::StoredCheckpoint;
+use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use std::path::Path;
 
@@ -108,6 +109,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Records when keys were last used (a server batches these; never moves a time back).
     fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError>;
 
+    /// Counts one execution of `request.caller` against its quotas, unless one would be
+    /// exceeded (then nothing is counted). Serialized per caller across every node.
+    fn quota_acquire(&self, request: &QuotaRequest<'_>) -> Result<QuotaDecision, StorageError>;
+    /// After the call: adds the fuel it used to each scope's counter for `day`, and ends its
+    /// lease.
+    fn quota_finish(
+        &self,
+        caller: &str,
+        day: i64,
+        scopes: &[String],
+        fuel: u64,
+        lease: Option<&str>,
+    ) -> Result<(), StorageError>;
+    /// A caller's use on `day`, per scope it used (running leases as of `now_ms`).
+    fn quota_use(&self, caller: &str, day: i64, now_ms: i64)
+    -> Result<Vec<QuotaUse>, StorageError>;
+
     /// Whether the store answers now (for readiness checks, never per request).
     fn ping(&self) -> Result<(), StorageError> {
         self.head().map(|_| ())
@@ -129,6 +147,7 @@ pub struct Embedded {
     registry: Registry,
     log: ExecutionLog,
     keys: KeyStore,
+    quotas: QuotaStore,
 }
 
 impl Embedded {
@@ -141,6 +160,7 @@ impl Embedded {
             registry: Registry::open(data_dir)?,
             log,
             keys: KeyStore::open(data_dir)?,
+            quotas: QuotaStore::open(data_dir)?,
         })
     }
 
@@ -306,6 +326,28 @@ impl Storage for Embedded {
     }
     fn touch_keys(&self, used: &[(String, i64)]) -> Result<(), StorageError> {
         self.keys.touch(used)
+    }
+
+    fn quota_acquire(&self, request: &QuotaRequest<'_>) -> Result<QuotaDecision, StorageError> {
+        self.quotas.acquire(request)
+    }
+    fn quota_finish(
+        &self,
+        caller: &str,
+        day: i64,
+        scopes: &[String],
+        fuel: u64,
+        lease: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.quotas.finish(caller, day, scopes, fuel, lease)
+    }
+    fn quota_use(
+        &self,
+        caller: &str,
+        day: i64,
+        now_ms: i64,
+    ) -> Result<Vec<QuotaUse>, StorageError> {
+        self.quotas.usage(caller, day, now_ms)
     }
 }
 

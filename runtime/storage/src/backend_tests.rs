@@ -53,6 +53,15 @@ fn conformance_retention_prunes_up_to_a_checkpoint() {
 }
 
 #[test]
+fn conformance_quotas() {
+    let (dir, s) = fresh("quotas-conformance");
+    conformance::quotas_count_refuse_and_reset(&s);
+    let other = Embedded::open(&dir, true).unwrap();
+    conformance::quotas_hold_across_handles(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn blobs_are_checked_against_their_names() {
     let dir = temp("blobs");
     let s = Embedded::open(&dir, true).unwrap();

@@ -10,8 +10,9 @@ use crate::chain::Claim;
 use crate::events::{Actor, AdminAction, EventFilter};
 use crate::keys::KeySpec;
 use crate::log::{Filter, NewExecution};
+use crate::quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaUse};
 use crate::registry::ToolRecord;
-use cordon_core::{Outcome, Role, Usage};
+use cordon_core::{Outcome, QuotaKind, QuotaLimits, Role, Usage};
 
 pub(crate) fn record(name: &str, version: &str, blob: &str) -> ToolRecord {
     ToolRecord {
@@ -451,4 +452,179 @@ pub(crate) fn retention_prunes_up_to_a_checkpoint(s: &dyn Storage) {
     assert_eq!((report.records, report.size), (2, 6));
     // Again: nothing more may go until a newer checkpoint.
     assert_eq!(s.prune_before(100_000).unwrap(), 0);
+}
+
+fn limits(executions: Option<u64>, concurrent: Option<u64>, fuel: Option<u64>) -> QuotaScope {
+    QuotaScope {
+        scope: String::new(),
+        limits: QuotaLimits {
+            executions_per_day: executions,
+            concurrent,
+            fuel_per_day: fuel,
+        },
+    }
+}
+
+fn ask<'a>(caller: &'a str, day: i64, now: i64, scopes: &'a [QuotaScope]) -> QuotaRequest<'a> {
+    QuotaRequest {
+        caller,
+        day,
+        now_ms: now,
+        lease_until_ms: now + 10_000,
+        scopes,
+    }
+}
+
+fn granted(d: QuotaDecision) -> Option<String> {
+    match d {
+        QuotaDecision::Granted { lease } => lease,
+        QuotaDecision::Refused(r) => panic!("refused: {r:?}"),
+    }
+}
+
+fn refused(d: QuotaDecision) -> QuotaRefusal {
+    match d {
+        QuotaDecision::Refused(r) => r,
+        QuotaDecision::Granted { .. } => panic!("granted"),
+    }
+}
+
+/// Quotas: each limit refuses exactly when reached, a refusal counts nothing, fuel is added
+/// after the call, leases end with the call or by themselves, callers and days are apart.
+pub(crate) fn quotas_count_refuse_and_reset(s: &dyn Storage) {
+    let all = limits(Some(3), Some(2), Some(1000));
+    let echo = QuotaScope {
+        scope: "echo".into(),
+        ..limits(Some(2), None, None)
+    };
+    let both = [all.clone(), echo.clone()];
+    let first = granted(s.quota_acquire(&ask("alice", 10, 1_000, &both)).unwrap());
+    let second = granted(s.quota_acquire(&ask("alice", 10, 1_001, &both)).unwrap());
+    assert!(first.is_some() && second.is_some() && first != second);
+    // Two running: the third is refused by the concurrency limit, and counts nothing.
+    let r = refused(s.quota_acquire(&ask("alice", 10, 1_002, &both)).unwrap());
+    assert_eq!(
+        (r.quota, r.scope.as_str(), r.limit, r.used),
+        (QuotaKind::Concurrent, "", 2, 2)
+    );
+    s.quota_finish(
+        "alice",
+        10,
+        &["".into(), "echo".into()],
+        600,
+        first.as_deref(),
+    )
+    .unwrap();
+    // One running now; but echo's own daily limit (2) is reached.
+    let r = refused(s.quota_acquire(&ask("alice", 10, 1_003, &both)).unwrap());
+    assert_eq!(
+        (r.quota, r.scope.as_str(), r.limit, r.used),
+        (QuotaKind::ExecutionsPerDay, "echo", 2, 2)
+    );
+    // Another tool, counted in all tools only.
+    let third = granted(
+        s.quota_acquire(&ask("alice", 10, 1_004, std::slice::from_ref(&all)))
+            .unwrap(),
+    );
+    s.quota_finish(
+        "alice",
+        10,
+        &["".into(), "echo".into()],
+        500,
+        second.as_deref(),
+    )
+    .unwrap();
+    let r = refused(
+        s.quota_acquire(&ask("alice", 10, 1_005, std::slice::from_ref(&all)))
+            .unwrap(),
+    );
+    assert_eq!(
+        (r.quota, r.limit, r.used),
+        (QuotaKind::ExecutionsPerDay, 3, 3)
+    );
+    let used = s.quota_use("alice", 10, 1_006).unwrap();
+    assert_eq!(
+        used,
+        vec![
+            QuotaUse {
+                scope: String::new(),
+                executions: 3,
+                fuel: 1_100,
+                running: 1,
+            },
+            QuotaUse {
+                scope: "echo".into(),
+                executions: 2,
+                fuel: 1_100,
+                running: 0,
+            },
+        ]
+    );
+    // The fuel limit: a fresh day, fuel carried over only within a day.
+    let fuel_only = [limits(None, None, Some(1000))];
+    let lease = granted(
+        s.quota_acquire(&ask("alice", 11, 2_000, &fuel_only))
+            .unwrap(),
+    );
+    assert_eq!(lease, None, "no lease without a concurrency limit");
+    s.quota_finish("alice", 11, &["".into()], 1_000, None)
+        .unwrap();
+    let r = refused(
+        s.quota_acquire(&ask("alice", 11, 2_001, &fuel_only))
+            .unwrap(),
+    );
+    assert_eq!(
+        (r.quota, r.limit, r.used),
+        (QuotaKind::FuelPerDay, 1000, 1000)
+    );
+    // Another caller is not affected.
+    granted(s.quota_acquire(&ask("bob", 10, 1_007, &both)).unwrap());
+    // A lease whose call never finished (its node died) stops counting after its deadline.
+    let concurrent_one = [limits(None, Some(1), None)];
+    granted(
+        s.quota_acquire(&ask("carol", 10, 5_000, &concurrent_one))
+            .unwrap(),
+    );
+    refused(
+        s.quota_acquire(&ask("carol", 10, 5_001, &concurrent_one))
+            .unwrap(),
+    );
+    granted(
+        s.quota_acquire(&ask("carol", 10, 15_001, &concurrent_one))
+            .unwrap(),
+    );
+    assert_eq!(
+        s.quota_use("nobody", 10, 1).unwrap(),
+        Vec::<QuotaUse>::new()
+    );
+    // `third` still holds its lease; ending it twice is harmless.
+    s.quota_finish("alice", 10, &[], 0, third.as_deref())
+        .unwrap();
+    s.quota_finish("alice", 10, &[], 0, third.as_deref())
+        .unwrap();
+    assert_eq!(s.quota_use("alice", 10, 1_008).unwrap()[0].running, 0);
+}
+
+/// Two handles on one store (two nodes) racing for the last executions of a day: exactly the
+/// limit is granted.
+pub(crate) fn quotas_hold_across_handles(a: &dyn Storage, b: &dyn Storage) {
+    let scopes = [limits(Some(25), None, None)];
+    let granted_count = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|t| {
+        for (i, s) in [a, b, a, b].into_iter().enumerate() {
+            let (scopes, granted_count) = (&scopes, &granted_count);
+            t.spawn(move || {
+                for j in 0..10 {
+                    let now = 1_000 + (i * 100 + j) as i64;
+                    if let QuotaDecision::Granted { .. } =
+                        s.quota_acquire(&ask("dave", 3, now, scopes)).unwrap()
+                    {
+                        granted_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(granted_count.into_inner(), 25);
+    assert_eq!(a.quota_use("dave", 3, 0).unwrap()[0].executions, 25);
 }

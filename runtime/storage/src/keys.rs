@@ -279,6 +279,14 @@ impl KeyTable {
         self.by_id.contains_key(id)
     }
 
+    /// The key with this id or name (revoked or not), without its hash.
+    pub fn find(&self, id_or_name: &str) -> Option<ApiKey> {
+        self.by_id
+            .get(id_or_name)
+            .or_else(|| self.by_id.values().find(|(k, _)| k.name == id_or_name))
+            .map(|(k, _)| k.clone())
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }

@@ -2,8 +2,8 @@
 //!
 //! - `cordon.db`: SQLite in WAL mode with `synchronous = FULL` (a committed write survives a
 //!   crash or power loss); holds the audit log of executions and administrative events
-//!   ([`log`], [`events`], one hash chain: [`chain`]), the tool registry ([`registry`]) and API
-//!   keys ([`keys`]).
+//!   ([`log`], [`events`], one hash chain: [`chain`]), the tool registry ([`registry`]), API
+//!   keys ([`keys`]) and quota counters ([`quota`]).
 //! - `blobs/<sha256>`: published components, content-addressed.
 //!
 //! The server sees only the [`Storage`] trait ([`backend`]); [`Embedded`] implements it with the
@@ -23,6 +23,7 @@ pub mod log;
 mod log_row;
 mod log_verify;
 pub mod pg;
+pub mod quota;
 pub mod registry;
 mod schema;
 
@@ -35,5 +36,6 @@ pub use keys::{ApiKey, KeySpec, KeyStore, KeyTable, NewKey, last_used_is_stale};
 pub use log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use log_verify::StoredCheckpoint;
 pub use pg::Postgres;
+pub use quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaStore, QuotaUse};
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;

@@ -11,13 +11,14 @@
 //! - version 4: administrative events (`events`) in the same chain as executions, kept
 //!   checkpoints (`checkpoints`), and per execution the caller's key name, the output's sha256
 //!   and the field check bytes (`chain.rs`). Records written before keep their hashes;
-//! - version 5: `api_keys.description` and `api_keys.expires_at`.
+//! - version 5: `api_keys.description` and `api_keys.expires_at`;
+//! - version 6: quota counters (`quota_use`) and running leases (`quota_leases`), `quota.rs`.
 
 use crate::error::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -121,7 +122,23 @@ const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
-    );";
+    );
+    CREATE TABLE IF NOT EXISTS quota_use (
+        caller     TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        day        INTEGER NOT NULL,
+        executions INTEGER NOT NULL,
+        fuel       INTEGER NOT NULL,
+        PRIMARY KEY (caller, scope, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS quota_leases (
+        id         TEXT NOT NULL,
+        caller     TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (id, scope)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);";
 
 pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;

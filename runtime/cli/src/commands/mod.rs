@@ -9,6 +9,7 @@ pub mod keys;
 pub mod mcp;
 pub mod policy;
 pub mod progress;
+pub mod quotas;
 pub mod receipt;
 pub mod run;
 pub mod secret;

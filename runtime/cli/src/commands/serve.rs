@@ -137,13 +137,41 @@ struct ConfigFile {
     checkpoint_file: Option<PathBuf>,
     checkpoint_webhook: Option<String>,
     checkpoint_secs: Option<u64>,
+    /// Identity providers and the protected resource (`docs/identity.md`); file only.
+    #[serde(default)]
+    auth: AuthFile,
+    /// Quotas per caller (`docs/identity.md`); file only.
+    #[serde(default)]
+    quotas: crate::server::quotas::QuotaSettings,
+}
+
+/// `[auth]` in the config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    /// The public URL of this server's `/mcp`: its resource identifier (RFC 9728).
+    resource: Option<String>,
+    /// Scopes a client may ask the identity provider for, as listed in the metadata.
+    #[serde(default)]
+    scopes_supported: Vec<String>,
+    /// Accepted token issuers.
+    #[serde(default)]
+    oidc: Vec<crate::server::oidc::IssuerConfig>,
+}
+
+/// What only the config file sets.
+#[derive(Debug, Default)]
+struct FileOnly {
+    auth: AuthFile,
+    quotas: crate::server::quotas::QuotaSettings,
 }
 
 impl ServeArgs {
-    /// Fills every option not given as a flag or variable from the config file.
-    fn merge_config(mut self) -> anyhow::Result<Self> {
+    /// Fills every option not given as a flag or variable from the config file, and returns
+    /// what only the file can set.
+    fn merge_config(mut self) -> anyhow::Result<(Self, FileOnly)> {
         let Some(path) = &self.config else {
-            return Ok(self);
+            return Ok((self, FileOnly::default()));
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -186,12 +214,48 @@ impl ServeArgs {
                 path.display()
             );
         }
-        Ok(self)
+        let mut auth = file.auth;
+        for issuer in &mut auth.oidc {
+            // A JWKS or CA file named relative to the config file.
+            if !issuer.jwks.starts_with("https://") && !issuer.jwks.starts_with("http://") {
+                issuer.jwks = base.join(&issuer.jwks).to_string_lossy().into_owned();
+            }
+            issuer.jwks_ca = rel(issuer.jwks_ca.take());
+        }
+        file.quotas
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok((
+            self,
+            FileOnly {
+                auth,
+                quotas: file.quotas,
+            },
+        ))
     }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let args = args.merge_config()?;
+    let (args, file_only) = args.merge_config()?;
+    let resource = file_only
+        .auth
+        .resource
+        .as_deref()
+        .map(crate::server::resource::check_resource)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let issuers = file_only.auth.oidc;
+    // Fetching the issuers' keys blocks.
+    let verifier = Arc::new(
+        tokio::task::spawn_blocking(move || crate::server::oidc::Verifier::new(issuers))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    if !verifier.is_empty() && resource.is_none() {
+        tracing::warn!(
+            "auth.resource is not set: the protected resource metadata names http://<Host>/mcp; set it to the URL clients use (docs/identity.md)"
+        );
+    }
     let rate_defaults = RateSettings::default();
     let listen = args
         .listen
@@ -260,6 +324,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             checkpoint_webhook: args.checkpoint_webhook.clone(),
             checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_secs.unwrap_or(10)),
         },
+        auth: crate::server::resource::AuthSettings {
+            verifier: verifier.clone(),
+            resource,
+            scopes: file_only.auth.scopes_supported,
+        },
+        quotas: file_only.quotas,
     };
     let rates = RateSettings {
         per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
@@ -341,6 +411,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     crate::server::audit::spawn_checkpointer(state.clone());
+    if !verifier.is_empty() {
+        // Issuers' keys fetched again now and then, so a key an issuer removed stops working.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::server::oidc::REFRESH_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let v = verifier.clone();
+                let _ = tokio::task::spawn_blocking(move || v.refresh_all()).await;
+            }
+        });
+    }
     crate::server::keycache::spawn_refresher(state.clone());
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(

@@ -1,46 +1,141 @@
-//! Who is calling: the `Authorization: Bearer <api key>` header, checked against the key store.
-//! 401 for a missing or unknown key, 403 for a known key without the permission; both are
-//! logged as security events (never with the key itself).
+//! Who is calling: the `Authorization: Bearer ...` header. A bearer that looks like a cordon API
+//! key (`cordon_<id>_<secret>`) is checked against the key table held in memory; anything else
+//! is a JWT, checked against the configured identity providers (`oidc.rs`). 401 for a missing,
+//! unknown, revoked, expired or invalid credential, 403 for a valid one without the permission
+//! (or a token whose claims map to no role); each refusal is logged as a security event (never
+//! with the credential itself).
 
 use crate::server::error::ApiError;
+use crate::server::oidc::{Identity, TokenError};
 use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use cordon_core::{Action, Role};
 use cordon_storage::ApiKey;
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub key: ApiKey,
+    /// The caller's identity in the record, the rate limits and the quotas: the API key's id,
+    /// or `issuer#subject` for a token (an issuer identifier has no fragment, so the first `#`
+    /// separates them).
+    pub id: String,
+    /// The key's name, or the token's display name.
+    pub name: String,
+    /// Every role the caller holds (one for a key).
+    pub roles: BTreeSet<Role>,
+    pub via: Via,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Key,
+    Token {
+        issuer: String,
+        subject: String,
+        /// The values of the issuer's role claim, as given (what `[access] groups` names).
+        groups: Vec<String>,
+    },
 }
 
 impl Caller {
-    /// Who this caller is in the audit log.
-    pub fn actor(&self) -> cordon_storage::Actor {
-        cordon_storage::Actor::key(&self.key.id, &self.key.name)
+    pub fn from_key(key: &ApiKey) -> Self {
+        Caller {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            roles: BTreeSet::from([key.role]),
+            via: Via::Key,
+        }
     }
 
-    /// Refuses with 403 unless the caller's role permits `action`.
+    pub fn from_identity(identity: Identity) -> Self {
+        Caller {
+            id: format!("{}#{}", identity.issuer, identity.subject),
+            name: identity.name,
+            roles: identity.roles,
+            via: Via::Token {
+                issuer: identity.issuer,
+                subject: identity.subject,
+                groups: identity.groups,
+            },
+        }
+    }
+
+    /// Who this caller is in the audit log.
+    pub fn actor(&self) -> cordon_storage::Actor {
+        cordon_storage::Actor::key(&self.id, &self.name)
+    }
+
+    /// Whether any of the caller's roles permits `action`.
+    pub fn permits(&self, action: Action) -> bool {
+        self.roles.iter().any(|r| r.permits(action))
+    }
+
+    /// Refuses with 403 unless one of the caller's roles permits `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.key.role.permits(action) {
+        if self.permits(action) {
             Ok(())
         } else {
-            tracing::warn!(target: "cordon::security", key = self.key.id, role = %self.key.role, ?action, "forbidden");
+            let roles = self.roles_text();
+            tracing::warn!(target: "cordon::security", caller = self.id, roles, ?action, "forbidden");
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("role {} may not do this", self.key.role),
+                format!("role {roles} may not do this"),
             ))
         }
     }
 
-    pub fn role(&self) -> Role {
-        self.key.role
+    /// The roles, comma-separated.
+    pub fn roles_text(&self) -> String {
+        self.roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
+
+    /// Whether an `[access] keys` entry (a key id or name) names this caller.
+    pub fn is_key(&self, entry: &str) -> bool {
+        matches!(self.via, Via::Key) && (self.id == entry || self.name == entry)
+    }
+
+    /// Whether an `[access] subjects` entry (`issuer#subject`, or a bare subject) names this
+    /// caller.
+    pub fn is_subject(&self, entry: &str) -> bool {
+        match &self.via {
+            Via::Key => false,
+            Via::Token { subject, .. } => {
+                if entry.contains('#') {
+                    self.id == entry
+                } else {
+                    subject == entry
+                }
+            }
+        }
+    }
+
+    /// The groups the caller's token carries (none for a key).
+    pub fn groups(&self) -> &[String] {
+        match &self.via {
+            Via::Key => &[],
+            Via::Token { groups, .. } => groups,
+        }
+    }
+}
+
+/// Whether a bearer is meant as a cordon API key (and is checked only as one).
+fn looks_like_api_key(token: &str) -> bool {
+    token.starts_with("cordon_")
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(crate::server::state::now_ms() / 1000).unwrap_or(0)
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -64,8 +159,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             &state.settings.trusted_proxies,
         );
         state.rate_limits.before_auth(ip)?;
+        let path = parts.uri.path().to_owned();
         let unauthenticated = |why: &str| {
-            tracing::warn!(target: "cordon::security", reason = why, %ip, path = %parts.uri.path(), "unauthenticated request");
+            tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
             state.rate_limits.auth_failed(
                 ip,
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
@@ -73,7 +169,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(unauthenticated(
-                "missing API key (Authorization: Bearer <key>)",
+                "missing credentials (Authorization: Bearer <API key or token>)",
             ));
         };
         let token = header
@@ -81,7 +177,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <key>`"))?;
+            .ok_or_else(|| {
+                unauthenticated("the Authorization header must be `Bearer <API key or token>`")
+            })?;
+        if !looks_like_api_key(token) {
+            return from_token(state, token, &unauthenticated, ip, &path).await;
+        }
         // The key id a well-formed key names (`cordon_<id>_<secret>`).
         let key_id = token
             .strip_prefix("cordon_")
@@ -93,7 +194,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         match state.keys.authenticate(token) {
             Some(key) => {
                 state.rate_limits.after_auth(&key.id)?;
-                Ok(Caller { key })
+                Ok(Caller::from_key(&key))
             }
             None => {
                 let why = "unknown or revoked API key";
@@ -103,7 +204,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     // spent, wrong secrets for it are refused outright until it refills.
                     Some(id) => {
                         state.rate_limits.before_key(id)?;
-                        tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path = %parts.uri.path(), "unauthenticated request");
+                        tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path, "unauthenticated request");
                         Err(state.rate_limits.key_failed(
                             id,
                             ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
@@ -113,5 +214,46 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 }
             }
         }
+    }
+}
+
+/// A bearer that is not an API key: a JWT from a configured issuer. Checking it reads memory,
+/// unless its key id is new to the issuer's cached keys: then the (bounded) refresh runs off the
+/// async workers.
+async fn from_token(
+    state: &Arc<AppState>,
+    token: &str,
+    unauthenticated: &impl Fn(&str) -> ApiError,
+    ip: IpAddr,
+    path: &str,
+) -> Result<Caller, ApiError> {
+    let verifier = &state.settings.auth.verifier;
+    if verifier.is_empty() {
+        return Err(unauthenticated(
+            "not a cordon API key (cordon_...), and this server accepts no tokens (no [[auth.oidc]] issuer is configured)",
+        ));
+    }
+    let checked = if verifier.would_fetch(token) {
+        let (v, t) = (verifier.clone(), token.to_owned());
+        tokio::task::spawn_blocking(move || v.verify(&t, now_secs()))
+            .await
+            .map_err(ApiError::internal)?
+    } else {
+        verifier.verify(token, now_secs())
+    };
+    match checked {
+        Ok(identity) => {
+            let caller = Caller::from_identity(identity);
+            state.rate_limits.after_auth(&caller.id)?;
+            Ok(caller)
+        }
+        Err(TokenError::NoRole { claim }) => {
+            let why = format!(
+                "the token's {claim} claim maps to no cordon role; ask an administrator to map one of your groups (auth.oidc roles)"
+            );
+            tracing::warn!(target: "cordon::security", reason = why, %ip, path, "token without a role refused");
+            Err(ApiError::new(StatusCode::FORBIDDEN, "no_role", why))
+        }
+        Err(e) => Err(unauthenticated(&e.to_string())),
     }
 }

@@ -19,6 +19,8 @@ pub struct ApiError {
     /// Seconds after which a retry may succeed (`Retry-After`), for refusals that are not rate
     /// limits (saturation).
     pub retry_after: Option<u64>,
+    /// For a 429 of a quota: which one, its limit and the use so far.
+    pub quota: Option<cordon_storage::QuotaRefusal>,
 }
 
 /// The body of every error response.
@@ -35,6 +37,10 @@ pub struct ErrorDetail {
     pub message: String,
     /// Also in the `x-request-id` header and in the server log next to the full detail.
     pub request_id: String,
+    /// For `quota_exceeded`: the quota (`executions_per_day`, `concurrent`, `fuel_per_day`), its
+    /// scope (empty: all tools; else the tool whose policy sets it), its limit and the use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<cordon_storage::QuotaRefusal>,
 }
 
 impl ApiError {
@@ -45,6 +51,7 @@ impl ApiError {
             message: message.into(),
             rate_limit: None,
             retry_after: None,
+            quota: None,
         }
     }
     pub fn retry_after(mut self, seconds: u64) -> Self {

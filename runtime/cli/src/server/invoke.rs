@@ -93,7 +93,7 @@ pub struct InvokeResponse {
         (status = 404, description = "no such tool or version", body = ErrorBody),
         (status = 413, description = "body over the invoke limit", body = ErrorBody),
         (status = 423, description = "the tool is quarantined", body = ErrorBody),
-        (status = 429, description = "rate limited (`Retry-After`)", body = ErrorBody),
+        (status = 429, description = "rate limited, or a quota of the caller is used up (`quota_exceeded`, with the quota's name, limit and use; `Retry-After` until it resets)", body = ErrorBody),
         (status = 503, description = "too many executions in flight (`Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -147,11 +147,11 @@ pub async fn execute(
         ));
     }
     if !may_invoke(caller, &tool) {
-        tracing::warn!(target: "cordon::security", tool = name, key = caller.key.id, transport, "invoke refused by the tool's access policy");
+        tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, transport, "invoke refused by the tool's access policy");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("this key may not invoke {name}"),
+            format!("this caller may not invoke {name} (its policy's [access])"),
         ));
     }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
@@ -162,6 +162,9 @@ pub async fn execute(
         )
         .retry_after(1));
     };
+    // Counted against the caller's quotas (in the store, shared by every node) only once the
+    // call will run: a refusal above costs the caller nothing.
+    let reservation = crate::server::quotas::reserve(state, caller, &tool, transport).await?;
 
     let started = now_ms();
     crate::server::metrics::in_flight(1);
@@ -174,7 +177,7 @@ pub async fn execute(
                 "invoke",
                 tool = name,
                 version = tool.record.version,
-                caller = caller.key.id,
+                caller = caller.id,
                 transport
             );
             tracing::Instrument::instrument(state.sandbox.call(&tool.tool, text, &grants), span)
@@ -187,7 +190,7 @@ pub async fn execute(
         id: id.clone(),
         started_at_ms: started,
         finished_at_ms: now_ms(),
-        caller: caller.key.id.clone(),
+        caller: caller.id.clone(),
         transport: transport.into(),
         tool: tool.record.name.clone(),
         version: tool.record.version.clone(),
@@ -204,7 +207,7 @@ pub async fn execute(
         outcome: exec.outcome,
         error: exec.error.clone(),
         usage: exec.usage.clone(),
-        caller_name: Some(caller.key.name.clone()),
+        caller_name: Some(caller.name.clone()),
         // The output exactly as the answer carries it (compact JSON).
         output_sha256: exec
             .output
@@ -213,7 +216,15 @@ pub async fn execute(
     };
     // Durable before the answer: the journal commits it (fsync, shared with whatever else is
     // waiting) and only then returns.
-    let committed = state.journal.append(record).await?;
+    // The quota counters are settled beside the commit, not after it.
+    let fuel = exec.usage.fuel_consumed;
+    let settle = async {
+        if let Some(r) = reservation {
+            r.finish(fuel).await;
+        }
+    };
+    let (committed, ()) = tokio::join!(state.journal.append(record), settle);
+    let committed = committed?;
     let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;
 
     crate::server::metrics::execution(&tool.record.name, &exec);
@@ -228,19 +239,29 @@ pub async fn execute(
     Ok((answer, tool))
 }
 
-/// A tool's `[access]` rules: the caller's role and key must both be allowed (each rule that is
-/// absent allows everyone).
+/// A tool's `[access]` rules, each absent one allowing everyone: one of the caller's roles must
+/// be listed in `roles`; the caller must be named in `keys` or `subjects` (when either is
+/// given); its token must carry one of `groups`.
 pub fn may_invoke(caller: &Caller, tool: &LiveTool) -> bool {
     let access = &tool.policy.access;
-    let role_ok = access
-        .roles
-        .as_ref()
-        .is_none_or(|roles| roles.iter().any(|r| r == caller.role().as_str()));
-    let key_ok = access.keys.as_ref().is_none_or(|keys| {
-        keys.iter()
-            .any(|k| *k == caller.key.id || *k == caller.key.name)
+    let role_ok = access.roles.as_ref().is_none_or(|roles| {
+        roles
+            .iter()
+            .any(|r| caller.roles.iter().any(|c| c.as_str() == r))
     });
-    role_ok && key_ok
+    let named = access.keys.is_some() || access.subjects.is_some();
+    let who_ok = !named
+        || access.keys.iter().flatten().any(|k| caller.is_key(k))
+        || access
+            .subjects
+            .iter()
+            .flatten()
+            .any(|s| caller.is_subject(s));
+    let group_ok = access
+        .groups
+        .as_ref()
+        .is_none_or(|groups| groups.iter().any(|g| caller.groups().contains(g)));
+    role_ok && who_ok && group_ok
 }
 
 /// Runs `f` when dropped (also when the request is cancelled mid-call).

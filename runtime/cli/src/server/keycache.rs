@@ -57,6 +57,11 @@ impl KeyCache {
         self.table().knows(id)
     }
 
+    /// The key with this id or name (revoked or not).
+    pub fn find(&self, id_or_name: &str) -> Option<ApiKey> {
+        self.table().find(id_or_name)
+    }
+
     /// Writes the collected last-use times, then reloads the table. Blocking (call off the
     /// async workers).
     pub fn refresh(&self, storage: &dyn Storage) -> Result<(), StorageError> {

@@ -117,7 +117,7 @@ pub async fn create(
     let new = state
         .db(move |s| s.create_key(&spec, now_ms(), &by))
         .await?;
-    tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.key.id, "API key created");
+    tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.id, "API key created");
     // In force here before the answer; the other nodes follow the store.
     crate::server::keycache::refresh_now(&state).await;
     Ok((
@@ -180,7 +180,7 @@ pub async fn revoke(
     {
         return Err(ApiError::not_found(format!("no active key {id}")));
     }
-    tracing::warn!(target: "cordon::security", key = id, by = caller.key.id, "API key revoked");
+    tracing::warn!(target: "cordon::security", key = id, by = caller.id, "API key revoked");
     crate::server::keycache::refresh_now(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }

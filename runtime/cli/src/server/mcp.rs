@@ -160,8 +160,7 @@ impl ServerHandler for Gateway {
     ) -> Result<ListToolsResult, McpError> {
         let caller = caller(&context)?;
         // Filtering is not a refusal: no security event for a key that sees fewer tools.
-        let role = caller.role();
-        if !(role.permits(Action::ListTools) && role.permits(Action::Invoke)) {
+        if !(caller.permits(Action::ListTools) && caller.permits(Action::Invoke)) {
             return Ok(ListToolsResult::with_all_items(Vec::new()));
         }
         let state = &self.state;

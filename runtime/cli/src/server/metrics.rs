@@ -41,6 +41,7 @@ struct Metrics {
     memory: HistogramVec,
     denials: IntCounterVec,
     rejected: IntCounterVec,
+    quota_refusals: IntCounterVec,
     in_flight: IntGauge,
 }
 
@@ -91,6 +92,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "cordon_rejected_requests_total",
             "requests refused, by error code",
             &["reason"],
+        )?,
+        quota_refusals: counter(
+            "cordon_quota_refusals_total",
+            "executions refused because a caller's quota was used up, by quota",
+            &["quota"],
         )?,
         in_flight,
         registry,
@@ -153,6 +159,14 @@ pub fn execution(tool: &str, exec: &Execution) {
 pub fn rejected(code: &'static str) {
     if let Some(m) = METRICS.as_ref() {
         m.rejected.with_label_values(&[code]).inc();
+    }
+}
+
+/// Records an execution refused by a quota (`executions_per_day`, `concurrent`,
+/// `fuel_per_day`).
+pub fn quota_refused(quota: &'static str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.quota_refusals.with_label_values(&[quota]).inc();
     }
 }
 

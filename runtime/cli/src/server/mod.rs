@@ -18,7 +18,9 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod policies;
+pub mod quotas;
 pub mod ratelimit;
+pub mod resource;
 pub mod state;
 pub mod sync;
 pub mod tools;
@@ -66,6 +68,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/v1/quotas/{caller}", get(quotas::show))
         .route("/v1/executions", get(executions::list))
         .route("/v1/executions/{id}", get(executions::show))
         .route("/v1/audit/verify", get(executions::verify))
@@ -73,12 +76,20 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/audit/key", get(audit::key))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/openapi.json", get(openapi::serve))
+        .route(resource::WELL_KNOWN, get(resource::metadata))
+        .route(
+            &format!("{}/mcp", resource::WELL_KNOWN),
+            get(resource::metadata_mcp),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .layer(middleware::from_fn(finish_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            finish_response,
+        ))
         .layer(RequestBodyTimeoutLayer::new(state.settings.client_timeout))
         // A client trickling a byte just inside the per-part timeout still has to finish the
         // whole body within ten times it (5 min by default: a 64 MiB upload at ~220 KB/s).
@@ -135,7 +146,13 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// Gives every response a request id and the security headers, and writes error bodies:
 /// `{"error": {"code", "message", "request_id"}}`, with the detail in the server log under the
 /// same id.
-async fn finish_response(request: Request, next: Next) -> Response {
+async fn finish_response(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // A 401 names where to get a token (RFC 9728), for the Host this request addressed.
+    let host = request.headers().get(header::HOST).cloned();
     let mut id_bytes = [0u8; 8];
     let _ = getrandom::fill(&mut id_bytes);
     let request_id = hex::encode(id_bytes);
@@ -184,6 +201,7 @@ async fn finish_response(request: Request, next: Next) -> Response {
                 code: e.code.to_owned(),
                 message: e.message.clone(),
                 request_id: request_id.clone(),
+                quota: e.quota.clone(),
             },
         };
         response = (status, axum::Json(body)).into_response();
@@ -207,7 +225,13 @@ async fn finish_response(request: Request, next: Next) -> Response {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"cordon\""),
+                HeaderValue::from_str(
+                    &state
+                        .settings
+                        .auth
+                        .challenge(host.as_ref().and_then(|h| h.to_str().ok())),
+                )
+                .unwrap_or(HeaderValue::from_static("Bearer realm=\"cordon\"")),
             );
         }
     }

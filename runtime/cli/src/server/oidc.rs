@@ -6,7 +6,8 @@
 //! is refused before any key is used. A configured claim maps the token to cordon roles; a
 //! token that maps to none is refused (403), distinct from an invalid one (401).
 //!
-//! Not yet wired into authentication: the next step of issue 13 (see the session note).
+//! [`Verifier`] holds every configured issuer; `auth.rs` hands it each bearer token that is not
+//! a cordon API key.
 
 use cordon_core::Role;
 use jsonwebtoken::jwk::JwkSet;
@@ -26,6 +27,10 @@ pub struct IssuerConfig {
     pub audiences: Vec<String>,
     /// Where the issuer's keys are: an `https://` URL (fetched and cached) or a file path.
     pub jwks: String,
+    /// A PEM file of the CA certificates the JWKS host's certificate must chain to, for an
+    /// identity provider on a private CA [default: the public web's roots, webpki].
+    #[serde(default)]
+    pub jwks_ca: Option<PathBuf>,
     /// Accepted signature algorithms [default: RS256, ES256, EdDSA].
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
@@ -64,6 +69,9 @@ pub enum TokenError {
 pub struct Identity {
     pub issuer: String,
     pub subject: String,
+    /// A name to show beside the subject: `preferred_username`, `email` or `name` when the
+    /// token has one, else the subject.
+    pub name: String,
     /// Every cordon role the token's claim maps to.
     pub roles: BTreeSet<Role>,
     /// The mapped claim values (groups), as given.
@@ -84,9 +92,28 @@ struct Claims {
 /// An issuer with its allowed algorithms and its keys.
 pub struct Issuer {
     config: IssuerConfig,
+    /// Roots for the JWKS host (`jwks_ca`), when not the public ones.
+    roots: Option<Vec<ureq::tls::Certificate<'static>>>,
     algorithms: Vec<Algorithm>,
-    keys: std::sync::RwLock<(JwkSet, Option<Instant>)>,
+    keys: std::sync::RwLock<KeyState>,
 }
+
+/// An issuer's cached keys.
+struct KeyState {
+    set: JwkSet,
+    /// When a fetch was last tried.
+    tried: Option<Instant>,
+    /// When one last succeeded.
+    fetched: Option<Instant>,
+}
+
+/// How often the keys are fetched again without being asked (a key the issuer removed stops
+/// being accepted within this time).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
+
+/// How long cached keys stay trusted after the last successful fetch while the issuer cannot
+/// be reached: a day rides out an identity provider's outage; past it, its tokens are refused.
+pub const KEYS_TRUSTED_FOR: Duration = Duration::from_secs(86_400);
 
 /// The least time between two fetches of an issuer's keys for an unknown `kid`: a flood of
 /// tokens with made-up key ids costs one fetch a minute, not one per token.
@@ -125,11 +152,67 @@ impl Issuer {
                 config.issuer
             ));
         }
-        let keys = fetch(&config.jwks)?;
+        if config.issuer.contains('#') {
+            return Err(format!(
+                "auth.oidc {}: an issuer identifier has no fragment (#)",
+                config.issuer
+            ));
+        }
+        if config.roles.is_empty() {
+            return Err(format!(
+                "auth.oidc {}: roles is empty; map at least one value of {} to a cordon role",
+                config.issuer, config.role_claim
+            ));
+        }
+        let roots = match &config.jwks_ca {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "auth.oidc {}: cannot read jwks_ca {}: {e}",
+                        config.issuer,
+                        path.display()
+                    )
+                })?;
+                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(format!(
+                        "auth.oidc {}: jwks_ca {} holds no PEM certificate",
+                        config.issuer,
+                        path.display()
+                    ));
+                }
+                Some(certs)
+            }
+        };
+        // A JWKS file that cannot be read is a configuration mistake; an identity provider that
+        // does not answer now may answer in a minute, so the server starts and keeps trying.
+        let state = match fetch(&config.jwks, roots.as_deref()) {
+            Ok(set) => KeyState {
+                set,
+                tried: Some(Instant::now()),
+                fetched: Some(Instant::now()),
+            },
+            Err(e) if config.jwks.starts_with("https://") => {
+                tracing::error!(target: "cordon::security", issuer = config.issuer, error = e, "cannot fetch the issuer's keys; its tokens are refused until they can be fetched (tried again on the next token, at most once a minute)");
+                KeyState {
+                    set: JwkSet { keys: Vec::new() },
+                    tried: None,
+                    fetched: None,
+                }
+            }
+            Err(e) => return Err(format!("auth.oidc {}: {e}", config.issuer)),
+        };
         Ok(Issuer {
             config,
+            roots,
             algorithms,
-            keys: std::sync::RwLock::new((keys, Some(Instant::now()))),
+            keys: std::sync::RwLock::new(state),
         })
     }
 
@@ -137,46 +220,69 @@ impl Issuer {
         &self.config.issuer
     }
 
-    fn key(&self, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
-        let guard = self
-            .keys
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, KeyState> {
+        self.keys
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(&self, kid: Option<&str>) -> Option<jsonwebtoken::jwk::Jwk> {
+        let guard = self.state();
+        // Keys not confirmed for too long are not trusted any more (an issuer that removed a
+        // compromised key, while we could not reach it, must not have it honoured for ever).
+        if guard
+            .fetched
+            .is_none_or(|at| at.elapsed() > KEYS_TRUSTED_FOR)
+        {
+            return None;
+        }
         match kid {
-            Some(kid) => guard.0.find(kid).cloned(),
+            Some(kid) => guard.set.find(kid).cloned(),
             // Without a kid, only an issuer with one key can say which it is.
-            None if guard.0.keys.len() == 1 => guard.0.keys.first().cloned(),
+            None if guard.set.keys.len() == 1 => guard.set.keys.first().cloned(),
             None => None,
         }
     }
 
-    /// Fetches the keys again, unless that happened less than [`REFRESH_AT_MOST_EVERY`] ago.
-    /// An unreachable JWKS keeps the keys there are. Blocking.
-    fn refresh(&self) {
+    /// Fetches the keys again, unless that was tried less than [`REFRESH_AT_MOST_EVERY`] ago.
+    /// An unreachable JWKS keeps the keys there are (for [`KEYS_TRUSTED_FOR`] after they were
+    /// last fetched). Blocking.
+    pub fn refresh(&self) {
+        if self
+            .state()
+            .tried
+            .is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY)
         {
-            let guard = self
-                .keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if guard
-                .1
-                .is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY)
-            {
-                return;
-            }
+            return;
         }
-        let fetched = fetch(&self.config.jwks);
+        let fetched = fetch(&self.config.jwks, self.roots.as_deref());
         let mut guard = self
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.1 = Some(Instant::now());
+        guard.tried = Some(Instant::now());
         match fetched {
-            Ok(keys) => guard.0 = keys,
+            Ok(keys) => {
+                guard.set = keys;
+                guard.fetched = Some(Instant::now());
+            }
             Err(e) => {
                 tracing::warn!(target: "cordon::security", issuer = self.config.issuer, error = e, "cannot refresh the issuer's keys; keeping the ones cached")
             }
         }
+    }
+
+    /// Whether checking `token` would fetch the keys first (its `kid` is not cached and a
+    /// refresh is allowed now): the caller then checks it off the async workers.
+    pub fn would_fetch(&self, token: &str) -> bool {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return false;
+        };
+        self.key(header.kid.as_deref()).is_none()
+            && self
+                .state()
+                .tried
+                .is_none_or(|at| at.elapsed() >= REFRESH_AT_MOST_EVERY)
     }
 
     /// Checks `token`, signed by this issuer. Blocking (it may fetch the keys once).
@@ -236,9 +342,16 @@ impl Issuer {
                 claim: self.config.role_claim.clone(),
             });
         }
+        let name = ["preferred_username", "email", "name"]
+            .iter()
+            .find_map(|c| claims.rest.get(*c).and_then(|v| v.as_str()))
+            .filter(|n| !n.is_empty() && n.len() <= 256 && !n.chars().any(char::is_control))
+            .unwrap_or(&claims.sub)
+            .to_owned();
         Ok(Identity {
             issuer: claims.iss,
             subject: claims.sub,
+            name,
             roles,
             groups,
         })
@@ -247,10 +360,22 @@ impl Issuer {
 
 /// Reads a JWKS from a file, or fetches it over HTTPS (never plain HTTP: keys fetched in clear
 /// could be anyone's).
-fn fetch(location: &str) -> Result<JwkSet, String> {
+fn fetch(
+    location: &str,
+    roots: Option<&[ureq::tls::Certificate<'static>]>,
+) -> Result<JwkSet, String> {
     let text = if location.starts_with("https://") {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(roots) = roots {
+            tls = tls.root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(
+                roots.to_vec(),
+            )));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
+            // Keys come from where the operator said, not from wherever a redirect points.
+            .max_redirects(0)
+            .tls_config(tls.build())
             .build()
             .into();
         agent
@@ -272,6 +397,64 @@ fn fetch(location: &str) -> Result<JwkSet, String> {
             .map_err(|e| format!("cannot read the JWKS {location}: {e}"))?
     };
     serde_json::from_str(&text).map_err(|e| format!("the JWKS {location} is not a key set: {e}"))
+}
+
+/// Every configured issuer.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    issuers: Vec<Issuer>,
+}
+
+impl Verifier {
+    /// Checks every issuer's configuration and loads its keys. Blocking (it fetches each JWKS).
+    pub fn new(configs: Vec<IssuerConfig>) -> Result<Self, String> {
+        let mut issuers: Vec<Issuer> = Vec::with_capacity(configs.len());
+        for config in configs {
+            if issuers.iter().any(|i| i.issuer() == config.issuer) {
+                return Err(format!(
+                    "auth.oidc {}: configured twice; one [[auth.oidc]] per issuer",
+                    config.issuer
+                ));
+            }
+            issuers.push(Issuer::new(config)?);
+        }
+        Ok(Verifier { issuers })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issuers.is_empty()
+    }
+
+    /// The configured issuers' identifiers (the authorization servers a client may use).
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.issuers.iter().map(Issuer::issuer)
+    }
+
+    fn issuer_of(&self, token: &str) -> Result<&Issuer, TokenError> {
+        let claimed = claimed_issuer(token)
+            .ok_or_else(|| TokenError::Invalid("not a JWT with an iss claim".into()))?;
+        self.issuers
+            .iter()
+            .find(|i| i.issuer() == claimed)
+            .ok_or_else(|| TokenError::Invalid(format!("issuer {claimed:?} is not configured")))
+    }
+
+    /// Fetches every issuer's keys again (each at most once a minute). Blocking.
+    pub fn refresh_all(&self) {
+        for issuer in &self.issuers {
+            issuer.refresh();
+        }
+    }
+
+    /// Whether checking `token` may fetch keys (see [`Issuer::would_fetch`]).
+    pub fn would_fetch(&self, token: &str) -> bool {
+        self.issuer_of(token).is_ok_and(|i| i.would_fetch(token))
+    }
+
+    /// Checks `token` with the issuer it names. Blocking when [`Self::would_fetch`] is true.
+    pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
+        self.issuer_of(token)?.verify(token, now_secs)
+    }
 }
 
 /// The issuer a token names in `iss`, read without trusting anything else in it (the

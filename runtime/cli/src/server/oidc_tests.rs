@@ -63,6 +63,7 @@ fn config(k: &Keys) -> IssuerConfig {
         issuer: ISS.into(),
         audiences: vec!["cordon".into()],
         jwks: k.jwks.to_str().unwrap().into(),
+        jwks_ca: None,
         algorithms: default_algorithms(),
         clock_skew_secs: 60,
         role_claim: "groups".into(),

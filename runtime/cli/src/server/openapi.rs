@@ -8,11 +8,14 @@ use crate::server::executions::{self, ExecutionPage};
 use crate::server::invoke::{self, InvokeResponse};
 use crate::server::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
 use crate::server::policies::{self, PolicyChange, PolicySetView, PolicyView};
+use crate::server::quotas::{self, QuotaView, ScopeView};
+use crate::server::resource::{self, ResourceMetadata};
 use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
 use cordon_storage::{
     Actor, AdminAction, AdminEvent, ChainReport, Event, ExecutionRecord, NewExecution,
+    QuotaRefusal, QuotaUse,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -24,7 +27,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         title = "cordon",
         description = "Publish signed WebAssembly tools and invoke them under their policies. \
                        Every execution and every administrative change is recorded in a hash-chained audit log (the answer waits for the record), checkpointed with the server's log key. \
-                       Authenticate with `Authorization: Bearer <api key>`.",
+                       Authenticate with `Authorization: Bearer <API key or token>`: a cordon API key, or a JWT from an identity provider the server is configured to accept (where to get one: `/.well-known/oauth-protected-resource`).",
     ),
     paths(
         tools::publish,
@@ -45,6 +48,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         audit::events,
         audit::key,
         audit::checkpoint,
+        quotas::show,
+        resource::metadata,
+        resource::metadata_mcp,
     ),
     components(schemas(
         ErrorBody,
@@ -78,6 +84,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         AdminAction,
         LogKeyView,
         SignedView,
+        QuotaView,
+        ScopeView,
+        QuotaUse,
+        QuotaRefusal,
+        ResourceMetadata,
     )),
     modifiers(&BearerKey),
     tags(
@@ -87,6 +98,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
         (name = "audit", description = "the audit log of executions and administrative events: following it, its key and signed checkpoints"),
+        (name = "quotas", description = "each caller's use of its quotas today"),
+        (name = "auth", description = "where an OAuth client gets a token for this server (RFC 9728)"),
     )
 )]
 struct ApiDoc;

@@ -42,6 +42,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where checkpoints are copied, and how often they are made.
     pub audit: crate::server::audit::AuditSettings,
+    /// Identity providers, and what this server tells OAuth clients about itself.
+    pub auth: crate::server::resource::AuthSettings,
+    /// Quotas per caller, server-wide.
+    pub quotas: crate::server::quotas::QuotaSettings,
 }
 
 /// Who may read `GET /metrics`.

@@ -178,7 +178,7 @@ pub async fn publish(
         version = record.version,
         digest = record.digest,
         publisher = record.publisher,
-        by = caller.key.id,
+        by = caller.id,
         "tool published"
     );
     let view = ToolView::of(&record, None);
@@ -286,7 +286,7 @@ pub async fn delete(
         target: "cordon::admin",
         tool = name,
         versions = removed,
-        by = caller.key.id,
+        by = caller.id,
         "tool deleted"
     );
     Ok(StatusCode::NO_CONTENT)
@@ -335,7 +335,7 @@ pub async fn quarantine(
     state
         .quarantined_write()
         .insert(name.clone(), body.reason.clone());
-    tracing::warn!(target: "cordon::security", tool = name, reason = body.reason, by = caller.key.id, "tool quarantined");
+    tracing::warn!(target: "cordon::security", tool = name, reason = body.reason, by = caller.id, "tool quarantined");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -365,6 +365,6 @@ pub async fn release(
         return Err(ApiError::not_found(format!("{name} is not quarantined")));
     }
     state.quarantined_write().remove(&name);
-    tracing::info!(target: "cordon::admin", tool = name, by = caller.key.id, "tool released");
+    tracing::info!(target: "cordon::admin", tool = name, by = caller.id, "tool released");
     Ok(StatusCode::NO_CONTENT)
 }

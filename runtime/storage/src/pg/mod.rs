@@ -13,6 +13,7 @@
 
 mod listen;
 mod log;
+mod quota;
 mod tls;
 
 use crate::backend::Storage;
@@ -23,6 +24,7 @@ use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{ApiKey, KeySpec, KeyTable, NewKey};
 use crate::log::{ExecutionRecord, Filter, Prepared};
 use crate::log_verify::StoredCheckpoint;
+use crate::quota::{QuotaDecision, QuotaRequest, QuotaUse};
 use crate::registry::{Quarantine, ToolRecord};
 use cordon_core::Role;
 use postgres::Transaction;
@@ -31,8 +33,9 @@ use sha2::{Digest, Sha256};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
-/// 2, `api_keys.description` and `api_keys.expires_at`.
-pub const PG_SCHEMA_VERSION: i64 = 2;
+/// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
+/// (`quota.rs`).
+pub const PG_SCHEMA_VERSION: i64 = 3;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -108,7 +111,23 @@ const SCHEMA: &str = "
         head   text NOT NULL,
         at     bigint NOT NULL,
         signed text NOT NULL
-    );";
+    );
+    CREATE TABLE IF NOT EXISTS quota_use (
+        caller     text NOT NULL,
+        scope      text NOT NULL,
+        day        bigint NOT NULL,
+        executions bigint NOT NULL,
+        fuel       bigint NOT NULL,
+        PRIMARY KEY (caller, scope, day)
+    );
+    CREATE TABLE IF NOT EXISTS quota_leases (
+        id         text NOT NULL,
+        caller     text NOT NULL,
+        scope      text NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (id, scope)
+    );
+    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);";
 
 /// The advisory lock that serializes schema changes across nodes.
 const SCHEMA_LOCK: i64 = 0x636f_7264_6f6e_0001;
@@ -693,6 +712,28 @@ impl Storage for Postgres {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn quota_acquire(&self, request: &QuotaRequest<'_>) -> Result<QuotaDecision, StorageError> {
+        self.acquire_quota(request)
+    }
+    fn quota_finish(
+        &self,
+        caller: &str,
+        day: i64,
+        scopes: &[String],
+        fuel: u64,
+        lease: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.finish_quota(caller, day, scopes, fuel, lease)
+    }
+    fn quota_use(
+        &self,
+        caller: &str,
+        day: i64,
+        now_ms: i64,
+    ) -> Result<Vec<QuotaUse>, StorageError> {
+        self.quota_usage(caller, day, now_ms)
     }
 }
 

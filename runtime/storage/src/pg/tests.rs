@@ -21,6 +21,11 @@ fn the_conformance_suite_passes_on_postgresql() {
     conformance::keys_authenticate_until_revoked(&fresh(&pg, "keys"));
     conformance::the_log_is_one_chain_read_back_exactly(&fresh(&pg, "log"));
     conformance::retention_prunes_up_to_a_checkpoint(&fresh(&pg, "retention"));
+    conformance::quotas_count_refuse_and_reset(&fresh(&pg, "quotas"));
+    conformance::quotas_hold_across_handles(
+        &fresh(&pg, "quotas_shared"),
+        &Postgres::open(&pg.url("quotas_shared"), 4).unwrap(),
+    );
     // A second node opening the same database finds the schema in place and the same log.
     let a = fresh(&pg, "shared");
     let b = Postgres::open(&pg.url("shared"), 2).unwrap();

@@ -1,0 +1,418 @@
+//! Quotas per caller (`cordon_core::quota`): which limits apply to a call, the reservation taken
+//! in the store before it runs and settled after, the 429 when one is used up, and
+//! `GET /v1/quotas/{caller}`.
+//!
+//! Server-wide limits come from `[quotas]` in the config file: an entry for the caller itself
+//! (`[quotas.callers."<key id, key name or issuer#subject>"]`), else the widest of its roles'
+//! entries (`[quotas.roles.<role>]`, a role without one counting as `[quotas.default]`), else
+//! `[quotas.default]`. A tool's policy may add its own `[quotas]`, counted per caller for that
+//! tool alone; both must allow a call. A caller with no limit at all costs no database work.
+
+use crate::server::auth::{Caller, Via};
+use crate::server::error::ApiError;
+use crate::server::state::{AppState, LiveTool, now_ms};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cordon_core::quota::{day_of, secs_until_next_day};
+use cordon_core::{Action, QuotaLimits, Role};
+use cordon_storage::{QuotaDecision, QuotaScope, QuotaUse};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// `[quotas]` in the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Every caller not otherwise configured.
+    #[serde(default)]
+    pub default: QuotaLimits,
+    /// Each caller holding the role (a caller with several gets the widest).
+    #[serde(default)]
+    pub roles: BTreeMap<Role, QuotaLimits>,
+    /// One caller: a key id or name, or a token's `issuer#subject`.
+    #[serde(default)]
+    pub callers: BTreeMap<String, QuotaLimits>,
+}
+
+impl QuotaSettings {
+    /// Refuses a limit of 0 (it would lock the caller out: revoke or narrow `[access]` instead).
+    pub fn check(&self) -> Result<(), String> {
+        let sets = std::iter::once(("default".to_owned(), &self.default))
+            .chain(
+                self.roles
+                    .iter()
+                    .map(|(r, l)| (format!("roles.{}", r.as_str()), l)),
+            )
+            .chain(
+                self.callers
+                    .iter()
+                    .map(|(c, l)| (format!("callers.{c:?}"), l)),
+            );
+        for (name, limits) in sets {
+            for kind in cordon_core::QuotaKind::ALL {
+                if kind.limit(limits) == Some(0) {
+                    return Err(format!(
+                        "quotas.{name}.{}: 0 would refuse every call; revoke the caller or narrow a tool's [access] instead",
+                        kind.as_str()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The server-wide limits for a caller with this identity and these roles.
+    pub fn limits_for(&self, caller: &Caller) -> QuotaLimits {
+        if let Some((_, limits)) = self
+            .callers
+            .iter()
+            .find(|(entry, _)| caller.is_key(entry) || caller.is_subject(entry))
+        {
+            return *limits;
+        }
+        self.for_roles(&caller.roles)
+    }
+
+    fn for_roles(&self, roles: &BTreeSet<Role>) -> QuotaLimits {
+        roles
+            .iter()
+            .map(|r| self.roles.get(r).copied().unwrap_or(self.default))
+            .reduce(QuotaLimits::widest)
+            .unwrap_or(self.default)
+    }
+}
+
+/// The scopes a call of `tool` by `caller` is counted in: all tools (when a server-wide limit
+/// applies) and the tool itself (when its policy sets one).
+fn scopes(state: &AppState, caller: &Caller, tool: &LiveTool) -> Vec<QuotaScope> {
+    let mut out = Vec::new();
+    let server = state.settings.quotas.limits_for(caller);
+    if !server.is_empty() {
+        out.push(QuotaScope {
+            scope: String::new(),
+            limits: server,
+        });
+    }
+    if !tool.policy.quotas.is_empty() {
+        out.push(QuotaScope {
+            scope: tool.record.name.clone(),
+            limits: tool.policy.quotas,
+        });
+    }
+    out
+}
+
+/// A call counted against its caller's quotas; settled with [`Reservation::finish`] (or, if the
+/// call never got there, its lease is ended when this is dropped).
+#[derive(Debug)]
+pub struct Reservation {
+    caller: String,
+    day: i64,
+    scopes: Vec<String>,
+    lease: Option<String>,
+    state: Arc<AppState>,
+    settled: bool,
+}
+
+/// How long past a call's own deadline its lease may outlive a node that died mid-call.
+const LEASE_MARGIN_MS: i64 = 60_000;
+
+/// Counts one execution of `tool` by `caller`, or refuses it with 429 when a quota is used up.
+/// `None` when no quota applies (nothing is read or written).
+pub async fn reserve(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    tool: &LiveTool,
+    transport: &'static str,
+) -> Result<Option<Reservation>, ApiError> {
+    let scopes = scopes(state, caller, tool);
+    if scopes.is_empty() {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let day = day_of(now);
+    let lease_until = now
+        .saturating_add(i64::try_from(tool.limits.timeout_ms).unwrap_or(i64::MAX / 2))
+        .saturating_add(LEASE_MARGIN_MS);
+    let who = caller.id.clone();
+    let asked = scopes.clone();
+    let decision = state
+        .db(move |s| {
+            s.quota_acquire(&cordon_storage::QuotaRequest {
+                caller: &who,
+                day,
+                now_ms: now,
+                lease_until_ms: lease_until,
+                scopes: &asked,
+            })
+        })
+        .await?;
+    match decision {
+        QuotaDecision::Granted { lease } => Ok(Some(Reservation {
+            caller: caller.id.clone(),
+            day,
+            scopes: scopes.into_iter().map(|s| s.scope).collect(),
+            lease,
+            state: state.clone(),
+            settled: false,
+        })),
+        QuotaDecision::Refused(refusal) => {
+            let name = refusal.quota.as_str();
+            let wait = match refusal.quota {
+                cordon_core::QuotaKind::Concurrent => 1,
+                _ => secs_until_next_day(now),
+            };
+            let scope = if refusal.scope.is_empty() {
+                "all tools".to_owned()
+            } else {
+                format!("tool {}", refusal.scope)
+            };
+            tracing::warn!(target: "cordon::security", caller = caller.id, tool = tool.record.name, quota = name, scope, limit = refusal.limit, used = refusal.used, transport, "quota exceeded: execution refused");
+            crate::server::metrics::quota_refused(name);
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!(
+                    "quota {name} ({scope}) is used up: {} of {}; it resets in {wait} s",
+                    refusal.used, refusal.limit
+                ),
+            )
+            .retry_after(wait);
+            error.quota = Some(refusal);
+            Err(error)
+        }
+    }
+}
+
+impl Reservation {
+    /// Adds the fuel the call used and ends its lease. A failure is logged: the counters then
+    /// miss this call's fuel (never its record).
+    pub async fn finish(mut self, fuel: u64) {
+        self.settled = true;
+        let (caller, day, scopes, lease) = (
+            std::mem::take(&mut self.caller),
+            self.day,
+            std::mem::take(&mut self.scopes),
+            self.lease.take(),
+        );
+        if let Err(e) = self
+            .state
+            .db(move |s| s.quota_finish(&caller, day, &scopes, fuel, lease.as_deref()))
+            .await
+        {
+            tracing::error!(
+                code = e.code,
+                message = e.message,
+                "cannot count an execution's fuel against its caller's quota"
+            );
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.settled || self.lease.is_none() {
+            return;
+        }
+        // The call ended before it was settled (an error on the way): end its lease now rather
+        // than at its deadline.
+        let (state, caller, day, lease) = (
+            self.state.clone(),
+            std::mem::take(&mut self.caller),
+            self.day,
+            self.lease.take(),
+        );
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn_blocking(move || {
+                let _ = state
+                    .storage
+                    .quota_finish(&caller, day, &[], 0, lease.as_deref());
+            });
+        }
+    }
+}
+
+/// A caller's quotas today.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuotaView {
+    /// The caller's identity: a key id, or `issuer#subject`.
+    pub caller: String,
+    /// The UTC day counted (YYYY-MM-DD).
+    pub day: String,
+    /// Seconds until the daily counters start again.
+    pub resets_in_secs: u64,
+    /// One entry per scope: all tools (`scope` empty, the server-wide limits) and each tool
+    /// used today or limiting itself.
+    pub scopes: Vec<ScopeView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScopeView {
+    #[serde(flatten)]
+    pub used: QuotaUse,
+    /// The limits that apply in this scope (absent ones are unlimited).
+    #[schema(value_type = Object)]
+    pub limits: QuotaLimits,
+}
+
+/// Shows a caller's use of its quotas today, and the limits that apply. `me` is the caller
+/// itself; anyone else's takes a role that may read executions (admin, auditor). For a token
+/// caller other than `me`, roles are not known here: the limits shown are its `callers` entry
+/// or the default.
+#[utoipa::path(
+    get,
+    path = "/v1/quotas/{caller}",
+    tag = "quotas",
+    params(("caller" = String, Path, description = "`me`, a key id or name, or `issuer#subject` (percent-encoded)")),
+    responses(
+        (status = 200, description = "use and limits today", body = QuotaView),
+        (status = 401, description = "missing or invalid credentials", body = crate::server::error::ErrorBody),
+        (status = 403, description = "another caller's quotas, without a role that reads executions", body = crate::server::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(who): Path<String>,
+) -> Result<Json<QuotaView>, ApiError> {
+    let subject = if who == "me"
+        || who == caller.id
+        || (matches!(caller.via, Via::Key) && who == caller.name)
+    {
+        caller.clone()
+    } else {
+        caller.require(Action::ReadExecutions)?;
+        match state.keys.find(&who) {
+            Some(key) => Caller::from_key(&key),
+            None if who.contains('#') => {
+                let (issuer, sub) = who.split_once('#').unwrap_or_default();
+                Caller {
+                    id: who.clone(),
+                    name: sub.to_owned(),
+                    roles: BTreeSet::new(),
+                    via: Via::Token {
+                        issuer: issuer.to_owned(),
+                        subject: sub.to_owned(),
+                        groups: Vec::new(),
+                    },
+                }
+            }
+            None => {
+                return Err(ApiError::not_found(format!(
+                    "no key {who:?}; name a key by id or name, or a token caller as issuer#subject"
+                )));
+            }
+        }
+    };
+    let now = now_ms();
+    let day = day_of(now);
+    let id = subject.id.clone();
+    let used = state.db(move |s| s.quota_use(&id, day, now)).await?;
+    let mut by_scope: BTreeMap<String, QuotaUse> =
+        used.into_iter().map(|u| (u.scope.clone(), u)).collect();
+    let mut scopes = vec![ScopeView {
+        used: by_scope.remove("").unwrap_or_default(),
+        limits: state.settings.quotas.limits_for(&subject),
+    }];
+    // Tools whose policy limits callers, and tools used today.
+    let tools: Vec<(String, QuotaLimits)> = state
+        .tools_read()
+        .iter()
+        .filter_map(|(name, versions)| versions.last().map(|t| (name.clone(), t.policy.quotas)))
+        .filter(|(name, limits)| !limits.is_empty() || by_scope.contains_key(name))
+        .collect();
+    for (name, limits) in tools {
+        let used = by_scope.remove(&name).unwrap_or(QuotaUse {
+            scope: name.clone(),
+            ..QuotaUse::default()
+        });
+        scopes.push(ScopeView { used, limits });
+    }
+    // Use of tools no longer published.
+    scopes.extend(by_scope.into_values().map(|used| ScopeView {
+        used,
+        limits: QuotaLimits::default(),
+    }));
+    let date = humantime::format_rfc3339(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(now).unwrap_or(0)),
+    )
+    .to_string();
+    Ok(Json(QuotaView {
+        caller: subject.id,
+        day: date.get(..10).unwrap_or_default().to_owned(),
+        resets_in_secs: secs_until_next_day(now),
+        scopes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_caller(role: Role) -> Caller {
+        Caller {
+            id: "a1b2c3d4e5f6".into(),
+            name: "ci".into(),
+            roles: BTreeSet::from([role]),
+            via: Via::Key,
+        }
+    }
+
+    fn limits(executions: u64) -> QuotaLimits {
+        QuotaLimits {
+            executions_per_day: Some(executions),
+            ..QuotaLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_caller_entry_wins_then_the_widest_role_then_the_default() {
+        let settings: QuotaSettings = toml::from_str(
+            r#"
+            default = { executions_per_day = 10 }
+            roles.invoker = { executions_per_day = 100 }
+            roles.auditor = { executions_per_day = 5 }
+            callers.ci = { executions_per_day = 1000 }
+            callers."https://id.example.com#alice" = { executions_per_day = 7 }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            settings.limits_for(&key_caller(Role::Invoker)),
+            limits(1000)
+        );
+        let mut other = key_caller(Role::Invoker);
+        other.name = "other".into();
+        other.id = "ffffffffffff".into();
+        assert_eq!(settings.limits_for(&other), limits(100));
+        other.roles = BTreeSet::from([Role::Invoker, Role::Auditor]);
+        assert_eq!(settings.limits_for(&other), limits(100));
+        other.roles = BTreeSet::from([Role::Publisher]);
+        assert_eq!(settings.limits_for(&other), limits(10));
+        let alice = Caller {
+            id: "https://id.example.com#alice".into(),
+            name: "alice".into(),
+            roles: BTreeSet::from([Role::Invoker]),
+            via: Via::Token {
+                issuer: "https://id.example.com".into(),
+                subject: "alice".into(),
+                groups: vec![],
+            },
+        };
+        assert_eq!(settings.limits_for(&alice), limits(7));
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused_with_its_key() {
+        let settings: QuotaSettings = toml::from_str("roles.invoker = { concurrent = 0 }").unwrap();
+        assert_eq!(
+            settings.check().unwrap_err(),
+            "quotas.roles.invoker.concurrent: 0 would refuse every call; revoke the caller or narrow a tool's [access] instead"
+        );
+        let unknown = toml::from_str::<QuotaSettings>("roles.root = { concurrent = 1 }");
+        assert!(unknown.is_err());
+    }
+}
