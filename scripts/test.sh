@@ -24,6 +24,10 @@ fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   missing="$missing nginx-light"
 fi
+# The identity tests make their RSA test keys with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  missing="$missing openssl"
+fi
 if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

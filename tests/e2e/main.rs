@@ -14,6 +14,8 @@ mod guide;
 mod hardening;
 mod harness;
 mod hostile;
+mod identity;
+mod idp;
 mod keys_api;
 mod mcp;
 mod network;

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 const MCP_SDK: &str = "mcp==2.3.0";
 
 /// The virtual environment's interpreter, with the SDK installed.
-fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let ready = |venv: &Path| {
@@ -33,7 +33,7 @@ fn python() -> &'static Path {
 }
 
 /// Runs the Python client with `plan`; returns its report.
-fn client(plan: &Value) -> Value {
+pub(crate) fn client(plan: &Value) -> Value {
     let script = Path::new(guests::ROOT).join("tests/e2e/mcp_client.py");
     let mut child = Command::new(python())
         .arg(script)

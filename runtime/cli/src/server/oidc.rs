@@ -193,9 +193,11 @@ impl Issuer {
         // A JWKS file that cannot be read is a configuration mistake; an identity provider that
         // does not answer now may answer in a minute, so the server starts and keeps trying.
         let state = match fetch(&config.jwks, roots.as_deref()) {
+            // The start's own fetch does not count against the refresh bound: a key the
+            // issuer rotated in just after is found by the first token naming it.
             Ok(set) => KeyState {
                 set,
-                tried: Some(Instant::now()),
+                tried: None,
                 fetched: Some(Instant::now()),
             },
             Err(e) if config.jwks.starts_with("https://") => {
@@ -317,7 +319,7 @@ impl Issuer {
         validation.leeway = self.config.clock_skew_secs;
         validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| invalid(explain(&e)))?;
         let claims = data.claims;
         if claims
             .iat
@@ -399,6 +401,22 @@ fn fetch(
     serde_json::from_str(&text).map_err(|e| format!("the JWKS {location} is not a key set: {e}"))
 }
 
+/// A refusal from `jsonwebtoken`, in words a caller can act on.
+fn explain(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "expired (exp); get a new token".into(),
+        K::ImmatureSignature => "not valid yet (nbf)".into(),
+        K::InvalidAudience => {
+            "not issued for this server (aud names another audience or resource)".into()
+        }
+        K::InvalidIssuer => "wrong issuer (iss)".into(),
+        K::InvalidSignature => "the signature does not match the token".into(),
+        K::MissingRequiredClaim(c) => format!("the {c} claim is missing"),
+        _ => e.to_string(),
+    }
+}
+
 /// Every configured issuer.
 #[derive(Debug, Default)]
 pub struct Verifier {
@@ -431,6 +449,12 @@ impl Verifier {
     }
 
     fn issuer_of(&self, token: &str) -> Result<&Issuer, TokenError> {
+        // The header first: `alg: none` and unknown algorithms stop here.
+        jsonwebtoken::decode_header(token).map_err(|e| {
+            TokenError::Invalid(format!(
+                "not a JWT signed with an accepted algorithm (RS256, ES256, EdDSA; never none): {e}"
+            ))
+        })?;
         let claimed = claimed_issuer(token)
             .ok_or_else(|| TokenError::Invalid("not a JWT with an iss claim".into()))?;
         self.issuers
