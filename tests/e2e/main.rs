@@ -22,6 +22,7 @@ mod network;
 mod openapi;
 mod policies;
 mod policy_api;
+mod quotas;
 mod receipts;
 mod schemathesis;
 mod server;

@@ -270,6 +270,9 @@ pub struct ScopeView {
         (status = 200, description = "use and limits today", body = QuotaView),
         (status = 401, description = "missing or invalid credentials", body = crate::server::error::ErrorBody),
         (status = 403, description = "another caller's quotas, without a role that reads executions", body = crate::server::error::ErrorBody),
+        (status = 404, description = "no key with that id or name (a token caller is named issuer#subject)", body = crate::server::error::ErrorBody),
+        (status = 429, description = "rate limited", body = crate::server::error::ErrorBody),
+        (status = 503, description = "the database is unavailable (`Retry-After`)", body = crate::server::error::ErrorBody),
     ),
     security(("api_key" = []))
 )]
