@@ -53,6 +53,8 @@ fn the_openapi_document_matches_what_is_served() {
         [
             "DELETE /v1/keys/{id}",
             "DELETE /v1/tools/{name}",
+            "GET /.well-known/oauth-protected-resource",
+            "GET /.well-known/oauth-protected-resource/mcp",
             "GET /v1/audit/checkpoint",
             "GET /v1/audit/events",
             "GET /v1/audit/key",
@@ -60,6 +62,7 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/executions",
             "GET /v1/executions/{id}",
             "GET /v1/keys",
+            "GET /v1/quotas/{caller}",
             "GET /v1/tools",
             "GET /v1/tools/{name}",
             "GET /v1/tools/{name}/policy",
@@ -246,6 +249,19 @@ fn the_openapi_document_matches_what_is_served() {
         422,
     );
     check("GET", "/v1/tools/echo/policy", policy, &f.auditor, b"", 200);
+
+    // Quotas and the protected resource metadata.
+    let quotas = "/v1/quotas/{caller}";
+    check("GET", "/v1/quotas/me", quotas, &f.invoker, b"", 200);
+    check("GET", "/v1/quotas/inv", quotas, &f.auditor, b"", 200);
+    check("GET", "/v1/quotas/aud", quotas, &f.invoker, b"", 403);
+    check("GET", "/v1/quotas/nobody", quotas, &f.auditor, b"", 404);
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        check("GET", path, path, &f.invoker, b"", 200);
+    }
 
     // A mismatch is caught: the check is not vacuous.
     let schema = response_schema(&doc, invoke, "post", 200);
