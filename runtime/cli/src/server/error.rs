@@ -19,8 +19,9 @@ pub struct ApiError {
     /// Seconds after which a retry may succeed (`Retry-After`), for refusals that are not rate
     /// limits (saturation).
     pub retry_after: Option<u64>,
-    /// For a 429 of a quota: which one, its limit and the use so far.
-    pub quota: Option<cordon_storage::QuotaRefusal>,
+    /// For a 429 of a quota: which one, its limit and the use so far (boxed: errors travel in
+    /// every handler's `Result`, and this one is rare).
+    pub quota: Option<Box<cordon_storage::QuotaRefusal>>,
 }
 
 /// The body of every error response.

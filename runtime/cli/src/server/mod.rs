@@ -201,7 +201,7 @@ async fn finish_response(
                 code: e.code.to_owned(),
                 message: e.message.clone(),
                 request_id: request_id.clone(),
-                quota: e.quota.clone(),
+                quota: e.quota.as_deref().cloned(),
             },
         };
         response = (status, axum::Json(body)).into_response();

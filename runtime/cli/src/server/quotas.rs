@@ -180,7 +180,7 @@ pub async fn reserve(
                 ),
             )
             .retry_after(wait);
-            error.quota = Some(refusal);
+            error.quota = Some(Box::new(refusal));
             Err(error)
         }
     }
