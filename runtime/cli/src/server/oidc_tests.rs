@@ -230,3 +230,61 @@ fn an_issuer_configured_unsafely_is_refused_at_start() {
     .unwrap_err();
     assert!(anyone.contains("audiences is empty"), "{anyone}");
 }
+
+#[test]
+fn malformed_tokens_are_refused_without_a_panic() {
+    let k = keys("malformed");
+    let verifier = Verifier::new(vec![config(&k)]).unwrap();
+    let good = sign(Algorithm::EdDSA, "ed-1", &k.ed, &claims(|_| {}));
+    let parts: Vec<&str> = good.split('.').collect();
+    let header = B64.encode(r#"{"alg":"EdDSA","kid":"ed-1"}"#);
+    let mut hostile = vec![
+        String::new(),
+        ".".into(),
+        "..".into(),
+        "...".into(),
+        "a.b.c".into(),
+        format!("{}.{}", parts[0], parts[1]),
+        format!("{}..{}", parts[0], parts[2]),
+        format!("{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[2]),
+        format!("{header}.{}.", B64.encode("null")),
+        format!("{header}.{}.", B64.encode("[]")),
+        format!("{header}.{}.x", B64.encode(r#"{"iss":7}"#)),
+        format!("{header}.{}.x", B64.encode(format!(r#"{{"iss":"{ISS}"}}"#))),
+        format!("{}.{}.{}", B64.encode("{"), parts[1], parts[2]),
+        format!(
+            "{}.{}.{}",
+            B64.encode(r#"{"alg":"EdDSA","kid":7}"#),
+            parts[1],
+            parts[2]
+        ),
+        format!("{}.{}.{}", parts[0], "!!!", parts[2]),
+        "é.ü.ß".into(),
+        "\0.\0.\0".into(),
+        format!("{}.{}.{}", "A".repeat(100_000), parts[1], parts[2]),
+    ];
+    // Every one-byte change of a valid token.
+    for i in 0..good.len() {
+        let mut bytes = good.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        if let Ok(s) = String::from_utf8(bytes) {
+            hostile.push(s);
+        }
+    }
+    for token in &hostile {
+        // Asking whether it would fetch keys must not panic either.
+        let _ = verifier.would_fetch(token);
+        match verifier.verify(token, now()) {
+            Err(TokenError::Invalid(_)) => {}
+            other => {
+                // A change inside the signature's base64 padding bits may still decode to the
+                // same signature; nothing else may pass.
+                let same = other.as_ref().is_ok_and(|id| id.subject == "alice");
+                assert!(
+                    same && token.starts_with(&format!("{}.{}.", parts[0], parts[1])),
+                    "{token:?}: {other:?}"
+                );
+            }
+        }
+    }
+}
