@@ -310,13 +310,19 @@ fn subjects_and_groups_in_a_policy_decide_who_may_call_a_tool() {
         (call(&alice), call(&bob), call(&f.invoker)),
         (200, 403, 403)
     );
-    // A bare subject, or a key: either list admits its own.
-    set("[access]\nsubjects = [\"bob\"]\nkeys = [\"inv\"]\n");
+    // Subjects and keys: either list admits its own.
+    set(&format!(
+        "[access]\nsubjects = [\"{ISS}#bob\"]\nkeys = [\"inv\"]\n"
+    ));
     assert_eq!(
         (call(&alice), call(&bob), call(&f.invoker)),
         (403, 200, 200)
     );
-    // A group the token must carry (an API key carries none).
+    // A group the token must carry (an API key carries none), by name or of one issuer.
+    set(&format!("[access]\ngroups = [\"{ISS}#finance\"]\n"));
+    assert_eq!((call(&alice), call(&bob)), (200, 403));
+    set("[access]\ngroups = [\"https://other.example.com#finance\"]\n");
+    assert_eq!(call(&alice), 403);
     set("[access]\ngroups = [\"finance\"]\n");
     assert_eq!(
         (call(&alice), call(&bob), call(&f.invoker)),
@@ -338,21 +344,22 @@ fn subjects_and_groups_in_a_policy_decide_who_may_call_a_tool() {
     };
     assert!(listed(&alice));
     assert!(!listed(&bob));
-    // A malformed subject is refused with its key path.
-    let (status, body) = s.json(
-        "PUT",
-        "/v1/tools/word-count/policy",
-        Some(&f.admin),
-        b"[access]\nsubjects = [\"#alice\"]\n",
-    );
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("access.subjects[0]"),
-        "{body}"
-    );
+    // A subject without its issuer (it would admit that subject from every issuer) is refused
+    // with its key path and the form to write.
+    for bad in ["alice", "#alice", "https://id.cordon.test#"] {
+        let (status, body) = s.json(
+            "PUT",
+            "/v1/tools/word-count/policy",
+            Some(&f.admin),
+            format!("[access]\nsubjects = [\"{bad}\"]\n").as_bytes(),
+        );
+        assert_eq!(status, 422, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("access.subjects[0]") && message.contains("write issuer#subject"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -87,7 +87,9 @@ fn each_quota_is_hit_reported_and_reset() {
         &claims("carol", &["tool-users"]),
     );
 
-    // executions_per_day, for one subject: two calls, then 429 until the day ends.
+    // executions_per_day, for one subject: an input refused before anything runs costs
+    // nothing; two calls, then 429 until the day ends.
+    assert_eq!(call(&s, &carol, "echo", "[").0, 422);
     for _ in 0..2 {
         assert_eq!(call(&s, &carol, "echo", r#"{"message":"hi"}"#).0, 200);
     }
@@ -174,6 +176,11 @@ fn each_quota_is_hit_reported_and_reset() {
         let (st, hd, body) = call(&s, &f.invoker, "echo", r#"{"message":"second"}"#);
         if st == 429 {
             assert_eq!(body["error"]["quota"]["quota"], "concurrent", "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("retry when one of your running calls ends"),
+                "{message}"
+            );
             assert_eq!(body["error"]["quota"]["limit"], 1);
             (status, head) = (st, hd);
             break;

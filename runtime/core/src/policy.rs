@@ -86,12 +86,12 @@ pub struct Access {
     /// of those named in either; both absent: any caller with the right role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
-    /// Token callers that may invoke the tool: `issuer#subject`, or a bare subject (the same
-    /// subject from any configured issuer).
+    /// Token callers that may invoke the tool, as `issuer#subject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects: Option<Vec<String>>,
-    /// Groups (values of an issuer's role claim) one of which a token caller must hold; absent:
-    /// no group is required. An API key holds no group.
+    /// Groups (values of an issuer's role claim) one of which a token caller must hold:
+    /// `issuer#group`, or a bare group name from any configured issuer; absent: no group is
+    /// required. An API key holds no group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
 }
@@ -367,12 +367,19 @@ impl Policy {
                 }
             }
         }
+        // A subject is unique only within its issuer: naming one without its issuer would admit
+        // the same `sub` from every configured identity provider.
         if let Some(subjects) = &file.access.subjects {
             for (i, s) in subjects.iter().enumerate() {
-                if s.ends_with('#') || s.starts_with('#') {
+                let scoped = s
+                    .split_once('#')
+                    .is_some_and(|(issuer, sub)| !issuer.is_empty() && !sub.is_empty());
+                if !scoped {
                     return Err(invalid(
                         format!("access.subjects[{i}]"),
-                        format!("{s:?}: write issuer#subject (both parts), or the subject alone"),
+                        format!(
+                            "{s:?}: write issuer#subject, e.g. \"https://id.example.com#00u1abcd\" (as the audit log records the caller)"
+                        ),
                     ));
                 }
             }

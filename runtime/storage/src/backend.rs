@@ -125,6 +125,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// A caller's use on `day`, per scope it used (running leases as of `now_ms`).
     fn quota_use(&self, caller: &str, day: i64, now_ms: i64)
     -> Result<Vec<QuotaUse>, StorageError>;
+    /// Forgets the counters of days before `before_day` and leases ended by `now_ms` (of
+    /// calls whose node died); returns how many rows went.
+    fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError>;
 
     /// Whether the store answers now (for readiness checks, never per request).
     fn ping(&self) -> Result<(), StorageError> {
@@ -348,6 +351,9 @@ impl Storage for Embedded {
         now_ms: i64,
     ) -> Result<Vec<QuotaUse>, StorageError> {
         self.quotas.usage(caller, day, now_ms)
+    }
+    fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
+        self.quotas.prune(before_day, now_ms)
     }
 }
 

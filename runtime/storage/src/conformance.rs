@@ -603,6 +603,22 @@ pub(crate) fn quotas_count_refuse_and_reset(s: &dyn Storage) {
     s.quota_finish("alice", 10, &[], 0, third.as_deref())
         .unwrap();
     assert_eq!(s.quota_use("alice", 10, 1_008).unwrap()[0].running, 0);
+    // Pruning forgets days before the one given and ended leases, and keeps the rest.
+    granted(
+        s.quota_acquire(&ask("erin", 12, 29_000, &concurrent_one))
+            .unwrap(),
+    );
+    let pruned = s.quota_prune(11, 30_000).unwrap();
+    // Day 10: alice's two scopes, bob's two, carol's one; two ended leases: carol's last one
+    // (until 25,001) and bob's (until 11,007: his call never finished); erin's (until 39,000)
+    // is kept.
+    assert_eq!(pruned, 2 + 2 + 1 + 2);
+    assert_eq!(
+        s.quota_use("alice", 10, 30_000).unwrap(),
+        Vec::<QuotaUse>::new()
+    );
+    assert_eq!(s.quota_use("alice", 11, 30_000).unwrap()[0].fuel, 1_000);
+    assert_eq!(s.quota_use("erin", 12, 30_000).unwrap()[0].running, 1);
 }
 
 /// Two handles on one store (two nodes) racing for the last executions of a day: exactly the

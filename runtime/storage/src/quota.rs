@@ -184,8 +184,8 @@ impl QuotaStore {
     ) -> Result<QuotaDecision, crate::StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.prepare_cached("DELETE FROM quota_leases WHERE expires_at <= ?1")?
-            .execute([request.now_ms])?;
+        tx.prepare_cached("DELETE FROM quota_leases WHERE caller = ?1 AND expires_at <= ?2")?
+            .execute(rusqlite::params![request.caller, request.now_ms])?;
         let decision = acquire_with(&mut SqliteCounters(&tx), request)?;
         tx.commit()?;
         Ok(decision)
@@ -216,6 +216,15 @@ impl QuotaStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    pub fn prune(&self, before_day: i64, now_ms: i64) -> Result<u64, crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let days = tx.execute("DELETE FROM quota_use WHERE day < ?1", [before_day])?;
+        let leases = tx.execute("DELETE FROM quota_leases WHERE expires_at <= ?1", [now_ms])?;
+        tx.commit()?;
+        Ok((days + leases) as u64)
     }
 
     pub fn usage(

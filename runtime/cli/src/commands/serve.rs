@@ -256,6 +256,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "auth.resource is not set: the protected resource metadata names http://<Host>/mcp; set it to the URL clients use (docs/identity.md)"
         );
     }
+    if let Some(resource) = &resource {
+        for (issuer, audiences) in verifier.audiences() {
+            if !audiences
+                .iter()
+                .any(|a| a.trim_end_matches('/') == resource)
+            {
+                tracing::warn!(
+                    issuer,
+                    resource,
+                    "auth.oidc audiences do not name auth.resource: an MCP client that asks this issuer for a token for this server (RFC 8707) gets one that cordon refuses; add the resource to audiences"
+                );
+            }
+        }
+    }
     let rate_defaults = RateSettings::default();
     let listen = args
         .listen
@@ -377,6 +391,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
                     Err(e) => tracing::error!(error = %e, "execution log retention failed"),
+                }
+            }
+            // Quota counters of days before yesterday, and leases of calls whose node died:
+            // hourly (only a node with quotas configured writes them).
+            if minutes.is_multiple_of(60) {
+                let now = crate::server::state::now_ms();
+                let today = cordon_core::quota::day_of(now);
+                let store = housekeeping.clone();
+                match tokio::task::spawn_blocking(move || store.storage.quota_prune(today - 1, now))
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune old quota counters"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune old quota counters"),
                 }
             }
             minutes += 1;

@@ -105,26 +105,20 @@ impl Caller {
         matches!(self.via, Via::Key) && (self.id == entry || self.name == entry)
     }
 
-    /// Whether an `[access] subjects` entry (`issuer#subject`, or a bare subject) names this
-    /// caller.
+    /// Whether an `[access] subjects` entry (`issuer#subject`) names this caller.
     pub fn is_subject(&self, entry: &str) -> bool {
-        match &self.via {
-            Via::Key => false,
-            Via::Token { subject, .. } => {
-                if entry.contains('#') {
-                    self.id == entry
-                } else {
-                    subject == entry
-                }
-            }
-        }
+        matches!(self.via, Via::Token { .. }) && self.id == entry
     }
 
-    /// The groups the caller's token carries (none for a key).
-    pub fn groups(&self) -> &[String] {
+    /// Whether the caller's token carries an `[access] groups` entry: `issuer#group` for a
+    /// group of one issuer, or a bare group name from any configured issuer.
+    pub fn in_group(&self, entry: &str) -> bool {
         match &self.via {
-            Via::Key => &[],
-            Via::Token { groups, .. } => groups,
+            Via::Key => false,
+            Via::Token { issuer, groups, .. } => match entry.split_once('#') {
+                Some((from, group)) => from == issuer && groups.iter().any(|g| g == group),
+                None => groups.iter().any(|g| g == entry),
+            },
         }
     }
 }
@@ -239,7 +233,7 @@ async fn from_token(
             .await
             .map_err(ApiError::internal)?
     } else {
-        verifier.verify(token, now_secs())
+        verifier.verify_cached(token, now_secs())
     };
     match checked {
         Ok(identity) => {

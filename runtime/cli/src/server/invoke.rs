@@ -162,17 +162,18 @@ pub async fn execute(
         )
         .retry_after(1));
     };
-    // Counted against the caller's quotas (in the store, shared by every node) only once the
-    // call will run: a refusal above costs the caller nothing.
-    let reservation = crate::server::quotas::reserve(state, caller, &tool, transport).await?;
 
     let started = now_ms();
     crate::server::metrics::in_flight(1);
     let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1));
-    let exec = match crate::input::check(body, tool.validator.as_ref()) {
-        Err(message) => refuse(&tool, body, message),
+    let (exec, reservation) = match crate::input::check(body, tool.validator.as_ref()) {
+        Err(message) => (refuse(&tool, body, message), None),
         Ok(text) => {
             let grants = state.grants(&tool)?;
+            // Counted against the caller's quotas (in the store, shared by every node) only
+            // once the call will run: a refusal before here costs the caller nothing.
+            let reservation =
+                crate::server::quotas::reserve(state, caller, &tool, transport).await?;
             let span = tracing::info_span!(
                 "invoke",
                 tool = name,
@@ -180,8 +181,12 @@ pub async fn execute(
                 caller = caller.id,
                 transport
             );
-            tracing::Instrument::instrument(state.sandbox.call(&tool.tool, text, &grants), span)
-                .await
+            let exec = tracing::Instrument::instrument(
+                state.sandbox.call(&tool.tool, text, &grants),
+                span,
+            )
+            .await;
+            (exec, reservation)
         }
     };
 
@@ -260,7 +265,7 @@ pub fn may_invoke(caller: &Caller, tool: &LiveTool) -> bool {
     let group_ok = access
         .groups
         .as_ref()
-        .is_none_or(|groups| groups.iter().any(|g| caller.groups().contains(g)));
+        .is_none_or(|groups| groups.iter().any(|g| caller.in_group(g)));
     role_ok && who_ok && group_ok
 }
 

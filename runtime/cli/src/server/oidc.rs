@@ -250,19 +250,27 @@ impl Issuer {
     /// An unreachable JWKS keeps the keys there are (for [`KEYS_TRUSTED_FOR`] after they were
     /// last fetched). Blocking.
     pub fn refresh(&self) {
-        if self
-            .state()
-            .tried
-            .is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY)
         {
-            return;
+            // Claimed under the write lock before fetching: of many requests naming unknown
+            // keys at once, one fetches and the others are refused at once, instead of each
+            // holding a blocking thread through a slow identity provider's timeout.
+            let mut guard = self
+                .keys
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard
+                .tried
+                .is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY)
+            {
+                return;
+            }
+            guard.tried = Some(Instant::now());
         }
         let fetched = fetch(&self.config.jwks, self.roots.as_deref());
         let mut guard = self
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.tried = Some(Instant::now());
         match fetched {
             Ok(keys) => {
                 guard.set = keys;
@@ -289,6 +297,20 @@ impl Issuer {
 
     /// Checks `token`, signed by this issuer. Blocking (it may fetch the keys once).
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
+        self.verify_with(token, now_secs, true)
+    }
+
+    /// Checks `token` with the keys cached now, never fetching (for the async workers).
+    pub fn verify_cached(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
+        self.verify_with(token, now_secs, false)
+    }
+
+    fn verify_with(
+        &self,
+        token: &str,
+        now_secs: u64,
+        may_fetch: bool,
+    ) -> Result<Identity, TokenError> {
         let invalid = |why: String| TokenError::Invalid(why);
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("header: {e}")))?;
@@ -301,7 +323,9 @@ impl Issuer {
         let jwk = match self.key(header.kid.as_deref()) {
             Some(k) => k,
             None => {
-                self.refresh();
+                if may_fetch {
+                    self.refresh();
+                }
                 self.key(header.kid.as_deref()).ok_or_else(|| {
                     invalid(format!(
                         "no key {:?} in the issuer's key set",
@@ -327,7 +351,7 @@ impl Issuer {
         {
             return Err(invalid("issued in the future (iat)".into()));
         }
-        let groups: Vec<String> = match claims.rest.get(&self.config.role_claim) {
+        let groups: Vec<String> = match role_claim(&claims.rest, &self.config.role_claim) {
             Some(serde_json::Value::String(s)) => vec![s.clone()],
             Some(serde_json::Value::Array(items)) => items
                 .iter()
@@ -479,6 +503,36 @@ impl Verifier {
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
         self.issuer_of(token)?.verify(token, now_secs)
     }
+
+    /// Checks `token` with the keys cached now, never blocking.
+    pub fn verify_cached(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
+        self.issuer_of(token)?.verify_cached(token, now_secs)
+    }
+
+    /// Each configured issuer's identifier and accepted audiences.
+    pub fn audiences(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.issuers
+            .iter()
+            .map(|i| (i.issuer(), i.config.audiences.as_slice()))
+    }
+}
+
+/// The role claim's value: the claim of exactly that name (namespaced claims such as
+/// `https://example.com/roles` contain dots), else a dotted path into nested objects (Keycloak's
+/// `realm_access.roles`).
+fn role_claim<'a>(
+    claims: &'a BTreeMap<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a serde_json::Value> {
+    if let Some(v) = claims.get(name) {
+        return Some(v);
+    }
+    let mut parts = name.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.get(part)?;
+    }
+    Some(value)
 }
 
 /// The issuer a token names in `iss`, read without trusting anything else in it (the

@@ -288,3 +288,51 @@ fn malformed_tokens_are_refused_without_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_nested_role_claim_is_read_by_its_dotted_path_and_a_dotted_name_first() {
+    let k = keys("nested");
+    let nested = Issuer::new(IssuerConfig {
+        role_claim: "realm_access.roles".into(),
+        ..config(&k)
+    })
+    .unwrap();
+    let token = sign(
+        Algorithm::EdDSA,
+        "ed-1",
+        &k.ed,
+        &claims(|c| c["realm_access"] = json!({"roles": ["auditors", "offline_access"]})),
+    );
+    let id = nested.verify(&token, now()).unwrap();
+    assert_eq!(id.roles, [Role::Auditor].into());
+    assert_eq!(id.groups, ["auditors", "offline_access"]);
+    // A namespaced claim whose name has dots is read as that name.
+    let namespaced = Issuer::new(IssuerConfig {
+        role_claim: "https://cordon.test/roles".into(),
+        ..config(&k)
+    })
+    .unwrap();
+    let token = sign(
+        Algorithm::EdDSA,
+        "ed-1",
+        &k.ed,
+        &claims(|c| c["https://cordon.test/roles"] = json!("platform-admins")),
+    );
+    assert_eq!(
+        namespaced.verify(&token, now()).unwrap().roles,
+        [Role::Admin].into()
+    );
+    // A path that leads nowhere maps to no role.
+    let token = sign(
+        Algorithm::EdDSA,
+        "ed-1",
+        &k.ed,
+        &claims(|c| c["realm_access"] = json!("x")),
+    );
+    assert_eq!(
+        nested.verify(&token, now()),
+        Err(TokenError::NoRole {
+            claim: "realm_access.roles".into()
+        })
+    );
+}

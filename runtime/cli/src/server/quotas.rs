@@ -3,9 +3,8 @@
 //! `GET /v1/quotas/{caller}`.
 //!
 //! Server-wide limits come from `[quotas]` in the config file: an entry for the caller itself
-//! (`[quotas.callers."<key id, key name or issuer#subject>"]`), else the widest of its roles'
-//! entries (`[quotas.roles.<role>]`, a role without one counting as `[quotas.default]`), else
-//! `[quotas.default]`. A tool's policy may add its own `[quotas]`, counted per caller for that
+//! (`[quotas.callers."<key id, key name or issuer#subject>"]`), else the widest of the entries of
+//! its roles that may invoke (`[quotas.roles.<role>]`), else `[quotas.default]`. A tool's policy may add its own `[quotas]`, counted per caller for that
 //! tool alone; both must allow a call. A caller with no limit at all costs no database work.
 
 use crate::server::auth::{Caller, Via};
@@ -63,22 +62,27 @@ impl QuotaSettings {
         Ok(())
     }
 
-    /// The server-wide limits for a caller with this identity and these roles.
+    /// The server-wide limits for a caller: the entry for its identity (a key's id, then its
+    /// name; a token caller's `issuer#subject`), else the widest entry among its roles that may
+    /// invoke tools, else the default.
     pub fn limits_for(&self, caller: &Caller) -> QuotaLimits {
-        if let Some((_, limits)) = self
-            .callers
-            .iter()
-            .find(|(entry, _)| caller.is_key(entry) || caller.is_subject(entry))
-        {
+        let named = self.callers.get(&caller.id).or_else(|| match caller.via {
+            Via::Key => self.callers.get(&caller.name),
+            Via::Token { .. } => None,
+        });
+        if let Some(limits) = named {
             return *limits;
         }
         self.for_roles(&caller.roles)
     }
 
     fn for_roles(&self, roles: &BTreeSet<Role>) -> QuotaLimits {
+        // Only roles that may invoke count: holding an auditor role beside an invoker one must
+        // not lift the invoker's limits to the auditor's (or the default's).
         roles
             .iter()
-            .map(|r| self.roles.get(r).copied().unwrap_or(self.default))
+            .filter(|r| r.permits(Action::Invoke))
+            .filter_map(|r| self.roles.get(r).copied())
             .reduce(QuotaLimits::widest)
             .unwrap_or(self.default)
     }
@@ -160,9 +164,14 @@ pub async fn reserve(
         })),
         QuotaDecision::Refused(refusal) => {
             let name = refusal.quota.as_str();
-            let wait = match refusal.quota {
-                cordon_core::QuotaKind::Concurrent => 1,
-                _ => secs_until_next_day(now),
+            let (wait, when) = match refusal.quota {
+                cordon_core::QuotaKind::Concurrent => {
+                    (1, "retry when one of your running calls ends".to_owned())
+                }
+                _ => {
+                    let wait = secs_until_next_day(now);
+                    (wait, format!("it resets at 00:00 UTC, in {wait} s"))
+                }
             };
             let scope = if refusal.scope.is_empty() {
                 "all tools".to_owned()
@@ -175,7 +184,7 @@ pub async fn reserve(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
                 format!(
-                    "quota {name} ({scope}) is used up: {} of {}; it resets in {wait} s",
+                    "quota {name} ({scope}) is used up: {} of {}; {when}",
                     refusal.used, refusal.limit
                 ),
             )
@@ -246,6 +255,9 @@ pub struct QuotaView {
     /// One entry per scope: all tools (`scope` empty, the server-wide limits) and each tool
     /// used today or limiting itself.
     pub scopes: Vec<ScopeView>,
+    /// False for a token caller other than the one asking: its roles are known only when it
+    /// calls, so the server-wide limits shown are its `callers` entry or the default.
+    pub roles_known: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -281,6 +293,7 @@ pub async fn show(
     caller: Caller,
     Path(who): Path<String>,
 ) -> Result<Json<QuotaView>, ApiError> {
+    let mut roles_known = true;
     let subject = if who == "me"
         || who == caller.id
         || (matches!(caller.via, Via::Key) && who == caller.name)
@@ -291,6 +304,7 @@ pub async fn show(
         match state.keys.find(&who) {
             Some(key) => Caller::from_key(&key),
             None if who.contains('#') => {
+                roles_known = false;
                 let (issuer, sub) = who.split_once('#').unwrap_or_default();
                 Caller {
                     id: who.clone(),
@@ -348,6 +362,7 @@ pub async fn show(
         day: date.get(..10).unwrap_or_default().to_owned(),
         resets_in_secs: secs_until_next_day(now),
         scopes,
+        roles_known,
     }))
 }
 
@@ -377,8 +392,10 @@ mod tests {
             r#"
             default = { executions_per_day = 10 }
             roles.invoker = { executions_per_day = 100 }
-            roles.auditor = { executions_per_day = 5 }
+            roles.admin = { executions_per_day = 200 }
+            roles.auditor = { executions_per_day = 5000 }
             callers.ci = { executions_per_day = 1000 }
+            callers.alice = { executions_per_day = 1 }
             callers."https://id.example.com#alice" = { executions_per_day = 7 }
             "#,
         )
@@ -391,10 +408,18 @@ mod tests {
         other.name = "other".into();
         other.id = "ffffffffffff".into();
         assert_eq!(settings.limits_for(&other), limits(100));
+        // A role that may not invoke lifts nothing; of two that may, the widest wins.
         other.roles = BTreeSet::from([Role::Invoker, Role::Auditor]);
         assert_eq!(settings.limits_for(&other), limits(100));
+        other.roles = BTreeSet::from([Role::Invoker, Role::Admin]);
+        assert_eq!(settings.limits_for(&other), limits(200));
         other.roles = BTreeSet::from([Role::Publisher]);
         assert_eq!(settings.limits_for(&other), limits(10));
+        // A key's id wins over its name.
+        let mut both = key_caller(Role::Invoker);
+        both.id = "ci".into();
+        both.name = "other".into();
+        assert_eq!(settings.limits_for(&both), limits(1000));
         let alice = Caller {
             id: "https://id.example.com#alice".into(),
             name: "alice".into(),
@@ -406,6 +431,10 @@ mod tests {
             },
         };
         assert_eq!(settings.limits_for(&alice), limits(7));
+        // A key name never matches a token caller whose bare subject happens to equal it.
+        let mut alice_sub = alice.clone();
+        alice_sub.id = "https://other.example.com#alice".into();
+        assert_eq!(settings.limits_for(&alice_sub), limits(100));
     }
 
     #[test]

@@ -735,6 +735,9 @@ impl Storage for Postgres {
     ) -> Result<Vec<QuotaUse>, StorageError> {
         self.quota_usage(caller, day, now_ms)
     }
+    fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
+        self.prune_quotas(before_day, now_ms)
+    }
 }
 
 #[cfg(test)]

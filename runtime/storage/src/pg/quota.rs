@@ -140,4 +140,16 @@ impl Postgres {
         tx.commit()?;
         Ok(out)
     }
+
+    pub(super) fn prune_quotas(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let days = tx.execute("DELETE FROM quota_use WHERE day < $1", &[&before_day])?;
+        let leases = tx.execute(
+            "DELETE FROM quota_leases WHERE expires_at <= $1",
+            &[&now_ms],
+        )?;
+        tx.commit()?;
+        Ok(days + leases)
+    }
 }
