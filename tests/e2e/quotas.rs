@@ -125,6 +125,28 @@ fn each_quota_is_hit_reported_and_reset() {
         executions,
         "a refused call does not run"
     );
+    // Over MCP the same refusal is a tool error with the quota in `_meta`.
+    let report = crate::mcp::client(&serde_json::json!({
+        "transport": "http",
+        "url": format!("http://{}/mcp", s.addr),
+        "api_key": carol,
+        "calls": [{"name": "echo", "arguments": {"message": "hi"}}],
+    }));
+    let refused = &report["calls"][0];
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        refused["text"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("quota_exceeded: "),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["meta"]["cordon/quota"]["quota"],
+        "executions_per_day"
+    );
+    assert_eq!(refused["meta"]["cordon/quota"]["limit"], 2);
+    assert!(refused["meta"]["cordon/retry_after_secs"].as_u64().unwrap() > 0);
     // Her use, as she sees it, and as an auditor sees it (API and `cordon quotas`).
     let (status, mine) = s.json("GET", "/v1/quotas/me", Some(&carol), b"");
     assert_eq!(status, 200, "{mine}");
@@ -243,13 +265,17 @@ fn each_quota_is_hit_reported_and_reset() {
     assert_eq!(call(&s, &f.admin, "word-count", r#"{"text":"one"}"#).0, 200);
 
     // Each refusal is counted and a security event.
-    for q in ["executions_per_day", "concurrent", "fuel_per_day"] {
-        assert_eq!(metric(&s, &f.admin, q), 1, "{q}");
+    for (q, n) in [
+        ("executions_per_day", 2),
+        ("concurrent", 1),
+        ("fuel_per_day", 1),
+    ] {
+        assert_eq!(metric(&s, &f.admin, q), n, "{q}");
     }
     let log = std::fs::read_to_string(f.data.join("server.log")).unwrap();
     assert_eq!(
         log.matches("quota exceeded: execution refused").count(),
-        3,
+        4,
         "{log}"
     );
     assert!(log.contains("cordon::security"));

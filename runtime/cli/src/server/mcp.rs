@@ -201,11 +201,22 @@ impl ServerHandler for Gateway {
             Err(e) if e.status.is_server_error() && e.code != "saturated" => {
                 return Err(McpError::internal_error(e.message, None));
             }
-            // Refusals the caller (or model) should read: forbidden, quarantined, saturated.
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
-                "{}: {}",
-                e.code, e.message
-            ))]),
+            // Refusals the caller (or model) should read: forbidden, quarantined, saturated,
+            // quota_exceeded (with the quota and when to retry in `_meta`, as REST gives them
+            // in the body and `Retry-After`).
+            Err(e) => {
+                let mut refused = CallToolResult::error(vec![ContentBlock::text(format!(
+                    "{}: {}",
+                    e.code, e.message
+                ))]);
+                if let Some(quota) = &e.quota {
+                    let mut meta = JsonObject::new();
+                    meta.insert("cordon/quota".into(), json!(quota));
+                    meta.insert("cordon/retry_after_secs".into(), json!(e.retry_after));
+                    refused.meta = Some(rmcp::model::MetaObject(meta));
+                }
+                refused
+            }
         }
         .into())
     }
