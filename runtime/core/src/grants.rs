@@ -5,6 +5,7 @@
 //! looked up host variables and secrets. `Debug` never prints environment values.
 
 use crate::Limits;
+use crate::credentials::ResolvedCredential;
 use crate::network::NetworkPolicy;
 use std::fmt;
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct Grants {
     pub limits: Limits,
     pub mounts: Vec<Mount>,
     pub network: NetworkPolicy,
+    /// Headers the host attaches to requests for their destinations (values hold secrets).
+    pub credentials: Vec<ResolvedCredential>,
     /// Environment variables the guest sees, and nothing else.
     pub env: Vec<(String, String)>,
     /// Secret values: never logged, and replaced in anything the guest sends back.
@@ -48,6 +51,7 @@ impl fmt::Debug for Grants {
             .field("limits", &self.limits)
             .field("mounts", &self.mounts)
             .field("network", &self.network)
+            .field("credentials", &self.credentials)
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .field("secrets", &self.secrets.len())
             .finish()

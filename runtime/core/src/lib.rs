@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod authority;
+pub mod credentials;
 pub mod grants;
 pub mod info;
 pub mod json;
@@ -21,6 +22,6 @@ pub use access::{Action, Role};
 pub use grants::{Grants, Mount, REDACTED, redact};
 pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};
-pub use outcome::{Denial, DenialKind, Execution, Outcome, Usage};
+pub use outcome::{CredentialUse, Denial, DenialKind, Execution, Outcome, Usage};
 pub use policy::{Access, EnvSource, Policy, PolicyError};
 pub use quota::{QuotaKind, QuotaLimits};

@@ -109,6 +109,15 @@ impl HostPattern {
         Ok(HostPattern { scheme, host, port })
     }
 
+    /// The one destination this pattern names, when it names exactly one (no `*.` host, no
+    /// `*` port): scheme, normalized host, port.
+    pub fn exact(&self) -> Option<(Scheme, &str, u16)> {
+        match (&self.host, self.port) {
+            (HostMatch::Exact(h), PortMatch::Exact(p)) => Some((self.scheme, h.as_str(), p)),
+            _ => None,
+        }
+    }
+
     /// Whether a request to `scheme://host:port` fits this pattern. `host` must already be
     /// normalized with [`normalize_host`].
     pub fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {

@@ -104,6 +104,22 @@ pub struct Usage {
     pub http_requests: u64,
     /// Every operation the policy refused during the call.
     pub denials: Vec<Denial>,
+    /// Credentials the host attached to the call's requests (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialUse>,
+}
+
+/// A credential the host attached, to which destination, how many times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CredentialUse {
+    /// `scheme://host:port`.
+    pub destination: String,
+    /// The header set (lower-case).
+    pub header: String,
+    /// The secret store entries its value was made from.
+    pub secrets: Vec<String>,
+    /// Requests it was attached to.
+    pub requests: u64,
 }
 
 /// What kind of capability a denied operation wanted.

@@ -6,6 +6,7 @@
 //! Host paths and host environment variables are resolved when the policy is loaded, so a
 //! missing directory or variable is a load error, never a silent skip.
 
+use crate::credentials::Credential;
 use crate::grants::{Grants, Mount};
 use crate::limits::{LimitError, Limits};
 use crate::network::{HostPattern, NetworkPolicy};
@@ -31,6 +32,9 @@ pub struct Policy {
     pub mounts: Vec<Mount>,
     /// Hosts the guest may call, and private ranges explicitly opened.
     pub network: NetworkPolicy,
+    /// Headers the host attaches to requests for one destination each, with secrets the guest
+    /// never sees (`[[network.credentials]]`).
+    pub credentials: Vec<Credential>,
     /// Variables the guest sees, in name order.
     pub env: Vec<(String, EnvSource)>,
     /// Who may invoke the tool (enforced by the server).
@@ -47,6 +51,7 @@ impl Default for Policy {
             limits: LimitOverrides::default(),
             mounts: Vec::new(),
             network: NetworkPolicy::default(),
+            credentials: Vec::new(),
             env: Vec::new(),
             access: Access::default(),
             quotas: QuotaLimits::default(),
@@ -202,6 +207,16 @@ struct NetworkSection {
     allow: Vec<String>,
     #[serde(default)]
     allow_private: Vec<String>,
+    #[serde(default)]
+    credentials: Vec<CredentialSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialSpec {
+    destination: String,
+    header: String,
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +322,34 @@ impl Policy {
             network.allow_private.push(net);
         }
 
+        let mut credentials: Vec<Credential> = Vec::new();
+        for (i, spec) in file.network.credentials.iter().enumerate() {
+            let c = Credential::parse(&spec.destination, &spec.header, &spec.value)
+                .map_err(|(field, m)| invalid(format!("network.credentials[{i}].{field}"), m))?;
+            if network
+                .check_destination(c.scheme, &c.host, c.port)
+                .is_err()
+            {
+                return Err(invalid(
+                    format!("network.credentials[{i}].destination"),
+                    format!(
+                        "{} is not in network.allow; a credential is attached only to a destination the tool may call",
+                        c.destination()
+                    ),
+                ));
+            }
+            if credentials
+                .iter()
+                .any(|o| o.destination() == c.destination() && o.header == c.header)
+            {
+                return Err(invalid(
+                    format!("network.credentials[{i}]"),
+                    format!("{} {} is given twice", c.destination(), c.header),
+                ));
+            }
+            credentials.push(c);
+        }
+
         let mut env = Vec::new();
         for (name, spec) in file.env {
             let key = format!("env.{name}");
@@ -399,6 +442,7 @@ impl Policy {
             limits: file.limits,
             mounts,
             network,
+            credentials,
             env,
             access: file.access,
             quotas: file.quotas,
@@ -448,13 +492,57 @@ impl Policy {
             };
             env.push((name.clone(), value));
         }
+        let mut credentials = Vec::with_capacity(self.credentials.len());
+        for (i, c) in self.credentials.iter().enumerate() {
+            let resolved = c
+                .resolve(&mut secret)
+                .map_err(|name| PolicyError::Invalid {
+                    path: path.to_owned(),
+                    key: format!("network.credentials[{i}].value"),
+                    message: format!("secret {name} is not in the secret store"),
+                })?;
+            secrets.extend(resolved.secret_values.iter().cloned());
+            credentials.push(resolved);
+        }
         Ok(Grants {
             limits,
             mounts: self.mounts.clone(),
             network: self.network.clone(),
+            credentials,
             env,
             secrets,
         })
+    }
+
+    /// Every secret store entry the policy uses (its environment and its credentials), each
+    /// once.
+    pub fn secret_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .env
+            .iter()
+            .filter_map(|(_, s)| match s {
+                EnvSource::Secret(n) => Some(n.as_str()),
+                _ => None,
+            })
+            .chain(self.credentials.iter().flat_map(Credential::secrets))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// What an operator should know about this policy though it is valid: secrets the tool can
+    /// read itself.
+    pub fn warnings(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .filter_map(|(name, s)| match s {
+                EnvSource::Secret(secret) => Some(format!(
+                    "env.{name}: the tool can read secret {secret} (it is in its environment, and the tool may send it anywhere its network allows); if it only authenticates requests to one API, attach it with [[network.credentials]] instead, which the tool never sees"
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The effective policy as JSON, for `cordon policy check`: no secret or host values.
@@ -484,6 +572,11 @@ impl Policy {
             "network": {
                 "allow": self.network.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "allow_private": self.network.allow_private.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "credentials": self.credentials.iter().map(|c| serde_json::json!({
+                    "destination": c.destination(),
+                    "header": c.header,
+                    "secrets": c.secrets().collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
             },
             "env": env,
             "access": self.access,

@@ -126,7 +126,7 @@ impl Sandbox {
         let limits = &grants.limits;
         let start = Instant::now();
         let deadline = start + Duration::from_millis(limits.timeout_ms);
-        let state = match HostState::new(grants, &self.resolver, deadline) {
+        let state = match HostState::new(grants, &self.resolver, &self.tls, deadline) {
             Ok(state) => state,
             Err(e) => return host_fault(format!("cannot prepare the call: {e}")),
         };
@@ -189,6 +189,7 @@ impl Sandbox {
             stderr_truncated,
             http_requests: net.requests,
             denials: net.denials,
+            credentials: net.credentials,
         };
         let (result, error) = match ended {
             Ok(Ok(returned)) => (Ok(returned), None),

@@ -39,6 +39,7 @@ impl HostState {
     pub(crate) fn new(
         grants: &Grants,
         resolver: &Arc<dyn Resolver>,
+        tls: &Arc<rustls::ClientConfig>,
         deadline: Instant,
     ) -> std::io::Result<Self> {
         let limits = &grants.limits;
@@ -80,6 +81,17 @@ impl HostState {
                 max_requests: limits.max_http_requests,
                 max_response_bytes: limits.max_http_response_bytes,
                 deadline,
+                credentials: grants.credentials.clone(),
+                redact: Arc::new(
+                    grants
+                        .credentials
+                        .iter()
+                        .flat_map(|c| c.secret_values.iter())
+                        .filter(|v| !v.is_empty())
+                        .map(|v| v.as_bytes().to_vec())
+                        .collect(),
+                ),
+                tls: tls.clone(),
             },
             net_log,
             table: ResourceTable::new(),

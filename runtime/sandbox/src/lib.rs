@@ -16,6 +16,7 @@ mod fs_audit;
 mod host;
 mod limiter;
 mod outbound;
+mod redact_body;
 mod resolver;
 mod sandbox;
 

@@ -9,17 +9,24 @@
 //! the guest, and following it is a new request, checked again. Response bodies are capped.
 //!
 //! Every refusal is recorded as a denial for the usage report and logged as a security event.
+//!
+//! Credentials (`[[network.credentials]]`): once a request has passed every check above and is
+//! about to be sent, the host adds the policy's header for exactly that scheme, host (as the
+//! guest wrote it) and port, replacing (and recording) one the guest set itself. The value goes
+//! on the wire only: responses are redacted of every secret before the guest reads them.
 
+use crate::redact_body::{RedactingBody, redact_bytes};
 use crate::resolver::Resolver;
 use bytes::Bytes;
+use cordon_core::credentials::ResolvedCredential;
 use cordon_core::network::{
     NetworkDenial, NetworkPolicy, Scheme, normalize_host, parse_ipv4_loose,
 };
-use cordon_core::{Denial, DenialKind};
+use cordon_core::{CredentialUse, Denial, DenialKind};
 use http_body::{Body, Frame};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -31,6 +38,26 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 pub(crate) struct NetLog {
     pub(crate) requests: u64,
     pub(crate) denials: Vec<Denial>,
+    pub(crate) credentials: Vec<CredentialUse>,
+}
+
+impl NetLog {
+    fn attached(&mut self, c: &ResolvedCredential) {
+        let destination = c.destination();
+        match self
+            .credentials
+            .iter_mut()
+            .find(|u| u.destination == destination && u.header == c.header)
+        {
+            Some(used) => used.requests += 1,
+            None => self.credentials.push(CredentialUse {
+                destination,
+                header: c.header.clone(),
+                secrets: c.secret_names.clone(),
+                requests: 1,
+            }),
+        }
+    }
 }
 
 /// Shared between the hook (which records) and the call (which reports).
@@ -44,6 +71,12 @@ pub(crate) struct Outbound {
     pub(crate) max_requests: u64,
     pub(crate) max_response_bytes: u64,
     pub(crate) deadline: Instant,
+    /// Headers to attach, each for one destination.
+    pub(crate) credentials: Vec<ResolvedCredential>,
+    /// Secret values redacted from every response the guest reads (empty: nothing to scan).
+    pub(crate) redact: Arc<Vec<Vec<u8>>>,
+    /// Roots for TLS (the public web's, plus any the sandbox was configured with).
+    pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
 type ResponseFuture = Box<
@@ -126,11 +159,38 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             deny(&log, &target, denial.to_string());
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        // The host exactly as written (lower-cased): a trailing dot or another spelling of the
+        // same address is another destination, which gets no credential.
+        let written = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let credential = self
+            .credentials
+            .iter()
+            .find(|c| c.matches(scheme, &written, port))
+            .cloned();
+        if let Some(c) = &credential
+            && request.headers().contains_key(c.header.as_str())
+        {
+            request.headers_mut().remove(c.header.as_str());
+            deny(
+                &log,
+                &target,
+                format!(
+                    "the tool set the {} header itself; the host replaced it with the policy's credential for {}",
+                    c.header,
+                    c.destination()
+                ),
+            );
+        }
 
         let policy = self.policy.clone();
         let resolver = self.resolver.clone();
         let deadline = self.deadline;
         let limit = self.max_response_bytes;
+        let (redact, tls) = (self.redact.clone(), self.tls.clone());
         Box::new(async move {
             let remaining = || deadline.saturating_duration_since(Instant::now());
             let addrs = resolve(&*resolver, &host, port, remaining()).await?;
@@ -144,6 +204,29 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             let connect_timeout = options
                 .and_then(|o| o.connect_timeout)
                 .map_or(remaining(), |t| t.min(remaining()));
+            // Every check passed: only now does the credential join the request.
+            if let Some(c) = &credential {
+                let Ok(mut value) = http::HeaderValue::from_str(&c.value) else {
+                    deny(
+                        &log,
+                        &target,
+                        format!(
+                            "the credential for {} is not a valid header value (check the secrets {:?})",
+                            c.destination(),
+                            c.secret_names
+                        ),
+                    );
+                    return Err(Error::HttpRequestDenied);
+                };
+                value.set_sensitive(true);
+                let Ok(name) = http::HeaderName::from_bytes(c.header.as_bytes()) else {
+                    return Err(Error::HttpRequestDenied);
+                };
+                request.headers_mut().insert(name, value);
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .attached(c);
+            }
             let stream = connect(&addrs, port, connect_timeout).await?;
             // Only the path goes on the wire; the Host header carries the name.
             *request.uri_mut() = http::Uri::builder()
@@ -151,7 +234,13 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 .build()
                 .map_err(|_| Error::HttpRequestUriInvalid)?;
             let cut = Cut { log, target };
-            send(stream, scheme, &host, request, limit, cut, remaining()).await
+            let reply = Reply {
+                limit,
+                cut,
+                redact,
+                tls,
+            };
+            send(stream, scheme, &host, request, reply, remaining()).await
         })
     }
 }
@@ -222,16 +311,31 @@ async fn connect(addrs: &[IpAddr], port: u16, timeout: Duration) -> Result<TcpSt
     Err(last)
 }
 
-static TLS: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
-    let roots = rustls::RootCertStore {
+/// The TLS configuration of outbound requests: the public web's roots (webpki), plus `extra`
+/// (DER certificates a sandbox was configured with, e.g. a test's own CA).
+pub(crate) fn tls_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.into(),
     };
-    Arc::new(
+    for der in extra {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| format!("a configured TLS root is not a usable certificate: {e}"))?;
+    }
+    Ok(Arc::new(
         rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth(),
-    )
-});
+    ))
+}
+
+/// What the response passes through on its way to the guest.
+struct Reply {
+    limit: u64,
+    cut: Cut,
+    redact: Arc<Vec<Vec<u8>>>,
+    tls: Arc<rustls::ClientConfig>,
+}
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
@@ -241,8 +345,7 @@ async fn send(
     scheme: Scheme,
     host: &str,
     request: http::Request<WasiBody>,
-    limit: u64,
-    cut: Cut,
+    reply: Reply,
     timeout: Duration,
 ) -> Result<
     (
@@ -256,7 +359,7 @@ async fn send(
         Scheme::Https => {
             let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|_| Error::TlsCertificateError)?;
-            let tls = tokio_rustls::TlsConnector::from(TLS.clone())
+            let tls = tokio_rustls::TlsConnector::from(reply.tls.clone())
                 .connect(name, stream)
                 .await
                 .map_err(Error::Tls)?;
@@ -283,14 +386,27 @@ async fn send(
     )
     .await
     .map_err(|_| Error::ConnectionReadTimeout)??;
-    let response = head.map(|incoming| {
-        http_body_util::BodyExt::boxed_unsync(CappedBody {
-            inner: incoming,
-            left: limit,
-            limit,
-            cut: Some(cut),
-        })
+    let Reply {
+        limit, cut, redact, ..
+    } = reply;
+    let mut response = head.map(|incoming| CappedBody {
+        inner: incoming,
+        left: limit,
+        limit,
+        cut: Some(cut),
     });
+    let response = if redact.is_empty() {
+        response.map(http_body_util::BodyExt::boxed_unsync)
+    } else {
+        // A header echoing a secret is redacted like the body.
+        for value in response.headers_mut().values_mut() {
+            if let Some(clean) = redact_bytes(value.as_bytes(), &redact) {
+                *value = http::HeaderValue::from_bytes(&clean)
+                    .unwrap_or(http::HeaderValue::from_static(cordon_core::REDACTED));
+            }
+        }
+        response.map(|body| http_body_util::BodyExt::boxed_unsync(RedactingBody::new(body, redact)))
+    };
     let io = async move { conn.await.map_err(Error::from) };
     Ok((response, Box::new(io)))
 }

@@ -22,6 +22,9 @@ pub struct SandboxConfig {
     pub cache_dir: Option<PathBuf>,
     /// Resolves host names for outbound requests (the system resolver by default).
     pub resolver: Arc<dyn Resolver>,
+    /// DER certificates trusted for outbound HTTPS besides the public web's roots (webpki).
+    /// Empty by default; the `cordon` command never sets it (tests give it their own CA).
+    pub extra_tls_roots: Vec<Vec<u8>>,
 }
 
 impl Default for SandboxConfig {
@@ -30,6 +33,7 @@ impl Default for SandboxConfig {
             engine: EngineSettings::default(),
             cache_dir: None,
             resolver: Arc::new(SystemResolver),
+            extra_tls_roots: Vec::new(),
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct Sandbox {
     caps: Limits,
     /// Resolves names for outbound requests.
     pub(crate) resolver: Arc<dyn Resolver>,
+    /// TLS for outbound requests.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     /// Advances the epoch for deadlines; stops when the sandbox is dropped.
     _ticker: EpochTicker,
 }
@@ -124,6 +130,8 @@ impl Sandbox {
             ),
             None => None,
         };
+        let tls =
+            crate::outbound::tls_config(&config.extra_tls_roots).map_err(SandboxError::Engine)?;
         let ticker = EpochTicker::start(&engine).map_err(SandboxError::Ticker)?;
         Ok(Sandbox {
             engine,
@@ -131,6 +139,7 @@ impl Sandbox {
             cache,
             caps: config.engine.caps,
             resolver: config.resolver,
+            tls,
             _ticker: ticker,
         })
     }

@@ -51,6 +51,17 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
         error: (outcome != Outcome::Ok).then(|| "it failed \"badly\"".into()),
         usage: Usage {
             fuel_consumed: 100 + i as u64,
+            // Some records name a credential the host attached.
+            credentials: if i % 4 == 1 {
+                vec![cordon_core::CredentialUse {
+                    destination: "https://api.example.com:443".into(),
+                    header: "authorization".into(),
+                    secrets: vec!["token".into()],
+                    requests: 1 + i as u64,
+                }]
+            } else {
+                Vec::new()
+            },
             ..Usage::default()
         },
         caller_name: Some(format!("name of {caller}")),

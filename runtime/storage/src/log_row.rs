@@ -27,7 +27,7 @@ use std::collections::HashMap;
 pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport, tool, version, digest, \
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
-     truncated, http_requests, denials, hash, caller_name, output_sha256, checks";
+     truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
@@ -141,6 +141,14 @@ pub(crate) fn encode(
             serde_json::to_string(&u.denials).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         )
     };
+    let credentials = if u.credentials.is_empty() {
+        Value::Null
+    } else {
+        Value::Text(
+            serde_json::to_string(&u.credentials)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        )
+    };
     let truncated = i64::from(u.stdout_truncated) | (i64::from(u.stderr_truncated) << 1);
     Ok(vec![
         id_value(&e.id),
@@ -187,6 +195,7 @@ pub(crate) fn encode(
         },
         e.output_sha256.as_deref().map_or(Value::Null, digest_value),
         Value::Blob(checks.to_vec()),
+        credentials,
     ])
 }
 
@@ -250,6 +259,10 @@ pub(crate) fn decode(
         None => Vec::new(),
         Some(t) => serde_json::from_str(&t).map_err(|_| bad("denials"))?,
     };
+    let credentials = match text_at(30, "credentials")? {
+        None => Vec::new(),
+        Some(t) => serde_json::from_str(&t).map_err(|_| bad("credentials"))?,
+    };
     let record = NewExecution {
         id,
         started_at_ms,
@@ -283,6 +296,7 @@ pub(crate) fn decode(
             stderr_truncated: truncated & 2 != 0,
             http_requests: int_at(24, "http_requests")? as u64,
             denials,
+            credentials,
         },
         caller_name: string_at(27, "caller_name")?,
         output_sha256: match raw(28) {

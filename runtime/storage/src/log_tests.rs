@@ -727,3 +727,43 @@ fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
         .unwrap();
     assert_eq!(version, schema::SCHEMA_VERSION);
 }
+
+#[test]
+fn a_version_6_log_gains_the_credentials_column_and_keeps_verifying() {
+    let db = temp_db("v6");
+    let log = ExecutionLog::open(&db).unwrap();
+    // Records as version 6 wrote them: no credentials.
+    let old: Vec<_> = (1..=2)
+        .map(|i| {
+            let mut e = exec(i, "echo", Outcome::Ok);
+            e.usage.credentials.clear();
+            e
+        })
+        .collect();
+    log.append(&old).unwrap();
+    drop(log);
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE executions DROP COLUMN credentials;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    let log = ExecutionLog::open(&db).unwrap();
+    let r = log.verify(&[]).unwrap();
+    assert!(r.intact, "{r:?}");
+    // A record naming the credential the host attached reads back exactly and chains on.
+    let mut with = exec(3, "echo", Outcome::Ok);
+    with.usage.credentials = vec![cordon_core::CredentialUse {
+        destination: "https://api.github.com:443".into(),
+        header: "authorization".into(),
+        secrets: vec!["github-token".into()],
+        requests: 2,
+    }];
+    log.append(std::slice::from_ref(&with)).unwrap();
+    assert_eq!(log.get("ex-3").unwrap().unwrap().execution, with);
+    assert_eq!(log.get("ex-1").unwrap().unwrap().execution, old[0]);
+    let r = log.verify(&[]).unwrap();
+    assert!(r.intact, "{r:?}");
+    assert_eq!(r.size, 3);
+}

@@ -12,13 +12,15 @@
 //!   checkpoints (`checkpoints`), and per execution the caller's key name, the output's sha256
 //!   and the field check bytes (`chain.rs`). Records written before keep their hashes;
 //! - version 5: `api_keys.description` and `api_keys.expires_at`;
-//! - version 6: quota counters (`quota_use`) and running leases (`quota_leases`), `quota.rs`.
+//! - version 6: quota counters (`quota_use`) and running leases (`quota_leases`), `quota.rs`;
+//! - version 7: per execution the credentials the host attached (`executions.credentials`,
+//!   names and destinations only); records written before keep their hashes.
 
 use crate::error::StorageError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -56,7 +58,8 @@ const TABLES: &str = "
         hash              BLOB NOT NULL,
         caller_name       INTEGER,
         output_sha256     BLOB,
-        checks            BLOB
+        checks            BLOB,
+        credentials       TEXT
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -207,6 +210,20 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
             "ALTER TABLE api_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';
              ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;",
         )?;
+    }
+    // 6 -> 7: the credentials attached to each execution's requests.
+    let has_executions: bool = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'executions'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let has_credentials: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'credentials'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_executions && !has_credentials {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN credentials TEXT;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -57,15 +57,19 @@ fn check(files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     for path in files {
         let checked = Policy::load(&path).and_then(|p| {
             let limits = p.effective_limits(&Limits::default(), &Limits::server_caps(), &path)?;
-            Ok(p.describe(&limits))
+            Ok((p.describe(&limits), p.warnings()))
         });
         match checked {
-            Ok(effective) => {
+            Ok((effective, warnings)) => {
+                for w in &warnings {
+                    eprintln!("warning: {}: {w}", path.display());
+                }
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "file": path,
                         "policy": effective,
+                        "warnings": warnings,
                     }))?
                 );
             }

@@ -229,6 +229,32 @@ impl AppState {
             )
         };
         let policy = Policy::parse(text, path, base).map_err(invalid)?;
+        // Every secret it names must be there now, not discovered missing at the first call.
+        for name in policy.secret_names() {
+            let known = match &self.secrets {
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_policy",
+                        format!(
+                            "{}: the policy uses secret {name}, and this server has no secret store (start it with CORDON_SECRET_KEY set, and add the secret with `cordon secret set {name}`)",
+                            path.display()
+                        ),
+                    ));
+                }
+                Some(store) => store.get(name).map_err(ApiError::internal)?.is_some(),
+            };
+            if !known {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_policy",
+                    format!(
+                        "{}: secret {name} is not in the secret store; add it with `cordon secret set {name} --data DIR`",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let limits = policy
             .effective_limits(&Limits::default(), self.sandbox.caps(), path)
             .map_err(invalid)?;
