@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod contract;
+mod credentials;
 mod deploy;
 mod env;
 mod filesystem;

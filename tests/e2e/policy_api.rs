@@ -219,3 +219,90 @@ fn a_policy_set_over_the_api_is_checked_recorded_and_in_force() {
         sha256_hex(b"[limits]\nfuel = 3_000_000\n")
     );
 }
+
+#[test]
+fn a_policy_naming_a_secret_the_store_lacks_is_refused_and_env_secrets_are_warned_about() {
+    let f = fixture("policy-secrets");
+    let credential = "[network]\nallow = [\"https://api.github.com\"]\n\n\
+        [[network.credentials]]\ndestination = \"https://api.github.com\"\n\
+        header = \"Authorization\"\nvalue = \"Bearer {secret:github-token}\"\n";
+    // A server without a secret store: the policy cannot be loaded, and the error says how to
+    // fix it.
+    let s = Server::start(&f.data);
+    let (status, body) = s.publish(&f.publisher, &f.signed.join("echo.wasm"));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = put(&s, &f.admin, "echo", credential);
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("secret github-token") && message.contains("CORDON_SECRET_KEY"),
+        "{message}"
+    );
+    drop(s);
+    // With a store that lacks it: refused, naming the secret and the command that adds it.
+    let key = String::from_utf8(
+        cordon()
+            .args(["secret", "new-key"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let s = Server::start_env(&f.data, &[], &[("CORDON_SECRET_KEY", &key)]);
+    let (status, body) = put(&s, &f.admin, "echo", credential);
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("secret github-token is not in the secret store")
+            && message.contains("cordon secret set github-token"),
+        "{message}"
+    );
+    // A destination the tool may not call cannot carry a credential (checked before secrets).
+    let (status, body) = put(
+        &s,
+        &f.admin,
+        "echo",
+        &credential.replace(
+            "allow = [\"https://api.github.com\"]",
+            "allow = [\"https://example.com\"]",
+        ),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(
+            "network.credentials[0].destination: https://api.github.com:443 is not in network.allow"
+        ),
+        "{body}"
+    );
+
+    // `cordon policy check` warns that an [env] secret is readable by the tool, and shows a
+    // credential by its destination and secret names.
+    let file = f.data.join("check.toml");
+    std::fs::write(
+        &file,
+        format!("{credential}\n[env]\nTOKEN = {{ secret = \"api-token\" }}\n"),
+    )
+    .unwrap();
+    let out = cordon()
+        .args(["policy", "check", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:") && err.contains("env.TOKEN: the tool can read secret api-token"),
+        "{err}"
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        shown["policy"]["network"]["credentials"][0],
+        serde_json::json!({"destination": "https://api.github.com:443", "header": "authorization", "secrets": ["github-token"]})
+    );
+}

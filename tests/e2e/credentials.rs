@@ -1,0 +1,299 @@
+//! Credentials the host attaches (`[[network.credentials]]`) under a hostile guest that hunts
+//! for the secret: not in its environment or files; attached on the wire to exactly the
+//! credentialed scheme, host and port (checked by a local HTTPS server whose CA is given to the
+//! sandbox for this test only); never to another host, another port, a trailing-dot spelling, a
+//! userinfo URL or a redirect's target; the guest's own header replaced and recorded; echoes in
+//! headers and bodies (split across chunks too) redacted; the record names the credential and
+//! holds no value.
+
+use crate::common::temp_dir;
+use cordon_core::{Execution, Limits, Outcome, Policy};
+use cordon_sandbox::{Resolver, Sandbox, SandboxConfig};
+use cordon_test_artifacts as guests;
+use serde_json::json;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "ghp_s3cr3tV4lue0123456789";
+
+/// `*.cred.test` resolves to loopback.
+#[derive(Debug)]
+struct LoopbackDns;
+
+impl Resolver for LoopbackDns {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        _port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        let answer = host
+            .ends_with(".cred.test")
+            .then(|| vec![IpAddr::from([127, 0, 0, 1])]);
+        Box::pin(async move { answer.ok_or_else(|| std::io::Error::other("no such host")) })
+    }
+}
+
+/// What the HTTPS server received: (port, Host header, path, Authorization header if any).
+type Seen = Arc<Mutex<Vec<(u16, String, String, Option<String>)>>>;
+
+/// An HTTPS server on loopback for `api.cred.test` and `other.cred.test`: `/echo` answers with
+/// the request's headers (and its Authorization again in `x-echo-authorization`), `/split` with
+/// the Authorization value cut across two chunks, `/redirect` with a 302 to `other.cred.test` on
+/// the same port.
+async fn https_server(config: Arc<tokio_rustls::rustls::ServerConfig>, seen: Seen) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                    })
+                };
+                let auth = header("authorization");
+                seen.lock().unwrap().push((
+                    port,
+                    header("host").unwrap_or_default(),
+                    path.clone(),
+                    auth.clone(),
+                ));
+                let auth = auth.unwrap_or_default();
+                let response = match path.as_str() {
+                    "/echo" => {
+                        let body = json!({ "headers": head }).to_string();
+                        format!(
+                            "HTTP/1.1 200 OK\r\nx-echo-authorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    "/split" => {
+                        let (a, b) = auth.split_at(auth.len() / 2);
+                        format!(
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+                            a.len(),
+                            b.len()
+                        )
+                    }
+                    "/redirect" => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: https://other.cred.test:{port}/echo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned(),
+                };
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// A CA for this test, and a server configuration with its certificate for both names.
+fn tls() -> (Vec<u8>, Arc<tokio_rustls::rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["api.cred.test".into(), "other.cred.test".into()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    (ca.der().to_vec(), Arc::new(config))
+}
+
+fn policy(port: u16, other_port: u16) -> String {
+    format!(
+        r#"
+[network]
+allow = ["https://api.cred.test:{port}", "https://other.cred.test:{port}", "https://api.cred.test:{other_port}"]
+allow_private = ["127.0.0.0/8"]
+
+[[network.credentials]]
+destination = "https://api.cred.test:{port}"
+header = "Authorization"
+value = "Bearer {{secret:api-token}}"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_belongs() {
+    let (ca, server_tls) = tls();
+    let seen: Seen = Arc::default();
+    // Two servers for the same names: the credentialed port, and another one.
+    let other = https_server(server_tls.clone(), seen.clone()).await;
+    let port = https_server(server_tls, seen.clone()).await;
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(temp_dir("cred-cache")),
+        resolver: Arc::new(LoopbackDns),
+        extra_tls_roots: vec![ca],
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let grants = Policy::parse(&policy(port, other), Path::new("cred.toml"), Path::new("/"))
+        .unwrap()
+        .grants(
+            Limits::default(),
+            |name| (name == "api-token").then(|| SECRET.to_owned()),
+            Path::new("cred.toml"),
+        )
+        .unwrap();
+    let tool = sandbox
+        .load(&cordon_test_artifacts::bytes(guests::CRED_PROBE))
+        .unwrap();
+    let input = json!({
+        "files": ["/etc/passwd", "/proc/self/environ", "/run/secrets/api-token", "secrets.json"],
+        "requests": [
+            // 0: the credentialed destination: the header arrives, the echoes are redacted.
+            {"url": format!("https://api.cred.test:{port}/echo")},
+            // 1: another allowed host: nothing attached.
+            {"url": format!("https://other.cred.test:{port}/echo")},
+            // 2: the guest's own Authorization to the credentialed host: replaced, recorded.
+            {"url": format!("https://api.cred.test:{port}/echo"),
+             "headers": [["Authorization", "Bearer the-guest-s-own"]]},
+            // 3-4: a redirect from the credentialed host to another: the hop gets nothing.
+            {"url": format!("https://api.cred.test:{port}/redirect"), "follow": true},
+            // 5: userinfo naming the destination: refused outright.
+            {"url": format!("https://api.cred.test:{port}@other.cred.test:{port}/echo")},
+            // 6: a trailing dot: another spelling, no credential.
+            {"url": format!("https://api.cred.test.:{port}/echo")},
+            // 7: another port of the same host: no credential.
+            {"url": format!("https://api.cred.test:{other}/echo")},
+            // 8: plain http to the same host and port: not allowed at all.
+            {"url": format!("http://api.cred.test:{port}/echo")},
+            // 9: the secret echoed split across two chunks.
+            {"url": format!("https://api.cred.test:{port}/split")},
+        ],
+    });
+    let exec: Execution = sandbox.call(&tool, &input.to_string(), &grants).await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    let report = exec.output.clone().unwrap();
+
+    // Nothing the guest saw, and nothing in the whole execution, holds the secret.
+    let everything = serde_json::to_string(&exec).unwrap();
+    assert!(
+        !everything.contains(SECRET),
+        "the secret reached the guest: {everything}"
+    );
+    assert!(report["env"].as_array().unwrap().is_empty(), "{report}");
+    for file in report["files"].as_array().unwrap() {
+        assert!(file[1].as_str().unwrap().starts_with("error:"), "{file}");
+    }
+    let responses = report["responses"].as_array().unwrap();
+    let r = |i: usize| &responses[i];
+    // 0: the server got the credential; the guest read it back redacted, in body and header.
+    assert_eq!(r(0)["status"], 200, "{}", r(0));
+    assert!(
+        r(0)["body"].as_str().unwrap().contains("Bearer [REDACTED]"),
+        "{}",
+        r(0)
+    );
+    let echoed = r(0)["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "x-echo-authorization")
+        .unwrap_or_else(|| panic!("{}", r(0)));
+    assert_eq!(echoed[1], "Bearer [REDACTED]");
+    assert_eq!(r(1)["status"], 200);
+    assert_eq!(r(2)["status"], 200);
+    assert_eq!(r(3)["status"], 302);
+    assert_eq!(r(4)["url"], format!("https://other.cred.test:{port}/echo"));
+    assert_eq!(r(4)["status"], 200, "{}", r(4));
+    assert!(
+        r(5)["error"].as_str().unwrap().contains("denied"),
+        "{}",
+        r(5)
+    );
+    assert_eq!(r(6)["status"], 200, "{}", r(6));
+    assert_eq!(r(7)["status"], 200, "{}", r(7));
+    assert!(
+        r(8)["error"].as_str().unwrap().contains("denied"),
+        "{}",
+        r(8)
+    );
+    assert_eq!(r(9)["status"], 200, "{}", r(9));
+    assert_eq!(r(9)["body"], "Bearer [REDACTED]", "{}", r(9));
+
+    // On the wire: the credential reached exactly the credentialed destination, each time
+    // (requests 0, 2, 3 and 9), and nothing else got any Authorization.
+    let seen = seen.lock().unwrap().clone();
+    let with: Vec<_> = seen.iter().filter(|s| s.3.is_some()).collect();
+    assert_eq!(with.len(), 4, "{seen:?}");
+    for (p, host, _, auth) in &with {
+        assert_eq!(
+            (*p, host.as_str()),
+            (port, format!("api.cred.test:{port}").as_str())
+        );
+        assert_eq!(auth.as_deref(), Some(format!("Bearer {SECRET}").as_str()));
+    }
+    assert_eq!(
+        seen.len(),
+        4 + 4,
+        "requests 1, 4, 6 and 7 arrived without it: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|s| s.3.as_deref() == Some("Bearer the-guest-s-own"))
+    );
+
+    // The record names the credential, its destination and how often, never the value.
+    let used = &exec.usage.credentials;
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!(used[0].destination, format!("https://api.cred.test:{port}"));
+    assert_eq!(used[0].header, "authorization");
+    assert_eq!(used[0].secrets, ["api-token"]);
+    assert_eq!(used[0].requests, 4);
+    // The guest's own header was replaced, and that attempt is in the report.
+    let reasons: Vec<&str> = exec
+        .usage
+        .denials
+        .iter()
+        .map(|d| d.reason.as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("set the authorization header itself")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("user information")),
+        "{reasons:?}"
+    );
+}
