@@ -236,6 +236,7 @@ fn every_hostile_guest_has_a_test() {
         include_str!("filesystem.rs"),
         include_str!("network.rs"),
         include_str!("env.rs"),
+        include_str!("credentials.rs"),
         include_str!("server.rs"),
         include_str!("server_ops.rs"),
         include_str!("harness.rs"),

@@ -6,6 +6,7 @@ mod cache;
 mod cli;
 mod cluster;
 mod common;
+mod confinement;
 mod contract;
 mod credentials;
 mod deploy;

@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod cli;
 pub mod commands;
+pub mod confine;
 pub mod input;
 pub mod logging;
 pub mod secrets;

@@ -15,6 +15,31 @@ fn main() -> ExitCode {
         }
     }
     cordon::logging::init(&cli.log);
+    // Confinement comes before the async runtime starts its threads: Landlock holds for the
+    // thread that asks and the threads it starts afterwards.
+    let plan = match &cli.command {
+        cordon::cli::Command::Serve(args) if !args.no_confine => {
+            Some(cordon::commands::serve::confinement_plan(args))
+        }
+        cordon::cli::Command::Run(args) if !args.no_confine => {
+            Some(cordon::commands::run::confinement_plan(args))
+        }
+        cordon::cli::Command::Serve(_) | cordon::cli::Command::Run(_) => {
+            cordon::confine::disable();
+            None
+        }
+        _ => None,
+    };
+    match plan {
+        Some(Ok(plan)) => {
+            cordon::confine::apply(plan);
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {}", cordon::cli::error_chain(&e));
+            return ExitCode::from(2);
+        }
+        None => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

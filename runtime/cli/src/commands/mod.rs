@@ -40,7 +40,7 @@ pub struct SandboxArgs {
 }
 
 impl SandboxArgs {
-    fn cache_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn cache_dir(&self) -> Option<PathBuf> {
         if self.no_cache {
             return None;
         }

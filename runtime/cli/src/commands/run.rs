@@ -38,10 +38,43 @@ pub struct RunArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub data: super::secret::DataArgs,
+    /// Run without confining the process (Landlock, seccomp; docs/security.md).
+    #[arg(long)]
+    pub no_confine: bool,
+}
+
+/// What a confined `cordon run` keeps: read access to the tool, its input, trust store, policy
+/// and the secret store; the compiled-component cache; the policy's mounts with their modes.
+/// Runs before any thread exists.
+pub fn confinement_plan(args: &RunArgs) -> anyhow::Result<crate::confine::Plan> {
+    let mut plan = crate::confine::Plan::new();
+    plan.read(&args.tool);
+    if let Some(input) = args.input_file.as_ref().filter(|p| p.as_os_str() != "-") {
+        plan.read(input);
+    }
+    if let Some(trust) = &args.trust {
+        plan.read(trust);
+    }
+    if let Some(path) = &args.sandbox.policy {
+        plan.read(path);
+        for m in &args.sandbox.policy()?.mounts {
+            plan.mount(&m.host, m.writable);
+        }
+    }
+    if let Ok(data) = args.data.dir() {
+        plan.read(data);
+    }
+    if let Some(cache) = args.sandbox.cache_dir() {
+        std::fs::create_dir_all(&cache)
+            .with_context(|| format!("cannot create {}", cache.display()))?;
+        plan.write(cache);
+    }
+    Ok(plan)
 }
 
 /// Exit code 0 only for `ok`; 1 for every other outcome.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    super::serve::log_confinement();
     let input = match (&args.input, &args.input_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) if path.as_os_str() == "-" => {

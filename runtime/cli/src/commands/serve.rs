@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// `cordon serve` options. Each can also come from the environment (`CORDON_*`, shown in
 /// `--help`) or the config file; a flag beats the environment, which beats the file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// TOML config file with the same keys as these options (see docs/configuration.md).
     #[arg(long, env = "CORDON_CONFIG")]
@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Seconds between checkpoints while events arrive, 1 to 10 [default: 10].
     #[arg(long, env = "CORDON_CHECKPOINT_SECS", value_parser = clap::value_parser!(u64).range(1..=10))]
     pub checkpoint_secs: Option<u64>,
+    /// Run without confining the process (Landlock, seccomp; docs/security.md). Logged as a
+    /// security event; for debugging a kernel that misbehaves under confinement.
+    #[arg(long)]
+    pub no_confine: bool,
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -235,7 +239,99 @@ impl ServeArgs {
     }
 }
 
+/// What a confined `cordon serve` keeps (docs/security.md): its data directory and the files it
+/// writes, read access to its configuration, trust store and policies, and every mount of the
+/// policies it will load (the folder's and the store's). Runs before any thread exists.
+pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<crate::confine::Plan> {
+    let (args, file_only) = args.clone().merge_config()?;
+    let data = args.data.dir()?;
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let mut plan = crate::confine::Plan::new();
+    plan.write(&data);
+    if let Some(config) = &args.config {
+        plan.read(config);
+    }
+    plan.read(
+        args.trust
+            .clone()
+            .unwrap_or_else(|| data.join("trust.toml")),
+    );
+    plan.writes_file(
+        &args
+            .log_key
+            .clone()
+            .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE)),
+    );
+    if let Some(file) = &args.checkpoint_file {
+        plan.writes_file(file);
+    }
+    for issuer in &file_only.auth.oidc {
+        if !issuer.jwks.starts_with("https://") {
+            plan.read(&issuer.jwks);
+        }
+        if let Some(ca) = &issuer.jwks_ca {
+            plan.read(ca);
+        }
+    }
+    if let Some(root) = args
+        .database
+        .as_deref()
+        .and_then(cordon_storage::pg::root_cert_file)
+    {
+        plan.read(root);
+    }
+    // Mounts: of the policies in the folder, and of those stored with the tools.
+    let base = args.policies.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut texts: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(dir) = &args.policies {
+        plan.read(dir);
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                texts.push((text, path));
+            }
+        }
+    }
+    let stored = match &args.database {
+        Some(url) => cordon_storage::Postgres::stored_policies(url)?,
+        None => cordon_storage::Storage::tools(&cordon_storage::Embedded::open(&data, true)?)?
+            .into_iter()
+            .map(|t| t.policy)
+            .collect(),
+    };
+    texts.extend(stored.into_iter().map(|t| (t, PathBuf::from("(stored)"))));
+    for (text, path) in texts {
+        // A policy that does not load now is refused later too; it keeps nothing.
+        if let Ok(policy) = cordon_core::Policy::parse(&text, &path, &base) {
+            for m in &policy.mounts {
+                plan.mount(&m.host, m.writable);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Says at start what confinement the process runs under.
+pub fn log_confinement() {
+    use crate::confine::Status;
+    match crate::confine::status() {
+        Some(s @ Status::Confined { .. }) => {
+            tracing::info!(target: "cordon::security", status = s.describe(), "process confined")
+        }
+        Some(s @ Status::Unsupported { .. }) => {
+            tracing::warn!(target: "cordon::security", status = s.describe(), "the process is NOT confined: the kernel lacks what confinement needs (docs/security.md)")
+        }
+        Some(Status::Disabled) => {
+            tracing::warn!(target: "cordon::security", "confinement turned off with --no-confine: the process runs with every right of its user")
+        }
+        None => {}
+    }
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    log_confinement();
     let (args, file_only) = args.merge_config()?;
     let resource = file_only
         .auth

@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod policies;
+#[cfg(all(feature = "confinement-probe", debug_assertions))]
+pub mod probe;
 pub mod quotas;
 pub mod ratelimit;
 pub mod resource;
@@ -85,6 +87,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
+        .merge(test_routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -97,6 +100,14 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.settings.client_timeout.saturating_mul(10),
         ))
         .with_state(state)
+}
+
+/// Test-only routes (`probe.rs`); none in a build for use.
+fn test_routes() -> Router<Arc<AppState>> {
+    let routes = Router::new();
+    #[cfg(all(feature = "confinement-probe", debug_assertions))]
+    let routes = routes.route("/v1/test/confinement", post(probe::confinement));
+    routes
 }
 
 /// `GET /metrics`: Prometheus text, for a key with `ReadMetrics` unless the server opened it.
@@ -125,8 +136,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
     let s = state.clone();
     let ping = tokio::task::spawn_blocking(move || s.storage.ping());
+    let confinement = crate::confine::status().map_or_else(String::new, |s| s.describe());
     match tokio::time::timeout(std::time::Duration::from_secs(1), ping).await {
-        Ok(Ok(Ok(()))) => "ready".into_response(),
+        Ok(Ok(Ok(()))) => format!("ready\n{confinement}\n").into_response(),
         Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             (

@@ -229,6 +229,25 @@ impl AppState {
             )
         };
         let policy = Policy::parse(text, path, base).map_err(invalid)?;
+        // A mount this confined process did not keep at start cannot be opened by it.
+        for m in &policy.mounts {
+            if !crate::confine::allows(&m.host, m.writable) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_policy",
+                    format!(
+                        "{}: the mount {} ({}) is outside what this server kept when it confined itself at start; restart cordon serve to apply this policy (it keeps the mounts of every policy it finds at start), or run it with --no-confine",
+                        path.display(),
+                        m.host.display(),
+                        if m.writable {
+                            "read-write"
+                        } else {
+                            "read-only"
+                        }
+                    ),
+                ));
+            }
+        }
         // Every secret it names must be there now, not discovered missing at the first call.
         for name in policy.secret_names() {
             let known = match &self.secrets {

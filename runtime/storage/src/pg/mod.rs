@@ -15,6 +15,7 @@ mod listen;
 mod log;
 mod quota;
 mod tls;
+pub use tls::root_cert_file;
 
 use crate::backend::Storage;
 use crate::chain::{ChainReport, Claim};
@@ -237,6 +238,25 @@ impl Postgres {
         let pg = Postgres { pool, config, tls };
         pg.migrate()?;
         Ok(pg)
+    }
+
+    /// The policy texts of every stored tool version, read over one connection of its own
+    /// (no pool, no thread): what a node must know before it confines itself. Empty for a
+    /// database cordon has not set up yet.
+    pub fn stored_policies(url: &str) -> Result<Vec<String>, StorageError> {
+        let tls::DbUrl { config, tls } = tls::parse(url)?;
+        let mut client = config.connect(tls)?;
+        let exists: bool = client
+            .query_one("SELECT to_regclass('tools') IS NOT NULL", &[])?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(client
+            .query("SELECT DISTINCT policy FROM tools", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     fn conn(

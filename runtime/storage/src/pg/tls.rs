@@ -22,6 +22,16 @@ pub(crate) struct DbUrl {
     pub tls: MakeRustlsConnect,
 }
 
+/// The CA file a URL names in `sslrootcert`, if any (what a confined process must keep).
+pub fn root_cert_file(url: &str) -> Option<std::path::PathBuf> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "sslrootcert")
+        .map(|(_, v)| std::path::PathBuf::from(percent_decode(v)))
+}
+
 /// Parses `url`, taking out what the PostgreSQL client does not know (`sslrootcert`, the
 /// `verify-*` modes). Errors never repeat the URL (it may hold a password).
 pub(crate) fn parse(url: &str) -> Result<DbUrl, StorageError> {
