@@ -59,7 +59,10 @@ fn a_confined_server_cannot_open_files_outside_its_set_nor_start_programs() {
         "{tried}"
     );
     assert!(
-        tried["exec"].as_str().unwrap().contains("Operation not permitted"),
+        tried["exec"]
+            .as_str()
+            .unwrap()
+            .contains("Operation not permitted"),
         "{tried}"
     );
     let kept = probe(&s, &f.admin, json!({"read": f.data.join("trust.toml")}));
@@ -74,7 +77,10 @@ fn a_confined_server_cannot_open_files_outside_its_set_nor_start_programs() {
         "{system}"
     );
     assert!(
-        system["exec"].as_str().unwrap().contains("Operation not permitted"),
+        system["exec"]
+            .as_str()
+            .unwrap()
+            .contains("Operation not permitted"),
         "{system}"
     );
     // The server still does its work: publish and invoke.
