@@ -95,6 +95,7 @@ async fn https_server(config: Arc<tokio_rustls::rustls::ServerConfig>, seen: See
                             b.len()
                         )
                     }
+                    "/gzip" => "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_owned(),
                     "/redirect" => format!(
                         "HTTP/1.1 302 Found\r\nLocation: https://other.cred.test:{port}/echo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     ),
@@ -197,6 +198,11 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
             {"url": format!("http://api.cred.test:{port}/echo")},
             // 9: the secret echoed split across two chunks.
             {"url": format!("https://api.cred.test:{port}/split")},
+            // 10: asking for a compressed or partial echo: the host asks for it whole instead.
+            {"url": format!("https://api.cred.test:{port}/echo"),
+             "headers": [["Accept-Encoding", "gzip"], ["Range", "bytes=0-9"]]},
+            // 11: a compressed reply to a credentialed request is refused.
+            {"url": format!("https://api.cred.test:{port}/gzip")},
         ],
     });
     let exec: Execution = sandbox.call(&tool, &input.to_string(), &grants).await;
@@ -249,11 +255,18 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
     assert_eq!(r(9)["status"], 200, "{}", r(9));
     assert_eq!(r(9)["body"], "Bearer [REDACTED]", "{}", r(9));
 
+    let sent = r(10)["body"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        sent.contains("accept-encoding: identity") && !sent.contains("range:"),
+        "{sent}"
+    );
+    assert!(r(11)["error"].is_string(), "{}", r(11));
+
     // On the wire: the credential reached exactly the credentialed destination, each time
-    // (requests 0, 2, 3 and 9), and nothing else got any Authorization.
+    // (requests 0, 2, 3, 9, 10 and 11), and nothing else got any Authorization.
     let seen = seen.lock().unwrap().clone();
     let with: Vec<_> = seen.iter().filter(|s| s.3.is_some()).collect();
-    assert_eq!(with.len(), 4, "{seen:?}");
+    assert_eq!(with.len(), 6, "{seen:?}");
     for (p, host, _, auth) in &with {
         assert_eq!(
             (*p, host.as_str()),
@@ -263,7 +276,7 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
     }
     assert_eq!(
         seen.len(),
-        4 + 4,
+        6 + 4,
         "requests 1, 4, 6 and 7 arrived without it: {seen:?}"
     );
     assert!(
@@ -278,7 +291,7 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
     assert_eq!(used[0].destination, format!("https://api.cred.test:{port}"));
     assert_eq!(used[0].header, "authorization");
     assert_eq!(used[0].secrets, ["api-token"]);
-    assert_eq!(used[0].requests, 4);
+    assert_eq!(used[0].requests, 6);
     // The guest's own header was replaced, and that attempt is in the report.
     let reasons: Vec<&str> = exec
         .usage
@@ -295,5 +308,152 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
     assert!(
         reasons.iter().any(|r| r.contains("user information")),
         "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("came compressed or partial")),
+        "{reasons:?}"
+    );
+}
+
+/// A plain HTTP server on loopback answering every request with the `X-Api-Key` it got; what
+/// it got is kept.
+fn echo_server(seen: Arc<Mutex<Vec<Option<String>>>>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let key = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("x-api-key")
+                    .then(|| v.trim().to_owned())
+            });
+            seen.lock().unwrap().push(key.clone());
+            let body = format!("you sent {}", key.unwrap_or_default());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn through_a_confined_server_with_its_secret_store_the_record_names_the_credential() {
+    use crate::harness::{Server, cordon, fixture};
+    use std::io::Write;
+    let f = fixture("cred-server");
+    let key = crate::harness::new_secret_key();
+    let mut set = cordon()
+        .args([
+            "secret",
+            "set",
+            "api-token",
+            "--data",
+            f.data.to_str().unwrap(),
+        ])
+        .env("CORDON_SECRET_KEY", &key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{SECRET}\n").as_bytes())
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let port = echo_server(seen.clone());
+    let policies = temp_dir("cred-server-policies");
+    std::fs::write(
+        policies.join("cred-probe.toml"),
+        format!(
+            "[network]\nallow = [\"http://127.0.0.1:{port}\"]\nallow_private = [\"127.0.0.0/8\"]\n\n\
+             [[network.credentials]]\ndestination = \"http://127.0.0.1:{port}\"\n\
+             header = \"X-Api-Key\"\nvalue = \"{{secret:api-token}}\"\n"
+        ),
+    )
+    .unwrap();
+    let signed = f.signed.join("cred_probe.wasm");
+    crate::harness::run(&[
+        "sign",
+        guests::CRED_PROBE,
+        "--key",
+        f.data.join("dev.pem").to_str().unwrap(),
+        "--out",
+        signed.to_str().unwrap(),
+    ]);
+    let log = std::fs::File::create(f.data.join("server.log")).unwrap();
+    let s = Server::start_full(
+        &f.data,
+        &["--policies", policies.to_str().unwrap()],
+        &[("CORDON_SECRET_KEY", &key), ("CORDON_LOG", "info")],
+        std::process::Stdio::from(log),
+    );
+    let (_, _, ready) = s.request("GET", "/readyz", None, b"");
+    assert!(String::from_utf8_lossy(&ready).contains("confined ("));
+    let (status, body) = s.publish(&f.publisher, &signed);
+    assert_eq!(status, 201, "{body}");
+    let input = json!({"requests": [
+        {"url": format!("http://127.0.0.1:{port}/")},
+        {"url": format!("http://127.0.0.1:{port}/"), "headers": [["x-api-key", "mine"]]},
+    ]});
+    let (status, head, answer) = s.request(
+        "POST",
+        "/v1/tools/cred-probe/invoke",
+        Some(&f.invoker),
+        input.to_string().as_bytes(),
+    );
+    let answer = String::from_utf8(answer).unwrap();
+    assert_eq!(status, 200, "{head}\n{answer}");
+    assert!(!answer.contains(SECRET), "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    for r in answer["output"]["responses"].as_array().unwrap() {
+        assert_eq!(r["body"], "you sent [REDACTED]", "{r}");
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Some(SECRET.to_owned()), Some(SECRET.to_owned())]
+    );
+    // The stored record names the credential; the log verifies; no secret anywhere.
+    let (_, record) = s.json(
+        "GET",
+        &format!(
+            "/v1/executions/{}",
+            answer["execution_id"].as_str().unwrap()
+        ),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(
+        record["usage"]["credentials"],
+        json!([{"destination": format!("http://127.0.0.1:{port}"), "header": "x-api-key",
+                "secrets": ["api-token"], "requests": 2}])
+    );
+    assert!(!record.to_string().contains(SECRET));
+    let (_, verify) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
+    assert_eq!(verify["intact"], true, "{verify}");
+    drop(s);
+    let server_log = std::fs::read_to_string(f.data.join("server.log")).unwrap();
+    assert!(!server_log.contains(SECRET), "the secret reached the log");
+    assert!(
+        server_log.contains("set the x-api-key header itself"),
+        "{server_log}"
     );
 }

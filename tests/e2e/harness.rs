@@ -46,6 +46,11 @@ pub fn guest_echo() -> &'static str {
     guests::ECHO
 }
 
+/// A new secret store key (`cordon secret new-key`).
+pub fn new_secret_key() -> String {
+    run(&["secret", "new-key"]).trim().to_owned()
+}
+
 pub fn run(args: &[&str]) -> String {
     let out = cordon().args(args).output().unwrap();
     assert!(

@@ -240,16 +240,7 @@ fn a_policy_naming_a_secret_the_store_lacks_is_refused_and_env_secrets_are_warne
     );
     drop(s);
     // With a store that lacks it: refused, naming the secret and the command that adds it.
-    let key = String::from_utf8(
-        cordon()
-            .args(["secret", "new-key"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_owned();
+    let key = crate::harness::new_secret_key();
     let s = Server::start_env(&f.data, &[], &[("CORDON_SECRET_KEY", &key)]);
     let (status, body) = put(&s, &f.admin, "echo", credential);
     assert_eq!(status, 422, "{body}");

@@ -40,7 +40,7 @@ const SYSTEM_READ: [&str; 19] = [
     "/etc/host.conf",
     "/etc/services",
     "/etc/localtime",
-    "/etc/ssl",
+    "/etc/ssl/certs",
     "/etc/ca-certificates",
     "/usr/share/ca-certificates",
     "/usr/share/zoneinfo",
@@ -60,6 +60,15 @@ impl Plan {
         let mut plan = Plan::default();
         for p in SYSTEM_READ {
             plan.read(p);
+            // A file that is a link (`/etc/resolv.conf` to a resolver's runtime directory): the
+            // directory it points into too, so a resolver replacing the file there is followed.
+            if let Ok(target) = std::fs::canonicalize(p)
+                && target != Path::new(p)
+                && target.is_file()
+                && let Some(dir) = target.parent()
+            {
+                plan.read(dir);
+            }
         }
         plan.write("/dev/null");
         plan
@@ -164,13 +173,20 @@ pub fn allows(host: &Path, writable: bool) -> bool {
 /// process to the system-call filter. Call before any other thread exists. Never fails: what
 /// the kernel cannot do is reported in the status.
 pub fn apply(plan: Plan) -> &'static Status {
-    let status = match landlock(&plan) {
-        Err(why) => Status::Unsupported { why },
-        Ok(landlock) => match seccomp() {
-            Ok(()) => Status::Confined { landlock },
-            Err(why) => Status::Unsupported {
-                why: format!("landlock {landlock}, but {why}"),
-            },
+    // Each layer stands on its own: the system-call filter goes on even where Landlock is
+    // missing.
+    let landlock = landlock(&plan);
+    let seccomp = seccomp();
+    let status = match (landlock, seccomp) {
+        (Ok(landlock), Ok(())) => Status::Confined { landlock },
+        (Ok(landlock), Err(why)) => Status::Unsupported {
+            why: format!("landlock {landlock}, but {why}"),
+        },
+        (Err(why), Ok(())) => Status::Unsupported {
+            why: format!("{why}; the seccomp filter is in force"),
+        },
+        (Err(landlock), Err(seccomp)) => Status::Unsupported {
+            why: format!("{landlock}; {seccomp}"),
         },
     };
     let _ = APPLIED.set((status, plan));
@@ -184,7 +200,7 @@ fn status_or_disabled() -> &'static Status {
 
 fn landlock(plan: &Plan) -> Result<String, String> {
     use landlock::{
-        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
         path_beneath_rules,
     };
     // The newest ABI this crate knows; on an older kernel the crate keeps what it supports
@@ -197,8 +213,11 @@ fn landlock(plan: &Plan) -> Result<String, String> {
     let read = AccessFs::from_read(abi);
     let write = read | AccessFs::from_write(abi);
     // Executing files is never granted: cordon starts no program.
+    // Scopes (ABI 6): no connecting to abstract Unix sockets, no signals, outside the process.
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
+        .map_err(fail)?
+        .scope(Scope::from_all(abi))
         .map_err(fail)?
         .create()
         .map_err(fail)?
@@ -225,7 +244,7 @@ fn landlock(plan: &Plan) -> Result<String, String> {
 
 /// System calls refused with `EPERM` (every argument). What each would let a compromised
 /// process do is why it is here; nothing in cordon makes any of them.
-const DENIED: [(&str, i64); 29] = [
+const DENIED: [(&str, i64); 34] = [
     ("execve", libc::SYS_execve),
     ("execveat", libc::SYS_execveat),
     ("ptrace", libc::SYS_ptrace),
@@ -255,6 +274,12 @@ const DENIED: [(&str, i64); 29] = [
     ("settimeofday", libc::SYS_settimeofday),
     ("clock_settime", libc::SYS_clock_settime),
     ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    // io_uring performs system calls on the process's behalf where no filter sees them.
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("pidfd_getfd", libc::SYS_pidfd_getfd),
+    ("process_madvise", libc::SYS_process_madvise),
 ];
 
 /// Architectures that still have `fork` and `vfork` as system calls of their own (others make
@@ -321,9 +346,57 @@ fn seccomp() -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
+    #[cfg(target_arch = "x86_64")]
+    seccompiler::apply_filter_all_threads(&x32_refused()).map_err(fail)?;
     seccompiler::apply_filter_all_threads(&deny).map_err(fail)?;
     seccompiler::apply_filter_all_threads(&clone3).map_err(fail)?;
     Ok(())
+}
+
+/// Refuses every x32 system call (numbers with bit 30 set, on the x86_64 architecture): the
+/// filters above name x86_64 numbers, and a kernel with x32 enabled would otherwise run
+/// `execve` and the rest under their x32 numbers.
+#[cfg(target_arch = "x86_64")]
+fn x32_refused() -> seccompiler::BpfProgram {
+    use seccompiler::sock_filter;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld_abs = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    vec![
+        // seccomp_data.arch (offset 4): another architecture is not this filter's business.
+        stmt(ld_abs, 4),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            AUDIT_ARCH_X86_64,
+            0,
+            2,
+        ),
+        // seccomp_data.nr (offset 0).
+        stmt(ld_abs, 0),
+        jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            1,
+            0,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32),
+        ),
+    ]
 }
 
 #[cfg(test)]

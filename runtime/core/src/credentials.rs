@@ -113,19 +113,22 @@ impl Credential {
         destination(self.scheme, &self.host, self.port)
     }
 
-    /// The value with each secret looked up; `None` names the first secret `secret` does not
-    /// know.
+    /// The value with each secret looked up.
     pub fn resolve(
         &self,
         mut secret: impl FnMut(&str) -> Option<String>,
-    ) -> Result<ResolvedCredential, String> {
+    ) -> Result<ResolvedCredential, Unresolved> {
         let mut value = String::new();
         let mut secrets = Vec::new();
         for part in &self.value {
             match part {
                 Part::Literal(text) => value.push_str(text),
                 Part::Secret(name) => {
-                    let v = secret(name).ok_or_else(|| name.clone())?;
+                    let v = secret(name).ok_or_else(|| Unresolved::Missing(name.clone()))?;
+                    // A line break in a header value would start another header (or request).
+                    if v.chars().any(char::is_control) {
+                        return Err(Unresolved::NotAHeaderValue(name.clone()));
+                    }
                     value.push_str(&v);
                     secrets.push(v);
                 }
@@ -141,6 +144,18 @@ impl Credential {
             secret_names: self.secrets().map(str::to_owned).collect(),
         })
     }
+}
+
+/// Why a credential's value cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unresolved {
+    #[error("secret {0} is not in the secret store")]
+    Missing(String),
+    #[error(
+        "secret {0} holds a line break or another control character: it cannot be sent in a header"
+    )]
+    NotAHeaderValue(String),
 }
 
 /// `scheme://host:port` (IPv6 hosts bracketed).
@@ -246,7 +261,12 @@ mod tests {
         assert!(!format!("{r:?}").contains("<github-token>"));
         assert_eq!(
             c.resolve(|n| (n == "b").then(String::new)).unwrap_err(),
-            "github-token"
+            Unresolved::Missing("github-token".into())
+        );
+        assert_eq!(
+            c.resolve(|n| Some(format!("x\r\nInjected: {n}")))
+                .unwrap_err(),
+            Unresolved::NotAHeaderValue("github-token".into())
         );
         assert!(r.matches(Scheme::Https, "api.github.com", 443));
         assert!(!r.matches(Scheme::Https, "api.github.com.", 443));

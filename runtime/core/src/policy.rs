@@ -494,13 +494,11 @@ impl Policy {
         }
         let mut credentials = Vec::with_capacity(self.credentials.len());
         for (i, c) in self.credentials.iter().enumerate() {
-            let resolved = c
-                .resolve(&mut secret)
-                .map_err(|name| PolicyError::Invalid {
-                    path: path.to_owned(),
-                    key: format!("network.credentials[{i}].value"),
-                    message: format!("secret {name} is not in the secret store"),
-                })?;
+            let resolved = c.resolve(&mut secret).map_err(|e| PolicyError::Invalid {
+                path: path.to_owned(),
+                key: format!("network.credentials[{i}].value"),
+                message: e.to_string(),
+            })?;
             secrets.extend(resolved.secret_values.iter().cloned());
             credentials.push(resolved);
         }

@@ -82,15 +82,12 @@ impl HostState {
                 max_response_bytes: limits.max_http_response_bytes,
                 deadline,
                 credentials: grants.credentials.clone(),
-                redact: Arc::new(
+                redact: Arc::new(crate::redact_body::secrets_to_redact(
                     grants
                         .credentials
                         .iter()
-                        .flat_map(|c| c.secret_values.iter())
-                        .filter(|v| !v.is_empty())
-                        .map(|v| v.as_bytes().to_vec())
-                        .collect(),
-                ),
+                        .flat_map(|c| c.secret_values.iter()),
+                )),
                 tls: tls.clone(),
             },
             net_log,

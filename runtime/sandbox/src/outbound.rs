@@ -166,24 +166,38 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
-        let credential = self
+        let credentials: Vec<ResolvedCredential> = self
             .credentials
             .iter()
-            .find(|c| c.matches(scheme, &written, port))
-            .cloned();
-        if let Some(c) = &credential
-            && request.headers().contains_key(c.header.as_str())
-        {
-            request.headers_mut().remove(c.header.as_str());
-            deny(
-                &log,
-                &target,
-                format!(
-                    "the tool set the {} header itself; the host replaced it with the policy's credential for {}",
-                    c.header,
-                    c.destination()
-                ),
+            .filter(|c| c.matches(scheme, &written, port))
+            .cloned()
+            .collect();
+        for c in &credentials {
+            if request.headers().contains_key(c.header.as_str()) {
+                request.headers_mut().remove(c.header.as_str());
+                deny(
+                    &log,
+                    &target,
+                    format!(
+                        "the tool set the {} header itself; the host replaced it with the policy's credential for {}",
+                        c.header,
+                        c.destination()
+                    ),
+                );
+            }
+        }
+        let credentialed = !credentials.is_empty();
+        if credentialed {
+            // An echo of the credential must come back as the bytes it was sent as, whole, for
+            // redaction to find it: no compressed encoding, no part of a representation.
+            let headers = request.headers_mut();
+            headers.insert(
+                http::header::ACCEPT_ENCODING,
+                http::HeaderValue::from_static("identity"),
             );
+            headers.remove(http::header::RANGE);
+            headers.remove(http::header::IF_RANGE);
+            headers.remove(http::header::TE);
         }
 
         let policy = self.policy.clone();
@@ -204,8 +218,8 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             let connect_timeout = options
                 .and_then(|o| o.connect_timeout)
                 .map_or(remaining(), |t| t.min(remaining()));
-            // Every check passed: only now does the credential join the request.
-            if let Some(c) = &credential {
+            // Every check passed: only now do the credentials join the request.
+            for c in &credentials {
                 let Ok(mut value) = http::HeaderValue::from_str(&c.value) else {
                     deny(
                         &log,
@@ -239,6 +253,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 cut,
                 redact,
                 tls,
+                credentialed,
             };
             send(stream, scheme, &host, request, reply, remaining()).await
         })
@@ -335,6 +350,8 @@ struct Reply {
     cut: Cut,
     redact: Arc<Vec<Vec<u8>>>,
     tls: Arc<rustls::ClientConfig>,
+    /// The request carried a credential: its reply must be whole and unencoded.
+    credentialed: bool,
 }
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
@@ -387,8 +404,28 @@ async fn send(
     .await
     .map_err(|_| Error::ConnectionReadTimeout)??;
     let Reply {
-        limit, cut, redact, ..
+        limit,
+        cut,
+        redact,
+        credentialed,
+        ..
     } = reply;
+    if credentialed {
+        let status = head.status();
+        let encoded = head
+            .headers()
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if encoded || status == http::StatusCode::PARTIAL_CONTENT {
+            deny(
+                &cut.log,
+                &cut.target,
+                "a reply to a request carrying a credential came compressed or partial, where an echo of the credential could not be redacted; refused".into(),
+            );
+            return Err(Error::HttpResponseContentCoding(None));
+        }
+    }
     let mut response = head.map(|incoming| CappedBody {
         inner: incoming,
         left: limit,
@@ -398,6 +435,9 @@ async fn send(
     let response = if redact.is_empty() {
         response.map(http_body_util::BodyExt::boxed_unsync)
     } else {
+        // Redaction changes the body's length (and the original length would hint at the
+        // secret's): the guest reads to the end instead.
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
         // A header echoing a secret is redacted like the body.
         for value in response.headers_mut().values_mut() {
             if let Some(clean) = redact_bytes(value.as_bytes(), &redact) {

@@ -9,7 +9,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use wasmtime_wasi_http::Error;
 
-/// Every occurrence of each secret in `buf` replaced by [`cordon_core::REDACTED`].
+/// The secret values to redact, longest first (a secret that contains another, or overlaps it,
+/// is replaced whole before the shorter one is looked for), without empty or repeated ones.
+pub(crate) fn secrets_to_redact<'a>(values: impl Iterator<Item = &'a String>) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = values
+        .filter(|v| !v.is_empty())
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Every occurrence of each secret in `buf` replaced by [`cordon_core::REDACTED`]; `secrets`
+/// longest first ([`secrets_to_redact`]). `None` when there was nothing to replace.
 pub(crate) fn redact_bytes(buf: &[u8], secrets: &[Vec<u8>]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
@@ -102,7 +115,16 @@ where
                             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
                         }
                     }
-                    Err(trailers) => {
+                    Err(mut trailers) => {
+                        if let Some(fields) = trailers.trailers_mut() {
+                            for value in fields.values_mut() {
+                                if let Some(clean) = redact_bytes(value.as_bytes(), &this.secrets) {
+                                    *value = http::HeaderValue::from_bytes(&clean).unwrap_or(
+                                        http::HeaderValue::from_static(cordon_core::REDACTED),
+                                    );
+                                }
+                            }
+                        }
                         this.trailers = Some(trailers);
                         this.ended = true;
                     }
@@ -135,11 +157,8 @@ mod tests {
         }
     }
 
-    fn read(chunks: &[&str], secrets: &[&str]) -> String {
-        let body = RedactingBody::new(
-            Chunks(chunks.iter().map(|c| Bytes::from(c.to_string())).collect()),
-            Arc::new(secrets.iter().map(|s| s.as_bytes().to_vec()).collect()),
-        );
+    /// Everything `body` yields.
+    fn collect(body: RedactingBody<Chunks>) -> String {
         let collected = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -148,6 +167,13 @@ mod tests {
             panic!("the body failed");
         };
         String::from_utf8(collected.to_bytes().to_vec()).unwrap()
+    }
+
+    fn read(chunks: &[&str], secrets: &[&str]) -> String {
+        collect(RedactingBody::new(
+            Chunks(chunks.iter().map(|c| Bytes::from(c.to_string())).collect()),
+            Arc::new(secrets.iter().map(|s| s.as_bytes().to_vec()).collect()),
+        ))
     }
 
     #[test]
@@ -167,6 +193,14 @@ mod tests {
         let bytes: Vec<String> = text.chars().map(String::from).collect();
         let refs: Vec<&str> = bytes.iter().map(String::as_str).collect();
         assert_eq!(read(&refs, &[secret, "other"]), want);
+        // One secret inside another: the longer is replaced whole.
+        let long = "token-abc-and-more";
+        let secrets = secrets_to_redact([String::from("abc"), String::from(long)].iter());
+        let body = RedactingBody::new(
+            Chunks([Bytes::from(format!("<{long}>"))].into_iter().collect()),
+            Arc::new(secrets),
+        );
+        assert_eq!(collect(body), "<[REDACTED]>");
         // Nothing to redact: the bytes pass unchanged.
         assert_eq!(read(&["plain ", "text"], &[secret]), "plain text");
         assert_eq!(read(&[], &[secret]), "");

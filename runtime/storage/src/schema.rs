@@ -150,6 +150,9 @@ pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Temporary tables and sort spills in memory, not in /tmp: a confined server keeps no
+    // access there (docs/security.md), and SQLite would fail only on the rare large query.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&conn)?;
     Ok(conn)

@@ -256,13 +256,23 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<crate::confine::Plan
             .clone()
             .unwrap_or_else(|| data.join("trust.toml")),
     );
-    plan.writes_file(
-        &args
-            .log_key
-            .clone()
-            .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE)),
-    );
+    let log_key = args
+        .log_key
+        .clone()
+        .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE));
+    if !log_key.exists() && !log_key.starts_with(&data) {
+        tracing::warn!(target: "cordon::security", path = %log_key.display(), "the log key does not exist yet: the directory it will be made in stays writable for this run; later starts keep only the file");
+    }
+    plan.writes_file(&log_key);
     if let Some(file) = &args.checkpoint_file {
+        // Made empty now, so that only the file is kept, not the directory it is in.
+        if !file.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .with_context(|| format!("cannot create {}", file.display()))?;
+        }
         plan.writes_file(file);
     }
     for issuer in &file_only.auth.oidc {

@@ -277,6 +277,15 @@ impl AppState {
         let limits = policy
             .effective_limits(&Limits::default(), self.sandbox.caps(), path)
             .map_err(invalid)?;
+        // The values too: a secret that cannot be a header value is refused now, not at every
+        // call.
+        if !policy.credentials.is_empty()
+            && let Some(store) = &self.secrets
+        {
+            policy
+                .grants(limits.clone(), |name| store.get(name).ok().flatten(), path)
+                .map_err(invalid)?;
+        }
         Ok((policy, limits))
     }
 
