@@ -89,7 +89,7 @@ fn tokens_from_the_configured_issuer_are_accepted_and_every_bad_one_is_refused()
         "GET",
         &format!(
             "/v1/executions?caller={}",
-            crate::idp::urlencode(&format!("{ISS}#bob"))
+            cordon::commands::client::path_segment(&format!("{ISS}#bob"))
         ),
         Some(&f.auditor),
         b"",

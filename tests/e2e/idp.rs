@@ -218,16 +218,3 @@ pub fn tampered(token: &str, claims: &Value) -> String {
         parts[2]
     )
 }
-
-/// Percent-encodes a query-string or path value.
-pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}

@@ -4,7 +4,8 @@
 
 use crate::cluster::{Cluster, invoke, publish};
 use crate::harness::{Fixture, Server, fixture};
-use crate::idp::{ISS, Idp, claims, sign, urlencode};
+use crate::idp::{ISS, Idp, claims, sign};
+use cordon::commands::client::path_segment;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 use std::process::Stdio;
@@ -174,7 +175,7 @@ fn each_quota_is_hit_reported_and_reset() {
     // Another caller's quotas take a role that reads executions.
     let (status, _) = s.json(
         "GET",
-        &format!("/v1/quotas/{}", urlencode(&format!("{ISS}#carol"))),
+        &format!("/v1/quotas/{}", path_segment(&format!("{ISS}#carol"))),
         Some(&f.invoker),
         b"",
     );

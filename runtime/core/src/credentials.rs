@@ -219,10 +219,11 @@ pub struct ResolvedCredential {
 
 impl ResolvedCredential {
     /// Whether a request goes to exactly this credential's destination. `host` is the host the
-    /// guest wrote, lower-cased but not otherwise normalized: `api.example.com.` (a trailing
-    /// dot) or another spelling of the same address is another destination, and gets nothing.
+    /// guest wrote, compared without regard to case but not otherwise normalized:
+    /// `api.example.com.` (a trailing dot) or another spelling of the same address is another
+    /// destination, and gets nothing.
     pub fn matches(&self, scheme: Scheme, host: &str, port: u16) -> bool {
-        self.scheme == scheme && self.port == port && self.host == host
+        self.scheme == scheme && self.port == port && self.host.eq_ignore_ascii_case(host)
     }
 
     pub fn destination(&self) -> String {
@@ -269,6 +270,7 @@ mod tests {
             Unresolved::NotAHeaderValue("github-token".into())
         );
         assert!(r.matches(Scheme::Https, "api.github.com", 443));
+        assert!(r.matches(Scheme::Https, "API.GitHub.com", 443));
         assert!(!r.matches(Scheme::Https, "api.github.com.", 443));
         assert!(!r.matches(Scheme::Https, "api.github.com", 8443));
         assert!(!r.matches(Scheme::Http, "api.github.com", 443));

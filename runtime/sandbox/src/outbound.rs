@@ -15,7 +15,7 @@
 //! guest wrote it) and port, replacing (and recording) one the guest set itself. The value goes
 //! on the wire only: responses are redacted of every secret before the guest reads them.
 
-use crate::redact_body::{RedactingBody, redact_bytes};
+use crate::redact_body::{RedactingBody, redact_headers};
 use crate::resolver::Resolver;
 use bytes::Bytes;
 use cordon_core::credentials::ResolvedCredential;
@@ -159,17 +159,16 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             deny(&log, &target, denial.to_string());
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        // The host exactly as written (lower-cased): a trailing dot or another spelling of the
+        // The host exactly as written (case aside): a trailing dot or another spelling of the
         // same address is another destination, which gets no credential.
         let written = authority
             .host()
             .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+            .trim_end_matches(']');
         let credentials: Vec<ResolvedCredential> = self
             .credentials
             .iter()
-            .filter(|c| c.matches(scheme, &written, port))
+            .filter(|c| c.matches(scheme, written, port))
             .cloned()
             .collect();
         for c in &credentials {
@@ -439,12 +438,7 @@ async fn send(
         // secret's): the guest reads to the end instead.
         response.headers_mut().remove(http::header::CONTENT_LENGTH);
         // A header echoing a secret is redacted like the body.
-        for value in response.headers_mut().values_mut() {
-            if let Some(clean) = redact_bytes(value.as_bytes(), &redact) {
-                *value = http::HeaderValue::from_bytes(&clean)
-                    .unwrap_or(http::HeaderValue::from_static(cordon_core::REDACTED));
-            }
-        }
+        redact_headers(response.headers_mut(), &redact);
         response.map(|body| http_body_util::BodyExt::boxed_unsync(RedactingBody::new(body, redact)))
     };
     let io = async move { conn.await.map_err(Error::from) };

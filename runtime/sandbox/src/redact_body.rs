@@ -46,6 +46,17 @@ pub(crate) fn redact_bytes(buf: &[u8], secrets: &[Vec<u8>]) -> Option<Vec<u8>> {
     out
 }
 
+/// Header (or trailer) values with the secrets redacted; a value that would not be a valid
+/// header value afterwards is replaced whole.
+pub(crate) fn redact_headers(fields: &mut http::HeaderMap, secrets: &[Vec<u8>]) {
+    for value in fields.values_mut() {
+        if let Some(clean) = redact_bytes(value.as_bytes(), secrets) {
+            *value = http::HeaderValue::from_bytes(&clean)
+                .unwrap_or(http::HeaderValue::from_static(cordon_core::REDACTED));
+        }
+    }
+}
+
 /// A body with the secrets redacted from its data.
 pub(crate) struct RedactingBody<B> {
     inner: B,
@@ -117,13 +128,7 @@ where
                     }
                     Err(mut trailers) => {
                         if let Some(fields) = trailers.trailers_mut() {
-                            for value in fields.values_mut() {
-                                if let Some(clean) = redact_bytes(value.as_bytes(), &this.secrets) {
-                                    *value = http::HeaderValue::from_bytes(&clean).unwrap_or(
-                                        http::HeaderValue::from_static(cordon_core::REDACTED),
-                                    );
-                                }
-                            }
+                            redact_headers(fields, &this.secrets);
                         }
                         this.trailers = Some(trailers);
                         this.ended = true;

@@ -165,6 +165,20 @@ pub(crate) fn enc(v: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Percent-encodes one path segment (or query value): everything but RFC 3986's unreserved
+/// characters, so `issuer#subject` travels as one segment.
+pub fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

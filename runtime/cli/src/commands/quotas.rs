@@ -18,19 +18,6 @@ pub struct QuotasArgs {
     pub server: ServerArgs,
 }
 
-/// Percent-encodes one path segment (everything but RFC 3986's unreserved characters).
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn cell(used: &serde_json::Value, limit: &serde_json::Value) -> String {
     let used = used.as_u64().unwrap_or(0);
     match limit.as_u64() {
@@ -42,7 +29,11 @@ fn cell(used: &serde_json::Value, limit: &serde_json::Value) -> String {
 pub fn quotas(args: QuotasArgs) -> anyhow::Result<ExitCode> {
     let who = args.caller.as_deref().unwrap_or("me");
     let response = agent()
-        .get(format!("{}/v1/quotas/{}", args.server.server, segment(who)))
+        .get(format!(
+            "{}/v1/quotas/{}",
+            args.server.server,
+            super::client::path_segment(who)
+        ))
         .header("authorization", format!("Bearer {}", key()?))
         .call()
         .with_context(|| format!("cannot reach {}", args.server.server))?;
@@ -90,9 +81,12 @@ mod tests {
     #[test]
     fn a_subject_is_one_path_segment() {
         assert_eq!(
-            super::segment("https://id.example.com#alice smith"),
+            super::super::client::path_segment("https://id.example.com#alice smith"),
             "https%3A%2F%2Fid.example.com%23alice%20smith"
         );
-        assert_eq!(super::segment("a1b2c3d4e5f6"), "a1b2c3d4e5f6");
+        assert_eq!(
+            super::super::client::path_segment("a1b2c3d4e5f6"),
+            "a1b2c3d4e5f6"
+        );
     }
 }

@@ -227,13 +227,15 @@ async fn from_token(
             "not a cordon API key (cordon_...), and this server accepts no tokens (no [[auth.oidc]] issuer is configured)",
         ));
     }
-    let checked = if verifier.would_fetch(token) {
-        let (v, t) = (verifier.clone(), token.to_owned());
-        tokio::task::spawn_blocking(move || v.verify(&t, now_secs()))
-            .await
-            .map_err(ApiError::internal)?
-    } else {
-        verifier.verify_cached(token, now_secs())
+    let checked = match verifier.verify_cached(token, now_secs()) {
+        // A key id new to the cache: the (bounded) refresh blocks, so not on this worker.
+        Err(TokenError::KeyNotCached) => {
+            let (v, t) = (verifier.clone(), token.to_owned());
+            tokio::task::spawn_blocking(move || v.verify(&t, now_secs()))
+                .await
+                .map_err(ApiError::internal)?
+        }
+        other => other,
     };
     match checked {
         Ok(identity) => {

@@ -62,6 +62,10 @@ pub enum TokenError {
     /// Valid, but its claims map to no cordon role (403).
     #[error("the token's {claim} claim maps to no cordon role")]
     NoRole { claim: String },
+    /// Its key is not among the cached ones and a refresh is allowed now: check it again with
+    /// [`Verifier::verify`], off the async workers (it fetches the keys).
+    #[error("invalid token: its key is not in the issuer's key set")]
+    KeyNotCached,
 }
 
 /// Who a valid token says the caller is.
@@ -282,38 +286,23 @@ impl Issuer {
         }
     }
 
-    /// Whether checking `token` would fetch the keys first (its `kid` is not cached and a
-    /// refresh is allowed now): the caller then checks it off the async workers.
-    pub fn would_fetch(&self, token: &str) -> bool {
-        let Ok(header) = jsonwebtoken::decode_header(token) else {
-            return false;
-        };
-        self.key(header.kid.as_deref()).is_none()
-            && self
-                .state()
-                .tried
-                .is_none_or(|at| at.elapsed() >= REFRESH_AT_MOST_EVERY)
-    }
-
     /// Checks `token`, signed by this issuer. Blocking (it may fetch the keys once).
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
-        self.verify_with(token, now_secs, true)
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| TokenError::Invalid(format!("header: {e}")))?;
+        self.verify_with(token, &header, now_secs, true)
     }
 
-    /// Checks `token` with the keys cached now, never fetching (for the async workers).
-    pub fn verify_cached(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
-        self.verify_with(token, now_secs, false)
-    }
-
+    /// Checks `token` (whose header is `header`). Without `may_fetch`, a key that is not cached
+    /// is [`TokenError::KeyNotCached`] when a refresh is allowed now, and nothing blocks.
     fn verify_with(
         &self,
         token: &str,
+        header: &jsonwebtoken::Header,
         now_secs: u64,
         may_fetch: bool,
     ) -> Result<Identity, TokenError> {
         let invalid = |why: String| TokenError::Invalid(why);
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("header: {e}")))?;
         if !self.algorithms.contains(&header.alg) {
             return Err(invalid(format!(
                 "algorithm {:?} is not accepted for {}",
@@ -323,8 +312,14 @@ impl Issuer {
         let jwk = match self.key(header.kid.as_deref()) {
             Some(k) => k,
             None => {
-                if may_fetch {
-                    self.refresh();
+                let may_refresh = self
+                    .state()
+                    .tried
+                    .is_none_or(|at| at.elapsed() >= REFRESH_AT_MOST_EVERY);
+                match (may_fetch, may_refresh) {
+                    (true, _) => self.refresh(),
+                    (false, true) => return Err(TokenError::KeyNotCached),
+                    (false, false) => {}
                 }
                 self.key(header.kid.as_deref()).ok_or_else(|| {
                     invalid(format!(
@@ -472,19 +467,22 @@ impl Verifier {
         self.issuers.iter().map(Issuer::issuer)
     }
 
-    fn issuer_of(&self, token: &str) -> Result<&Issuer, TokenError> {
+    /// The issuer `token` names, and its header (decoded once per check).
+    fn issuer_of(&self, token: &str) -> Result<(&Issuer, jsonwebtoken::Header), TokenError> {
         // The header first: `alg: none` and unknown algorithms stop here.
-        jsonwebtoken::decode_header(token).map_err(|e| {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
             TokenError::Invalid(format!(
                 "not a JWT signed with an accepted algorithm (RS256, ES256, EdDSA; never none): {e}"
             ))
         })?;
         let claimed = claimed_issuer(token)
             .ok_or_else(|| TokenError::Invalid("not a JWT with an iss claim".into()))?;
-        self.issuers
+        let issuer = self
+            .issuers
             .iter()
             .find(|i| i.issuer() == claimed)
-            .ok_or_else(|| TokenError::Invalid(format!("issuer {claimed:?} is not configured")))
+            .ok_or_else(|| TokenError::Invalid(format!("issuer {claimed:?} is not configured")))?;
+        Ok((issuer, header))
     }
 
     /// Fetches every issuer's keys again (each at most once a minute). Blocking.
@@ -494,19 +492,17 @@ impl Verifier {
         }
     }
 
-    /// Whether checking `token` may fetch keys (see [`Issuer::would_fetch`]).
-    pub fn would_fetch(&self, token: &str) -> bool {
-        self.issuer_of(token).is_ok_and(|i| i.would_fetch(token))
-    }
-
-    /// Checks `token` with the issuer it names. Blocking when [`Self::would_fetch`] is true.
+    /// Checks `token` with the issuer it names. Blocking: it may fetch the issuer's keys.
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
-        self.issuer_of(token)?.verify(token, now_secs)
+        let (issuer, header) = self.issuer_of(token)?;
+        issuer.verify_with(token, &header, now_secs, true)
     }
 
-    /// Checks `token` with the keys cached now, never blocking.
+    /// Checks `token` with the keys cached now, never blocking:
+    /// [`TokenError::KeyNotCached`] says to check it again with [`Self::verify`].
     pub fn verify_cached(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
-        self.issuer_of(token)?.verify_cached(token, now_secs)
+        let (issuer, header) = self.issuer_of(token)?;
+        issuer.verify_with(token, &header, now_secs, false)
     }
 
     /// Each configured issuer's identifier and accepted audiences.
