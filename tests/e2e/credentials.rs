@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SECRET: &str = "ghp_s3cr3tV4lue0123456789";
+pub(crate) const SECRET: &str = "ghp_s3cr3tV4lue0123456789";
 
 /// `*.cred.test` resolves to loopback.
 #[derive(Debug)]
@@ -37,77 +37,128 @@ impl Resolver for LoopbackDns {
     }
 }
 
-/// What the HTTPS server received: (port, Host header, path, Authorization header if any).
-type Seen = Arc<Mutex<Vec<(u16, String, String, Option<String>)>>>;
+/// What a test server received: (port, Host header, path, Authorization header if any).
+pub(crate) type Seen = Arc<Mutex<Vec<(u16, String, String, Option<String>)>>>;
 
-/// An HTTPS server on loopback for `api.cred.test` and `other.cred.test`: `/echo` answers with
-/// the request's headers (and its Authorization again in `x-echo-authorization`), `/split` with
-/// the Authorization value cut across two chunks, `/redirect` with a 302 to `other.cred.test` on
-/// the same port.
+/// An HTTPS server on loopback for `api.cred.test` and `other.cred.test`, answering as
+/// [`answer`] does; `/redirect` points at `other.cred.test` on the same port.
 async fn https_server(config: Arc<tokio_rustls::rustls::ServerConfig>, seen: Seen) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let redirect = format!("https://other.cred.test:{port}/echo");
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            let (acceptor, seen, redirect) = (acceptor.clone(), seen.clone(), redirect.clone());
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(socket).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 2048];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if let Ok(tls) = acceptor.accept(socket).await {
+                    answer(tls, port, &redirect, &seen).await;
                 }
-                let head = String::from_utf8_lossy(&head).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let header = |name: &str| {
-                    head.lines().find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-                    })
-                };
-                let auth = header("authorization");
-                seen.lock().unwrap().push((
-                    port,
-                    header("host").unwrap_or_default(),
-                    path.clone(),
-                    auth.clone(),
-                ));
-                let auth = auth.unwrap_or_default();
-                let response = match path.as_str() {
-                    "/echo" => {
-                        let body = json!({ "headers": head }).to_string();
-                        format!(
-                            "HTTP/1.1 200 OK\r\nx-echo-authorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    }
-                    "/split" => {
-                        let (a, b) = auth.split_at(auth.len() / 2);
-                        format!(
-                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
-                            a.len(),
-                            b.len()
-                        )
-                    }
-                    "/gzip" => "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_owned(),
-                    "/redirect" => format!(
-                        "HTTP/1.1 302 Found\r\nLocation: https://other.cred.test:{port}/echo\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    ),
-                    _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned(),
-                };
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
             });
         }
     });
     port
+}
+
+/// A plain HTTP server on `listener`, answering as [`answer`] does with `/redirect` pointing
+/// at `redirect`.
+pub(crate) async fn http_server(listener: tokio::net::TcpListener, redirect: String, seen: Seen) {
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (seen, redirect) = (seen.clone(), redirect.clone());
+            tokio::spawn(async move { answer(socket, port, &redirect, &seen).await });
+        }
+    });
+}
+
+/// Reads one request, keeps what it carried, and answers: `/echo` with the request's headers
+/// (and its Authorization again in `x-echo-authorization`), `/split` with the Authorization
+/// value cut across two chunks, `/gzip` with a compressed body, `/redirect` with a 302 to
+/// `redirect`.
+async fn answer<S>(mut stream: S, port: u16, redirect: &str, seen: &Seen)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let auth = header("authorization");
+    seen.lock().unwrap().push((
+        port,
+        header("host").unwrap_or_default(),
+        path.clone(),
+        auth.clone(),
+    ));
+    let auth = auth.unwrap_or_default();
+    let response = match path.as_str() {
+        "/echo" => {
+            let body = json!({ "headers": head }).to_string();
+            format!(
+                "HTTP/1.1 200 OK\r\nx-echo-authorization: {auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
+        "/split" => {
+            let (a, b) = auth.split_at(auth.len() / 2);
+            format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+                a.len(),
+                b.len()
+            )
+        }
+        "/gzip" => "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_owned(),
+        "/redirect" => format!(
+            "HTTP/1.1 302 Found\r\nLocation: {redirect}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+    };
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The Authorization the echo server sent back in a header reached the guest redacted.
+pub(crate) fn assert_echo_redacted(response: &serde_json::Value) {
+    let echoed = response["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "x-echo-authorization")
+        .unwrap_or_else(|| panic!("{response}"));
+    assert_eq!(echoed[1], "Bearer [REDACTED]");
+}
+
+/// On the wire: `with` requests carried `Bearer <secret>`, every one of them to `port` with
+/// `host` as its Host; `without` others arrived with no Authorization at all (the guest's own
+/// value never among them).
+pub(crate) fn assert_attached_exactly(
+    seen: &Seen,
+    port: u16,
+    host: &str,
+    with: usize,
+    without: usize,
+) {
+    let seen = seen.lock().unwrap().clone();
+    let carried: Vec<_> = seen.iter().filter(|s| s.3.is_some()).collect();
+    assert_eq!(carried.len(), with, "{seen:?}");
+    for (p, h, _, auth) in &carried {
+        assert_eq!((*p, h.as_str()), (port, host));
+        assert_eq!(auth.as_deref(), Some(format!("Bearer {SECRET}").as_str()));
+    }
+    assert_eq!(seen.len(), with + without, "{seen:?}");
 }
 
 /// A CA for this test, and a server configuration with its certificate for both names.
@@ -228,13 +279,7 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
         "{}",
         r(0)
     );
-    let echoed = r(0)["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0] == "x-echo-authorization")
-        .unwrap_or_else(|| panic!("{}", r(0)));
-    assert_eq!(echoed[1], "Bearer [REDACTED]");
+    assert_echo_redacted(r(0));
     assert_eq!(r(1)["status"], 200);
     assert_eq!(r(2)["status"], 200);
     assert_eq!(r(3)["status"], 302);
@@ -263,27 +308,9 @@ async fn a_hostile_guest_never_gets_the_credential_and_it_goes_only_where_it_bel
     assert!(r(11)["error"].is_string(), "{}", r(11));
 
     // On the wire: the credential reached exactly the credentialed destination, each time
-    // (requests 0, 2, 3, 9, 10 and 11), and nothing else got any Authorization.
-    let seen = seen.lock().unwrap().clone();
-    let with: Vec<_> = seen.iter().filter(|s| s.3.is_some()).collect();
-    assert_eq!(with.len(), 6, "{seen:?}");
-    for (p, host, _, auth) in &with {
-        assert_eq!(
-            (*p, host.as_str()),
-            (port, format!("api.cred.test:{port}").as_str())
-        );
-        assert_eq!(auth.as_deref(), Some(format!("Bearer {SECRET}").as_str()));
-    }
-    assert_eq!(
-        seen.len(),
-        6 + 4,
-        "requests 1, 4, 6 and 7 arrived without it: {seen:?}"
-    );
-    assert!(
-        !seen
-            .iter()
-            .any(|s| s.3.as_deref() == Some("Bearer the-guest-s-own"))
-    );
+    // (requests 0, 2, 3, 9, 10 and 11), and nothing else got any Authorization (requests 1, 4,
+    // 6 and 7 arrived without it).
+    assert_attached_exactly(&seen, port, &format!("api.cred.test:{port}"), 6, 4);
 
     // The record names the credential, its destination and how often, never the value.
     let used = &exec.usage.credentials;

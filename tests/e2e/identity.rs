@@ -11,22 +11,24 @@ use serde_json::{Value, json};
 use std::process::Stdio;
 
 /// A server trusting `idp`, with echo and word-count published; its log in `<data>/server.log`.
+/// Room for every refusal a test makes from one address.
 fn server(name: &str, idp: &Idp, extra_config: &str) -> (Fixture, Server) {
+    server_with(
+        name,
+        idp,
+        extra_config,
+        &["--auth-failures-per-minute", "100"],
+    )
+}
+
+/// [`server`] with other arguments for `cordon serve`.
+fn server_with(name: &str, idp: &Idp, extra_config: &str, args: &[&str]) -> (Fixture, Server) {
     let f = fixture(name);
     let config = idp.config(extra_config);
     let log = std::fs::File::create(f.data.join("server.log")).unwrap();
-    let s = Server::start_full(
-        &f.data,
-        // Room for every refusal this test makes from one address.
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--auth-failures-per-minute",
-            "100",
-        ],
-        &[],
-        Stdio::from(log),
-    );
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let s = Server::start_full(&f.data, &all, &[], Stdio::from(log));
     for tool in ["echo", "word_count"] {
         let (status, body) = s.publish(&f.publisher, &f.signed.join(format!("{tool}.wasm")));
         assert_eq!(status, 201, "{body}");
@@ -484,4 +486,89 @@ fn a_configured_resource_is_what_the_metadata_and_challenges_name() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("public-key signatures only"), "{err}");
+}
+
+#[test]
+fn a_flood_of_bad_credentials_from_one_address_never_locks_out_a_valid_one() {
+    use std::time::{Duration, Instant};
+    let idp = Idp::start("flood");
+    // Four failures a minute per address (one more every 15 s: the whole test fits in that).
+    let (f, s) = server_with(
+        "identity-flood",
+        &idp,
+        "",
+        &["--auth-failures-per-minute", "4"],
+    );
+    let alice = sign(
+        &idp.rsa,
+        Algorithm::RS256,
+        "rsa-1",
+        &claims("alice", &["tool-users"]),
+    );
+    let raised = tampered(&alice, &claims("alice", &["platform-admins"]));
+    let refusals_before = log(&f).matches("unauthenticated request").count();
+    let executions = s.count(&f.auditor, "execution");
+    // Forty guesses from 127.0.0.1 on eight connections at once: made-up keys, tampered and
+    // malformed tokens in turn. Meanwhile, a valid key and a valid token from the same address.
+    let guess = |i: usize| {
+        let bearer = match i % 4 {
+            0 => format!("cordon_{i:012x}_guess"),
+            1 => raised.clone(),
+            2 => format!("not.a.jwt{i}"),
+            _ => format!("cordon_short_{i}"),
+        };
+        let started = Instant::now();
+        let (status, _, body) = s.request(
+            "POST",
+            "/v1/tools/echo/invoke",
+            Some(&bearer),
+            br#"{"message":"hi"}"#,
+        );
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        (status, body["error"]["code"].clone(), started.elapsed())
+    };
+    let (flood, valid) = std::thread::scope(|scope| {
+        let flooders: Vec<_> = (0..8)
+            .map(|t| scope.spawn(move || (0..5).map(|i| guess(t * 5 + i)).collect::<Vec<_>>()))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let valid = (
+            s.json("GET", "/v1/tools", Some(&f.admin), b"").0,
+            invoke(&s, &alice),
+        );
+        let flood: Vec<_> = flooders
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        (flood, valid)
+    });
+    // The valid key and token were served.
+    assert_eq!(valid.0, 200);
+    let (status, answer) = valid.1;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["output"]["message"], "hi");
+    // Every guess was refused with its reason; all but the budget's four were held back.
+    for (status, code, _) in &flood {
+        assert_eq!((*status, code.as_str()), (401, Some("unauthenticated")));
+    }
+    let held = flood
+        .iter()
+        .filter(|(_, _, took)| *took >= Duration::from_millis(900))
+        .count();
+    assert!(held >= 36, "{held} of 40 held back: {flood:?}");
+    // A request without credentials is 401 (not a guess), and the valid token still passes.
+    let (status, _, _) = s.request("GET", "/v1/tools", None, b"");
+    assert_eq!(status, 401);
+    let (status, _) = invoke(&s, &alice);
+    assert_eq!(status, 200);
+
+    // The flood ran nothing, and each of its 40 requests is a security event (as is the request
+    // without credentials); the spent budget is logged.
+    assert_eq!(s.count(&f.auditor, "execution"), executions + 2);
+    let server_log = log(&f);
+    assert_eq!(
+        server_log.matches("unauthenticated request").count() - refusals_before,
+        40 + 1,
+    );
+    assert!(server_log.contains("failed-authentication budget spent"));
 }

@@ -9,6 +9,7 @@ mod common;
 mod confinement;
 mod contract;
 mod credentials;
+mod credentials_run;
 mod deploy;
 mod env;
 mod filesystem;

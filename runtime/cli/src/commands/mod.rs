@@ -74,18 +74,15 @@ impl SandboxArgs {
     }
 
     /// What a call under the policy is granted. The secret store (in `data_dir`) is opened only
-    /// when the policy references a secret.
+    /// when the policy references a secret, in its environment or in a credential.
     pub fn grants(
         &self,
         policy: &Policy,
         limits: Limits,
         data_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
     ) -> anyhow::Result<Grants> {
-        let needs_secrets = policy
-            .env
-            .iter()
-            .any(|(_, s)| matches!(s, cordon_core::EnvSource::Secret(_)));
-        let store = if needs_secrets {
+        // Both `[env]` secrets and `[[network.credentials]]` values draw on the store.
+        let store = if !policy.secret_names().is_empty() {
             Some(crate::secrets::SecretStore::open(&data_dir()?)?)
         } else {
             None

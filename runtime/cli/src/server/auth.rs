@@ -16,6 +16,7 @@ use cordon_storage::ApiKey;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -154,58 +155,85 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         );
         state.rate_limits.before_auth(ip)?;
         let path = parts.uri.path().to_owned();
+        // How long to hold a 401 back (an address over its failure budget), in milliseconds.
+        let hold = AtomicU64::new(0);
         let unauthenticated = |why: &str| {
             tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
-            state.rate_limits.auth_failed(
-                ip,
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
-            )
-        };
-        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(unauthenticated(
-                "missing credentials (Authorization: Bearer <API key or token>)",
-            ));
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                unauthenticated("the Authorization header must be `Bearer <API key or token>`")
-            })?;
-        if !looks_like_api_key(token) {
-            return from_token(state, token, &unauthenticated, ip, &path).await;
-        }
-        // The key id a well-formed key names (`cordon_<id>_<secret>`).
-        let key_id = token
-            .strip_prefix("cordon_")
-            .and_then(|rest| rest.split_once('_'))
-            .map(|(id, _)| id)
-            .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-        // The secret is checked first: whoever holds a key's secret is never refused because
-        // someone else spent that key id's failure budget (key ids are not secret).
-        match state.keys.authenticate(token) {
-            Some(key) => {
-                state.rate_limits.after_auth(&key.id)?;
-                Ok(Caller::from_key(&key))
+            if let Some(delay) = state.rate_limits.auth_failed(ip) {
+                hold.store(
+                    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
             }
-            None => {
-                let why = "unknown or revoked API key";
-                let known = key_id.is_some_and(|id| state.keys.knows(id));
-                match key_id.filter(|_| known) {
-                    // A key that exists: its own failure budget, not the address's; once it is
-                    // spent, wrong secrets for it are refused outright until it refills.
-                    Some(id) => {
-                        state.rate_limits.before_key(id)?;
-                        tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path, "unauthenticated request");
-                        Err(state.rate_limits.key_failed(
-                            id,
-                            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
-                        ))
-                    }
-                    None => Err(unauthenticated(why)),
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+        };
+        let checked = check(parts, state, ip, &path, &unauthenticated).await;
+        let held = hold.load(Ordering::Relaxed);
+        if checked.is_err() && held > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(held)).await;
+        }
+        checked
+    }
+}
+
+/// The credential the request carries, checked; `unauthenticated` words (and counts) a failure.
+async fn check(
+    parts: &Parts,
+    state: &Arc<AppState>,
+    ip: IpAddr,
+    path: &str,
+    unauthenticated: &impl Fn(&str) -> ApiError,
+) -> Result<Caller, ApiError> {
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        // No credential is no guess: always 401 (an MCP client's first request finds where
+        // to get a token this way), spending no failure budget.
+        let why = "missing credentials (Authorization: Bearer <API key or token>)";
+        tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            why,
+        ));
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            unauthenticated("the Authorization header must be `Bearer <API key or token>`")
+        })?;
+    if !looks_like_api_key(token) {
+        return from_token(state, token, unauthenticated, ip, path).await;
+    }
+    // The key id a well-formed key names (`cordon_<id>_<secret>`).
+    let key_id = token
+        .strip_prefix("cordon_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, _)| id)
+        .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The secret is checked first: whoever holds a key's secret is never refused because
+    // someone else spent that key id's failure budget (key ids are not secret).
+    match state.keys.authenticate(token) {
+        Some(key) => {
+            state.rate_limits.after_auth(&key.id)?;
+            Ok(Caller::from_key(&key))
+        }
+        None => {
+            let why = "unknown or revoked API key";
+            let known = key_id.is_some_and(|id| state.keys.knows(id));
+            match key_id.filter(|_| known) {
+                // A key that exists: its own failure budget, not the address's; once it is
+                // spent, wrong secrets for it are refused outright until it refills.
+                Some(id) => {
+                    state.rate_limits.before_key(id)?;
+                    tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path, "unauthenticated request");
+                    Err(state.rate_limits.key_failed(
+                        id,
+                        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
+                    ))
                 }
+                None => Err(unauthenticated(why)),
             }
         }
     }

@@ -90,7 +90,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         QuotaRefusal,
         ResourceMetadata,
     )),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &RefusalsOfEveryCall),
     tags(
         (name = "tools", description = "publish and manage tools"),
         (name = "policies", description = "each tool's policy, in force on every node, and its history"),
@@ -117,6 +117,71 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
+/// Every authenticated operation can be refused before its handler runs: 401 without a
+/// credential that verifies, 429 when the caller's or the address's budget is spent (with
+/// `Retry-After`). Added here, in one place, so no operation's annotation can forget them.
+struct RefusalsOfEveryCall;
+
+impl utoipa::Modify for RefusalsOfEveryCall {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{
+            Content, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type, path::Operation,
+        };
+        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        let retry_after = HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .description(Some("seconds until a retry can succeed"))
+            .build();
+        let add = |op: &mut Operation| {
+            if op.security.as_ref().is_none_or(Vec::is_empty) {
+                return;
+            }
+            let responses = &mut op.responses.responses;
+            responses.entry("401".into()).or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("no credentials, or an API key or token that does not verify")
+                        .content("application/json", error())
+                        .build(),
+                )
+            });
+            let limited = responses.entry("429".into()).or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("rate limited: this caller's or this address's request budget, or failed authentications from this address (`rate_limited`)")
+                        .content("application/json", error())
+                        .build(),
+                )
+            });
+            if let RefOr::T(response) = limited {
+                response
+                    .headers
+                    .entry("Retry-After".into())
+                    .or_insert_with(|| retry_after.clone());
+            }
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add(op);
+            }
+        }
+    }
+}
+
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
@@ -129,4 +194,33 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 
 pub async fn serve() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document;
+
+    #[test]
+    fn every_authenticated_operation_documents_401_and_429_with_retry_after() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                if !secured {
+                    continue;
+                }
+                let responses = &op["responses"];
+                assert!(responses["401"].is_object(), "{method} {path}");
+                assert!(
+                    responses["429"]["headers"]["Retry-After"].is_object(),
+                    "{method} {path}: {}",
+                    responses["429"]
+                );
+                checked += 1;
+            }
+        }
+        // Every /v1 operation but the public metadata and the document itself.
+        assert_eq!(checked, 21);
+    }
 }

@@ -1,15 +1,19 @@
 //! Rate limits: per API key and per source address (GCRA, via `governor`), and separate, much
 //! lower budgets for failed authentication, so keys cannot be guessed by brute force:
 //!
+//! - every credential is checked first (a key against the table in memory, a token against the
+//!   issuers' cached keys): one that verifies is never refused for failures before it, its own or
+//!   anyone else's. A lockout cannot protect a 256-bit secret that guessing will not find, and
+//!   it would let one client behind a NAT, a shared agent host or a proxy without
+//!   `trusted_proxies` deny service to every other client there;
 //! - a failure with a key id that exists (a wrong secret for it, or a revoked or expired key)
 //!   spends the budget of that key id: once it is spent, further wrong secrets for that key id
-//!   are refused (429) until the budget refills, from any address. The right secret is checked
-//!   first and always passes (key ids are not secret: nobody can lock a key's holder out), and
-//!   every other key keeps working from the same address (one client retrying a revoked key
-//!   cannot lock out another's valid key behind the same proxy);
-//! - a failure with no key, a malformed one or an unknown key id spends the budget of the
-//!   source address: once it is spent, the address is refused (429) until the budget refills,
-//!   whatever key it then presents (guessing key ids is as slow as guessing secrets).
+//!   are answered 429 until the budget refills, from any address;
+//! - a failure with a malformed credential, an unknown key id or a token that does not verify
+//!   spends the budget of the source address: once it is spent, each further failure from the
+//!   address is still answered 401 with its reason (what an OAuth client needs to fetch a new
+//!   token), but held back for [`TARPIT`] first. Each failure is a security event either way;
+//! - a request with no credentials at all is not a guess: always 401 at once, spending nothing.
 
 use crate::server::error::ApiError;
 use axum::http::StatusCode;
@@ -20,6 +24,12 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How long a failed authentication from an address over its failure budget waits for its 401:
+/// a guesser on one connection makes one guess a second, while a client that sent an expired
+/// token still learns why (and fetches a new one) a second later. Waiting costs a timer, not a
+/// thread, and the per-address request budget bounds how many wait at once.
+pub const TARPIT: Duration = Duration::from_secs(1);
 
 /// Budgets, each documented in `docs/configuration.md`.
 #[derive(Debug, Clone, Copy)]
@@ -99,24 +109,9 @@ impl RateLimits {
         }
     }
 
-    /// Before authentication: a blocked address or one over its request budget is refused.
+    /// Before authentication: the address's request budget (every request, whatever it
+    /// carries).
     pub fn before_auth(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let mut blocked = self
-            .blocked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(until) = blocked.get(&ip).copied() {
-            if until > now {
-                return Err(too_many(
-                    self.settings.auth_failures_per_min,
-                    until - now,
-                    "after failed authentication",
-                ));
-            }
-            blocked.remove(&ip);
-        }
-        drop(blocked);
         self.per_ip.check_key(&ip).map_err(|not_until| {
             too_many(
                 self.settings.per_ip_per_sec,
@@ -126,25 +121,30 @@ impl RateLimits {
         })
     }
 
-    /// After a failed authentication: spends from the address's failure budget; once it is
-    /// spent, the address is blocked and this failure is already answered with 429.
-    pub fn auth_failed(&self, ip: IpAddr, unauthenticated: ApiError) -> ApiError {
+    /// After a credential from `ip` failed to verify: spends from the address's failure
+    /// budget, and says how long to hold its 401 back: not at all within the budget, [`TARPIT`]
+    /// while the address is over it.
+    pub fn auth_failed(&self, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = blocked.get(&ip).copied() {
+            if until > now {
+                return Some(TARPIT);
+            }
+            blocked.remove(&ip);
+        }
         match self.auth_failures.check_key(&ip) {
-            Ok(_) => unauthenticated,
+            Ok(_) => None,
             Err(not_until) => {
                 let wait = not_until
                     .wait_time_from(self.clock.now())
                     .max(Duration::from_secs(1));
-                tracing::warn!(target: "cordon::security", %ip, "failed-authentication budget spent; address blocked");
-                self.blocked
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(ip, Instant::now() + wait);
-                too_many(
-                    self.settings.auth_failures_per_min,
-                    wait,
-                    "after failed authentication",
-                )
+                tracing::warn!(target: "cordon::security", %ip, "failed-authentication budget spent; failures from this address are slowed down");
+                blocked.insert(ip, now + wait);
+                Some(TARPIT)
             }
         }
     }
