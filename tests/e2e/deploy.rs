@@ -163,7 +163,8 @@ fn nginx_in_front_of_two_nodes() {
     );
 
     // Per-address budgets count the client nginx names, not nginx: one client guessing keys
-    // is blocked; another client, through the same nginx, is not.
+    // spends its own budget on each node (its failures then held back); another client behind
+    // the same nginx spends nothing of it, and valid keys pass for both.
     let guesser = "X-Forwarded-For: 203.0.113.7\r\n";
     let other = "X-Forwarded-For: 198.51.100.9\r\n";
     let mut refused = Vec::new();
@@ -176,9 +177,13 @@ fn nginx_in_front_of_two_nodes() {
                 .0,
         );
     }
-    assert!(
-        refused.contains(&429),
-        "the guesser was never blocked: {refused:?}"
+    assert_eq!(refused, [401; 24]);
+    let wrong = format!("cordon_{:012x}_other", 99);
+    assert_eq!(
+        http(&lb.addr, "GET", "/v1/tools", &wrong, other, b"")
+            .unwrap()
+            .0,
+        401
     );
     let tools = |headers: &str| {
         http(&lb.addr, "GET", "/v1/tools", &f.invoker, headers, b"")
@@ -186,12 +191,25 @@ fn nginx_in_front_of_two_nodes() {
             .0
     };
     for _ in 0..4 {
+        assert_eq!(tools(other), 200, "another client behind the same nginx");
         assert_eq!(
-            tools(other),
+            tools(guesser),
             200,
-            "another client behind the same nginx is not blocked"
+            "a valid key from the guesser's address"
         );
     }
+    let logs = [&a, &b]
+        .iter()
+        .map(|n| std::fs::read_to_string(n.data.join("server.log")).unwrap())
+        .collect::<String>();
+    let spent: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("failed-authentication budget spent"))
+        .collect();
+    assert!(
+        !spent.is_empty() && spent.iter().all(|l| l.contains("203.0.113.7")),
+        "only the guesser's budget was spent: {spent:?}"
+    );
 
     // A node killed: nginx sends the calls to the other one; nothing fails.
     drop(a.kill9());
