@@ -15,9 +15,10 @@ use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
-use crate::log::{ExecutionLog, ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::log::ExecutionLog;
 use crate::log_verify::StoredCheckpoint;
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
+use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use std::path::Path;
 

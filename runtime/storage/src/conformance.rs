@@ -9,8 +9,8 @@ use crate::backend::Storage;
 use crate::chain::Claim;
 use crate::events::{Actor, AdminAction, EventFilter};
 use crate::keys::KeySpec;
-use crate::log::{Filter, NewExecution};
 use crate::quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaUse};
+use crate::record::{Filter, NewExecution};
 use crate::registry::ToolRecord;
 use cordon_core::{Outcome, QuotaKind, QuotaLimits, Role, Usage};
 

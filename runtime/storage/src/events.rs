@@ -4,7 +4,7 @@
 //!
 //! An event never carries a secret: keys appear by id, name and role only.
 
-use crate::log::NewExecution;
+use crate::record::NewExecution;
 use serde::{Deserialize, Serialize};
 
 /// Who made a change.
@@ -295,7 +295,7 @@ impl Event {
             _ => return None,
         };
         let body = match (&self.execution, &self.event) {
-            (Some(e), None) => crate::log::canonical(e).ok()?,
+            (Some(e), None) => crate::record::canonical(e).ok()?,
             (None, Some(e)) => e.canonical(),
             _ => return None,
         };

@@ -18,116 +18,14 @@ use crate::chain;
 use crate::error::StorageError;
 use crate::event_row::{self, EVENT_COLUMNS};
 use crate::events::{AdminEvent, Event, EventFilter};
-use crate::log_row::{self, COLUMNS, Interner};
+use crate::log_row::{self, COLUMNS, Interner, insert_sql, marks};
+use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared, canonical};
 use crate::schema;
-use cordon_core::{Outcome, Usage};
+use cordon_core::Outcome;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
-
-/// What is recorded about one execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct NewExecution {
-    /// Unique id, returned to the caller.
-    pub id: String,
-    /// Milliseconds since the Unix epoch.
-    pub started_at_ms: i64,
-    pub finished_at_ms: i64,
-    /// API key id (or `cli`) of whoever asked.
-    pub caller: String,
-    /// `http`, `mcp`, ...
-    pub transport: String,
-    pub tool: String,
-    pub version: String,
-    /// sha256 of the component that ran.
-    pub digest: String,
-    pub publisher: Option<String>,
-    pub signer: Option<String>,
-    /// sha256 of the policy the call ran under.
-    pub policy_hash: String,
-    pub input_bytes: u64,
-    pub input_sha256: String,
-    /// The raw input, only when the operator enabled storing it.
-    pub input: Option<String>,
-    pub outcome: Outcome,
-    pub error: Option<String>,
-    pub usage: Usage,
-    /// The caller's key name (absent in records written before names were recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caller_name: Option<String>,
-    /// sha256 of the output returned to the caller, when there was one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_sha256: Option<String>,
-}
-
-/// A record as stored: the execution, its place in the chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ExecutionRecord {
-    pub seq: i64,
-    #[serde(flatten)]
-    pub execution: NewExecution,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl ExecutionRecord {
-    /// Whether the record's content, chained to its `prev_hash`, still gives its `hash`.
-    pub fn matches_its_hash(&self) -> bool {
-        canonical(&self.execution)
-            .is_ok_and(|body| chain::link_hash(&self.prev_hash, self.seq, &body) == self.hash)
-    }
-}
-
-/// An execution made ready to append: its canonical body and check bytes, which do not depend
-/// on the chain. The server prepares each record on its request's own thread (in parallel, and
-/// while the previous group commits), so the log's single writer only chains and stores.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub execution: NewExecution,
-    body: String,
-    checks: Vec<u8>,
-}
-
-impl Prepared {
-    pub fn new(execution: NewExecution) -> Result<Self, StorageError> {
-        let body = canonical(&execution)?;
-        Ok(Prepared {
-            checks: chain::field_checks(&body),
-            body,
-            execution,
-        })
-    }
-
-    /// Each of `batch`, prepared.
-    pub fn all(batch: &[NewExecution]) -> Result<Vec<Self>, StorageError> {
-        batch.iter().cloned().map(Prepared::new).collect()
-    }
-
-    /// The canonical JSON the record's chain hash will cover.
-    pub fn body(&self) -> &str {
-        &self.body
-    }
-
-    /// Gives the body up (once the record is stored, for its receipt).
-    pub fn into_body(self) -> String {
-        self.body
-    }
-}
-
-/// Filters for [`ExecutionLog::list`]; all optional, combined with AND.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub tool: Option<String>,
-    pub outcome: Option<String>,
-    pub caller: Option<String>,
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
-    /// Return records older than this sequence number (the previous page's cursor).
-    pub before_seq: Option<i64>,
-    pub limit: u32,
-}
 
 pub struct ExecutionLog {
     /// The writer: appends, changes and pruning are serialized (and, through SQLite's write
@@ -149,11 +47,6 @@ impl std::fmt::Debug for ExecutionLog {
     }
 }
 
-/// The canonical JSON the chain hashes for an execution.
-pub(crate) fn canonical(e: &NewExecution) -> Result<String, StorageError> {
-    serde_json::to_string(e).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -166,61 +59,6 @@ pub(crate) fn hash_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// Moves the records of a version 1 log (`executions_v1`, JSON bodies) into the version 2
-/// columns, keeping every stored hash as it was: the body rebuilt from the columns is the body
-/// that was hashed, so the chain verifies exactly as before (and a record edited before the
-/// migration is still reported). Returns the sequence numbers whose original row must be kept:
-/// a body that does not parse (left out of the new table: `verify` reports the gap) or does not
-/// rebuild byte for byte (migrated, and its hash will not match). Nothing is lost either way.
-pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
-    let mut interner = Interner::default();
-    let mut read = conn.prepare("SELECT seq, body, hash FROM executions_v1 ORDER BY seq")?;
-    let mut rows = read.query([])?;
-    let sql = insert_sql();
-    let mut kept = Vec::new();
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let body: String = row.get(1)?;
-        let stored: String = row.get(2)?;
-        let Ok(e) = serde_json::from_str::<NewExecution>(&body) else {
-            kept.push(seq);
-            continue;
-        };
-        if canonical(&e)? != body {
-            kept.push(seq);
-        }
-        let mut values = vec![Value::Integer(seq)];
-        values.extend(log_row::encode(
-            conn,
-            &mut interner,
-            &e,
-            &stored,
-            &chain::field_checks(&body),
-        )?);
-        conn.prepare_cached(&sql)?
-            .execute(params_from_iter(values))?;
-    }
-    Ok(kept)
-}
-
-/// The table where rows a migration could not carry over exactly are kept.
-pub(crate) const UNMIGRATED: &str = "executions_v1_unmigrated";
-
-fn marks(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn insert_sql() -> String {
-    let n = COLUMNS.split(',').count() + 1;
-    format!(
-        "INSERT INTO executions (seq, {COLUMNS}) VALUES ({})",
-        marks(n)
-    )
 }
 
 fn insert_event_sql() -> String {

@@ -12,18 +12,18 @@
 //!   counters plain integers, and denials JSON only when there are any.
 //!
 //! Nothing is hashed in this form: the chain hashes the canonical JSON of the record
-//! ([`crate::log`]), rebuilt from these columns, so an edit of any column (or of an interned
+//! (`log.rs`), rebuilt from these columns, so an edit of any column (or of an interned
 //! string) changes what is hashed and is detected.
 
 use crate::error::StorageError;
-use crate::log::NewExecution;
+use crate::record::NewExecution;
 use cordon_core::{Outcome, Usage};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
 /// The columns of `executions` after `seq`, in the order [`encode`] returns them and the
-/// queries of [`crate::log`] select them.
+/// queries of `log.rs` select them.
 pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport, tool, version, digest, \
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
@@ -324,6 +324,22 @@ pub(crate) fn decode(
 /// [`decode`] for a row whose interned columns were joined to their strings already.
 pub(crate) fn decode_resolved(row: &rusqlite::Row<'_>) -> Result<Decoded, (i64, &'static str)> {
     decode(row, &|_| None)
+}
+
+pub(crate) fn marks(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `INSERT` of one record with its sequence number.
+pub(crate) fn insert_sql() -> String {
+    let n = COLUMNS.split(',').count() + 1;
+    format!(
+        "INSERT INTO executions (seq, {COLUMNS}) VALUES ({})",
+        marks(n)
+    )
 }
 
 #[cfg(test)]

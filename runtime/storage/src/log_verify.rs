@@ -11,8 +11,10 @@
 use crate::chain::{ChainReport, Claim, Link, Walk};
 use crate::error::StorageError;
 use crate::event_row;
-use crate::log::{ExecutionLog, UNMIGRATED, canonical, hash_text, lock};
+use crate::log::{ExecutionLog, hash_text, lock};
 use crate::log_row::{self, COLUMNS, HASH_AT};
+use crate::record::canonical;
+use crate::schema::UNMIGRATED;
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -16,8 +16,12 @@
 //! - version 7: per execution the credentials the host attached (`executions.credentials`,
 //!   names and destinations only); records written before keep their hashes.
 
+use crate::chain;
 use crate::error::StorageError;
-use rusqlite::{Connection, TransactionBehavior};
+use crate::log_row::{self, Interner};
+use crate::record::{NewExecution, canonical};
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
 pub const SCHEMA_VERSION: i64 = 7;
@@ -250,7 +254,7 @@ fn to_v2(tx: &Connection) -> Result<(), StorageError> {
     }
     tx.execute_batch(TABLES)?;
     if has_v1_log {
-        let kept = crate::log::migrate_v1(tx)?;
+        let kept = migrate_v1(tx)?;
         if kept.is_empty() {
             tx.execute_batch("DROP TABLE executions_v1;")?;
         } else {
@@ -261,9 +265,49 @@ fn to_v2(tx: &Connection) -> Result<(), StorageError> {
                 "DELETE FROM executions_v1 WHERE seq NOT IN ({});
                  ALTER TABLE executions_v1 RENAME TO {};",
                 list.join(", "),
-                crate::log::UNMIGRATED
+                UNMIGRATED
             ))?;
         }
     }
     Ok(())
 }
+
+/// Moves the records of a version 1 log (`executions_v1`, JSON bodies) into the version 2
+/// columns, keeping every stored hash as it was: the body rebuilt from the columns is the body
+/// that was hashed, so the chain verifies exactly as before (and a record edited before the
+/// migration is still reported). Returns the sequence numbers whose original row must be kept:
+/// a body that does not parse (left out of the new table: `verify` reports the gap) or does not
+/// rebuild byte for byte (migrated, and its hash will not match). Nothing is lost either way.
+pub(crate) fn migrate_v1(conn: &Connection) -> Result<Vec<i64>, StorageError> {
+    let mut interner = Interner::default();
+    let mut read = conn.prepare("SELECT seq, body, hash FROM executions_v1 ORDER BY seq")?;
+    let mut rows = read.query([])?;
+    let sql = log_row::insert_sql();
+    let mut kept = Vec::new();
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let body: String = row.get(1)?;
+        let stored: String = row.get(2)?;
+        let Ok(e) = serde_json::from_str::<NewExecution>(&body) else {
+            kept.push(seq);
+            continue;
+        };
+        if canonical(&e)? != body {
+            kept.push(seq);
+        }
+        let mut values = vec![Value::Integer(seq)];
+        values.extend(log_row::encode(
+            conn,
+            &mut interner,
+            &e,
+            &stored,
+            &chain::field_checks(&body),
+        )?);
+        conn.prepare_cached(&sql)?
+            .execute(params_from_iter(values))?;
+    }
+    Ok(kept)
+}
+
+/// The table where rows a migration could not carry over exactly are kept.
+pub(crate) const UNMIGRATED: &str = "executions_v1_unmigrated";

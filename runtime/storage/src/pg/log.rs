@@ -7,7 +7,7 @@ use super::{meta, set_meta};
 use crate::chain::{self, ChainReport, Claim, Link, Walk};
 use crate::error::StorageError;
 use crate::events::{AdminEvent, Event, EventFilter};
-use crate::log::{ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
 use postgres::types::ToSql;
 use postgres::{GenericClient, Transaction};
 
