@@ -2,7 +2,7 @@
 //! and `cordon policy show`, on one node (the cluster tests show the change reaching others).
 
 use crate::harness::{Server, cordon, fixture};
-use cordon::server::state::sha256_hex;
+use cordon_server::clock::sha256_hex;
 use serde_json::Value;
 
 fn put(s: &Server, key: &str, tool: &str, text: &str) -> (u16, Value) {

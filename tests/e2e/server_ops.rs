@@ -288,7 +288,7 @@ fn policies_reload_on_sighup_without_a_restart() {
         .lines()
         .find(|l| l.contains("policy changed"))
         .unwrap_or_else(|| panic!("no reload line in\n{text}"));
-    let hash = |t: &str| cordon::server::state::sha256_hex(t.as_bytes());
+    let hash = |t: &str| cordon_server::clock::sha256_hex(t.as_bytes());
     assert!(
         reloaded.contains("tool=\"infinite-loop\"") || reloaded.contains("tool=infinite-loop"),
         "{reloaded}"

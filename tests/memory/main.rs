@@ -10,10 +10,10 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use cordon::server::ratelimit::RateSettings;
-use cordon::server::state::{AppState, ServerSettings};
 use cordon_core::Role;
 use cordon_sandbox::{Sandbox, SandboxConfig};
+use cordon_server::ratelimit::RateSettings;
+use cordon_server::{AppState, ServerSettings, Services};
 use cordon_storage::{Actor, Embedded, KeySpec, Storage};
 use cordon_trust::TrustStore;
 use http_body_util::BodyExt;
@@ -155,7 +155,7 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
         .build()
         .unwrap();
     rt.block_on(async {
-        cordon::server::metrics::install();
+        cordon_server::metrics::install();
         let storage: Arc<dyn Storage> = Arc::new(Embedded::open(&dir, false).unwrap());
         let admin = storage
             .create_key(&KeySpec::new("memory-test", Role::Admin), 0, &Actor::local())
@@ -170,33 +170,23 @@ fn many_invokes_leave_the_live_heap_where_it_was() {
         );
         let state = AppState::new(
             ServerSettings {
-                log_key: dir.join("log.key"),
-                policies_dir: None,
                 max_in_flight: 16,
-                max_upload_bytes: 64 << 20,
-                max_invoke_bytes: 1 << 20,
-                store_inputs: false,
-                client_timeout: Duration::from_secs(30),
-                allowed_hosts: Vec::new(),
-                allowed_origins: Vec::new(),
-                metrics_access: Default::default(),
-                trusted_proxies: Vec::new(),
-                audit: Default::default(),
-                auth: Default::default(),
-                quotas: Default::default(),
+                rates: RateSettings {
+                    per_key_per_sec: 10_000_000,
+                    per_ip_per_sec: 10_000_000,
+                    auth_failures_per_min: 10,
+                },
+                ..ServerSettings::new(dir.join("log.key"))
             },
-            sandbox,
-            storage,
-            TrustStore::load(&dir.join("trust.toml")).unwrap(),
-            None,
-            RateSettings {
-                per_key_per_sec: 10_000_000,
-                per_ip_per_sec: 10_000_000,
-                auth_failures_per_min: 10,
+            Services {
+                storage,
+                sandbox,
+                trust: TrustStore::load(&dir.join("trust.toml")).unwrap(),
+                secrets: None,
             },
         )
         .unwrap();
-        let app = cordon::server::app(Arc::new(state));
+        let app = cordon_server::app(Arc::new(state));
         let status = call(&app, &admin, "/v1/tools", "application/wasm", component).await;
         assert_eq!(status, StatusCode::CREATED);
 

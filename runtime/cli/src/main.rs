@@ -25,14 +25,14 @@ fn main() -> ExitCode {
             Some(cordon::commands::run::confinement_plan(args))
         }
         cordon::cli::Command::Serve(_) | cordon::cli::Command::Run(_) => {
-            cordon::confine::disable();
+            cordon_server::confine::disable();
             None
         }
         _ => None,
     };
     match plan {
         Some(Ok(plan)) => {
-            cordon::confine::apply(plan);
+            cordon_server::confine::apply(plan);
         }
         Some(Err(e)) => {
             eprintln!("error: {}", cordon::cli::error_chain(&e));

@@ -5,6 +5,7 @@
 //!   ([`log`], [`events`], one hash chain: [`chain`]), the tool registry ([`registry`]), API
 //!   keys ([`keys`]) and quota counters ([`quota`]).
 //! - `blobs/<sha256>`: published components, content-addressed.
+//! - `secrets.json`: the secret store ([`secrets`]), each value encrypted at rest.
 //!
 //! The server sees only the [`Storage`] trait ([`backend`]); [`Embedded`] implements it with the
 //! types below, and [`Postgres`] ([`pg`]) with one PostgreSQL database that several stateless
@@ -27,6 +28,7 @@ pub mod quota;
 pub mod record;
 pub mod registry;
 mod schema;
+pub mod secrets;
 
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
@@ -41,3 +43,4 @@ pub use quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaStor
 pub use record::{ExecutionRecord, Filter, NewExecution, Prepared};
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
+pub use secrets::{SecretError, SecretStore};

@@ -19,7 +19,7 @@ use crate::error::StorageError;
 use crate::event_row::{self, EVENT_COLUMNS};
 use crate::events::{AdminEvent, Event, EventFilter};
 use crate::log_row::{self, COLUMNS, Interner, insert_sql, marks};
-use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared, canonical};
+use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::schema;
 use cordon_core::Outcome;
 use rusqlite::types::Value;

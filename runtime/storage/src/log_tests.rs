@@ -4,6 +4,7 @@ use super::*;
 use crate::chain::{Claim, GENESIS};
 use crate::events::{Actor, AdminAction};
 use crate::log_verify::StoredCheckpoint;
+use crate::record::canonical;
 use crate::schema::UNMIGRATED;
 use rusqlite::Connection;
 

@@ -108,7 +108,7 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         },
         AuditCommand::Key => {
             let dir = args.data.dir()?;
-            let path = dir.join(crate::server::audit::LOG_KEY_FILE);
+            let path = dir.join(cordon_server::LOG_KEY_FILE);
             anyhow::ensure!(
                 path.exists(),
                 "no audit log key at {}: `cordon serve --data {}` creates it on its first start",
@@ -145,7 +145,7 @@ fn verify(
         anyhow::ensure!(db.exists(), "no audit log at {}", db.display());
     }
     let storage = super::store::open(dir, database, true, Some(2))?;
-    let key_path = dir.join(crate::server::audit::LOG_KEY_FILE);
+    let key_path = dir.join(cordon_server::LOG_KEY_FILE);
     let key_id = match key {
         Some(k) => Some(parse_key(&k)?),
         None if key_path.exists() => Some(PrivateKey::read(&key_path)?.key_id()),
@@ -242,7 +242,7 @@ fn verify_copy(
         None => data
             .dir()
             .ok()
-            .map(|d| d.join(crate::server::audit::LOG_KEY_FILE))
+            .map(|d| d.join(cordon_server::LOG_KEY_FILE))
             .filter(|p| p.exists())
             .map(|p| PrivateKey::read(&p).map(|k| k.key_id()))
             .transpose()?,

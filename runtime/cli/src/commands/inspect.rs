@@ -3,8 +3,8 @@
 //! check signatures (`cordon verify` does).
 
 use super::SandboxArgs;
-use crate::admission::{SignatureCheck, admit};
 use clap::Args;
+use cordon_server::admission::{SignatureCheck, admit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

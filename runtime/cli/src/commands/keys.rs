@@ -84,7 +84,7 @@ fn role(text: &str) -> anyhow::Result<Role> {
 }
 
 fn in_store(store: &Arc<dyn Storage>, command: KeysCommand) -> anyhow::Result<ExitCode> {
-    let now = crate::server::state::now_ms();
+    let now = cordon_server::clock::now_ms();
     match command {
         KeysCommand::Create {
             name,

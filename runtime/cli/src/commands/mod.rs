@@ -83,7 +83,7 @@ impl SandboxArgs {
     ) -> anyhow::Result<Grants> {
         // Both `[env]` secrets and `[[network.credentials]]` values draw on the store.
         let store = if !policy.secret_names().is_empty() {
-            Some(crate::secrets::SecretStore::open(&data_dir()?)?)
+            Some(cordon_storage::secrets::SecretStore::open(&data_dir()?)?)
         } else {
             None
         };

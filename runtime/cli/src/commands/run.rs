@@ -1,10 +1,10 @@
 //! `cordon run`: one call of a tool component, printed as output or as a JSON report.
 
 use super::SandboxArgs;
-use crate::admission::{SignatureCheck, admit};
 use anyhow::Context;
 use clap::Args;
 use cordon_core::{Execution, Outcome, Usage};
+use cordon_server::admission::{SignatureCheck, admit};
 use cordon_trust::TrustStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +46,8 @@ pub struct RunArgs {
 /// What a confined `cordon run` keeps: read access to the tool, its input, trust store, policy
 /// and the secret store; the compiled-component cache; the policy's mounts with their modes.
 /// Runs before any thread exists.
-pub fn confinement_plan(args: &RunArgs) -> anyhow::Result<crate::confine::Plan> {
-    let mut plan = crate::confine::Plan::new();
+pub fn confinement_plan(args: &RunArgs) -> anyhow::Result<cordon_server::confine::Plan> {
+    let mut plan = cordon_server::confine::Plan::new();
     plan.read(&args.tool);
     if let Some(input) = args.input_file.as_ref().filter(|p| p.as_os_str() != "-") {
         plan.read(input);
@@ -116,7 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         version = admitted.info.version
     );
     // The same checks as the server's, with the same messages: nothing runs on a refused input.
-    let validator = crate::input::validator(&admitted.info.input_schema)
+    let validator = cordon_server::input::validator(&admitted.info.input_schema)
         .map_err(|e| {
             tracing::warn!(
                 error = e,
@@ -124,7 +124,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .ok();
-    let exec = match crate::input::check(input.as_bytes(), validator.as_ref()) {
+    let exec = match cordon_server::input::check(input.as_bytes(), validator.as_ref()) {
         Err(message) => Execution::refused(
             Outcome::InvalidInput,
             message,

@@ -1,7 +1,7 @@
 //! `cordon secret`: manage the encrypted secret store. Values are read from stdin, never argv.
 
-use crate::secrets::{SecretStore, new_key};
 use clap::{Args, Subcommand};
+use cordon_storage::secrets::{SecretStore, new_key};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,14 +1,13 @@
 //! `cordon serve`: the long-running server on its embedded storage in the data directory.
 
 use super::secret::DataArgs;
-use crate::secrets::{KEY_VAR, SecretStore};
-use crate::server::audit::AuditSettings;
-use crate::server::ratelimit::RateSettings;
-use crate::server::state::{AppState, MetricsAccess, ServerSettings, now_ms};
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_storage::{Actor, AdminAction, AdminEvent};
+use cordon_server::ratelimit::RateSettings;
+use cordon_server::{AuditSettings, MetricsAccess, Node, ServerSettings, Services};
+use cordon_storage::Actor;
+use cordon_storage::secrets::{KEY_VAR, SecretStore};
 use cordon_trust::TrustStore;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,7 +94,7 @@ pub struct ServeArgs {
     pub trusted_proxies: Option<Vec<String>>,
     /// Who may read `/metrics`: `key` (an admin or auditor API key) or `open` (anyone who can
     /// reach the listener) [default: key].
-    #[arg(long, env = "CORDON_METRICS_ACCESS", value_enum)]
+    #[arg(long, env = "CORDON_METRICS_ACCESS", value_parser = metrics_access)]
     pub metrics_access: Option<MetricsAccess>,
     /// A file each new signed checkpoint of the audit log is appended to (one JSON line), to be
     /// kept where the database's writers cannot rewrite it [default: none].
@@ -111,6 +110,16 @@ pub struct ServeArgs {
     /// security event; for debugging a kernel that misbehaves under confinement.
     #[arg(long)]
     pub no_confine: bool,
+}
+
+/// `--metrics-access key|open`.
+fn metrics_access(text: &str) -> Result<MetricsAccess, String> {
+    MetricsAccess::parse(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not one of: {}",
+            MetricsAccess::NAMES.join(", ")
+        )
+    })
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -146,7 +155,7 @@ struct ConfigFile {
     auth: AuthFile,
     /// Quotas per caller (`docs/identity.md`); file only.
     #[serde(default)]
-    quotas: crate::server::quotas::QuotaSettings,
+    quotas: cordon_server::quota::QuotaSettings,
 }
 
 /// `[auth]` in the config file.
@@ -160,14 +169,14 @@ struct AuthFile {
     scopes_supported: Vec<String>,
     /// Accepted token issuers.
     #[serde(default)]
-    oidc: Vec<crate::server::oidc::IssuerConfig>,
+    oidc: Vec<cordon_server::oidc::IssuerConfig>,
 }
 
 /// What only the config file sets.
 #[derive(Debug, Default)]
 struct FileOnly {
     auth: AuthFile,
-    quotas: crate::server::quotas::QuotaSettings,
+    quotas: cordon_server::quota::QuotaSettings,
 }
 
 impl ServeArgs {
@@ -242,11 +251,11 @@ impl ServeArgs {
 /// What a confined `cordon serve` keeps (docs/security.md): its data directory and the files it
 /// writes, read access to its configuration, trust store and policies, and every mount of the
 /// policies it will load (the folder's and the store's). Runs before any thread exists.
-pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<crate::confine::Plan> {
+pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_server::confine::Plan> {
     let (args, file_only) = args.clone().merge_config()?;
     let data = args.data.dir()?;
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let mut plan = crate::confine::Plan::new();
+    let mut plan = cordon_server::confine::Plan::new();
     plan.write(&data);
     if let Some(config) = &args.config {
         plan.read(config);
@@ -259,7 +268,7 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<crate::confine::Plan
     let log_key = args
         .log_key
         .clone()
-        .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE));
+        .unwrap_or_else(|| data.join(cordon_server::LOG_KEY_FILE));
     if !log_key.exists() && !log_key.starts_with(&data) {
         tracing::warn!(target: "cordon::security", path = %log_key.display(), "the log key does not exist yet: the directory it will be made in stays writable for this run; later starts keep only the file");
     }
@@ -325,8 +334,8 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<crate::confine::Plan
 
 /// Says at start what confinement the process runs under.
 pub fn log_confinement() {
-    use crate::confine::Status;
-    match crate::confine::status() {
+    use cordon_server::confine::Status;
+    match cordon_server::confine::status() {
         Some(s @ Status::Confined { .. }) => {
             tracing::info!(target: "cordon::security", status = s.describe(), "process confined")
         }
@@ -347,13 +356,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .auth
         .resource
         .as_deref()
-        .map(crate::server::resource::check_resource)
+        .map(cordon_server::resource::check_resource)
         .transpose()
         .map_err(|e| anyhow::anyhow!(e))?;
     let issuers = file_only.auth.oidc;
     // Fetching the issuers' keys blocks.
     let verifier = Arc::new(
-        tokio::task::spawn_blocking(move || crate::server::oidc::Verifier::new(issuers))
+        tokio::task::spawn_blocking(move || cordon_server::oidc::Verifier::new(issuers))
             .await?
             .map_err(|e| anyhow::anyhow!(e))?,
     );
@@ -376,11 +385,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let rate_defaults = RateSettings::default();
     let listen = args
         .listen
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7878)));
-    let max_in_flight = args.max_in_flight.unwrap_or(1000);
+    let max_in_flight = args
+        .max_in_flight
+        .unwrap_or(ServerSettings::DEFAULT_MAX_IN_FLIGHT);
     let data = args.data.dir()?;
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let trust_path = args
@@ -418,59 +428,70 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let log_key = args
         .log_key
         .clone()
-        .unwrap_or_else(|| data.join(crate::server::audit::LOG_KEY_FILE));
-    // Slow clients: 30 s is long enough for a real client on a bad network and short enough
-    // that holding connections open costs an attacker a connection per 30 s.
-    let client_timeout = std::time::Duration::from_secs(args.client_timeout_secs.unwrap_or(30));
+        .unwrap_or_else(|| data.join(cordon_server::LOG_KEY_FILE));
+    let defaults = ServerSettings::new(log_key);
+    let rate_defaults = defaults.rates;
     let settings = ServerSettings {
-        log_key,
         policies_dir: args.policies.clone(),
         max_in_flight,
-        // Interpreted-language components are 12-20 MB; 64 MiB leaves room.
-        max_upload_bytes: args.max_upload_bytes.unwrap_or(64 << 20),
-        // The default input limit is 1 MiB; a policy that raises it needs this raised too.
-        max_invoke_bytes: args.max_invoke_bytes.unwrap_or(1 << 20),
-        store_inputs: args.store_inputs.unwrap_or(false),
-        client_timeout,
+        max_upload_bytes: args.max_upload_bytes.unwrap_or(defaults.max_upload_bytes),
+        max_invoke_bytes: args.max_invoke_bytes.unwrap_or(defaults.max_invoke_bytes),
+        store_inputs: args.store_inputs.unwrap_or(defaults.store_inputs),
+        client_timeout: args
+            .client_timeout_secs
+            .map_or(defaults.client_timeout, std::time::Duration::from_secs),
         allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
         allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
-        metrics_access: args.metrics_access.unwrap_or_default(),
-        trusted_proxies: crate::server::client_ip::parse_trusted(
+        metrics_access: args.metrics_access.unwrap_or(defaults.metrics_access),
+        trusted_proxies: cordon_server::client_ip::parse_trusted(
             args.trusted_proxies.as_deref().unwrap_or_default(),
         )
         .map_err(|e| anyhow::anyhow!(e))?,
         audit: AuditSettings {
             checkpoint_file: args.checkpoint_file.clone(),
             checkpoint_webhook: args.checkpoint_webhook.clone(),
-            checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_secs.unwrap_or(10)),
+            checkpoint_interval: args.checkpoint_secs.map_or(
+                defaults.audit.checkpoint_interval,
+                std::time::Duration::from_secs,
+            ),
         },
-        auth: crate::server::resource::AuthSettings {
+        auth: cordon_server::resource::AuthSettings {
             verifier: verifier.clone(),
             resource,
             scopes: file_only.auth.scopes_supported,
         },
         quotas: file_only.quotas,
+        rates: RateSettings {
+            per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
+            per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
+            auth_failures_per_min: args
+                .auth_failures_per_minute
+                .unwrap_or(rate_defaults.auth_failures_per_min),
+        },
+        retention_days: args.retention_days,
+        ..defaults
     };
-    let rates = RateSettings {
-        per_key_per_sec: args.rate_per_key.unwrap_or(rate_defaults.per_key_per_sec),
-        per_ip_per_sec: args.rate_per_ip.unwrap_or(rate_defaults.per_ip_per_sec),
-        auth_failures_per_min: args
-            .auth_failures_per_minute
-            .unwrap_or(rate_defaults.auth_failures_per_min),
+    let state_services = Services {
+        storage: {
+            // Opening the store blocks (a PostgreSQL client must not run on an async worker).
+            let (database, pool) = (args.database.clone(), args.database_pool);
+            tokio::task::spawn_blocking(move || {
+                super::store::open(&data, database.as_deref(), durable_log, pool)
+            })
+            .await??
+        },
+        sandbox,
+        trust,
+        secrets,
     };
-    // Opening the store and reading what the server starts from (the log's identity and newest
-    // checkpoint, the key table) block; a PostgreSQL client must not run on an async worker.
-    let (database, pool) = (args.database.clone(), args.database_pool);
-    let state = tokio::task::spawn_blocking(move || {
-        let storage = super::store::open(&data, database.as_deref(), durable_log, pool)?;
-        AppState::new(settings, sandbox, storage, trust, secrets, rates)
-    })
-    .await??;
-    let state = Arc::new(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let node = Node::start(settings, state_services, listener).await?;
     #[cfg(unix)]
     {
         // SIGHUP: re-read policies without a restart.
-        let reloading = state.clone();
+        let reloading = node.state().clone();
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
@@ -479,143 +500,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let housekeeping = state.clone();
-    let retention_days = args.retention_days;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        let mut minutes: u64 = 0;
-        loop {
-            tick.tick().await;
-            housekeeping.rate_limits.prune();
-            // Retention: at start, then once a day.
-            if let Some(days) = retention_days.filter(|_| minutes.is_multiple_of(24 * 60)) {
-                let cutoff = crate::server::state::now_ms() - i64::from(days) * 86_400_000;
-                let log = housekeeping.clone();
-                match tokio::task::spawn_blocking(move || log.storage.prune_before(cutoff)).await {
-                    Ok(Ok(n)) => {
-                        tracing::info!(target: "cordon::admin", deleted = n, days, "audit log retention: deleted up to the newest checkpoint before the cutoff")
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
-                    Err(e) => tracing::error!(error = %e, "execution log retention failed"),
-                }
-            }
-            // Quota counters of days before yesterday, and leases of calls whose node died:
-            // hourly (only a node with quotas configured writes them).
-            if minutes.is_multiple_of(60) {
-                let now = crate::server::state::now_ms();
-                let today = cordon_core::quota::day_of(now);
-                let store = housekeeping.clone();
-                match tokio::task::spawn_blocking(move || store.storage.quota_prune(today - 1, now))
-                    .await
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune old quota counters"),
-                    Err(e) => tracing::warn!(error = %e, "cannot prune old quota counters"),
-                }
-            }
-            minutes += 1;
-        }
-    });
-
-    crate::server::metrics::install();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr()?;
-    let started = std::time::Instant::now();
-    // Following the store's announcements starts before the load, so nothing changed by
-    // another node meanwhile is missed.
-    crate::server::sync::spawn_follower(state.clone())?;
-    let loaded = state
-        .load_registry()
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    crate::server::READY.store(true, std::sync::atomic::Ordering::Release);
-    tracing::info!(
-        tools = loaded,
-        ms = started.elapsed().as_millis() as u64,
-        "tools loaded"
-    );
-    record(
-        &state,
-        AdminAction::ServerStart {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            listen: address.to_string(),
-        },
-    )
-    .await?;
-    crate::server::audit::spawn_checkpointer(state.clone());
-    if !verifier.is_empty() {
-        // Issuers' keys fetched again now and then, so a key an issuer removed stops working.
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::server::oidc::REFRESH_EVERY);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let v = verifier.clone();
-                let _ = tokio::task::spawn_blocking(move || v.refresh_all()).await;
-            }
-        });
-    }
-    crate::server::keycache::spawn_refresher(state.clone());
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(
-        "cordon listening on http://{address} ({loaded} tool versions loaded; audit log key {})",
-        state.audit.key_id
+        "cordon listening on http://{} ({} tool versions loaded; audit log key {})",
+        node.address(),
+        node.tools_loaded(),
+        node.state().audit.key_id
     );
-
-    let app = crate::server::app(state.clone());
-    crate::server::listen::serve(listener, app, client_timeout, shutdown_signal()).await?;
-    // Calls whose client went away are still running detached; each ends by its own deadline
-    // and is recorded before its permit is returned. Wait for all permits (bounded, like the
-    // connections' grace period) so none is cut off by the process exiting.
-    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
-    match tokio::time::timeout(
-        crate::server::listen::shutdown_grace(),
-        state.in_flight.acquire_many(all),
-    )
-    .await
-    {
-        Ok(_) => tracing::info!("every execution finished and recorded; exiting"),
-        Err(_) => tracing::warn!("executions still running after the grace period; exiting"),
-    }
-    // The stop is the last event, and a final checkpoint covers it.
-    record(
-        &state,
-        AdminAction::ServerStop {
-            reason: "signal".into(),
-        },
-    )
-    .await?;
-    let s = state.clone();
-    let last = tokio::task::spawn_blocking(move || {
-        // The last-use times collected since the last reload.
-        if let Err(e) = s.keys.refresh(&*s.storage) {
-            tracing::error!(error = %e, "cannot record when the API keys were last used");
-        }
-        let made = s.audit.checkpoint(&*s.storage);
-        s.audit.finish_deliveries();
-        made
-    })
-    .await?;
-    match last {
-        Ok(_) => tracing::info!(target: "cordon::admin", "final checkpoint signed"),
-        Err(e) => {
-            tracing::error!(target: "cordon::security", error = %e, "cannot sign the final checkpoint")
-        }
-    }
+    node.serve(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Records an event of the server itself.
-async fn record(state: &Arc<AppState>, action: AdminAction) -> anyhow::Result<()> {
-    let s = state.clone();
-    tokio::task::spawn_blocking(move || {
-        s.storage
-            .record_event(AdminEvent::new(now_ms(), &Actor::server(), action))
-    })
-    .await??;
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -33,10 +33,10 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         args.tool.display(),
         bytes.len() as f64 / 1e6
     ));
-    let admitted = crate::admission::admit(
+    let admitted = cordon_server::admission::admit(
         &sandbox,
         &bytes,
-        crate::admission::SignatureCheck::AllowUnsigned,
+        cordon_server::admission::SignatureCheck::AllowUnsigned,
         &Limits::default(),
     )
     .await;

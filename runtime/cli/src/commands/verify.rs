@@ -2,9 +2,9 @@
 //! would be admitted. Exit code 0: trusted; 1: rejected; 2: the command itself failed.
 
 use super::SandboxArgs;
-use crate::admission::{AdmissionError, SignatureCheck, admit};
 use clap::Args;
 use cordon_core::Limits;
+use cordon_server::admission::{AdmissionError, SignatureCheck, admit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};

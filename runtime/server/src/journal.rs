@@ -11,25 +11,16 @@
 //! next group. (Signing on the request tasks instead would stall the async workers on each
 //! other for the length of a signature.)
 
-use crate::server::audit::AuditLog;
-use crate::server::error::ApiError;
-use crate::server::state::now_ms;
+use crate::clock::now_ms;
+use crate::committed::{BatchSigner, Committed};
+use crate::error::ApiError;
 use cordon_storage::{ExecutionRecord, NewExecution, Prepared, Storage};
-use cordon_trust::SignedBatch;
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 512;
-
-/// A durable record, its canonical body, and the signed batch it was committed in.
-#[derive(Debug)]
-pub struct Committed {
-    pub record: ExecutionRecord,
-    pub body: String,
-    pub batch: Arc<SignedBatch>,
-}
 
 type Reply = oneshot::Sender<Result<Committed, ApiError>>;
 
@@ -44,9 +35,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer and signer threads over the execution log in `log`, signing with
-    /// `audit`'s key.
-    pub fn start(log: Arc<dyn Storage>, audit: Arc<AuditLog>) -> std::io::Result<Self> {
+    /// Starts the writer and signer threads over the execution log in `log`, each committed
+    /// group signed by `signer` (the audit log's key).
+    pub fn start(log: Arc<dyn Storage>, signer: Arc<dyn BatchSigner>) -> std::io::Result<Self> {
         let (queue, incoming) = mpsc::channel::<(Prepared, Reply)>();
         let (to_signer, committed) = mpsc::channel::<Stored>();
         std::thread::Builder::new()
@@ -56,7 +47,7 @@ impl Journal {
             .name("cordon-signer".into())
             .spawn(move || {
                 while let Ok(group) = committed.recv() {
-                    sign(&audit, group);
+                    sign(&*signer, group);
                 }
             })?;
         Ok(Journal { queue })
@@ -110,7 +101,7 @@ fn write(
                         "store_unavailable",
                         "the database is unavailable: this execution could not be recorded, so it is not acknowledged; retry shortly",
                     )
-                    .retry_after(crate::server::error::STORE_RETRY_SECS),
+                    .retry_after(crate::error::STORE_RETRY_SECS),
                     other => ApiError::internal(other),
                 };
                 for reply in replies {
@@ -122,10 +113,10 @@ fn write(
 }
 
 /// The signer: one signature over a committed group, then every answer of the group.
-fn sign(audit: &AuditLog, (stored, records, replies): Stored) {
+fn sign(signer: &dyn BatchSigner, (stored, records, replies): Stored) {
     let first = stored.first().map_or(0, |r| r.seq);
     let hashes: Vec<&str> = stored.iter().map(|r| r.hash.as_str()).collect();
-    match audit.sign_batch(first, &hashes, now_ms()) {
+    match signer.sign_batch(first, &hashes, now_ms()) {
         Ok(signed) => {
             let signed = Arc::new(signed);
             for ((reply, record), prepared) in replies.into_iter().zip(stored).zip(records) {

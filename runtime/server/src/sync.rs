@@ -6,8 +6,9 @@
 //! Compiled code stays a per-node cache: a version first seen in the store is verified and
 //! compiled (or loaded from this node's cache) before this node serves it.
 
-use crate::server::error::ApiError;
-use crate::server::state::{AppState, LiveTool};
+use crate::error::{ApiError, ServerError};
+use crate::live::LiveTool;
+use crate::state::AppState;
 use cordon_storage::{Change, ToolRecord};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -32,6 +33,12 @@ pub struct Synced {
 }
 
 impl AppState {
+    /// Loads every published tool at start: blobs verified and compiled again (from the cache).
+    /// Returns how many versions are live.
+    pub async fn load_registry(self: &Arc<Self>) -> Result<usize, ApiError> {
+        Ok(self.sync_registry().await?.live)
+    }
+
     /// Makes the live registry what the store holds: versions published elsewhere are
     /// admitted (signature, publishers and policy checked here, as at publish), versions whose
     /// stored policy changed are admitted again under it, deleted ones go, and the quarantine
@@ -80,7 +87,7 @@ impl AppState {
             .count();
         for name in live.keys().map(|(n, _)| n) {
             if !next.contains_key(name) {
-                crate::server::metrics::forget_tool(name);
+                crate::metrics::forget_tool(name);
             }
         }
         *self.tools_write() = next;
@@ -141,7 +148,7 @@ impl AppState {
 
 /// Follows the store's announcements, if it makes any (a shared store), for as long as the
 /// server runs. Call it before the first load, so nothing changed meanwhile is missed.
-pub fn spawn_follower(state: Arc<AppState>) -> anyhow::Result<()> {
+pub fn spawn_follower(state: Arc<AppState>) -> Result<(), ServerError> {
     let Some(feed) = state.storage.changes()? else {
         return Ok(());
     };
@@ -154,7 +161,8 @@ pub fn spawn_follower(state: Arc<AppState>) -> anyhow::Result<()> {
                     return;
                 }
             }
-        })?;
+        })
+        .map_err(ServerError::Threads)?;
     tokio::spawn(async move {
         let mut resync = tokio::time::interval(RESYNC);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,7 +189,7 @@ pub fn spawn_follower(state: Arc<AppState>) -> anyhow::Result<()> {
 async fn apply(state: &Arc<AppState>, wanted: &BTreeSet<Change>) {
     let everything = wanted.contains(&Change::Everything);
     if everything || wanted.contains(&Change::Keys) {
-        crate::server::keycache::refresh_now(state).await;
+        state.keys.refresh_now(&state.storage).await;
     }
     if everything || wanted.contains(&Change::Registry) {
         let started = std::time::Instant::now();

@@ -1,8 +1,8 @@
 //! `/v1/executions` and `/v1/audit/verify`: reading and verifying the execution log.
 
-use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ErrorBody};
-use crate::server::state::AppState;
+use crate::caller::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use cordon_core::{Action, Outcome};
@@ -94,7 +94,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionPage>, ApiError> {
     caller.require(Action::ReadExecutions)?;
-    let q: ListQuery = crate::server::extract::query(raw.as_deref())?;
+    let q: ListQuery = crate::extract::query(raw.as_deref())?;
     let filter = q.filter()?;
     let reading = state.clone();
     let (records, next) = tokio::task::spawn_blocking(move || reading.storage.executions(&filter))

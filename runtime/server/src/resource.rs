@@ -3,17 +3,13 @@
 //! authorization specification has every 401 from `/mcp` name that document in
 //! `WWW-Authenticate: Bearer resource_metadata="..."`.
 //!
-//! The document is served at `/.well-known/oauth-protected-resource` and, after RFC 9728
+//! The document is served (`api/resource.rs`) at `/.well-known/oauth-protected-resource` and, after RFC 9728
 //! section 3.1 (the well-known segment inserted between the host and the resource's path), at
 //! `/.well-known/oauth-protected-resource/mcp`. Its `resource` is `auth.resource` when the
 //! operator set it (the public URL clients use, e.g. behind a TLS-terminating balancer), else
 //! `http://<Host>/mcp` as this request addressed the server.
 
-use crate::server::oidc::Verifier;
-use crate::server::state::AppState;
-use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use crate::oidc::Verifier;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -90,47 +86,17 @@ impl AuthSettings {
     }
 }
 
-/// `GET /.well-known/oauth-protected-resource[/mcp]`: where to get a token for this server.
-/// Public: it names only what a client needs to start an authorization.
-#[utoipa::path(
-    get,
-    path = "/.well-known/oauth-protected-resource",
-    tag = "auth",
-    responses((status = 200, description = "OAuth 2.0 protected resource metadata (RFC 9728)", body = ResourceMetadata)),
-    security(())
-)]
-pub async fn metadata(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Json<ResourceMetadata> {
-    let auth = &state.settings.auth;
-    Json(ResourceMetadata {
-        resource: auth.resource_for(
-            headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok()),
-        ),
-        authorization_servers: auth.verifier.issuers().map(str::to_owned).collect(),
-        scopes_supported: auth.scopes.clone(),
-        bearer_methods_supported: vec!["header".into()],
-        resource_name: "cordon".into(),
-    })
-}
-
-/// `GET /.well-known/oauth-protected-resource/mcp`: the same document, at the path RFC 9728
-/// section 3.1 derives from the resource `<origin>/mcp`.
-#[utoipa::path(
-    get,
-    path = "/.well-known/oauth-protected-resource/mcp",
-    tag = "auth",
-    responses((status = 200, description = "OAuth 2.0 protected resource metadata (RFC 9728)", body = ResourceMetadata)),
-    security(())
-)]
-pub async fn metadata_mcp(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Json<ResourceMetadata> {
-    metadata(state, headers).await
+impl AuthSettings {
+    /// The metadata document for a request addressed to `host`.
+    pub fn metadata(&self, host: Option<&str>) -> ResourceMetadata {
+        ResourceMetadata {
+            resource: self.resource_for(host),
+            authorization_servers: self.verifier.issuers().map(str::to_owned).collect(),
+            scopes_supported: self.scopes.clone(),
+            bearer_methods_supported: vec!["header".into()],
+            resource_name: "cordon".into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! the secret). A change is in force on this node at once and on every other node within a
 //! second (the store announces it).
 
-use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ErrorBody};
-use crate::server::state::{AppState, now_ms};
+use crate::caller::Caller;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -106,7 +107,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Action::ManageKeys)?;
-    let body: NewKeyBody = crate::server::extract::json_body(
+    let body: NewKeyBody = crate::extract::json_body(
         &body,
         r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_at_ms": 1800000000000}"#,
     )?;
@@ -119,7 +120,7 @@ pub async fn create(
         .await?;
     tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.id, "API key created");
     // In force here before the answer; the other nodes follow the store.
-    crate::server::keycache::refresh_now(&state).await;
+    state.keys.refresh_now(&state.storage).await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -181,6 +182,6 @@ pub async fn revoke(
         return Err(ApiError::not_found(format!("no active key {id}")));
     }
     tracing::warn!(target: "cordon::security", key = id, by = caller.id, "API key revoked");
-    crate::server::keycache::refresh_now(&state).await;
+    state.keys.refresh_now(&state.storage).await;
     Ok(StatusCode::NO_CONTENT)
 }

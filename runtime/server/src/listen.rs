@@ -3,7 +3,7 @@
 //! serves each connection with hyper directly, with a header-read deadline, TCP_NODELAY and
 //! graceful shutdown.
 
-use crate::server::wire_errors::WireErrors;
+use crate::wire_errors::WireErrors;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;

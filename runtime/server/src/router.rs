@@ -1,35 +1,11 @@
-//! The cordon server: publish and invoke tools over HTTP, with a durable, verifiable execution
-//! log. `app` builds the router (testable without a socket); `serve` runs it on a listener
-//! until shutdown.
+//! The router: every endpoint of the API and `/mcp`, and what wraps every response (a request id,
+//! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
-pub mod audit;
-pub mod auth;
-pub mod client_ip;
-pub mod error;
-pub mod executions;
-pub mod extract;
-pub mod invoke;
-pub mod journal;
-pub mod keycache;
-pub mod keys;
-pub mod listen;
-pub mod mcp;
-pub mod metrics;
-pub mod oidc;
-pub mod openapi;
-pub mod policies;
-#[cfg(all(feature = "confinement-probe", debug_assertions))]
-pub mod probe;
-pub mod quotas;
-pub mod ratelimit;
-pub mod resource;
-pub mod state;
-pub mod sync;
-pub mod tools;
-pub mod wire_errors;
-
-use crate::server::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::server::state::AppState;
+use crate::api::{audit, executions, invoke, keys, openapi, policies, quotas, resource, tools};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::settings::MetricsAccess;
+use crate::state::AppState;
+use crate::{caller, mcp, metrics};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,12 +13,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use tower_http::timeout::{RequestBodyDeadlineLayer, RequestBodyTimeoutLayer};
 
-/// Set once every stored tool has been loaded.
-pub static READY: AtomicBool = AtomicBool::new(false);
-
+/// The whole API on `state`.
 pub fn app(state: Arc<AppState>) -> Router {
     let upload = state.settings.max_upload_bytes;
     let invoke = state.settings.max_invoke_bytes;
@@ -78,9 +52,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/audit/key", get(audit::key))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
         .route("/v1/openapi.json", get(openapi::serve))
-        .route(resource::WELL_KNOWN, get(resource::metadata))
+        .route(crate::resource::WELL_KNOWN, get(resource::metadata))
         .route(
-            &format!("{}/mcp", resource::WELL_KNOWN),
+            &format!("{}/mcp", crate::resource::WELL_KNOWN),
             get(resource::metadata_mcp),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -106,7 +80,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 fn test_routes() -> Router<Arc<AppState>> {
     let routes = Router::new();
     #[cfg(all(feature = "confinement-probe", debug_assertions))]
-    let routes = routes.route("/v1/test/confinement", post(probe::confinement));
+    let routes = routes.route("/v1/test/confinement", post(crate::api::probe::confinement));
     routes
 }
 
@@ -115,10 +89,10 @@ async fn metrics_endpoint(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if state.settings.metrics_access == state::MetricsAccess::Key {
+    if state.settings.metrics_access == MetricsAccess::Key {
         use axum::extract::FromRequestParts;
         let (mut parts, _) = request.into_parts();
-        let caller = auth::Caller::from_request_parts(&mut parts, &state).await?;
+        let caller = caller::Caller::from_request_parts(&mut parts, &state).await?;
         caller.require(cordon_core::Action::ReadMetrics)?;
     }
     Ok((
@@ -131,7 +105,7 @@ async fn metrics_endpoint(
 /// Ready once every stored tool is loaded, and while the store answers (within a second): a
 /// load balancer stops sending calls to a node whose database is gone.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if !READY.load(Ordering::Acquire) {
+    if !state.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response();
     }
     let s = state.clone();

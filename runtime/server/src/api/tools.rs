@@ -5,9 +5,10 @@
 //! there is none), where `name` is the name the signature carries. The signature is checked
 //! before anything else, and the compile runs on a blocking thread, never on the async workers.
 
-use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ErrorBody};
-use crate::server::state::{AppState, now_ms, sha256_hex};
+use crate::caller::Caller;
+use crate::clock::{now_ms, sha256_hex};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -278,7 +279,7 @@ pub async fn delete(
     let removed = state.db(move |s| s.delete_tool(&deleting, &by)).await?;
     state.tools_write().remove(&name);
     state.quarantined_write().remove(&name);
-    crate::server::metrics::forget_tool(&name);
+    crate::metrics::forget_tool(&name);
     if removed == 0 {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }
@@ -323,7 +324,7 @@ pub async fn quarantine(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageTools)?;
     let body: QuarantineBody =
-        crate::server::extract::json_body(&body, r#"{"reason": "why it is stopped"}"#)?;
+        crate::extract::json_body(&body, r#"{"reason": "why it is stopped"}"#)?;
     if state.find(&name, None).is_none() {
         return Err(ApiError::not_found(format!("no tool named {name}")));
     }

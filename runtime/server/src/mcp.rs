@@ -19,10 +19,10 @@
 //! - A client that cancels a call does not cut it short: the execution runs to its own deadline
 //!   and is recorded, so the log never misses a call that ran.
 
-use crate::server::auth::Caller;
-use crate::server::error::ApiError;
-use crate::server::invoke::{self, InvokeResponse, may_invoke};
-use crate::server::state::AppState;
+use crate::api::invoke::{self, InvokeResponse, may_invoke};
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -363,7 +363,7 @@ mod tests {
             output: Some(output),
             error: None,
             usage: cordon_core::Usage::default(),
-            receipt: crate::server::audit::ReceiptView {
+            receipt: crate::audit_log::ReceiptView {
                 log_id: "log".into(),
                 seq: 1,
                 prev_hash: "00".repeat(32),

@@ -19,7 +19,7 @@ pub struct KeyCache {
 }
 
 fn now_ms() -> i64 {
-    crate::server::state::now_ms()
+    crate::clock::now_ms()
 }
 
 impl KeyCache {
@@ -86,27 +86,29 @@ impl KeyCache {
     }
 }
 
-/// Writes the last-use times and reloads the table now, off the async workers; a failure is
-/// logged and the table kept (a revoked key stays refused only once a reload succeeds).
-pub async fn refresh_now(state: &Arc<crate::server::state::AppState>) {
-    let s = state.clone();
-    match tokio::task::spawn_blocking(move || s.keys.refresh(&*s.storage)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(target: "cordon::security", error = %e, "cannot reload the API keys")
+impl KeyCache {
+    /// Writes the last-use times and reloads the table now, off the async workers; a failure
+    /// is logged and the table kept (a revoked key stays refused only once a reload succeeds).
+    pub async fn refresh_now(self: &Arc<Self>, storage: &Arc<dyn Storage>) {
+        let (keys, storage) = (self.clone(), storage.clone());
+        match tokio::task::spawn_blocking(move || keys.refresh(&*storage)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(target: "cordon::security", error = %e, "cannot reload the API keys")
+            }
+            Err(e) => tracing::error!(error = %e, "the key reload task failed"),
         }
-        Err(e) => tracing::error!(error = %e, "the key reload task failed"),
     }
-}
 
-/// Reloads the key table every [`REFRESH`] until the server stops.
-pub fn spawn_refresher(state: Arc<crate::server::state::AppState>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REFRESH);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            refresh_now(&state).await;
-        }
-    });
+    /// Reloads the key table every [`REFRESH`] until the server stops.
+    pub fn spawn_refresher(self: Arc<Self>, storage: Arc<dyn Storage>) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                self.refresh_now(&storage).await;
+            }
+        });
+    }
 }

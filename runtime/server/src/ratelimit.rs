@@ -15,7 +15,7 @@
 //!   token), but held back for [`TARPIT`] first. Each failure is a security event either way;
 //! - a request with no credentials at all is not a guess: always 401 at once, spending nothing.
 
-use crate::server::error::ApiError;
+use crate::error::ApiError;
 use axum::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};

@@ -4,14 +4,14 @@
 //! [`AppState::apply_policy`] admits every version under the new text, stores it with its
 //! `policy.set` event, and swaps the versions in; other nodes follow the store.
 
-use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ErrorBody};
-use crate::server::state::{AppState, LiveTool, sha256_hex};
+use crate::caller::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use cordon_core::Action;
-use cordon_storage::{Actor, AdminAction, EventFilter};
+use cordon_storage::{AdminAction, EventFilter};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -54,69 +54,6 @@ pub struct PolicyChange {
     pub previous_hashes: Vec<String>,
     /// Versions it changed.
     pub versions: u64,
-}
-
-impl AppState {
-    /// Puts every live version of `name` under the policy `text`: each is admitted again under
-    /// it (the signature and the policy's publishers re-checked, its limits checked against
-    /// the sandbox's caps), then the change is stored with its event and the versions swapped
-    /// in. All or nothing: if any version is refused, nothing changes. Calls already running
-    /// keep the policy they started with. Returns how many versions changed (0: they all had
-    /// it). The caller holds [`AppState::registry_lock`].
-    pub async fn apply_policy(
-        self: &Arc<Self>,
-        name: &str,
-        text: &str,
-        source: &'static str,
-        by: &Actor,
-    ) -> Result<usize, ApiError> {
-        let versions: Vec<Arc<LiveTool>> = self.tools_read().get(name).cloned().unwrap_or_default();
-        if versions.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "no tool named {name}: publish it first (until a policy is set it runs under the server's policies folder, or the closed default)"
-            )));
-        }
-        let hash = sha256_hex(text.as_bytes());
-        if versions.iter().all(|v| v.record.policy_hash == hash) {
-            // In force here already; the store decides whether it holds it too (another node
-            // may have changed it a moment ago): no change and no event when it does.
-            let (tool, stored, stored_hash, actor) =
-                (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
-            return self
-                .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
-                .await;
-        }
-        let path = std::path::PathBuf::from(format!("(policy of {name})"));
-        let mut fresh = Vec::with_capacity(versions.len());
-        for old in &versions {
-            let blob = old.record.blob.clone();
-            let bytes = self.db(move |s| s.blob(&blob)).await?;
-            let (admitted, policy, limits) = self.admit(&bytes, text, &path).await?;
-            let mut record = old.record.clone();
-            record.policy = text.to_owned();
-            record.policy_hash = hash.clone();
-            fresh.push(self.live_tool(record, admitted, policy, limits));
-        }
-        let (tool, stored, stored_hash, actor) =
-            (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
-        let changed = self
-            .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
-            .await?;
-        for old in &versions {
-            tracing::info!(
-                target: "cordon::admin",
-                tool = name,
-                version = old.record.version,
-                old_policy = old.record.policy_hash,
-                new_policy = hash,
-                source,
-                by = by.key_id,
-                "policy changed: the tool now runs under the new policy"
-            );
-        }
-        self.tools_write().insert(name.to_owned(), fresh);
-        Ok(changed)
-    }
 }
 
 /// Replaces a tool's policy, for every version, on every node.

@@ -1,4 +1,4 @@
-//! API errors: every error response is `{"error": {"code", "message", "request_id"}}`. The
+//! Errors. [`ApiError`] is what a request is answered with: every error response is `{"error": {"code", "message", "request_id"}}`. The
 //! message is safe to show a client; the full cause goes to the server log under the same
 //! request id (added by the `request_id` middleware, which also fills in the body).
 
@@ -114,4 +114,20 @@ impl From<cordon_storage::StorageError> for ApiError {
             other => ApiError::internal(other),
         }
     }
+}
+
+/// Why a server cannot start or keep serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] cordon_storage::StorageError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit_log::AuditError),
+    #[error("cannot start the server's threads: {0}")]
+    Threads(std::io::Error),
+    #[error("cannot load the published tools: {0}")]
+    Registry(String),
+    #[error("cannot serve: {0}")]
+    Serve(std::io::Error),
 }

@@ -76,7 +76,7 @@ fn replacement(status: u16) -> Vec<u8> {
     let mut id = [0u8; 8];
     let _ = getrandom::fill(&mut id);
     let request_id = hex::encode(id);
-    crate::server::metrics::rejected(code);
+    crate::metrics::rejected(code);
     tracing::info!(request_id, status, code, "request refused before routing");
     let body = serde_json::json!({
         "error": {"code": code, "message": message, "request_id": request_id}

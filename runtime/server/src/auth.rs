@@ -5,124 +5,16 @@
 //! (or a token whose claims map to no role); each refusal is logged as a security event (never
 //! with the credential itself).
 
-use crate::server::error::ApiError;
-use crate::server::oidc::{Identity, TokenError};
-use crate::server::state::AppState;
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::oidc::TokenError;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use cordon_core::{Action, Role};
-use cordon_storage::ApiKey;
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The caller's identity in the record, the rate limits and the quotas: the API key's id,
-    /// or `issuer#subject` for a token (an issuer identifier has no fragment, so the first `#`
-    /// separates them).
-    pub id: String,
-    /// The key's name, or the token's display name.
-    pub name: String,
-    /// Every role the caller holds (one for a key).
-    pub roles: BTreeSet<Role>,
-    pub via: Via,
-}
-
-/// How the caller authenticated.
-#[derive(Debug, Clone)]
-pub enum Via {
-    Key,
-    Token {
-        issuer: String,
-        subject: String,
-        /// The values of the issuer's role claim, as given (what `[access] groups` names).
-        groups: Vec<String>,
-    },
-}
-
-impl Caller {
-    pub fn from_key(key: &ApiKey) -> Self {
-        Caller {
-            id: key.id.clone(),
-            name: key.name.clone(),
-            roles: BTreeSet::from([key.role]),
-            via: Via::Key,
-        }
-    }
-
-    pub fn from_identity(identity: Identity) -> Self {
-        Caller {
-            id: format!("{}#{}", identity.issuer, identity.subject),
-            name: identity.name,
-            roles: identity.roles,
-            via: Via::Token {
-                issuer: identity.issuer,
-                subject: identity.subject,
-                groups: identity.groups,
-            },
-        }
-    }
-
-    /// Who this caller is in the audit log.
-    pub fn actor(&self) -> cordon_storage::Actor {
-        cordon_storage::Actor::key(&self.id, &self.name)
-    }
-
-    /// Whether any of the caller's roles permits `action`.
-    pub fn permits(&self, action: Action) -> bool {
-        self.roles.iter().any(|r| r.permits(action))
-    }
-
-    /// Refuses with 403 unless one of the caller's roles permits `action`.
-    pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.permits(action) {
-            Ok(())
-        } else {
-            let roles = self.roles_text();
-            tracing::warn!(target: "cordon::security", caller = self.id, roles, ?action, "forbidden");
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("role {roles} may not do this"),
-            ))
-        }
-    }
-
-    /// The roles, comma-separated.
-    pub fn roles_text(&self) -> String {
-        self.roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// Whether an `[access] keys` entry (a key id or name) names this caller.
-    pub fn is_key(&self, entry: &str) -> bool {
-        matches!(self.via, Via::Key) && (self.id == entry || self.name == entry)
-    }
-
-    /// Whether an `[access] subjects` entry (`issuer#subject`) names this caller.
-    pub fn is_subject(&self, entry: &str) -> bool {
-        matches!(self.via, Via::Token { .. }) && self.id == entry
-    }
-
-    /// Whether the caller's token carries an `[access] groups` entry: `issuer#group` for a
-    /// group of one issuer, or a bare group name from any configured issuer.
-    pub fn in_group(&self, entry: &str) -> bool {
-        match &self.via {
-            Via::Key => false,
-            Via::Token { issuer, groups, .. } => match entry.split_once('#') {
-                Some((from, group)) => from == issuer && groups.iter().any(|g| g == group),
-                None => groups.iter().any(|g| g == entry),
-            },
-        }
-    }
-}
 
 /// Whether a bearer is meant as a cordon API key (and is checked only as one).
 fn looks_like_api_key(token: &str) -> bool {
@@ -130,7 +22,7 @@ fn looks_like_api_key(token: &str) -> bool {
 }
 
 fn now_secs() -> u64 {
-    u64::try_from(crate::server::state::now_ms() / 1000).unwrap_or(0)
+    u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0)
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -144,7 +36,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let ip = crate::server::client_ip::client_ip(
+        let ip = crate::client_ip::client_ip(
             peer,
             parts
                 .headers

@@ -3,7 +3,7 @@
 //! so a caller without the permission gets 403 whatever it sent (never a parse error that tells
 //! it about the endpoint).
 
-use crate::server::error::ApiError;
+use crate::error::ApiError;
 use serde::de::DeserializeOwned;
 
 /// Parses a JSON request body into `T`; `example` is a valid body shown in the error.

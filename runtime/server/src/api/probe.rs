@@ -3,8 +3,8 @@
 //! compromised host would: open a file, start a program. The end-to-end tests prove a confined
 //! server cannot. An admin key is still required.
 
-use crate::server::auth::Caller;
-use crate::server::error::ApiError;
+use crate::caller::Caller;
+use crate::error::ApiError;
 use axum::Json;
 use cordon_core::Action;
 use serde::{Deserialize, Serialize};

@@ -1,22 +1,22 @@
 //! Quotas per caller (`cordon_core::quota`): which limits apply to a call, the reservation taken
-//! in the store before it runs and settled after, the 429 when one is used up, and
-//! `GET /v1/quotas/{caller}`.
+//! in the store before it runs and settled after, and the 429 when one is used up. What a caller
+//! has used is served by `api/quotas.rs`.
 //!
 //! Server-wide limits come from `[quotas]` in the config file: an entry for the caller itself
 //! (`[quotas.callers."<key id, key name or issuer#subject>"]`), else the widest of the entries of
 //! its roles that may invoke (`[quotas.roles.<role>]`), else `[quotas.default]`. A tool's policy may add its own `[quotas]`, counted per caller for that
 //! tool alone; both must allow a call. A caller with no limit at all costs no database work.
 
-use crate::server::auth::{Caller, Via};
-use crate::server::error::ApiError;
-use crate::server::state::{AppState, LiveTool, now_ms};
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::blocking::on_store;
+use crate::caller::{Caller, Via};
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::live::LiveTool;
 use axum::http::StatusCode;
 use cordon_core::quota::{day_of, secs_until_next_day};
 use cordon_core::{Action, QuotaLimits, Role};
-use cordon_storage::{QuotaDecision, QuotaScope, QuotaUse};
-use serde::{Deserialize, Serialize};
+use cordon_storage::{QuotaDecision, QuotaScope, Storage};
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -90,9 +90,9 @@ impl QuotaSettings {
 
 /// The scopes a call of `tool` by `caller` is counted in: all tools (when a server-wide limit
 /// applies) and the tool itself (when its policy sets one).
-fn scopes(state: &AppState, caller: &Caller, tool: &LiveTool) -> Vec<QuotaScope> {
+fn scopes(settings: &QuotaSettings, caller: &Caller, tool: &LiveTool) -> Vec<QuotaScope> {
     let mut out = Vec::new();
-    let server = state.settings.quotas.limits_for(caller);
+    let server = settings.limits_for(caller);
     if !server.is_empty() {
         out.push(QuotaScope {
             scope: String::new(),
@@ -116,7 +116,7 @@ pub struct Reservation {
     day: i64,
     scopes: Vec<String>,
     lease: Option<String>,
-    state: Arc<AppState>,
+    storage: Arc<dyn Storage>,
     settled: bool,
 }
 
@@ -126,12 +126,13 @@ const LEASE_MARGIN_MS: i64 = 60_000;
 /// Counts one execution of `tool` by `caller`, or refuses it with 429 when a quota is used up.
 /// `None` when no quota applies (nothing is read or written).
 pub async fn reserve(
-    state: &Arc<AppState>,
+    settings: &QuotaSettings,
+    storage: &Arc<dyn Storage>,
     caller: &Caller,
     tool: &LiveTool,
     transport: &'static str,
 ) -> Result<Option<Reservation>, ApiError> {
-    let scopes = scopes(state, caller, tool);
+    let scopes = scopes(settings, caller, tool);
     if scopes.is_empty() {
         return Ok(None);
     }
@@ -142,24 +143,23 @@ pub async fn reserve(
         .saturating_add(LEASE_MARGIN_MS);
     let who = caller.id.clone();
     let asked = scopes.clone();
-    let decision = state
-        .db(move |s| {
-            s.quota_acquire(&cordon_storage::QuotaRequest {
-                caller: &who,
-                day,
-                now_ms: now,
-                lease_until_ms: lease_until,
-                scopes: &asked,
-            })
+    let decision = on_store(storage, move |s| {
+        s.quota_acquire(&cordon_storage::QuotaRequest {
+            caller: &who,
+            day,
+            now_ms: now,
+            lease_until_ms: lease_until,
+            scopes: &asked,
         })
-        .await?;
+    })
+    .await?;
     match decision {
         QuotaDecision::Granted { lease } => Ok(Some(Reservation {
             caller: caller.id.clone(),
             day,
             scopes: scopes.into_iter().map(|s| s.scope).collect(),
             lease,
-            state: state.clone(),
+            storage: storage.clone(),
             settled: false,
         })),
         QuotaDecision::Refused(refusal) => {
@@ -179,7 +179,7 @@ pub async fn reserve(
                 format!("tool {}", refusal.scope)
             };
             tracing::warn!(target: "cordon::security", caller = caller.id, tool = tool.record.name, quota = name, scope, limit = refusal.limit, used = refusal.used, transport, "quota exceeded: execution refused");
-            crate::server::metrics::quota_refused(name);
+            crate::metrics::quota_refused(name);
             let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
@@ -206,10 +206,10 @@ impl Reservation {
             std::mem::take(&mut self.scopes),
             self.lease.take(),
         );
-        if let Err(e) = self
-            .state
-            .db(move |s| s.quota_finish(&caller, day, &scopes, fuel, lease.as_deref()))
-            .await
+        if let Err(e) = on_store(&self.storage, move |s| {
+            s.quota_finish(&caller, day, &scopes, fuel, lease.as_deref())
+        })
+        .await
         {
             tracing::error!(
                 code = e.code,
@@ -227,143 +227,18 @@ impl Drop for Reservation {
         }
         // The call ended before it was settled (an error on the way): end its lease now rather
         // than at its deadline.
-        let (state, caller, day, lease) = (
-            self.state.clone(),
+        let (storage, caller, day, lease) = (
+            self.storage.clone(),
             std::mem::take(&mut self.caller),
             self.day,
             self.lease.take(),
         );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn_blocking(move || {
-                let _ = state
-                    .storage
-                    .quota_finish(&caller, day, &[], 0, lease.as_deref());
+                let _ = storage.quota_finish(&caller, day, &[], 0, lease.as_deref());
             });
         }
     }
-}
-
-/// A caller's quotas today.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct QuotaView {
-    /// The caller's identity: a key id, or `issuer#subject`.
-    pub caller: String,
-    /// The UTC day counted (YYYY-MM-DD).
-    pub day: String,
-    /// Seconds until the daily counters start again.
-    pub resets_in_secs: u64,
-    /// One entry per scope: all tools (`scope` empty, the server-wide limits) and each tool
-    /// used today or limiting itself.
-    pub scopes: Vec<ScopeView>,
-    /// False for a token caller other than the one asking: its roles are known only when it
-    /// calls, so the server-wide limits shown are its `callers` entry or the default.
-    pub roles_known: bool,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ScopeView {
-    #[serde(flatten)]
-    pub used: QuotaUse,
-    /// The limits that apply in this scope (absent ones are unlimited).
-    #[schema(value_type = Object)]
-    pub limits: QuotaLimits,
-}
-
-/// Shows a caller's use of its quotas today, and the limits that apply. `me` is the caller
-/// itself; anyone else's takes a role that may read executions (admin, auditor). For a token
-/// caller other than `me`, roles are not known here: the limits shown are its `callers` entry
-/// or the default.
-#[utoipa::path(
-    get,
-    path = "/v1/quotas/{caller}",
-    tag = "quotas",
-    params(("caller" = String, Path, description = "`me`, a key id or name, or `issuer#subject` (percent-encoded)")),
-    responses(
-        (status = 200, description = "use and limits today", body = QuotaView),
-        (status = 401, description = "missing or invalid credentials", body = crate::server::error::ErrorBody),
-        (status = 403, description = "another caller's quotas, without a role that reads executions", body = crate::server::error::ErrorBody),
-        (status = 404, description = "no key with that id or name (a token caller is named issuer#subject)", body = crate::server::error::ErrorBody),
-        (status = 429, description = "rate limited", body = crate::server::error::ErrorBody),
-        (status = 503, description = "the database is unavailable (`Retry-After`)", body = crate::server::error::ErrorBody),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn show(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(who): Path<String>,
-) -> Result<Json<QuotaView>, ApiError> {
-    let mut roles_known = true;
-    let subject = if who == "me"
-        || who == caller.id
-        || (matches!(caller.via, Via::Key) && who == caller.name)
-    {
-        caller.clone()
-    } else {
-        caller.require(Action::ReadExecutions)?;
-        match state.keys.find(&who) {
-            Some(key) => Caller::from_key(&key),
-            None if who.contains('#') => {
-                roles_known = false;
-                let (issuer, sub) = who.split_once('#').unwrap_or_default();
-                Caller {
-                    id: who.clone(),
-                    name: sub.to_owned(),
-                    roles: BTreeSet::new(),
-                    via: Via::Token {
-                        issuer: issuer.to_owned(),
-                        subject: sub.to_owned(),
-                        groups: Vec::new(),
-                    },
-                }
-            }
-            None => {
-                return Err(ApiError::not_found(format!(
-                    "no key {who:?}; name a key by id or name, or a token caller as issuer#subject"
-                )));
-            }
-        }
-    };
-    let now = now_ms();
-    let day = day_of(now);
-    let id = subject.id.clone();
-    let used = state.db(move |s| s.quota_use(&id, day, now)).await?;
-    let mut by_scope: BTreeMap<String, QuotaUse> =
-        used.into_iter().map(|u| (u.scope.clone(), u)).collect();
-    let mut scopes = vec![ScopeView {
-        used: by_scope.remove("").unwrap_or_default(),
-        limits: state.settings.quotas.limits_for(&subject),
-    }];
-    // Tools whose policy limits callers, and tools used today.
-    let tools: Vec<(String, QuotaLimits)> = state
-        .tools_read()
-        .iter()
-        .filter_map(|(name, versions)| versions.last().map(|t| (name.clone(), t.policy.quotas)))
-        .filter(|(name, limits)| !limits.is_empty() || by_scope.contains_key(name))
-        .collect();
-    for (name, limits) in tools {
-        let used = by_scope.remove(&name).unwrap_or(QuotaUse {
-            scope: name.clone(),
-            ..QuotaUse::default()
-        });
-        scopes.push(ScopeView { used, limits });
-    }
-    // Use of tools no longer published.
-    scopes.extend(by_scope.into_values().map(|used| ScopeView {
-        used,
-        limits: QuotaLimits::default(),
-    }));
-    let date = humantime::format_rfc3339(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(now).unwrap_or(0)),
-    )
-    .to_string();
-    Ok(Json(QuotaView {
-        caller: subject.id,
-        day: date.get(..10).unwrap_or_default().to_owned(),
-        resets_in_secs: secs_until_next_day(now),
-        scopes,
-        roles_known,
-    }))
 }
 
 #[cfg(test)]

@@ -2,15 +2,17 @@
 //! annotations and the response types themselves, so it cannot drift from what is served (the
 //! end-to-end tests validate real responses against it).
 
-use crate::server::audit::{self, EventKind, EventPage, LogKeyView, SignedView};
-use crate::server::error::{ErrorBody, ErrorDetail};
-use crate::server::executions::{self, ExecutionPage};
-use crate::server::invoke::{self, InvokeResponse};
-use crate::server::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
-use crate::server::policies::{self, PolicyChange, PolicySetView, PolicyView};
-use crate::server::quotas::{self, QuotaView, ScopeView};
-use crate::server::resource::{self, ResourceMetadata};
-use crate::server::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
+use crate::api::audit::{self, EventKind, EventPage, LogKeyView};
+use crate::api::executions::{self, ExecutionPage};
+use crate::api::invoke::{self, InvokeResponse};
+use crate::api::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
+use crate::api::policies::{self, PolicyChange, PolicySetView, PolicyView};
+use crate::api::quotas::{self, QuotaView, ScopeView};
+use crate::api::resource;
+use crate::api::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
+use crate::audit_log::SignedView;
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::resource::ResourceMetadata;
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
 use cordon_storage::{

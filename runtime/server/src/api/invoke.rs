@@ -12,10 +12,12 @@
 //! | `timeout` | 504 |
 //! | `host_error` | 500 |
 
-use crate::server::audit::ReceiptView;
-use crate::server::auth::Caller;
-use crate::server::error::{ApiError, ErrorBody};
-use crate::server::state::{AppState, LiveTool, now_ms, sha256_hex};
+use crate::audit_log::ReceiptView;
+use crate::caller::Caller;
+use crate::clock::{now_ms, sha256_hex};
+use crate::error::{ApiError, ErrorBody};
+use crate::live::LiveTool;
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -164,16 +166,22 @@ pub async fn execute(
     };
 
     let started = now_ms();
-    crate::server::metrics::in_flight(1);
-    let _gauge = scopeguard(|| crate::server::metrics::in_flight(-1));
+    crate::metrics::in_flight(1);
+    let _gauge = scopeguard(|| crate::metrics::in_flight(-1));
     let (exec, reservation) = match crate::input::check(body, tool.validator.as_ref()) {
         Err(message) => (refuse(&tool, body, message), None),
         Ok(text) => {
             let grants = state.grants(&tool)?;
             // Counted against the caller's quotas (in the store, shared by every node) only
             // once the call will run: a refusal before here costs the caller nothing.
-            let reservation =
-                crate::server::quotas::reserve(state, caller, &tool, transport).await?;
+            let reservation = crate::quota::reserve(
+                &state.settings.quotas,
+                &state.storage,
+                caller,
+                &tool,
+                transport,
+            )
+            .await?;
             let span = tracing::info_span!(
                 "invoke",
                 tool = name,
@@ -232,7 +240,7 @@ pub async fn execute(
     let committed = committed?;
     let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;
 
-    crate::server::metrics::execution(&tool.record.name, &exec);
+    crate::metrics::execution(&tool.record.name, &exec);
     let answer = InvokeResponse {
         execution_id: id,
         outcome: exec.outcome,

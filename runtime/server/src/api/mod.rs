@@ -1,0 +1,14 @@
+//! The REST endpoints under `/v1`, one module per resource, and the OpenAPI document generated
+//! from their annotations.
+
+pub mod audit;
+pub mod executions;
+pub mod invoke;
+pub mod keys;
+pub mod openapi;
+pub mod policies;
+#[cfg(all(feature = "confinement-probe", debug_assertions))]
+pub mod probe;
+pub mod quotas;
+pub mod resource;
+pub mod tools;

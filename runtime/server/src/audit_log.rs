@@ -1,0 +1,340 @@
+//! The server's side of the audit log: its log key, signed checkpoints (made off the request
+//! path, copied to a file and/or a webhook the operator controls), the signatures of committed
+//! batches and the receipts made from them. The endpoints that read it are in `api/audit.rs`;
+//! `docs/audit.md` describes all of it.
+
+use crate::clock::now_ms;
+use crate::committed::{BatchSigner, Committed};
+use cordon_storage::{Storage, StoredCheckpoint};
+use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed, SignedBatch};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The log key's file in the data directory (PKCS#8 PEM, mode 0600).
+pub const LOG_KEY_FILE: &str = "log.key";
+
+/// The longest a checkpoint may wait while events arrive: an outside copy is never more than
+/// this far behind the log.
+pub const MAX_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where checkpoints go besides the database, and how often they are made.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// A file each new checkpoint is appended to (one JSON line, fsynced).
+    pub checkpoint_file: Option<PathBuf>,
+    /// A URL each new checkpoint is POSTed to (JSON).
+    pub checkpoint_webhook: Option<String>,
+    /// How often a checkpoint is made while events arrive (at most 10 s).
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            checkpoint_file: None,
+            checkpoint_webhook: None,
+            checkpoint_interval: MAX_CHECKPOINT_INTERVAL,
+        }
+    }
+}
+
+/// Why the audit log cannot be opened, a checkpoint made or a receipt built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] cordon_storage::StorageError),
+    /// The log key is missing, unreadable, or not the key the log is signed with; the message
+    /// says what to do.
+    #[error("{0}")]
+    Key(String),
+    #[error("signed statement: {0}")]
+    Signed(#[from] cordon_trust::SignedError),
+    #[error("cannot build the receipt: {0}")]
+    Receipt(#[from] cordon_trust::ReceiptError),
+}
+
+impl From<cordon_trust::KeyError> for AuditError {
+    fn from(e: cordon_trust::KeyError) -> Self {
+        AuditError::Key(e.to_string())
+    }
+}
+
+/// The log key and the newest checkpoint.
+pub struct AuditLog {
+    key: PrivateKey,
+    pub key_id: KeyId,
+    pub log_id: String,
+    settings: AuditSettings,
+    /// Serializes checkpointing (the timer and the one made at shutdown).
+    latest: Mutex<Option<StoredCheckpoint>>,
+    /// Webhook deliveries still in flight (joined at shutdown, so the last one is sent).
+    deliveries: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("key_id", &self.key_id)
+            .field("log_id", &self.log_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the log key, creating it (mode 0600) when the log has never been signed. A log that
+/// was signed before is signed by that key only: a node without it, or with another one, does
+/// not start (nodes sharing one database share one key; a replaced key file is the sign of a
+/// swap, and its checkpoints would not verify against the key auditors kept).
+pub fn load_key(path: &Path, latest: Option<&StoredCheckpoint>) -> Result<PrivateKey, AuditError> {
+    let signed_by = match latest {
+        Some(cp) => Some(Signed::parse(&cp.signed)?.key),
+        None => None,
+    };
+    let key = if path.exists() {
+        PrivateKey::read(path)?
+    } else if let Some(by) = &signed_by {
+        return Err(AuditError::Key(format!(
+            "no log key at {}, and this store's audit log is already signed by {by}: give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
+            path.display()
+        )));
+    } else {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AuditError::Key(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let key = PrivateKey::generate()?;
+        key.write_new(path)?;
+        tracing::info!(target: "cordon::admin", key = %key.key_id(), path = %path.display(), "created the audit log key");
+        key
+    };
+    if let Some(by) = signed_by
+        && by != key.key_id().to_string()
+    {
+        return Err(AuditError::Key(format!(
+            "the log key at {} is {}, but this store's audit log is signed by {by}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
+            path.display(),
+            key.key_id()
+        )));
+    }
+    Ok(key)
+}
+
+impl AuditLog {
+    pub fn open(
+        key_path: &Path,
+        storage: &dyn Storage,
+        settings: AuditSettings,
+    ) -> Result<Self, AuditError> {
+        let latest = storage.latest_checkpoint()?;
+        let key = load_key(key_path, latest.as_ref())?;
+        Ok(AuditLog {
+            key_id: key.key_id(),
+            key,
+            log_id: storage.log_id()?,
+            settings,
+            latest: Mutex::new(latest),
+            deliveries: Mutex::default(),
+        })
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.settings
+            .checkpoint_interval
+            .clamp(Duration::from_millis(100), MAX_CHECKPOINT_INTERVAL)
+    }
+
+    /// Signs a checkpoint of the log as it is now, unless the newest one already covers it;
+    /// keeps it and copies it to the configured places. Blocking (call off the async
+    /// workers). Returns the new checkpoint, if one was made.
+    pub fn checkpoint(&self, storage: &dyn Storage) -> Result<Option<Signed>, AuditError> {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        let (size, head) = storage.head()?;
+        if size == 0 || latest.as_ref().is_some_and(|c| c.size >= size) {
+            return Ok(None);
+        }
+        // Another node sharing the store may have made a newer one since.
+        *latest = storage.latest_checkpoint()?;
+        if latest.as_ref().is_some_and(|c| c.size >= size) {
+            return Ok(None);
+        }
+        let time_ms = now_ms();
+        let signed = Checkpoint {
+            log_id: self.log_id.clone(),
+            size,
+            head: head.clone(),
+            time_ms,
+        }
+        .sign(&self.key)?;
+        let stored = StoredCheckpoint {
+            size,
+            head,
+            at_ms: time_ms,
+            signed: signed.to_json(),
+        };
+        storage.put_checkpoint(&stored)?;
+        if let Some(path) = &self.settings.checkpoint_file
+            && let Err(e) = append_line(path, &stored.signed)
+        {
+            tracing::error!(target: "cordon::security", path = %path.display(), error = %e, "cannot copy the checkpoint to its file");
+        }
+        if let Some(url) = &self.settings.checkpoint_webhook {
+            let mut deliveries = self
+                .deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            deliveries.retain(|d| !d.is_finished());
+            deliveries.push(send_webhook(url, &stored.signed));
+        }
+        *latest = Some(stored);
+        Ok(Some(signed))
+    }
+
+    /// The receipt of a committed execution, for its answer.
+    pub fn receipt(&self, c: Committed) -> Result<ReceiptView, AuditError> {
+        let batch = &c.batch;
+        let r = c.record;
+        Ok(ReceiptView {
+            path: batch.path(r.seq)?,
+            batch: batch.statement_json().to_owned(),
+            log_id: self.log_id.clone(),
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            record: c.body,
+        })
+    }
+
+    /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
+    pub fn finish_deliveries(&self) {
+        let pending = std::mem::take(
+            &mut *self
+                .deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for d in pending {
+            let _ = d.join();
+        }
+    }
+
+    /// The newest checkpoint, as signed.
+    pub fn latest(&self) -> Option<Signed> {
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        latest.as_ref().and_then(|c| Signed::parse(&c.signed).ok())
+    }
+}
+
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_all()
+}
+
+/// POSTs a checkpoint on a thread of its own (a slow receiver never holds checkpointing up);
+/// a failure is logged, and the next checkpoint covers everything this one did.
+fn send_webhook(url: &str, body: &str) -> std::thread::JoinHandle<()> {
+    let (url, body) = (url.to_owned(), body.to_owned());
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        match agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+        {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::error!(target: "cordon::security", url, status = r.status().as_u16(), "the checkpoint webhook refused a checkpoint")
+            }
+            Err(e) => {
+                tracing::error!(target: "cordon::security", url, error = %e, "cannot send a checkpoint to the webhook")
+            }
+        }
+    })
+}
+
+impl AuditLog {
+    /// Makes a checkpoint every interval while events arrive, for as long as the server runs.
+    pub fn spawn_checkpointer(self: Arc<Self>, storage: Arc<dyn Storage>) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.interval());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (audit, storage) = (self.clone(), storage.clone());
+                match tokio::task::spawn_blocking(move || audit.checkpoint(&*storage)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(target: "cordon::security", error = %e, "cannot make a checkpoint")
+                    }
+                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                }
+            }
+        });
+    }
+}
+
+impl BatchSigner for AuditLog {
+    fn sign_batch(
+        &self,
+        first_seq: i64,
+        hashes: &[&str],
+        time_ms: i64,
+    ) -> Result<SignedBatch, cordon_trust::ReceiptError> {
+        SignedBatch::sign(&self.key, &self.log_id, first_seq, hashes, time_ms)
+    }
+}
+
+/// The receipt of one execution (the JSON form of `cordon_trust::Receipt`): the record as the
+/// audit log hashed it, its place in the chain, and the proof that the log key signed it. Check
+/// it with `cordon receipt verify` (docs/audit.md, "Receipts").
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceiptView {
+    pub log_id: String,
+    pub seq: i64,
+    /// The hash of the link before the record.
+    pub prev_hash: String,
+    /// The record's chain hash: sha256(prev_hash, "\n", seq, "\n", record).
+    pub hash: String,
+    /// The record's canonical JSON, as a string (exactly the bytes that were hashed).
+    pub record: String,
+    /// The audit path from the record's leaf to the batch's root (hex, leaf side first).
+    pub path: Vec<String>,
+    /// The signed batch the record was committed in.
+    #[schema(value_type = SignedView)]
+    pub batch: Box<serde_json::value::RawValue>,
+}
+
+/// A statement signed with the log key (the JSON form of `cordon_trust::Signed`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SignedView {
+    /// `checkpoint` or `batch`.
+    pub kind: String,
+    /// A checkpoint: `log_id`, `size` (the last sequence number), `head` (its hash),
+    /// `time_ms`. A batch: the same, and `first_seq` (its first record) and `root` (the
+    /// Merkle tree hash of its records' chain hashes).
+    #[schema(value_type = Object)]
+    pub statement: serde_json::Value,
+    pub key: String,
+    pub signature: String,
+}
+
+impl From<Signed> for SignedView {
+    fn from(s: Signed) -> Self {
+        SignedView {
+            kind: s.kind,
+            statement: s.statement,
+            key: s.key,
+            signature: s.signature,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Who is calling: the authenticated caller of a request (an API key, or a token from an
+//! identity provider), its roles, and what the policies' `[access]` entries and the quotas ask of
+//! it. Plain data: `auth.rs` makes one from a request.
+
+use crate::error::ApiError;
+use crate::oidc::Identity;
+use axum::http::StatusCode;
+use cordon_core::{Action, Role};
+use cordon_storage::ApiKey;
+use std::collections::BTreeSet;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's identity in the record, the rate limits and the quotas: the API key's id,
+    /// or `issuer#subject` for a token (an issuer identifier has no fragment, so the first `#`
+    /// separates them).
+    pub id: String,
+    /// The key's name, or the token's display name.
+    pub name: String,
+    /// Every role the caller holds (one for a key).
+    pub roles: BTreeSet<Role>,
+    pub via: Via,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Key,
+    Token {
+        issuer: String,
+        subject: String,
+        /// The values of the issuer's role claim, as given (what `[access] groups` names).
+        groups: Vec<String>,
+    },
+}
+
+impl Caller {
+    pub fn from_key(key: &ApiKey) -> Self {
+        Caller {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            roles: BTreeSet::from([key.role]),
+            via: Via::Key,
+        }
+    }
+
+    pub fn from_identity(identity: Identity) -> Self {
+        Caller {
+            id: format!("{}#{}", identity.issuer, identity.subject),
+            name: identity.name,
+            roles: identity.roles,
+            via: Via::Token {
+                issuer: identity.issuer,
+                subject: identity.subject,
+                groups: identity.groups,
+            },
+        }
+    }
+
+    /// Who this caller is in the audit log.
+    pub fn actor(&self) -> cordon_storage::Actor {
+        cordon_storage::Actor::key(&self.id, &self.name)
+    }
+
+    /// Whether any of the caller's roles permits `action`.
+    pub fn permits(&self, action: Action) -> bool {
+        self.roles.iter().any(|r| r.permits(action))
+    }
+
+    /// Refuses with 403 unless one of the caller's roles permits `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.permits(action) {
+            Ok(())
+        } else {
+            let roles = self.roles_text();
+            tracing::warn!(target: "cordon::security", caller = self.id, roles, ?action, "forbidden");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("role {roles} may not do this"),
+            ))
+        }
+    }
+
+    /// The roles, comma-separated.
+    pub fn roles_text(&self) -> String {
+        self.roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Whether an `[access] keys` entry (a key id or name) names this caller.
+    pub fn is_key(&self, entry: &str) -> bool {
+        matches!(self.via, Via::Key) && (self.id == entry || self.name == entry)
+    }
+
+    /// Whether an `[access] subjects` entry (`issuer#subject`) names this caller.
+    pub fn is_subject(&self, entry: &str) -> bool {
+        matches!(self.via, Via::Token { .. }) && self.id == entry
+    }
+
+    /// Whether the caller's token carries an `[access] groups` entry: `issuer#group` for a
+    /// group of one issuer, or a bare group name from any configured issuer.
+    pub fn in_group(&self, entry: &str) -> bool {
+        match &self.via {
+            Via::Key => false,
+            Via::Token { issuer, groups, .. } => match entry.split_once('#') {
+                Some((from, group)) => from == issuer && groups.iter().any(|g| g == group),
+                None => groups.iter().any(|g| g == entry),
+            },
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The cordon server as a library: publish and invoke signed tools over HTTP and MCP, with a
+//! durable, verifiable audit log.
+//!
+//! Its face is small: fill a [`ServerSettings`], give it its [`Services`] (store, sandbox, trust
+//! store, secret store), then [`Node::start`] on a listener and [`Node::serve`] until shutdown;
+//! or build the router alone with [`app`] (testable without a socket). No command-line code is
+//! here: `cordon serve` reads flags, environment and config file into these settings.
+//!
+//! The modules, from the leaves up (each imports only modules above it in this list;
+//! `tests/layering.rs` fails on a circle):
+//! - plumbing: `clock`, `metrics`, `client_ip`, `confine` (the process's own Landlock and
+//!   seccomp confinement), `input`, `admission` (verify, compile, describe), `committed` (the
+//!   type journal and audit log share), `audit_log` (log key, checkpoints, receipts), `error`,
+//!   `extract`, `blocking`, `wire_errors`, `listen`;
+//! - who calls and what they may use: `oidc` (token verification), `caller`, `ratelimit`,
+//!   `keycache`, `resource` (OAuth metadata), `live` (a tool ready to run), `quota`, `settings`;
+//! - the record: `journal` (group commit);
+//! - the state every handler reads: `state`, then `registry` (the one way tools and policies
+//!   change), `sync` (following the store), `auth` (the request's caller);
+//! - the endpoints: `api::*` (REST), `mcp`, `router`, and `node` (a node's life).
+
+pub mod admission;
+pub mod api;
+pub mod audit_log;
+pub mod auth;
+pub mod blocking;
+pub mod caller;
+pub mod client_ip;
+pub mod clock;
+pub mod committed;
+pub mod confine;
+pub mod error;
+pub mod extract;
+pub mod input;
+pub mod journal;
+pub mod keycache;
+pub mod listen;
+pub mod live;
+pub mod mcp;
+pub mod metrics;
+pub mod node;
+pub mod oidc;
+pub mod quota;
+pub mod ratelimit;
+pub mod registry;
+pub mod resource;
+pub mod router;
+pub mod settings;
+pub mod state;
+pub mod sync;
+pub mod wire_errors;
+
+pub use audit_log::{AuditSettings, LOG_KEY_FILE};
+pub use error::{ApiError, ServerError};
+pub use node::Node;
+pub use router::app;
+pub use settings::{MetricsAccess, ServerSettings};
+pub use state::{AppState, Services};

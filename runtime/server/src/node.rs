@@ -1,0 +1,210 @@
+//! One server node's life: [`Node::start`] opens the state, loads every stored tool, records the
+//! start and starts the background work (checkpoints, key and issuer refreshes, the store's
+//! announcements, housekeeping); [`Node::serve`] answers on the listener until shutdown, then
+//! lets running calls finish, records the stop and signs a final checkpoint.
+
+use crate::clock::now_ms;
+use crate::error::ServerError;
+use crate::settings::ServerSettings;
+use crate::state::{AppState, Services};
+use cordon_storage::{Actor, AdminAction, AdminEvent};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A started node, ready to serve.
+#[derive(Debug)]
+pub struct Node {
+    state: Arc<AppState>,
+    listener: TcpListener,
+    address: SocketAddr,
+    loaded: usize,
+}
+
+impl Node {
+    /// Starts a node that will answer on `listener`: everything up to the first request.
+    pub async fn start(
+        settings: ServerSettings,
+        services: Services,
+        listener: TcpListener,
+    ) -> Result<Node, ServerError> {
+        let address = listener.local_addr().map_err(ServerError::Serve)?;
+        // Reading what the server starts from (the log's identity and newest checkpoint, the key
+        // table) blocks; a PostgreSQL client must not run on an async worker.
+        let state = tokio::task::spawn_blocking(move || AppState::new(settings, services))
+            .await
+            .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))??;
+        let state = Arc::new(state);
+        spawn_housekeeping(state.clone());
+        crate::metrics::install();
+        let started = std::time::Instant::now();
+        // Following the store's announcements starts before the load, so nothing changed by
+        // another node meanwhile is missed.
+        crate::sync::spawn_follower(state.clone())?;
+        let loaded = state
+            .load_registry()
+            .await
+            .map_err(|e| ServerError::Registry(e.message))?;
+        state.ready.store(true, Ordering::Release);
+        tracing::info!(
+            tools = loaded,
+            ms = started.elapsed().as_millis() as u64,
+            "tools loaded"
+        );
+        record(
+            &state,
+            AdminAction::ServerStart {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                listen: address.to_string(),
+            },
+        )
+        .await?;
+        state
+            .audit
+            .clone()
+            .spawn_checkpointer(state.storage.clone());
+        let verifier = state.settings.auth.verifier.clone();
+        if !verifier.is_empty() {
+            // Issuers' keys fetched again now and then, so a key an issuer removed stops
+            // working.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::oidc::REFRESH_EVERY);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let v = verifier.clone();
+                    let _ = tokio::task::spawn_blocking(move || v.refresh_all()).await;
+                }
+            });
+        }
+        state.keys.clone().spawn_refresher(state.storage.clone());
+        Ok(Node {
+            state,
+            listener,
+            address,
+            loaded,
+        })
+    }
+
+    /// The address it answers on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// How many tool versions were loaded at start.
+    pub fn tools_loaded(&self) -> usize {
+        self.loaded
+    }
+
+    /// The state every handler reads (for a policy reload asked by a signal, say).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes; then waits (bounded) for running calls to be recorded,
+    /// records the stop and signs a final checkpoint covering it.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Node {
+            state, listener, ..
+        } = self;
+        let app = crate::router::app(state.clone());
+        crate::listen::serve(listener, app, state.settings.client_timeout, shutdown)
+            .await
+            .map_err(ServerError::Serve)?;
+        // Calls whose client went away are still running detached; each ends by its own
+        // deadline and is recorded before its permit is returned. Wait for all permits
+        // (bounded, like the connections' grace period) so none is cut off by the exit.
+        let all = u32::try_from(state.settings.max_in_flight).unwrap_or(u32::MAX);
+        match tokio::time::timeout(
+            crate::listen::shutdown_grace(),
+            state.in_flight.acquire_many(all),
+        )
+        .await
+        {
+            Ok(_) => tracing::info!("every execution finished and recorded; exiting"),
+            Err(_) => tracing::warn!("executions still running after the grace period; exiting"),
+        }
+        // The stop is the last event, and a final checkpoint covers it.
+        record(
+            &state,
+            AdminAction::ServerStop {
+                reason: "signal".into(),
+            },
+        )
+        .await?;
+        let s = state.clone();
+        let last = tokio::task::spawn_blocking(move || {
+            // The last-use times collected since the last reload.
+            if let Err(e) = s.keys.refresh(&*s.storage) {
+                tracing::error!(error = %e, "cannot record when the API keys were last used");
+            }
+            let made = s.audit.checkpoint(&*s.storage);
+            s.audit.finish_deliveries();
+            made
+        })
+        .await
+        .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))?;
+        match last {
+            Ok(_) => tracing::info!(target: "cordon::admin", "final checkpoint signed"),
+            Err(e) => {
+                tracing::error!(target: "cordon::security", error = %e, "cannot sign the final checkpoint")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records an event of the server itself.
+async fn record(state: &Arc<AppState>, action: AdminAction) -> Result<(), ServerError> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || {
+        s.storage
+            .record_event(AdminEvent::new(now_ms(), &Actor::server(), action))
+    })
+    .await
+    .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))??;
+    Ok(())
+}
+
+/// Once a minute: forgets idle rate-limit entries; at start and then daily, deletes records
+/// past the retention; hourly, prunes old quota counters and the leases of calls whose node
+/// died.
+fn spawn_housekeeping(state: Arc<AppState>) {
+    let retention_days = state.settings.retention_days;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut minutes: u64 = 0;
+        loop {
+            tick.tick().await;
+            state.rate_limits.prune();
+            if let Some(days) = retention_days.filter(|_| minutes.is_multiple_of(24 * 60)) {
+                let cutoff = now_ms() - i64::from(days) * 86_400_000;
+                let log = state.clone();
+                match tokio::task::spawn_blocking(move || log.storage.prune_before(cutoff)).await {
+                    Ok(Ok(n)) => {
+                        tracing::info!(target: "cordon::admin", deleted = n, days, "audit log retention: deleted up to the newest checkpoint before the cutoff")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "execution log retention failed"),
+                    Err(e) => tracing::error!(error = %e, "execution log retention failed"),
+                }
+            }
+            // Only a node with quotas configured writes counters and leases.
+            if minutes.is_multiple_of(60) {
+                let now = now_ms();
+                let today = cordon_core::quota::day_of(now);
+                let store = state.clone();
+                match tokio::task::spawn_blocking(move || store.storage.quota_prune(today - 1, now))
+                    .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune old quota counters"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune old quota counters"),
+                }
+            }
+            minutes += 1;
+        }
+    });
+}

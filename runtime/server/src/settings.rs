@@ -1,0 +1,113 @@
+//! What a server runs with: every setting `cordon serve` reads from its flags, environment and
+//! config file, as one struct (`docs/configuration.md` documents each, with its default and the
+//! reason for it; the defaults are set where the command reads them).
+
+use crate::audit_log::AuditSettings;
+use crate::quota::QuotaSettings;
+use crate::ratelimit::RateSettings;
+use crate::resource::AuthSettings;
+use std::path::PathBuf;
+
+/// Settings the server runs with (see `docs/configuration.md`).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// The audit log's signing key (made there at the first start when the log is new).
+    pub log_key: PathBuf,
+    /// Directory of `<tool>.toml` policies applied at publish time and on reload.
+    pub policies_dir: Option<PathBuf>,
+    /// Executions allowed to run at once; more get 503.
+    pub max_in_flight: usize,
+    /// Largest component upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Largest invoke body, in bytes.
+    pub max_invoke_bytes: usize,
+    /// Store raw inputs in the execution log (off: only size and sha256).
+    pub store_inputs: bool,
+    /// Time a client has to send its headers, and each part of a body.
+    pub client_timeout: std::time::Duration,
+    /// Host names (besides loopback names and IP literals) MCP requests may be addressed to.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (besides the server's own) MCP requests may come from.
+    pub allowed_origins: Vec<String>,
+    /// Who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
+    /// Proxies whose `X-Forwarded-For` names the client (see `client_ip.rs`); none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where checkpoints are copied, and how often they are made.
+    pub audit: AuditSettings,
+    /// Identity providers, and what this server tells OAuth clients about itself.
+    pub auth: AuthSettings,
+    /// Quotas per caller, server-wide.
+    pub quotas: QuotaSettings,
+    /// Request budgets and failed-authentication budgets.
+    pub rates: RateSettings,
+    /// Execution records older than this many days are deleted, at start and daily (the chain
+    /// stays verifiable); `None` keeps everything.
+    pub retention_days: Option<u32>,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    /// An API key whose role may read metrics (admin, auditor). The default: tool names and
+    /// call volumes are an inventory an outsider should not get.
+    #[default]
+    Key,
+    /// Anyone who can reach the listener (for a scraper that carries no key, with the listener
+    /// on loopback or behind a network boundary).
+    Open,
+}
+
+impl ServerSettings {
+    /// Enough for a busy gateway on one machine; beyond it a call is refused at once (503)
+    /// rather than queued behind the others.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 1000;
+
+    /// The defaults, each with its reason; the audit log's key at `log_key` (made there the
+    /// first time the log is signed).
+    pub fn new(log_key: PathBuf) -> Self {
+        ServerSettings {
+            log_key,
+            // No folder: every tool runs under the closed default until a policy is set.
+            policies_dir: None,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            // Interpreted-language components are 12-20 MB; 64 MiB leaves room.
+            max_upload_bytes: 64 << 20,
+            // The default input limit of a policy is 1 MiB; a policy that raises it needs this
+            // raised too.
+            max_invoke_bytes: 1 << 20,
+            // Inputs may hold what callers consider private: only their size and digest.
+            store_inputs: false,
+            // Long enough for a real client on a bad network, short enough that holding
+            // connections open costs an attacker a connection per 30 s.
+            client_timeout: std::time::Duration::from_secs(30),
+            // Loopback names and IP literals only: DNS rebinding is refused.
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            metrics_access: MetricsAccess::default(),
+            // `X-Forwarded-For` is ignored unless a proxy is named.
+            trusted_proxies: Vec::new(),
+            audit: AuditSettings::default(),
+            auth: AuthSettings::default(),
+            quotas: QuotaSettings::default(),
+            rates: RateSettings::default(),
+            // Nothing of the record is deleted unless the operator asks.
+            retention_days: None,
+        }
+    }
+}
+
+impl MetricsAccess {
+    /// The setting's values as written in flags and the config file.
+    pub const NAMES: [&str; 2] = ["key", "open"];
+
+    /// Parses `key` or `open`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "key" => Some(MetricsAccess::Key),
+            "open" => Some(MetricsAccess::Open),
+            _ => None,
+        }
+    }
+}

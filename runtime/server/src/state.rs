@@ -1,0 +1,163 @@
+//! The server's shared state: storage, the sandbox, the trust store, and the live registry of
+//! admitted tools (compiled and ready, keyed by name, versions in publication order).
+
+use crate::audit_log::AuditLog;
+use crate::committed::BatchSigner;
+use crate::error::{ApiError, ServerError};
+use crate::journal::Journal;
+use crate::keycache::KeyCache;
+use crate::live::LiveTool;
+use crate::ratelimit::RateLimits;
+use crate::settings::ServerSettings;
+use cordon_core::Grants;
+use cordon_sandbox::Sandbox;
+use cordon_storage::{SecretStore, Storage};
+use cordon_trust::TrustStore;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::Semaphore;
+
+/// What a server is given to run on, besides its settings.
+#[derive(Debug)]
+pub struct Services {
+    /// Tools, keys and the audit log: the embedded store, or PostgreSQL shared by nodes.
+    pub storage: Arc<dyn Storage>,
+    pub sandbox: Arc<Sandbox>,
+    /// Who may publish: the signers whose tools are admitted.
+    pub trust: TrustStore,
+    /// The secret store, when the server was given its key.
+    pub secrets: Option<SecretStore>,
+}
+
+pub struct AppState {
+    pub settings: ServerSettings,
+    pub sandbox: Arc<Sandbox>,
+    /// Tools, keys and the execution log (the embedded backend by default).
+    pub storage: Arc<dyn Storage>,
+    /// API keys in memory (reloaded every second): authentication reads no database.
+    pub keys: Arc<KeyCache>,
+    /// Appends to the execution log with group commit.
+    pub journal: Journal,
+    /// The log key and signed checkpoints.
+    pub audit: Arc<AuditLog>,
+    pub trust: TrustStore,
+    pub secrets: Option<SecretStore>,
+    /// name → versions in publication order (newest last).
+    pub tools: RwLock<BTreeMap<String, Vec<Arc<LiveTool>>>>,
+    /// Quarantined tool names and why.
+    pub quarantined: RwLock<BTreeMap<String, String>>,
+    pub in_flight: Arc<Semaphore>,
+    pub rate_limits: RateLimits,
+    /// Held while the live registry is changed with the store (a publish, delete,
+    /// quarantine, release or policy change here, or a sync from the store), so that the two
+    /// never interleave.
+    pub registry_lock: tokio::sync::Mutex<()>,
+    /// Set once every stored tool has been loaded (`/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
+    /// Stored (name, version, policy hash) this node refused to admit, not tried again.
+    pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Runs `f` on the store off the async workers (`blocking::on_store`).
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Storage) -> Result<T, cordon_storage::StorageError> + Send + 'static,
+    {
+        crate::blocking::on_store(&self.storage, f).await
+    }
+
+    /// A server over `services.storage` with no tool live yet (`load_registry` loads the
+    /// stored ones). Starts the journal's writer and signer threads; reads the log key
+    /// (creating it the first time the log is signed).
+    pub fn new(settings: ServerSettings, services: Services) -> Result<AppState, ServerError> {
+        let Services {
+            storage,
+            sandbox,
+            trust,
+            secrets,
+        } = services;
+        let audit = Arc::new(AuditLog::open(
+            &settings.log_key,
+            &*storage,
+            settings.audit.clone(),
+        )?);
+        let signer: Arc<dyn BatchSigner> = audit.clone();
+        Ok(AppState {
+            journal: Journal::start(storage.clone(), signer).map_err(ServerError::Threads)?,
+            keys: Arc::new(KeyCache::load(&*storage)?),
+            audit,
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            rate_limits: RateLimits::new(settings.rates),
+            settings,
+            sandbox,
+            storage,
+            trust,
+            secrets,
+            tools: RwLock::default(),
+            quarantined: RwLock::default(),
+            registry_lock: tokio::sync::Mutex::default(),
+            ready: std::sync::atomic::AtomicBool::new(false),
+            not_admitted: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The live tools, for reading. A poisoned lock still holds consistent data: every writer
+    /// replaces whole entries.
+    pub fn tools_read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Vec<Arc<LiveTool>>>> {
+        self.tools.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn tools_write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Vec<Arc<LiveTool>>>> {
+        self.tools.write().unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn quarantined_read(&self) -> RwLockReadGuard<'_, BTreeMap<String, String>> {
+        self.quarantined
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn quarantined_write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, String>> {
+        self.quarantined
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The named version, or the newest.
+    pub fn find(&self, name: &str, version: Option<&str>) -> Option<Arc<LiveTool>> {
+        let tools = self.tools_read();
+        let versions = tools.get(name)?;
+        match version {
+            Some(v) => versions
+                .iter()
+                .rev()
+                .find(|t| t.record.version == v)
+                .cloned(),
+            None => versions.last().cloned(),
+        }
+    }
+
+    pub fn quarantine_reason(&self, name: &str) -> Option<String> {
+        self.quarantined_read().get(name).cloned()
+    }
+
+    /// What a call of `tool` is granted (secrets looked up now, for this call only).
+    pub fn grants(&self, tool: &LiveTool) -> Result<Grants, ApiError> {
+        let secrets = &self.secrets;
+        tool.policy
+            .grants(
+                tool.limits.clone(),
+                |name| secrets.as_ref().and_then(|s| s.get(name).ok().flatten()),
+                Path::new(&tool.record.name),
+            )
+            .map_err(ApiError::internal)
+    }
+}
