@@ -8,13 +8,13 @@
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::oidc::TokenError;
+use crate::ratelimit::{AfterFailure, Held, TARPIT};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether a bearer is meant as a cordon API key (and is checked only as one).
 fn looks_like_api_key(token: &str) -> bool {
@@ -47,22 +47,35 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         );
         state.rate_limits.before_auth(ip)?;
         let path = parts.uri.path().to_owned();
-        // How long to hold a 401 back (an address over its failure budget), in milliseconds.
-        let hold = AtomicU64::new(0);
+        // A 401 held back (an address over its failure budget) until this is dropped.
+        let hold: std::sync::Mutex<Option<Held<'_>>> = std::sync::Mutex::new(None);
         let unauthenticated = |why: &str| {
-            tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
-            if let Some(delay) = state.rate_limits.auth_failed(ip) {
-                hold.store(
-                    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
-                );
+            let refusal = ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
+            match state.rate_limits.auth_failed(ip) {
+                AfterFailure::Answer => {
+                    tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
+                    refusal
+                }
+                AfterFailure::Hold { held, log } => {
+                    if let Some(unlogged) = log {
+                        tracing::warn!(target: "cordon::security", reason = why, %ip, path, unlogged, "unauthenticated request (over the address's failure budget: answered late; `unlogged` more since the last line)");
+                    }
+                    *hold
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held);
+                    refusal
+                }
+                AfterFailure::Refuse(too_many) => too_many,
             }
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
         };
         let checked = check(parts, state, ip, &path, &unauthenticated).await;
-        let held = hold.load(Ordering::Relaxed);
-        if checked.is_err() && held > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(held)).await;
+        let held = hold
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(held) = held {
+            tokio::time::sleep(TARPIT).await;
+            drop(held);
         }
         checked
     }

@@ -1,6 +1,7 @@
-//! Errors. [`ApiError`] is what a request is answered with: every error response is `{"error": {"code", "message", "request_id"}}`. The
-//! message is safe to show a client; the full cause goes to the server log under the same
-//! request id (added by the `request_id` middleware, which also fills in the body).
+//! Errors. [`ApiError`] is what a request is answered with: every error response is
+//! `{"error": {"code", "message", "request_id"}}`. The message is safe to show a client; the full
+//! cause goes to the server log under the same request id (added by the `request_id` middleware,
+//! which also fills in the body). [`ServerError`] is why a server cannot start or keep serving.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -126,6 +127,9 @@ pub enum ServerError {
     Audit(#[from] crate::audit_log::AuditError),
     #[error("cannot start the server's threads: {0}")]
     Threads(std::io::Error),
+    /// A task of the server's failed (panicked or was cancelled); the cause is in the message.
+    #[error("a server task failed: {0}")]
+    Task(String),
     #[error("cannot load the published tools: {0}")]
     Registry(String),
     #[error("cannot serve: {0}")]

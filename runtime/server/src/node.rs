@@ -36,7 +36,7 @@ impl Node {
         // table) blocks; a PostgreSQL client must not run on an async worker.
         let state = tokio::task::spawn_blocking(move || AppState::new(settings, services))
             .await
-            .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))??;
+            .map_err(|e| ServerError::Task(e.to_string()))??;
         let state = Arc::new(state);
         spawn_housekeeping(state.clone());
         crate::metrics::install();
@@ -146,7 +146,7 @@ impl Node {
             made
         })
         .await
-        .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| ServerError::Task(e.to_string()))?;
         match last {
             Ok(_) => tracing::info!(target: "cordon::admin", "final checkpoint signed"),
             Err(e) => {
@@ -165,7 +165,7 @@ async fn record(state: &Arc<AppState>, action: AdminAction) -> Result<(), Server
             .record_event(AdminEvent::new(now_ms(), &Actor::server(), action))
     })
     .await
-    .map_err(|e| ServerError::Threads(std::io::Error::other(e.to_string())))??;
+    .map_err(|e| ServerError::Task(e.to_string()))??;
     Ok(())
 }
 

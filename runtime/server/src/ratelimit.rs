@@ -12,7 +12,10 @@
 //! - a failure with a malformed credential, an unknown key id or a token that does not verify
 //!   spends the budget of the source address: once it is spent, each further failure from the
 //!   address is still answered 401 with its reason (what an OAuth client needs to fetch a new
-//!   token), but held back for [`TARPIT`] first. Each failure is a security event either way;
+//!   token), but held back for [`TARPIT`] first, at most [`MAX_HELD_PER_ADDRESS`] at once from one
+//!   address and [`MAX_HELD`] in all (beyond them: 429 at once). Within the budget each failure
+//!   is a security event; beyond it, one line a second per address says how many were not
+//!   logged (every failure is still counted in `cordon_rejected_requests_total`);
 //! - a request with no credentials at all is not a guess: always 401 at once, spending nothing.
 
 use crate::error::ApiError;
@@ -23,6 +26,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a failed authentication from an address over its failure budget waits for its 401:
@@ -30,6 +34,60 @@ use std::time::{Duration, Instant};
 /// token still learns why (and fetches a new one) a second later. Waiting costs a timer, not a
 /// thread, and the per-address request budget bounds how many wait at once.
 pub const TARPIT: Duration = Duration::from_secs(1);
+
+/// Failures of one address held back at once: a guesser on many connections still gets at most
+/// this many answers per [`TARPIT`], and a client that shares its address never waits behind
+/// more than this.
+pub const MAX_HELD_PER_ADDRESS: u32 = 64;
+
+/// Failures held back at once from all addresses: what a flood from many addresses can make the
+/// server hold (a timer and a connection each).
+pub const MAX_HELD: usize = 4096;
+
+/// What happens to a failed authentication, by the address's failure budget.
+#[derive(Debug)]
+pub enum AfterFailure<'a> {
+    /// Within the budget: answered at once, and logged.
+    Answer,
+    /// Over it: answered after [`TARPIT`] (the hold ends when `held` is dropped). `log` is
+    /// `Some(n)` when this failure is to be logged, `n` being how many of the address's failures
+    /// since its last line were not.
+    Hold { held: Held<'a>, log: Option<u64> },
+    /// Over it, with [`MAX_HELD_PER_ADDRESS`] (or [`MAX_HELD`]) already held: 429 at once.
+    Refuse(ApiError),
+}
+
+/// A failure being held back; the address's count goes down when this is dropped.
+#[derive(Debug)]
+pub struct Held<'a> {
+    limits: &'a RateLimits,
+    ip: IpAddr,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.limits.held_total.fetch_sub(1, Ordering::Relaxed);
+        let mut blocked = self
+            .limits
+            .blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(b) = blocked.get_mut(&self.ip) {
+            b.held = b.held.saturating_sub(1);
+        }
+    }
+}
+
+/// An address over its failure budget.
+#[derive(Debug, Clone, Copy)]
+struct Blocked {
+    until: Instant,
+    /// Its failures being held back now.
+    held: u32,
+    /// When its last failure was logged, and how many since were not.
+    logged_at: Instant,
+    unlogged: u64,
+}
 
 /// Budgets, each documented in `docs/configuration.md`.
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +118,10 @@ pub struct RateLimits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     auth_failures: DefaultKeyedRateLimiter<IpAddr>,
     key_failures: DefaultKeyedRateLimiter<String>,
-    /// Addresses that spent their failure budget, and until when they are refused.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Addresses that spent their failure budget: until when, and their failures held now.
+    blocked: Mutex<HashMap<IpAddr, Blocked>>,
+    /// Failures held back now, from all addresses.
+    held_total: AtomicUsize,
     /// Key ids that spent their failure budget, and until when they are refused.
     blocked_keys: Mutex<HashMap<String, Instant>>,
     clock: DefaultClock,
@@ -103,6 +163,7 @@ impl RateLimits {
                 settings.auth_failures_per_min
             ))),
             blocked: Mutex::default(),
+            held_total: AtomicUsize::new(0),
             blocked_keys: Mutex::default(),
             clock: DefaultClock::default(),
             settings,
@@ -122,30 +183,66 @@ impl RateLimits {
     }
 
     /// After a credential from `ip` failed to verify: spends from the address's failure
-    /// budget, and says how long to hold its 401 back: not at all within the budget, [`TARPIT`]
-    /// while the address is over it.
-    pub fn auth_failed(&self, ip: IpAddr) -> Option<Duration> {
+    /// budget, and says what to do with its 401 (see [`AfterFailure`]).
+    pub fn auth_failed(&self, ip: IpAddr) -> AfterFailure<'_> {
         let now = Instant::now();
         let mut blocked = self
             .blocked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(until) = blocked.get(&ip).copied() {
-            if until > now {
-                return Some(TARPIT);
+        let over = match blocked.get(&ip) {
+            Some(b) if b.until > now || b.held > 0 => true,
+            Some(_) => {
+                blocked.remove(&ip);
+                false
             }
-            blocked.remove(&ip);
+            None => false,
+        };
+        if !over {
+            let Err(not_until) = self.auth_failures.check_key(&ip) else {
+                return AfterFailure::Answer;
+            };
+            let wait = not_until
+                .wait_time_from(self.clock.now())
+                .max(Duration::from_secs(1));
+            tracing::warn!(target: "cordon::security", %ip, "failed-authentication budget spent; failures from this address are answered late");
+            blocked.insert(
+                ip,
+                Blocked {
+                    until: now + wait,
+                    held: 0,
+                    logged_at: now,
+                    unlogged: 0,
+                },
+            );
         }
-        match self.auth_failures.check_key(&ip) {
-            Ok(_) => None,
-            Err(not_until) => {
-                let wait = not_until
-                    .wait_time_from(self.clock.now())
-                    .max(Duration::from_secs(1));
-                tracing::warn!(target: "cordon::security", %ip, "failed-authentication budget spent; failures from this address are slowed down");
-                blocked.insert(ip, now + wait);
-                Some(TARPIT)
-            }
+        let Some(b) = blocked.get_mut(&ip) else {
+            return AfterFailure::Answer;
+        };
+        if b.until <= now {
+            // Refilled while some were still held: a new spell over the budget.
+            b.until = now + TARPIT;
+        }
+        if b.held >= MAX_HELD_PER_ADDRESS || self.held_total.load(Ordering::Relaxed) >= MAX_HELD {
+            b.unlogged += 1;
+            return AfterFailure::Refuse(too_many(
+                MAX_HELD_PER_ADDRESS,
+                TARPIT,
+                "failing authentication from this address at once",
+            ));
+        }
+        b.held += 1;
+        self.held_total.fetch_add(1, Ordering::Relaxed);
+        let log = if now.duration_since(b.logged_at) >= Duration::from_secs(1) || !over {
+            b.logged_at = now;
+            Some(std::mem::take(&mut b.unlogged))
+        } else {
+            b.unlogged += 1;
+            None
+        };
+        AfterFailure::Hold {
+            held: Held { limits: self, ip },
+            log,
         }
     }
 
@@ -219,6 +316,61 @@ impl RateLimits {
         self.blocked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, until| *until > now);
+            .retain(|_, b| b.until > now || b.held > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RateLimits {
+        RateLimits::new(RateSettings {
+            auth_failures_per_min: 2,
+            ..RateSettings::default()
+        })
+    }
+
+    #[test]
+    fn failures_over_the_budget_are_held_logged_once_a_second_and_capped_per_address() {
+        let l = limits();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        assert!(matches!(l.auth_failed(ip), AfterFailure::Answer));
+        assert!(matches!(l.auth_failed(ip), AfterFailure::Answer));
+        // The budget is spent: held, the first of them logged.
+        let mut held = Vec::new();
+        match l.auth_failed(ip) {
+            AfterFailure::Hold { held: h, log } => {
+                assert_eq!(log, Some(0));
+                held.push(h);
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 1..MAX_HELD_PER_ADDRESS {
+            match l.auth_failed(ip) {
+                AfterFailure::Hold { held: h, log } => {
+                    assert_eq!(log, None, "one line a second");
+                    held.push(h);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The address holds its maximum: the next is 429 at once.
+        match l.auth_failed(ip) {
+            AfterFailure::Refuse(e) => assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS),
+            other => panic!("{other:?}"),
+        }
+        // Another address is not affected.
+        let other = IpAddr::from([192, 0, 2, 2]);
+        assert!(matches!(l.auth_failed(other), AfterFailure::Answer));
+        assert_eq!(l.held_total.load(Ordering::Relaxed), 64);
+        // Ending a hold frees a place.
+        held.pop();
+        let again = l.auth_failed(ip);
+        assert!(matches!(again, AfterFailure::Hold { .. }), "{again:?}");
+        drop(held);
+        assert_eq!(l.held_total.load(Ordering::Relaxed), 1);
+        drop(again);
+        assert_eq!(l.held_total.load(Ordering::Relaxed), 0);
     }
 }

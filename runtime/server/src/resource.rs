@@ -3,9 +3,9 @@
 //! authorization specification has every 401 from `/mcp` name that document in
 //! `WWW-Authenticate: Bearer resource_metadata="..."`.
 //!
-//! The document is served (`api/resource.rs`) at `/.well-known/oauth-protected-resource` and, after RFC 9728
-//! section 3.1 (the well-known segment inserted between the host and the resource's path), at
-//! `/.well-known/oauth-protected-resource/mcp`. Its `resource` is `auth.resource` when the
+//! The document is served (`api/resource.rs`) at `/.well-known/oauth-protected-resource` and, after
+//! RFC 9728 section 3.1 (the well-known segment inserted between the host and the resource's path),
+//! at `/.well-known/oauth-protected-resource/mcp`. Its `resource` is `auth.resource` when the
 //! operator set it (the public URL clients use, e.g. behind a TLS-terminating balancer), else
 //! `http://<Host>/mcp` as this request addressed the server.
 

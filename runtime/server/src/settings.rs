@@ -1,6 +1,6 @@
 //! What a server runs with: every setting `cordon serve` reads from its flags, environment and
-//! config file, as one struct (`docs/configuration.md` documents each, with its default and the
-//! reason for it; the defaults are set where the command reads them).
+//! config file, as one struct (`docs/configuration.md` documents each). The defaults, each with
+//! the reason for it, are in [`ServerSettings::new`].
 
 use crate::audit_log::AuditSettings;
 use crate::quota::QuotaSettings;
@@ -63,6 +63,13 @@ impl ServerSettings {
     /// Enough for a busy gateway on one machine; beyond it a call is refused at once (503)
     /// rather than queued behind the others.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 1000;
+
+    /// The sandbox's instance slots a server with `max_in_flight` needs: one per execution in
+    /// flight, plus room for the `describe()` calls of publishes and reloads, which the
+    /// in-flight bound does not count. Give the `Services`' sandbox at least this many.
+    pub fn instance_slots(max_in_flight: usize) -> u32 {
+        u32::try_from(max_in_flight.saturating_add(64)).unwrap_or(u32::MAX)
+    }
 
     /// The defaults, each with its reason; the audit log's key at `log_key` (made there the
     /// first time the log is signed).

@@ -62,7 +62,9 @@ pub struct ServeArgs {
     /// Requests per second per source address, burst twice that [default: 400].
     #[arg(long, env = "CORDON_RATE_PER_IP")]
     pub rate_per_ip: Option<u32>,
-    /// Failed authentications per minute per address before it is refused [default: 10].
+    /// Failed authentications per minute: per key id that exists (beyond it, wrong secrets for it
+    /// get 429) and per address (beyond it, its failures are answered a second late) [default:
+    /// 10]. A credential that verifies always passes.
     #[arg(long, env = "CORDON_AUTH_FAILURES_PER_MINUTE")]
     pub auth_failures_per_minute: Option<u32>,
     /// Delete execution records older than this many days, at start and daily; the chain stays
@@ -94,7 +96,11 @@ pub struct ServeArgs {
     pub trusted_proxies: Option<Vec<String>>,
     /// Who may read `/metrics`: `key` (an admin or auditor API key) or `open` (anyone who can
     /// reach the listener) [default: key].
-    #[arg(long, env = "CORDON_METRICS_ACCESS", value_parser = metrics_access)]
+    #[arg(
+        long,
+        env = "CORDON_METRICS_ACCESS",
+        value_parser = metrics_access()
+    )]
     pub metrics_access: Option<MetricsAccess>,
     /// A file each new signed checkpoint of the audit log is appended to (one JSON line), to be
     /// kept where the database's writers cannot rewrite it [default: none].
@@ -112,14 +118,11 @@ pub struct ServeArgs {
     pub no_confine: bool,
 }
 
-/// `--metrics-access key|open`.
-fn metrics_access(text: &str) -> Result<MetricsAccess, String> {
-    MetricsAccess::parse(text).ok_or_else(|| {
-        format!(
-            "{text:?} is not one of: {}",
-            MetricsAccess::NAMES.join(", ")
-        )
-    })
+/// `--metrics-access key|open`, the values listed in `--help`.
+fn metrics_access() -> impl clap::builder::TypedValueParser<Value = MetricsAccess> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(MetricsAccess::NAMES)
+        .map(|name| MetricsAccess::parse(&name).unwrap_or_default())
 }
 
 /// The config file: the same keys as the flags, all optional.
@@ -410,10 +413,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let sandbox = Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: Some(data.join("compiled")),
         engine: cordon_sandbox::EngineSettings {
-            // One instance slot per execution allowed in flight, plus room for the describe()
-            // calls of publishes and reloads, which the in-flight bound does not count.
-            max_concurrent_calls: u32::try_from(max_in_flight.saturating_add(64))
-                .unwrap_or(u32::MAX),
+            max_concurrent_calls: ServerSettings::instance_slots(max_in_flight),
             ..cordon_sandbox::EngineSettings::default()
         },
         ..SandboxConfig::default()
@@ -487,12 +487,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // SIGHUP re-reads policies without a restart. Taken over before the start (which may
+    // compile every tool for seconds), so a SIGHUP then waits for the start instead of ending
+    // the process; one that fails to install stops the start before anything is recorded.
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
     let node = Node::start(settings, state_services, listener).await?;
     #[cfg(unix)]
     {
-        // SIGHUP: re-read policies without a restart.
         let reloading = node.state().clone();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 let (reloaded, failed) = reloading.reload_policies(&Actor::signal()).await;

@@ -3,7 +3,7 @@
 //! Appends from every node take one advisory lock inside their transaction and read the head
 //! there, so the chain has one order whatever node wrote each link.
 
-use super::{meta, set_meta};
+use super::meta::{meta, set_meta};
 use crate::chain::{self, ChainReport, Claim, Link, Walk};
 use crate::error::StorageError;
 use crate::events::{AdminEvent, Event, EventFilter};

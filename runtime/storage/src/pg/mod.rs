@@ -13,8 +13,10 @@
 
 mod listen;
 mod log;
+mod meta;
 mod quota;
 mod tls;
+use meta::{meta, set_meta};
 pub use tls::root_cert_file;
 
 use crate::backend::Storage;
@@ -362,29 +364,6 @@ fn migration_refused(e: postgres::Error) -> StorageError {
         )),
         other => other,
     }
-}
-
-pub(crate) fn meta(
-    c: &mut impl postgres::GenericClient,
-    key: &str,
-) -> Result<Option<String>, StorageError> {
-    Ok(
-        c.query_opt("SELECT value FROM cordon_meta WHERE key = $1", &[&key])?
-            .map(|r| r.get(0)),
-    )
-}
-
-pub(crate) fn set_meta(
-    tx: &mut Transaction<'_>,
-    key: &str,
-    value: &str,
-) -> Result<(), StorageError> {
-    tx.execute(
-        "INSERT INTO cordon_meta (key, value) VALUES ($1, $2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[&key, &value],
-    )?;
-    Ok(())
 }
 
 impl Storage for Postgres {
