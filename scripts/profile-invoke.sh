@@ -7,13 +7,16 @@
 #
 #   scripts/profile-invoke.sh [CONNECTIONS=16] [SECONDS=10] [PATH=/v1/tools/echo/invoke]
 #
+# CORDON_BIN picks another build (an older one, for a before/after); PERF=0 measures without
+# recording; PERF_CALLGRAPH="--call-graph dwarf,32768 -F 300" unwinds without frame pointers.
+#
 # Writes target/profile/perf.data and target/profile/report.txt (perf report, no children).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${1:-16}
 seconds=${2:-10}
 path=${3:-/v1/tools/echo/invoke}
-bin=target/release/cordon
+bin=${CORDON_BIN:-target/release/cordon}
 echo_wasm=target/wasm/wasm32-wasip2/release/echo.wasm
 for need in "$bin" "$echo_wasm"; do
   [ -e "$need" ] || { echo "missing $need: cargo build --release -p cordon first" >&2; exit 1; }
@@ -44,11 +47,14 @@ EOF
 wrk -t1 -c"$connections" -d2s -s "$out/post.lua" "http://127.0.0.1:$port$path" >/dev/null
 ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 before=$(ticks)
-perf record ${PERF_CALLGRAPH:--g} -o "$out/perf.data" -p "$server" -- sleep "$seconds" >/dev/null 2>&1 &
-recorder=$!
+recorder=""
+if [ "${PERF:-1}" != 0 ]; then
+  perf record ${PERF_CALLGRAPH:--g} -o "$out/perf.data" -p "$server" -- sleep "$seconds" >/dev/null 2>&1 &
+  recorder=$!
+fi
 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$out/post.lua" \
   "http://127.0.0.1:$port$path" | tee "$out/wrk.txt"
-wait $recorder || true
+[ -z "$recorder" ] || wait "$recorder" || true
 after=$(ticks)
 calls=$(awk '/requests in/ {print $1}' "$out/wrk.txt")
 hz=$(getconf CLK_TCK)
@@ -57,6 +63,8 @@ import sys
 b, a, hz, calls = map(float, sys.argv[1:])
 print(f"server CPU per call: {(a - b) / hz / calls * 1e6:.0f} us over {calls:.0f} calls")
 EOF
-perf report -i "$out/perf.data" --no-children --stdio --percent-limit 0.5 \
-  --sort dso,symbol 2>/dev/null >"$out/report.txt" || true
-echo "profile: $out/report.txt"
+if [ -n "$recorder" ]; then
+  perf report -i "$out/perf.data" --no-children --stdio --percent-limit 0.5 \
+    --sort dso,symbol 2>/dev/null >"$out/report.txt" || true
+  echo "profile: $out/report.txt"
+fi

@@ -302,17 +302,19 @@ async fn send(
     addr: &str,
     path: &str,
     key: Option<&str>,
-    body: &'static [u8],
+    body: Bytes,
 ) -> Result<u16, hyper::Error> {
     let mut req = hyper::Request::post(path)
         .header("host", addr)
         .header("content-type", "application/json");
+    if path == "/mcp" {
+        // The streamable HTTP transport asks for both.
+        req = req.header("accept", "application/json, text/event-stream");
+    }
     if let Some(key) = key {
         req = req.header("authorization", format!("Bearer {key}"));
     }
-    let req = req
-        .body(Full::new(Bytes::from_static(body)))
-        .expect("request");
+    let req = req.body(Full::new(body)).expect("request");
     let response = sender.send_request(req).await?;
     let status = response.status().as_u16();
     response.into_body().collect().await?;
@@ -336,15 +338,21 @@ async fn load(
     addr: &str,
     path: &str,
     key: Option<&str>,
-    body: &'static [u8],
+    body: impl Into<Bytes>,
     connections: usize,
     duration: Duration,
 ) -> Load {
+    let body: Bytes = body.into();
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (addr, path, key) = (addr.to_owned(), path.to_owned(), key.map(str::to_owned));
+            let (addr, path, key, body) = (
+                addr.to_owned(),
+                path.to_owned(),
+                key.map(str::to_owned),
+                body.clone(),
+            );
             tokio::spawn(async move {
                 let mut load = Load::default();
                 let Ok(mut sender) = connect(&addr).await else {
@@ -353,7 +361,7 @@ async fn load(
                 };
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    match send(&mut sender, &addr, &path, key.as_deref(), body).await {
+                    match send(&mut sender, &addr, &path, key.as_deref(), body.clone()).await {
                         Ok(status) => {
                             load.latencies.push(t.elapsed());
                             *load.statuses.entry(status).or_default() += 1;
@@ -504,8 +512,10 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         ));
     }
     let pg_before = pg_counters(&pg);
+    let mut bare_cpu: (f64, u64) = (0.0, 0);
     for _ in 0..rounds {
         last.clear();
+        let before = bare.cpu_seconds();
         let l = rt.block_on(load(
             &bare.addr,
             "/echo",
@@ -514,6 +524,8 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             CONNECTIONS,
             ROUND,
         ));
+        bare_cpu.0 += bare.cpu_seconds() - before;
+        bare_cpu.1 += l.latencies.len() as u64;
         rates[0].push(l.rate());
         last.push(l);
         for (i, (_, p, key)) in servers.iter().enumerate() {
@@ -551,13 +563,22 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             l.failures,
         );
     }
+    let per_call = |(seconds, calls): (f64, u64)| seconds / calls.max(1) as f64 * 1e6;
+    println!(
+        "{:<24} server CPU per call {:>6.0} us",
+        "bare axum echo",
+        per_call(bare_cpu)
+    );
     for (i, (label, _, _)) in servers.iter().enumerate() {
-        let (seconds, calls) = cpu[i];
         println!(
             "{label:<24} server CPU per call {:>6.0} us",
-            seconds / calls.max(1) as f64 * 1e6
+            per_call(cpu[i])
         );
     }
+    println!(
+        "ratio server CPU per call, cordon (durable) / bare axum: {:.1}  (target <= 4)",
+        per_call(cpu[0]) / per_call(bare_cpu)
+    );
     let (b, d, n) = (
         median(rates[0].clone()),
         median(rates[1].clone()),
@@ -589,10 +610,117 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             d / median(rates[pg_index + 1].clone())
         );
     }
+    cost_per_call(rt, &bare, &servers[0].1, &servers[0].2);
     bare.stop();
     for (_, p, _) in servers {
         p.stop();
     }
+}
+
+/// Server CPU per answered call (us) over one load run, and the load.
+fn measured(
+    rt: &tokio::runtime::Runtime,
+    p: &Process,
+    path: &str,
+    key: Option<&str>,
+    body: impl Into<Bytes>,
+    connections: usize,
+    duration: Duration,
+) -> (f64, Load) {
+    let before = p.cpu_seconds();
+    let l = rt.block_on(load(&p.addr, path, key, body, connections, duration));
+    let cpu = (p.cpu_seconds() - before) / l.latencies.len().max(1) as f64 * 1e6;
+    (cpu, l)
+}
+
+/// What one call costs the server in other shapes of load, side by side: one connection calling
+/// back to back (an agent calling tools one after another), MCP `tools/call` against REST, and
+/// how the cost grows with the input's size and the number of connections.
+fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process, key: &str) {
+    const SHORT: Duration = Duration::from_secs(3);
+    println!(
+        "== cost per call: server CPU per answered call, {} s runs",
+        SHORT.as_secs()
+    );
+    // One connection, calls back to back.
+    let (bare_cpu, bare_load) = measured(rt, bare, "/echo", None, ECHO_INPUT, 1, SHORT);
+    let (cpu, l) = measured(
+        rt,
+        cordon,
+        "/v1/tools/echo/invoke",
+        Some(key),
+        ECHO_INPUT,
+        1,
+        SHORT,
+    );
+    println!(
+        "one connection: bare axum {bare_cpu:.0} us, p50 {:.0} us; cordon {cpu:.0} us (target <= 150), p50 {:.0} us (target <= 350), p99 {:.0} us, {:.0} calls/s, statuses {:?}",
+        bare_load.percentile(0.5).as_secs_f64() * 1e6,
+        l.percentile(0.5).as_secs_f64() * 1e6,
+        l.percentile(0.99).as_secs_f64() * 1e6,
+        l.rate(),
+        l.statuses,
+    );
+    // MCP tools/call of the same tool, alternating with REST.
+    let mcp_body: &'static [u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello from the benchmark"}}}"#;
+    let (mut rest, mut mcp) = (Vec::new(), Vec::new());
+    let mut mcp_statuses = BTreeMap::new();
+    for _ in 0..2 {
+        let (cpu, _) = measured(
+            rt,
+            cordon,
+            "/v1/tools/echo/invoke",
+            Some(key),
+            ECHO_INPUT,
+            CONNECTIONS,
+            SHORT,
+        );
+        rest.push(cpu);
+        let (cpu, l) = measured(rt, cordon, "/mcp", Some(key), mcp_body, CONNECTIONS, SHORT);
+        mcp.push(cpu);
+        mcp_statuses = l.statuses;
+    }
+    let (rest, mcp) = (median(rest), median(mcp));
+    println!(
+        "MCP tools/call {mcp:.0} us vs REST invoke {rest:.0} us: ratio {:.2} (target <= 1.2), MCP statuses {mcp_statuses:?}",
+        mcp / rest
+    );
+    // Growth: input size at 16 connections, then connections at the small input.
+    let sized = |n: usize| -> Bytes {
+        let pad = n.saturating_sub(r#"{"message":""}"#.len());
+        Bytes::from(format!(r#"{{"message":"{}"}}"#, "x".repeat(pad)))
+    };
+    let mut row = Vec::new();
+    for (label, size) in [("16 B", 16), ("1 KB", 1024), ("64 KB", 65_536)] {
+        let (cpu, l) = measured(
+            rt,
+            cordon,
+            "/v1/tools/echo/invoke",
+            Some(key),
+            sized(size),
+            CONNECTIONS,
+            SHORT,
+        );
+        row.push(format!("{label} {cpu:.0} us ({:?})", l.statuses));
+    }
+    println!("input size, {CONNECTIONS} connections: {}", row.join(", "));
+    let mut row = Vec::new();
+    for connections in [1, 16, 64] {
+        let (cpu, l) = measured(
+            rt,
+            cordon,
+            "/v1/tools/echo/invoke",
+            Some(key),
+            sized(16),
+            connections,
+            SHORT,
+        );
+        row.push(format!(
+            "{connections}: {cpu:.0} us, p50 {:.0} us",
+            l.percentile(0.5).as_secs_f64() * 1e6
+        ));
+    }
+    println!("connections, 16 B input: {}", row.join(", "));
 }
 
 fn publish(rt: &tokio::runtime::Runtime, addr: &str, key: &str, component: &Path) {
@@ -640,7 +768,7 @@ fn concurrency(rt: &tokio::runtime::Runtime, setup: &Setup) {
                             &addr,
                             "/v1/tools/nap-0000/invoke",
                             Some(&key),
-                            br#"{"ms":100}"#,
+                            Bytes::from_static(br#"{"ms":100}"#),
                         )
                         .await
                     })
@@ -749,7 +877,15 @@ async fn soak_load(addr: &str, key: &str, total: u64, connections: u64) -> BTree
                 let mut n = w;
                 while n < total {
                     let (path, body) = soak_request(n);
-                    match send(&mut sender, &addr, path, Some(&key), body).await {
+                    match send(
+                        &mut sender,
+                        &addr,
+                        path,
+                        Some(&key),
+                        Bytes::from_static(body),
+                    )
+                    .await
+                    {
                         Ok(status) => *statuses.entry(status).or_default() += 1,
                         Err(_) => {
                             *statuses.entry(0).or_default() += 1;

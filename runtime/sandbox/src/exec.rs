@@ -123,6 +123,8 @@ impl Sandbox {
     }
 
     async fn run(&self, tool: &Tool, grants: &Grants, export: Export<'_>) -> Run {
+        // The epoch advances while this call runs (deadlines, yields).
+        let _ticking = self.ticker.running();
         let limits = &grants.limits;
         let start = Instant::now();
         let deadline = start + Duration::from_millis(limits.timeout_ms);

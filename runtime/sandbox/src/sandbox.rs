@@ -50,7 +50,7 @@ pub struct Sandbox {
     /// TLS for outbound requests.
     pub(crate) tls: Arc<rustls::ClientConfig>,
     /// Advances the epoch for deadlines; stops when the sandbox is dropped.
-    _ticker: EpochTicker,
+    pub(crate) ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -140,7 +140,7 @@ impl Sandbox {
             caps: config.engine.caps,
             resolver: config.resolver,
             tls,
-            _ticker: ticker,
+            ticker,
         })
     }
 

@@ -78,7 +78,7 @@ impl AppState {
     }
 
     /// A server over `services.storage` with no tool live yet (`load_registry` loads the
-    /// stored ones). Starts the journal's writer and signer threads; reads the log key
+    /// stored ones). Starts the journal's writer thread; reads the log key
     /// (creating it the first time the log is signed).
     pub fn new(settings: ServerSettings, services: Services) -> Result<AppState, ServerError> {
         let Services {
