@@ -515,30 +515,22 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
     let mut bare_cpu: (f64, u64) = (0.0, 0);
     for _ in 0..rounds {
         last.clear();
-        let before = bare.cpu_seconds();
-        let l = rt.block_on(load(
-            &bare.addr,
-            "/echo",
-            None,
-            ECHO_INPUT,
-            CONNECTIONS,
-            ROUND,
-        ));
-        bare_cpu.0 += bare.cpu_seconds() - before;
+        let (seconds, l) = measured(rt, &bare, "/echo", None, ECHO_INPUT, CONNECTIONS, ROUND);
+        bare_cpu.0 += seconds;
         bare_cpu.1 += l.latencies.len() as u64;
         rates[0].push(l.rate());
         last.push(l);
         for (i, (_, p, key)) in servers.iter().enumerate() {
-            let before = p.cpu_seconds();
-            let l = rt.block_on(load(
-                &p.addr,
+            let (seconds, l) = measured(
+                rt,
+                p,
                 "/v1/tools/echo/invoke",
                 Some(key),
                 ECHO_INPUT,
                 CONNECTIONS,
                 ROUND,
-            ));
-            cpu[i].0 += p.cpu_seconds() - before;
+            );
+            cpu[i].0 += seconds;
             cpu[i].1 += l.latencies.len() as u64;
             rates[i + 1].push(l.rate());
             last.push(l);
@@ -563,21 +555,21 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             l.failures,
         );
     }
-    let per_call = |(seconds, calls): (f64, u64)| seconds / calls.max(1) as f64 * 1e6;
+    let us_per_call = |(seconds, calls): (f64, u64)| seconds / calls.max(1) as f64 * 1e6;
     println!(
         "{:<24} server CPU per call {:>6.0} us",
         "bare axum echo",
-        per_call(bare_cpu)
+        us_per_call(bare_cpu)
     );
     for (i, (label, _, _)) in servers.iter().enumerate() {
         println!(
             "{label:<24} server CPU per call {:>6.0} us",
-            per_call(cpu[i])
+            us_per_call(cpu[i])
         );
     }
     println!(
         "ratio server CPU per call, cordon (durable) / bare axum: {:.1}  (target <= 4)",
-        per_call(cpu[0]) / per_call(bare_cpu)
+        us_per_call(cpu[0]) / us_per_call(bare_cpu)
     );
     let (b, d, n) = (
         median(rates[0].clone()),
@@ -617,7 +609,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
     }
 }
 
-/// Server CPU per answered call (us) over one load run, and the load.
+/// One load run against `p`: the CPU seconds the server used during it, and the load.
 fn measured(
     rt: &tokio::runtime::Runtime,
     p: &Process,
@@ -629,8 +621,21 @@ fn measured(
 ) -> (f64, Load) {
     let before = p.cpu_seconds();
     let l = rt.block_on(load(&p.addr, path, key, body, connections, duration));
-    let cpu = (p.cpu_seconds() - before) / l.latencies.len().max(1) as f64 * 1e6;
-    (cpu, l)
+    (p.cpu_seconds() - before, l)
+}
+
+/// [`measured`], as server CPU per answered call in microseconds.
+fn per_call(
+    rt: &tokio::runtime::Runtime,
+    p: &Process,
+    path: &str,
+    key: Option<&str>,
+    body: impl Into<Bytes>,
+    connections: usize,
+    duration: Duration,
+) -> (f64, Load) {
+    let (seconds, l) = measured(rt, p, path, key, body, connections, duration);
+    (seconds / l.latencies.len().max(1) as f64 * 1e6, l)
 }
 
 /// What one call costs the server in other shapes of load, side by side: one connection calling
@@ -643,8 +648,8 @@ fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process,
         SHORT.as_secs()
     );
     // One connection, calls back to back.
-    let (bare_cpu, bare_load) = measured(rt, bare, "/echo", None, ECHO_INPUT, 1, SHORT);
-    let (cpu, l) = measured(
+    let (bare_cpu, bare_load) = per_call(rt, bare, "/echo", None, ECHO_INPUT, 1, SHORT);
+    let (cpu, l) = per_call(
         rt,
         cordon,
         "/v1/tools/echo/invoke",
@@ -666,7 +671,7 @@ fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process,
     let (mut rest, mut mcp) = (Vec::new(), Vec::new());
     let mut mcp_statuses = BTreeMap::new();
     for _ in 0..2 {
-        let (cpu, _) = measured(
+        let (cpu, _) = per_call(
             rt,
             cordon,
             "/v1/tools/echo/invoke",
@@ -676,7 +681,7 @@ fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process,
             SHORT,
         );
         rest.push(cpu);
-        let (cpu, l) = measured(rt, cordon, "/mcp", Some(key), mcp_body, CONNECTIONS, SHORT);
+        let (cpu, l) = per_call(rt, cordon, "/mcp", Some(key), mcp_body, CONNECTIONS, SHORT);
         mcp.push(cpu);
         mcp_statuses = l.statuses;
     }
@@ -692,7 +697,7 @@ fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process,
     };
     let mut row = Vec::new();
     for (label, size) in [("16 B", 16), ("1 KB", 1024), ("64 KB", 65_536)] {
-        let (cpu, l) = measured(
+        let (cpu, l) = per_call(
             rt,
             cordon,
             "/v1/tools/echo/invoke",
@@ -706,7 +711,7 @@ fn cost_per_call(rt: &tokio::runtime::Runtime, bare: &Process, cordon: &Process,
     println!("input size, {CONNECTIONS} connections: {}", row.join(", "));
     let mut row = Vec::new();
     for connections in [1, 16, 64] {
-        let (cpu, l) = measured(
+        let (cpu, l) = per_call(
             rt,
             cordon,
             "/v1/tools/echo/invoke",

@@ -21,6 +21,11 @@ fn looks_like_api_key(token: &str) -> bool {
     token.starts_with("cordon_")
 }
 
+/// The 401 every failed authentication is answered with.
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+}
+
 fn now_secs() -> u64 {
     u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0)
 }
@@ -50,7 +55,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         // A 401 held back (an address over its failure budget) until this is dropped.
         let hold: std::sync::Mutex<Option<Held<'_>>> = std::sync::Mutex::new(None);
         let unauthenticated = |why: &str| {
-            let refusal = ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why);
+            let refusal = unauthorized(why);
             match state.rate_limits.auth_failed(ip) {
                 AfterFailure::Answer => {
                     tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
@@ -94,11 +99,7 @@ async fn check(
         // to get a token this way), spending no failure budget.
         let why = "missing credentials (Authorization: Bearer <API key or token>)";
         tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            why,
-        ));
+        return Err(unauthorized(why));
     };
     let token = header
         .to_str()
@@ -133,10 +134,7 @@ async fn check(
                 Some(id) => {
                     state.rate_limits.before_key(id)?;
                     tracing::warn!(target: "cordon::security", reason = why, key = id, %ip, path, "unauthenticated request");
-                    Err(state.rate_limits.key_failed(
-                        id,
-                        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
-                    ))
+                    Err(state.rate_limits.key_failed(id, unauthorized(why)))
                 }
                 None => Err(unauthenticated(why)),
             }

@@ -32,12 +32,11 @@ use std::time::{Duration, Instant};
 /// How long a failed authentication from an address over its failure budget waits for its 401:
 /// a guesser on one connection makes one guess a second, while a client that sent an expired
 /// token still learns why (and fetches a new one) a second later. Waiting costs a timer, not a
-/// thread, and the per-address request budget bounds how many wait at once.
+/// thread; [`MAX_HELD_PER_ADDRESS`] and [`MAX_HELD`] bound how many wait at once.
 pub const TARPIT: Duration = Duration::from_secs(1);
 
-/// Failures of one address held back at once: a guesser on many connections still gets at most
-/// this many answers per [`TARPIT`], and a client that shares its address never waits behind
-/// more than this.
+/// Failures of one address held back at once: a guesser on many connections gets at most this
+/// many answers per [`TARPIT`]; beyond it, 429 at once.
 pub const MAX_HELD_PER_ADDRESS: u32 = 64;
 
 /// Failures held back at once from all addresses: what a flood from many addresses can make the
