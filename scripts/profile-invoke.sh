@@ -63,6 +63,11 @@ import sys
 b, a, hz, calls = map(float, sys.argv[1:])
 print(f"server CPU per call: {(a - b) / hz / calls * 1e6:.0f} us over {calls:.0f} calls")
 EOF
+# Records per group commit, from the server's own metrics.
+curl -sf -H "Authorization: Bearer $api_key" "http://127.0.0.1:$port/metrics" |
+  awk '/^cordon_journal_group_records_(sum|count)/ {v[$1] = $2}
+       END {c = v["cordon_journal_group_records_count"]; if (c > 0)
+         printf "records per group commit: %.1f over %d commits\n", v["cordon_journal_group_records_sum"] / c, c}'
 if [ -n "$recorder" ]; then
   perf report -i "$out/perf.data" --no-children --stdio --percent-limit 0.5 \
     --sort dso,symbol 2>/dev/null >"$out/report.txt" || true

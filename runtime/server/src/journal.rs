@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use cordon_storage::{ExecutionRecord, NewExecution, Prepared, Storage};
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Most records committed in one transaction.
@@ -68,9 +69,14 @@ fn write(
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let count = records.len();
         match log.append_prepared(&records) {
-            Ok(stored) => sign(signer, (stored, records, replies)),
+            Ok(stored) => {
+                sign(signer, (stored, records, replies));
+                crate::metrics::group_commit(count, started.elapsed());
+            }
             Err(e) => {
                 tracing::error!(error = %e, records = records.len(), "execution log append failed; these executions are not acknowledged");
                 let refusal = match e {

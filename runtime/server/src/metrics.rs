@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`: invocations by tool and outcome, latency, fuel and memory
-//! used, denials, rejected requests by reason, executions in flight.
+//! used, denials, rejected requests by reason, executions in flight, and the journal's group
+//! commits (records per commit, time per commit).
 //!
 //! Recorded with the `prometheus` crate: every histogram is a fixed set of atomic bucket
 //! counters, so recording costs no memory, however long the server runs and however rarely it is
@@ -13,7 +14,8 @@
 
 use cordon_core::Execution;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -33,6 +35,14 @@ const MEMORY_BUCKETS: &[f64] = &[
     1_073_741_824.0,
 ];
 
+/// Records per group commit: 1 (a lone caller) to the journal's largest batch (512).
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// Time of one group commit (append, fsync, signature) in seconds: from a fast local disk to a
+/// database that is struggling.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
+];
+
 struct Metrics {
     registry: Registry,
     invocations: IntCounterVec,
@@ -43,6 +53,8 @@ struct Metrics {
     rejected: IntCounterVec,
     quota_refusals: IntCounterVec,
     in_flight: IntGauge,
+    group_records: Histogram,
+    commit_seconds: Histogram,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -62,6 +74,21 @@ fn build() -> Result<Metrics, prometheus::Error> {
     };
     let in_flight = IntGauge::new("cordon_executions_in_flight", "executions running now")?;
     registry.register(Box::new(in_flight.clone()))?;
+    let plain = |name: &str, help: &str, buckets: &[f64]| {
+        let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?;
+        registry.register(Box::new(h.clone()))?;
+        Ok::<_, prometheus::Error>(h)
+    };
+    let group_records = plain(
+        "cordon_journal_group_records",
+        "execution records committed together in one group commit",
+        GROUP_BUCKETS,
+    )?;
+    let commit_seconds = plain(
+        "cordon_journal_commit_seconds",
+        "time of one group commit: append, fsync and the group's signature",
+        COMMIT_BUCKETS,
+    )?;
     Ok(Metrics {
         invocations: counter(
             "cordon_invocations_total",
@@ -99,6 +126,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
             &["quota"],
         )?,
         in_flight,
+        group_records,
+        commit_seconds,
         registry,
     })
 }
@@ -174,6 +203,14 @@ pub fn quota_refused(quota: &'static str) {
 pub fn in_flight(delta: i64) {
     if let Some(m) = METRICS.as_ref() {
         m.in_flight.add(delta);
+    }
+}
+
+/// Records one group commit of the journal: how many records, and how long it took.
+pub fn group_commit(records: usize, took: std::time::Duration) {
+    if let Some(m) = METRICS.as_ref() {
+        m.group_records.observe(records as f64);
+        m.commit_seconds.observe(took.as_secs_f64());
     }
 }
 

@@ -7,20 +7,18 @@
 //! anchor once older links were pruned. Executions and administrative events share one sequence
 //! and one chain.
 //!
-//! Beside its hash, each link stores one *check byte* per field of its body (the first byte of
-//! `sha256(path || 0 || value)`). They are not part of the hash and prove nothing; they let
-//! [`Walk`] name the field an edit changed (an edit keeps a field's byte with probability
-//! 1/256), where the hash alone can only say that the link changed.
+//! Beside its hash, each link stores one *check byte* per field of its body (`checks.rs`), which
+//! lets [`Walk`] name the field an edit changed, where the hash alone can only say that the link
+//! changed.
 //!
 //! [`Walk`] takes the links in sequence order and reports every problem by link: an edited
 //! field, a link that no longer decodes, a gap, an insertion, a reordering, and, against signed
 //! checkpoints held elsewhere, a truncated tail or a rewritten prefix.
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+pub use crate::checks::{edited_fields, field_checks};
 pub use cordon_core::link::{GENESIS, link_hash};
 
 /// The anchor the chain starts after, from its two stored values (none: the genesis, 0).
@@ -40,64 +38,6 @@ pub(crate) fn anchor_of(
 
 /// Most problems a report lists (it always counts them all).
 const MAX_LISTED: usize = 100;
-
-/// The leaves of a JSON body in order, as (path, JSON text of the value): objects are walked
-/// (keys in sorted order, paths joined with `.`), anything else is one leaf. Read straight from
-/// the body's text, without building a `Value` tree: this runs for every record appended. On a
-/// canonical body (compact, as `serde_json` writes it) a leaf's text is exactly its canonical
-/// JSON. `None` when the body is not a JSON object.
-fn leaves<'a>(body: &'a str, prefix: &str, out: &mut Vec<(String, &'a str)>) -> Option<()> {
-    let map: BTreeMap<String, &'a RawValue> = serde_json::from_str(body).ok()?;
-    for (k, v) in map {
-        let path = if prefix.is_empty() {
-            k
-        } else {
-            format!("{prefix}.{k}")
-        };
-        let text = v.get();
-        if text.starts_with('{') {
-            leaves(text, &path, out)?;
-        } else {
-            out.push((path, text));
-        }
-    }
-    Some(())
-}
-
-fn check_byte(path: &str, value: &str) -> u8 {
-    let mut h = Sha256::new();
-    h.update(path.as_bytes());
-    h.update([0]);
-    h.update(value.as_bytes());
-    h.finalize()[0]
-}
-
-/// One check byte per field of the canonical JSON `body` (see the module documentation); none
-/// when it is not a JSON object.
-pub fn field_checks(body: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    if leaves(body, "", &mut out).is_none() {
-        return Vec::new();
-    }
-    out.iter().map(|(p, v)| check_byte(p, v)).collect()
-}
-
-/// The fields of `body` whose check byte differs from `stored`; `None` when the body no longer
-/// has the same fields (one was added or removed), so they cannot be paired up.
-pub fn edited_fields(body: &str, stored: &[u8]) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    leaves(body, "", &mut out)?;
-    if out.len() != stored.len() {
-        return None;
-    }
-    Some(
-        out.into_iter()
-            .zip(stored)
-            .filter(|((p, v), b)| check_byte(p, v) != **b)
-            .map(|((p, _), _)| p)
-            .collect(),
-    )
-}
 
 /// The result of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -375,7 +315,7 @@ mod tests {
                     checks_via_value(v, &path, out);
                 }
             }
-            other => out.push(check_byte(prefix, &other.to_string())),
+            other => out.push(crate::checks::check_byte(prefix, &other.to_string())),
         }
     }
 

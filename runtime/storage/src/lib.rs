@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod chain;
 mod changes;
+mod checks;
 #[cfg(test)]
 mod conformance;
 mod error;
