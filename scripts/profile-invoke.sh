@@ -5,7 +5,7 @@
 # `perf record -g` of the server during the load. Needs `perf` and `wrk` (Debian packages
 # linux-perf and wrk) and the release build (`cargo build --release -p cordon`, or the bench's).
 #
-#   scripts/profile-invoke.sh [CONNECTIONS=16] [SECONDS=10] [PATH=/v1/tools/echo/invoke]
+#   scripts/profile-invoke.sh [CONNECTIONS=16] [SECONDS=10] [PATH=/v1/tools/echo/invoke | /mcp]
 #
 # CORDON_BIN picks another build (an older one, for a before/after); PERF=0 measures without
 # recording; PERF_CALLGRAPH="--call-graph dwarf,32768 -F 300" unwinds without frame pointers.
@@ -37,11 +37,19 @@ for _ in $(seq 100); do grep -q listening "$out/serve.out" 2>/dev/null && break;
 curl -sf -o /dev/null -X POST -H "Authorization: Bearer $api_key" \
   -H 'Content-Type: application/wasm' --data-binary "@$out/echo.signed.wasm" \
   "http://127.0.0.1:$port/v1/tools"
+body='{"message":"hello from the benchmark"}'
+accept=""
+if [ "$path" = /mcp ]; then
+  # The same call as MCP tools/call; the streamable HTTP transport wants both media types.
+  body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello from the benchmark"}}}'
+  accept='wrk.headers["Accept"] = "application/json, text/event-stream"'
+fi
 cat >"$out/post.lua" <<EOF
 wrk.method = "POST"
-wrk.body = '{"message":"hello from the benchmark"}'
+wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $api_key"
+$accept
 EOF
 # Warm-up.
 wrk -t1 -c"$connections" -d2s -s "$out/post.lua" "http://127.0.0.1:$port$path" >/dev/null

@@ -157,23 +157,30 @@ fn mcp_records(s: &Server, f: &Fixture, tool: &str) -> Vec<Value> {
         .collect()
 }
 
-/// One raw POST to `/mcp` with extra headers; returns (status, lower-cased head).
-fn raw_post(s: &Server, key: &str, extra: &str) -> (u16, String) {
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+/// One raw POST of `body` to `/mcp` with these headers (each ending in CRLF) besides Host,
+/// Authorization and Content-Type; returns (status, lower-cased head, body).
+fn post_raw(s: &Server, key: &str, headers: &str, body: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(&s.addr).unwrap();
     write!(
         stream,
-        "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n{extra}\
-         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n{headers}\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         s.addr,
         body.len()
     )
     .unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).unwrap();
-    let head = raw.split("\r\n\r\n").next().unwrap().to_lowercase();
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), payload.to_owned())
+}
+
+/// One raw `tools/list` with extra headers; returns (status, lower-cased head).
+fn raw_post(s: &Server, key: &str, extra: &str) -> (u16, String) {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let headers = format!("{extra}Accept: application/json, text/event-stream\r\n");
+    let (status, head, _) = post_raw(s, key, &headers, body);
     (status, head)
 }
 
@@ -395,4 +402,70 @@ fn the_stdio_bridge_says_plainly_when_the_key_is_refused() {
         "internal type names: {err}"
     );
     assert!(out.stdout.is_empty(), "stdout is for the protocol only");
+}
+
+/// One raw `tools/call` with this `Accept`; returns (status, JSON body).
+fn raw_call(s: &Server, key: &str, accept: &str, name: &str, arguments: &str) -> (u16, Value) {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"call-1","method":"tools/call","params":{{"name":"{name}","arguments":{arguments}}}}}"#
+    );
+    let (status, head, payload) = post_raw(s, key, &format!("Accept: {accept}\r\n"), &body);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    (
+        status,
+        serde_json::from_str(&payload).unwrap_or(json!(payload)),
+    )
+}
+
+/// The plain stateless `tools/call` is answered by cordon's direct path; with a quality weight
+/// in `Accept` the same call goes through rmcp. Both must answer alike and record alike.
+#[test]
+fn a_plain_tools_call_answers_and_records_as_rmcp_does() {
+    let (f, s) = server("mcp-direct");
+    let direct = "application/json, text/event-stream";
+    let through_rmcp = "application/json;q=1, text/event-stream;q=0.9";
+    let mut answers = Vec::new();
+    for accept in [direct, through_rmcp] {
+        let (status, ok) = raw_call(&s, &f.invoker, accept, "echo", r#"{"n":7, "message":"hi"}"#);
+        assert_eq!(status, 200, "{ok}");
+        assert_eq!(ok["jsonrpc"], "2.0");
+        assert_eq!(ok["id"], "call-1");
+        let result = &ok["result"];
+        assert_eq!(result["structuredContent"]["message"], "hi", "{ok}");
+        assert_ne!(result["isError"], true, "{ok}");
+        assert_eq!(result["_meta"]["cordon/outcome"], "ok");
+        assert!(result["_meta"]["cordon/receipt"]["seq"].as_i64().unwrap() > 0);
+        // An unknown tool is invalid params; a key that may not invoke gets a tool error.
+        let (status, unknown) = raw_call(&s, &f.invoker, accept, "no-such-tool", "{}");
+        assert_eq!(status, 200);
+        assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+        assert_eq!(unknown["id"], "call-1");
+        let (status, refused) = raw_call(&s, &f.auditor, accept, "echo", "{}");
+        assert_eq!(status, 200);
+        assert_eq!(refused["result"]["isError"], true, "{refused}");
+        let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("forbidden: "), "{text}");
+        answers.push((ok, unknown, refused));
+    }
+    // The same members, the same error, the same refusal, whichever path answered.
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let ((ok_a, unknown_a, refused_a), (ok_b, unknown_b, refused_b)) = (&answers[0], &answers[1]);
+    assert_eq!(keys(&ok_a["result"]), keys(&ok_b["result"]));
+    assert_eq!(
+        keys(&ok_a["result"]["_meta"]),
+        keys(&ok_b["result"]["_meta"])
+    );
+    assert_eq!(ok_a["result"]["content"], ok_b["result"]["content"]);
+    assert_eq!(unknown_a, unknown_b);
+    assert_eq!(refused_a, refused_b);
+    // Both calls recorded alike: transport mcp, the arguments hashed as the same bytes.
+    let records = mcp_records(&s, &f, "echo");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["input_sha256"], records[1]["input_sha256"]);
+    assert_eq!(records[0]["outcome"], "ok");
+    assert_eq!(records[1]["outcome"], "ok");
 }

@@ -164,6 +164,17 @@ fn metrics_count_invocations_outcomes_and_rejections() {
         .parse()
         .unwrap();
     assert_eq!(fuel, 1_000_000_000);
+    // The journal's group commits: the 4 records (one at a time here), each in some group.
+    let records: f64 = line("cordon_journal_group_records_sum", &[]).parse().unwrap();
+    let groups: u64 = line("cordon_journal_group_records_count", &[])
+        .parse()
+        .unwrap();
+    assert_eq!(records, 4.0, "{text}");
+    assert!((1..=4).contains(&groups), "{groups} groups");
+    let commits: u64 = line("cordon_journal_commit_seconds_count", &[])
+        .parse()
+        .unwrap();
+    assert_eq!(commits, groups);
     assert_eq!(s.json("GET", "/metrics", None, b"").0, 401);
     assert_eq!(s.json("GET", "/metrics", Some(&f.invoker), b"").0, 403);
 }

@@ -37,6 +37,7 @@ pub mod keycache;
 pub mod listen;
 pub mod live;
 pub mod mcp;
+pub mod mcp_call;
 pub mod metrics;
 pub mod node;
 pub mod oidc;

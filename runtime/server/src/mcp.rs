@@ -19,20 +19,21 @@
 //! - A client that cancels a call does not cut it short: the execution runs to its own deadline
 //!   and is recorded, so the log never misses a call that ran.
 
-use crate::api::invoke::{self, InvokeResponse, may_invoke};
+use crate::api::invoke::may_invoke;
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::mcp_call::wraps_output;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use cordon_core::Action;
 use cordon_core::authority::{Authority, HostPart};
-use cordon_core::{Action, Outcome};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -93,6 +94,26 @@ pub async fn guard(
     let caller =
         <Caller as axum::extract::FromRequestParts<_>>::from_request_parts(&mut parts, &state)
             .await?;
+    // The common stateless `tools/call` is answered here; everything else is rmcp's.
+    let body = if parts.method == axum::http::Method::POST
+        && crate::mcp_call::headers_qualify(&parts.headers)
+    {
+        let bytes = axum::body::to_bytes(body, state.settings.max_invoke_bytes)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is over this endpoint's limit (max_invoke_bytes)",
+                )
+            })?;
+        if let Some(call) = crate::mcp_call::parse(&bytes) {
+            return Ok(crate::mcp_call::answer(&state, &caller, call).await);
+        }
+        axum::body::Body::from(bytes)
+    } else {
+        body
+    };
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
@@ -183,42 +204,10 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&context)?;
-        let name = request.name.as_ref();
-        let input = Value::Object(request.arguments.unwrap_or_default());
-        let body = serde_json::to_vec(&input)
-            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        // The same checks in the same order as HTTP invoke (the role before the tool's existence,
-        // so a key that may not invoke learns nothing about which tools exist).
-        let result = invoke::execute(&self.state, &caller, name, None, &body, "mcp").await;
-        Ok(match result {
-            Ok((answer, tool)) => call_result(answer, wraps_output(&tool.record)),
-            Err(e) if e.code == "not_found" => {
-                return Err(McpError::invalid_params(
-                    format!("no tool named {name}"),
-                    None,
-                ));
-            }
-            Err(e) if e.status.is_server_error() && e.code != "saturated" => {
-                return Err(McpError::internal_error(e.message, None));
-            }
-            // Refusals the caller (or model) should read: forbidden, quarantined, saturated,
-            // quota_exceeded (with the quota and when to retry in `_meta`, as REST gives them
-            // in the body and `Retry-After`).
-            Err(e) => {
-                let mut refused = CallToolResult::error(vec![ContentBlock::text(format!(
-                    "{}: {}",
-                    e.code, e.message
-                ))]);
-                if let Some(quota) = &e.quota {
-                    let mut meta = JsonObject::new();
-                    meta.insert("cordon/quota".into(), json!(quota));
-                    meta.insert("cordon/retry_after_secs".into(), json!(e.retry_after));
-                    refused.meta = Some(rmcp::model::MetaObject(meta));
-                }
-                refused
-            }
-        }
-        .into())
+        let arguments = request.arguments.unwrap_or_default();
+        crate::mcp_call::call_outcome(&self.state, &caller, request.name.as_ref(), arguments)
+            .await
+            .map(Into::into)
     }
 }
 
@@ -230,17 +219,6 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
         .cloned()
         // `guard` authenticates every request first; this is only reached if it was bypassed.
         .ok_or_else(|| McpError::invalid_request("unauthenticated", None))
-}
-
-/// True when the tool declares an output schema that is not a JSON object: MCP structured
-/// content must be an object, so such output is wrapped as `{"result": ...}` (and its schema
-/// likewise). A tool that declares no output schema advertises none, and only its outputs that
-/// are not objects are wrapped (see `call_result`).
-fn wraps_output(record: &cordon_storage::ToolRecord) -> bool {
-    record
-        .output_schema
-        .as_ref()
-        .is_some_and(|s| s.get("type") != Some(&json!("object")))
 }
 
 /// The MCP description of a tool, or `None` when its input cannot be an MCP arguments object.
@@ -271,42 +249,12 @@ fn mcp_tool(record: &cordon_storage::ToolRecord) -> Option<Tool> {
     Some(tool)
 }
 
-/// An execution's answer as an MCP result: `ok` is structured content plus the JSON as text;
-/// every other outcome is `isError` with its one-line reason.
-fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
-    let mut result = if answer.outcome == Outcome::Ok {
-        let output = answer.output.unwrap_or(Value::Null);
-        let output = if wrap || !output.is_object() {
-            json!({ "result": output })
-        } else {
-            output
-        };
-        CallToolResult::structured(output)
-    } else {
-        let reason = answer.error.unwrap_or_else(|| answer.outcome.to_string());
-        CallToolResult::error(vec![ContentBlock::text(format!(
-            "{}: {reason}",
-            answer.outcome
-        ))])
-    };
-    let mut meta = JsonObject::new();
-    meta.insert("cordon/execution_id".into(), json!(answer.execution_id));
-    meta.insert("cordon/outcome".into(), json!(answer.outcome));
-    meta.insert(
-        "cordon/usage".into(),
-        serde_json::to_value(&answer.usage).unwrap_or(Value::Null),
-    );
-    meta.insert(
-        "cordon/receipt".into(),
-        serde_json::to_value(&answer.receipt).unwrap_or(Value::Null),
-    );
-    result.meta = Some(rmcp::model::MetaObject(meta));
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::invoke::InvokeResponse;
+    use crate::mcp_call::call_result;
+    use cordon_core::Outcome;
 
     #[test]
     fn hosts_allowed_are_loopback_ip_literals_and_listed_names() {
