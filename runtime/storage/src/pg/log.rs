@@ -35,35 +35,78 @@ pub(crate) fn head(c: &mut impl GenericClient) -> Result<(i64, String), StorageE
 const INSERT: &str = "INSERT INTO links (seq, kind, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-/// Appends prepared executions after the head (the caller holds the lock).
+/// Takes the log's lock and reads the head after it, in one round trip: two statements in one
+/// simple query. Under READ COMMITTED each statement takes its own snapshot when it starts, so
+/// the head is read once the lock is held and sees every link committed before it.
+fn lock_then_head(tx: &mut Transaction<'_>) -> Result<(i64, String), StorageError> {
+    let replies = tx.simple_query(&format!(
+        "SELECT pg_advisory_xact_lock({LOG_LOCK}); \
+         SELECT seq, hash FROM links ORDER BY seq DESC LIMIT 1"
+    ))?;
+    let newest = replies.iter().find_map(|m| match m {
+        // The lock's own row has one column; the head's has two.
+        postgres::SimpleQueryMessage::Row(row) if row.len() == 2 => {
+            Some((row.get(0)?.to_owned(), row.get(1)?.to_owned()))
+        }
+        _ => None,
+    });
+    match newest {
+        Some((seq, hash)) => {
+            let seq = seq
+                .parse()
+                .map_err(|_| StorageError::Corrupt(format!("links.seq {seq:?}")))?;
+            Ok((seq, hash))
+        }
+        None => anchor(tx).map(|(h, s)| (s, h)),
+    }
+}
+
+/// Every record of a group in one statement (one array per column), so a group costs the same
+/// round trips whatever its size.
+const INSERT_EXECUTIONS: &str = "INSERT INTO links (seq, kind, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)
+     SELECT u.seq, 'execution', u.at, u.actor, u.tool, u.outcome, u.exec_id, u.body, u.checks, u.prev_hash, u.hash
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[])
+          AS u(seq, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)";
+
+/// Takes the log's lock and appends prepared executions after the head: with `BEGIN` and
+/// `COMMIT` around it, four round trips for a whole group (lock and head in one, every insert in
+/// one statement with its parameters typed, so nothing is prepared first).
 pub(crate) fn append_executions(
     tx: &mut Transaction<'_>,
     batch: &[Prepared],
 ) -> Result<Vec<ExecutionRecord>, StorageError> {
-    let (mut seq, mut prev) = head(tx)?;
-    let insert = tx.prepare(INSERT)?;
+    use postgres::types::Type;
+    let (mut seq, mut prev) = lock_then_head(tx)?;
     let mut out = Vec::with_capacity(batch.len());
+    let n = batch.len();
+    let (mut seqs, mut ats, mut actors, mut tools, mut outcomes, mut ids) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut bodies, mut checks, mut prevs, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for p in batch {
         seq += 1;
         let e = &p.execution;
         let h = chain::link_hash(&prev, seq, p.body());
-        let checks = chain::field_checks(p.body());
-        tx.execute(
-            &insert,
-            &[
-                &seq,
-                &"execution",
-                &e.started_at_ms,
-                &e.caller,
-                &e.tool,
-                &e.outcome.as_str(),
-                &e.id,
-                &p.body(),
-                &checks,
-                &prev,
-                &h,
-            ],
-        )?;
+        seqs.push(seq);
+        ats.push(e.started_at_ms);
+        actors.push(e.caller.as_str());
+        tools.push(e.tool.as_str());
+        outcomes.push(e.outcome.as_str());
+        ids.push(e.id.as_str());
+        bodies.push(p.body());
+        checks.push(p.checks.as_slice());
+        prevs.push(prev.clone());
+        hashes.push(h.clone());
         out.push(ExecutionRecord {
             seq,
             execution: e.clone(),
@@ -71,6 +114,21 @@ pub(crate) fn append_executions(
             hash: h,
         });
     }
+    tx.execute_typed(
+        INSERT_EXECUTIONS,
+        &[
+            (&seqs, Type::INT8_ARRAY),
+            (&ats, Type::INT8_ARRAY),
+            (&actors, Type::TEXT_ARRAY),
+            (&tools, Type::TEXT_ARRAY),
+            (&outcomes, Type::TEXT_ARRAY),
+            (&ids, Type::TEXT_ARRAY),
+            (&bodies, Type::TEXT_ARRAY),
+            (&checks, Type::BYTEA_ARRAY),
+            (&prevs, Type::TEXT_ARRAY),
+            (&hashes, Type::TEXT_ARRAY),
+        ],
+    )?;
     Ok(out)
 }
 

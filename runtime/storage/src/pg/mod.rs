@@ -581,7 +581,6 @@ impl Storage for Postgres {
     fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        log::lock(&mut tx)?;
         let out = log::append_executions(&mut tx, batch)?;
         tx.commit()?;
         Ok(out)
