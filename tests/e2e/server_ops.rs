@@ -165,7 +165,9 @@ fn metrics_count_invocations_outcomes_and_rejections() {
         .unwrap();
     assert_eq!(fuel, 1_000_000_000);
     // The journal's group commits: the 4 records (one at a time here), each in some group.
-    let records: f64 = line("cordon_journal_group_records_sum", &[]).parse().unwrap();
+    let records: f64 = line("cordon_journal_group_records_sum", &[])
+        .parse()
+        .unwrap();
     let groups: u64 = line("cordon_journal_group_records_count", &[])
         .parse()
         .unwrap();

@@ -585,11 +585,11 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         calls
     );
     println!(
-        "ratio PostgreSQL / embedded (durable): {:.2}  (target >= 0.5)",
+        "ratio PostgreSQL / embedded (durable): {:.2}  (target >= 0.8)",
         median(rates[pg_index].clone()) / d
     );
     println!(
-        "ratio cordon (durable) / bare axum: {:.2}  (target >= 0.5)",
+        "ratio cordon (durable) / bare axum: {:.2}  (target >= 0.35)",
         d / b
     );
     println!(
