@@ -14,9 +14,10 @@ mkdir -p target
 python3 -m venv target/mcp-venv
 target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5"
 
-# Tests that need PostgreSQL or nginx start their own servers from the installed binaries (a
-# cluster under target/ on a free port, nginx on a free port with its files in a temporary
-# directory; each stopped afterwards); install the packages when missing.
+# Tests that need PostgreSQL, nginx or an OCI registry start their own servers from the
+# installed binaries (a cluster under target/ on a free port, nginx on a free port with its files
+# in a temporary directory, a registry likewise; each stopped afterwards); install the packages
+# when missing.
 missing=""
 if [ -z "${CORDON_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="postgresql"
@@ -28,11 +29,31 @@ fi
 if ! command -v openssl >/dev/null 2>&1; then
   missing="$missing openssl"
 fi
-if [ -n "$missing" ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# The OCI tests start their own registry (Debian's docker-registry, the CNCF distribution
+# registry) on a free port with its storage under target/.
+registry=""
+if [ -z "${CORDON_REGISTRY_BIN:-}" ] && [ ! -x /usr/bin/docker-registry ]; then
+  registry="docker-registry"
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ -n "$missing$registry" ]; then
   $sudo apt-get update
+fi
+if [ -n "$missing" ]; then
   $sudo apt-get install -y $missing
+fi
+if [ -n "$registry" ]; then
+  # The package would start a registry service on port 5000; the tests need none, so its start
+  # is refused for the install (policy-rc.d), and the policy removed again if we made it.
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  $sudo apt-get install -y $registry
+  [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
 cargo fmt --all -- --check

@@ -1,0 +1,45 @@
+//! What can go wrong moving a tool through a registry, each with what to do about it.
+
+/// A failed push or pull. Messages name the reference and never carry credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    /// The reference is not `oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`.
+    #[error("{0}")]
+    Reference(String),
+    /// The file to push carries no valid cordon signature.
+    #[error("{0}")]
+    NotSigned(String),
+    /// The artifact is not a Wasm component in the layout cordon reads.
+    #[error("{0}")]
+    Layout(String),
+    /// The registry refused the credentials (or asked for some and none were given).
+    #[error("the registry refused access to {reference}: {message}")]
+    Unauthorized { reference: String, message: String },
+    /// No such tag, digest or repository.
+    #[error("{reference} was not found in the registry")]
+    NotFound { reference: String },
+    /// Bytes served under a digest are not the bytes of that digest.
+    #[error(
+        "{what} of {reference} does not match its digest (expected {expected}, got {actual}): the registry served altered content"
+    )]
+    Digest {
+        reference: String,
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
+    /// Over the size a pull may take.
+    #[error("{reference}: the component is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        reference: String,
+        size: u64,
+        limit: u64,
+    },
+    /// The registry did not answer within the time allowed.
+    #[error("{reference}: the registry did not answer within {secs} s")]
+    Timeout { reference: String, secs: u64 },
+    /// Anything else the registry or the connection did.
+    #[error("{reference}: {message}")]
+    Registry { reference: String, message: String },
+}

@@ -1,0 +1,20 @@
+//! cordon's tools in OCI registries.
+//!
+//! - [`OciRef`]: `oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`, the host always named.
+//! - [`artifact`]: the Wasm OCI artifact layout (CNCF TAG Runtime, v0) cordon writes and reads.
+//! - [`push`] and [`pull`]: through the OCI distribution protocol, digests checked here, sizes
+//!   and time bounded ([`RegistryOptions`]).
+//!
+//! A registry is transport only: the cordon signature travels inside the component, and a
+//! pulled component is admitted through exactly the same checks as an uploaded one.
+
+pub mod artifact;
+mod error;
+mod reference;
+mod registry;
+
+pub use error::OciError;
+pub use reference::OciRef;
+pub use registry::{
+    Credentials, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Pulled, Pushed, RegistryOptions, pull, push,
+};

@@ -1,0 +1,361 @@
+//! Push and pull through the OCI distribution protocol (`oci-client`: blobs, manifests, and the
+//! registry's Basic or Bearer token flow), with what cordon adds on top: nothing but HTTPS
+//! unless a registry is named as insecure, every digest checked again here (the manifest's
+//! against the pin, the layer's against the manifest), the component's size bounded before and
+//! while it is read, and the whole operation bounded in time.
+
+use crate::artifact::{self, Artifact, MANIFEST_MEDIA_TYPE, digest_of};
+use crate::error::OciError;
+use crate::reference::OciRef;
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+use std::time::Duration;
+
+/// How long a push or pull may take in all unless configured: a component of tens of megabytes
+/// over a slow link, not a registry that stopped answering.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The largest component a pull takes unless configured: the server's default upload limit
+/// (`max_upload_bytes`), so a registry is no way around it.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How to reach registries. The defaults are the safe ones: HTTPS with the system's roots only,
+/// [`DEFAULT_TIMEOUT`], [`DEFAULT_MAX_BYTES`].
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries (`host` or `host:port`, exactly as in references) reached over plain HTTP.
+    /// Empty by default: a registry is HTTPS unless named here.
+    pub insecure: Vec<String>,
+    /// PEM certificates trusted as roots besides the system's (a private registry's CA).
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    pub timeout: Duration,
+    pub max_bytes: u64,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            extra_ca_pem: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// Who to be at the registry. A Bearer token, where the registry wants one, is fetched with
+/// these through the registry's token flow.
+#[derive(Clone)]
+pub enum Credentials {
+    Anonymous,
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Credentials {
+    fn auth(&self) -> RegistryAuth {
+        match self {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+        }
+    }
+}
+
+/// A pushed artifact: where it is, pinned by its manifest digest.
+#[derive(Debug)]
+pub struct Pushed {
+    pub reference: OciRef,
+    pub manifest_digest: String,
+    pub size: u64,
+}
+
+/// A pulled component, and the reference pinned to the manifest it came from.
+#[derive(Debug)]
+pub struct Pulled {
+    pub component: Vec<u8>,
+    pub reference: OciRef,
+    pub manifest_digest: String,
+}
+
+fn client(options: &RegistryOptions) -> Result<Client, OciError> {
+    // The process's TLS provider is ring, as everywhere in cordon; installing it twice is a
+    // no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = ClientConfig {
+        protocol: if options.insecure.is_empty() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(options.insecure.clone())
+        },
+        extra_root_certificates: options
+            .extra_ca_pem
+            .iter()
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect(),
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(options.timeout),
+        // An index (a multi-platform list) is not a component: refuse it rather than pick one.
+        platform_resolver: None,
+        ..ClientConfig::default()
+    };
+    // `Client::new` would fall back to a default client (system roots only, HTTPS) if this
+    // configuration is unusable; refuse instead.
+    Client::try_from(config).map_err(|e| OciError::Registry {
+        reference: String::new(),
+        message: format!("cannot set up the registry client: {e}"),
+    })
+}
+
+/// Names the failure the way an operator can act on it; never carries credentials.
+fn failed(reference: &OciRef, e: OciDistributionError) -> OciError {
+    let reference = reference.to_string();
+    match e {
+        OciDistributionError::AuthenticationFailure(message) => {
+            OciError::Unauthorized { reference, message }
+        }
+        OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
+            reference,
+            message: "credentials missing or refused".into(),
+        },
+        OciDistributionError::ImageManifestNotFoundError(_) => OciError::NotFound { reference },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                OciError::NotFound { reference }
+            } else if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                OciError::Unauthorized {
+                    reference,
+                    message: envelope.to_string(),
+                }
+            } else {
+                OciError::Registry {
+                    reference,
+                    message: envelope.to_string(),
+                }
+            }
+        }
+        OciDistributionError::ServerError { code: 404, .. } => OciError::NotFound { reference },
+        OciDistributionError::ServerError {
+            code: 401 | 403,
+            message,
+            ..
+        } => OciError::Unauthorized { reference, message },
+        other => OciError::Registry {
+            reference,
+            message: other.to_string(),
+        },
+    }
+}
+
+async fn bounded<T>(
+    reference: &OciRef,
+    options: &RegistryOptions,
+    work: impl Future<Output = Result<T, OciError>>,
+) -> Result<T, OciError> {
+    tokio::time::timeout(options.timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(OciError::Timeout {
+                reference: reference.to_string(),
+                secs: options.timeout.as_secs(),
+            })
+        })
+}
+
+/// Pushes a signed component to `reference` (its tag, or the signed version when it names
+/// none) as a Wasm OCI artifact: the layer, the config, then the manifest.
+pub async fn push(
+    reference: &OciRef,
+    component: &[u8],
+    credentials: &Credentials,
+    options: &RegistryOptions,
+) -> Result<Pushed, OciError> {
+    if reference.digest.is_some() {
+        return Err(OciError::Reference(format!(
+            "{reference}: push to a tag, not a digest (the digest is the registry's answer)"
+        )));
+    }
+    let section = cordon_trust::find_signature(component)
+        .map_err(|e| OciError::NotSigned(format!("the file's signature section is broken: {e}")))?
+        .ok_or_else(|| {
+            OciError::NotSigned(
+                "the file is not signed: sign it first (`cordon sign TOOL.wasm --key KEY.pem`)"
+                    .into(),
+            )
+        })?;
+    let statement = &section.statement;
+    let reference = match &reference.tag {
+        Some(_) => reference.clone(),
+        None => reference.tagged(&statement.version),
+    };
+    let created = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(statement.signed_at),
+    )
+    .to_string();
+    let Artifact {
+        manifest,
+        manifest_digest,
+        config,
+        config_digest,
+        layer_digest,
+    } = artifact::build(component, &statement.name, &statement.version, &created)?;
+    let client = client(options)?;
+    let target = reference.client_ref();
+    let auth = credentials.auth();
+    let fail = |e| failed(&reference, e);
+    bounded(&reference, options, async {
+        client
+            .auth(&target, &auth, RegistryOperation::Push)
+            .await
+            .map_err(fail)?;
+        client
+            .push_blob(&target, component.to_vec(), &layer_digest)
+            .await
+            .map_err(fail)?;
+        client
+            .push_blob(&target, config, &config_digest)
+            .await
+            .map_err(fail)?;
+        client
+            .push_manifest_raw(
+                &target,
+                manifest,
+                http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
+            )
+            .await
+            .map_err(fail)?;
+        Ok(())
+    })
+    .await?;
+    Ok(Pushed {
+        reference: reference.pinned(&manifest_digest),
+        manifest_digest,
+        size: component.len() as u64,
+    })
+}
+
+/// Pulls the component `reference` names: the manifest (its digest computed here and checked
+/// against the reference's pin), then the one component layer, streamed up to its declared
+/// size and [`RegistryOptions::max_bytes`], and its digest checked here too.
+pub async fn pull(
+    reference: &OciRef,
+    credentials: &Credentials,
+    options: &RegistryOptions,
+) -> Result<Pulled, OciError> {
+    let client = client(options)?;
+    let auth = credentials.auth();
+    let fail = |e| failed(reference, e);
+    let shown = reference.to_string();
+    bounded(reference, options, async {
+        let (manifest, _) = client
+            .pull_manifest_raw(&reference.client_ref(), &auth, &[MANIFEST_MEDIA_TYPE])
+            .await
+            .map_err(fail)?;
+        let manifest_digest = digest_of(&manifest);
+        if let Some(pin) = &reference.digest
+            && *pin != manifest_digest
+        {
+            return Err(OciError::Digest {
+                reference: shown.clone(),
+                what: "the manifest",
+                expected: pin.clone(),
+                actual: manifest_digest,
+            });
+        }
+        let layer = artifact::component_layer(&shown, &manifest)?;
+        if layer.size > options.max_bytes {
+            return Err(OciError::TooLarge {
+                reference: shown.clone(),
+                size: layer.size,
+                limit: options.max_bytes,
+            });
+        }
+        let pinned = reference.pinned(&manifest_digest);
+        // The digest as a string, never the descriptor: a descriptor's `urls` would send the
+        // client to hosts the manifest names.
+        let blob = client
+            .pull_blob_stream(&pinned.client_ref(), layer.digest.as_str())
+            .await
+            .map_err(fail)?;
+        let mut stream = blob.stream;
+        let mut component = Vec::with_capacity(layer.size.min(options.max_bytes) as usize);
+        let mut broke = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if component.len() as u64 + bytes.len() as u64 > layer.size {
+                        return Err(OciError::Digest {
+                            reference: shown.clone(),
+                            what: "the component layer",
+                            expected: format!("{} ({} bytes)", layer.digest, layer.size),
+                            actual: "more bytes than the manifest declares".into(),
+                        });
+                    }
+                    component.extend_from_slice(&bytes);
+                }
+                Err(e) => {
+                    broke = Some(e);
+                    break;
+                }
+            }
+        }
+        let actual = digest_of(&component);
+        if component.len() as u64 == layer.size && actual != layer.digest {
+            return Err(OciError::Digest {
+                reference: shown.clone(),
+                what: "the component layer",
+                expected: layer.digest,
+                actual,
+            });
+        }
+        if let Some(e) = broke {
+            return Err(OciError::Registry {
+                reference: shown.clone(),
+                message: format!("the download of the component broke off: {e}"),
+            });
+        }
+        if actual != layer.digest {
+            return Err(OciError::Digest {
+                reference: shown.clone(),
+                what: "the component layer",
+                expected: layer.digest,
+                actual: format!("{actual} ({} of {} bytes)", component.len(), layer.size),
+            });
+        }
+        Ok(Pulled {
+            component,
+            reference: pinned,
+            manifest_digest,
+        })
+    })
+    .await
+}

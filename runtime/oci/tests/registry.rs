@@ -1,0 +1,208 @@
+//! Push and pull against a real registry (Debian's `docker-registry`, started by the test on a
+//! free port): by tag and by digest, with basic auth, and what must be refused: an unsigned
+//! file, wrong credentials, a missing tag, a layer altered in the registry's storage, a
+//! component over the size limit, plain HTTP to a registry not named insecure. (Manifests of
+//! other layouts are refused by `artifact::component_layer`, tested beside it.)
+
+use cordon_oci::{Credentials, OciError, OciRef, RegistryOptions, pull, push};
+use cordon_test_registry::{Options, TestRegistry};
+use cordon_trust::PrivateKey;
+
+/// A signed component: the component preamble with a custom section of padding (so the layer
+/// has some size), signed as `echo` 1.2.0.
+fn signed_component() -> Vec<u8> {
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let name = b"padding";
+    let payload: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+    let size = 1 + name.len() + payload.len();
+    bytes.push(0);
+    // LEB128 of the section size (under 2^14).
+    bytes.push((size & 0x7f) as u8 | 0x80);
+    bytes.push((size >> 7) as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&payload);
+    let key = PrivateKey::generate().unwrap();
+    cordon_trust::sign_component(&bytes, &key, "echo", "1.2.0", 1_764_800_000).unwrap()
+}
+
+fn insecure(registry: &TestRegistry) -> RegistryOptions {
+    RegistryOptions {
+        insecure: vec![registry.host()],
+        ..RegistryOptions::default()
+    }
+}
+
+fn reference(registry: &TestRegistry, rest: &str) -> OciRef {
+    OciRef::parse(&format!("oci://{}/{rest}", registry.host())).unwrap()
+}
+
+#[tokio::test]
+async fn a_pushed_component_is_pulled_back_by_tag_and_by_digest() {
+    let registry = TestRegistry::start(&Options::default()).unwrap();
+    let options = insecure(&registry);
+    let component = signed_component();
+    // No tag: the signed version is the tag.
+    let pushed = push(
+        &reference(&registry, "team/echo"),
+        &component,
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pushed.reference.tag.as_deref(), Some("1.2.0"));
+    assert_eq!(
+        pushed.reference.digest.as_deref(),
+        Some(pushed.manifest_digest.as_str())
+    );
+    assert_eq!(pushed.size, component.len() as u64);
+    // Pushing the same signed file again gives the same artifact.
+    let again = push(
+        &reference(&registry, "team/echo:stable"),
+        &component,
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.manifest_digest, pushed.manifest_digest);
+
+    for by in [
+        "team/echo:1.2.0",
+        "team/echo:stable",
+        &format!("team/echo@{}", pushed.manifest_digest),
+    ] {
+        let pulled = pull(&reference(&registry, by), &Credentials::Anonymous, &options)
+            .await
+            .unwrap();
+        assert_eq!(pulled.component, component, "{by}");
+        assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
+        assert_eq!(
+            pulled.reference.digest.as_deref(),
+            Some(pushed.manifest_digest.as_str())
+        );
+    }
+
+    // A digest the tag does not point at, a missing tag, a missing repository.
+    let wrong = format!("team/echo:1.2.0@sha256:{}", "0".repeat(64));
+    let e = pull(
+        &reference(&registry, &wrong),
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, OciError::NotFound { .. } | OciError::Digest { .. }),
+        "{e}"
+    );
+    for missing in ["team/echo:9.9.9", "nobody/here:1"] {
+        let e = pull(
+            &reference(&registry, missing),
+            &Credentials::Anonymous,
+            &options,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, OciError::NotFound { .. }), "{missing}: {e}");
+        assert!(e.to_string().contains("was not found"), "{e}");
+    }
+
+    // Over the size limit: refused from the manifest, before the download.
+    let small = RegistryOptions {
+        max_bytes: 1000,
+        ..options.clone()
+    };
+    let e = pull(
+        &reference(&registry, "team/echo:1.2.0"),
+        &Credentials::Anonymous,
+        &small,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, OciError::TooLarge { limit: 1000, .. }), "{e}");
+
+    // Plain HTTP only to registries named insecure: HTTPS is tried and fails.
+    let e = pull(
+        &reference(&registry, "team/echo:1.2.0"),
+        &Credentials::Anonymous,
+        &RegistryOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, OciError::Registry { .. }), "{e}");
+
+    // An unsigned file is not pushed.
+    let e = push(
+        &reference(&registry, "team/unsigned:1"),
+        b"\0asm\x0d\x00\x01\x00",
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("cordon sign"), "{e}");
+
+    // The layer altered in the registry's own storage: the registry still serves it under the
+    // old digest; the pull refuses it.
+    let layer = cordon_oci::artifact::digest_of(&component);
+    let path = registry.blob_path(&layer);
+    let mut altered = std::fs::read(&path).unwrap();
+    assert_eq!(altered, component);
+    let last = altered.len() - 1;
+    altered[last] ^= 0xff;
+    std::fs::write(&path, &altered).unwrap();
+    let e = pull(
+        &reference(&registry, "team/echo:1.2.0"),
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap_err();
+    match &e {
+        OciError::Digest { what, expected, .. } => {
+            assert_eq!(*what, "the component layer");
+            assert_eq!(expected, &layer);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_is_needed_where_the_registry_asks_for_it() {
+    let registry = TestRegistry::start(&Options {
+        basic_auth: Some(("tester".into(), "s3cret-pass".into())),
+        ..Options::default()
+    })
+    .unwrap();
+    let options = insecure(&registry);
+    let component = signed_component();
+    let target = reference(&registry, "echo:1");
+    for creds in [
+        Credentials::Anonymous,
+        Credentials::Basic {
+            username: "tester".into(),
+            password: "wrong".into(),
+        },
+    ] {
+        let e = push(&target, &component, &creds, &options)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OciError::Unauthorized { .. }), "{creds:?}: {e}");
+        assert!(!e.to_string().contains("wrong"), "{e}");
+    }
+    let good = Credentials::Basic {
+        username: "tester".into(),
+        password: "s3cret-pass".into(),
+    };
+    assert!(!format!("{good:?}").contains("s3cret"));
+    let pushed = push(&target, &component, &good, &options).await.unwrap();
+    let e = pull(&target, &Credentials::Anonymous, &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OciError::Unauthorized { .. }), "{e}");
+    let pulled = pull(&target, &good, &options).await.unwrap();
+    assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
+    assert_eq!(pulled.component, component);
+}
