@@ -25,6 +25,10 @@ fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   missing="$missing nginx-light"
 fi
+# The OCI tests read and copy what `cordon push` wrote with another OCI client, skopeo.
+if ! command -v skopeo >/dev/null 2>&1; then
+  missing="$missing skopeo"
+fi
 # The identity tests make their RSA test keys with openssl.
 if ! command -v openssl >/dev/null 2>&1; then
   missing="$missing openssl"

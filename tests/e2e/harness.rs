@@ -35,6 +35,8 @@ pub fn cordon() -> Command {
         "CORDON_DATA",
         "CORDON_LISTEN",
         "CORDON_DATABASE",
+        "CORDON_REGISTRY_USERNAME",
+        "CORDON_REGISTRY_PASSWORD",
     ] {
         c.env_remove(var);
     }

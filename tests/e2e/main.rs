@@ -22,6 +22,7 @@ mod idp;
 mod keys_api;
 mod mcp;
 mod network;
+mod oci;
 mod openapi;
 mod policies;
 mod policy_api;

@@ -54,6 +54,8 @@ pub enum Command {
     Sign(commands::sign::SignArgs),
     /// Check a tool component's signature against a trust store.
     Verify(commands::verify::VerifyArgs),
+    /// Put a signed tool component in an OCI registry (oci://HOST/REPOSITORY:TAG).
+    Push(commands::push::PushArgs),
     /// Validate policy files.
     Policy(commands::policy::PolicyArgs),
     /// Manage the encrypted secret store.
@@ -84,6 +86,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => commands::keygen::keygen(args),
         Command::Sign(args) => commands::sign::sign(args).await,
         Command::Verify(args) => commands::verify::verify(args).await,
+        Command::Push(args) => commands::push::push(args).await,
         Command::Policy(args) => commands::policy::policy(args),
         Command::Secret(args) => commands::secret::secret(args),
     }

@@ -2,6 +2,7 @@
 //!
 //! - [`OciRef`]: `oci://HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST]`, the host always named.
 //! - [`artifact`]: the Wasm OCI artifact layout (CNCF TAG Runtime, v0) cordon writes and reads.
+//! - [`docker_credentials`]: registry credentials from a Docker config file's `auths`.
 //! - [`push`] and [`pull`]: through the OCI distribution protocol, digests checked here, sizes
 //!   and time bounded ([`RegistryOptions`]).
 //!
@@ -9,10 +10,12 @@
 //! pulled component is admitted through exactly the same checks as an uploaded one.
 
 pub mod artifact;
+mod docker_config;
 mod error;
 mod reference;
 mod registry;
 
+pub use docker_config::{credentials_from, docker_config_path, docker_credentials};
 pub use error::OciError;
 pub use reference::OciRef;
 pub use registry::{
