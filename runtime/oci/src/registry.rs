@@ -92,7 +92,7 @@ pub struct Pulled {
     pub manifest_digest: String,
 }
 
-fn client(options: &RegistryOptions) -> Result<Client, OciError> {
+fn client(reference: &OciRef, options: &RegistryOptions) -> Result<Client, OciError> {
     // The process's TLS provider is ring, as everywhere in cordon; installing it twice is a
     // no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -119,7 +119,7 @@ fn client(options: &RegistryOptions) -> Result<Client, OciError> {
     // `Client::new` would fall back to a default client (system roots only, HTTPS) if this
     // configuration is unusable; refuse instead.
     Client::try_from(config).map_err(|e| OciError::Registry {
-        reference: String::new(),
+        reference: reference.to_string(),
         message: format!("cannot set up the registry client: {e}"),
     })
 }
@@ -228,7 +228,7 @@ pub async fn push(
         config_digest,
         layer_digest,
     } = artifact::build(component, &statement.name, &statement.version, &created)?;
-    let client = client(options)?;
+    let client = client(&reference, options)?;
     let target = reference.client_ref();
     let auth = credentials.auth();
     let fail = |e| failed(&reference, e);
@@ -271,7 +271,7 @@ pub async fn pull(
     credentials: &Credentials,
     options: &RegistryOptions,
 ) -> Result<Pulled, OciError> {
-    let client = client(options)?;
+    let client = client(reference, options)?;
     let auth = credentials.auth();
     let fail = |e| failed(reference, e);
     let shown = reference.to_string();

@@ -17,7 +17,8 @@
 //! - the record: `journal` (group commit);
 //! - the state every handler reads: `state`, then `registry` (the one way tools and policies
 //!   change), `sync` (following the store), `auth` (the request's caller);
-//! - the endpoints: `api::*` (REST), `mcp`, `router`, and `node` (a node's life).
+//! - the endpoints: `api::*` (REST), `mcp_call` (what an MCP `tools/call` answers, and the
+//!   direct path for a plain stateless one), `mcp`, `router`, and `node` (a node's life).
 
 pub mod admission;
 pub mod api;
