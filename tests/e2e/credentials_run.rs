@@ -7,30 +7,11 @@ use crate::common::temp_dir;
 use crate::credentials::{
     SECRET, Seen, assert_attached_exactly, assert_echo_redacted, http_server,
 };
-use crate::harness::{cordon, new_secret_key};
+use crate::harness::{cordon, new_secret_key, set_secret};
 use cordon_test_artifacts as guests;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
-
-/// `cordon secret set NAME` with `value` on stdin.
-fn set_secret(data: &Path, key: &str, name: &str, value: &str) {
-    let mut set = cordon()
-        .args(["secret", "set", name, "--data", data.to_str().unwrap()])
-        .env("CORDON_SECRET_KEY", key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    set.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
-        .unwrap();
-    assert!(set.wait().unwrap().success());
-}
+use std::process::Output;
 
 /// `cordon run` of the credential probe (confined, as by default) under `policy`.
 fn run_probe(data: &Path, key: &str, policy: &Path, input: &Value) -> Output {

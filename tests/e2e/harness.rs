@@ -53,6 +53,24 @@ pub fn new_secret_key() -> String {
     run(&["secret", "new-key"]).trim().to_owned()
 }
 
+/// `cordon secret set NAME` with `value` on stdin.
+pub fn set_secret(data: &Path, key: &str, name: &str, value: &str) {
+    let mut set = cordon()
+        .args(["secret", "set", name, "--data", data.to_str().unwrap()])
+        .env("CORDON_SECRET_KEY", key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{value}\n").as_bytes())
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+}
+
 pub fn run(args: &[&str]) -> String {
     let out = cordon().args(args).output().unwrap();
     assert!(

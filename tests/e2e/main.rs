@@ -23,6 +23,7 @@ mod keys_api;
 mod mcp;
 mod network;
 mod oci;
+mod oci_publish;
 mod openapi;
 mod policies;
 mod policy_api;

@@ -37,7 +37,8 @@ fn push(file: &str, reference: &str, insecure: &str) -> std::process::Output {
         .unwrap()
 }
 
-fn skopeo(args: &[&str]) -> Vec<u8> {
+/// Runs skopeo; its standard output.
+pub(crate) fn skopeo(args: &[&str]) -> Vec<u8> {
     let out = Command::new("skopeo")
         .args(args)
         .output()

@@ -39,6 +39,14 @@ pub enum OciError {
     /// The registry did not answer within the time allowed.
     #[error("{reference}: the registry did not answer within {secs} s")]
     Timeout { reference: String, secs: u64 },
+    /// The registry, its token service or a redirect led to an address pulls may not reach.
+    #[error(
+        "{reference}: refused to connect to {destination}; pulls reach public addresses only, unless the range is listed in the server's registries.allow_private"
+    )]
+    Address {
+        reference: String,
+        destination: String,
+    },
     /// Anything else the registry or the connection did.
     #[error("{reference}: {message}")]
     Registry { reference: String, message: String },

@@ -5,6 +5,7 @@
 //! while it is read, and the whole operation bounded in time.
 
 use crate::artifact::{self, Artifact, MANIFEST_MEDIA_TYPE, digest_of};
+use crate::egress::{AddressRules, Egress};
 use crate::error::OciError;
 use crate::reference::OciRef;
 use futures_util::StreamExt;
@@ -32,6 +33,11 @@ pub struct RegistryOptions {
     pub extra_ca_pem: Vec<Vec<u8>>,
     pub timeout: Duration,
     pub max_bytes: u64,
+    /// When set, every connection of the operation (to the registry, its token realm, and any
+    /// host a download is redirected to) goes through a guard that connects only to addresses
+    /// these rules allow (`egress.rs`). A server sets it; a person pushing from their own
+    /// machine does not need it. `None` by default.
+    pub addresses: Option<AddressRules>,
 }
 
 impl Default for RegistryOptions {
@@ -41,6 +47,7 @@ impl Default for RegistryOptions {
             extra_ca_pem: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
+            addresses: None,
         }
     }
 }
@@ -92,7 +99,11 @@ pub struct Pulled {
     pub manifest_digest: String,
 }
 
-fn client(reference: &OciRef, options: &RegistryOptions) -> Result<Client, OciError> {
+fn client(
+    reference: &OciRef,
+    options: &RegistryOptions,
+    proxy: Option<&str>,
+) -> Result<Client, OciError> {
     // The process's TLS provider is ring, as everywhere in cordon; installing it twice is a
     // no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -114,6 +125,11 @@ fn client(reference: &OciRef, options: &RegistryOptions) -> Result<Client, OciEr
         read_timeout: Some(options.timeout),
         // An index (a multi-platform list) is not a component: refuse it rather than pick one.
         platform_resolver: None,
+        // Through the guard when there is one (both schemes: an insecure registry too); with
+        // none, the client's own choice (the environment's proxy settings).
+        https_proxy: proxy.map(str::to_owned),
+        http_proxy: proxy.map(str::to_owned),
+        no_proxy: None,
         ..ClientConfig::default()
     };
     // `Client::new` would fall back to a default client (system roots only, HTTPS) if this
@@ -228,7 +244,8 @@ pub async fn push(
         config_digest,
         layer_digest,
     } = artifact::build(component, &statement.name, &statement.version, &created)?;
-    let client = client(&reference, options)?;
+    let guard = guard(&reference, options).await?;
+    let client = client(&reference, options, guard.as_ref().map(Egress::url))?;
     let target = reference.client_ref();
     let auth = credentials.auth();
     let fail = |e| failed(&reference, e);
@@ -255,7 +272,8 @@ pub async fn push(
             .map_err(fail)?;
         Ok(())
     })
-    .await?;
+    .await
+    .map_err(|e| refused_by(&reference, guard.as_ref(), e))?;
     Ok(Pushed {
         reference: reference.pinned(&manifest_digest),
         manifest_digest,
@@ -271,7 +289,8 @@ pub async fn pull(
     credentials: &Credentials,
     options: &RegistryOptions,
 ) -> Result<Pulled, OciError> {
-    let client = client(reference, options)?;
+    let guard = guard(reference, options).await?;
+    let client = client(reference, options, guard.as_ref().map(Egress::url))?;
     let auth = credentials.auth();
     let fail = |e| failed(reference, e);
     let shown = reference.to_string();
@@ -358,4 +377,33 @@ pub async fn pull(
         })
     })
     .await
+    .map_err(|e| refused_by(reference, guard.as_ref(), e))
+}
+
+/// The address guard the options ask for, started.
+async fn guard(reference: &OciRef, options: &RegistryOptions) -> Result<Option<Egress>, OciError> {
+    match &options.addresses {
+        None => Ok(None),
+        Some(rules) => {
+            Egress::start(rules.clone())
+                .await
+                .map(Some)
+                .map_err(|e| OciError::Registry {
+                    reference: reference.to_string(),
+                    message: format!("cannot start the address guard on loopback: {e}"),
+                })
+        }
+    }
+}
+
+/// A failure caused by a destination the guard refused is reported as that, whatever the
+/// client made of the refusal.
+fn refused_by(reference: &OciRef, guard: Option<&Egress>, e: OciError) -> OciError {
+    match guard.and_then(Egress::first_refusal) {
+        Some(destination) => OciError::Address {
+            reference: reference.to_string(),
+            destination,
+        },
+        None => e,
+    }
 }

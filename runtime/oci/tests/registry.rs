@@ -206,3 +206,88 @@ async fn basic_auth_is_needed_where_the_registry_asks_for_it() {
     assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
     assert_eq!(pulled.component, component);
 }
+
+/// A server's pulls go through the address guard: a registry on loopback is refused unless its
+/// range is listed, over plain HTTP (forwarded) and over HTTPS (tunnelled) alike; listed, the
+/// pull works through the guard, the test CA trusted for the HTTPS one.
+#[tokio::test]
+async fn pulls_reach_private_addresses_only_when_their_range_is_listed() {
+    use cordon_oci::AddressRules;
+    use cordon_test_registry::TestCa;
+    let component = signed_component();
+    let closed = AddressRules::default();
+    let loopback = AddressRules {
+        allow_private: vec!["127.0.0.0/8".parse().unwrap()],
+    };
+
+    // Plain HTTP (a registry named insecure): each request forwarded by the guard.
+    let plain = TestRegistry::start(&Options::default()).unwrap();
+    let options = insecure(&plain);
+    let pushed = push(
+        &reference(&plain, "team/echo"),
+        &component,
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap();
+
+    // HTTPS with a CA made for this test: each connection tunnelled by the guard.
+    let ca = TestCa::new().unwrap();
+    let tls = TestRegistry::start(&ca.options()).unwrap();
+    let with_ca = RegistryOptions {
+        extra_ca_pem: vec![ca.ca_pem.clone().into_bytes()],
+        ..RegistryOptions::default()
+    };
+    // Without the CA the registry's certificate is not trusted.
+    let e = push(
+        &reference(&tls, "team/echo"),
+        &component,
+        &Credentials::Anonymous,
+        &RegistryOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, OciError::Registry { .. }), "{e}");
+    let over_tls = push(
+        &reference(&tls, "team/echo"),
+        &component,
+        &Credentials::Anonymous,
+        &with_ca,
+    )
+    .await
+    .unwrap();
+    assert_eq!(over_tls.manifest_digest, pushed.manifest_digest);
+
+    for (registry, base) in [(&plain, &options), (&tls, &with_ca)] {
+        let by_tag = reference(registry, "team/echo:1.2.0");
+        let refused = RegistryOptions {
+            addresses: Some(closed.clone()),
+            ..base.clone()
+        };
+        let e = pull(&by_tag, &Credentials::Anonymous, &refused)
+            .await
+            .unwrap_err();
+        match &e {
+            OciError::Address { destination, .. } => {
+                assert!(destination.starts_with(&registry.host()), "{destination}");
+                assert!(
+                    destination.contains("127.0.0.1 is loopback"),
+                    "{destination}"
+                );
+            }
+            other => panic!("expected an address refusal, got {other}"),
+        }
+        assert!(e.to_string().contains("registries.allow_private"), "{e}");
+
+        let allowed = RegistryOptions {
+            addresses: Some(loopback.clone()),
+            ..base.clone()
+        };
+        let pulled = pull(&by_tag, &Credentials::Anonymous, &allowed)
+            .await
+            .unwrap();
+        assert_eq!(pulled.component, component);
+        assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
+    }
+}

@@ -11,7 +11,8 @@
 //! - plumbing: `clock`, `metrics`, `client_ip`, `confine` (the process's own Landlock and
 //!   seccomp confinement), `input`, `admission` (verify, compile, describe), `committed` (the
 //!   type journal and audit log share), `audit_log` (log key, checkpoints, receipts), `error`,
-//!   `extract`, `blocking`, `wire_errors`, `listen`;
+//!   `extract`, `blocking`, `wire_errors`, `listen`, `oci_pull` (registry settings, and the
+//!   pull a publish by reference makes);
 //! - who calls and what they may use: `oidc` (token verification), `caller`, `ratelimit`,
 //!   `keycache`, `resource` (OAuth metadata), `live` (a tool ready to run), `quota`, `settings`;
 //! - the record: `journal` (group commit);
@@ -41,6 +42,7 @@ pub mod mcp;
 pub mod mcp_call;
 pub mod metrics;
 pub mod node;
+pub mod oci_pull;
 pub mod oidc;
 pub mod quota;
 pub mod ratelimit;

@@ -301,6 +301,7 @@ mod tests {
             policy: String::new(),
             policy_hash: String::new(),
             published_at_ms: 0,
+            source: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! the reason for it, are in [`ServerSettings::new`].
 
 use crate::audit_log::AuditSettings;
+use crate::oci_pull::RegistrySettings;
 use crate::quota::QuotaSettings;
 use crate::ratelimit::RateSettings;
 use crate::resource::AuthSettings;
@@ -44,6 +45,8 @@ pub struct ServerSettings {
     /// Execution records older than this many days are deleted, at start and daily (the chain
     /// stays verifiable); `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// How tools are pulled from OCI registries (`oci_pull.rs`: the reason for each default).
+    pub registries: RegistrySettings,
 }
 
 /// Who may read `GET /metrics`.
@@ -101,6 +104,8 @@ impl ServerSettings {
             rates: RateSettings::default(),
             // Nothing of the record is deleted unless the operator asks.
             retention_days: None,
+            // Public addresses only, HTTPS only, anonymous, 120 s.
+            registries: RegistrySettings::default(),
         }
     }
 }

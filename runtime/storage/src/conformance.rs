@@ -28,6 +28,7 @@ pub(crate) fn record(name: &str, version: &str, blob: &str) -> ToolRecord {
         policy: "[limits]\n".into(),
         policy_hash: "p".repeat(64),
         published_at_ms: 1,
+        source: None,
     }
 }
 
@@ -96,8 +97,21 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
         .unwrap();
     s.insert_tool(&record("echo", "1.1.0", &blob), &alice)
         .unwrap();
-    s.insert_tool(&record("other", "0.1.0", &blob), &alice)
-        .unwrap();
+    // A version pulled from a registry keeps its pinned reference, in the record and the event.
+    let pinned = format!(
+        "oci://registry.example/acme/other:0.1.0@sha256:{}",
+        "c".repeat(64)
+    );
+    let from_oci = ToolRecord {
+        source: Some(pinned.clone()),
+        ..record("other", "0.1.0", &blob)
+    };
+    let published = s.insert_tool(&from_oci, &alice).unwrap();
+    assert!(
+        matches!(published.event.as_ref().map(|e| &e.action),
+            Some(AdminAction::ToolPublish { source: Some(s), .. }) if *s == pinned),
+        "{published:?}"
+    );
     // A version published twice (by two nodes at once, say) is refused by name.
     let twice = s
         .insert_tool(&record("echo", "1.0.0", &blob), &alice)
@@ -124,7 +138,10 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
     assert!(!s.release("echo", 7, &alice).unwrap());
     assert_eq!(s.delete_tool("echo", &alice).unwrap(), 2);
     assert_eq!(s.delete_tool("echo", &alice).unwrap(), 0);
-    assert_eq!(s.tools().unwrap().len(), 1);
+    let left = s.tools().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].source.as_deref(), Some(pinned.as_str()));
+    assert_eq!(left[0], from_oci);
 
     let key = s
         .create_key(&KeySpec::new("ci", Role::Invoker), 8, &Actor::local())

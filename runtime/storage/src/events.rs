@@ -58,6 +58,10 @@ pub enum AdminAction {
         publisher: String,
         signer: String,
         policy_hash: String,
+        /// The OCI reference it was pulled from, pinned by digest; absent for an upload (and
+        /// so absent from the canonical JSON of every event written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// Every version of a tool was deleted.
     #[serde(rename = "tool.delete")]
@@ -130,6 +134,7 @@ impl AdminAction {
             publisher: t.publisher.clone(),
             signer: t.signer.clone(),
             policy_hash: t.policy_hash.clone(),
+            source: t.source.clone(),
         }
     }
 

@@ -32,6 +32,10 @@ pub struct ToolRecord {
     /// sha256 of `policy`.
     pub policy_hash: String,
     pub published_at_ms: i64,
+    /// Where the component came from, when it was not uploaded: the OCI reference it was
+    /// pulled from, pinned by the manifest digest resolved at publish
+    /// (`oci://HOST/REPO:TAG@sha256:...`).
+    pub source: Option<String>,
 }
 
 /// Why a tool cannot be invoked.
@@ -123,11 +127,12 @@ impl Registry {
             policy: row.get(9)?,
             policy_hash: row.get(10)?,
             published_at_ms: row.get(11)?,
+            source: row.get(12)?,
         })
     }
 
     const COLUMNS: &'static str = "name, version, digest, blob, publisher, signer, description,
-        input_schema, output_schema, policy, policy_hash, published_at";
+        input_schema, output_schema, policy, policy_hash, published_at, source";
 
     /// Every version of every tool, in publication order.
     pub fn all(&self) -> Result<Vec<ToolRecord>, StorageError> {
@@ -208,8 +213,9 @@ impl Registry {
 pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageError> {
     conn.execute(
         "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
-                            input_schema, output_schema, policy, policy_hash, published_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            input_schema, output_schema, policy, policy_hash, published_at,
+                            source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             t.name,
             t.version,
@@ -222,7 +228,8 @@ pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageErr
             t.output_schema.as_ref().map(|s| s.to_string()),
             t.policy,
             t.policy_hash,
-            t.published_at_ms
+            t.published_at_ms,
+            t.source
         ],
     )
     .map_err(|e| match e.sqlite_error_code() {

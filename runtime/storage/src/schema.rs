@@ -24,7 +24,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -108,6 +108,7 @@ const TABLES: &str = "
         policy        TEXT NOT NULL,
         policy_hash   TEXT NOT NULL,
         published_at  INTEGER NOT NULL,
+        source        TEXT,
         UNIQUE (name, version)
     );
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -231,6 +232,20 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     )?;
     if has_executions && !has_credentials {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN credentials TEXT;")?;
+    }
+    // 7 -> 8: where a tool version came from (an OCI reference pinned by digest).
+    let has_tools: bool = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tools'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let has_source: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('tools') WHERE name = 'source'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_tools && !has_source {
+        tx.execute_batch("ALTER TABLE tools ADD COLUMN source TEXT;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

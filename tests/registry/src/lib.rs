@@ -23,6 +23,46 @@ pub struct Options {
     pub tls: Option<(String, String)>,
 }
 
+/// A certificate authority made for one test, and a certificate from it for `127.0.0.1` (the
+/// address [`TestRegistry::host`] names).
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client is told to trust.
+    pub ca_pem: String,
+    /// The registry's certificate and key (PEM), for [`Options::tls`].
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> anyhow::Result<Self> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "cordon test registry CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let key = KeyPair::generate()?;
+        let cert =
+            CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &ca, &ca_key)?;
+        Ok(TestCa {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Registry options serving HTTPS with this CA's certificate.
+    pub fn options(&self) -> Options {
+        Options {
+            tls: Some((self.cert_pem.clone(), self.key_pem.clone())),
+            ..Options::default()
+        }
+    }
+}
+
 /// A running registry owned by the test.
 #[derive(Debug)]
 pub struct TestRegistry {

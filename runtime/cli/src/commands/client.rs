@@ -19,7 +19,8 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The signed component.
+    /// The signed component: a file, or an OCI reference the server pulls it from
+    /// (`oci://HOST[:PORT]/REPOSITORY:TAG` or `...@sha256:DIGEST`; a tag is resolved once, now).
     pub tool: PathBuf,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -212,17 +213,30 @@ pub(crate) fn finish(mut response: ureq::http::Response<ureq::Body>) -> anyhow::
 }
 
 pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
-    let bytes = super::read_component(&args.tool)?;
-    let progress = super::progress::spinner(format!(
-        "publishing {} ({:.1} MB): the server verifies, compiles and describes it",
-        args.tool.display(),
-        bytes.len() as f64 / 1e6
-    ));
+    let shown = args.tool.to_string_lossy().into_owned();
+    let (body, content_type, progress) = if shown.starts_with("oci://") {
+        // Checked here too, so a typo is named before anything is sent.
+        cordon_oci::OciRef::parse(&shown)?;
+        let message = format!(
+            "publishing {shown}: the server pulls it, then verifies, compiles and describes it"
+        );
+        let body = serde_json::to_vec(&serde_json::json!({ "oci": shown }))?;
+        (body, "application/json", message)
+    } else {
+        let bytes = super::read_component(&args.tool)?;
+        let message = format!(
+            "publishing {shown} ({:.1} MB): the server verifies, compiles and describes it",
+            bytes.len() as f64 / 1e6
+        );
+        (bytes, "application/wasm", message)
+    };
+    let key = key()?;
+    let progress = super::progress::spinner(progress);
     let response = agent()
         .post(format!("{}/v1/tools", args.server.server))
-        .header("authorization", format!("Bearer {}", key()?))
-        .header("content-type", "application/wasm")
-        .send(&bytes[..])
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", content_type)
+        .send(&body[..])
         .with_context(|| format!("cannot reach {}", args.server.server));
     progress.finish_and_clear();
     let response = response?;

@@ -159,6 +159,9 @@ struct ConfigFile {
     /// Quotas per caller (`docs/identity.md`); file only.
     #[serde(default)]
     quotas: cordon_server::quota::QuotaSettings,
+    /// How tools are pulled from OCI registries (`docs/distribution.md`); file only.
+    #[serde(default)]
+    registries: cordon_server::oci_pull::RegistrySettings,
 }
 
 /// `[auth]` in the config file.
@@ -180,6 +183,7 @@ struct AuthFile {
 struct FileOnly {
     auth: AuthFile,
     quotas: cordon_server::quota::QuotaSettings,
+    registries: cordon_server::oci_pull::RegistrySettings,
 }
 
 impl ServeArgs {
@@ -241,11 +245,14 @@ impl ServeArgs {
         file.quotas
             .check()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut registries = file.registries;
+        registries.ca = registries.ca.into_iter().map(|ca| base.join(ca)).collect();
         Ok((
             self,
             FileOnly {
                 auth,
                 quotas: file.quotas,
+                registries,
             },
         ))
     }
@@ -294,6 +301,9 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_server::confi
         if let Some(ca) = &issuer.jwks_ca {
             plan.read(ca);
         }
+    }
+    for ca in &file_only.registries.ca {
+        plan.read(ca);
     }
     if let Some(root) = args
         .database
@@ -410,6 +420,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(_) => Some(SecretStore::open(&data)?),
         None => None,
     };
+    let mut registries = file_only.registries;
+    registries.load_cas().map_err(|e| anyhow::anyhow!(e))?;
+    registries
+        .check_logins(secrets.as_ref())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let sandbox = Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: Some(data.join("compiled")),
         engine: cordon_sandbox::EngineSettings {
@@ -469,6 +484,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(rate_defaults.auth_failures_per_min),
         },
         retention_days: args.retention_days,
+        registries,
         ..defaults
     };
     let state_services = Services {

@@ -9,9 +9,12 @@ use crate::api::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
 use crate::api::policies::{self, PolicyChange, PolicySetView, PolicyView};
 use crate::api::quotas::{self, QuotaView, ScopeView};
 use crate::api::resource;
-use crate::api::tools::{self, QuarantineBody, ToolList, ToolSummary, ToolVersions, ToolView};
+use crate::api::tools::{
+    self, QuarantineBody, ToolList, ToolSource, ToolSummary, ToolVersions, ToolView,
+};
 use crate::audit_log::SignedView;
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::oci_pull::PublishFrom;
 use crate::resource::ResourceMetadata;
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
@@ -58,6 +61,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         ErrorBody,
         ErrorDetail,
         ToolView,
+        ToolSource,
+        PublishFrom,
         ToolSummary,
         ToolList,
         ToolVersions,

@@ -8,11 +8,12 @@
 use crate::caller::Caller;
 use crate::clock::{now_ms, sha256_hex};
 use crate::error::{ApiError, ErrorBody};
+use crate::oci_pull::PublishFrom;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use cordon_core::Action;
 use cordon_storage::ToolRecord;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub struct ToolView {
     /// for it): no files, no network, no environment, default limits.
     pub default_policy: bool,
     pub published_at_ms: i64,
+    /// Where the component was pulled from, when it was not uploaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ToolSource>,
     /// Present when the tool is quarantined: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<String>,
@@ -55,7 +59,30 @@ impl ToolView {
             policy_hash: r.policy_hash.clone(),
             default_policy: r.policy.trim().is_empty(),
             published_at_ms: r.published_at_ms,
+            source: r.source.as_deref().map(ToolSource::of),
             quarantined,
+        }
+    }
+}
+
+/// The registry artifact a tool version was published from.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ToolSource {
+    /// The reference, pinned by the manifest digest the tag resolved to at publish:
+    /// `oci://HOST/REPOSITORY:TAG@sha256:...`. The tool never follows the tag afterwards.
+    pub oci: String,
+    /// The manifest digest (`sha256:...`) of the artifact the component came from.
+    pub manifest_digest: String,
+}
+
+impl ToolSource {
+    fn of(stored: &str) -> Self {
+        ToolSource {
+            oci: stored.to_owned(),
+            manifest_digest: stored
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_owned())
+                .unwrap_or_default(),
         }
     }
 }
@@ -89,29 +116,80 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// Publishes a signed component. The signature is verified before anything is compiled; the
-/// policy is the server's `<policies>/<name>.toml` (the closed default when there is none).
+/// Publishes a signed component: uploaded as the body (`application/wasm`), or pulled from an
+/// OCI registry (`application/json`, `{"oci": "oci://HOST/REPO:TAG"}`, the tag resolved once,
+/// now). Either way the signature is verified before anything is compiled; the policy is the
+/// server's `<policies>/<name>.toml` (the closed default when there is none).
 #[utoipa::path(
     post,
     path = "/v1/tools",
     tag = "tools",
-    request_body(content = Vec<u8>, description = "the signed component", content_type = "application/wasm"),
+    request_body(
+        description = "the signed component, or where to pull it from",
+        content(
+            (Vec<u8> = "application/wasm"),
+            (PublishFrom = "application/json"),
+        )
+    ),
     responses(
         (status = 201, description = "published", body = ToolView),
         (status = 401, description = "missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "not a publisher, or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed", body = ErrorBody),
+        (status = 403, description = "not a publisher; or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed; or the registry is at an address pulls may not reach", body = ErrorBody),
         (status = 409, description = "this name and version are already published", body = ErrorBody),
-        (status = 413, description = "over the upload limit", body = ErrorBody),
-        (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature", body = ErrorBody),
+        (status = 413, description = "over the upload limit (max_upload_bytes, for pulls too)", body = ErrorBody),
+        (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature; or not an OCI reference, not in the registry, not a component artifact", body = ErrorBody),
+        (status = 502, description = "the registry refused the server's credentials, failed, or served content that does not match its digest", body = ErrorBody),
+        (status = 504, description = "the registry did not answer in time", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ToolView>), ApiError> {
     caller.require(Action::Publish)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return admit(&state, &caller, body, None).await;
+    }
+    let from: PublishFrom = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("expected {{\"oci\": \"oci://HOST/REPOSITORY:TAG\"}}: {e}"),
+        )
+    })?;
+    let pulled = crate::oci_pull::pull(
+        &state.settings.registries,
+        state.secrets.as_ref(),
+        state.settings.max_upload_bytes as u64,
+        &from.oci,
+    )
+    .await?;
+    admit(
+        &state,
+        &caller,
+        Bytes::from(pulled.component),
+        Some(pulled.source),
+    )
+    .await
+}
+
+/// The one way a component becomes a published tool, whichever way it arrived: signature,
+/// name, policy, compile and describe (on a blocking thread), then the blob, the record with
+/// its one event, and the live registry. `source` is where it was pulled from, if it was.
+async fn admit(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    body: Bytes,
+    source: Option<String>,
+) -> Result<(StatusCode, Json<ToolView>), ApiError> {
     // The name decides the policy; read it from the signature section without compiling.
     let section = cordon_trust::find_signature(&body)
         .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "malformed_signature", e))?
@@ -169,6 +247,7 @@ pub async fn publish(
         policy_hash: sha256_hex(policy_text.as_bytes()),
         policy: policy_text,
         published_at_ms: now_ms(),
+        source,
     };
     let (inserting, by) = (record.clone(), caller.actor());
     let _changing = state.registry_lock.lock().await;
@@ -179,6 +258,7 @@ pub async fn publish(
         version = record.version,
         digest = record.digest,
         publisher = record.publisher,
+        source = record.source.as_deref().unwrap_or("upload"),
         by = caller.id,
         "tool published"
     );

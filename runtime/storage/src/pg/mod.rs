@@ -37,8 +37,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
-/// (`quota.rs`).
-pub const PG_SCHEMA_VERSION: i64 = 3;
+/// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from).
+pub const PG_SCHEMA_VERSION: i64 = 4;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -70,6 +70,7 @@ const SCHEMA: &str = "
         policy        text NOT NULL,
         policy_hash   text NOT NULL,
         published_at  bigint NOT NULL,
+        source        text,
         UNIQUE (name, version)
     );
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -205,6 +206,7 @@ fn tool_from(r: &postgres::Row) -> Result<ToolRecord, StorageError> {
         policy: r.try_get("policy")?,
         policy_hash: r.try_get("policy_hash")?,
         published_at_ms: r.try_get("published_at")?,
+        source: r.try_get("source")?,
     })
 }
 
@@ -302,7 +304,8 @@ impl Postgres {
             // 1 -> 2 (a no-op on a new database, whose table has them already).
             tx.batch_execute(
                 "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
-                 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;",
+                 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;
+                 ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;",
             )
             .map_err(migration_refused)?;
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
@@ -419,8 +422,9 @@ impl Storage for Postgres {
         let ((), mut events) = self.change(|tx| {
             tx.execute(
                 "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
-                                    input_schema, output_schema, policy, policy_hash, published_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                    input_schema, output_schema, policy, policy_hash, published_at,
+                                    source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 &[
                     &t.name,
                     &t.version,
@@ -434,6 +438,7 @@ impl Storage for Postgres {
                     &t.policy,
                     &t.policy_hash,
                     &t.published_at_ms,
+                    &t.source,
                 ],
             )
             .map_err(|e| {

@@ -1,0 +1,348 @@
+//! Where a server's pulls may connect: a proxy on loopback, for the duration of one pull, that
+//! every request of the pull goes through (the registry, the token realm its `WWW-Authenticate`
+//! names, and any host a blob download is redirected to). It resolves each destination itself,
+//! checks every address against [`AddressRules`] and connects only to an address that passed,
+//! so neither a redirect, a token realm nor a DNS answer that changes between two lookups takes
+//! a pull to an address the rules refuse.
+//!
+//! `CONNECT host:port` (HTTPS) is tunnelled; a plain-HTTP request (a registry named insecure) is
+//! forwarded as one `GET` or `HEAD` on a connection of its own. Anything else is refused.
+//!
+//! Written here rather than taken from a crate: what it must do (resolve, check with
+//! `cordon_core::network::classify`, connect to the checked address) is the whole of it, and the
+//! forward proxies available as crates do not let the caller decide on the resolved address.
+
+use cordon_core::network::classify;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Which addresses a pull may reach: every globally routable address, and the ranges in
+/// `allow_private` besides. Loopback, private, link-local (cloud metadata), and the other
+/// special ranges `classify` names are refused unless listed.
+#[derive(Debug, Clone, Default)]
+pub struct AddressRules {
+    pub allow_private: Vec<IpNet>,
+}
+
+impl AddressRules {
+    /// `Ok` for an address a pull may connect to; otherwise why not.
+    pub fn check(&self, addr: IpAddr) -> Result<(), String> {
+        match classify(addr) {
+            None => Ok(()),
+            Some(_) if self.allow_private.iter().any(|n| n.contains(&addr)) => Ok(()),
+            Some(class) => Err(format!("{addr} is {class}")),
+        }
+    }
+}
+
+/// The largest request head the proxy reads: a client's proxy request is a line and a few
+/// headers.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long a connection to a checked address may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running guard; stops when dropped.
+pub(crate) struct Egress {
+    url: String,
+    refused: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Egress {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Egress {
+    /// Listens on a free loopback port.
+    pub(crate) async fn start(rules: AddressRules) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((IpAddr::from([127, 0, 0, 1]), 0)).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let (rules, noted) = (Arc::new(rules), refused.clone());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (rules, noted) = (rules.clone(), noted.clone());
+                connections.spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    if let Err(why) = serve(stream, &rules).await {
+                        noted
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(why);
+                    }
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(Egress { url, refused, task })
+    }
+
+    /// The proxy URL for the client (`http://127.0.0.1:PORT`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The first destination refused so far, if any (what a failed pull reports).
+    pub(crate) fn first_refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first()
+            .cloned()
+    }
+}
+
+/// Serves one client connection. `Err` only for a destination the rules refused (the reason);
+/// transport failures just close the connection.
+async fn serve(mut client: TcpStream, rules: &AddressRules) -> Result<(), String> {
+    let Some((head, rest)) = read_head(&mut client).await else {
+        return Ok(());
+    };
+    let Some(request) = Request::parse(&head) else {
+        let _ = answer(&mut client, "400 Bad Request", "not a proxy request").await;
+        return Ok(());
+    };
+    let upstream = match open(&request.host, request.port, rules).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => {
+            let _ = answer(&mut client, "502 Bad Gateway", "cannot connect").await;
+            return Ok(());
+        }
+        Err(why) => {
+            let why = format!("{}:{}: {why}", request.host, request.port);
+            let _ = answer(&mut client, "403 Forbidden", &why).await;
+            return Err(why);
+        }
+    };
+    let mut upstream = upstream;
+    if request.tunnel {
+        if client
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    } else if upstream.write_all(&request.forward).await.is_err() {
+        return Ok(());
+    }
+    if !rest.is_empty() && upstream.write_all(&rest).await.is_err() {
+        return Ok(());
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    Ok(())
+}
+
+/// Reads up to the end of the request head; returns it and whatever followed it.
+async fn read_head(client: &mut TcpStream) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = client.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Some((buf, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+    }
+}
+
+async fn answer(client: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    let text = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(text.as_bytes()).await
+}
+
+/// Resolves `host`, checks every address, and connects to the first that passes. `Err` when
+/// none passes (naming the first refused); `Ok(None)` when none could be reached.
+async fn open(host: &str, port: u16, rules: &AddressRules) -> Result<Option<TcpStream>, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => match tokio::net::lookup_host((bare, port)).await {
+            Ok(found) => found.collect(),
+            Err(_) => return Ok(None),
+        },
+    };
+    let mut refusal = None;
+    for addr in addrs {
+        if let Err(why) = rules.check(addr.ip()) {
+            refusal.get_or_insert(why);
+            continue;
+        }
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
+        {
+            let _ = stream.set_nodelay(true);
+            return Ok(Some(stream));
+        }
+    }
+    match refusal {
+        Some(why) => Err(why),
+        None => Ok(None),
+    }
+}
+
+/// A proxy request: a tunnel (`CONNECT host:port`) or one plain-HTTP `GET`/`HEAD` in absolute
+/// form, rewritten to origin form with `Connection: close`.
+struct Request {
+    host: String,
+    port: u16,
+    tunnel: bool,
+    /// For a forwarded request, the head to send upstream.
+    forward: Vec<u8>,
+}
+
+impl Request {
+    fn parse(head: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(head).ok()?;
+        let mut lines = text.split("\r\n");
+        let mut first = lines.next()?.split(' ');
+        let (method, target, version) = (first.next()?, first.next()?, first.next()?);
+        if first.next().is_some() || !version.starts_with("HTTP/1.") {
+            return None;
+        }
+        if method == "CONNECT" {
+            let (host, port) = split_authority(target, None)?;
+            return Some(Request {
+                host,
+                port,
+                tunnel: true,
+                forward: Vec::new(),
+            });
+        }
+        if method != "GET" && method != "HEAD" {
+            return None;
+        }
+        let rest = target.strip_prefix("http://")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, "/"),
+        };
+        if authority.contains('@') {
+            return None;
+        }
+        let (host, port) = split_authority(authority, Some(80))?;
+        let mut forward = format!("{method} {path} HTTP/1.1\r\n");
+        for line in lines.filter(|l| !l.is_empty()) {
+            let name = line.split(':').next().unwrap_or("").trim();
+            let hop = [
+                "connection",
+                "proxy-connection",
+                "keep-alive",
+                "proxy-authorization",
+            ]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h));
+            if !hop {
+                forward.push_str(line);
+                forward.push_str("\r\n");
+            }
+        }
+        forward.push_str("Connection: close\r\n\r\n");
+        Some(Request {
+            host,
+            port,
+            tunnel: false,
+            forward: forward.into_bytes(),
+        })
+    }
+}
+
+/// `host:port`, `[v6]:port`, or (with a default port) a bare host.
+fn split_authority(authority: &str, default_port: Option<u16>) -> Option<(String, u16)> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port?,
+    };
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_as_a_tunnel_or_one_plain_get() {
+        let connect = Request::parse(b"CONNECT ghcr.io:443 HTTP/1.1\r\nHost: ghcr.io:443\r\n\r\n")
+            .expect("connect");
+        assert!(connect.tunnel);
+        assert_eq!((connect.host.as_str(), connect.port), ("ghcr.io", 443));
+        let v6 = Request::parse(b"CONNECT [::1]:5000 HTTP/1.1\r\n\r\n").expect("v6");
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 5000));
+
+        let get = Request::parse(
+            b"GET http://reg.local:5000/v2/a/manifests/1 HTTP/1.1\r\nHost: reg.local:5000\r\nProxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n",
+        )
+        .expect("get");
+        assert!(!get.tunnel);
+        assert_eq!((get.host.as_str(), get.port), ("reg.local", 5000));
+        assert_eq!(
+            String::from_utf8(get.forward).unwrap(),
+            "GET /v2/a/manifests/1 HTTP/1.1\r\nHost: reg.local:5000\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        let default_port = Request::parse(b"HEAD http://reg.local/v2/ HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(default_port.port, 80);
+
+        for refused in [
+            &b"POST http://reg.local/v2/ HTTP/1.1\r\n\r\n"[..],
+            b"GET /v2/ HTTP/1.1\r\n\r\n",
+            b"GET https://reg.local/v2/ HTTP/1.1\r\n\r\n",
+            b"GET http://user@reg.local/ HTTP/1.1\r\n\r\n",
+            b"CONNECT reg.local HTTP/1.1\r\n\r\n",
+            b"CONNECT reg.local:99999 HTTP/1.1\r\n\r\n",
+            b"CONNECT :443 HTTP/1.1\r\n\r\n",
+            b"GET http://reg.local/ HTTP/2 extra\r\n\r\n",
+            b"\xff\xfe",
+        ] {
+            assert!(Request::parse(refused).is_none(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_pass_unless_a_range_is_listed() {
+        let closed = AddressRules::default();
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            let addr: IpAddr = refused.parse().unwrap();
+            let why = closed.check(addr).unwrap_err();
+            assert!(why.starts_with(refused), "{why}");
+        }
+        assert!(closed.check("93.184.216.34".parse().unwrap()).is_ok());
+        let open = AddressRules {
+            allow_private: vec!["127.0.0.0/8".parse().unwrap()],
+        };
+        assert!(open.check("127.0.0.1".parse().unwrap()).is_ok());
+        assert!(open.check("10.1.2.3".parse().unwrap()).is_err());
+    }
+}
