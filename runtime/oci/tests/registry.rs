@@ -291,3 +291,76 @@ async fn pulls_reach_private_addresses_only_when_their_range_is_listed() {
         assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
     }
 }
+
+/// A registry that wants Bearer tokens: the client gets one from the token service the
+/// registry's challenge names, with its Basic credentials; anonymous is refused. The token
+/// service is another host than the registry, and a server's pull reaches it only when its
+/// address is allowed too.
+#[tokio::test]
+async fn the_registry_token_flow_is_followed_and_its_realm_is_guarded() {
+    use cordon_oci::AddressRules;
+    use cordon_test_registry::TokenService;
+    let tokens = TokenService::start([127, 0, 0, 2].into(), "tok-user", "tok-password").unwrap();
+    let registry = TestRegistry::start(&Options {
+        token: Some((tokens.realm().to_owned(), tokens.cert_pem().to_owned())),
+        ..Options::default()
+    })
+    .unwrap();
+    let options = insecure(&registry);
+    let credentials = Credentials::Basic {
+        username: "tok-user".into(),
+        password: "tok-password".into(),
+    };
+    let component = signed_component();
+    let e = push(
+        &reference(&registry, "team/echo"),
+        &component,
+        &Credentials::Anonymous,
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, OciError::Unauthorized { .. }), "{e}");
+    let pushed = push(
+        &reference(&registry, "team/echo"),
+        &component,
+        &credentials,
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(tokens.issued() >= 1);
+
+    let by_tag = reference(&registry, "team/echo:1.2.0");
+    // The registry's address allowed, the token service's not: refused, naming the realm's host.
+    let registry_only = RegistryOptions {
+        addresses: Some(AddressRules {
+            allow_private: vec!["127.0.0.1/32".parse().unwrap()],
+        }),
+        ..options.clone()
+    };
+    let e = pull(&by_tag, &credentials, &registry_only)
+        .await
+        .unwrap_err();
+    match &e {
+        OciError::Address { destination, .. } => {
+            assert!(destination.starts_with("127.0.0.2:"), "{destination}")
+        }
+        other => panic!("expected an address refusal, got {other}"),
+    }
+    let both = RegistryOptions {
+        addresses: Some(AddressRules {
+            allow_private: vec!["127.0.0.0/8".parse().unwrap()],
+        }),
+        ..options.clone()
+    };
+    let issued = tokens.issued();
+    let pulled = pull(&by_tag, &credentials, &both).await.unwrap();
+    assert_eq!(pulled.component, component);
+    assert_eq!(pulled.manifest_digest, pushed.manifest_digest);
+    assert!(tokens.issued() > issued, "the pull took a token");
+    let e = pull(&by_tag, &Credentials::Anonymous, &both)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OciError::Unauthorized { .. }), "{e}");
+}

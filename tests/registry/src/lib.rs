@@ -1,10 +1,14 @@
 //! A real OCI registry for tests, nothing mocked: Debian's `docker-registry` (the CNCF
 //! distribution registry, `apt-get install -y docker-registry`) serving a fresh directory under
-//! the workspace's `target/` on a free loopback port, optionally behind htpasswd basic auth and
-//! TLS, stopped and its directory removed when the [`TestRegistry`] is dropped. No system
+//! the workspace's `target/` on a free loopback port, optionally behind htpasswd basic auth or a
+//! token service ([`TokenService`], the registry token flow), and TLS, stopped and its directory removed when the [`TestRegistry`] is dropped. No system
 //! service is used or touched (the package's own service is never started by the tests).
 //!
 //! The binary is taken from `CORDON_REGISTRY_BIN` when set, else `/usr/bin/docker-registry`.
+
+mod token;
+
+pub use token::TokenService;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ pub struct Options {
     pub basic_auth: Option<(String, String)>,
     /// Serve HTTPS with this certificate and key (PEM) instead of plain HTTP.
     pub tls: Option<(String, String)>,
+    /// Bearer tokens from this token service (its realm and certificate) instead of basic auth.
+    pub token: Option<(String, String)>,
 }
 
 /// A certificate authority made for one test, and a certificate from it for `127.0.0.1` (the
@@ -128,6 +134,15 @@ impl TestRegistry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: cordon-test\n    path: {}\n",
                 root.join("htpasswd").display()
+            ));
+        }
+        if let Some((realm, cert)) = &options.token {
+            std::fs::write(root.join("token-cert.pem"), cert)?;
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                token::SERVICE,
+                token::ISSUER,
+                root.join("token-cert.pem").display()
             ));
         }
         std::fs::write(root.join("config.yml"), config)?;
