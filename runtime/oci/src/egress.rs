@@ -6,12 +6,16 @@
 //! a pull to an address the rules refuse.
 //!
 //! `CONNECT host:port` (HTTPS) is tunnelled; a plain-HTTP request (a registry named insecure) is
-//! forwarded as one `GET` or `HEAD` on a connection of its own. Anything else is refused.
+//! forwarded as one `GET` or `HEAD` on a connection of its own. Anything else is refused, and so
+//! is any request without the proxy credential made for this pull (a random one, known only to
+//! the pull's client), so another process on the machine cannot use the guard while it runs.
 //!
 //! Written here rather than taken from a crate: what it must do (resolve, check with
 //! `cordon_core::network::classify`, connect to the checked address) is the whole of it, and the
 //! forward proxies available as crates do not let the caller decide on the resolved address.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use cordon_core::network::classify;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -62,16 +66,21 @@ impl Egress {
     /// Listens on a free loopback port.
     pub(crate) async fn start(rules: AddressRules) -> std::io::Result<Self> {
         let listener = TcpListener::bind((IpAddr::from([127, 0, 0, 1]), 0)).await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let mut secret = [0u8; 16];
+        getrandom::fill(&mut secret).map_err(std::io::Error::other)?;
+        let secret = hex::encode(secret);
+        let url = format!("http://cordon:{secret}@{}", listener.local_addr()?);
+        let credential: Arc<str> =
+            format!("Basic {}", STANDARD.encode(format!("cordon:{secret}"))).into();
         let refused = Arc::new(Mutex::new(Vec::new()));
         let (rules, noted) = (Arc::new(rules), refused.clone());
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                let (rules, noted) = (rules.clone(), noted.clone());
+                let (rules, noted, credential) = (rules.clone(), noted.clone(), credential.clone());
                 connections.spawn(async move {
                     let _ = stream.set_nodelay(true);
-                    if let Err(why) = serve(stream, &rules).await {
+                    if let Err(why) = serve(stream, &rules, &credential).await {
                         noted
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
@@ -84,7 +93,7 @@ impl Egress {
         Ok(Egress { url, refused, task })
     }
 
-    /// The proxy URL for the client (`http://127.0.0.1:PORT`).
+    /// The proxy URL for the client (`http://cordon:SECRET@127.0.0.1:PORT`).
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
@@ -101,7 +110,11 @@ impl Egress {
 
 /// Serves one client connection. `Err` only for a destination the rules refused (the reason);
 /// transport failures just close the connection.
-async fn serve(mut client: TcpStream, rules: &AddressRules) -> Result<(), String> {
+async fn serve(
+    mut client: TcpStream,
+    rules: &AddressRules,
+    credential: &str,
+) -> Result<(), String> {
     let Some((head, rest)) = read_head(&mut client).await else {
         return Ok(());
     };
@@ -109,6 +122,10 @@ async fn serve(mut client: TcpStream, rules: &AddressRules) -> Result<(), String
         let _ = answer(&mut client, "400 Bad Request", "not a proxy request").await;
         return Ok(());
     };
+    if request.credential.as_deref() != Some(credential) {
+        let _ = answer(&mut client, "407 Proxy Authentication Required", "").await;
+        return Ok(());
+    }
     let upstream = match open(&request.host, request.port, rules).await {
         Ok(Some(stream)) => stream,
         Ok(None) => {
@@ -206,6 +223,8 @@ struct Request {
     tunnel: bool,
     /// For a forwarded request, the head to send upstream.
     forward: Vec<u8>,
+    /// The `Proxy-Authorization` value the client sent.
+    credential: Option<String>,
 }
 
 impl Request {
@@ -213,6 +232,13 @@ impl Request {
         let text = std::str::from_utf8(head).ok()?;
         let mut lines = text.split("\r\n");
         let mut first = lines.next()?.split(' ');
+        let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+        let name_of = |line: &str| line.split(':').next().unwrap_or("").trim().to_owned();
+        let credential = headers
+            .iter()
+            .find(|l| name_of(l).eq_ignore_ascii_case("proxy-authorization"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned());
         let (method, target, version) = (first.next()?, first.next()?, first.next()?);
         if first.next().is_some() || !version.starts_with("HTTP/1.") {
             return None;
@@ -224,6 +250,7 @@ impl Request {
                 port,
                 tunnel: true,
                 forward: Vec::new(),
+                credential,
             });
         }
         if method != "GET" && method != "HEAD" {
@@ -239,8 +266,8 @@ impl Request {
         }
         let (host, port) = split_authority(authority, Some(80))?;
         let mut forward = format!("{method} {path} HTTP/1.1\r\n");
-        for line in lines.filter(|l| !l.is_empty()) {
-            let name = line.split(':').next().unwrap_or("").trim();
+        for line in headers {
+            let name = name_of(line);
             let hop = [
                 "connection",
                 "proxy-connection",
@@ -260,6 +287,7 @@ impl Request {
             port,
             tunnel: false,
             forward: forward.into_bytes(),
+            credential,
         })
     }
 }
@@ -288,18 +316,22 @@ mod tests {
 
     #[test]
     fn requests_are_read_as_a_tunnel_or_one_plain_get() {
-        let connect = Request::parse(b"CONNECT ghcr.io:443 HTTP/1.1\r\nHost: ghcr.io:443\r\n\r\n")
-            .expect("connect");
+        let connect = Request::parse(
+            b"CONNECT ghcr.io:443 HTTP/1.1\r\nHost: ghcr.io:443\r\nProxy-Authorization: Basic abc\r\n\r\n",
+        )
+        .expect("connect");
         assert!(connect.tunnel);
+        assert_eq!(connect.credential.as_deref(), Some("Basic abc"));
         assert_eq!((connect.host.as_str(), connect.port), ("ghcr.io", 443));
         let v6 = Request::parse(b"CONNECT [::1]:5000 HTTP/1.1\r\n\r\n").expect("v6");
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 5000));
 
         let get = Request::parse(
-            b"GET http://reg.local:5000/v2/a/manifests/1 HTTP/1.1\r\nHost: reg.local:5000\r\nProxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n",
+            b"GET http://reg.local:5000/v2/a/manifests/1 HTTP/1.1\r\nHost: reg.local:5000\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic abc\r\nAccept: */*\r\n\r\n",
         )
         .expect("get");
         assert!(!get.tunnel);
+        assert_eq!(get.credential.as_deref(), Some("Basic abc"));
         assert_eq!((get.host.as_str(), get.port), ("reg.local", 5000));
         assert_eq!(
             String::from_utf8(get.forward).unwrap(),
@@ -307,6 +339,7 @@ mod tests {
         );
         let default_port = Request::parse(b"HEAD http://reg.local/v2/ HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!(default_port.port, 80);
+        assert_eq!(default_port.credential, None);
 
         for refused in [
             &b"POST http://reg.local/v2/ HTTP/1.1\r\n\r\n"[..],
@@ -344,5 +377,46 @@ mod tests {
         };
         assert!(open.check("127.0.0.1".parse().unwrap()).is_ok());
         assert!(open.check("10.1.2.3".parse().unwrap()).is_err());
+    }
+
+    /// Only the pull's own client, which holds the credential in its proxy URL, gets through.
+    #[tokio::test]
+    async fn a_request_without_the_pulls_credential_is_refused() {
+        let guard = Egress::start(AddressRules {
+            allow_private: vec!["127.0.0.0/8".parse().unwrap()],
+        })
+        .await
+        .unwrap();
+        let (userinfo, addr) = guard
+            .url()
+            .trim_start_matches("http://")
+            .split_once('@')
+            .unwrap();
+        let ask = |auth: Option<String>| {
+            let (addr, auth) = (addr.to_owned(), auth);
+            async move {
+                let mut s = TcpStream::connect(&addr).await.unwrap();
+                let header = auth
+                    .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+                    .unwrap_or_default();
+                // A destination the rules allow: the guard's own port.
+                s.write_all(format!("CONNECT {addr} HTTP/1.1\r\n{header}\r\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut first = [0u8; 12];
+                s.read_exact(&mut first).await.unwrap();
+                String::from_utf8_lossy(&first).into_owned()
+            }
+        };
+        assert_eq!(ask(None).await, "HTTP/1.1 407");
+        assert_eq!(
+            ask(Some(format!("Basic {}", STANDARD.encode("cordon:guess")))).await,
+            "HTTP/1.1 407"
+        );
+        assert_eq!(
+            ask(Some(format!("Basic {}", STANDARD.encode(userinfo)))).await,
+            "HTTP/1.1 200"
+        );
+        assert_eq!(guard.first_refusal(), None);
     }
 }
