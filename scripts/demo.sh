@@ -29,7 +29,7 @@ fi
 CORDON_API_KEY=$(cat "$data/admin.key")
 export CORDON_API_KEY
 
-tools="echo word_count sha256 read_file http_get"
+tools="echo word_count sha256 read_file http_get primes"
 for tool in $tools; do
     "$cordon" sign "$wasm/$tool.wasm" --key "$data/dev-key.pem" --out "$data/signed/$tool.wasm" > /dev/null
 done

@@ -26,12 +26,31 @@
 //! - Files: plain `std::fs` on the directories the tool's policy mounts.
 //! - Environment: [`env::var`] reads the variables the policy grants.
 //! - HTTP: [`http::get`] and [`http::send`], over `wasi:http`, to hosts the policy allows.
+//! - Progress: [`progress`] tells the caller of a long call how far it has come.
 
 pub mod env;
 mod error;
 pub mod http;
 
 pub use cordon_sdk_macros::tool;
+
+/// Tells the caller how far this call has come: `done` units of work finished, of `total` when
+/// known, with a short status line. Cheap: call it as often as is natural (per item, per page);
+/// the host forwards at most the policy's `progress_per_sec` reports a second and drops the
+/// rest, so every report should carry the whole state, not an increment. A caller that asked for
+/// progress sees it as MCP `notifications/progress` or as `progress` server-sent events; the
+/// number of reports is in the call's usage record. Messages longer than the policy's
+/// `max_progress_message_bytes` are cut.
+///
+/// ```ignore
+/// for (i, page) in pages.iter().enumerate() {
+///     fetch(page)?;
+///     cordon_sdk::progress(i as u64 + 1, Some(pages.len() as u64), &format!("fetched {page}"));
+/// }
+/// ```
+pub fn progress(done: u64, total: Option<u64>, message: &str) {
+    __private::bindings::cordon::tool::progress::report(done, total, message);
+}
 pub use error::Error;
 pub use schemars::JsonSchema;
 

@@ -240,6 +240,7 @@ fn every_hostile_guest_has_a_test() {
         include_str!("server.rs"),
         include_str!("server_ops.rs"),
         include_str!("harness.rs"),
+        include_str!("progress.rs"),
     ]
     .concat();
     for (name, _) in guests::HOSTILE {

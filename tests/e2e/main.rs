@@ -27,6 +27,7 @@ mod oci_publish;
 mod openapi;
 mod policies;
 mod policy_api;
+mod progress;
 mod quotas;
 mod receipts;
 mod schemathesis;

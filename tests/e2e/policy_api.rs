@@ -62,7 +62,7 @@ fn a_policy_set_over_the_api_is_checked_recorded_and_in_force() {
         &s,
         &f.admin,
         "infinite-loop",
-        "[limits]\ntimeout_ms = 600_000\n",
+        "[limits]\ntimeout_ms = 3_600_000\n",
     );
     assert_eq!(status, 422, "{err}");
     assert!(

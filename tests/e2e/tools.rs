@@ -158,3 +158,48 @@ async fn sdk_schemas_use_only_standard_formats() {
         }
     }
 }
+
+#[tokio::test]
+async fn primes_counts_and_reports_its_progress() {
+    use cordon_core::{Grants, Progress};
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::<Progress>::new()));
+    let sink = seen.clone();
+    let control =
+        cordon_sandbox::CallControl::new().with_progress(Arc::new(move |p: &Progress| {
+            sink.lock().unwrap().push(p.clone())
+        }));
+    let grants = Grants::with_limits(limits(|l| l.progress_per_sec = 100));
+    let exec = crate::common::SANDBOX
+        .call_with(
+            &crate::common::tool(guests::PRIMES),
+            r#"{"below":100000}"#,
+            &grants,
+            &control,
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    // pi(100000) = 9592, the largest below it 99991.
+    assert_eq!(
+        exec.output,
+        Some(json!({"below": 100000, "primes": 9592, "largest": 99991}))
+    );
+    assert_eq!(exec.usage.progress_reports, 100);
+    {
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty());
+        assert!(seen.windows(2).all(|w| w[0].done < w[1].done), "in order");
+        assert!(seen.iter().all(|p| p.total == Some(100000)));
+        assert_eq!(seen[0].done, 1000);
+        assert_eq!(seen[0].message, "168 primes below 1000");
+    }
+    // Over the bound: refused by the tool, nothing counted.
+    let exec = call(
+        guests::PRIMES,
+        r#"{"below":1000000001}"#,
+        &Limits::default(),
+    )
+    .await;
+    assert_eq!(exec.outcome, Outcome::InvalidInput, "{exec:?}");
+    assert_eq!(exec.usage.progress_reports, 0);
+}

@@ -16,6 +16,7 @@ pub mod link;
 pub mod network;
 pub mod outcome;
 pub mod policy;
+pub mod progress;
 pub mod quota;
 
 pub use access::{Action, Role};
@@ -24,4 +25,5 @@ pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};
 pub use outcome::{CredentialUse, Denial, DenialKind, Execution, Outcome, Usage};
 pub use policy::{Access, EnvSource, Policy, PolicyError};
+pub use progress::Progress;
 pub use quota::{QuotaKind, QuotaLimits};

@@ -37,7 +37,17 @@ pub struct Limits {
     pub max_http_requests: u64,
     /// Largest HTTP response body one request may deliver, in bytes.
     pub max_http_response_bytes: u64,
+    /// Progress reports per second passed on to the caller; more are counted and dropped (the
+    /// next one that fits carries the newest figures).
+    pub progress_per_sec: u64,
+    /// Longest progress message passed on, in bytes; a longer one is cut at a character
+    /// boundary.
+    pub max_progress_message_bytes: u64,
 }
+
+/// Limits for which zero means something: no progress forwarded at all, or figures without
+/// messages. Every other limit at zero would make every call fail, so it is refused.
+const ZERO_ALLOWED: [&str; 2] = ["progress_per_sec", "max_progress_message_bytes"];
 
 impl Default for Limits {
     /// The closed default a tool gets without a policy.
@@ -70,6 +80,11 @@ impl Default for Limits {
             // 4 MiB per response: an API answer or a page, not a download (the guest's memory
             // limit bounds what it can hold anyway).
             max_http_response_bytes: 4 * MIB,
+            // Ten a second moves a progress bar smoothly; more is noise on the caller's
+            // connection.
+            progress_per_sec: 10,
+            // A status line ("fetched 12 of 40 pages"), not a log: logs go to stderr.
+            max_progress_message_bytes: 256,
         }
     }
 }
@@ -88,8 +103,9 @@ impl Limits {
             table_elements: 200_000,
             // componentize-py and jco output use more modules than Rust; 64 covers them.
             instances: 64,
-            // One minute: anything longer is a job, not a tool call.
-            timeout_ms: 60_000,
+            // Thirty minutes: a crawl or a test suite run as one call (asynchronously, with
+            // progress and cancellation); anything longer is a batch job, not a tool call.
+            timeout_ms: 1_800_000,
             // 16 MiB of input or output JSON.
             max_input_bytes: 16 * MIB,
             max_output_bytes: 16 * MIB,
@@ -98,13 +114,17 @@ impl Limits {
             // 256 requests and 64 MiB per response bound what one call can pull through the host.
             max_http_requests: 256,
             max_http_response_bytes: 64 * MIB,
+            // A hundred a second and 4 KiB each bound what a guest can push at a caller.
+            progress_per_sec: 100,
+            max_progress_message_bytes: 4 * KIB,
         }
     }
 
-    /// Checks that every value is non-zero and within `caps`, naming the first offender.
+    /// Checks that every value is non-zero (but those in [`ZERO_ALLOWED`]) and within `caps`,
+    /// naming the first offender.
     pub fn check_within(&self, caps: &Limits) -> Result<(), LimitError> {
         for (name, value, cap) in self.named_pairs(caps) {
-            if value == 0 {
+            if value == 0 && !ZERO_ALLOWED.contains(&name) {
                 return Err(LimitError::Zero { name });
             }
             if value > cap {
@@ -115,7 +135,7 @@ impl Limits {
     }
 
     /// The limits as (key, own value, cap value) triples, in the policy file's key names.
-    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 10] {
+    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 12] {
         [
             ("fuel", self.fuel, caps.fuel),
             ("memory_bytes", self.memory_bytes, caps.memory_bytes),
@@ -142,6 +162,16 @@ impl Limits {
                 "max_http_response_bytes",
                 self.max_http_response_bytes,
                 caps.max_http_response_bytes,
+            ),
+            (
+                "progress_per_sec",
+                self.progress_per_sec,
+                caps.progress_per_sec,
+            ),
+            (
+                "max_progress_message_bytes",
+                self.max_progress_message_bytes,
+                caps.max_progress_message_bytes,
             ),
         ]
     }
@@ -184,12 +214,24 @@ mod tests {
         };
         assert_eq!(
             l.check_within(&caps).unwrap_err().to_string(),
-            "limits.timeout_ms: 60001 exceeds the server cap of 60000"
+            "limits.timeout_ms: 1800001 exceeds the server cap of 1800000"
         );
         l.timeout_ms = 0;
         assert_eq!(
             l.check_within(&caps).unwrap_err().to_string(),
             "limits.timeout_ms: must be greater than zero"
+        );
+        // The progress limits may be zero (the feature off), never over their caps.
+        let mut l = Limits {
+            progress_per_sec: 0,
+            max_progress_message_bytes: 0,
+            ..Limits::default()
+        };
+        assert_eq!(l.check_within(&caps), Ok(()));
+        l.progress_per_sec = 101;
+        assert_eq!(
+            l.check_within(&caps).unwrap_err().to_string(),
+            "limits.progress_per_sec: 101 exceeds the server cap of 100"
         );
     }
 }

@@ -28,6 +28,13 @@ pub enum Outcome {
     Trap,
     /// The host failed; not the tool's fault.
     HostError,
+    /// Stopped at someone's request before it ended: its caller (MCP `notifications/cancelled`,
+    /// `DELETE /v1/executions/{id}`, a dropped connection) or an admin. Its usage is what it
+    /// used until then.
+    Cancelled,
+    /// The node running it stopped (or died) before it ended; recorded at the stop, or by a
+    /// node that finds it abandoned.
+    Interrupted,
 }
 
 impl Outcome {
@@ -43,11 +50,13 @@ impl Outcome {
             Outcome::OutputTooLarge => "output_too_large",
             Outcome::Trap => "trap",
             Outcome::HostError => "host_error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::InvalidInput,
         Outcome::ToolError,
@@ -57,6 +66,8 @@ impl Outcome {
         Outcome::OutputTooLarge,
         Outcome::Trap,
         Outcome::HostError,
+        Outcome::Cancelled,
+        Outcome::Interrupted,
     ];
 
     /// True for the outcomes where the host stopped the guest for breaking a limit.
@@ -107,6 +118,9 @@ pub struct Usage {
     /// Credentials the host attached to the call's requests (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialUse>,
+    /// Progress reports the guest made (`cordon:tool/progress`), forwarded to the caller or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub progress_reports: u64,
 }
 
 /// A credential the host attached, to which destination, how many times.
@@ -140,6 +154,10 @@ pub struct Denial {
     pub target: String,
     /// Why it was refused, in one line.
     pub reason: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -208,7 +226,9 @@ mod tests {
                 "timeout",
                 "output_too_large",
                 "trap",
-                "host_error"
+                "host_error",
+                "cancelled",
+                "interrupted"
             ]
         );
         for o in Outcome::ALL {

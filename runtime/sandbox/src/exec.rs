@@ -5,6 +5,7 @@
 //! tokio timeout drops the call when the guest is blocked in a host call (a sleep, a request).
 
 use crate::bindings::{GuestError, GuestInfo};
+use crate::control::CallControl;
 use crate::error::DescribeError;
 use crate::host::HostState;
 use crate::sandbox::{Sandbox, Tool};
@@ -37,6 +38,11 @@ enum Returned {
 #[error("deadline exceeded")]
 struct DeadlineExceeded;
 
+/// Raised by the epoch callback when the call was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+struct CancelRequested;
+
 /// What a finished run left behind, before it is turned into an [`Execution`].
 struct Run {
     result: Result<Returned, Outcome>,
@@ -50,6 +56,21 @@ impl Sandbox {
     /// Calls the tool's `call` export with `input` under `grants`. Never fails: every ending,
     /// including host faults, is an [`Outcome`].
     pub async fn call(&self, tool: &Tool, input: &str, grants: &Grants) -> Execution {
+        self.call_with(tool, input, grants, &CallControl::new())
+            .await
+    }
+
+    /// [`Sandbox::call`] under `control`: cancelling it stops the guest (within one epoch tick
+    /// when it computes, at once when it waits in a host call) and ends the call as
+    /// [`Outcome::Cancelled`] with the usage until then; its progress reports go to the
+    /// control's sink.
+    pub async fn call_with(
+        &self,
+        tool: &Tool,
+        input: &str,
+        grants: &Grants,
+        control: &CallControl,
+    ) -> Execution {
         let limits = &grants.limits;
         let input_bytes = input.len() as u64;
         let refused = |error: String| {
@@ -74,7 +95,21 @@ impl Sandbox {
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
             return refused(format!("input is not valid JSON: {e}"));
         }
-        let run = self.run(tool, grants, Export::Call(input)).await;
+        // Cancelled before it started (while it queued): it never runs.
+        if control.is_cancelled() {
+            let usage = Usage {
+                input_bytes,
+                ..Usage::default()
+            };
+            return Execution::refused(
+                Outcome::Cancelled,
+                cancelled_message(control),
+                usage,
+                tool.digest().to_owned(),
+                tool.signer().map(str::to_owned),
+            );
+        }
+        let run = self.run(tool, grants, Export::Call(input), control).await;
         let exec = finish_call(run, grants, tool);
         log_execution(tool, "call", &exec);
         exec
@@ -84,7 +119,9 @@ impl Sandbox {
     /// what it returns.
     pub async fn describe(&self, tool: &Tool, limits: &Limits) -> Result<ToolInfo, DescribeError> {
         let grants = Grants::with_limits(limits.clone());
-        let run = self.run(tool, &grants, Export::Describe).await;
+        let run = self
+            .run(tool, &grants, Export::Describe, &CallControl::new())
+            .await;
         let info = match run.result {
             Ok(Returned::Info(info)) => info,
             Ok(Returned::Call(_)) => unreachable!("describe returns info"),
@@ -122,13 +159,19 @@ impl Sandbox {
         })
     }
 
-    async fn run(&self, tool: &Tool, grants: &Grants, export: Export<'_>) -> Run {
+    async fn run(
+        &self,
+        tool: &Tool,
+        grants: &Grants,
+        export: Export<'_>,
+        control: &CallControl,
+    ) -> Run {
         // The epoch advances while this call runs (deadlines, yields).
         let _ticking = self.ticker.running();
         let limits = &grants.limits;
         let start = Instant::now();
         let deadline = start + Duration::from_millis(limits.timeout_ms);
-        let state = match HostState::new(grants, &self.resolver, &self.tls, deadline) {
+        let state = match HostState::new(grants, &self.resolver, &self.tls, deadline, control) {
             Ok(state) => state,
             Err(e) => return host_fault(format!("cannot prepare the call: {e}")),
         };
@@ -145,8 +188,11 @@ impl Sandbox {
         if let Err(e) = store.fuel_async_yield_interval(Some(FUEL_SLICE)) {
             return host_fault(format!("cannot set the fuel slice: {e}"));
         }
+        let cancel = control.token().clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if cancel.is_cancelled() {
+                Err(CancelRequested.into())
+            } else if Instant::now() >= deadline {
                 Err(DeadlineExceeded.into())
             } else {
                 // Yield to the async runtime at every tick so a CPU-bound guest never starves
@@ -163,7 +209,14 @@ impl Sandbox {
                 Export::Call(input) => guest.call_call(&mut store, input).await.map(Returned::Call),
             }
         };
-        let ended = tokio::time::timeout_at(deadline.into(), call).await;
+        // A guest waiting in a host call never reaches an epoch check: the deadline and a
+        // cancellation also end the call from outside, dropping it where it waits. A call that
+        // has already finished keeps its result (`biased`: it is polled first).
+        let ended = tokio::select! {
+            biased;
+            ended = tokio::time::timeout_at(deadline.into(), call) => ended.map_err(|_| Stop::Deadline),
+            () = control.token().cancelled() => Err(Stop::Cancelled),
+        };
         let wall_time = start.elapsed();
 
         let fuel_left = store.get_fuel().unwrap_or(0);
@@ -192,15 +245,20 @@ impl Sandbox {
             http_requests: net.requests,
             denials: net.denials,
             credentials: net.credentials,
+            progress_reports: state.progress.reports,
         };
         let (result, error) = match ended {
             Ok(Ok(returned)) => (Ok(returned), None),
+            Ok(Err(e)) if e.is::<CancelRequested>() => {
+                (Err(Outcome::Cancelled), Some(cancelled_message(control)))
+            }
             Ok(Err(e)) => {
                 let (outcome, message) =
                     classify(&e, state.limiter.refused, limits, fuel_left, &stderr);
                 (Err(outcome), Some(message))
             }
-            Err(_elapsed) => (Err(Outcome::Timeout), Some(timeout_message(limits))),
+            Err(Stop::Deadline) => (Err(Outcome::Timeout), Some(timeout_message(limits))),
+            Err(Stop::Cancelled) => (Err(Outcome::Cancelled), Some(cancelled_message(control))),
         };
         Run {
             result,
@@ -254,6 +312,19 @@ fn classify(
     }
     tracing::error!(error = format!("{e:#}"), "host fault during a call");
     (Outcome::HostError, "host error".to_owned())
+}
+
+/// Why a call was ended from outside while it waited.
+enum Stop {
+    Deadline,
+    Cancelled,
+}
+
+fn cancelled_message(control: &CallControl) -> String {
+    match control.cancelled_by() {
+        Some(by) => format!("cancelled by {by}"),
+        None => "cancelled".to_owned(),
+    }
 }
 
 fn timeout_message(limits: &Limits) -> String {

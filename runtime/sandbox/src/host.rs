@@ -2,9 +2,11 @@
 //! with its outbound hook, the resource table, captured stdio and the resource limiter.
 
 use crate::capture::CappedPipe;
+use crate::control::CallControl;
 use crate::fs_audit::AuditedFsView;
 use crate::limiter::CallLimiter;
 use crate::outbound::{Outbound, SharedLog};
+use crate::progress::ProgressGate;
 use crate::resolver::Resolver;
 use cordon_core::Grants;
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub(crate) struct HostState {
     pub(crate) stderr: CappedPipe,
     /// Memory, table and instance limits, and what they measured.
     pub(crate) limiter: CallLimiter,
+    /// Progress reports: counted, rate-limited and passed on.
+    pub(crate) progress: ProgressGate,
 }
 
 impl HostState {
@@ -41,6 +45,7 @@ impl HostState {
         resolver: &Arc<dyn Resolver>,
         tls: &Arc<rustls::ClientConfig>,
         deadline: Instant,
+        control: &CallControl,
     ) -> std::io::Result<Self> {
         let limits = &grants.limits;
         let stdout = CappedPipe::new(limits.max_log_bytes);
@@ -95,6 +100,7 @@ impl HostState {
             stdout,
             stderr,
             limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
+            progress: ProgressGate::new(limits, grants.secrets.clone(), control.sink().cloned()),
         })
     }
 }
@@ -109,6 +115,12 @@ impl HostState {
             },
             log: &self.net_log,
         }
+    }
+}
+
+impl crate::bindings::cordon::tool::progress::Host for HostState {
+    fn report(&mut self, done: u64, total: Option<u64>, message: String) {
+        self.progress.report(done, total, message);
     }
 }
 

@@ -122,6 +122,12 @@ impl Sandbox {
                 linker.allow_shadowing(false);
                 linked
             })
+            .and_then(|()| {
+                crate::bindings::cordon::tool::progress::add_to_linker::<
+                    HostState,
+                    wasmtime::component::HasSelf<HostState>,
+                >(&mut linker, |s| s)
+            })
             .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         let cache = match config.cache_dir {
             Some(dir) => Some(

@@ -63,6 +63,8 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
             } else {
                 Vec::new()
             },
+            // Some report progress.
+            progress_reports: if i % 5 == 2 { 7 + i as u64 } else { 0 },
             ..Usage::default()
         },
         caller_name: Some(format!("name of {caller}")),

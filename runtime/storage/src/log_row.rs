@@ -27,7 +27,8 @@ use std::collections::HashMap;
 pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport, tool, version, digest, \
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
-     truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials";
+     truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
+     progress_reports";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
@@ -196,6 +197,12 @@ pub(crate) fn encode(
         e.output_sha256.as_deref().map_or(Value::Null, digest_value),
         Value::Blob(checks.to_vec()),
         credentials,
+        // NULL for the many calls that report no progress.
+        if u.progress_reports == 0 {
+            Value::Null
+        } else {
+            int(u.progress_reports)
+        },
     ])
 }
 
@@ -297,6 +304,11 @@ pub(crate) fn decode(
             http_requests: int_at(24, "http_requests")? as u64,
             denials,
             credentials,
+            progress_reports: match raw(31) {
+                Ok(ValueRef::Null) => 0,
+                Ok(ValueRef::Integer(v)) if v > 0 => v as u64,
+                _ => return Err(bad("progress_reports")),
+            },
         },
         caller_name: string_at(27, "caller_name")?,
         output_sha256: match raw(28) {
@@ -349,11 +361,15 @@ mod tests {
     #[test]
     fn outcome_codes_are_stable() {
         let codes: Vec<i64> = Outcome::ALL.iter().map(|o| outcome_code(*o)).collect();
-        assert_eq!(codes, (0..9).collect::<Vec<_>>());
+        assert_eq!(codes, (0..11).collect::<Vec<_>>());
+        // New outcomes only ever go at the end: the codes written before keep their meaning.
+        assert_eq!(outcome_code(Outcome::HostError), 8);
+        assert_eq!(outcome_code(Outcome::Cancelled), 9);
+        assert_eq!(outcome_code(Outcome::Interrupted), 10);
         for o in Outcome::ALL {
             assert_eq!(outcome_from(outcome_code(o)), Some(o));
         }
-        assert_eq!(outcome_from(9), None);
+        assert_eq!(outcome_from(11), None);
         assert_eq!(outcome_from(-1), None);
     }
 

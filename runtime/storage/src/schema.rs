@@ -14,7 +14,10 @@
 //! - version 5: `api_keys.description` and `api_keys.expires_at`;
 //! - version 6: quota counters (`quota_use`) and running leases (`quota_leases`), `quota.rs`;
 //! - version 7: per execution the credentials the host attached (`executions.credentials`,
-//!   names and destinations only); records written before keep their hashes.
+//!   names and destinations only); records written before keep their hashes;
+//! - version 8: where a tool version came from (`tools.source`);
+//! - version 9: per execution the progress reports its guest made
+//!   (`executions.progress_reports`, NULL for none); records written before keep their hashes.
 
 use crate::chain;
 use crate::error::StorageError;
@@ -24,7 +27,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -63,7 +66,8 @@ const TABLES: &str = "
         caller_name       INTEGER,
         output_sha256     BLOB,
         checks            BLOB,
-        credentials       TEXT
+        credentials       TEXT,
+        progress_reports  INTEGER
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -246,6 +250,15 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     )?;
     if has_tools && !has_source {
         tx.execute_batch("ALTER TABLE tools ADD COLUMN source TEXT;")?;
+    }
+    // 8 -> 9: the progress reports each execution's guest made.
+    let has_progress: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'progress_reports'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_executions && !has_progress {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN progress_reports INTEGER;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
