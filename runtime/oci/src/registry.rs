@@ -5,7 +5,7 @@
 //! while it is read, and the whole operation bounded in time.
 
 use crate::artifact::{self, Artifact, MANIFEST_MEDIA_TYPE, digest_of};
-use crate::egress::{AddressRules, Egress};
+use crate::egress::{AddressRules, Bounds, Egress};
 use crate::error::OciError;
 use crate::reference::OciRef;
 use futures_util::StreamExt;
@@ -140,8 +140,38 @@ fn client(
     })
 }
 
-/// Names the failure the way an operator can act on it; never carries credentials.
+/// Names the failure the way an operator can act on it; never carries credentials, and what
+/// the registry wrote is cut to [`MAX_REGISTRY_TEXT`] bytes.
 fn failed(reference: &OciRef, e: OciDistributionError) -> OciError {
+    match failed_whole(reference, e) {
+        OciError::Unauthorized { reference, message } => OciError::Unauthorized {
+            reference,
+            message: clip(message),
+        },
+        OciError::Registry { reference, message } => OciError::Registry {
+            reference,
+            message: clip(message),
+        },
+        other => other,
+    }
+}
+
+/// The most of a registry's own text (an error body, a challenge) quoted in an error.
+const MAX_REGISTRY_TEXT: usize = 512;
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_REGISTRY_TEXT {
+        let mut end = MAX_REGISTRY_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" [...]");
+    }
+    text
+}
+
+fn failed_whole(reference: &OciRef, e: OciDistributionError) -> OciError {
     let reference = reference.to_string();
     match e {
         OciDistributionError::AuthenticationFailure(message) => {
@@ -273,7 +303,7 @@ pub async fn push(
         Ok(())
     })
     .await
-    .map_err(|e| refused_by(&reference, guard.as_ref(), e))?;
+    .map_err(|e| refused_by(&reference, options, guard.as_ref(), e))?;
     Ok(Pushed {
         reference: reference.pinned(&manifest_digest),
         manifest_digest,
@@ -284,7 +314,38 @@ pub async fn push(
 /// Pulls the component `reference` names: the manifest (its digest computed here and checked
 /// against the reference's pin), then the one component layer, streamed up to its declared
 /// size and [`RegistryOptions::max_bytes`], and its digest checked here too.
+///
+/// The pull runs as a task of its own: should the registry client panic on an answer (it has
+/// been seen to, on a token that is not a valid header value), the pull fails with a registry
+/// error instead of taking its caller down.
 pub async fn pull(
+    reference: &OciRef,
+    credentials: &Credentials,
+    options: &RegistryOptions,
+) -> Result<Pulled, OciError> {
+    /// Stops the pull's task when the caller stops waiting for it.
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<Pulled, OciError>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let (r, c, o) = (reference.clone(), credentials.clone(), options.clone());
+    let mut task = AbortOnDrop(tokio::spawn(async move { pull_here(&r, &c, &o).await }));
+    match (&mut task.0).await {
+        Ok(pulled) => pulled,
+        Err(e) => Err(OciError::Registry {
+            reference: reference.to_string(),
+            message: if e.is_panic() {
+                "the registry's answers broke the registry client".into()
+            } else {
+                "the pull was stopped".into()
+            },
+        }),
+    }
+}
+
+async fn pull_here(
     reference: &OciRef,
     credentials: &Credentials,
     options: &RegistryOptions,
@@ -377,7 +438,7 @@ pub async fn pull(
         })
     })
     .await
-    .map_err(|e| refused_by(reference, guard.as_ref(), e))
+    .map_err(|e| refused_by(reference, options, guard.as_ref(), e))
 }
 
 /// The address guard the options ask for, started.
@@ -385,7 +446,13 @@ async fn guard(reference: &OciRef, options: &RegistryOptions) -> Result<Option<E
     match &options.addresses {
         None => Ok(None),
         Some(rules) => {
-            Egress::start(rules.clone())
+            let bounds = Bounds {
+                // The component, plus room for the manifest, the config, token answers and
+                // error bodies (a registry's answers besides the layer are kilobytes).
+                budget: options.max_bytes.saturating_add(EXTRA_BYTES),
+                plain_http_with_credentials: options.insecure.clone(),
+            };
+            Egress::start(rules.clone(), bounds)
                 .await
                 .map(Some)
                 .map_err(|e| OciError::Registry {
@@ -396,14 +463,30 @@ async fn guard(reference: &OciRef, options: &RegistryOptions) -> Result<Option<E
     }
 }
 
-/// A failure caused by a destination the guard refused is reported as that, whatever the
-/// client made of the refusal.
-fn refused_by(reference: &OciRef, guard: Option<&Egress>, e: OciError) -> OciError {
-    match guard.and_then(Egress::first_refusal) {
-        Some(destination) => OciError::Address {
+/// Bytes a guarded pull may bring back beyond the component's limit, for everything else
+/// (manifest, config, token answers, error bodies): 1 MiB.
+const EXTRA_BYTES: u64 = 1024 * 1024;
+
+/// A failure caused by a destination the guard refused, or by the pull's byte budget running
+/// out, is reported as that, whatever the client made of the cut connection.
+fn refused_by(
+    reference: &OciRef,
+    options: &RegistryOptions,
+    guard: Option<&Egress>,
+    e: OciError,
+) -> OciError {
+    if let Some(destination) = guard.and_then(Egress::first_refusal) {
+        return OciError::Address {
             reference: reference.to_string(),
             destination,
-        },
-        None => e,
+        };
     }
+    if let Some(received) = guard.and_then(Egress::over_budget) {
+        return OciError::TooLarge {
+            reference: reference.to_string(),
+            size: received,
+            limit: options.max_bytes.saturating_add(EXTRA_BYTES),
+        };
+    }
+    e
 }

@@ -348,12 +348,33 @@ async fn the_registry_token_flow_is_followed_and_its_realm_is_guarded() {
         }
         other => panic!("expected an address refusal, got {other}"),
     }
+    // Both addresses allowed, but the realm is plain HTTP on a host not named insecure: the
+    // credentials are not sent to it in clear.
     let both = RegistryOptions {
         addresses: Some(AddressRules {
             allow_private: vec!["127.0.0.0/8".parse().unwrap()],
         }),
         ..options.clone()
     };
+    let e = pull(&by_tag, &credentials, &both).await.unwrap_err();
+    match &e {
+        OciError::Address { destination, .. } => assert!(
+            destination.starts_with("127.0.0.2:")
+                && destination.contains("credentials over plain HTTP"),
+            "{destination}"
+        ),
+        other => panic!("expected a refusal of credentials in clear, got {other}"),
+    }
+    // Named insecure as well (the operator's choice for a test registry), the flow completes.
+    let realm_host = tokens
+        .realm()
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut both = both;
+    both.insecure.push(realm_host);
     let issued = tokens.issued();
     let pulled = pull(&by_tag, &credentials, &both).await.unwrap();
     assert_eq!(pulled.component, component);
