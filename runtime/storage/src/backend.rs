@@ -20,6 +20,7 @@ use crate::log_verify::StoredCheckpoint;
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
+use crate::tasks::{Abandoned, NewTask, TaskRow, TaskStore};
 use std::path::Path;
 
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -130,6 +131,39 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// calls whose node died); returns how many rows went.
     fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError>;
 
+    // Running and recently finished calls (`crate::tasks`).
+
+    /// Records a call that starts.
+    fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError>;
+    /// Renews a running task's lease, with its newest progress if given; returns who asked
+    /// for it to stop, if anyone has.
+    fn task_touch(
+        &self,
+        id: &str,
+        progress: Option<&str>,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, StorageError>;
+    /// Ends a running task with its outcome and answer, kept until `expires_at_ms`; false when
+    /// it had ended already (another node marked it interrupted).
+    fn task_finish(
+        &self,
+        id: &str,
+        outcome: &str,
+        result: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StorageError>;
+    fn task(&self, id: &str) -> Result<Option<TaskRow>, StorageError>;
+    /// Asks a running task to stop (the first asker is kept); returns the task as it is now.
+    /// Announced to every node sharing the store.
+    fn task_cancel(&self, id: &str, by: &str, now_ms: i64)
+    -> Result<Option<TaskRow>, StorageError>;
+    /// Running tasks whose lease ran out by `now_ms`: their node died.
+    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError>;
+    /// Forgets finished tasks whose answer expired by `now_ms`.
+    fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError>;
+
     /// Whether the store answers now (for readiness checks, never per request).
     fn ping(&self) -> Result<(), StorageError> {
         self.head().map(|_| ())
@@ -152,6 +186,7 @@ pub struct Embedded {
     log: ExecutionLog,
     keys: KeyStore,
     quotas: QuotaStore,
+    tasks: TaskStore,
 }
 
 impl Embedded {
@@ -165,6 +200,7 @@ impl Embedded {
             log,
             keys: KeyStore::open(data_dir)?,
             quotas: QuotaStore::open(data_dir)?,
+            tasks: TaskStore::open(data_dir)?,
         })
     }
 
@@ -355,6 +391,46 @@ impl Storage for Embedded {
     }
     fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
         self.quotas.prune(before_day, now_ms)
+    }
+    fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError> {
+        self.tasks.start(task)
+    }
+    fn task_touch(
+        &self,
+        id: &str,
+        progress: Option<&str>,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, StorageError> {
+        self.tasks.touch(id, progress, now_ms, lease_until_ms)
+    }
+    fn task_finish(
+        &self,
+        id: &str,
+        outcome: &str,
+        result: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.tasks
+            .finish(id, outcome, result, now_ms, expires_at_ms)
+    }
+    fn task(&self, id: &str) -> Result<Option<TaskRow>, StorageError> {
+        self.tasks.get(id)
+    }
+    fn task_cancel(
+        &self,
+        id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<TaskRow>, StorageError> {
+        self.tasks.cancel(id, by, now_ms)
+    }
+    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
+        self.tasks.abandoned(now_ms)
+    }
+    fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
+        self.tasks.prune(now_ms)
     }
 }
 

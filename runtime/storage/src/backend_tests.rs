@@ -62,6 +62,14 @@ fn conformance_quotas() {
 }
 
 #[test]
+fn conformance_tasks() {
+    let (dir, s) = fresh("tasks-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    conformance::tasks_start_report_cancel_finish_and_expire(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn blobs_are_checked_against_their_names() {
     let dir = temp("blobs");
     let s = Embedded::open(&dir, true).unwrap();

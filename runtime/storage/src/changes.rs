@@ -9,6 +9,8 @@ pub enum Change {
     Registry,
     /// API keys.
     Keys,
+    /// A running call was asked to stop: the node running it reads its task again.
+    Tasks,
     /// Anything may have changed (the listener was not listening for a while): read it all.
     Everything,
 }
@@ -30,6 +32,7 @@ impl Change {
         match self {
             Change::Registry => "registry",
             Change::Keys => "keys",
+            Change::Tasks => "tasks",
             Change::Everything => "everything",
         }
     }
@@ -40,6 +43,7 @@ impl Change {
         match text {
             "registry" => Change::Registry,
             "keys" => Change::Keys,
+            "tasks" => Change::Tasks,
             _ => Change::Everything,
         }
     }
@@ -69,7 +73,12 @@ mod tests {
                 "key.revoke"
             ]
         );
-        for c in [Change::Registry, Change::Keys, Change::Everything] {
+        for c in [
+            Change::Registry,
+            Change::Keys,
+            Change::Tasks,
+            Change::Everything,
+        ] {
             assert_eq!(Change::parse(c.as_str()), c);
         }
         assert_eq!(Change::parse("tools-v9"), Change::Everything);

@@ -674,3 +674,129 @@ pub(crate) fn quotas_hold_across_handles(a: &dyn Storage, b: &dyn Storage) {
     assert_eq!(granted_count.into_inner(), 25);
     assert_eq!(a.quota_use("dave", 3, 0).unwrap()[0].executions, 25);
 }
+
+/// Tasks: started, touched with progress (and its lease renewed), cancelled once (the first
+/// asker kept), finished once (a second finish, as by a node marking it interrupted, changes
+/// nothing), found abandoned only when their lease ran out, and forgotten when expired; `b` is
+/// another handle on the same store (another node).
+pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &dyn Storage) {
+    use crate::tasks::NewTask;
+    fn start(id: &str, lease_until_ms: i64) -> NewTask<'_> {
+        NewTask {
+            id,
+            caller: "key_1",
+            tool: "steps",
+            version: "1.0.0",
+            node: "node-a",
+            now_ms: 1_000,
+            lease_until_ms,
+            interrupted: "{\"record\":1}",
+        }
+    }
+    a.task_start(&start("ex_1", 31_000)).unwrap();
+    a.task_start(&start("ex_2", 5_000)).unwrap();
+    assert!(
+        a.task_start(&start("ex_1", 31_000)).is_err(),
+        "ids are unique"
+    );
+    let t = b.task("ex_1").unwrap().expect("seen by the other handle");
+    assert!(t.is_running());
+    assert_eq!(
+        (t.caller.as_str(), t.tool.as_str(), t.node.as_str()),
+        ("key_1", "steps", "node-a")
+    );
+    assert_eq!((t.started_at_ms, t.lease_until_ms), (1_000, 31_000));
+    assert_eq!(t.progress, None);
+    assert_eq!(b.task("ex_none").unwrap(), None);
+
+    // Progress and lease renewal; a touch without progress keeps the last one.
+    assert_eq!(
+        a.task_touch("ex_1", Some("{\"done\":3}"), 2_000, 32_000)
+            .unwrap(),
+        None
+    );
+    assert_eq!(a.task_touch("ex_1", None, 3_000, 33_000).unwrap(), None);
+    let t = b.task("ex_1").unwrap().unwrap();
+    assert_eq!(t.progress.as_deref(), Some("{\"done\":3}"));
+    assert_eq!((t.updated_at_ms, t.lease_until_ms), (3_000, 33_000));
+
+    // Abandoned: only ex_2, whose lease ran out at 5 000.
+    let found = b.tasks_abandoned(10_000).unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| (f.id.as_str(), f.interrupted.as_str()))
+            .collect::<Vec<_>>(),
+        [("ex_2", "{\"record\":1}")]
+    );
+
+    // Cancelled through the other handle: the first asker is kept, the running node learns it
+    // at its next touch.
+    let t = b.task_cancel("ex_1", "key_1", 4_000).unwrap().unwrap();
+    assert_eq!(t.cancel_by.as_deref(), Some("key_1"));
+    let t = b.task_cancel("ex_1", "admin", 4_500).unwrap().unwrap();
+    assert_eq!(t.cancel_by.as_deref(), Some("key_1"));
+    assert_eq!(
+        a.task_touch("ex_1", None, 5_000, 35_000)
+            .unwrap()
+            .as_deref(),
+        Some("key_1")
+    );
+    assert_eq!(b.task_cancel("ex_none", "key_1", 4_000).unwrap(), None);
+
+    // Finished once; then neither touched, cancelled nor finished again.
+    assert!(
+        a.task_finish(
+            "ex_1",
+            "cancelled",
+            "{\"outcome\":\"cancelled\"}",
+            6_000,
+            3_606_000
+        )
+        .unwrap()
+    );
+    assert!(
+        !b.task_finish("ex_1", "interrupted", "{}", 6_500, 3_606_500)
+            .unwrap()
+    );
+    assert_eq!(
+        a.task_touch("ex_1", Some("{}"), 7_000, 37_000).unwrap(),
+        None
+    );
+    let t = b.task("ex_1").unwrap().unwrap();
+    assert!(!t.is_running());
+    assert_eq!(t.outcome.as_deref(), Some("cancelled"));
+    assert_eq!(t.result.as_deref(), Some("{\"outcome\":\"cancelled\"}"));
+    assert_eq!(t.expires_at_ms, Some(3_606_000));
+    assert_eq!(t.progress.as_deref(), Some("{\"done\":3}"));
+    let t = b.task_cancel("ex_1", "admin", 8_000).unwrap().unwrap();
+    assert_eq!(
+        t.cancel_by.as_deref(),
+        Some("key_1"),
+        "a finished task is not marked"
+    );
+    assert!(
+        b.tasks_abandoned(100_000)
+            .unwrap()
+            .iter()
+            .all(|f| f.id != "ex_1")
+    );
+
+    // The abandoned one claimed by a node (the claim is the finish), then expired.
+    assert!(
+        b.task_finish(
+            "ex_2",
+            "interrupted",
+            "{\"outcome\":\"interrupted\"}",
+            10_000,
+            20_000
+        )
+        .unwrap()
+    );
+    assert!(b.tasks_abandoned(100_000).unwrap().is_empty());
+    assert_eq!(a.tasks_prune(19_999).unwrap(), 0);
+    assert_eq!(a.tasks_prune(20_000).unwrap(), 1);
+    assert_eq!(b.task("ex_2").unwrap(), None);
+    assert_eq!(a.tasks_prune(3_606_000).unwrap(), 1);
+    assert_eq!(b.task("ex_1").unwrap(), None);
+}

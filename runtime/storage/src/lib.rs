@@ -30,6 +30,7 @@ pub mod record;
 pub mod registry;
 mod schema;
 pub mod secrets;
+pub mod tasks;
 
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
@@ -45,3 +46,4 @@ pub use record::{ExecutionRecord, Filter, NewExecution, Prepared};
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{SecretError, SecretStore};
+pub use tasks::{Abandoned, NewTask, TaskRow, TaskStore};

@@ -17,7 +17,8 @@
 //!   names and destinations only); records written before keep their hashes;
 //! - version 8: where a tool version came from (`tools.source`);
 //! - version 9: per execution the progress reports its guest made
-//!   (`executions.progress_reports`, NULL for none); records written before keep their hashes.
+//!   (`executions.progress_reports`, NULL for none; records written before keep their hashes),
+//!   and running and recently finished calls (`tasks`, `tasks.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -150,7 +151,25 @@ const TABLES: &str = "
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (id, scope)
     ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);";
+    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);
+    CREATE TABLE IF NOT EXISTS tasks (
+        id          TEXT PRIMARY KEY,
+        caller      TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        node        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        lease_until INTEGER NOT NULL,
+        progress    TEXT,
+        cancel_by   TEXT,
+        outcome     TEXT,
+        result      TEXT,
+        expires_at  INTEGER,
+        interrupted TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
+    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;";
 
 pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;

@@ -15,6 +15,7 @@ mod listen;
 mod log;
 mod meta;
 mod quota;
+mod tasks;
 mod tls;
 use meta::{meta, set_meta};
 pub use tls::root_cert_file;
@@ -29,6 +30,7 @@ use crate::log_verify::StoredCheckpoint;
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaUse};
 use crate::record::{ExecutionRecord, Filter, Prepared};
 use crate::registry::{Quarantine, ToolRecord};
+use crate::tasks::{Abandoned, NewTask, TaskRow};
 use cordon_core::Role;
 use postgres::Transaction;
 use r2d2_postgres::PostgresConnectionManager;
@@ -37,8 +39,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
-/// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from).
-pub const PG_SCHEMA_VERSION: i64 = 4;
+/// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
+/// and recently finished calls (`tasks`, `crate::tasks`).
+pub const PG_SCHEMA_VERSION: i64 = 5;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -131,7 +134,25 @@ const SCHEMA: &str = "
         expires_at bigint NOT NULL,
         PRIMARY KEY (id, scope)
     );
-    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);";
+    CREATE INDEX IF NOT EXISTS quota_leases_caller ON quota_leases (caller, scope);
+    CREATE TABLE IF NOT EXISTS tasks (
+        id          text PRIMARY KEY,
+        caller      text NOT NULL,
+        tool        text NOT NULL,
+        version     text NOT NULL,
+        node        text NOT NULL,
+        started_at  bigint NOT NULL,
+        updated_at  bigint NOT NULL,
+        lease_until bigint NOT NULL,
+        progress    text,
+        cancel_by   text,
+        outcome     text,
+        result      text,
+        expires_at  bigint,
+        interrupted text
+    );
+    CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
+    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;";
 
 /// The advisory lock that serializes schema changes across nodes.
 const SCHEMA_LOCK: i64 = 0x636f_7264_6f6e_0001;
@@ -740,6 +761,45 @@ impl Storage for Postgres {
     }
     fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
         self.prune_quotas(before_day, now_ms)
+    }
+    fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError> {
+        self.start_task(task)
+    }
+    fn task_touch(
+        &self,
+        id: &str,
+        progress: Option<&str>,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, StorageError> {
+        self.touch_task(id, progress, now_ms, lease_until_ms)
+    }
+    fn task_finish(
+        &self,
+        id: &str,
+        outcome: &str,
+        result: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.finish_task(id, outcome, result, now_ms, expires_at_ms)
+    }
+    fn task(&self, id: &str) -> Result<Option<TaskRow>, StorageError> {
+        self.get_task(id)
+    }
+    fn task_cancel(
+        &self,
+        id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<TaskRow>, StorageError> {
+        self.cancel_task(id, by, now_ms)
+    }
+    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
+        self.abandoned_tasks(now_ms)
+    }
+    fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
+        self.prune_tasks(now_ms)
     }
 }
 

@@ -26,6 +26,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "quotas_shared"),
         &Postgres::open(&pg.url("quotas_shared"), 4).unwrap(),
     );
+    conformance::tasks_start_report_cancel_finish_and_expire(
+        &fresh(&pg, "tasks"),
+        &Postgres::open(&pg.url("tasks"), 2).unwrap(),
+    );
     // A second node opening the same database finds the schema in place and the same log.
     let a = fresh(&pg, "shared");
     let b = Postgres::open(&pg.url("shared"), 2).unwrap();
@@ -177,6 +181,23 @@ fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_e
     assert_eq!(next(), Ok(Change::Keys));
     a.delete_tool("echo", &by).unwrap();
     assert_eq!(next(), Ok(Change::Registry));
+    // A running call asked to stop is announced, so its node stops it at once; asking again,
+    // or for a call that is not running, is not.
+    a.task_start(&crate::tasks::NewTask {
+        id: "ex_run",
+        caller: "k",
+        tool: "echo",
+        version: "1.0.0",
+        node: "a",
+        now_ms: 1,
+        lease_until_ms: i64::MAX,
+        interrupted: "{}",
+    })
+    .unwrap();
+    a.task_cancel("ex_run", "k", 2).unwrap();
+    assert_eq!(next(), Ok(Change::Tasks));
+    a.task_cancel("ex_run", "admin", 3).unwrap();
+    a.task_cancel("ex_none", "k", 3).unwrap();
     // What changes nothing others hold is not announced: executions, server events, last-use
     // times, a change that found nothing to change.
     a.append(&[conformance::execution(

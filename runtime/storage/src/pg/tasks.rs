@@ -1,0 +1,139 @@
+//! Running and recently finished calls on PostgreSQL (`crate::tasks`): the same rows as the
+//! embedded store's, shared by every node; a cancellation is announced (`Change::Tasks`) so the
+//! node running the call reads it at once.
+
+use super::Postgres;
+use super::listen::announce;
+use crate::changes::Change;
+use crate::error::StorageError;
+use crate::tasks::{Abandoned, NewTask, TASK_COLUMNS, TaskRow};
+
+fn row(r: &postgres::Row) -> TaskRow {
+    TaskRow {
+        id: r.get(0),
+        caller: r.get(1),
+        tool: r.get(2),
+        version: r.get(3),
+        node: r.get(4),
+        started_at_ms: r.get(5),
+        updated_at_ms: r.get(6),
+        lease_until_ms: r.get(7),
+        progress: r.get(8),
+        cancel_by: r.get(9),
+        outcome: r.get(10),
+        result: r.get(11),
+        expires_at_ms: r.get(12),
+    }
+}
+
+impl Postgres {
+    pub(super) fn start_task(&self, t: &NewTask<'_>) -> Result<(), StorageError> {
+        self.conn()?.execute(
+            "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
+             lease_until, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+            &[
+                &t.id,
+                &t.caller,
+                &t.tool,
+                &t.version,
+                &t.node,
+                &t.now_ms,
+                &t.lease_until_ms,
+                &t.interrupted,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn touch_task(
+        &self,
+        id: &str,
+        progress: Option<&str>,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, StorageError> {
+        let found = self.conn()?.query_opt(
+            "UPDATE tasks SET progress = COALESCE($2, progress), updated_at = $3,
+             lease_until = $4 WHERE id = $1 AND outcome IS NULL RETURNING cancel_by",
+            &[&id, &progress, &now_ms, &lease_until_ms],
+        )?;
+        Ok(found.and_then(|r| r.get(0)))
+    }
+
+    pub(super) fn finish_task(
+        &self,
+        id: &str,
+        outcome: &str,
+        result: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let n = self.conn()?.execute(
+            "UPDATE tasks SET outcome = $2, result = $3, updated_at = $4, expires_at = $5,
+             interrupted = NULL WHERE id = $1 AND outcome IS NULL",
+            &[&id, &outcome, &result, &now_ms, &expires_at_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub(super) fn get_task(&self, id: &str) -> Result<Option<TaskRow>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(row))
+    }
+
+    pub(super) fn cancel_task(
+        &self,
+        id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<TaskRow>, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let marked = tx.execute(
+            "UPDATE tasks SET cancel_by = $2, updated_at = $3
+             WHERE id = $1 AND outcome IS NULL AND cancel_by IS NULL",
+            &[&id, &by, &now_ms],
+        )?;
+        if marked == 1 {
+            announce(&mut tx, Change::Tasks)?;
+        }
+        let found = tx
+            .query_opt(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(row);
+        tx.commit()?;
+        Ok(found)
+    }
+
+    pub(super) fn abandoned_tasks(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT id, interrupted FROM tasks WHERE outcome IS NULL AND lease_until <= $1
+                 ORDER BY started_at",
+                &[&now_ms],
+            )?
+            .iter()
+            .map(|r| Abandoned {
+                id: r.get(0),
+                interrupted: r.get::<_, Option<String>>(1).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub(super) fn prune_tasks(&self, now_ms: i64) -> Result<u64, StorageError> {
+        Ok(self.conn()?.execute(
+            "DELETE FROM tasks WHERE outcome IS NOT NULL AND expires_at <= $1",
+            &[&now_ms],
+        )?)
+    }
+}

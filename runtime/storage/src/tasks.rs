@@ -1,0 +1,229 @@
+//! Running and recently finished calls, kept in the store so that every node sharing it sees
+//! the same state: a call started asynchronously on one node can be read, awaited and cancelled
+//! through another, and its answer is kept for a while after it ends (`async_result_ttl`).
+//!
+//! A running task has a lease its node renews while the call runs; a task whose lease ran out
+//! belongs to a node that died, and any node may end it as `interrupted` (recording the
+//! execution it prepared at the start). Cancellation is a mark in the row (who asked), which
+//! the running node reads at its next renewal or on the change announcement that follows.
+
+/// A task as it starts.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    /// The execution id it will be recorded under.
+    pub id: &'a str,
+    /// Who started it (a key id, or `issuer#subject`): the only caller besides an admin who
+    /// may read or cancel it.
+    pub caller: &'a str,
+    pub tool: &'a str,
+    pub version: &'a str,
+    /// The node running it.
+    pub node: &'a str,
+    pub now_ms: i64,
+    /// When the task counts as abandoned unless its node renews the lease.
+    pub lease_until_ms: i64,
+    /// The execution record (JSON of a `NewExecution`) to append if the task is interrupted:
+    /// prepared at the start, when everything it names is known.
+    pub interrupted: &'a str,
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub id: String,
+    pub caller: String,
+    pub tool: String,
+    pub version: String,
+    pub node: String,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub lease_until_ms: i64,
+    /// The last progress the call reported (JSON of a `cordon_core::Progress`).
+    pub progress: Option<String>,
+    /// Who asked for the call to stop, once someone did.
+    pub cancel_by: Option<String>,
+    /// The outcome, once the call ended (`cordon_core::Outcome` names).
+    pub outcome: Option<String>,
+    /// The answer, once the call ended (JSON, as the invoke answered it).
+    pub result: Option<String>,
+    /// When a finished task is forgotten.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl TaskRow {
+    pub fn is_running(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
+/// A task found abandoned: its id and the record to append for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    pub id: String,
+    pub interrupted: String,
+}
+
+/// The columns a [`TaskRow`] is read from, in its field order.
+pub(crate) const TASK_COLUMNS: &str = "id, caller, tool, version, node, started_at, updated_at, \
+     lease_until, progress, cancel_by, outcome, result, expires_at";
+
+/// The embedded store's tasks: `tasks` in `cordon.db`, on a connection of their own.
+#[derive(Debug)]
+pub struct TaskStore {
+    conn: std::sync::Mutex<rusqlite::Connection>,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        caller: r.get(1)?,
+        tool: r.get(2)?,
+        version: r.get(3)?,
+        node: r.get(4)?,
+        started_at_ms: r.get(5)?,
+        updated_at_ms: r.get(6)?,
+        lease_until_ms: r.get(7)?,
+        progress: r.get(8)?,
+        cancel_by: r.get(9)?,
+        outcome: r.get(10)?,
+        result: r.get(11)?,
+        expires_at_ms: r.get(12)?,
+    })
+}
+
+impl TaskStore {
+    pub fn open(data_dir: &std::path::Path) -> Result<Self, crate::StorageError> {
+        Ok(TaskStore {
+            conn: std::sync::Mutex::new(crate::schema::open(&data_dir.join("cordon.db"))?),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn start(&self, t: &NewTask<'_>) -> Result<(), crate::StorageError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
+                 lease_until, interrupted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+            )?
+            .execute(rusqlite::params![
+                t.id,
+                t.caller,
+                t.tool,
+                t.version,
+                t.node,
+                t.now_ms,
+                t.lease_until_ms,
+                t.interrupted
+            ])?;
+        Ok(())
+    }
+
+    pub fn touch(
+        &self,
+        id: &str,
+        progress: Option<&str>,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<String>, crate::StorageError> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn();
+        let cancel_by = conn
+            .prepare_cached(
+                "UPDATE tasks SET progress = COALESCE(?2, progress), updated_at = ?3,
+                 lease_until = ?4 WHERE id = ?1 AND outcome IS NULL RETURNING cancel_by",
+            )?
+            .query_row(
+                rusqlite::params![id, progress, now_ms, lease_until_ms],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(cancel_by)
+    }
+
+    pub fn finish(
+        &self,
+        id: &str,
+        outcome: &str,
+        result: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<bool, crate::StorageError> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE tasks SET outcome = ?2, result = ?3, updated_at = ?4, expires_at = ?5,
+                 interrupted = NULL WHERE id = ?1 AND outcome IS NULL",
+            )?
+            .execute(rusqlite::params![
+                id,
+                outcome,
+                result,
+                now_ms,
+                expires_at_ms
+            ])?;
+        Ok(n == 1)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<TaskRow>, crate::StorageError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
+            .query_row([id], row)
+            .optional()?)
+    }
+
+    pub fn cancel(
+        &self,
+        id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Option<TaskRow>, crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "UPDATE tasks SET cancel_by = ?2, updated_at = ?3
+             WHERE id = ?1 AND outcome IS NULL AND cancel_by IS NULL",
+        )?
+        .execute(rusqlite::params![id, by, now_ms])?;
+        let found = {
+            use rusqlite::OptionalExtension;
+            tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
+                .query_row([id], row)
+                .optional()?
+        };
+        tx.commit()?;
+        Ok(found)
+    }
+
+    pub fn abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, crate::StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, interrupted FROM tasks WHERE outcome IS NULL AND lease_until <= ?1
+             ORDER BY started_at",
+        )?;
+        let found = stmt
+            .query_map([now_ms], |r| {
+                Ok(Abandoned {
+                    id: r.get(0)?,
+                    interrupted: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(found)
+    }
+
+    pub fn prune(&self, now_ms: i64) -> Result<u64, crate::StorageError> {
+        let n = self
+            .conn()
+            .prepare_cached("DELETE FROM tasks WHERE outcome IS NOT NULL AND expires_at <= ?1")?
+            .execute([now_ms])?;
+        Ok(n as u64)
+    }
+}
