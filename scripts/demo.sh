@@ -58,6 +58,8 @@ Try:
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/tools
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"text":"hello sandboxed world"}' $url/v1/tools/word-count/invoke
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"path":"/data/hello.txt"}' $url/v1/tools/read-file/invoke
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -H "Prefer: respond-async" -d '{"below":10000000}' $url/v1/tools/primes/invoke
+  curl -sN -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions/<execution_id>/events   # docs/long-running.md
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/verify
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/events

@@ -107,6 +107,8 @@ pub fn fixture(name: &str) -> Fixture {
         ("sleep", guests::SLEEP),
         ("big_data", guests::BIG_DATA),
         ("nap", guests::NAP),
+        ("steps", guests::STEPS),
+        ("primes", guests::PRIMES),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[
@@ -204,10 +206,25 @@ impl Server {
         key: Option<&str>,
         body: &[u8],
     ) -> (u16, String, Vec<u8>) {
+        self.request_with(method, path, key, &[], body)
+    }
+
+    /// [`Server::request`] with more request headers.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
-        let auth = key
+        let mut auth = key
             .map(|k| format!("Authorization: Bearer {k}\r\n"))
             .unwrap_or_default();
+        for (name, value) in headers {
+            auth.push_str(&format!("{name}: {value}\r\n"));
+        }
         let kind = if body.starts_with(b"\0asm") {
             "application/wasm"
         } else {

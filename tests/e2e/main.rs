@@ -20,6 +20,7 @@ mod hostile;
 mod identity;
 mod idp;
 mod keys_api;
+mod long_running;
 mod mcp;
 mod network;
 mod oci;

@@ -51,6 +51,7 @@ fn the_openapi_document_matches_what_is_served() {
     assert_eq!(
         documented,
         [
+            "DELETE /v1/executions/{id}",
             "DELETE /v1/keys/{id}",
             "DELETE /v1/tools/{name}",
             "GET /.well-known/oauth-protected-resource",
@@ -61,6 +62,7 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/audit/verify",
             "GET /v1/executions",
             "GET /v1/executions/{id}",
+            "GET /v1/executions/{id}/events",
             "GET /v1/keys",
             "GET /v1/quotas/{caller}",
             "GET /v1/tools",
@@ -137,6 +139,44 @@ fn the_openapi_document_matches_what_is_served() {
         b"",
         200,
     );
+    // A call started asynchronously: its 202, its view for its caller, a cancel of it ended.
+    let (status, _, body) = s.request_with(
+        "POST",
+        "/v1/tools/echo/invoke",
+        Some(&f.invoker),
+        &[("Prefer", "respond-async")],
+        b"{\"a\":1}",
+    );
+    assert_eq!(status, 202);
+    let started: Value = serde_json::from_slice(&body).unwrap();
+    conforms(&doc, &response_schema(&doc, invoke, "post", 202), &started);
+    let task = started["execution_id"].as_str().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let view = check(
+        "GET",
+        &format!("/v1/executions/{task}"),
+        "/v1/executions/{id}",
+        &f.invoker,
+        b"",
+        200,
+    );
+    assert_eq!(view["status"], "finished", "{view}");
+    check(
+        "DELETE",
+        &format!("/v1/executions/{task}"),
+        "/v1/executions/{id}",
+        &f.invoker,
+        b"",
+        409,
+    );
+    check(
+        "DELETE",
+        "/v1/executions/ex_0",
+        "/v1/executions/{id}",
+        &f.invoker,
+        b"",
+        404,
+    );
     let page = check(
         "GET",
         "/v1/executions",
@@ -145,7 +185,7 @@ fn the_openapi_document_matches_what_is_served() {
         b"",
         200,
     );
-    assert_eq!(page["executions"].as_array().unwrap().len(), 2);
+    assert_eq!(page["executions"].as_array().unwrap().len(), 3);
     check(
         "GET",
         "/v1/audit/verify",

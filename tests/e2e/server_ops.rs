@@ -431,7 +431,8 @@ fn waiting_calls_run_side_by_side_not_one_after_another() {
         "{r}"
     );
 
-    // A client that hangs up mid-call does not cancel it: the call finishes and is recorded.
+    // A client that hangs up mid-call stops it (issue 26): the call is recorded, `cancelled`
+    // by its caller, with what it used until then.
     let body = br#"{"ms": 400}"#; // 11 bytes: told apart from the calls above by its size
     let mut gone = TcpStream::connect(&s.addr).unwrap();
     write!(
@@ -453,7 +454,12 @@ fn waiting_calls_run_side_by_side_not_one_after_another() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["input_bytes"] == body.len() && r["outcome"] == "ok")
+            .filter(|r| {
+                r["input_bytes"] == body.len()
+                    && r["outcome"] == "cancelled"
+                    && r["error"] == "cancelled by its caller (the connection closed)"
+                    && r["usage"]["wall_time_us"].as_u64().unwrap() < 400_000
+            })
             .count();
         if recorded > 0 {
             break;

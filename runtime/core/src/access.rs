@@ -45,6 +45,9 @@ pub enum Action {
     ReadPolicy,
     /// `GET /metrics` when the server requires a key for it (the default).
     ReadMetrics,
+    /// Read and cancel any caller's running calls and their kept answers (everyone may do so
+    /// for their own).
+    ManageExecutions,
 }
 
 impl Role {
@@ -104,6 +107,7 @@ mod tests {
             SetPolicy,
             ReadPolicy,
             ReadMetrics,
+            ManageExecutions,
         ];
         let allowed = |r: Role| all.iter().filter(|a| r.permits(**a)).count();
         assert_eq!(allowed(Role::Admin), all.len());
@@ -117,6 +121,7 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()), Some(r));
             assert_eq!(r.permits(ManageKeys), r == Role::Admin);
             assert_eq!(r.permits(SetPolicy), r == Role::Admin);
+            assert_eq!(r.permits(ManageExecutions), r == Role::Admin);
             assert_eq!(r.permits(ReadPolicy), r != Role::Invoker);
         }
     }

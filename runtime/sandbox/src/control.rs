@@ -61,7 +61,8 @@ impl CallControl {
         &self.token
     }
 
-    pub(crate) fn sink(&self) -> Option<&ProgressSink> {
+    /// Where the call's forwarded progress reports go.
+    pub fn sink(&self) -> Option<&ProgressSink> {
         self.progress.as_ref()
     }
 }

@@ -12,12 +12,13 @@
 //!   seccomp confinement), `input`, `admission` (verify, compile, describe), `committed` (the
 //!   type journal and audit log share), `audit_log` (log key, checkpoints, receipts), `error`,
 //!   `extract`, `blocking`, `wire_errors`, `listen`, `oci_pull` (registry settings, and the
-//!   pull a publish by reference makes);
+//!   pull a publish by reference makes), `running` (the calls running on this node);
 //! - who calls and what they may use: `oidc` (token verification), `caller`, `ratelimit`,
 //!   `keycache`, `resource` (OAuth metadata), `live` (a tool ready to run), `quota`, `settings`;
 //! - the record: `journal` (group commit);
 //! - the state every handler reads: `state`, then `registry` (the one way tools and policies
-//!   change), `sync` (following the store), `auth` (the request's caller);
+//!   change), `tasks` (calls started asynchronously: their leases, answers and the interrupted
+//!   ones), `sync` (following the store), `auth` (the request's caller);
 //! - the endpoints: `api::*` (REST), `mcp_call` (what an MCP `tools/call` answers, and the
 //!   direct path for a plain stateless one), `mcp`, `router`, and `node` (a node's life).
 
@@ -49,9 +50,11 @@ pub mod ratelimit;
 pub mod registry;
 pub mod resource;
 pub mod router;
+pub mod running;
 pub mod settings;
 pub mod state;
 pub mod sync;
+pub mod tasks;
 pub mod wire_errors;
 
 pub use audit_log::{AuditSettings, LOG_KEY_FILE};

@@ -14,20 +14,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// How long shutdown waits for open connections, and then for executions still running, before
-/// it exits anyway: the longest deadline any policy may set (the server cap), plus 5 s to record
-/// the call. So a call that started is never cut short by a shutdown.
-pub fn shutdown_grace() -> Duration {
-    Duration::from_millis(cordon_core::Limits::server_caps().timeout_ms) + Duration::from_secs(5)
-}
-
 /// Serves `app` on `listener` until `shutdown` completes. `client_timeout` bounds the time a
 /// client has to send a request's headers, which also closes idle keep-alive connections after
 /// that long.
+/// After `shutdown`, open connections get `grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     client_timeout: Duration,
+    grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -68,7 +63,7 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(shutdown_grace()) => {
+        () = tokio::time::sleep(grace) => {
             tracing::warn!("connections still open after the shutdown grace period; closing them");
         }
     }

@@ -15,7 +15,8 @@
 //! body that is exactly `{"jsonrpc":"2.0","id":..,"method":"tools/call","params":{"name":..,
 //! "arguments":{..}}}`.
 
-use crate::api::invoke::{self, InvokeResponse};
+use crate::api::execute::admit;
+use crate::api::invoke::InvokeResponse;
 use crate::caller::Caller;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -161,7 +162,17 @@ pub async fn call_outcome(
         serde_json::to_vec(&input).map_err(|e| McpError::internal_error(e.to_string(), None))?;
     // The same checks in the same order as HTTP invoke (the role before the tool's existence,
     // so a key that may not invoke learns nothing about which tools exist).
-    let result = invoke::execute(state, caller, name, None, &body, "mcp").await;
+    let result = async {
+        let admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
+        let tool = admitted.tool.clone();
+        let registered = admitted.register(false, None);
+        // In a task of its own, so the call is recorded whatever happens to the request.
+        let answer = tokio::spawn(admitted.run(registered))
+            .await
+            .map_err(crate::error::ApiError::internal)??;
+        Ok::<_, crate::error::ApiError>((answer, tool))
+    }
+    .await;
     Ok(match result {
         Ok((answer, tool)) => call_result(answer, wraps_output(&tool.record)),
         Err(e) if e.code == "not_found" => {

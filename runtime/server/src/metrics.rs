@@ -184,6 +184,15 @@ pub fn execution(tool: &str, exec: &Execution) {
     }
 }
 
+/// Records a call found `interrupted` after its node stopped (counted with the invocations).
+pub fn interrupted(tool: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.invocations
+            .with_label_values(&[tool, cordon_core::Outcome::Interrupted.as_str()])
+            .inc();
+    }
+}
+
 /// Records a refused request by its error code.
 pub fn rejected(code: &'static str) {
     if let Some(m) = METRICS.as_ref() {

@@ -27,11 +27,14 @@ pub struct Node {
 impl Node {
     /// Starts a node that will answer on `listener`: everything up to the first request.
     pub async fn start(
-        settings: ServerSettings,
+        mut settings: ServerSettings,
         services: Services,
         listener: TcpListener,
     ) -> Result<Node, ServerError> {
         let address = listener.local_addr().map_err(ServerError::Serve)?;
+        if settings.node_name.is_empty() {
+            settings.node_name = node_name(address);
+        }
         // Reading what the server starts from (the log's identity and newest checkpoint, the key
         // table) blocks; a PostgreSQL client must not run on an async worker.
         let state = tokio::task::spawn_blocking(move || AppState::new(settings, services))
@@ -39,6 +42,12 @@ impl Node {
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let state = Arc::new(state);
         spawn_housekeeping(state.clone());
+        // The tasks this node left running before (a kill, a crash) end `interrupted` before it
+        // serves, so their callers never wait on them; from then on, those of any node that
+        // died.
+        crate::tasks::sweep(&state, true).await;
+        tracing::info!(node = state.settings.node_name, "node named");
+        crate::tasks::spawn_sweeper(state.clone());
         crate::metrics::install();
         let started = std::time::Instant::now();
         // Following the store's announcements starts before the load, so nothing changed by
@@ -111,21 +120,45 @@ impl Node {
             state, listener, ..
         } = self;
         let app = crate::router::app(state.clone());
-        crate::listen::serve(listener, app, state.settings.client_timeout, shutdown)
-            .await
-            .map_err(ServerError::Serve)?;
-        // Calls whose client went away are still running detached; each ends by its own
-        // deadline and is recorded before its permit is returned. Wait for all permits
-        // (bounded, like the connections' grace period) so none is cut off by the exit.
-        let all = u32::try_from(state.settings.max_in_flight).unwrap_or(u32::MAX);
-        match tokio::time::timeout(
-            crate::listen::shutdown_grace(),
-            state.in_flight.acquire_many(all),
+        let grace = state.settings.shutdown_grace;
+        let started = std::time::Instant::now();
+        crate::listen::serve(
+            listener,
+            app,
+            state.settings.client_timeout,
+            grace,
+            shutdown,
         )
         .await
-        {
+        .map_err(ServerError::Serve)?;
+        // Calls still running (asynchronous ones, and any whose connection is gone) each end
+        // by their own deadline and are recorded before their permit is returned. Wait for all
+        // permits until the grace period is over; then stop what still runs, which is recorded
+        // `interrupted` with what it used (and its task answered so), and wait for those
+        // records.
+        let all = u32::try_from(state.settings.max_in_flight).unwrap_or(u32::MAX);
+        let left = grace.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, state.in_flight.acquire_many(all)).await {
             Ok(_) => tracing::info!("every execution finished and recorded; exiting"),
-            Err(_) => tracing::warn!("executions still running after the grace period; exiting"),
+            Err(_) => {
+                let running = state.running.len();
+                tracing::warn!(
+                    running,
+                    "executions still running after the grace period: interrupting them"
+                );
+                state.running.interrupt_all();
+                match tokio::time::timeout(
+                    Duration::from_secs(10),
+                    state.in_flight.acquire_many(all),
+                )
+                .await
+                {
+                    Ok(_) => tracing::info!("the interrupted executions are recorded; exiting"),
+                    Err(_) => tracing::error!(
+                        "executions still not recorded 10 s after they were interrupted; exiting (their tasks are found interrupted at the next start)"
+                    ),
+                }
+            }
         }
         // The stop is the last event, and a final checkpoint covers it.
         record(
@@ -155,6 +188,16 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// A node's name by default: the machine's host name and the address it listens on.
+fn node_name(address: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}/{address}")
 }
 
 /// Records an event of the server itself.

@@ -46,7 +46,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/quotas/{caller}", get(quotas::show))
         .route("/v1/executions", get(executions::list))
-        .route("/v1/executions/{id}", get(executions::show))
+        .route(
+            "/v1/executions/{id}",
+            get(executions::show).delete(executions::cancel),
+        )
+        .route("/v1/executions/{id}/events", get(executions::events))
         .route("/v1/audit/verify", get(executions::verify))
         .route("/v1/audit/events", get(audit::events))
         .route("/v1/audit/key", get(audit::key))

@@ -47,6 +47,14 @@ pub struct ServerSettings {
     pub retention_days: Option<u32>,
     /// How tools are pulled from OCI registries (`oci_pull.rs`: the reason for each default).
     pub registries: RegistrySettings,
+    /// How long the answer of a call started asynchronously is kept for its caller to fetch.
+    pub async_result_ttl: std::time::Duration,
+    /// How long a stop waits for open connections and running calls before it interrupts them.
+    pub shutdown_grace: std::time::Duration,
+    /// This node's name in the tasks it runs (`tasks.rs`); empty: the host name and the address
+    /// it listens on, so a node restarted on the same address ends the tasks it left running at
+    /// once.
+    pub node_name: String,
 }
 
 /// Who may read `GET /metrics`.
@@ -106,6 +114,14 @@ impl ServerSettings {
             retention_days: None,
             // Public addresses only, HTTPS only, anonymous, 120 s.
             registries: RegistrySettings::default(),
+            // An hour: long enough for a client to come back after a dropped connection or a
+            // restart, short enough that answers (which may be sensitive) do not pile up.
+            async_result_ttl: std::time::Duration::from_secs(3600),
+            // A minute and 5 s: the calls most tools make (seconds) finish and are recorded;
+            // a longer call is interrupted and recorded as such, rather than holding a
+            // deployment's rollout for up to the 30-minute cap.
+            shutdown_grace: std::time::Duration::from_secs(65),
+            node_name: String::new(),
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub ready: std::sync::atomic::AtomicBool,
     /// Stored (name, version, policy hash) this node refused to admit, not tried again.
     pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
+    /// The calls running on this node (to cancel them, to follow their progress).
+    pub running: Arc<crate::running::Running>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -109,6 +111,7 @@ impl AppState {
             registry_lock: tokio::sync::Mutex::default(),
             ready: std::sync::atomic::AtomicBool::new(false),
             not_admitted: std::sync::Mutex::default(),
+            running: Arc::default(),
         })
     }
 

@@ -188,6 +188,9 @@ pub fn spawn_follower(state: Arc<AppState>) -> Result<(), ServerError> {
 
 async fn apply(state: &Arc<AppState>, wanted: &BTreeSet<Change>) {
     let everything = wanted.contains(&Change::Everything);
+    if everything || wanted.contains(&Change::Tasks) {
+        crate::tasks::check_cancels(state).await;
+    }
     if everything || wanted.contains(&Change::Keys) {
         state.keys.refresh_now(&state.storage).await;
     }

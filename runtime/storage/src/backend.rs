@@ -159,10 +159,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Announced to every node sharing the store.
     fn task_cancel(&self, id: &str, by: &str, now_ms: i64)
     -> Result<Option<TaskRow>, StorageError>;
-    /// Running tasks whose lease ran out by `now_ms`: their node died.
-    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError>;
+    /// Running tasks whose lease ran out by `now_ms` (their node died), and those `node` runs
+    /// (a node starting again under its name ends what it left running).
+    fn tasks_abandoned(
+        &self,
+        now_ms: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<Abandoned>, StorageError>;
     /// Forgets finished tasks whose answer expired by `now_ms`.
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError>;
+
+    /// Whether other servers may share this store (PostgreSQL): the embedded one is one
+    /// server's, so whatever it finds running at start was left by its own previous life.
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Whether the store answers now (for readiness checks, never per request).
     fn ping(&self) -> Result<(), StorageError> {
@@ -426,8 +437,12 @@ impl Storage for Embedded {
     ) -> Result<Option<TaskRow>, StorageError> {
         self.tasks.cancel(id, by, now_ms)
     }
-    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
-        self.tasks.abandoned(now_ms)
+    fn tasks_abandoned(
+        &self,
+        now_ms: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<Abandoned>, StorageError> {
+        self.tasks.abandoned(now_ms, node)
     }
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
         self.tasks.prune(now_ms)

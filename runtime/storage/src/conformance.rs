@@ -721,7 +721,7 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
     assert_eq!((t.updated_at_ms, t.lease_until_ms), (3_000, 33_000));
 
     // Abandoned: only ex_2, whose lease ran out at 5 000.
-    let found = b.tasks_abandoned(10_000).unwrap();
+    let found = b.tasks_abandoned(10_000, None).unwrap();
     assert_eq!(
         found
             .iter()
@@ -729,6 +729,16 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
             .collect::<Vec<_>>(),
         [("ex_2", "{\"record\":1}")]
     );
+
+    // A node starting again under its name finds what it left running, whatever the lease.
+    let mine: Vec<String> = b
+        .tasks_abandoned(0, Some("node-a"))
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(mine, ["ex_1", "ex_2"]);
+    assert!(b.tasks_abandoned(0, Some("node-b")).unwrap().is_empty());
 
     // Cancelled through the other handle: the first asker is kept, the running node learns it
     // at its next touch.
@@ -776,7 +786,7 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
         "a finished task is not marked"
     );
     assert!(
-        b.tasks_abandoned(100_000)
+        b.tasks_abandoned(100_000, None)
             .unwrap()
             .iter()
             .all(|f| f.id != "ex_1")
@@ -793,7 +803,7 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
         )
         .unwrap()
     );
-    assert!(b.tasks_abandoned(100_000).unwrap().is_empty());
+    assert!(b.tasks_abandoned(100_000, None).unwrap().is_empty());
     assert_eq!(a.tasks_prune(19_999).unwrap(), 0);
     assert_eq!(a.tasks_prune(20_000).unwrap(), 1);
     assert_eq!(b.task("ex_2").unwrap(), None);

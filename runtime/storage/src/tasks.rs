@@ -202,14 +202,18 @@ impl TaskStore {
         Ok(found)
     }
 
-    pub fn abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, crate::StorageError> {
+    pub fn abandoned(
+        &self,
+        now_ms: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<Abandoned>, crate::StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, interrupted FROM tasks WHERE outcome IS NULL AND lease_until <= ?1
-             ORDER BY started_at",
+            "SELECT id, interrupted FROM tasks WHERE outcome IS NULL
+             AND (lease_until <= ?1 OR node = ?2) ORDER BY started_at, id",
         )?;
         let found = stmt
-            .query_map([now_ms], |r| {
+            .query_map(rusqlite::params![now_ms, node], |r| {
                 Ok(Abandoned {
                     id: r.get(0)?,
                     interrupted: r.get::<_, Option<String>>(1)?.unwrap_or_default(),

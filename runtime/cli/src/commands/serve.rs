@@ -76,6 +76,14 @@ pub struct ServeArgs {
     /// [default: 30].
     #[arg(long, env = "CORDON_CLIENT_TIMEOUT_SECS")]
     pub client_timeout_secs: Option<u64>,
+    /// Seconds the answer of a call started asynchronously (`Prefer: respond-async`) is kept
+    /// for its caller [default: 3600].
+    #[arg(long, env = "CORDON_ASYNC_RESULT_TTL_SECS")]
+    pub async_result_ttl_secs: Option<u64>,
+    /// Seconds a stop waits for open connections and running calls; calls still running then
+    /// are stopped and recorded `interrupted` [default: 65].
+    #[arg(long, env = "CORDON_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// Wait for each execution record to reach the disk (fsync) before answering
     /// [default: true]. Turning it off trades the last moments of the log on power loss for
     /// throughput; a killed process still loses nothing.
@@ -145,6 +153,8 @@ struct ConfigFile {
     auth_failures_per_minute: Option<u32>,
     retention_days: Option<u32>,
     client_timeout_secs: Option<u64>,
+    async_result_ttl_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
     durable_log: Option<bool>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
@@ -218,6 +228,8 @@ impl ServeArgs {
             .or(file.auth_failures_per_minute);
         self.retention_days = self.retention_days.or(file.retention_days);
         self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
+        self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
+        self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
         self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
         self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
@@ -485,6 +497,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         retention_days: args.retention_days,
         registries,
+        async_result_ttl: args
+            .async_result_ttl_secs
+            .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
+        shutdown_grace: args
+            .shutdown_grace_secs
+            .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),
         ..defaults
     };
     let state_services = Services {

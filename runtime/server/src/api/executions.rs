@@ -1,12 +1,18 @@
-//! `/v1/executions` and `/v1/audit/verify`: reading and verifying the execution log.
+//! `/v1/executions` and `/v1/audit/verify`: reading and verifying the execution log; following,
+//! streaming and cancelling a call (`docs/long-running.md`).
 
 use crate::caller::Caller;
+use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::tasks::{ExecutionAnswer, ExecutionView};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use cordon_core::{Action, Outcome};
-use cordon_storage::{ChainReport, ExecutionRecord, Filter};
+use cordon_storage::{ChainReport, ExecutionRecord, Filter, TaskRow};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -106,16 +112,18 @@ pub async fn list(
     }))
 }
 
-/// One execution record.
+/// A call by its id: to the caller who started it asynchronously (or an admin), where it is
+/// (`running` with its newest progress, then `finished` with the whole answer, kept for
+/// `async_result_ttl`); to a role that reads the execution log, its record. Anything else, an
+/// unknown id included, is 404: an id is never confirmed to someone who may not see it.
 #[utoipa::path(
     get,
     path = "/v1/executions/{id}",
     tag = "executions",
     params(("id" = String, Path, description = "the `execution_id` an invoke returned")),
     responses(
-        (status = 200, body = ExecutionRecord),
+        (status = 200, description = "the call as its caller follows it, or the record", body = ExecutionAnswer),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -124,14 +132,139 @@ pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ExecutionRecord>, ApiError> {
-    caller.require(Action::ReadExecutions)?;
+) -> Result<Json<ExecutionAnswer>, ApiError> {
+    if let Some(row) = own_task(&state, &caller, &id).await? {
+        let here = state.running.get(&id);
+        return Ok(Json(ExecutionAnswer::Task(Box::new(ExecutionView::of(
+            &row,
+            here.as_deref(),
+        )))));
+    }
+    if !caller.permits(Action::ReadExecutions) {
+        return Err(not_found(&id));
+    }
     let looking = id.clone();
     let record = state
         .db(move |s| s.execution(&looking))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no execution {id}")))?;
-    Ok(Json(record))
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(ExecutionAnswer::Record(Box::new(record))))
+}
+
+/// The task `id` if `caller` may follow it: the caller who started it, or an admin.
+async fn own_task(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<TaskRow>, ApiError> {
+    let looking = id.to_owned();
+    let row = state.db(move |s| s.task(&looking)).await?;
+    Ok(row.filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions)))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no execution {id} that this caller may see"))
+}
+
+/// Stops a running call: the caller who started it (synchronously or not), or an admin. The
+/// call stops within moments (a guest computing at its next epoch tick, one waiting in a host
+/// call at once; on another node of a shared store within a second) and is recorded
+/// `cancelled`, with who asked and what it used. A call that already ended is 409 with its
+/// outcome.
+#[utoipa::path(
+    delete,
+    path = "/v1/executions/{id}",
+    tag = "executions",
+    params(("id" = String, Path, description = "the `execution_id` of a running call")),
+    responses(
+        (status = 202, description = "asked to stop; follow it with `GET /v1/executions/{id}`", body = ExecutionView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the call already ended (`already_finished`, its outcome named)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
+    let may = |owner: &str| owner == caller.id || caller.permits(Action::ManageExecutions);
+    let by = caller.id.clone();
+    // A call running here: stopped at once.
+    if let Some(call) = state.running.get(&id).filter(|c| may(&c.caller)) {
+        call.control.cancel(&by);
+        tracing::info!(target: "cordon::admin", execution_id = id, by, "cancel asked");
+        if !call.task {
+            let mut view = ExecutionView::started(&call);
+            view.cancel_requested_by = call.control.cancelled_by().map(str::to_owned);
+            return Ok((StatusCode::ACCEPTED, Json(view)));
+        }
+    }
+    // A task (here or on another node): marked in the store, which the node running it reads.
+    if own_task(&state, &caller, &id).await?.is_some() {
+        let (looking, who) = (id.clone(), by.clone());
+        let row = state
+            .db(move |s| s.task_cancel(&looking, &who, now_ms()))
+            .await?
+            .ok_or_else(|| not_found(&id))?;
+        if let Some(outcome) = row.outcome.as_deref() {
+            return Err(finished(&id, outcome));
+        }
+        tracing::info!(target: "cordon::admin", execution_id = id, by, "cancel asked");
+        let here = state.running.get(&id);
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(ExecutionView::of(&row, here.as_deref())),
+        ));
+    }
+    // A call that ended (a record): 409 for whoever may see it, 404 for anyone else.
+    let looking = id.clone();
+    let record = state.db(move |s| s.execution(&looking)).await?;
+    match record {
+        Some(r) if may(&r.execution.caller) || caller.permits(Action::ReadExecutions) => {
+            Err(finished(&id, r.execution.outcome.as_str()))
+        }
+        _ => Err(not_found(&id)),
+    }
+}
+
+fn finished(id: &str, outcome: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_finished",
+        format!("execution {id} already ended: {outcome}"),
+    )
+}
+
+/// The call's progress and then its answer as server-sent events, for its caller or an admin:
+/// `progress` events (`{"done", "total", "message"}`) while it runs, then one `result` event
+/// with the whole answer (as `GET /v1/executions/{id}` shows it finished), and the stream ends.
+/// A call that already ended sends its `result` at once.
+#[utoipa::path(
+    get,
+    path = "/v1/executions/{id}/events",
+    tag = "executions",
+    params(("id" = String, Path, description = "the `execution_id` of a call started with `Prefer: respond-async`")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `progress` events, then one `result`", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(row) = own_task(&state, &caller, &id).await? else {
+        return Err(not_found(&id));
+    };
+    let stream = crate::api::events::stream(state, row);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 /// Walks the whole execution log and reports whether the hash chain is intact, naming every

@@ -2,6 +2,8 @@
 //! from their annotations.
 
 pub mod audit;
+pub mod events;
+pub mod execute;
 pub mod executions;
 pub mod invoke;
 pub mod keys;

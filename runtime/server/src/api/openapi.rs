@@ -49,6 +49,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         keys::revoke,
         executions::list,
         executions::show,
+        executions::cancel,
+        executions::events,
         executions::verify,
         audit::events,
         audit::key,
@@ -81,6 +83,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         DenialKind,
         ExecutionPage,
         ExecutionRecord,
+        crate::tasks::ExecutionView,
+        crate::tasks::ExecutionAnswer,
+        crate::tasks::TaskStatus,
+        cordon_core::Progress,
         NewExecution,
         ChainReport,
         Event,
@@ -244,6 +250,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (19, 2));
+        assert_eq!((secured, public), (21, 2));
     }
 }

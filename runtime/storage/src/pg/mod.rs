@@ -762,6 +762,9 @@ impl Storage for Postgres {
     fn quota_prune(&self, before_day: i64, now_ms: i64) -> Result<u64, StorageError> {
         self.prune_quotas(before_day, now_ms)
     }
+    fn shared(&self) -> bool {
+        true
+    }
     fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError> {
         self.start_task(task)
     }
@@ -795,8 +798,12 @@ impl Storage for Postgres {
     ) -> Result<Option<TaskRow>, StorageError> {
         self.cancel_task(id, by, now_ms)
     }
-    fn tasks_abandoned(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
-        self.abandoned_tasks(now_ms)
+    fn tasks_abandoned(
+        &self,
+        now_ms: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<Abandoned>, StorageError> {
+        self.abandoned_tasks(now_ms, node)
     }
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
         self.prune_tasks(now_ms)

@@ -114,13 +114,17 @@ impl Postgres {
         Ok(found)
     }
 
-    pub(super) fn abandoned_tasks(&self, now_ms: i64) -> Result<Vec<Abandoned>, StorageError> {
+    pub(super) fn abandoned_tasks(
+        &self,
+        now_ms: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<Abandoned>, StorageError> {
         Ok(self
             .conn()?
             .query(
-                "SELECT id, interrupted FROM tasks WHERE outcome IS NULL AND lease_until <= $1
-                 ORDER BY started_at",
-                &[&now_ms],
+                "SELECT id, interrupted FROM tasks WHERE outcome IS NULL
+                 AND (lease_until <= $1 OR node = $2) ORDER BY started_at, id",
+                &[&now_ms, &node],
             )?
             .iter()
             .map(|r| Abandoned {

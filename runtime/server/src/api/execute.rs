@@ -1,0 +1,364 @@
+//! The one execution path, shared by REST invoke (synchronous or not) and MCP `tools/call`:
+//! [`admit`] makes every check (role, tool, quarantine, access, the in-flight bound, the input,
+//! the quotas) before anything is instantiated; [`Admitted::run`] runs the sandboxed call under
+//! its [`crate::running`] entry (so it can be cancelled and followed) and commits the durable
+//! record before it returns the answer.
+
+use crate::audit_log::ReceiptView;
+use crate::caller::Caller;
+use crate::clock::{now_ms, sha256_hex};
+use crate::error::ApiError;
+use crate::live::LiveTool;
+use crate::quota::Reservation;
+use crate::running::{NODE_STOP, NewCall, Registered};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use cordon_core::{Action, Execution, Grants, Outcome, Usage};
+use cordon_sandbox::ProgressSink;
+use cordon_storage::NewExecution;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// What an invocation answers, over HTTP and (as structured content) over MCP.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvokeResponse {
+    /// The execution record's id (`GET /v1/executions/{id}`).
+    pub execution_id: String,
+    pub outcome: Outcome,
+    /// The tool's JSON output; present only when the outcome is `ok`.
+    pub output: Option<serde_json::Value>,
+    /// A one-line reason for every outcome other than `ok`.
+    pub error: Option<String>,
+    pub usage: Usage,
+    /// This execution's receipt, signed with the server's log key: keep it to prove later
+    /// what ran, on what input, under which policy, with what result
+    /// (`cordon receipt verify`).
+    pub receipt: ReceiptView,
+}
+
+/// A tool's `[access]` rules, each absent one allowing everyone: one of the caller's roles must
+/// be listed in `roles`; the caller must be named in `keys` or `subjects` (when either is
+/// given); its token must carry one of `groups`.
+pub fn may_invoke(caller: &Caller, tool: &LiveTool) -> bool {
+    let access = &tool.policy.access;
+    let role_ok = access.roles.as_ref().is_none_or(|roles| {
+        roles
+            .iter()
+            .any(|r| caller.roles.iter().any(|c| c.as_str() == r))
+    });
+    let named = access.keys.is_some() || access.subjects.is_some();
+    let who_ok = !named
+        || access.keys.iter().flatten().any(|k| caller.is_key(k))
+        || access
+            .subjects
+            .iter()
+            .flatten()
+            .any(|s| caller.is_subject(s));
+    let group_ok = access
+        .groups
+        .as_ref()
+        .is_none_or(|groups| groups.iter().any(|g| caller.in_group(g)));
+    role_ok && who_ok && group_ok
+}
+
+/// A call that passed every check and holds its in-flight permit and quota reservation.
+pub struct Admitted {
+    state: Arc<AppState>,
+    caller: Caller,
+    pub tool: Arc<LiveTool>,
+    body: Bytes,
+    transport: &'static str,
+    /// The execution id it is recorded under, known from the start.
+    pub id: String,
+    started: i64,
+    /// The grants to run with, or why the input is refused (nothing runs).
+    input: Result<Grants, String>,
+    reservation: Option<Reservation>,
+    _permit: OwnedSemaphorePermit,
+    _gauge: InFlightGauge,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("id", &self.id)
+            .field("tool", &self.tool.record.name)
+            .field("caller", &self.caller.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts the call in the in-flight gauge until dropped.
+#[derive(Debug)]
+struct InFlightGauge;
+
+impl InFlightGauge {
+    fn new() -> Self {
+        crate::metrics::in_flight(1);
+        InFlightGauge
+    }
+}
+
+impl Drop for InFlightGauge {
+    fn drop(&mut self) {
+        crate::metrics::in_flight(-1);
+    }
+}
+
+/// Every check a call passes before it runs, in the order that tells a caller nothing it may
+/// not know (the role before the tool's existence).
+pub async fn admit(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+    body: Bytes,
+    transport: &'static str,
+) -> Result<Admitted, ApiError> {
+    caller.require(Action::Invoke)?;
+    let tool = state
+        .find(name, version)
+        .ok_or_else(|| ApiError::not_found(format!("no tool {name} {}", version.unwrap_or(""))))?;
+    if let Some(reason) = state.quarantine_reason(name) {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "quarantined",
+            format!("{name} is quarantined: {reason}"),
+        ));
+    }
+    if !may_invoke(caller, &tool) {
+        tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, transport, "invoke refused by the tool's access policy");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this caller may not invoke {name} (its policy's [access])"),
+        ));
+    }
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            "too many executions in flight; retry shortly",
+        )
+        .retry_after(1));
+    };
+    let started = now_ms();
+    let gauge = InFlightGauge::new();
+    let (input, reservation) = match crate::input::check(&body, tool.validator.as_ref()) {
+        Err(message) => (Err(message), None),
+        Ok(_) => {
+            let grants = state.grants(&tool)?;
+            // Counted against the caller's quotas (in the store, shared by every node) only
+            // once the call will run: a refusal before here costs the caller nothing.
+            let reservation = crate::quota::reserve(
+                &state.settings.quotas,
+                &state.storage,
+                caller,
+                &tool,
+                transport,
+            )
+            .await?;
+            (Ok(grants), reservation)
+        }
+    };
+    Ok(Admitted {
+        state: state.clone(),
+        caller: caller.clone(),
+        tool,
+        body,
+        transport,
+        id: new_id(started)?,
+        started,
+        input,
+        reservation,
+        _permit: permit,
+        _gauge: gauge,
+    })
+}
+
+impl Admitted {
+    /// True when the input was refused: the call answers at once, nothing runs.
+    pub fn is_refused(&self) -> bool {
+        self.input.is_err()
+    }
+
+    /// Registers the call on this node, so it can be cancelled and followed from now on;
+    /// `extra` also receives its progress (an MCP request's notifications).
+    pub fn register(&self, task: bool, extra: Option<ProgressSink>) -> Registered {
+        self.state.running.register(
+            NewCall {
+                id: &self.id,
+                caller: &self.caller.id,
+                tool: &self.tool.record.name,
+                version: &self.tool.record.version,
+                started_at_ms: self.started,
+                task,
+            },
+            extra,
+        )
+    }
+
+    /// The record of this call with what it ended with.
+    pub fn record(&self, exec: &Execution, finished_at_ms: i64) -> NewExecution {
+        NewExecution {
+            id: self.id.clone(),
+            started_at_ms: self.started,
+            finished_at_ms,
+            caller: self.caller.id.clone(),
+            transport: self.transport.into(),
+            tool: self.tool.record.name.clone(),
+            version: self.tool.record.version.clone(),
+            digest: exec.digest.clone(),
+            publisher: Some(self.tool.record.publisher.clone()),
+            signer: exec.signer.clone(),
+            policy_hash: self.tool.record.policy_hash.clone(),
+            input_bytes: self.body.len() as u64,
+            input_sha256: sha256_hex(&self.body),
+            input: self
+                .state
+                .settings
+                .store_inputs
+                .then(|| String::from_utf8_lossy(&self.body).into_owned()),
+            outcome: exec.outcome,
+            error: exec.error.clone(),
+            usage: exec.usage.clone(),
+            caller_name: Some(self.caller.name.clone()),
+            // The output exactly as the answer carries it (compact JSON).
+            output_sha256: exec
+                .output
+                .as_ref()
+                .map(|o| sha256_hex(o.to_string().as_bytes())),
+        }
+    }
+
+    /// What the record says if the node running the call stops or dies before it ends.
+    pub fn interrupted(&self) -> Execution {
+        Execution::refused(
+            Outcome::Interrupted,
+            "interrupted: the node running the call stopped before it ended".to_owned(),
+            Usage {
+                input_bytes: self.body.len() as u64,
+                ..Usage::default()
+            },
+            self.tool.tool.digest().to_owned(),
+            self.tool.tool.signer().map(str::to_owned),
+        )
+    }
+
+    /// Runs the call under `registered` (from [`Admitted::register`]) and commits its record;
+    /// the answer is also broadcast to whoever follows the call, and, for a task, stored for
+    /// its caller.
+    pub async fn run(self, registered: Registered) -> Result<InvokeResponse, ApiError> {
+        let call = registered.call.clone();
+        let exec = match &self.input {
+            Err(message) => refuse(&self.tool, &self.body, message.clone()),
+            Ok(grants) => {
+                let span = tracing::info_span!(
+                    "invoke",
+                    tool = self.tool.record.name,
+                    version = self.tool.record.version,
+                    caller = self.caller.id,
+                    execution_id = self.id,
+                    transport = self.transport
+                );
+                // Validated UTF-8 by `admit`.
+                let text = std::str::from_utf8(&self.body).unwrap_or_default();
+                let mut exec = tracing::Instrument::instrument(
+                    self.state
+                        .sandbox
+                        .call_with(&self.tool.tool, text, grants, &call.control),
+                    span,
+                )
+                .await;
+                if exec.outcome == Outcome::Cancelled
+                    && call.control.cancelled_by() == Some(NODE_STOP)
+                {
+                    exec.outcome = Outcome::Interrupted;
+                    exec.error = Some(format!("interrupted by {NODE_STOP}"));
+                }
+                exec
+            }
+        };
+        let record = self.record(&exec, now_ms());
+        // Durable before the answer: the journal commits it (fsync, shared with whatever else
+        // is waiting) and only then returns. The quota counters are settled beside the
+        // commit, not after it.
+        let fuel = exec.usage.fuel_consumed;
+        let Admitted {
+            state,
+            tool,
+            id,
+            reservation,
+            ..
+        } = self;
+        let settle = async {
+            if let Some(r) = reservation {
+                r.finish(fuel).await;
+            }
+        };
+        let (committed, ()) = tokio::join!(state.journal.append(record), settle);
+        let committed = committed?;
+        let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;
+        crate::metrics::execution(&tool.record.name, &exec);
+        let answer = InvokeResponse {
+            execution_id: id,
+            outcome: exec.outcome,
+            output: exec.output,
+            error: exec.error,
+            usage: exec.usage,
+            receipt,
+        };
+        let json = serde_json::to_value(&answer).map_err(ApiError::internal)?;
+        if call.task {
+            crate::tasks::finish(&state, &answer.execution_id, answer.outcome, &json).await;
+        }
+        call.done(json);
+        drop(registered);
+        Ok(answer)
+    }
+}
+
+fn refuse(tool: &LiveTool, input: &[u8], message: String) -> Execution {
+    Execution::refused(
+        Outcome::InvalidInput,
+        message,
+        Usage {
+            input_bytes: input.len() as u64,
+            ..Usage::default()
+        },
+        tool.tool.digest().to_owned(),
+        tool.tool.signer().map(str::to_owned),
+    )
+}
+
+/// `ex_` and 12 bytes in hex: the start time in milliseconds (6 bytes, big-endian), then 6
+/// random bytes. Ids of one node grow with time, so each new record's entry in the log's id index
+/// lands beside the last one (one page per commit) instead of on a random page of it (one page
+/// per record); two calls of one millisecond still differ in 48 random bits. Nothing is granted
+/// by knowing an id: reading a record, or a call's answer, takes a role that may read
+/// executions or being the caller who started it.
+fn new_id(started_ms: i64) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 12];
+    bytes[..6].copy_from_slice(&started_ms.to_be_bytes()[2..]);
+    getrandom::fill(&mut bytes[6..]).map_err(ApiError::internal)?;
+    Ok(format!("ex_{}", hex::encode(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_grow_with_time_and_differ_within_a_millisecond() {
+        let (a, b) = (
+            new_id(1_700_000_000_000).unwrap(),
+            new_id(1_700_000_000_000).unwrap(),
+        );
+        let later = new_id(1_700_000_000_001).unwrap();
+        assert!(a.starts_with("ex_018bcfe56800") && a.len() == 27, "{a}");
+        assert_ne!(a, b);
+        assert!(later > a && later > b, "{a} {b} {later}");
+    }
+}
