@@ -109,6 +109,7 @@ pub fn fixture(name: &str) -> Fixture {
         ("nap", guests::NAP),
         ("steps", guests::STEPS),
         ("primes", guests::PRIMES),
+        ("http_get", guests::HTTP_GET),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[

@@ -22,6 +22,7 @@ mod idp;
 mod keys_api;
 mod long_running;
 mod mcp;
+mod mcp_long;
 mod network;
 mod oci;
 mod oci_publish;

@@ -20,7 +20,8 @@
 //!   change), `tasks` (calls started asynchronously: their leases, answers and the interrupted
 //!   ones), `sync` (following the store), `auth` (the request's caller);
 //! - the endpoints: `api::*` (REST), `mcp_call` (what an MCP `tools/call` answers, and the
-//!   direct path for a plain stateless one), `mcp`, `router`, and `node` (a node's life).
+//!   direct path for a plain stateless one), `mcp_tasks` (MCP progress and tasks), `mcp`,
+//!   `router`, and `node` (a node's life).
 
 pub mod admission;
 pub mod api;
@@ -41,6 +42,7 @@ pub mod listen;
 pub mod live;
 pub mod mcp;
 pub mod mcp_call;
+pub mod mcp_tasks;
 pub mod metrics;
 pub mod node;
 pub mod oci_pull;

@@ -1,6 +1,6 @@
 //! `/mcp`: every published tool over the Model Context Protocol (streamable HTTP, rmcp).
 //!
-//! There is one execution path: `tools/call` goes through [`invoke::execute`], exactly like
+//! There is one execution path: `tools/call` goes through `api::execute`, exactly like
 //! `POST /v1/tools/{name}/invoke`, with the same authentication, per-tool access rules, limits,
 //! in-flight bound and durable execution record (transport `mcp`).
 //!
@@ -16,8 +16,15 @@
 //! - The transport runs stateless with JSON responses: every POST is self-contained, so any
 //!   cordon node can answer it and nothing is held per client between requests. Clients of the
 //!   older `initialize` revisions and of the current revision are both served (rmcp negotiates).
-//! - A client that cancels a call does not cut it short: the execution runs to its own deadline
-//!   and is recorded, so the log never misses a call that ran.
+//! - A call stops when its client cancels it (`notifications/cancelled`, read by [`guard`]; a
+//!   task's `tasks/cancel`) or goes away before the answer; it is recorded `cancelled` with what
+//!   it used. A request with a `progressToken` gets the tool's progress as
+//!   `notifications/progress` on its response stream (`mcp_tasks.rs`).
+//! - Tasks (`io.modelcontextprotocol/tasks`, 2026-07-28): a request that declares the
+//!   extension and whose call runs past a second gets a task (`mcp_tasks.rs`), the same task a
+//!   REST `Prefer: respond-async` makes, scoped to its caller.
+//! - `tools/list` carries annotations derived from the policy (`readOnlyHint`,
+//!   `openWorldHint`).
 
 use crate::api::invoke::may_invoke;
 use crate::caller::Caller;
@@ -32,8 +39,9 @@ use cordon_core::Action;
 use cordon_core::authority::{Authority, HostPart};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, GetTaskResult,
+    Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, TASKS_EXTENSION_ID, Tool, ToolAnnotations, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -94,10 +102,10 @@ pub async fn guard(
     let caller =
         <Caller as axum::extract::FromRequestParts<_>>::from_request_parts(&mut parts, &state)
             .await?;
-    // The common stateless `tools/call` is answered here; everything else is rmcp's.
-    let body = if parts.method == axum::http::Method::POST
-        && crate::mcp_call::headers_qualify(&parts.headers)
-    {
+    // The common stateless `tools/call` is answered here, and a `notifications/cancelled`
+    // stops the call it names (rmcp runs each stateless request on its own, so it cannot);
+    // everything else is rmcp's.
+    let body = if parts.method == axum::http::Method::POST {
         let bytes = axum::body::to_bytes(body, state.settings.max_invoke_bytes)
             .await
             .map_err(|_| {
@@ -107,8 +115,17 @@ pub async fn guard(
                     "the request body is over this endpoint's limit (max_invoke_bytes)",
                 )
             })?;
-        if let Some(call) = crate::mcp_call::parse(&bytes) {
+        if crate::mcp_call::headers_qualify(&parts.headers)
+            && let Some(call) = crate::mcp_call::parse(&bytes)
+        {
             return Ok(crate::mcp_call::answer(&state, &caller, call).await);
+        }
+        if let Some(request) = crate::mcp_call::cancelled(&bytes) {
+            // Only the caller's own request: another caller's id names nothing here.
+            if let Some(call) = state.running.by_request(&caller.id, &request) {
+                call.control.cancel(MCP_CANCELLED);
+                tracing::info!(target: "cordon::admin", execution_id = call.id, caller = caller.id, "cancel asked (notifications/cancelled)");
+            }
         }
         axum::body::Body::from(bytes)
     } else {
@@ -117,6 +134,10 @@ pub async fn guard(
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
+
+/// Who a call stopped by `notifications/cancelled` is recorded as cancelled by. The client's
+/// `reason` is not recorded: it is the client's text.
+pub const MCP_CANCELLED: &str = "its caller (notifications/cancelled)";
 
 /// `Host` may be `localhost`, any IP literal (DNS rebinding needs a name), or a name the
 /// operator listed; it must be a well-formed authority (`cordon_core::authority`), with nothing
@@ -166,7 +187,15 @@ pub struct Gateway {
 
 impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // The tasks extension (2026-07-28, `io.modelcontextprotocol/tasks`) is advertised in
+        // `initialize` and `server/discover` alike; a task is only made for a request that
+        // declares it.
+        let mut capabilities = ServerCapabilities::builder().enable_tools().build();
+        capabilities
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Tools published to this cordon server. Each runs sandboxed under its policy; \
@@ -193,7 +222,7 @@ impl ServerHandler for Gateway {
             .filter(|(name, _)| !quarantined.contains_key(*name))
             .filter_map(|(_, versions)| versions.last())
             .filter(|t| may_invoke(&caller, t))
-            .filter_map(|t| mcp_tool(&t.record))
+            .filter_map(|t| mcp_tool(&t.record).map(|tool| tool.with_annotations(annotations(t))))
             .collect();
         Ok(ListToolsResult::with_all_items(listed))
     }
@@ -205,10 +234,72 @@ impl ServerHandler for Gateway {
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&context)?;
         let arguments = request.arguments.unwrap_or_default();
-        crate::mcp_call::call_outcome(&self.state, &caller, request.name.as_ref(), arguments)
+        let name = request.name.as_ref();
+        let request_key = serde_json::to_string(&context.id).ok();
+        // A client that declared the tasks extension for this request gets a task for a call
+        // still running after a second; a quicker one is answered as usual.
+        let tasks = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        if tasks {
+            return crate::mcp_tasks::call(&self.state, &caller, name, arguments, request_key)
+                .await;
+        }
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| crate::mcp_tasks::progress_notifier(context.peer.clone(), token));
+        let options = crate::mcp_call::CallOptions {
+            request: request_key,
+            progress,
+            hangup: Some(context.ct.clone()),
+        };
+        crate::mcp_call::call_outcome(&self.state, &caller, name, arguments, options)
             .await
             .map(Into::into)
     }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let caller = caller(&context)?;
+        crate::mcp_tasks::get(&self.state, &caller, &request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = caller(&context)?;
+        crate::mcp_tasks::cancel(&self.state, &caller, &request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // cordon's tools never ask their caller for input: nothing is outstanding, so every
+        // response is ignored, as the extension says; an unknown task is still an error.
+        let caller = caller(&context)?;
+        crate::mcp_tasks::get(&self.state, &caller, &request.task_id)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// MCP tool annotations from the policy cordon enforces: a tool with no network and no
+/// writable mount can change nothing and reach nothing outside (`readOnlyHint: true`,
+/// `openWorldHint: false`); one with network access reaches an open world.
+fn annotations(tool: &crate::live::LiveTool) -> ToolAnnotations {
+    let network = !tool.policy.network.allow.is_empty();
+    let writes = tool.policy.mounts.iter().any(|m| m.writable);
+    ToolAnnotations::new()
+        .read_only(!network && !writes)
+        .open_world(network)
 }
 
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {

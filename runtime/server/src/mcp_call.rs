@@ -18,11 +18,13 @@
 use crate::api::execute::admit;
 use crate::api::invoke::InvokeResponse;
 use crate::caller::Caller;
+use crate::running::{CancelOnDrop, HUNG_UP};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use cordon_core::Outcome;
+use cordon_sandbox::ProgressSink;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CallToolResult, ContentBlock, JsonObject, JsonRpcError, JsonRpcResponse, JsonRpcVersion2_0,
@@ -121,7 +123,11 @@ pub async fn answer(state: &Arc<AppState>, caller: &Caller, call: DirectCall) ->
         name,
         arguments,
     } = call;
-    let body = match call_outcome(state, caller, &name, arguments).await {
+    let options = CallOptions {
+        request: serde_json::to_string(&id).ok(),
+        ..CallOptions::default()
+    };
+    let body = match call_outcome(state, caller, &name, arguments, options).await {
         Ok(result) => {
             // As rmcp answers a peer of these revisions: without `resultType: "complete"`.
             let mut result = ServerResult::CallToolResult(result);
@@ -148,14 +154,60 @@ pub async fn answer(state: &Arc<AppState>, caller: &Caller, call: DirectCall) ->
     }
 }
 
-/// One `tools/call`, for rmcp's handler and the direct path (`mcp_call.rs`) alike: the tool's
-/// answer as an MCP result, a refusal the caller (or model) should read as a tool-level error,
-/// an unknown tool as invalid params, cordon's own fault as an internal error.
+/// How one MCP `tools/call` is run besides its arguments.
+#[derive(Default)]
+pub struct CallOptions {
+    /// The request's JSON-RPC id, as JSON: a `notifications/cancelled` naming it stops the call.
+    pub request: Option<String>,
+    /// Where its progress goes (the request's `notifications/progress`).
+    pub progress: Option<ProgressSink>,
+    /// Cancelled when the request's connection goes away before the answer.
+    pub hangup: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl std::fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("request", &self.request)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `notifications/cancelled` in `body`: the id (as JSON) of the request it cancels.
+pub fn cancelled(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Note<'a> {
+        #[serde(borrow)]
+        jsonrpc: &'a str,
+        #[serde(borrow)]
+        method: &'a str,
+        params: CancelParams,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct CancelParams {
+        request_id: RequestId,
+    }
+    // Most requests are not one: a search for the name costs less than a parse.
+    memchr::memmem::find(body, b"notifications/cancelled")?;
+    let note: Note<'_> = serde_json::from_slice(body).ok()?;
+    (note.jsonrpc == "2.0" && note.method == "notifications/cancelled")
+        .then(|| serde_json::to_string(&note.params.request_id).ok())
+        .flatten()
+}
+
+/// One `tools/call`, for rmcp's handler and the direct path alike: the tool's answer as an MCP
+/// result, a refusal the caller (or model) should read as a tool-level error, an unknown tool
+/// as invalid params, cordon's own fault as an internal error. The call runs in a task of its
+/// own (so it is always recorded) and stops when the request is cancelled or its client goes
+/// away (recorded `cancelled`).
 pub async fn call_outcome(
     state: &Arc<AppState>,
     caller: &Caller,
     name: &str,
     arguments: JsonObject,
+    options: CallOptions,
 ) -> Result<CallToolResult, McpError> {
     let input = Value::Object(arguments);
     let body =
@@ -165,29 +217,47 @@ pub async fn call_outcome(
     let result = async {
         let admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
         let tool = admitted.tool.clone();
-        let registered = admitted.register(false, None);
-        // In a task of its own, so the call is recorded whatever happens to the request.
-        let answer = tokio::spawn(admitted.run(registered))
-            .await
-            .map_err(crate::error::ApiError::internal)??;
+        let registered = admitted.register(false, options.request, options.progress);
+        let control = registered.call.control.clone();
+        let dropped = CancelOnDrop::new(&control);
+        let mut run = tokio::spawn(admitted.run(registered));
+        let answer = match &options.hangup {
+            None => (&mut run).await,
+            Some(hangup) => tokio::select! {
+                answer = &mut run => answer,
+                () = hangup.cancelled() => {
+                    control.cancel(HUNG_UP);
+                    run.await
+                }
+            },
+        }
+        .map_err(crate::error::ApiError::internal)??;
+        dropped.disarm();
         Ok::<_, crate::error::ApiError>((answer, tool))
     }
     .await;
     Ok(match result {
         Ok((answer, tool)) => call_result(answer, wraps_output(&tool.record)),
-        Err(e) if e.code == "not_found" => {
+        Err(e) => return refusal(name, e),
+    })
+}
+
+/// A refusal of a call before it ran, as MCP answers it.
+pub fn refusal(name: &str, e: crate::error::ApiError) -> Result<CallToolResult, McpError> {
+    Ok(match e {
+        e if e.code == "not_found" => {
             return Err(McpError::invalid_params(
                 format!("no tool named {name}"),
                 None,
             ));
         }
-        Err(e) if e.status.is_server_error() && e.code != "saturated" => {
+        e if e.status.is_server_error() && e.code != "saturated" => {
             return Err(McpError::internal_error(e.message, None));
         }
         // Refusals the caller (or model) should read: forbidden, quarantined, saturated,
         // quota_exceeded (with the quota and when to retry in `_meta`, as REST gives them
         // in the body and `Retry-After`).
-        Err(e) => {
+        e => {
             let mut refused = CallToolResult::error(vec![ContentBlock::text(format!(
                 "{}: {}",
                 e.code, e.message
@@ -217,8 +287,14 @@ pub fn wraps_output(record: &cordon_storage::ToolRecord) -> bool {
 /// An execution's answer as an MCP result: `ok` is structured content plus the JSON as text;
 /// every other outcome is `isError` with its one-line reason.
 pub fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
-    let mut result = if answer.outcome == Outcome::Ok {
-        let output = answer.output.unwrap_or(Value::Null);
+    call_result_of(&serde_json::to_value(&answer).unwrap_or(Value::Null), wrap)
+}
+
+/// [`call_result`] of an answer kept as JSON (a task's).
+pub fn call_result_of(answer: &Value, wrap: bool) -> CallToolResult {
+    let outcome = answer["outcome"].as_str().unwrap_or("host_error");
+    let mut result = if outcome == Outcome::Ok.as_str() {
+        let output = answer["output"].clone();
         let output = if wrap || !output.is_object() {
             json!({ "result": output })
         } else {
@@ -226,23 +302,16 @@ pub fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
         };
         CallToolResult::structured(output)
     } else {
-        let reason = answer.error.unwrap_or_else(|| answer.outcome.to_string());
-        CallToolResult::error(vec![ContentBlock::text(format!(
-            "{}: {reason}",
-            answer.outcome
-        ))])
+        let reason = answer["error"].as_str().unwrap_or(outcome);
+        CallToolResult::error(vec![ContentBlock::text(format!("{outcome}: {reason}"))])
     };
     let mut meta = JsonObject::new();
-    meta.insert("cordon/execution_id".into(), json!(answer.execution_id));
-    meta.insert("cordon/outcome".into(), json!(answer.outcome));
-    meta.insert(
-        "cordon/usage".into(),
-        serde_json::to_value(&answer.usage).unwrap_or(Value::Null),
-    );
-    meta.insert(
-        "cordon/receipt".into(),
-        serde_json::to_value(&answer.receipt).unwrap_or(Value::Null),
-    );
+    meta.insert("cordon/execution_id".into(), answer["execution_id"].clone());
+    meta.insert("cordon/outcome".into(), json!(outcome));
+    meta.insert("cordon/usage".into(), answer["usage"].clone());
+    if let Some(receipt) = answer.get("receipt") {
+        meta.insert("cordon/receipt".into(), receipt.clone());
+    }
     result.meta = Some(rmcp::model::MetaObject(meta));
     result
 }
@@ -304,6 +373,29 @@ mod tests {
             ("accept", "application/json"),
             ("accept", "text/event-stream"),
         ])));
+    }
+
+    #[test]
+    fn a_cancel_notification_names_the_request_it_cancels() {
+        assert_eq!(
+            cancelled(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user"}}"#)
+                .as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            cancelled(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a-1"}}"#)
+                .as_deref(),
+            Some("\"a-1\"")
+        );
+        for other in [
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"notifications/cancelled"}}"#,
+            r#"{"jsonrpc":"1.0","method":"notifications/cancelled","params":{"requestId":1}}"#,
+            r#"[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}]"#,
+            "notifications/cancelled",
+        ] {
+            assert_eq!(cancelled(other.as_bytes()), None, "{other}");
+        }
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct RunningCall {
     pub started_at_ms: i64,
     /// Whether it is a task in the store (started asynchronously).
     pub task: bool,
+    /// The MCP request it answers (its JSON-RPC id, as JSON), for `notifications/cancelled`.
+    pub request: Option<String>,
     pub control: CallControl,
     last: Mutex<Option<Progress>>,
     events: broadcast::Sender<CallEvent>,
@@ -80,6 +82,8 @@ pub struct NewCall<'a> {
     pub version: &'a str,
     pub started_at_ms: i64,
     pub task: bool,
+    /// The MCP request it answers (its JSON-RPC id, as JSON).
+    pub request: Option<String>,
 }
 
 impl Running {
@@ -111,6 +115,7 @@ impl Running {
                 version: call.version.to_owned(),
                 started_at_ms: call.started_at_ms,
                 task: call.task,
+                request: call.request,
                 control,
                 last: Mutex::new(None),
                 events,
@@ -133,6 +138,14 @@ impl Running {
     /// The call `id`, if it runs here.
     pub fn get(&self, id: &str) -> Option<Arc<RunningCall>> {
         self.lock().get(id).cloned()
+    }
+
+    /// The call `caller` started with the MCP request `request` (its JSON-RPC id, as JSON).
+    pub fn by_request(&self, caller: &str, request: &str) -> Option<Arc<RunningCall>> {
+        self.lock()
+            .values()
+            .find(|c| c.caller == caller && c.request.as_deref() == Some(request))
+            .cloned()
     }
 
     /// The ids of the tasks running here.
@@ -163,6 +176,32 @@ impl Running {
     }
 }
 
+/// Who a call stopped by a closed connection is recorded as cancelled by.
+pub const HUNG_UP: &str = "its caller (the connection closed)";
+
+/// Cancels a call when dropped, unless disarmed: what stops a call whose client hung up (the
+/// request's future is dropped with it).
+#[derive(Debug)]
+pub struct CancelOnDrop(Option<CallControl>);
+
+impl CancelOnDrop {
+    pub fn new(control: &CallControl) -> Self {
+        CancelOnDrop(Some(control.clone()))
+    }
+
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(control) = self.0.take() {
+            control.cancel(HUNG_UP);
+        }
+    }
+}
+
 /// A registered call; unregisters it when dropped.
 #[derive(Debug)]
 pub struct Registered {
@@ -188,6 +227,7 @@ mod tests {
             version: "1.0.0",
             started_at_ms: 1,
             task: true,
+            request: Some("7".into()),
         }
     }
 
@@ -204,6 +244,12 @@ mod tests {
         );
         let mut events = guard.call.subscribe();
         assert_eq!(running.task_ids(), ["ex_1"]);
+        assert!(running.by_request("key_1", "7").is_some());
+        assert!(
+            running.by_request("key_2", "7").is_none(),
+            "another caller's request 7"
+        );
+        assert!(running.by_request("key_1", "8").is_none());
         // What the sandbox does with a forwarded report.
         let sink = guard.call.control.sink().expect("a sink is wired").clone();
         sink(&Progress {

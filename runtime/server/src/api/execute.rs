@@ -10,16 +10,18 @@ use crate::clock::{now_ms, sha256_hex};
 use crate::error::ApiError;
 use crate::live::LiveTool;
 use crate::quota::Reservation;
-use crate::running::{NODE_STOP, NewCall, Registered};
+use crate::running::{CallEvent, NODE_STOP, NewCall, Registered, RunningCall};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use cordon_core::{Action, Execution, Grants, Outcome, Usage};
 use cordon_sandbox::ProgressSink;
-use cordon_storage::NewExecution;
+use cordon_storage::{NewExecution, NewTask};
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 /// What an invocation answers, over HTTP and (as structured content) over MCP.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -185,8 +187,15 @@ impl Admitted {
     }
 
     /// Registers the call on this node, so it can be cancelled and followed from now on;
-    /// `extra` also receives its progress (an MCP request's notifications).
-    pub fn register(&self, task: bool, extra: Option<ProgressSink>) -> Registered {
+    /// `request` is the MCP request it answers (its JSON-RPC id as JSON, for
+    /// `notifications/cancelled`); `extra` also receives its progress (an MCP request's
+    /// notifications).
+    pub fn register(
+        &self,
+        task: bool,
+        request: Option<String>,
+        extra: Option<ProgressSink>,
+    ) -> Registered {
         self.state.running.register(
             NewCall {
                 id: &self.id,
@@ -195,6 +204,7 @@ impl Admitted {
                 version: &self.tool.record.version,
                 started_at_ms: self.started,
                 task,
+                request,
             },
             extra,
         )
@@ -245,6 +255,55 @@ impl Admitted {
             self.tool.tool.digest().to_owned(),
             self.tool.tool.signer().map(str::to_owned),
         )
+    }
+
+    /// Starts the call as a task: stored (so every node can answer for it, with the record to
+    /// append should its node die) before this returns, run in a task of its own, its lease and
+    /// progress kept by [`crate::tasks::follow`]. Returns the running call, its events from the
+    /// start, and the run's handle.
+    pub async fn start_task(
+        self,
+        request: Option<String>,
+    ) -> Result<
+        (
+            Arc<RunningCall>,
+            broadcast::Receiver<CallEvent>,
+            JoinHandle<Result<InvokeResponse, ApiError>>,
+        ),
+        ApiError,
+    > {
+        let now = now_ms();
+        let interrupted = serde_json::to_string(&self.record(&self.interrupted(), now))
+            .map_err(ApiError::internal)?;
+        let state = self.state.clone();
+        let registered = self.register(true, request, None);
+        let call = registered.call.clone();
+        let (id, caller, tool, version, node) = (
+            call.id.clone(),
+            call.caller.clone(),
+            call.tool.clone(),
+            call.version.clone(),
+            state.settings.node_name.clone(),
+        );
+        let lease_until = now.saturating_add(crate::tasks::LEASE.as_millis() as i64);
+        state
+            .db(move |s| {
+                s.task_start(&NewTask {
+                    id: &id,
+                    caller: &caller,
+                    tool: &tool,
+                    version: &version,
+                    node: &node,
+                    now_ms: now,
+                    lease_until_ms: lease_until,
+                    interrupted: &interrupted,
+                })
+            })
+            .await?;
+        let events = call.subscribe();
+        let running = tokio::spawn(self.run(registered));
+        tokio::spawn(crate::tasks::follow(state, call.clone()));
+        Ok((call, events, running))
     }
 
     /// Runs the call under `registered` (from [`Admitted::register`]) and commits its record;

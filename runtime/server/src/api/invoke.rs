@@ -17,9 +17,8 @@
 use crate::api::execute::{Admitted, admit};
 pub use crate::api::execute::{InvokeResponse, may_invoke};
 use crate::caller::Caller;
-use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody};
-use crate::running::CallEvent;
+use crate::running::{CallEvent, CancelOnDrop};
 use crate::state::AppState;
 use crate::tasks::ExecutionView;
 use axum::Json;
@@ -28,7 +27,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cordon_core::Outcome;
-use cordon_storage::NewTask;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,39 +102,18 @@ pub async fn invoke(
     )
     .await?;
     if prefer.respond_async && !admitted.is_refused() {
-        return start_task(&state, admitted, prefer.wait).await;
+        return start_task(admitted, prefer.wait).await;
     }
-    let registered = admitted.register(false, None);
+    let registered = admitted.register(false, None, None);
     // The call runs in a task of its own, so it is always recorded; a client that hangs up
     // before the answer stops it (the guard below is dropped with this handler), and it is
     // recorded `cancelled` with what it used.
-    let hangup = CancelOnDrop(Some(registered.call.control.clone()));
+    let hangup = CancelOnDrop::new(&registered.call.control);
     let answer = tokio::spawn(admitted.run(registered))
         .await
         .map_err(ApiError::internal)??;
     hangup.disarm();
     Ok((status_for(answer.outcome), Json(answer)).into_response())
-}
-
-/// Cancels a call when dropped, unless disarmed: what stops a synchronous call whose client
-/// hung up.
-struct CancelOnDrop(Option<cordon_sandbox::CallControl>);
-
-/// Who a call stopped by a closed connection is recorded as cancelled by.
-pub const HUNG_UP: &str = "its caller (the connection closed)";
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(control) = self.0.take() {
-            control.cancel(HUNG_UP);
-        }
-    }
 }
 
 /// The longest `Prefer: wait=N` honoured.
@@ -178,41 +155,8 @@ impl Prefer {
 /// Starts `admitted` as a task: stored (so every node can answer for it) before the `202`, run
 /// in a task of its own, followed by [`follow`]. With `wait`, the answer waits up to that long
 /// and is the synchronous one if the call ended by then.
-async fn start_task(
-    state: &Arc<AppState>,
-    admitted: Admitted,
-    wait: Option<Duration>,
-) -> Result<Response, ApiError> {
-    let now = now_ms();
-    let interrupted = admitted.record(&admitted.interrupted(), now);
-    let interrupted = serde_json::to_string(&interrupted).map_err(ApiError::internal)?;
-    let registered = admitted.register(true, None);
-    let call = registered.call.clone();
-    let (id, caller, tool, version, node) = (
-        call.id.clone(),
-        call.caller.clone(),
-        call.tool.clone(),
-        call.version.clone(),
-        state.settings.node_name.clone(),
-    );
-    let lease_until = now.saturating_add(crate::tasks::LEASE.as_millis() as i64);
-    state
-        .db(move |s| {
-            s.task_start(&NewTask {
-                id: &id,
-                caller: &caller,
-                tool: &tool,
-                version: &version,
-                node: &node,
-                now_ms: now,
-                lease_until_ms: lease_until,
-                interrupted: &interrupted,
-            })
-        })
-        .await?;
-    let mut events = call.subscribe();
-    let running = tokio::spawn(admitted.run(registered));
-    tokio::spawn(crate::tasks::follow(state.clone(), call.clone()));
+async fn start_task(admitted: Admitted, wait: Option<Duration>) -> Result<Response, ApiError> {
+    let (call, mut events, running) = admitted.start_task(None).await?;
     if let Some(wait) = wait {
         let done = tokio::time::timeout(wait, async {
             loop {

@@ -1,0 +1,220 @@
+//! MCP's long-running side: progress notifications for a request that asked for them, and the
+//! tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28): `tools/call` answered with a
+//! task when the call outlives [`TASK_AFTER`], `tasks/get` and `tasks/cancel` on it. A task is
+//! the same stored task a REST `Prefer: respond-async` makes (`tasks.rs`), so it can be read or
+//! cancelled through any node and over either API, by its caller or an admin.
+
+use crate::api::execute::admit;
+use crate::caller::Caller;
+use crate::mcp_call::{call_result, call_result_of, refusal, wraps_output};
+use crate::running::CallEvent;
+use crate::state::AppState;
+use axum::body::Bytes;
+use cordon_core::{Action, Outcome, Progress};
+use cordon_sandbox::ProgressSink;
+use cordon_storage::TaskRow;
+use rmcp::ErrorData as McpError;
+use rmcp::RoleServer;
+use rmcp::model::{
+    CallToolResponse, CreateTaskResult, DetailedTask, GetTaskResult, JsonObject,
+    ProgressNotificationParam, ProgressToken, Task, TaskPayload, TaskStatus,
+};
+use rmcp::service::Peer;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How long a call of a client that accepts tasks runs before the answer is a task instead:
+/// a quick call is answered directly, with no polling.
+pub const TASK_AFTER: Duration = Duration::from_secs(1);
+
+/// Sends each progress report of the call as `notifications/progress` with `token`, in order,
+/// on the request's response stream.
+pub fn progress_notifier(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
+    let (send, mut receive) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    tokio::spawn(async move {
+        while let Some(p) = receive.recv().await {
+            let mut note = ProgressNotificationParam::new(token.clone(), p.done as f64);
+            note.total = p.total.map(|t| t as f64);
+            note.message = (!p.message.is_empty()).then_some(p.message);
+            if peer.notify_progress(note).await.is_err() {
+                return;
+            }
+        }
+    });
+    // The channel is bounded by the policy's rate limit (at most 100 reports a second).
+    Arc::new(move |p: &Progress| {
+        let _ = send.send(p.clone());
+    })
+}
+
+/// `tools/call` of a client that declared the tasks extension.
+pub async fn call(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    arguments: JsonObject,
+    request: Option<String>,
+) -> Result<CallToolResponse, McpError> {
+    let body = serde_json::to_vec(&Value::Object(arguments))
+        .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    let admitted = match admit(state, caller, name, None, Bytes::from(body), "mcp").await {
+        Ok(a) => a,
+        Err(e) => return refusal(name, e).map(Into::into),
+    };
+    let wrap = wraps_output(&admitted.tool.record);
+    // An input refused: answered at once, nothing to wait for.
+    if admitted.is_refused() {
+        let registered = admitted.register(false, request, None);
+        return match admitted.run(registered).await {
+            Ok(answer) => Ok(call_result(answer, wrap).into()),
+            Err(e) => refusal(name, e).map(Into::into),
+        };
+    }
+    let (call, mut events, run) = match admitted.start_task(request).await {
+        Ok(started) => started,
+        Err(e) => return refusal(name, e).map(Into::into),
+    };
+    let ended = tokio::time::timeout(TASK_AFTER, async {
+        loop {
+            match events.recv().await {
+                Ok(CallEvent::Done(_)) => return true,
+                Ok(CallEvent::Progress(_))
+                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    if ended == Ok(true) {
+        return match run.await {
+            Ok(Ok(answer)) => Ok(call_result(answer, wrap).into()),
+            Ok(Err(e)) => refusal(name, e).map(Into::into),
+            Err(e) => Err(McpError::internal_error(e.to_string(), None)),
+        };
+    }
+    let now = rfc3339(call.started_at_ms);
+    let task = Task::new(call.id.clone(), TaskStatus::Working, now.clone(), now)
+        .with_ttl_ms(ttl_ms(state))
+        .with_poll_interval_ms(crate::tasks::POLL_INTERVAL_MS)
+        .with_status_message("running");
+    Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
+}
+
+/// `tasks/get`: the task as it is now.
+pub async fn get(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    task_id: &str,
+) -> Result<GetTaskResult, McpError> {
+    let row = own(state, caller, task_id).await?;
+    let wrap = state
+        .find(&row.tool, Some(&row.version))
+        .is_some_and(|t| wraps_output(&t.record));
+    let here = state.running.get(task_id);
+    let progress = here
+        .as_deref()
+        .and_then(crate::running::RunningCall::progress);
+    Ok(GetTaskResult::new(detailed(state, &row, progress, wrap)))
+}
+
+/// `tasks/cancel`: asks the call to stop (it ends `cancelled` within moments, or with whatever
+/// it ended with first); an empty acknowledgement.
+pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Result<(), McpError> {
+    own(state, caller, task_id).await?;
+    if let Some(call) = state.running.get(task_id) {
+        call.control.cancel(&caller.id);
+    }
+    let (id, by) = (task_id.to_owned(), caller.id.clone());
+    state
+        .db(move |s| s.task_cancel(&id, &by, crate::clock::now_ms()))
+        .await
+        .map_err(|e| McpError::internal_error(e.message, None))?;
+    tracing::info!(target: "cordon::admin", execution_id = task_id, by = caller.id, "cancel asked (tasks/cancel)");
+    Ok(())
+}
+
+/// The task `id` if `caller` may see it; otherwise the extension's "not found" (the same for
+/// an id that does not exist: nothing tells one from the other).
+async fn own(state: &Arc<AppState>, caller: &Caller, id: &str) -> Result<TaskRow, McpError> {
+    let looking = id.to_owned();
+    let row = state
+        .db(move |s| s.task(&looking))
+        .await
+        .map_err(|e| McpError::internal_error(e.message, None))?;
+    row.filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions))
+        .ok_or_else(|| McpError::invalid_params("Failed to retrieve task: Task not found", None))
+}
+
+/// A stored task as the extension shows it: `working` (its newest progress as the status
+/// message), then `completed` with the `tools/call` result (an error result for a tool's
+/// failure or a limit), `cancelled`, or `failed` with a JSON-RPC error when its node stopped.
+fn detailed(
+    state: &AppState,
+    row: &TaskRow,
+    progress: Option<Progress>,
+    wrap: bool,
+) -> DetailedTask {
+    let mut task = Task::new(
+        row.id.clone(),
+        TaskStatus::Working,
+        rfc3339(row.started_at_ms),
+        rfc3339(row.updated_at_ms),
+    )
+    .with_ttl_ms(ttl_ms(state))
+    .with_poll_interval_ms(crate::tasks::POLL_INTERVAL_MS);
+    let answer: Option<Value> = row
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    let payload = match (row.outcome.as_deref(), answer) {
+        (None, _) | (Some(_), None) => {
+            let progress = progress.or_else(|| {
+                row.progress
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
+            });
+            if let Some(p) = progress {
+                task = task.with_status_message(match p.total {
+                    Some(total) => format!("{} of {total}: {}", p.done, p.message),
+                    None => format!("{}: {}", p.done, p.message),
+                });
+            }
+            TaskPayload::Working
+        }
+        (Some(o), Some(answer)) if o == Outcome::Cancelled.as_str() => {
+            if let Some(error) = answer["error"].as_str() {
+                task = task.with_status_message(error.to_owned());
+            }
+            TaskPayload::Cancelled
+        }
+        (Some(o), Some(answer)) if o == Outcome::Interrupted.as_str() => {
+            let message = answer["error"].as_str().unwrap_or("interrupted").to_owned();
+            task = task.with_status_message(message.clone());
+            let mut error = JsonObject::new();
+            error.insert("code".into(), json!(-32603));
+            error.insert("message".into(), json!(message));
+            TaskPayload::Failed { error }
+        }
+        (Some(_), Some(answer)) => {
+            let result = serde_json::to_value(call_result_of(&answer, wrap))
+                .ok()
+                .and_then(|v| match v {
+                    Value::Object(o) => Some(o),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            TaskPayload::Completed { result }
+        }
+    };
+    DetailedTask::new(task, payload)
+}
+
+fn ttl_ms(state: &AppState) -> u64 {
+    u64::try_from(state.settings.async_result_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}

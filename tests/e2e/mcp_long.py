@@ -1,0 +1,196 @@
+"""Long-running MCP calls against cordon, with the official MCP Python SDK (`mcp` 2.3.0).
+
+Run as `<venv>/bin/python tests/e2e/mcp_long.py` with a JSON plan on stdin:
+  {"url": "http://127.0.0.1:PORT/mcp", "api_key": "cordon_...", "mode": "auto" | "legacy"}
+It prints one JSON report on stdout (logging goes to stderr):
+  {"protocol_version", "extensions": {...},            # what the server advertised
+   "annotations": {tool: {readOnlyHint, openWorldHint}},
+   "progress": {"result": ..., "seen": [[progress, total, message], ...]},
+   "cancelled_after_s": float,                          # when the client gave up on a call
+   "tasks": {...}}                                      # modern mode only (see run_tasks)
+
+The SDK has no client helper for the tasks extension (`io.modelcontextprotocol/tasks`): the
+extension is declared through its generic extension machinery, the task handle taken with a
+result claim, and `tasks/get` / `tasks/cancel` sent as raw requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Literal
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+from pydantic import ConfigDict, TypeAdapter
+
+TIMEOUT = 20.0
+TASKS = "io.modelcontextprotocol/tasks"
+RAW = TypeAdapter(dict[str, Any])
+
+
+class CreateTaskResult(types.Result):
+    """The task handle a `tools/call` may answer with (`resultType: "task"`)."""
+
+    model_config = ConfigDict(extra="allow")
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+
+
+async def _resolve(result: CreateTaskResult, ctx: ClaimContext) -> types.CallToolResult:
+    raise RuntimeError("the tests read the task handle itself")
+
+
+class TasksExtension(ClientExtension):
+    identifier = TASKS
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def claims(self) -> list[ResultClaim]:
+        return [ResultClaim(result_type="task", model=CreateTaskResult, resolve=_resolve)]
+
+
+class RawRequest(types.Request[dict[str, Any] | None, str]):
+    method: str
+    params: dict[str, Any] | None = None
+
+
+class TaskRequest(RawRequest):
+    name_param = "taskId"  # the extension's routing header, Mcp-Name
+
+
+def http_client(api_key: str) -> httpx2.AsyncClient:
+    return create_mcp_http_client(
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=httpx2.Timeout(TIMEOUT)
+    )
+
+
+def client(plan: dict[str, Any], http: httpx2.AsyncClient, tasks: bool = False) -> Client:
+    extensions = [TasksExtension()] if tasks else []
+    return Client(
+        streamable_http_client(plan["url"], http_client=http),
+        mode=plan.get("mode", "auto"),
+        read_timeout_seconds=TIMEOUT,
+        cache=None,
+        extensions=extensions,
+    )
+
+
+def result_entry(result: types.CallToolResult) -> dict[str, Any]:
+    return {
+        "isError": result.is_error,
+        "structuredContent": result.structured_content,
+        "text": [b.text for b in result.content if b.type == "text"],
+        "meta": result.meta,
+    }
+
+
+async def run_common(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str, Any]:
+    async with client(plan, http) as c:
+        tools = (await c.list_tools()).tools
+        annotations = {
+            t.name: (t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None)
+            for t in tools
+        }
+        seen: list[list[Any]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append([progress, total, message])
+
+        result = await c.call_tool(
+            "steps", {"steps": 5, "step_ms": 120}, progress_callback=on_progress
+        )
+        await anyio.sleep(0.2)  # progress callbacks run as spawned tasks
+        # A call given up after a second: the SDK cancels it (legacy: notifications/cancelled;
+        # 2026-07-28: it closes the request's connection).
+        started = time.monotonic()
+        with anyio.move_on_after(1.0):
+            await c.call_tool("steps", {"steps": 50, "step_ms": 100, "message": "cancel me"})
+        cancelled_after = time.monotonic() - started
+        await anyio.sleep(1.0)  # the cancellation reaches the wire before the client closes
+        caps = c.server_capabilities
+        return {
+            "protocol_version": c.protocol_version,
+            "extensions": (caps.extensions or {}) if caps is not None else None,
+            "annotations": annotations,
+            "progress": {"result": result_entry(result), "seen": seen},
+            "cancelled_after_s": cancelled_after,
+        }
+
+
+async def raw(session: Any, method: str, task_id: str) -> dict[str, Any]:
+    try:
+        return {"ok": await session.send_request(TaskRequest(method=method, params={"taskId": task_id}), RAW)}
+    except MCPError as e:
+        return {"error": {"code": e.code, "message": e.message}}
+
+
+async def run_tasks(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str, Any]:
+    """A long call becomes a task, polled to its result; another is cancelled; a quick call is
+    answered directly; an unknown task is an error; without the extension a long call is
+    answered directly."""
+    out: dict[str, Any] = {}
+    async with client(plan, http, tasks=True) as c:
+        s = c.session
+        handle = await s.call_tool("steps", {"steps": 15, "step_ms": 150}, allow_claimed=True)
+        assert isinstance(handle, CreateTaskResult), handle
+        out["handle"] = {"taskId": handle.task_id, "status": handle.status, **(handle.model_extra or {})}
+        polls = []
+        for _ in range(200):
+            got = await raw(s, "tasks/get", handle.task_id)
+            polls.append(got)
+            if "error" in got or got["ok"].get("status") != "working":
+                break
+            await anyio.sleep(0.2)
+        out["polls"] = polls
+        # Cancelled through tasks/cancel.
+        other = await s.call_tool("steps", {"steps": 50, "step_ms": 100}, allow_claimed=True)
+        assert isinstance(other, CreateTaskResult), other
+        await anyio.sleep(0.5)
+        out["cancel_ack"] = await raw(s, "tasks/cancel", other.task_id)
+        after = {}
+        for _ in range(100):
+            after = await raw(s, "tasks/get", other.task_id)
+            if "error" in after or after["ok"].get("status") != "working":
+                break
+            await anyio.sleep(0.1)
+        out["cancelled"] = after
+        out["cancelled_task_id"] = other.task_id
+        # Quick: answered directly.
+        quick = await s.call_tool("steps", {"steps": 1, "step_ms": 1}, allow_claimed=True)
+        out["quick"] = (
+            result_entry(quick) if isinstance(quick, types.CallToolResult) else {"task": True}
+        )
+        out["unknown"] = await raw(s, "tasks/get", "ex_000000000000000000000000")
+        out["task_id"] = handle.task_id
+    async with client(plan, http) as c:
+        long = await c.call_tool("steps", {"steps": 10, "step_ms": 150})
+        out["without_extension"] = result_entry(long)
+    return out
+
+
+async def main() -> None:
+    plan = json.load(sys.stdin)
+    async with http_client(plan["api_key"]) as http:
+        report = await run_common(plan, http)
+        if plan.get("tasks"):
+            report["tasks"] = await run_tasks(plan, http)
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("MCP_CLIENT_LOG", "WARNING"))
+    asyncio.run(main())
