@@ -34,7 +34,12 @@ pub(crate) fn python() -> &'static Path {
 
 /// Runs the Python client with `plan`; returns its report.
 pub(crate) fn client(plan: &Value) -> Value {
-    let script = Path::new(guests::ROOT).join("tests/e2e/mcp_client.py");
+    script("mcp_client.py", plan)
+}
+
+/// Runs the Python script `name` (in `tests/e2e/`) with `plan` on stdin; returns its report.
+pub(crate) fn script(name: &str, plan: &Value) -> Value {
+    let script = Path::new(guests::ROOT).join("tests/e2e").join(name);
     let mut child = Command::new(python())
         .arg(script)
         .env_remove("CORDON_API_KEY")
@@ -52,7 +57,7 @@ pub(crate) fn client(plan: &Value) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "MCP client failed: {}",
+        "MCP client {name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

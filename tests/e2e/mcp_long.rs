@@ -4,11 +4,7 @@
 //! advertised in `server/discover` and `initialize`, and tool annotations from the policy.
 
 use crate::harness::{Fixture, Server, fixture};
-use cordon_test_artifacts as guests;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TASKS: &str = "io.modelcontextprotocol/tasks";
@@ -24,27 +20,7 @@ fn serve(name: &str) -> (Fixture, Server) {
 }
 
 fn run(plan: &Value) -> Value {
-    let script = Path::new(guests::ROOT).join("tests/e2e/mcp_long.py");
-    let mut child = Command::new(crate::mcp::python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(plan.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "MCP client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::mcp::script("mcp_long.py", plan)
 }
 
 /// The steps executions recorded as cancelled, with their errors.
