@@ -5,6 +5,7 @@ mod audit;
 mod cache;
 mod cli;
 mod cluster;
+mod cluster_tasks;
 mod common;
 mod confinement;
 mod contract;

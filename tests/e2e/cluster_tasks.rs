@@ -1,0 +1,145 @@
+//! Calls started asynchronously on one node of a shared PostgreSQL store, followed, streamed
+//! and cancelled through another; a node killed with a call running has it recorded
+//! `interrupted` by its peer once its lease runs out.
+
+use crate::cluster::{Cluster, publish};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn start(s: &crate::harness::Server, key: &str, input: &Value) -> String {
+    let (status, _, body) = s.request_with(
+        "POST",
+        "/v1/tools/steps/invoke",
+        Some(key),
+        &[("Prefer", "respond-async")],
+        input.to_string().as_bytes(),
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let view: Value = serde_json::from_slice(&body).unwrap();
+    view["execution_id"].as_str().unwrap().to_owned()
+}
+
+fn view(s: &crate::harness::Server, key: &str, id: &str) -> Value {
+    let (status, v) = s.json("GET", &format!("/v1/executions/{id}"), Some(key), b"");
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Polls `s` until `done(view)` (at most `within`); the view then.
+fn until(
+    s: &crate::harness::Server,
+    key: &str,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let end = Instant::now() + within;
+    loop {
+        let v = view(s, key, id);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < end, "not within {within:?}: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
+    let c = Cluster::new("cluster-tasks");
+    let a = c.node("a");
+    let b = c.node("b");
+    publish(&a, &c.f.admin, &c.f.signed.join("steps.wasm"));
+    let inv = &c.f.invoker;
+
+    // Started on A, followed through B: progress from the store, then the whole answer.
+    let id = start(&a, inv, &json!({"steps": 12, "step_ms": 200}));
+    let running = until(&b, inv, &id, Duration::from_secs(20), |v| {
+        v["progress"].is_object()
+    });
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["progress"]["total"], 12);
+    let done = until(&b, inv, &id, Duration::from_secs(20), |v| {
+        v["status"] == "finished"
+    });
+    assert_eq!(done["outcome"], "ok", "{done}");
+    assert_eq!(done["result"]["output"], 12);
+    assert!(done["result"]["receipt"]["seq"].as_i64().unwrap() > 0);
+    // Another invoker sees nothing through either node.
+    let other = crate::cluster::ok_on_store(
+        &c.url,
+        &["keys", "create", "--name", "other", "--role", "invoker"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = b.json("GET", &format!("/v1/executions/{id}"), Some(&other), b"");
+    assert_eq!(status, 404);
+
+    // Streamed through B with curl: progress read from the store, then the result.
+    let id = start(&a, inv, &json!({"steps": 8, "step_ms": 300}));
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-N",
+            "--max-time",
+            "30",
+            "-H",
+            &format!("Authorization: Bearer {inv}"),
+            &format!("http://{}/v1/executions/{id}/events", b.addr),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.matches("event: progress").count() >= 2, "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: result"), "{text}");
+    assert!(last.contains("\"output\":8"), "{text}");
+
+    // Cancelled through B: A stops it within about a second.
+    let id = start(&a, inv, &json!({"steps": 100, "step_ms": 100}));
+    until(&b, inv, &id, Duration::from_secs(20), |v| {
+        v["progress"].is_object()
+    });
+    let asked = Instant::now();
+    let (status, v) = b.json("DELETE", &format!("/v1/executions/{id}"), Some(inv), b"");
+    assert_eq!(status, 202, "{v}");
+    let end = until(&b, inv, &id, Duration::from_secs(10), |v| {
+        v["status"] == "finished"
+    });
+    let took = asked.elapsed();
+    println!("cancel through another node: the call ended and was visible there after {took:?}");
+    assert_eq!(end["outcome"], "cancelled", "{end}");
+    assert!(
+        end["result"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled by "),
+        "{end}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // What ended is 409 on either node.
+    let (status, _) = a.json("DELETE", &format!("/v1/executions/{id}"), Some(inv), b"");
+    assert_eq!(status, 409);
+
+    // A killed with a call running: B records it interrupted once A's lease runs out, and a
+    // client polling B sees that.
+    let id = start(&a, inv, &json!({"steps": 600, "step_ms": 100}));
+    until(&b, inv, &id, Duration::from_secs(20), |v| {
+        v["progress"].is_object()
+    });
+    let killed = Instant::now();
+    a.kill9();
+    let end = until(&b, inv, &id, Duration::from_secs(60), |v| {
+        v["status"] == "finished"
+    });
+    println!("a killed node's task recorded interrupted by its peer after {:?}", killed.elapsed());
+    assert_eq!(end["outcome"], "interrupted", "{end}");
+    let (_, record) = b.json(
+        "GET",
+        &format!("/v1/executions/{id}"),
+        Some(&c.f.auditor),
+        b"",
+    );
+    assert_eq!(record["outcome"], "interrupted", "{record}");
+    let (_, verify) = b.json("GET", "/v1/audit/verify", Some(&c.f.auditor), b"");
+    assert_eq!(verify["intact"], true, "{verify}");
+}
