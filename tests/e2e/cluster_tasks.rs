@@ -131,7 +131,10 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     let end = until(&b, inv, &id, Duration::from_secs(60), |v| {
         v["status"] == "finished"
     });
-    println!("a killed node's task recorded interrupted by its peer after {:?}", killed.elapsed());
+    println!(
+        "a killed node's task recorded interrupted by its peer after {:?}",
+        killed.elapsed()
+    );
     assert_eq!(end["outcome"], "interrupted", "{end}");
     let (_, record) = b.json(
         "GET",

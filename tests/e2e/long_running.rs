@@ -427,3 +427,54 @@ fn unsafe_sigterm(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_running_call_holds_its_concurrent_quota_and_a_cancelled_one_counts_what_it_used() {
+    let f = fixture("lr-quota");
+    let config = f.data.join("cordon.toml");
+    std::fs::write(
+        &config,
+        "[quotas.roles.invoker]\nconcurrent = 1\nfuel_per_day = 100_000_000_000\n",
+    )
+    .unwrap();
+    let s = Server::start_with(&f.data, &["--config", config.to_str().unwrap()]);
+    for tool in ["steps", "echo"] {
+        let (status, body) = s.publish(&f.admin, &f.signed.join(format!("{tool}.wasm")));
+        assert_eq!(status, 201, "{body}");
+    }
+    let long = json!({"steps": 100, "step_ms": 100});
+    let (status, _, view) = start(&s, &f.invoker, "steps", &long, "respond-async");
+    assert_eq!(status, 202, "{view}");
+    let id = view["execution_id"].as_str().unwrap().to_owned();
+    progressing(&s, &f.invoker, &id);
+    // The running call holds the one concurrent execution.
+    let (status, err) = s.json("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}");
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["error"]["code"], "quota_exceeded");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent"),
+        "{err}"
+    );
+    s.json(
+        "DELETE",
+        &format!("/v1/executions/{id}"),
+        Some(&f.invoker),
+        b"",
+    );
+    let end = finished(&s, &f.invoker, &id, Duration::from_secs(10));
+    assert_eq!(end["outcome"], "cancelled");
+    let fuel = end["result"]["usage"]["fuel_consumed"].as_u64().unwrap();
+    assert!(fuel > 0);
+    // Counted for what it used; its slot free again.
+    let (status, mine) = s.json("GET", "/v1/quotas/me", Some(&f.invoker), b"");
+    assert_eq!(status, 200, "{mine}");
+    let scope = &mine["scopes"][0];
+    assert_eq!(scope["executions"], 1, "{mine}");
+    assert_eq!(scope["fuel"], fuel, "{mine}");
+    assert_eq!(scope["running"], 0, "{mine}");
+    let (status, _) = s.json("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}");
+    assert_eq!(status, 200);
+}
