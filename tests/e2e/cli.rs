@@ -209,3 +209,51 @@ fn json_logs_carry_one_execution_event_with_usage() {
     assert!(events[0]["fuel_consumed"].as_u64().unwrap() > 0);
     assert_eq!(events[0]["digest"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn ctrl_c_stops_a_running_tool_which_is_reported_cancelled_with_its_usage() {
+    let dir = temp_dir("cli-ctrl-c");
+    let policy = dir.join("steps.toml");
+    std::fs::write(&policy, "[limits]\ntimeout_ms = 60_000\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args([
+            "run",
+            "--allow-unsigned",
+            guests::STEPS,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--input",
+            r#"{"steps":300,"step_ms":100}"#,
+            "--json",
+        ])
+        .env("CORDON_CACHE_DIR", &*CACHE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past compiling and into the 30 s of work, then SIGINT as a terminal sends it.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = stdout_json(&out);
+    assert_eq!(report["outcome"], "cancelled", "{report}");
+    assert_eq!(report["error"], "cancelled by the user (Ctrl-C)");
+    assert!(
+        report["usage"]["fuel_consumed"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(
+        report["usage"]["progress_reports"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+}

@@ -135,7 +135,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tool.digest().to_owned(),
             tool.signer().map(str::to_owned),
         ),
-        Ok(text) => tracing::Instrument::instrument(sandbox.call(&tool, text, &grants), span).await,
+        Ok(text) => {
+            // Progress the tool reports is shown on a terminal; Ctrl-C stops the call (recorded
+            // as cancelled, with what it used) instead of killing the process.
+            let (bar, sink) = super::progress::tool_bar();
+            let control = cordon_sandbox::CallControl::new().with_progress(sink);
+            let stop = control.clone();
+            let interrupt = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.cancel("the user (Ctrl-C)");
+                }
+            });
+            let exec = tracing::Instrument::instrument(
+                sandbox.call_with(&tool, text, &grants, &control),
+                span,
+            )
+            .await;
+            interrupt.abort();
+            bar.finish_and_clear();
+            exec
+        }
     };
 
     if args.json {
