@@ -478,3 +478,27 @@ fn a_running_call_holds_its_concurrent_quota_and_a_cancelled_one_counts_what_it_
     let (status, _) = s.json("POST", "/v1/tools/echo/invoke", Some(&f.invoker), b"{}");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_stop_lets_a_call_finish_within_the_grace_however_long_the_node_ran() {
+    // The grace runs from the stop: a node up longer than its grace still gives a running call
+    // that long to end.
+    let (f, s) = serve("lr-grace", &["--shutdown-grace-secs", "4"]);
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, _, view) = start(
+        &s,
+        &f.invoker,
+        "steps",
+        &json!({"steps": 15, "step_ms": 100}),
+        "respond-async",
+    );
+    let id = view["execution_id"].as_str().unwrap().to_owned();
+    progressing(&s, &f.invoker, &id);
+    let mut s = s;
+    unsafe_sigterm(s.child.id());
+    assert!(s.child.wait().unwrap().success());
+    let s = Server::start(&f.data);
+    let end = finished(&s, &f.invoker, &id, Duration::from_secs(5));
+    assert_eq!(end["outcome"], "ok", "{end}");
+    assert_eq!(end["result"]["output"], 15);
+}

@@ -241,10 +241,6 @@ impl ServerHandler for Gateway {
         let tasks = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
-        if tasks {
-            return crate::mcp_tasks::call(&self.state, &caller, name, arguments, request_key)
-                .await;
-        }
         let progress = context
             .meta
             .get_progress_token()
@@ -254,6 +250,9 @@ impl ServerHandler for Gateway {
             progress,
             hangup: Some(context.ct.clone()),
         };
+        if tasks {
+            return crate::mcp_tasks::call(&self.state, &caller, name, arguments, options).await;
+        }
         crate::mcp_call::call_outcome(&self.state, &caller, name, arguments, options)
             .await
             .map(Into::into)

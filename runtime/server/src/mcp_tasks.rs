@@ -7,7 +7,7 @@
 use crate::api::execute::admit;
 use crate::caller::Caller;
 use crate::mcp_call::{call_result, call_result_of, refusal, wraps_output};
-use crate::running::CallEvent;
+use crate::running::{CallEvent, CancelOnDrop, HUNG_UP};
 use crate::state::AppState;
 use axum::body::Bytes;
 use cordon_core::{Action, Outcome, Progress};
@@ -28,10 +28,15 @@ use std::time::{Duration, UNIX_EPOCH};
 /// a quick call is answered directly, with no polling.
 pub const TASK_AFTER: Duration = Duration::from_secs(1);
 
+/// Progress notifications waiting for a slow peer before the newest are dropped.
+const PROGRESS_BACKLOG: usize = 64;
+
 /// Sends each progress report of the call as `notifications/progress` with `token`, in order,
 /// on the request's response stream.
 pub fn progress_notifier(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
-    let (send, mut receive) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    // Bounded: a peer slower than the tool's reports loses the excess (each report carries
+    // the whole state), never holds memory for them.
+    let (send, mut receive) = tokio::sync::mpsc::channel::<Progress>(PROGRESS_BACKLOG);
     tokio::spawn(async move {
         while let Some(p) = receive.recv().await {
             let mut note = ProgressNotificationParam::new(token.clone(), p.done as f64);
@@ -42,9 +47,8 @@ pub fn progress_notifier(peer: Peer<RoleServer>, token: ProgressToken) -> Progre
             }
         }
     });
-    // The channel is bounded by the policy's rate limit (at most 100 reports a second).
     Arc::new(move |p: &Progress| {
-        let _ = send.send(p.clone());
+        let _ = send.try_send(p.clone());
     })
 }
 
@@ -54,8 +58,13 @@ pub async fn call(
     caller: &Caller,
     name: &str,
     arguments: JsonObject,
-    request: Option<String>,
+    options: crate::mcp_call::CallOptions,
 ) -> Result<CallToolResponse, McpError> {
+    let crate::mcp_call::CallOptions {
+        request,
+        progress,
+        hangup,
+    } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let admitted = match admit(state, caller, name, None, Bytes::from(body), "mcp").await {
@@ -71,13 +80,27 @@ pub async fn call(
             Err(e) => refusal(name, e).map(Into::into),
         };
     }
-    let (call, mut events, run) = match admitted.start_task(request).await {
+    // A task is answered by `tasks/cancel`, not by the request's id: none is kept for it.
+    let _ = request;
+    let (call, mut events, run) = match admitted.start_task(None, progress).await {
         Ok(started) => started,
         Err(e) => return refusal(name, e).map(Into::into),
     };
+    // Until the handle is answered, a client that goes away stops the call, as for any call.
+    let dropped = CancelOnDrop::new(&call.control);
     let ended = tokio::time::timeout(TASK_AFTER, async {
         loop {
-            match events.recv().await {
+            let event = match &hangup {
+                Some(hangup) => tokio::select! {
+                    event = events.recv() => event,
+                    () = hangup.cancelled() => {
+                        call.control.cancel(HUNG_UP);
+                        continue;
+                    }
+                },
+                None => events.recv().await,
+            };
+            match event {
                 Ok(CallEvent::Done(_)) => return true,
                 Ok(CallEvent::Progress(_))
                 | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -86,6 +109,7 @@ pub async fn call(
         }
     })
     .await;
+    dropped.disarm();
     if ended == Ok(true) {
         return match run.await {
             Ok(Ok(answer)) => Ok(call_result(answer, wrap).into()),

@@ -121,7 +121,13 @@ impl Node {
         } = self;
         let app = crate::router::app(state.clone());
         let grace = state.settings.shutdown_grace;
-        let started = std::time::Instant::now();
+        // The grace runs from the stop signal, not from the start.
+        let stopped_at = Arc::new(std::sync::OnceLock::new());
+        let mark = stopped_at.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = mark.set(std::time::Instant::now());
+        };
         crate::listen::serve(
             listener,
             app,
@@ -131,6 +137,10 @@ impl Node {
         )
         .await
         .map_err(ServerError::Serve)?;
+        let started = stopped_at
+            .get()
+            .copied()
+            .unwrap_or_else(std::time::Instant::now);
         // Calls still running (asynchronous ones, and any whose connection is gone) each end
         // by their own deadline and are recorded before their permit is returned. Wait for all
         // permits until the grace period is over; then stop what still runs, which is recorded

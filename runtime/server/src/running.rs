@@ -121,10 +121,15 @@ impl Running {
                 events,
             }
         });
-        if self.stopping.load(Ordering::Acquire) {
-            entry.control.cancel(NODE_STOP);
+        {
+            // Checked under the map's lock, as `interrupt_all` sets it: a call registering
+            // while the node stops is either in the map it walks or sees the flag.
+            let mut calls = self.lock();
+            if self.stopping.load(Ordering::Acquire) {
+                entry.control.cancel(NODE_STOP);
+            }
+            calls.insert(entry.id.clone(), entry.clone());
         }
-        self.lock().insert(entry.id.clone(), entry.clone());
         Registered {
             running: self.clone(),
             call: entry,
@@ -141,11 +146,15 @@ impl Running {
     }
 
     /// The call `caller` started with the MCP request `request` (its JSON-RPC id, as JSON).
+    /// `None` unless exactly one call matches: clients sharing one key each number their own
+    /// requests, so an id two of them use at once names neither for sure.
     pub fn by_request(&self, caller: &str, request: &str) -> Option<Arc<RunningCall>> {
-        self.lock()
+        let calls = self.lock();
+        let mut matching = calls
             .values()
-            .find(|c| c.caller == caller && c.request.as_deref() == Some(request))
-            .cloned()
+            .filter(|c| c.caller == caller && c.request.as_deref() == Some(request));
+        let first = matching.next()?;
+        matching.next().is_none().then(|| first.clone())
     }
 
     /// The ids of the tasks running here.
@@ -169,8 +178,9 @@ impl Running {
     /// The node stops: every running call (and any that starts from now) is stopped and ends
     /// `interrupted`.
     pub fn interrupt_all(&self) {
+        let calls = self.lock();
         self.stopping.store(true, Ordering::Release);
-        for call in self.lock().values() {
+        for call in calls.values() {
             call.control.cancel(NODE_STOP);
         }
     }
@@ -267,6 +277,18 @@ mod tests {
         // A report after the call left goes nowhere, without failing.
         sink(&Progress::default());
         assert_eq!(*seen.lock().unwrap(), [3, 0]);
+    }
+
+    #[test]
+    fn a_request_id_two_calls_of_one_caller_share_names_neither() {
+        let running = Arc::new(Running::default());
+        let a = running.register(new_call("ex_1"), None);
+        assert!(running.by_request("key_1", "7").is_some());
+        let b = running.register(new_call("ex_2"), None);
+        assert!(running.by_request("key_1", "7").is_none());
+        drop(a);
+        assert_eq!(running.by_request("key_1", "7").unwrap().id, "ex_2");
+        drop(b);
     }
 
     #[test]

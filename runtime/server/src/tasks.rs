@@ -127,8 +127,11 @@ impl ExecutionView {
 
 /// Keeps a running task's lease and progress in the store, and stops the call when someone
 /// asked (through any node), until the call leaves the node.
-pub async fn follow(state: Arc<AppState>, call: Arc<RunningCall>) {
-    let mut events = call.subscribe();
+pub async fn follow(
+    state: Arc<AppState>,
+    call: Arc<RunningCall>,
+    mut events: tokio::sync::broadcast::Receiver<CallEvent>,
+) {
     let mut written: Option<Progress> = None;
     let mut last_write = std::time::Instant::now();
     loop {
@@ -143,6 +146,11 @@ pub async fn follow(state: Arc<AppState>, call: Arc<RunningCall>) {
                     _ => {}
                 },
             }
+        }
+        // A run that ended without its answer (its record or the store failed) leaves the
+        // node: its lease is no longer renewed, and the sweep ends it.
+        if state.running.get(&call.id).is_none() {
+            return;
         }
         let progress = call.progress();
         let changed = progress != written;
@@ -174,6 +182,16 @@ pub async fn follow(state: Arc<AppState>, call: Arc<RunningCall>) {
                 tracing::warn!(execution_id = call.id, error = %e.message, "cannot renew a running task's lease")
             }
         }
+    }
+}
+
+/// Whether the task `id` is still running in the store (no other node ended it).
+pub async fn still_ours(state: &Arc<AppState>, id: &str) -> bool {
+    let looking = id.to_owned();
+    match state.db(move |s| s.task(&looking)).await {
+        Ok(Some(row)) => row.is_running(),
+        // Unknown (pruned) or unreadable: the record is appended; a failing store fails that.
+        _ => true,
     }
 }
 
@@ -226,6 +244,11 @@ pub async fn sweep(state: &Arc<AppState>, mine: bool) {
         }
     };
     for task in found {
+        // A call of this node whose lease lapsed (the store was slow to answer) is not
+        // abandoned: it is running here and ends with its own record.
+        if !mine && state.running.get(&task.id).is_some() {
+            continue;
+        }
         let Ok(mut record) = serde_json::from_str::<NewExecution>(&task.interrupted) else {
             tracing::error!(
                 execution_id = task.id,
@@ -234,6 +257,26 @@ pub async fn sweep(state: &Arc<AppState>, mine: bool) {
             continue;
         };
         record.finished_at_ms = now_ms().max(record.started_at_ms);
+        // Its record may be in the log already (the run appended it, then could not store its
+        // answer): then the task ends with what the record says, and nothing is appended again.
+        let looking = task.id.clone();
+        if let Ok(Some(existing)) = state.db(move |s| s.execution(&looking)).await {
+            let e = &existing.execution;
+            let answer = serde_json::json!({
+                "execution_id": e.id,
+                "outcome": e.outcome,
+                "output": null,
+                "error": e.error,
+                "usage": e.usage,
+            });
+            let expires =
+                now_ms().saturating_add(state.settings.async_result_ttl.as_millis() as i64);
+            let (id, text, outcome) = (task.id.clone(), answer.to_string(), e.outcome);
+            let _ = state
+                .db(move |s| s.task_finish(&id, outcome.as_str(), &text, now_ms(), expires))
+                .await;
+            continue;
+        }
         let answer = serde_json::json!({
             "execution_id": record.id,
             "outcome": Outcome::Interrupted,

@@ -51,7 +51,12 @@ async fn follow(state: Arc<AppState>, mut row: TaskRow, send: mpsc::Sender<Event
         }
         drop(call);
         loop {
-            match events.recv().await {
+            // A client that went away ends the stream now, not at the next event.
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = send.closed() => return,
+            };
+            match event {
                 Ok(CallEvent::Progress(p)) => {
                     last = Some(p.clone());
                     if let Some(e) = progress_event(&p)

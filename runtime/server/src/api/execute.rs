@@ -264,6 +264,7 @@ impl Admitted {
     pub async fn start_task(
         self,
         request: Option<String>,
+        progress: Option<ProgressSink>,
     ) -> Result<
         (
             Arc<RunningCall>,
@@ -276,7 +277,7 @@ impl Admitted {
         let interrupted = serde_json::to_string(&self.record(&self.interrupted(), now))
             .map_err(ApiError::internal)?;
         let state = self.state.clone();
-        let registered = self.register(true, request, None);
+        let registered = self.register(true, request, progress);
         let call = registered.call.clone();
         let (id, caller, tool, version, node) = (
             call.id.clone(),
@@ -300,9 +301,11 @@ impl Admitted {
                 })
             })
             .await?;
+        // Both subscribed before the run starts, so neither misses its end.
         let events = call.subscribe();
+        let followed = call.subscribe();
         let running = tokio::spawn(self.run(registered));
-        tokio::spawn(crate::tasks::follow(state, call.clone()));
+        tokio::spawn(crate::tasks::follow(state, call.clone(), followed));
         Ok((call, events, running))
     }
 
@@ -341,6 +344,15 @@ impl Admitted {
             }
         };
         let record = self.record(&exec, now_ms());
+        if call.task && !crate::tasks::still_ours(&self.state, &self.id).await {
+            // Another node found the task abandoned (this one lost the store for longer than
+            // the lease) and recorded it `interrupted`: one record per execution, so this run's
+            // is not appended.
+            tracing::error!(target: "cordon::admin", execution_id = self.id, outcome = exec.outcome.as_str(), "a task ended after another node recorded it interrupted; its own ending is not recorded");
+            return Err(ApiError::internal(
+                "the task was recorded interrupted by another node",
+            ));
+        }
         // Durable before the answer: the journal commits it (fsync, shared with whatever else
         // is waiting) and only then returns. The quota counters are settled beside the
         // commit, not after it.

@@ -156,7 +156,7 @@ impl Prefer {
 /// in a task of its own, followed by [`follow`]. With `wait`, the answer waits up to that long
 /// and is the synchronous one if the call ended by then.
 async fn start_task(admitted: Admitted, wait: Option<Duration>) -> Result<Response, ApiError> {
-    let (call, mut events, running) = admitted.start_task(None).await?;
+    let (call, mut events, running) = admitted.start_task(None, None).await?;
     if let Some(wait) = wait {
         let done = tokio::time::timeout(wait, async {
             loop {
