@@ -104,6 +104,31 @@ fn an_asynchronous_call_is_followed_until_its_answer_with_its_receipt() {
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["usage"]["progress_reports"], 12);
     assert!(record.get("status").is_none(), "{record}");
+    // An admin (who may also follow the task) asks for the record explicitly; an invoker
+    // cannot read records, its own call's included.
+    let (status, record) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}?record=true"),
+        Some(&f.admin),
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(record["id"], id.as_str(), "{record}");
+    assert!(record.get("status").is_none(), "{record}");
+    let (status, _) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}?record=true"),
+        Some(&f.invoker),
+        b"",
+    );
+    assert_eq!(status, 404);
+    let (status, err) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}?view=all"),
+        Some(&f.invoker),
+        b"",
+    );
+    assert_eq!(status, 400, "{err}");
 
     // Someone else's call is not there at all, running or not; an admin sees it.
     let (status, err) = get(&s, &f.publisher, &id);

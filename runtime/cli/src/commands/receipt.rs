@@ -170,7 +170,7 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
 
 fn fetch(server: &ServerArgs, id: &str) -> anyhow::Result<Option<ExecutionRecord>> {
     let response = agent()
-        .get(format!("{}/v1/executions/{id}", server.server))
+        .get(format!("{}/v1/executions/{id}?record=true", server.server))
         .header("authorization", format!("Bearer {}", api_key()?))
         .call()
         .with_context(|| format!("cannot reach {}", server.server))?;

@@ -120,9 +120,13 @@ pub async fn list(
     get,
     path = "/v1/executions/{id}",
     tag = "executions",
-    params(("id" = String, Path, description = "the `execution_id` an invoke returned")),
+    params(
+        ("id" = String, Path, description = "the `execution_id` an invoke returned"),
+        ShowQuery,
+    ),
     responses(
         (status = 200, description = "the call as its caller follows it, or the record", body = ExecutionAnswer),
+        (status = 400, description = "unknown or malformed query", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
@@ -132,8 +136,12 @@ pub async fn show(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<ExecutionAnswer>, ApiError> {
-    if let Some(row) = own_task(&state, &caller, &id).await? {
+    let q: ShowQuery = crate::extract::query(raw.as_deref())?;
+    if !q.record.unwrap_or(false)
+        && let Some(row) = own_task(&state, &caller, &id).await?
+    {
         let here = state.running.get(&id);
         return Ok(Json(ExecutionAnswer::Task(Box::new(ExecutionView::of(
             &row,
@@ -149,6 +157,15 @@ pub async fn show(
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(ExecutionAnswer::Record(Box::new(record))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// `true`: the execution record (for a role that reads the log) even while the call's
+    /// answer is kept for its caller.
+    pub record: Option<bool>,
 }
 
 /// The task `id` if `caller` may follow it: the caller who started it, or an admin.
