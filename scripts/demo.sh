@@ -53,6 +53,10 @@ Admin API key (also in $data/admin.key):
 
   $CORDON_API_KEY
 
+Web console (sign in with the key above; docs/console.md):
+
+  $url/ui/
+
 Try:
 
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/tools

@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
 rustup component add rustfmt clippy
 # The MCP end-to-end tests use the official MCP Python SDK as their client; the OpenAPI
-# conformance test runs schemathesis. Both pinned.
+# conformance test runs schemathesis; the console's browser tests drive Chromium with selenium
+# (and sign tokens for their identity provider with PyJWT). All pinned.
 mkdir -p target
 python3 -m venv target/mcp-venv
-target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5"
+target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5" \
+  "selenium==4.27.1" "pyjwt[crypto]==2.10.1"
 
 # Tests that need PostgreSQL, nginx or an OCI registry start their own servers from the
 # installed binaries (a cluster under target/ on a free port, nginx on a free port with its files
@@ -28,6 +30,10 @@ fi
 # The OCI tests read and copy what `cordon push` wrote with another OCI client, skopeo.
 if ! command -v skopeo >/dev/null 2>&1; then
   missing="$missing skopeo"
+fi
+# The console's browser tests run headless Chromium through its WebDriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  missing="$missing chromium chromium-driver"
 fi
 # The identity tests make their RSA test keys with openssl.
 if ! command -v openssl >/dev/null 2>&1; then

@@ -110,6 +110,7 @@ pub fn fixture(name: &str) -> Fixture {
         ("steps", guests::STEPS),
         ("primes", guests::PRIMES),
         ("http_get", guests::HTTP_GET),
+        ("xss", guests::XSS),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[

@@ -8,6 +8,7 @@ mod cluster;
 mod cluster_tasks;
 mod common;
 mod confinement;
+mod console;
 mod contract;
 mod credentials;
 mod credentials_run;

@@ -39,8 +39,14 @@ pub(crate) fn client(plan: &Value) -> Value {
 
 /// Runs the Python script `name` (in `tests/e2e/`) with `plan` on stdin; returns its report.
 pub(crate) fn script(name: &str, plan: &Value) -> Value {
+    script_with(python(), name, plan)
+}
+
+/// Runs the Python script `tests/e2e/<name>` with `python`, the plan as JSON on its stdin; its
+/// report, JSON on its stdout.
+pub(crate) fn script_with(python: &Path, name: &str, plan: &Value) -> Value {
     let script = Path::new(guests::ROOT).join("tests/e2e").join(name);
-    let mut child = Command::new(python())
+    let mut child = Command::new(python)
         .arg(script)
         .env_remove("CORDON_API_KEY")
         .stdin(Stdio::piped())
@@ -57,12 +63,12 @@ pub(crate) fn script(name: &str, plan: &Value) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "MCP client {name} failed: {}",
+        "{name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "MCP client report is not JSON ({e}): {}\n{}",
+            "the report of {name} is not JSON ({e}): {}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )

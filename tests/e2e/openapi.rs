@@ -65,9 +65,13 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/executions/{id}/events",
             "GET /v1/keys",
             "GET /v1/quotas/{caller}",
+            "GET /v1/stats",
+            "GET /v1/status",
             "GET /v1/tools",
             "GET /v1/tools/{name}",
             "GET /v1/tools/{name}/policy",
+            "GET /v1/tools/{name}/policy/{hash}",
+            "GET /v1/whoami",
             "POST /v1/keys",
             "POST /v1/tools",
             "POST /v1/tools/{name}/invoke",
@@ -186,6 +190,57 @@ fn the_openapi_document_matches_what_is_served() {
         200,
     );
     assert_eq!(page["executions"].as_array().unwrap().len(), 3);
+    // What the console reads: who the key is, the window's figures, this node.
+    let me = check("GET", "/v1/whoami", "/v1/whoami", &f.invoker, b"", 200);
+    assert_eq!(me["may"], json!(["list_tools", "invoke"]), "{me}");
+    let stats = check(
+        "GET",
+        "/v1/stats?window_secs=600",
+        "/v1/stats",
+        &f.auditor,
+        b"",
+        200,
+    );
+    assert_eq!(stats["tools"][0]["tool"], "echo", "{stats}");
+    assert_eq!(stats["tools"][0]["calls"], 3, "{stats}");
+    assert_eq!(stats["complete"], true);
+    check(
+        "GET",
+        "/v1/stats?window_secs=5",
+        "/v1/stats",
+        &f.auditor,
+        b"",
+        400,
+    );
+    check("GET", "/v1/stats", "/v1/stats", &f.invoker, b"", 403);
+    let node = check("GET", "/v1/status", "/v1/status", &f.auditor, b"", 200);
+    assert_eq!(node["store"], "embedded", "{node}");
+    assert_eq!(node["ready"], true, "{node}");
+    let policy = check(
+        "GET",
+        "/v1/tools/echo/policy",
+        "/v1/tools/{name}/policy",
+        &f.admin,
+        b"",
+        200,
+    );
+    let hash = policy["policy_hash"].as_str().unwrap();
+    check(
+        "GET",
+        &format!("/v1/tools/echo/policy/{hash}"),
+        "/v1/tools/{name}/policy/{hash}",
+        &f.auditor,
+        b"",
+        200,
+    );
+    check(
+        "GET",
+        &format!("/v1/tools/echo/policy/{}", "0".repeat(64)),
+        "/v1/tools/{name}/policy/{hash}",
+        &f.auditor,
+        b"",
+        404,
+    );
     check(
         "GET",
         "/v1/audit/verify",

@@ -41,6 +41,22 @@ pub struct IssuerConfig {
     pub role_claim: String,
     /// Claim value -> cordon role.
     pub roles: BTreeMap<String, Role>,
+    /// The web console's client id at this issuer: a public client (no secret) that signs in
+    /// with the authorization code flow and PKCE (`docs/console.md`). Absent: the console
+    /// offers no sign-in through this issuer.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Where the console sends the browser to sign in [default: the issuer's discovery
+    /// document, `authorization_endpoint`].
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Where the console exchanges the code for a token [default: the discovery document's
+    /// `token_endpoint`].
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// Scopes the console asks for [default: `openid`].
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -167,6 +183,19 @@ impl Issuer {
                 "auth.oidc {}: roles is empty; map at least one value of {} to a cordon role",
                 config.issuer, config.role_claim
             ));
+        }
+        for (what, url) in [
+            ("authorization_endpoint", &config.authorization_endpoint),
+            ("token_endpoint", &config.token_endpoint),
+        ] {
+            if let Some(url) = url
+                && !console_endpoint_ok(url)
+            {
+                return Err(format!(
+                    "auth.oidc {}: {what} {url:?} must be an https:// URL (http:// only on a loopback address): the browser sends the code and gets the token there",
+                    config.issuer
+                ));
+            }
         }
         let roots = match &config.jwks_ca {
             None => None,
@@ -379,6 +408,129 @@ impl Issuer {
     }
 }
 
+/// Whether `url` may be a console sign-in endpoint: HTTPS, or plain HTTP to a loopback
+/// address (an identity provider on the operator's own machine).
+pub fn console_endpoint_ok(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// How the web console signs in through an issuer (when it has a `client_id`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConsoleClient {
+    pub issuer: String,
+    pub client_id: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub scopes: Vec<String>,
+}
+
+impl Issuer {
+    /// The console's sign-in at this issuer, its endpoints read from the issuer's discovery
+    /// document when not configured. Blocking when it has to fetch; `None` without a
+    /// `client_id`.
+    pub fn console_client(&self) -> Option<Result<ConsoleClient, String>> {
+        let c = &self.config;
+        let client_id = c.client_id.clone()?;
+        let endpoints = match (&c.authorization_endpoint, &c.token_endpoint) {
+            (Some(a), Some(t)) => Ok((a.clone(), t.clone())),
+            (a, t) => discover(&c.issuer, self.roots.as_deref())
+                .map(|(da, dt)| (a.clone().unwrap_or(da), t.clone().unwrap_or(dt))),
+        };
+        Some(
+            endpoints.and_then(|(authorization_endpoint, token_endpoint)| {
+                for url in [&authorization_endpoint, &token_endpoint] {
+                    if !console_endpoint_ok(url) {
+                        return Err(format!(
+                            "the discovery document names {url:?}, which is not https://"
+                        ));
+                    }
+                }
+                Ok(ConsoleClient {
+                    issuer: c.issuer.clone(),
+                    client_id,
+                    authorization_endpoint,
+                    token_endpoint,
+                    scopes: c.scopes.clone().unwrap_or_else(|| vec!["openid".into()]),
+                })
+            }),
+        )
+    }
+}
+
+/// The authorization and token endpoints from an issuer's OpenID discovery document (fetched
+/// over HTTPS only, no redirects, 64 KiB at most).
+fn discover(
+    issuer: &str,
+    roots: Option<&[ureq::tls::Certificate<'static>]>,
+) -> Result<(String, String), String> {
+    #[derive(Deserialize)]
+    struct Discovery {
+        authorization_endpoint: String,
+        token_endpoint: String,
+    }
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    if !url.starts_with("https://") {
+        return Err(format!(
+            "the issuer {issuer} is not https://: configure authorization_endpoint and token_endpoint"
+        ));
+    }
+    let text = https_get(&url, roots, 64 << 10)?;
+    let d: Discovery = serde_json::from_str(&text)
+        .map_err(|e| format!("{url} is not a discovery document: {e}"))?;
+    Ok((d.authorization_endpoint, d.token_endpoint))
+}
+
+/// GETs `url` over HTTPS (the given roots, or the public ones) with no redirects, at most
+/// `limit` bytes, within 10 s.
+fn https_get(
+    url: &str,
+    roots: Option<&[ureq::tls::Certificate<'static>]>,
+    limit: u64,
+) -> Result<String, String> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(roots) = roots {
+        tls = tls.root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(
+            roots.to_vec(),
+        )));
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        // Keys and endpoints come from where the operator said, not from wherever a redirect
+        // points.
+        .max_redirects(0)
+        .tls_config(tls.build())
+        .build()
+        .into();
+    agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
+        .map_err(|e| format!("cannot read {url}: {e}"))
+}
+
 /// Reads a JWKS from a file, or fetches it over HTTPS (never plain HTTP: keys fetched in clear
 /// could be anyone's).
 fn fetch(
@@ -386,28 +538,7 @@ fn fetch(
     roots: Option<&[ureq::tls::Certificate<'static>]>,
 ) -> Result<JwkSet, String> {
     let text = if location.starts_with("https://") {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(roots) = roots {
-            tls = tls.root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(
-                roots.to_vec(),
-            )));
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            // Keys come from where the operator said, not from wherever a redirect points.
-            .max_redirects(0)
-            .tls_config(tls.build())
-            .build()
-            .into();
-        agent
-            .get(location)
-            .call()
-            .map_err(|e| format!("cannot fetch the JWKS {location}: {e}"))?
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .map_err(|e| format!("cannot read the JWKS {location}: {e}"))?
+        https_get(location, roots, 1 << 20).map_err(|e| format!("the JWKS: {e}"))?
     } else if location.starts_with("http://") {
         return Err(format!(
             "the JWKS {location} is plain HTTP: keys must come over HTTPS, or from a file"
@@ -503,6 +634,15 @@ impl Verifier {
     pub fn verify_cached(&self, token: &str, now_secs: u64) -> Result<Identity, TokenError> {
         let (issuer, header) = self.issuer_of(token)?;
         issuer.verify_with(token, &header, now_secs, false)
+    }
+
+    /// The console's sign-in at each issuer that has a `client_id` (blocking: it may fetch
+    /// discovery documents); an issuer whose endpoints cannot be found is given with why.
+    pub fn console_clients(&self) -> Vec<(String, Result<ConsoleClient, String>)> {
+        self.issuers
+            .iter()
+            .filter_map(|i| Some((i.issuer().to_owned(), i.console_client()?)))
+            .collect()
     }
 
     /// Each configured issuer's identifier and accepted audiences.

@@ -73,6 +73,10 @@ fn config(k: &Keys) -> IssuerConfig {
             ("platform-admins".to_owned(), Role::Admin),
         ]
         .into(),
+        client_id: None,
+        authorization_endpoint: None,
+        token_endpoint: None,
+        scopes: None,
     }
 }
 
@@ -339,4 +343,56 @@ fn a_nested_role_claim_is_read_by_its_dotted_path_and_a_dotted_name_first() {
             claim: "realm_access.roles".into()
         })
     );
+}
+
+#[test]
+fn console_endpoints_are_https_or_loopback() {
+    for ok in [
+        "https://idp.example.com/authorize",
+        "http://127.0.0.1:8080/token",
+        "http://localhost/authorize",
+        "http://[::1]:9000/token",
+    ] {
+        assert!(console_endpoint_ok(ok), "{ok}");
+    }
+    for bad in [
+        "http://idp.example.com/authorize",
+        "http://127.0.0.1.example.com/token",
+        "http://10.0.0.1/token",
+        "javascript:alert(1)",
+        "ftp://localhost/x",
+        "",
+    ] {
+        assert!(!console_endpoint_ok(bad), "{bad}");
+    }
+}
+
+#[test]
+fn a_console_client_is_configured_or_refused() {
+    let k = keys("console");
+    let mut c = config(&k);
+    assert!(Issuer::new(c.clone()).unwrap().console_client().is_none());
+    c.client_id = Some("cordon-console".into());
+    c.authorization_endpoint = Some("http://idp.example.com/authorize".into());
+    c.token_endpoint = Some("https://idp.example.com/token".into());
+    let refused = Issuer::new(c.clone()).unwrap_err();
+    assert!(refused.contains("authorization_endpoint"), "{refused}");
+    c.authorization_endpoint = Some("https://idp.example.com/authorize".into());
+    let client = Issuer::new(c.clone())
+        .unwrap()
+        .console_client()
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.client_id, "cordon-console");
+    assert_eq!(client.token_endpoint, "https://idp.example.com/token");
+    assert_eq!(client.scopes, vec!["openid".to_owned()]);
+    // No endpoints and an issuer that is not HTTPS: nothing to discover from, and it says so.
+    c.authorization_endpoint = None;
+    c.issuer = "http://id.example.com".into();
+    let err = Issuer::new(c)
+        .unwrap()
+        .console_client()
+        .unwrap()
+        .unwrap_err();
+    assert!(err.contains("configure authorization_endpoint"), "{err}");
 }

@@ -255,7 +255,10 @@ impl AppState {
             let (tool, stored, stored_hash, actor) =
                 (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
             return self
-                .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
+                .db(move |s| {
+                    s.put_blob(stored.as_bytes())?;
+                    s.set_policy(&tool, &stored, &stored_hash, source, &actor)
+                })
                 .await;
         }
         let path = std::path::PathBuf::from(format!("(policy of {name})"));
@@ -272,7 +275,10 @@ impl AppState {
         let (tool, stored, stored_hash, actor) =
             (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
         let changed = self
-            .db(move |s| s.set_policy(&tool, &stored, &stored_hash, source, &actor))
+            .db(move |s| {
+                s.put_blob(stored.as_bytes())?;
+                s.set_policy(&tool, &stored, &stored_hash, source, &actor)
+            })
             .await?;
         for old in &versions {
             tracing::info!(

@@ -1,7 +1,10 @@
 //! The router: every endpoint of the API and `/mcp`, and what wraps every response (a request id,
 //! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
-use crate::api::{audit, executions, invoke, keys, openapi, policies, quotas, resource, tools};
+use crate::api::{
+    audit, executions, invoke, keys, openapi, policies, quotas, resource, stats, status, tools,
+    whoami,
+};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::settings::MetricsAccess;
 use crate::state::AppState;
@@ -38,6 +41,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/tools/{name}/policy",
             get(policies::get).put(policies::put),
         )
+        .route("/v1/tools/{name}/policy/{hash}", get(policies::text))
         .route(
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),
@@ -55,6 +59,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/audit/events", get(audit::events))
         .route("/v1/audit/key", get(audit::key))
         .route("/v1/audit/checkpoint", get(audit::checkpoint))
+        .route("/v1/whoami", get(whoami::whoami))
+        .route("/v1/stats", get(stats::stats))
+        .route("/v1/status", get(status::status))
         .route("/v1/openapi.json", get(openapi::serve))
         .route(crate::resource::WELL_KNOWN, get(resource::metadata))
         .route(
@@ -65,6 +72,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
+        .merge(crate::ui::routes(state.settings.ui))
         .merge(test_routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn_with_state(
@@ -184,6 +192,7 @@ async fn finish_response(
     });
     if let Some(e) = error {
         metrics::rejected(e.code);
+        crate::refusals::note(e.code, crate::clock::now_ms());
         tracing::info!(request_id, %method, path, status = status.as_u16(), code = e.code, message = e.message, "request failed");
         let kept = response.headers().clone();
         let body = ErrorBody {
@@ -236,10 +245,13 @@ async fn finish_response(
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The console's pages set their own (`ui.rs`); everything else is data, never a page.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

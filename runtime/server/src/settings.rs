@@ -55,6 +55,8 @@ pub struct ServerSettings {
     /// it listens on, so a node restarted on the same address ends the tasks it left running at
     /// once.
     pub node_name: String,
+    /// Serve the web console at `/ui` (`ui.rs`).
+    pub ui: bool,
 }
 
 /// Who may read `GET /metrics`.
@@ -122,6 +124,9 @@ impl ServerSettings {
             // deployment's rollout for up to the 30-minute cap.
             shutdown_grace: std::time::Duration::from_secs(65),
             node_name: String::new(),
+            // On: it is a client of the API with the same credentials, so it opens nothing the
+            // API does not (and its page refuses inline script, framing and HTML injection).
+            ui: true,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct AppState {
     pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
     /// The calls running on this node (to cancel them, to follow their progress).
     pub running: Arc<crate::running::Running>,
+    /// The web console's sign-in clients (`ui.rs`).
+    pub console: crate::console_clients::Console,
 }
 
 impl std::fmt::Debug for AppState {
@@ -112,6 +114,7 @@ impl AppState {
             ready: std::sync::atomic::AtomicBool::new(false),
             not_admitted: std::sync::Mutex::default(),
             running: Arc::default(),
+            console: crate::console_clients::Console::default(),
         })
     }
 

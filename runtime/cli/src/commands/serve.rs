@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// are stopped and recorded `interrupted` [default: 65].
     #[arg(long, env = "CORDON_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Serve the web console at `/ui` (docs/console.md) [default: true].
+    #[arg(long, env = "CORDON_UI")]
+    pub ui: Option<bool>,
     /// Wait for each execution record to reach the disk (fsync) before answering
     /// [default: true]. Turning it off trades the last moments of the log on power loss for
     /// throughput; a killed process still loses nothing.
@@ -156,6 +159,7 @@ struct ConfigFile {
     async_result_ttl_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     durable_log: Option<bool>,
+    ui: Option<bool>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     metrics_access: Option<MetricsAccess>,
@@ -231,6 +235,7 @@ impl ServeArgs {
         self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
+        self.ui = self.ui.or(file.ui);
         self.allowed_hosts = self.allowed_hosts.or(file.allowed_hosts);
         self.allowed_origins = self.allowed_origins.or(file.allowed_origins);
         self.metrics_access = self.metrics_access.or(file.metrics_access);
@@ -503,6 +508,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_grace: args
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),
+        ui: args.ui.unwrap_or(defaults.ui),
         ..defaults
     };
     let state_services = Services {
@@ -537,6 +543,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 tracing::info!(target: "cordon::admin", reloaded, failed, "SIGHUP: policies re-read ({reloaded} changed and in force, {failed} refused)");
             }
         });
+    }
+    if node.state().settings.ui {
+        tracing::info!("web console at http://{}/ui/ (docs/console.md)", node.address());
     }
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(

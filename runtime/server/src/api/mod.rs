@@ -13,4 +13,7 @@ pub mod policies;
 pub mod probe;
 pub mod quotas;
 pub mod resource;
+pub mod stats;
+pub mod status;
 pub mod tools;
+pub mod whoami;

@@ -6,12 +6,15 @@ use crate::api::audit::{self, EventKind, EventPage, LogKeyView};
 use crate::api::executions::{self, ExecutionPage};
 use crate::api::invoke::{self, InvokeResponse};
 use crate::api::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
-use crate::api::policies::{self, PolicyChange, PolicySetView, PolicyView};
+use crate::api::policies::{self, PolicyChange, PolicySetView, PolicyText, PolicyView};
 use crate::api::quotas::{self, QuotaView, ScopeView};
 use crate::api::resource;
+use crate::api::stats::{self, MinuteStats, RefusalMinute, Stats, ToolStats};
+use crate::api::status::{self, NodeStatus};
 use crate::api::tools::{
     self, QuarantineBody, ToolList, ToolSource, ToolSummary, ToolVersions, ToolView,
 };
+use crate::api::whoami::{self, WhoAmI};
 use crate::audit_log::SignedView;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::oci_pull::PublishFrom;
@@ -43,6 +46,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         tools::release,
         policies::get,
         policies::put,
+        policies::text,
         invoke::invoke,
         keys::create,
         keys::list,
@@ -56,10 +60,19 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         audit::key,
         audit::checkpoint,
         quotas::show,
+        whoami::whoami,
+        stats::stats,
+        status::status,
         resource::metadata,
         resource::metadata_mcp,
     ),
     components(schemas(
+        WhoAmI,
+        Stats,
+        MinuteStats,
+        ToolStats,
+        RefusalMinute,
+        NodeStatus,
         ErrorBody,
         ErrorDetail,
         ToolView,
@@ -72,6 +85,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         PolicyView,
         PolicySetView,
         PolicyChange,
+        PolicyText,
         InvokeResponse,
         NewKeyBody,
         KeyView,
@@ -250,6 +264,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (21, 2));
+        assert_eq!((secured, public), (25, 2));
     }
 }

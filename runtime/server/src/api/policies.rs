@@ -173,3 +173,64 @@ async fn view(state: &Arc<AppState>, name: String) -> Result<PolicyView, ApiErro
         history,
     })
 }
+
+/// One policy text a tool ran under, by its hash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyText {
+    pub policy_hash: String,
+    pub policy: String,
+}
+
+/// A policy a tool has run under, by hash: the one in force or one its history names (to
+/// compare them). Only hashes of this tool's own policies are answered.
+#[utoipa::path(
+    get,
+    path = "/v1/tools/{name}/policy/{hash}",
+    tag = "policies",
+    params(("name" = String, Path), ("hash" = String, Path, description = "a `policy_hash` of the tool's history")),
+    responses(
+        (status = 200, body = PolicyText),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "not a policy of this tool, or its text was not kept", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn text(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((name, hash)): Path<(String, String)>,
+) -> Result<Json<PolicyText>, ApiError> {
+    caller.require(Action::ReadPolicy)?;
+    let current = view(&state, name.clone()).await?;
+    if hash == current.policy_hash {
+        return Ok(Json(PolicyText {
+            policy_hash: hash,
+            policy: current.policy,
+        }));
+    }
+    let known = current
+        .history
+        .iter()
+        .any(|c| c.policy_hash == hash || c.previous_hashes.contains(&hash));
+    if !known {
+        return Err(ApiError::not_found(format!(
+            "{hash} is not a policy {name} has run under"
+        )));
+    }
+    let reading = hash.clone();
+    let bytes = state
+        .db(move |s| s.blob(&reading))
+        .await
+        .map_err(|_| {
+            ApiError::not_found(format!(
+                "the text of policy {hash} was not kept (it was replaced before this server kept policy texts)"
+            ))
+        })?;
+    let policy = String::from_utf8(bytes)
+        .map_err(|_| ApiError::not_found(format!("the text of policy {hash} was not kept")))?;
+    Ok(Json(PolicyText {
+        policy_hash: hash,
+        policy,
+    }))
+}

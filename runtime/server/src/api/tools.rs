@@ -251,7 +251,14 @@ async fn admit(
     };
     let (inserting, by) = (record.clone(), caller.actor());
     let _changing = state.registry_lock.lock().await;
-    state.db(move |s| s.insert_tool(&inserting, &by)).await?;
+    // The policy's text is kept by its hash too, so its history can be read back and compared
+    // (`GET /v1/tools/{name}/policy/{hash}`) after it is replaced.
+    state
+        .db(move |s| {
+            s.put_blob(inserting.policy.as_bytes())?;
+            s.insert_tool(&inserting, &by)
+        })
+        .await?;
     tracing::info!(
         target: "cordon::admin",
         tool = record.name,
