@@ -177,6 +177,13 @@ fn an_operator_walks_every_page_with_an_api_key() {
         "{r}"
     );
     assert_eq!(r["detail_receipt"], "yes");
+    // A call the page did not make: a receipt signed when asked, checked the same way.
+    assert_eq!(r["other_receipt"], "yes", "{r}");
+    assert_eq!(
+        r["other_receipt_checks"].as_array().unwrap().len(),
+        5,
+        "{r}"
+    );
     // Markup from a tool and from a caller stays text: the schema title, the output, the
     // error (as answered and as recorded); no payload ran and no element was injected.
     assert!(

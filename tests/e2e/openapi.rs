@@ -63,6 +63,7 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/executions",
             "GET /v1/executions/{id}",
             "GET /v1/executions/{id}/events",
+            "GET /v1/executions/{id}/receipt",
             "GET /v1/keys",
             "GET /v1/quotas/{caller}",
             "GET /v1/stats",
@@ -190,6 +191,24 @@ fn the_openapi_document_matches_what_is_served() {
         200,
     );
     assert_eq!(page["executions"].as_array().unwrap().len(), 3);
+    // A receipt of a stored record, for an auditor; none for someone else's key.
+    let receipt = check(
+        "GET",
+        &format!("/v1/executions/{id}/receipt"),
+        "/v1/executions/{id}/receipt",
+        &f.auditor,
+        b"",
+        200,
+    );
+    assert_eq!(receipt["batch"]["statement"]["first_seq"], receipt["seq"]);
+    check(
+        "GET",
+        &format!("/v1/executions/{id}/receipt"),
+        "/v1/executions/{id}/receipt",
+        &f.publisher,
+        b"",
+        404,
+    );
     // What the console reads: who the key is, the window's figures, this node.
     let me = check("GET", "/v1/whoami", "/v1/whoami", &f.invoker, b"", 200);
     assert_eq!(me["may"], json!(["list_tools", "invoke"]), "{me}");

@@ -23,6 +23,12 @@ fn verify(file: &Path, key: &str, extra: &[&str]) -> (i32, String) {
 }
 
 /// Writes `value` to `dir/name.json` and returns its path.
+/// The execution id inside a receipt's record.
+fn receipt_record_id(receipt: &Value) -> String {
+    let record: Value = serde_json::from_str(receipt["record"].as_str().unwrap()).unwrap();
+    record["id"].as_str().unwrap().to_owned()
+}
+
 fn save(dir: &Path, name: &str, value: &Value) -> std::path::PathBuf {
     let file = dir.join(format!("{name}.json"));
     std::fs::write(&file, serde_json::to_vec_pretty(value).unwrap()).unwrap();
@@ -216,6 +222,19 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let data = f.data.to_str().unwrap();
     let (code, out) = verify(&answer_file, &key, &["--data", data]);
     assert_eq!(code, 0, "{out}");
+    // A receipt of the stored record, signed when asked: it verifies offline the same way.
+    let id = receipt_record_id(receipt);
+    let (status, later) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}/receipt"),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(status, 200, "{later}");
+    assert_eq!(later["record"], receipt["record"]);
+    let later_file = save(&f.data, "later-receipt.json", &later);
+    let (code, out) = verify(&later_file, &key, &["--data", data]);
+    assert_eq!(code, 0, "{out}");
     let seq = receipt["seq"].as_i64().unwrap();
     rusqlite::Connection::open(f.data.join("cordon.db"))
         .unwrap()
@@ -227,6 +246,15 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let (code, out) = verify(&answer_file, &key, &["--data", data]);
     assert_eq!(code, 1);
     assert!(out.contains("differs from the receipt in usage"), "{out}");
+    // The server signs no receipt of a record that no longer matches its hash.
+    let (status, refused) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}/receipt"),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "record_changed");
     assert!(out.contains("no longer matches its own hash"), "{out}");
     // The record's stored hash replaced too (a rewrite that recomputes hashes would): the
     // batch statement the receipt carries is a checkpoint the log no longer matches.

@@ -5,7 +5,7 @@
 
 use crate::clock::now_ms;
 use crate::committed::{BatchSigner, Committed};
-use cordon_storage::{Storage, StoredCheckpoint};
+use cordon_storage::{ExecutionRecord, Storage, StoredCheckpoint};
 use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed, SignedBatch};
 use serde::Serialize;
 use std::io::Write;
@@ -204,6 +204,31 @@ impl AuditLog {
             prev_hash: r.prev_hash,
             hash: r.hash,
             record: c.body,
+        })
+    }
+
+    /// A receipt of a record already in the log (`GET /v1/executions/{id}/receipt`): signed
+    /// now, as a batch of that one record (records `seq` to `seq`, after which the log held
+    /// `seq` links ending in the record's hash), so it is checked exactly like the receipt its
+    /// caller got. A record that no longer matches its chain hash gets none.
+    pub fn receipt_of(&self, record: ExecutionRecord) -> Result<ReceiptView, AuditError> {
+        if !record.matches_its_hash() {
+            return Err(AuditError::Receipt(
+                cordon_trust::ReceiptError::RecordChanged,
+            ));
+        }
+        let batch = Arc::new(SignedBatch::sign(
+            &self.key,
+            &self.log_id,
+            record.seq,
+            &[record.hash.as_str()],
+            now_ms(),
+        )?);
+        let body = cordon_storage::Prepared::new(record.execution.clone())?.into_body();
+        self.receipt(Committed {
+            record,
+            body,
+            batch,
         })
     }
 

@@ -2,8 +2,8 @@
 //! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
 use crate::api::{
-    audit, executions, invoke, keys, openapi, policies, quotas, resource, stats, status, tools,
-    whoami,
+    audit, executions, invoke, keys, openapi, policies, quotas, receipt, resource, stats, status,
+    tools, whoami,
 };
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::settings::MetricsAccess;
@@ -55,6 +55,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(executions::show).delete(executions::cancel),
         )
         .route("/v1/executions/{id}/events", get(executions::events))
+        .route("/v1/executions/{id}/receipt", get(receipt::receipt))
         .route("/v1/audit/verify", get(executions::verify))
         .route("/v1/audit/events", get(audit::events))
         .route("/v1/audit/key", get(audit::key))

@@ -166,7 +166,13 @@ function checks(r) {
       ? (covers ? ` Covered by checkpoint ${c.statement.size} of ${fmtTime(c.statement.time_ms)}, signed by the log key (checked in this page).` : ` The newest checkpoint (${c.statement.size}) is older than this record; the next one covers it.`)
       : ` The newest checkpoint does not verify: ${v.why}.`);
   }).catch((e) => { cp.className = "wait"; cp.textContent = `No checkpoint to check against: ${e.message}`; });
-  const receipt = receiptOf(r.id);
-  out.append(receipt ? receiptBox(receipt, r.id) : h("p", { class: "hint", text: "A receipt comes with the call's answer to its caller (this tab keeps those of calls it made); check one offline with cordon receipt verify." }));
+  // The receipt the call was answered with when this tab made it; else one the server signs
+  // now for the stored record. Either is checked here, in the page, with the log key.
+  const kept = receiptOf(r.id);
+  const slot = h("div", { class: "receipt-slot" });
+  out.append(slot);
+  (kept ? Promise.resolve(kept) : api(`/v1/executions/${encodeURIComponent(r.id)}/receipt`))
+    .then((receipt) => slot.replaceChildren(receiptBox(receipt, r.id)))
+    .catch((e) => slot.replaceChildren(h("div", { class: "receipt", "data-verified": "no" }, h("h3", { text: "Receipt" }), problem(e))));
   return out;
 }

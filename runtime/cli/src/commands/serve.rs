@@ -545,7 +545,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
     }
     if node.state().settings.ui {
-        tracing::info!("web console at http://{}/ui/ (docs/console.md)", node.address());
+        tracing::info!(
+            "web console at http://{}/ui/ (docs/console.md)",
+            node.address()
+        );
     }
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(

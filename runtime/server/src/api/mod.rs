@@ -12,6 +12,7 @@ pub mod policies;
 #[cfg(all(feature = "confinement-probe", debug_assertions))]
 pub mod probe;
 pub mod quotas;
+pub mod receipt;
 pub mod resource;
 pub mod stats;
 pub mod status;

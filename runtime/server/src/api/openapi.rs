@@ -55,6 +55,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         executions::show,
         executions::cancel,
         executions::events,
+        crate::api::receipt::receipt,
         executions::verify,
         audit::events,
         audit::key,
@@ -264,6 +265,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (25, 2));
+        assert_eq!((secured, public), (26, 2));
     }
 }
