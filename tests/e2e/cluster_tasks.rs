@@ -126,6 +126,21 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     until(&b, inv, &id, Duration::from_secs(20), |v| {
         v["progress"].is_object()
     });
+    // Both nodes report themselves to the store: B lists A and itself, both seen just now.
+    let nodes = |s: &crate::harness::Server| {
+        let (status, body) = s.json("GET", "/v1/status", Some(&c.f.auditor), b"");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["store"], "shared", "{body}");
+        body["nodes"].as_array().unwrap().clone()
+    };
+    let seen = nodes(&b);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|n| n["stale"] == false), "{seen:?}");
+    let (_, a_status) = a.json("GET", "/v1/status", Some(&c.f.auditor), b"");
+    let a_name = a_status["node"].as_str().unwrap().to_owned();
+    let on_a = seen.iter().find(|n| n["node"] == a_name.as_str()).unwrap();
+    assert_eq!(on_a["report"]["ready"], true, "{on_a}");
+    assert_eq!(on_a["report"]["running"], 1, "{on_a}");
     let killed = Instant::now();
     a.kill9();
     let end = until(&b, inv, &id, Duration::from_secs(60), |v| {
@@ -143,6 +158,15 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
         b"",
     );
     assert_eq!(record["outcome"], "interrupted", "{record}");
+    // By then A has missed three reports: B shows it as not seen, and itself as seen.
+    let seen = nodes(&b);
+    let on_a = seen.iter().find(|n| n["node"] == a_name.as_str()).unwrap();
+    assert_eq!(on_a["stale"], true, "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|n| n["node"] != a_name.as_str() && n["stale"] == false),
+        "{seen:?}"
+    );
     let (_, verify) = b.json("GET", "/v1/audit/verify", Some(&c.f.auditor), b"");
     assert_eq!(verify["intact"], true, "{verify}");
 }

@@ -114,6 +114,8 @@ def walk_with_keys() -> None:
     report["overview_tools"] = texts("table.tool-stats tbody tr td:first-child")
     WebDriverWait(d, 20).until(lambda _: d.find_elements(By.CSS_SELECTOR, "#chain-state"))
     report["overview_chain"] = css("#chain-state").text
+    css("table.nodes tbody tr[data-node]")
+    report["overview_nodes"] = texts("table.nodes tbody tr")
     shot("overview")
 
     # Tools: the list, with the hostile description shown as text.

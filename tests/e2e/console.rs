@@ -110,6 +110,9 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert_eq!(r["cookies"], json!([]));
     // Overview: the calls so far, per tool, and the chain intact.
     assert_eq!(r["overview_chain"], "intact", "{r}");
+    let nodes = r["overview_nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{r}");
+    assert!(nodes[0].as_str().unwrap().contains("ready"), "{r}");
     assert!(
         r["overview_tools"]
             .as_array()

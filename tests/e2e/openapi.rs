@@ -235,6 +235,12 @@ fn the_openapi_document_matches_what_is_served() {
     let node = check("GET", "/v1/status", "/v1/status", &f.auditor, b"", 200);
     assert_eq!(node["store"], "embedded", "{node}");
     assert_eq!(node["ready"], true, "{node}");
+    assert_eq!(node["nodes"][0]["node"], node["node"], "{node}");
+    assert_eq!(node["nodes"][0]["stale"], false, "{node}");
+    assert_eq!(
+        node["nodes"][0]["report"]["max_in_flight"],
+        node["max_in_flight"]
+    );
     let policy = check(
         "GET",
         "/v1/tools/echo/policy",

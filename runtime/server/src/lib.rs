@@ -27,6 +27,7 @@ pub mod admission;
 pub mod api;
 pub mod audit_log;
 pub mod auth;
+pub mod beat;
 pub mod blocking;
 pub mod caller;
 pub mod client_ip;

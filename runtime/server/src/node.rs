@@ -90,6 +90,7 @@ impl Node {
             });
         }
         state.keys.clone().spawn_refresher(state.storage.clone());
+        crate::beat::spawn(state.clone());
         Ok(Node {
             state,
             listener,

@@ -9,7 +9,7 @@ const ROLES = ["invoker", "publisher", "auditor", "admin"];
 export function render(main) {
   const list = h("div", { class: "slot", "aria-busy": "true" }, h("p", { class: "muted", text: "Loading keys…" }));
   const quota = h("div", { class: "quota", "aria-live": "polite" });
-  main.append(h("div", { class: "page-head" }, h("h1", { text: "Keys & callers" })), createCard(() => load()), card("API keys", list), quota);
+  main.append(h("div", { class: "page-head" }, h("h1", { text: "Keys & callers" })), createCard(() => load()), card("API keys", list), callerCard(quota), quota);
   const load = async () => {
     try {
       const { keys } = await api("/v1/keys");
@@ -99,6 +99,21 @@ function createCard(reload) {
     }
   });
   return card("New API key", form, out);
+}
+
+/** Any caller's quota by its id: a key id, or `issuer#subject` for a caller from the identity
+ * provider (as the record names it). */
+function callerCard(box) {
+  const who = h("input", { id: "c-id", type: "text", required: true, autocomplete: "off", placeholder: "key id, or issuer#subject as the record names the caller" });
+  const form = h("form", { id: "caller-form", class: "filters" },
+    h("div", { class: "field" }, h("label", { for: "c-id", text: "Caller" }), who),
+    h("div", { class: "field actions" }, h("button", { type: "submit", class: "primary", text: "Show quota" })));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = who.value.trim();
+    showQuota(box, { id, name: id });
+  });
+  return card("Callers", h("p", { class: "hint", text: "Callers from your identity provider have no key here: look one up by the id the record gives it." }), form);
 }
 
 async function showQuota(box, k) {

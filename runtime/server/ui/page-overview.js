@@ -2,7 +2,7 @@
 // performs (median and 99th percentile time and fuel), this node and its store, and whether the
 // record verifies. Refreshed every 10 s.
 
-import { h, add, card, table, fmtUs, fmtNum, fmtBytes, facts, problem, fmtTime } from "./dom.js";
+import { h, add, card, table, fmtUs, fmtNum, fmtBytes, facts, problem, fmtTime, fmtAgo, badge } from "./dom.js";
 import { api, query } from "./api.js";
 import { stackedBars } from "./charts.js";
 import { verification } from "./page-audit.js";
@@ -27,7 +27,7 @@ export function render(main, ctx) {
   const tiles = h("div", { class: "tiles" }, ["Calls", "Failed", "Denials", "Refused requests"].map((t) => h("div", { class: "tile" }, h("span", { class: "tile-label", text: t }), h("span", { class: "tile-value", text: "—" }))));
   const charts = h("div", { class: "grid2 charts" }, h("div", { class: "chart-slot" }), h("div", { class: "chart-slot" }));
   const tools = card("Tools in this window", h("p", { class: "muted", text: "Loading…" }));
-  const node = may("read_metrics") ? card("This node", h("p", { class: "muted", text: "Loading…" })) : null;
+  const node = may("read_metrics") ? card("Nodes and store", h("p", { class: "muted", text: "Loading…" })) : null;
   const chain = may("verify_audit") ? card("Verification", h("p", { class: "muted", text: "Verifying…" })) : null;
   const note = h("p", { class: "hint", "aria-live": "polite" });
   add(main, h("div", { class: "page-head" }, h("h1", { text: "Overview" }), windowSel), tiles, note, charts, tools, h("div", { class: "grid2" }, node, chain));
@@ -42,14 +42,21 @@ export function render(main, ctx) {
       tools.replaceChildren(h("h2", { text: "Tools in this window" }), problem(e));
     }
     if (node) {
-      api("/v1/status").then((s) => node.replaceChildren(h("h2", { text: "This node" }), facts([
-        ["Node", s.node], ["Version", s.version],
+      api("/v1/status").then((s) => node.replaceChildren(h("h2", { text: "Nodes and store" }), facts([
+        ["Answering", s.node], ["Version", s.version],
         ["Ready", s.ready ? "yes" : "NO"],
         ["Store", `${s.store === "shared" ? "PostgreSQL, shared by every node" : "embedded (SQLite)"}: ${s.store_ok ? "answers" : `does not answer (${s.store_error})`}`],
         ["Confinement", s.confinement],
         ["Calls running", `${s.running} (${s.free_slots} of ${s.max_in_flight} slots free)`],
         ["Tools live", String(s.tools_live)],
-      ]))).catch((e) => node.replaceChildren(h("h2", { text: "This node" }), problem(e)));
+      ]), table([
+        { label: "Node", cell: (n) => n.node },
+        { label: "State", cell: (n) => n.stale ? badge(`not seen for ${fmtAgo(n.seen_at_ms).replace(" ago", "")}`, "bad") : (n.report && n.report.ready ? badge("ready", "ok") : badge("loading", "warn")) },
+        { label: "Version", cell: (n) => (n.report ? n.report.version : "—") },
+        { label: "Running", cell: (n) => (n.report ? `${n.report.running} (${n.report.free_slots} free)` : "—"), class: "num" },
+        { label: "Up since", cell: (n) => (n.report ? fmtTime(n.report.started_at_ms) : "—") },
+        { label: "Seen", cell: (n) => fmtAgo(n.seen_at_ms) },
+      ], s.nodes, { class: "nodes", empty: "No node has reported yet.", rowAttrs: (n) => ({ "data-node": n.node }) }))).catch((e) => node.replaceChildren(h("h2", { text: "Nodes and store" }), problem(e)));
     }
     if (chain) verification(chain);
     if (!stopped) timer = setTimeout(load, 10000);

@@ -17,6 +17,7 @@ use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
 use crate::log::ExecutionLog;
 use crate::log_verify::StoredCheckpoint;
+use crate::nodes::{NodeRow, NodeStore};
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
@@ -169,6 +170,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Forgets finished tasks whose answer expired by `now_ms`.
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError>;
 
+    /// Stores what node `name` reports of itself now (`crate::nodes`), and forgets nodes not
+    /// seen for a week.
+    fn node_beat(&self, name: &str, beat: &str, now_ms: i64) -> Result<(), StorageError>;
+    /// Every node that shares this store (or did within a week), by name.
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError>;
+
     /// Whether other servers may share this store (PostgreSQL): the embedded one is one
     /// server's, so whatever it finds running at start was left by its own previous life.
     fn shared(&self) -> bool {
@@ -198,6 +205,7 @@ pub struct Embedded {
     keys: KeyStore,
     quotas: QuotaStore,
     tasks: TaskStore,
+    nodes: NodeStore,
 }
 
 impl Embedded {
@@ -212,6 +220,7 @@ impl Embedded {
             keys: KeyStore::open(data_dir)?,
             quotas: QuotaStore::open(data_dir)?,
             tasks: TaskStore::open(data_dir)?,
+            nodes: NodeStore::open(data_dir)?,
         })
     }
 
@@ -446,6 +455,12 @@ impl Storage for Embedded {
     }
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
         self.tasks.prune(now_ms)
+    }
+    fn node_beat(&self, name: &str, beat: &str, now_ms: i64) -> Result<(), StorageError> {
+        self.nodes.beat(name, beat, now_ms)
+    }
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {
+        self.nodes.list()
     }
 }
 

@@ -70,6 +70,14 @@ fn conformance_tasks() {
 }
 
 #[test]
+fn conformance_nodes() {
+    let (dir, s) = fresh("nodes-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    conformance::nodes_report_and_are_listed(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn blobs_are_checked_against_their_names() {
     let dir = temp("blobs");
     let s = Embedded::open(&dir, true).unwrap();

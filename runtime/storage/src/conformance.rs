@@ -810,3 +810,26 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
     assert_eq!(a.tasks_prune(3_606_000).unwrap(), 1);
     assert_eq!(b.task("ex_1").unwrap(), None);
 }
+
+/// Nodes report themselves; every handle on the store lists them, newest report kept, and a
+/// node not seen for a week is forgotten.
+pub(crate) fn nodes_report_and_are_listed(a: &dyn Storage, b: &dyn Storage) {
+    let now = 1_800_000_000_000;
+    assert!(a.nodes().unwrap().is_empty());
+    a.node_beat("node-b", r#"{"ready":true}"#, now).unwrap();
+    b.node_beat("node-a", r#"{"ready":false}"#, now + 1)
+        .unwrap();
+    a.node_beat("node-b", r#"{"ready":true,"running":2}"#, now + 10_000)
+        .unwrap();
+    let listed = b.nodes().unwrap();
+    let names: Vec<&str> = listed.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    assert_eq!(listed[1].seen_at_ms, now + 10_000);
+    assert_eq!(listed[1].beat, r#"{"ready":true,"running":2}"#);
+    // A week later, only the node still reporting is listed.
+    let later = now + crate::nodes::FORGOTTEN_AFTER_MS + 5_000;
+    b.node_beat("node-b", "{}", later).unwrap();
+    let listed = a.nodes().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "node-b");
+}

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod log;
 mod log_row;
 mod log_verify;
+pub mod nodes;
 pub mod pg;
 pub mod quota;
 pub mod record;
@@ -40,6 +41,7 @@ pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter
 pub use keys::{ApiKey, KeySpec, KeyStore, KeyTable, NewKey, last_used_is_stale};
 pub use log::ExecutionLog;
 pub use log_verify::StoredCheckpoint;
+pub use nodes::NodeRow;
 pub use pg::Postgres;
 pub use quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaStore, QuotaUse};
 pub use record::{ExecutionRecord, Filter, NewExecution, Prepared};

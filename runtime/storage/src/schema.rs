@@ -18,7 +18,8 @@
 //! - version 8: where a tool version came from (`tools.source`);
 //! - version 9: per execution the progress reports its guest made
 //!   (`executions.progress_reports`, NULL for none; records written before keep their hashes),
-//!   and running and recently finished calls (`tasks`, `tasks.rs`).
+//!   and running and recently finished calls (`tasks`, `tasks.rs`);
+//! - version 10: the nodes sharing the store, as each reports itself (`nodes`, `nodes.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -28,7 +29,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -169,7 +170,12 @@ const TABLES: &str = "
         interrupted TEXT
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
-    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;";
+    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS nodes (
+        name    TEXT PRIMARY KEY,
+        beat    TEXT NOT NULL,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;";
 
 pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;

@@ -10,12 +10,13 @@ use crate::api::policies::{self, PolicyChange, PolicySetView, PolicyText, Policy
 use crate::api::quotas::{self, QuotaView, ScopeView};
 use crate::api::resource;
 use crate::api::stats::{self, MinuteStats, RefusalMinute, Stats, ToolStats};
-use crate::api::status::{self, NodeStatus};
+use crate::api::status::{self, NodeSeen, NodeStatus};
 use crate::api::tools::{
     self, QuarantineBody, ToolList, ToolSource, ToolSummary, ToolVersions, ToolView,
 };
 use crate::api::whoami::{self, WhoAmI};
 use crate::audit_log::SignedView;
+use crate::beat::NodeBeat;
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::oci_pull::PublishFrom;
 use crate::resource::ResourceMetadata;
@@ -74,6 +75,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         ToolStats,
         RefusalMinute,
         NodeStatus,
+        NodeSeen,
+        NodeBeat,
         ErrorBody,
         ErrorDetail,
         ToolView,

@@ -1,7 +1,9 @@
 //! `GET /v1/status`: this node as an operator checks it: version, name, whether it is ready and
-//! its store answers, its confinement, calls running and slots free. For an admin or auditor
-//! (`read_metrics`): it names the store and the process's protections.
+//! its store answers, its confinement, calls running and slots free; and every node sharing the
+//! store as each last reported itself (`beat.rs`). For an admin or auditor (`read_metrics`): it
+//! names the store and the process's protections.
 
+use crate::beat::{NodeBeat, STALE_AFTER_MS};
 use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -35,6 +37,21 @@ pub struct NodeStatus {
     pub max_in_flight: usize,
     /// Tool names live on this node.
     pub tools_live: usize,
+    /// Every node sharing the store (this one included), as each last reported itself.
+    pub nodes: Vec<NodeSeen>,
+}
+
+/// A node as it last reported itself (`beat.rs`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeSeen {
+    pub node: String,
+    /// When its last report was stored.
+    pub seen_at_ms: i64,
+    /// Not seen for over 30 s: stopped, dead, or cut off from the store.
+    pub stale: bool,
+    /// What it reported; absent when its report could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<NodeBeat>,
 }
 
 /// This node's state.
@@ -63,6 +80,22 @@ pub async fn status(
         Err(_) => Some("no answer within a second".to_owned()),
     };
     let loaded = state.ready.load(Ordering::Acquire);
+    let now = crate::clock::now_ms();
+    let nodes = if store_error.is_none() {
+        state
+            .db(|s| s.nodes())
+            .await?
+            .into_iter()
+            .map(|n| NodeSeen {
+                stale: now - n.seen_at_ms > STALE_AFTER_MS,
+                report: serde_json::from_str(&n.beat).ok(),
+                node: n.name,
+                seen_at_ms: n.seen_at_ms,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Json(NodeStatus {
         node: state.settings.node_name.clone(),
         version: env!("CARGO_PKG_VERSION"),
@@ -80,5 +113,6 @@ pub async fn status(
         free_slots: state.in_flight.available_permits(),
         max_in_flight: state.settings.max_in_flight,
         tools_live: state.tools_read().len(),
+        nodes,
     }))
 }

@@ -14,6 +14,7 @@
 mod listen;
 mod log;
 mod meta;
+mod nodes;
 mod quota;
 mod tasks;
 mod tls;
@@ -27,6 +28,7 @@ use crate::error::StorageError;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{ApiKey, KeySpec, KeyTable, NewKey};
 use crate::log_verify::StoredCheckpoint;
+use crate::nodes::NodeRow;
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaUse};
 use crate::record::{ExecutionRecord, Filter, Prepared};
 use crate::registry::{Quarantine, ToolRecord};
@@ -40,8 +42,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// The schema version this build reads and writes (PostgreSQL's own numbering): 1, the first;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
 /// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
-/// and recently finished calls (`tasks`, `crate::tasks`).
-pub const PG_SCHEMA_VERSION: i64 = 5;
+/// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
+/// (`nodes`, `crate::nodes`).
+pub const PG_SCHEMA_VERSION: i64 = 6;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -152,7 +155,12 @@ const SCHEMA: &str = "
         interrupted text
     );
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
-    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;";
+    CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS nodes (
+        name    text PRIMARY KEY,
+        beat    text NOT NULL,
+        seen_at bigint NOT NULL
+    );";
 
 /// The advisory lock that serializes schema changes across nodes.
 const SCHEMA_LOCK: i64 = 0x636f_7264_6f6e_0001;
@@ -807,6 +815,12 @@ impl Storage for Postgres {
     }
     fn tasks_prune(&self, now_ms: i64) -> Result<u64, StorageError> {
         self.prune_tasks(now_ms)
+    }
+    fn node_beat(&self, name: &str, beat: &str, now_ms: i64) -> Result<(), StorageError> {
+        self.node_beat_pg(name, beat, now_ms)
+    }
+    fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {
+        self.nodes_pg()
     }
 }
 

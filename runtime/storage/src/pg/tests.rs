@@ -30,6 +30,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "tasks"),
         &Postgres::open(&pg.url("tasks"), 2).unwrap(),
     );
+    conformance::nodes_report_and_are_listed(
+        &fresh(&pg, "nodes"),
+        &Postgres::open(&pg.url("nodes"), 2).unwrap(),
+    );
     // A second node opening the same database finds the schema in place and the same log.
     let a = fresh(&pg, "shared");
     let b = Postgres::open(&pg.url("shared"), 2).unwrap();
