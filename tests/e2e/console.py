@@ -278,7 +278,11 @@ def walk_with_keys() -> None:
 
 
 def walk_with_oidc() -> None:
-    d.get(url + "/ui/")
+    # A crafted answer this tab never asked for (no sign-in started, a forged state, a message
+    # to show): refused as such, its message not shown, the address cleaned.
+    d.get(url + "/ui/?error=access_denied&error_description=Call+the+helpdesk+at+evil&state=forged")
+    report["forged_answer"] = css(".signin .problem").text
+    report["forged_address"] = d.current_url
     button = visible("button.provider")
     report["provider_button"] = button.text
     shot("signin-oidc")

@@ -55,7 +55,8 @@ fn publish_all(f: &Fixture, s: &Server) {
 #[test]
 fn an_operator_walks_every_page_with_an_api_key() {
     let f = fixture("console-keys");
-    let s = Server::start(&f.data);
+    // Checkpoints every second: a stored record's receipt is signed once one covers it.
+    let s = Server::start_with(&f.data, &["--checkpoint-secs", "1"]);
     publish_all(&f, &s);
     // A policy change, for the history and its difference.
     let (status, body) = s.json(
@@ -392,6 +393,13 @@ fn an_operator_signs_in_through_the_identity_provider_with_pkce() {
         "url": origin,
         "shots": shots("oidc"),
     }));
+    let forged = r["forged_answer"].as_str().unwrap();
+    assert!(forged.contains("not started from this tab"), "{r}");
+    assert!(!forged.contains("helpdesk"), "{r}");
+    assert!(
+        !r["forged_address"].as_str().unwrap().contains("error="),
+        "{r}"
+    );
     assert_eq!(r["who"], "alice", "{r}");
     assert_eq!(r["roles"], "admin", "{r}");
     assert_eq!(r["nav"].as_array().unwrap().len(), 5, "{r}");

@@ -23,6 +23,27 @@ fn verify(file: &Path, key: &str, extra: &[&str]) -> (i32, String) {
 }
 
 /// Writes `value` to `dir/name.json` and returns its path.
+/// `GET /v1/executions/{id}/receipt`, asked again while no signed checkpoint covers the record
+/// yet (each refusal checked: 409 `not_checkpointed` with a Retry-After).
+fn later_receipt(s: &Server, key: &str, id: &str) -> (u16, Value) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, head, body) = s.request(
+            "GET",
+            &format!("/v1/executions/{id}/receipt"),
+            Some(key),
+            b"",
+        );
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        if body["error"]["code"] != "not_checkpointed" || std::time::Instant::now() > until {
+            return (status, body);
+        }
+        assert_eq!(status, 409);
+        assert!(head.contains("retry-after: "), "{head}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
 /// The execution id inside a receipt's record.
 fn receipt_record_id(receipt: &Value) -> String {
     let record: Value = serde_json::from_str(receipt["record"].as_str().unwrap()).unwrap();
@@ -222,19 +243,7 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     let data = f.data.to_str().unwrap();
     let (code, out) = verify(&answer_file, &key, &["--data", data]);
     assert_eq!(code, 0, "{out}");
-    // A receipt of the stored record, signed when asked: it verifies offline the same way.
     let id = receipt_record_id(receipt);
-    let (status, later) = s.json(
-        "GET",
-        &format!("/v1/executions/{id}/receipt"),
-        Some(&f.auditor),
-        b"",
-    );
-    assert_eq!(status, 200, "{later}");
-    assert_eq!(later["record"], receipt["record"]);
-    let later_file = save(&f.data, "later-receipt.json", &later);
-    let (code, out) = verify(&later_file, &key, &["--data", data]);
-    assert_eq!(code, 0, "{out}");
     let seq = receipt["seq"].as_i64().unwrap();
     rusqlite::Connection::open(f.data.join("cordon.db"))
         .unwrap()
@@ -247,12 +256,7 @@ fn receipts_verify_offline_and_against_the_log_and_any_change_fails() {
     assert_eq!(code, 1);
     assert!(out.contains("differs from the receipt in usage"), "{out}");
     // The server signs no receipt of a record that no longer matches its hash.
-    let (status, refused) = s.json(
-        "GET",
-        &format!("/v1/executions/{id}/receipt"),
-        Some(&f.auditor),
-        b"",
-    );
+    let (status, refused) = later_receipt(&s, &f.auditor, &id);
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "record_changed");
     assert!(out.contains("no longer matches its own hash"), "{out}");
@@ -371,4 +375,78 @@ fn receipts_of_one_group_commit_share_a_signature_and_each_verifies_alone() {
         code == 1 && out.contains("audit path does not lead"),
         "{total} calls: {out}"
     );
+}
+
+/// A receipt of a record already in the log, signed when asked: only once a signed checkpoint
+/// covers the record and every link up to it holds. It verifies offline like the answer's own;
+/// a record rewritten in the database with its hash recomputed gets none.
+#[test]
+fn a_stored_record_gets_a_receipt_only_while_the_log_holds_up_to_a_checkpoint() {
+    let f = fixture("receipts-later");
+    let s = Server::start_with(&f.data, &["--checkpoint-secs", "1"]);
+    assert_eq!(s.publish(&f.admin, &f.signed.join("echo.wasm")).0, 201);
+    let mut answers = Vec::new();
+    for n in 0..2 {
+        let body = format!("{{\"n\":{n}}}");
+        let (status, answer) = s.json(
+            "POST",
+            "/v1/tools/echo/invoke",
+            Some(&f.invoker),
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    let (_, key) = s.json("GET", "/v1/audit/key", Some(&f.invoker), b"");
+    let key = key["key"].as_str().unwrap().to_owned();
+    let first = &answers[0]["receipt"];
+    let id = receipt_record_id(first);
+
+    // The caller itself, or an auditor, gets one; another invoker key does not.
+    let (status, later) = later_receipt(&s, &f.invoker, &id);
+    assert_eq!(status, 200, "{later}");
+    assert_eq!(later["record"], first["record"]);
+    assert_eq!(later["batch"]["statement"]["first_seq"], first["seq"]);
+    assert_eq!(later["batch"]["statement"]["size"], first["seq"]);
+    let (status, _) = later_receipt(&s, &f.publisher, &id);
+    assert_eq!(status, 404);
+    let data = f.data.to_str().unwrap();
+    let file = save(&f.data, "later-receipt.json", &later);
+    let (code, out) = verify(&file, &key, &["--data", data]);
+    assert_eq!(code, 0, "{out}");
+
+    // The record rewritten with its hash recomputed (what a database writer without the log
+    // key can do): it matches its own hash, but no longer links to the next record, and the
+    // server refuses to vouch for it.
+    let seq = first["seq"].as_i64().unwrap();
+    let record = first["record"].as_str().unwrap();
+    let fuel: Value =
+        serde_json::from_str::<Value>(record).unwrap()["usage"]["fuel_consumed"].clone();
+    let fuel = fuel.as_u64().unwrap();
+    let forged = record.replacen(
+        &format!("\"fuel_consumed\":{fuel}"),
+        &format!("\"fuel_consumed\":{}", fuel + 1),
+        1,
+    );
+    let hash = cordon_core::link::link_hash(first["prev_hash"].as_str().unwrap(), seq, &forged);
+    rusqlite::Connection::open(f.data.join("cordon.db"))
+        .unwrap()
+        .execute(
+            &format!("UPDATE executions SET fuel = fuel + 1, hash = X'{hash}' WHERE seq = ?1"),
+            [seq],
+        )
+        .unwrap();
+    let (status, stored) = s.json(
+        "GET",
+        &format!("/v1/executions/{id}?record=true"),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(stored["hash"], hash.as_str(), "the rewrite took: {stored}");
+    let (status, refused) = later_receipt(&s, &f.auditor, &id);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "record_changed");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("does not hold"), "{message}");
 }

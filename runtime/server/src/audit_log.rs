@@ -41,6 +41,10 @@ impl Default for AuditSettings {
     }
 }
 
+/// The most links a receipt of a stored record walks to its checkpoint: checkpoints come every
+/// 10 s at most, so this is over 10,000 calls a second between two of them.
+pub const MAX_RECEIPT_WALK: i64 = 100_000;
+
 /// Why the audit log cannot be opened, a checkpoint made or a receipt built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,6 +59,13 @@ pub enum AuditError {
     Signed(#[from] cordon_trust::SignedError),
     #[error("cannot build the receipt: {0}")]
     Receipt(#[from] cordon_trust::ReceiptError),
+    /// No signed checkpoint holds the record yet (the next one, within the checkpoint
+    /// interval, will).
+    #[error("no signed checkpoint covers record {0} yet")]
+    NotCheckpointed(i64),
+    /// The links from the record to the checkpoint covering it do not hold.
+    #[error("the log between record {seq} and its checkpoint does not hold: {why}")]
+    ChainBroken { seq: i64, why: String },
 }
 
 impl From<cordon_trust::KeyError> for AuditError {
@@ -207,20 +218,43 @@ impl AuditLog {
         })
     }
 
-    /// A receipt of a record already in the log (`GET /v1/executions/{id}/receipt`): signed
-    /// now, as a batch of that one record (records `seq` to `seq`, after which the log held
+    /// A receipt of a record already in the log (`GET /v1/executions/{id}/receipt`), signed
+    /// now as a batch of that one record (records `seq` to `seq`, after which the log held
     /// `seq` links ending in the record's hash), so it is checked exactly like the receipt its
-    /// caller got. A record that no longer matches its chain hash gets none.
-    pub fn receipt_of(&self, record: ExecutionRecord) -> Result<ReceiptView, AuditError> {
+    /// caller got. Signed only for what the log key already vouched for: the oldest signed
+    /// checkpoint holding the record is checked with the key, and every link from the record up
+    /// to that checkpoint's head is recomputed from its content; a record edited in the
+    /// database, even with every hash recomputed, gets no receipt. Blocking (it reads the
+    /// store). Refused until a checkpoint covers the record (at most the checkpoint interval).
+    pub fn receipt_of(
+        &self,
+        storage: &dyn Storage,
+        record: ExecutionRecord,
+    ) -> Result<ReceiptView, AuditError> {
+        let seq = record.seq;
         if !record.matches_its_hash() {
             return Err(AuditError::Receipt(
                 cordon_trust::ReceiptError::RecordChanged,
             ));
         }
+        let stored = storage
+            .checkpoint_covering(seq)?
+            .ok_or(AuditError::NotCheckpointed(seq))?;
+        let broken = |why: String| AuditError::ChainBroken { seq, why };
+        let checkpoint: Checkpoint = Signed::parse(&stored.signed)?
+            .verify(Checkpoint::KIND, &self.key_id)
+            .map_err(|e| broken(format!("checkpoint {}: {e}", stored.size)))?;
+        if checkpoint.log_id != self.log_id || checkpoint.size != stored.size {
+            return Err(broken(format!(
+                "checkpoint {} is not this log's",
+                stored.size
+            )));
+        }
+        self.walk_to(storage, &record, &checkpoint)?;
         let batch = Arc::new(SignedBatch::sign(
             &self.key,
             &self.log_id,
-            record.seq,
+            seq,
             &[record.hash.as_str()],
             now_ms(),
         )?);
@@ -230,6 +264,60 @@ impl AuditLog {
             body,
             batch,
         })
+    }
+
+    /// Recomputes every link from `record` to `checkpoint`'s head, from each link's content.
+    fn walk_to(
+        &self,
+        storage: &dyn Storage,
+        record: &ExecutionRecord,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), AuditError> {
+        let seq = record.seq;
+        let broken = |why: String| AuditError::ChainBroken { seq, why };
+        if checkpoint.size - seq > MAX_RECEIPT_WALK {
+            return Err(broken(format!(
+                "the checkpoint covering it is {} records later (at most {MAX_RECEIPT_WALK} are walked)",
+                checkpoint.size - seq
+            )));
+        }
+        let mut expected_prev = record.prev_hash.clone();
+        let mut next = seq;
+        while next <= checkpoint.size {
+            let (page, _) = storage.events(&cordon_storage::EventFilter {
+                after_seq: Some(next - 1),
+                before_seq: Some(checkpoint.size + 1),
+                limit: 1000,
+                ..cordon_storage::EventFilter::default()
+            })?;
+            if page.is_empty() {
+                return Err(broken(format!("record {next} is missing")));
+            }
+            for link in page {
+                if link.seq != next {
+                    return Err(broken(format!("record {next} is missing")));
+                }
+                let Some((body, _)) = link.canonical() else {
+                    return Err(broken(format!("record {next} is unreadable")));
+                };
+                let again = cordon_core::link::link_hash(&expected_prev, link.seq, &body);
+                if again != link.hash {
+                    return Err(broken(format!("record {next} does not match its hash")));
+                }
+                if link.seq == seq && link.hash != record.hash {
+                    return Err(broken("the record read twice differs".into()));
+                }
+                expected_prev = link.hash;
+                next += 1;
+            }
+        }
+        if expected_prev != checkpoint.head {
+            return Err(broken(format!(
+                "the log's record {} is not the one checkpoint {} signed",
+                checkpoint.size, checkpoint.size
+            )));
+        }
+        Ok(())
     }
 
     /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).

@@ -481,6 +481,7 @@ fn discover(
 ) -> Result<(String, String), String> {
     #[derive(Deserialize)]
     struct Discovery {
+        issuer: String,
         authorization_endpoint: String,
         token_endpoint: String,
     }
@@ -496,6 +497,14 @@ fn discover(
     let text = https_get(&url, roots, 64 << 10)?;
     let d: Discovery = serde_json::from_str(&text)
         .map_err(|e| format!("{url} is not a discovery document: {e}"))?;
+    // OpenID Connect Discovery 1.0 section 4.3: the document must name the issuer it was
+    // fetched for, or its endpoints may be another issuer's (a mix-up).
+    if d.issuer != issuer {
+        return Err(format!(
+            "{url} names the issuer {:?}, not {issuer:?}",
+            d.issuer
+        ));
+    }
     Ok((d.authorization_endpoint, d.token_endpoint))
 }
 

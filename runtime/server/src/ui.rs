@@ -79,7 +79,13 @@ async fn serve(state: &Arc<AppState>, file: &str) -> Response {
     let Some((_, kind, bytes)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
         return crate::error::ApiError::not_found("no such file in the console").into_response();
     };
-    let providers = providers(state).await;
+    // Only the page itself posts to a token endpoint; scripts, styles and images get the
+    // policy without it (and cost no discovery).
+    let providers = if file == "index.html" {
+        providers(state).await
+    } else {
+        Arc::new(Vec::new())
+    };
     let mut response = (StatusCode::OK, *bytes).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));

@@ -45,7 +45,12 @@ async function start() {
   try {
     me = await api("/v1/whoami");
   } catch (err) {
-    signOut(err.message);
+    // A 401 signs out (api.js); anything else (the server unreachable) keeps the credential
+    // and offers to try again.
+    if (err.status !== 401) {
+      clear(main);
+      main.append(problem(err), h("button", { type: "button", class: "primary", onclick: start }, "Try again"));
+    }
     return;
   }
   clear(nav);
@@ -65,7 +70,12 @@ function route() {
   if (!me) return;
   if (leave) leave();
   leave = null;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  } catch {
+    parts = ["not-found"];
+  }
   const section = SECTIONS.find((s) => s.path === parts[0]);
   for (const a of nav.querySelectorAll("a")) {
     if (a.dataset.section === parts[0]) a.setAttribute("aria-current", "page");

@@ -30,9 +30,10 @@ export function s(tag, attrs, ...children) {
   return put(document.createElementNS(SVG, tag), attrs, children);
 }
 
-/** Links go to this console's routes, blob downloads or http(s) addresses; nothing else. */
+/** Links go to this console's routes, blob downloads, this server's paths or http(s)
+ * addresses; nothing else (no `javascript:`, no protocol-relative `//host`). */
 function safeHref(v) {
-  if (v.startsWith("#") || v.startsWith("blob:") || /^https?:\/\//.test(v) || v.startsWith("/")) return v;
+  if (v.startsWith("#") || v.startsWith("blob:") || /^https?:\/\//.test(v) || /^\/(?!\/)/.test(v)) return v;
   return "#";
 }
 

@@ -74,8 +74,13 @@ function what(e) {
   return h("span", { class: "what", text: rest.join("; ") });
 }
 
-/** The chain walked by the server, and the newest checkpoint checked here. */
+/** The chain walked by the server (the whole log: asked for once, and again on demand), and
+ * the newest checkpoint checked here. */
 export async function verification(box) {
+  const again = () => h("button", { type: "button", class: "quiet", id: "verify-again", onclick: () => {
+    box.replaceChildren(h("h2", { text: "Verification" }), h("p", { class: "muted", text: "Verifying…" }));
+    verification(box);
+  } }, "Verify again");
   try {
     const [v, key, cp] = await Promise.all([api("/v1/audit/verify"), theLogKey(), api("/v1/audit/checkpoint").catch(() => null)]);
     const sig = cp ? await verifySigned(cp, "checkpoint", key.key) : { ok: false, why: "no checkpoint yet" };
@@ -88,8 +93,9 @@ export async function verification(box) {
         ["Log key", h("code", { text: key.key })],
       ]),
       v.problems && v.problems.length ? h("ul", { class: "checks" }, v.problems.map((p) => h("li", { class: "fail", text: typeof p === "string" ? p : JSON.stringify(p) }))) : null,
-      h("p", { class: "hint", text: "Someone who does not trust this server checks the log itself against checkpoints kept elsewhere: cordon audit verify --checkpoint <file> --key <log key>. The whole log: cordon audit export." }));
+      h("p", { class: "hint", text: "Someone who does not trust this server checks the log itself against checkpoints kept elsewhere: cordon audit verify --checkpoint <file> --key <log key>. The whole log: cordon audit export." }),
+      again());
   } catch (e) {
-    box.replaceChildren(h("h2", { text: "Verification" }), problem(e));
+    box.replaceChildren(h("h2", { text: "Verification" }), problem(e), again());
   }
 }

@@ -153,6 +153,11 @@ function checks(r) {
   const cp = h("li", {}, "Checking the newest checkpoint…");
   out.append(h("ul", { class: "checks" }, link, cp));
   verifyRecordLink(r).then((ok) => {
+    if (ok === null) {
+      link.className = "wait";
+      link.replaceChildren(h("span", { class: "mark", text: "…" }), " A figure of this record is beyond what the browser reads exactly; the receipt below is checked from the record's exact text.");
+      return;
+    }
     link.className = ok ? "pass" : "fail";
     link.replaceChildren(h("span", { class: "mark", text: ok ? "✓" : "✗" }), ok
       ? ` Record ${r.seq} hashes to its chain hash (recomputed in this page from what is shown).`
@@ -163,7 +168,7 @@ function checks(r) {
     const covers = c.statement.size >= r.seq;
     cp.className = v.ok && covers ? "pass" : v.ok ? "wait" : "fail";
     cp.replaceChildren(h("span", { class: "mark", text: v.ok ? (covers ? "✓" : "…") : "✗" }), v.ok
-      ? (covers ? ` Covered by checkpoint ${c.statement.size} of ${fmtTime(c.statement.time_ms)}, signed by the log key (checked in this page).` : ` The newest checkpoint (${c.statement.size}) is older than this record; the next one covers it.`)
+      ? (covers ? ` The newest checkpoint (${c.statement.size} records, ${fmtTime(c.statement.time_ms)}) reaches past this record; its signature holds with the log key (checked in this page). That the record is in the chain it signs is the receipt's check below.` : ` The newest checkpoint (${c.statement.size}) is older than this record; the next one covers it.`)
       : ` The newest checkpoint does not verify: ${v.why}.`);
   }).catch((e) => { cp.className = "wait"; cp.textContent = `No checkpoint to check against: ${e.message}`; });
   // The receipt the call was answered with when this tab made it; else one the server signs
@@ -171,8 +176,19 @@ function checks(r) {
   const kept = receiptOf(r.id);
   const slot = h("div", { class: "receipt-slot" });
   out.append(slot);
-  (kept ? Promise.resolve(kept) : api(`/v1/executions/${encodeURIComponent(r.id)}/receipt`))
+  // The server signs one only once a signed checkpoint covers the record (within seconds of
+  // the call): until then the page says so and asks again.
+  const fetchReceipt = (tries) => api(`/v1/executions/${encodeURIComponent(r.id)}/receipt`)
     .then((receipt) => slot.replaceChildren(receiptBox(receipt, r.id)))
-    .catch((e) => slot.replaceChildren(h("div", { class: "receipt", "data-verified": "no" }, h("h3", { text: "Receipt" }), problem(e))));
+    .catch((e) => {
+      if (e.code === "not_checkpointed" && tries > 0 && slot.isConnected) {
+        slot.replaceChildren(h("div", { class: "receipt", "data-verified": "pending" }, h("h3", { text: "Receipt" }), h("p", { class: "muted", text: "Waiting for the next signed checkpoint to cover this record…" })));
+        setTimeout(() => fetchReceipt(tries - 1), 2000);
+        return;
+      }
+      slot.replaceChildren(h("div", { class: "receipt", "data-verified": "no" }, h("h3", { text: "Receipt" }), problem(e)));
+    });
+  if (kept) slot.replaceChildren(receiptBox(kept, r.id));
+  else fetchReceipt(15);
   return out;
 }

@@ -58,7 +58,6 @@ export function render(main, ctx) {
         { label: "Seen", cell: (n) => fmtAgo(n.seen_at_ms) },
       ], s.nodes, { class: "nodes", empty: "No node has reported yet.", rowAttrs: (n) => ({ "data-node": n.node }) }))).catch((e) => node.replaceChildren(h("h2", { text: "Nodes and store" }), problem(e)));
     }
-    if (chain) verification(chain);
     if (!stopped) timer = setTimeout(load, 10000);
   };
   const draw = (st) => {
@@ -106,5 +105,7 @@ export function render(main, ctx) {
   };
   windowSel.addEventListener("change", () => { clearTimeout(timer); load(); });
   load();
+  // The chain walk reads the whole log: once per visit, and again on demand.
+  if (chain) verification(chain);
   return () => { stopped = true; clearTimeout(timer); };
 }

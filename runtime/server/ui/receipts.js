@@ -44,7 +44,7 @@ export function receiptBox(receipt, executionId) {
     fill(box,
       h("h3", {}, "Receipt ", h("span", { class: `badge ${r.ok ? "ok" : "bad"}`, text: r.ok ? "verified in this page" : "does not verify" })),
       h("ul", { class: "checks" }, r.checks.map((c) => h("li", { class: c.ok ? "pass" : "fail" }, h("span", { class: "mark", "aria-hidden": "true", text: c.ok ? "✓" : "✗" }), " ", c.what, c.ok ? "" : ` — ${c.why}`))),
-      h("p", { class: "hint" }, `Record ${receipt.seq} of log ${receipt.log_id}, in the batch of records ${r.batch.first_seq} to ${r.batch.size} signed by `, h("code", { text: key.key }), ". The same check offline: cordon receipt verify."),
+      h("p", { class: "hint" }, `Record ${receipt.seq} of log ${receipt.log_id}, in the batch of records ${r.batch.first_seq} to ${r.batch.size}, checked with the log key this server names: `, h("code", { class: "log-key", text: key.key }), ". Compare it with the copy you keep: a server you do not trust could name a key of its own. Offline: cordon receipt verify --key <your copy>."),
     );
   })().catch((e) => {
     box.dataset.verified = "no";

@@ -46,13 +46,24 @@ export async function finishOidc(config) {
   const params = new URLSearchParams(location.search);
   if (!params.has("code") && !params.has("error")) return false;
   history.replaceState(null, "", `${location.pathname}#/overview`);
-  const pending = JSON.parse(sessionStorage.getItem(PKCE) || "null");
-  sessionStorage.removeItem(PKCE);
-  if (params.has("error")) {
-    throw new Error(`the identity provider refused the sign-in: ${params.get("error")} ${params.get("error_description") || ""}`.trim());
+  let pending = null;
+  try {
+    pending = JSON.parse(sessionStorage.getItem(PKCE) || "null");
+  } catch {
+    pending = null;
   }
+  // The state first: an answer this tab did not ask for (a crafted link) is refused as such,
+  // whatever it says, and leaves a sign-in in progress alone.
   if (!pending || pending.state !== params.get("state")) {
     throw new Error("this sign-in was not started from this tab (its state does not match); sign in again");
+  }
+  sessionStorage.removeItem(PKCE);
+  if (params.has("error")) {
+    throw new Error(`the identity provider refused the sign-in: ${params.get("error")}`);
+  }
+  // RFC 9207: when the provider names itself in the answer, it must be the one asked.
+  if (params.has("iss") && params.get("iss") !== pending.issuer) {
+    throw new Error("the answer comes from another identity provider than the one asked; sign in again");
   }
   const provider = config.providers.find((p) => p.issuer === pending.issuer && p.client_id);
   if (!provider) throw new Error("the identity provider of this sign-in is no longer configured");

@@ -134,6 +134,11 @@ export async function verifyReceipt(receipt, logKey, executionId) {
  * serialized it (the record minus `seq`, `prev_hash` and `hash`, fields in the order given).
  */
 export async function verifyRecordLink(record) {
+  // A whole number beyond 2^53 does not survive JSON.parse: the record as shown is not the
+  // record as hashed, so this check cannot be made here (the receipt's is, from the exact text).
+  const unsafe = (v) => (typeof v === "number" && !Number.isSafeInteger(v) && Number.isInteger(v))
+    || (v && typeof v === "object" && Object.values(v).some(unsafe));
+  if (unsafe(record)) return null;
   const body = {};
   for (const [k, v] of Object.entries(record)) {
     if (k !== "seq" && k !== "prev_hash" && k !== "hash") body[k] = v;

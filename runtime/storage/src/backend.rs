@@ -96,6 +96,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn prune_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;
     fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError>;
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError>;
+    /// The oldest kept checkpoint whose log holds record `seq` (`size >= seq`).
+    fn checkpoint_covering(&self, seq: i64) -> Result<Option<StoredCheckpoint>, StorageError>;
     /// The signed checkpoint retention anchored the chain at, if it pruned anything.
     fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError>;
 
@@ -373,6 +375,9 @@ impl Storage for Embedded {
     }
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
         self.log.latest_checkpoint()
+    }
+    fn checkpoint_covering(&self, seq: i64) -> Result<Option<StoredCheckpoint>, StorageError> {
+        self.log.checkpoint_covering(seq)
     }
     fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError> {
         self.log.anchor_checkpoint()

@@ -89,6 +89,18 @@ impl ExecutionLog {
             .optional()?)
     }
 
+    /// The oldest kept checkpoint whose log holds record `seq` (its `size` at least `seq`).
+    pub fn checkpoint_covering(&self, seq: i64) -> Result<Option<StoredCheckpoint>, StorageError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .query_row(
+                "SELECT size, head, at, signed FROM checkpoints WHERE size >= ?1 ORDER BY size LIMIT 1",
+                [seq],
+                read_checkpoint,
+            )
+            .optional()?)
+    }
+
     /// Every kept checkpoint, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StorageError> {
         let conn = lock(&self.reader);

@@ -219,14 +219,16 @@ pub async fn text(
         )));
     }
     let reading = hash.clone();
-    let bytes = state
-        .db(move |s| s.blob(&reading))
-        .await
-        .map_err(|_| {
-            ApiError::not_found(format!(
+    let bytes = match state.db(move |s| s.blob(&reading)).await {
+        Ok(bytes) => bytes,
+        // The store not answering is that, not a missing text.
+        Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => return Err(e),
+        Err(_) => {
+            return Err(ApiError::not_found(format!(
                 "the text of policy {hash} was not kept (it was replaced before this server kept policy texts)"
-            ))
-        })?;
+            )));
+        }
+    };
     let policy = String::from_utf8(bytes)
         .map_err(|_| ApiError::not_found(format!("the text of policy {hash} was not kept")))?;
     Ok(Json(PolicyText {

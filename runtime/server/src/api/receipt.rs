@@ -1,6 +1,7 @@
 //! `GET /v1/executions/{id}/receipt`: a receipt of any record in the log, for its caller or a
 //! role that reads the log, checked like the one the call answered with (`cordon receipt
-//! verify`, or the console in the browser). Signed when asked (`AuditLog::receipt_of`).
+//! verify`, or the console in the browser). Signed when asked, once a signed checkpoint covers
+//! the record and every link up to it holds (`AuditLog::receipt_of`).
 
 use crate::audit_log::{AuditError, ReceiptView};
 use crate::caller::Caller;
@@ -22,7 +23,7 @@ use std::sync::Arc;
         (status = 200, description = "the receipt: the record, its place in the chain, signed by the log key", body = ReceiptView),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no record this caller may see", body = ErrorBody),
-        (status = 409, description = "the stored record no longer matches its chain hash", body = ErrorBody),
+        (status = 409, description = "`not_checkpointed`: no signed checkpoint covers the record yet (Retry-After); `record_changed`: the record, or a link after it, no longer matches the log", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -38,8 +39,8 @@ pub async fn receipt(
         .await?
         .filter(|r| caller.permits(Action::ReadExecutions) || r.execution.caller == caller.id)
         .ok_or_else(not_found)?;
-    let audit = state.audit.clone();
-    let made = tokio::task::spawn_blocking(move || audit.receipt_of(record))
+    let (audit, storage) = (state.audit.clone(), state.storage.clone());
+    let made = tokio::task::spawn_blocking(move || audit.receipt_of(&*storage, record))
         .await
         .map_err(ApiError::internal)?;
     match made {
@@ -52,6 +53,26 @@ pub async fn receipt(
                 "the stored record no longer matches its chain hash: it was changed in the database; run cordon audit verify",
             ))
         }
+        Err(AuditError::ChainBroken { why, .. }) => {
+            tracing::error!(target: "cordon::security", execution = id, why, "the log does not hold between a record and its checkpoint");
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "record_changed",
+                format!(
+                    "the log does not hold from this record to the signed checkpoint covering it ({why}); run cordon audit verify"
+                ),
+            ))
+        }
+        Err(AuditError::NotCheckpointed(_)) => {
+            let wait = state.settings.audit.checkpoint_interval.as_secs().max(1);
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_checkpointed",
+                format!("no signed checkpoint covers this record yet; the next one, within {wait} s, will: ask again then"),
+            )
+            .retry_after(wait))
+        }
+        Err(AuditError::Store(e)) => Err(e.into()),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

@@ -108,12 +108,37 @@ pub struct ToolVersions {
     pub versions: Vec<ToolView>,
 }
 
-/// Tool names are usable as MCP tool names: `[A-Za-z0-9_.-]`, 1 to 128 characters.
+/// Tool names are usable as MCP tool names: `[A-Za-z0-9_.-]`, 1 to 128 characters; and as a
+/// path segment: not made of dots only (`.` and `..` are collapsed by every HTTP client, so
+/// `/v1/tools/../quarantine` could never reach such a tool).
 pub fn valid_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !name.bytes().all(|b| b == b'.')
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::valid_name;
+
+    #[test]
+    fn names_are_mcp_names_and_path_segments() {
+        for ok in [
+            "echo",
+            "word-count",
+            "a.b_c-1",
+            ".hidden",
+            "v1..2",
+            &"x".repeat(128),
+        ] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "...", "a b", "a/b", "é", &"x".repeat(129)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
 }
 
 /// Publishes a signed component: uploaded as the body (`application/wasm`), or pulled from an
@@ -205,7 +230,7 @@ async fn admit(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_name",
-            "tool names are 1-128 characters of [A-Za-z0-9_.-]",
+            "tool names are 1-128 characters of [A-Za-z0-9_.-], not dots only",
         ));
     }
     let (policy_text, policy_path) = state.policy_text(&name)?;

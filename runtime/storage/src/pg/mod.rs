@@ -701,6 +701,20 @@ impl Storage for Postgres {
                 signed: r.get(3),
             }))
     }
+    fn checkpoint_covering(&self, seq: i64) -> Result<Option<StoredCheckpoint>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT size, head, at, signed FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT 1",
+                &[&seq],
+            )?
+            .map(|r| StoredCheckpoint {
+                size: r.get(0),
+                head: r.get(1),
+                at_ms: r.get(2),
+                signed: r.get(3),
+            }))
+    }
     fn anchor_checkpoint(&self) -> Result<Option<String>, StorageError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
