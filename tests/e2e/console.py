@@ -19,6 +19,8 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -100,15 +102,41 @@ def walk_with_keys() -> None:
     report["wrong_key"] = css("#signin-key .problem").text
     report["kept_after_wrong_key"] = d.execute_script("return sessionStorage.length")
 
-    sign_in_with_key(plan["admin_key"])
+    # Signed in from the keyboard alone: the key typed, Enter.
+    field = visible("#api-key")
+    field.clear()
+    field.send_keys(plan["admin_key"] + Keys.ENTER)
+    css("#sign-out")
+    # On a fresh load, the first Tab reaches the skip link, which moves the focus to the
+    # page's content.
+    go("#/tools")
+    d.refresh()
+    css("table.tools")
+    ActionChains(d).send_keys(Keys.TAB).perform()
+    report["first_tab"] = d.execute_script("return document.activeElement.textContent")
+    ActionChains(d).send_keys(Keys.ENTER).perform()
+    report["after_skip"] = d.execute_script("return document.activeElement.id")
     report["nav_admin"] = [e.get_attribute("data-section") for e in d.find_elements(By.CSS_SELECTOR, "#nav a")]
     report["who"] = css("#who .me-name").text
     # The credential is in this tab's session storage, never a cookie.
     report["cookies"] = d.get_cookies()
 
-    # Overview.
+    # Overview, loaded afresh: how much the layout shifts while its data arrives (the
+    # browser's cumulative layout shift score, as Chromium measures it).
     go("#/overview")
+    d.refresh()
     css(".chart-box svg")
+    css("table.tool-stats")
+    css("table.nodes")
+    time.sleep(1)
+    report["layout_shift"] = d.execute_script("""
+        return new Promise((done) => {
+          let total = 0;
+          new PerformanceObserver((list) => {
+            for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+          }).observe({ type: "layout-shift", buffered: true });
+          setTimeout(() => done(total), 300);
+        });""")
     css("table.tool-stats")
     report["overview_tiles"] = texts(".tile-value")
     report["overview_tools"] = texts("table.tool-stats tbody tr td:first-child")

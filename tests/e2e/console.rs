@@ -109,6 +109,14 @@ fn an_operator_walks_every_page_with_an_api_key() {
         json!(["overview", "tools", "executions", "audit", "keys"])
     );
     assert_eq!(r["cookies"], json!([]));
+    // The keyboard: Enter signs in, the first Tab is the skip link, which lands on the content.
+    assert_eq!(r["first_tab"], "Skip to content", "{r}");
+    assert_eq!(r["after_skip"], "main", "{r}");
+    // The overview settles without the page jumping while its figures arrive (0.1 is the
+    // browser makers' bound for a good page).
+    let shift = r["layout_shift"].as_f64().unwrap();
+    println!("overview cumulative layout shift: {shift:.4}");
+    assert!(shift < 0.1, "the overview shifts {shift} while loading");
     // Overview: the calls so far, per tool, and the chain intact.
     assert_eq!(r["overview_chain"], "intact", "{r}");
     let nodes = r["overview_nodes"].as_array().unwrap();

@@ -24,6 +24,7 @@ const who = document.getElementById("who");
 let config = { providers: [] };
 let me = null;
 let leave = null;
+let routed = false;
 
 function allowed(section) {
   return section.needs.every((a) => me.may.includes(a));
@@ -96,7 +97,10 @@ function route() {
   } catch (err) {
     main.append(problem(err));
   }
-  main.focus({ preventScroll: true });
+  // Moving between pages puts the focus on the new content (a screen reader reads it; Tab
+  // goes on from there); a fresh load leaves it at the top, where Tab reaches the skip link.
+  if (routed) main.focus({ preventScroll: true });
+  routed = true;
 }
 
 window.addEventListener("hashchange", route);
