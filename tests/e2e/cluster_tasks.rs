@@ -140,7 +140,8 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     let a_name = a_status["node"].as_str().unwrap().to_owned();
     let on_a = seen.iter().find(|n| n["node"] == a_name.as_str()).unwrap();
     assert_eq!(on_a["report"]["ready"], true, "{on_a}");
-    assert_eq!(on_a["report"]["running"], 1, "{on_a}");
+    // A's own answer is live (its report to the store is up to 10 s old).
+    assert_eq!(a_status["running"], 1, "{a_status}");
     let killed = Instant::now();
     a.kill9();
     let end = until(&b, inv, &id, Duration::from_secs(60), |v| {
