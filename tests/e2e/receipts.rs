@@ -414,6 +414,19 @@ fn a_stored_record_gets_a_receipt_only_while_the_log_holds_up_to_a_checkpoint() 
     let file = save(&f.data, "later-receipt.json", &later);
     let (code, out) = verify(&file, &key, &["--data", data]);
     assert_eq!(code, 0, "{out}");
+    // The same from the command line: `cordon receipt get`, then `verify` on what it printed.
+    let url = format!("http://{}", s.addr);
+    let got = cordon()
+        .args(["receipt", "get", &id, "--server", &url])
+        .env("CORDON_API_KEY", &f.invoker)
+        .output()
+        .unwrap();
+    assert_eq!(got.status.code(), Some(0), "{got:?}");
+    let fetched: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(fetched["record"], first["record"]);
+    let file = save(&f.data, "got-receipt.json", &fetched);
+    let (code, out) = verify(&file, &key, &[]);
+    assert_eq!(code, 0, "{out}");
 
     // The record rewritten with its hash recomputed (what a database writer without the log
     // key can do): it matches its own hash, but no longer links to the next record, and the
@@ -449,4 +462,14 @@ fn a_stored_record_gets_a_receipt_only_while_the_log_holds_up_to_a_checkpoint() 
     assert_eq!(refused["error"]["code"], "record_changed");
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("does not hold"), "{message}");
+    let got = cordon()
+        .args(["receipt", "get", &id, "--server", &url])
+        .env("CORDON_API_KEY", &f.auditor)
+        .output()
+        .unwrap();
+    assert_eq!(got.status.code(), Some(1), "{got:?}");
+    assert!(
+        String::from_utf8_lossy(&got.stderr).contains("409 record_changed"),
+        "{got:?}"
+    );
 }

@@ -1,3 +1,5 @@
+//! `cordon receipt get ID`: a receipt of a recorded execution, from a server.
+//!
 //! `cordon receipt verify FILE --key KEY`: checks an execution receipt offline (the record
 //! matches its chain hash, its audit path leads to its batch's root, the batch is signed by the
 //! log key, and, given the input or output, their digests), and with `--data DIR` or
@@ -28,6 +30,17 @@ pub struct ReceiptArgs {
 pub enum ReceiptCommand {
     /// Check a receipt.
     Verify(VerifyArgs),
+    /// Fetch a receipt of a recorded execution from a server (printed as JSON), for one whose
+    /// answer's receipt was not kept; check it with `cordon receipt verify`.
+    Get(GetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The execution's id (`execution_id` of its answer, `id` of its record).
+    pub id: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +67,10 @@ pub struct VerifyArgs {
 }
 
 pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
-    let ReceiptCommand::Verify(args) = args.command;
+    let args = match args.command {
+        ReceiptCommand::Verify(args) => args,
+        ReceiptCommand::Get(args) => return get(&args),
+    };
     let key = parse_key(&args.key)?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -165,6 +181,56 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// How long `receipt get` waits for a signed checkpoint to cover a record just written.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `cordon receipt get ID`: the server signs a receipt of the stored record once a checkpoint
+/// covers it (docs/audit.md); until then it says when to ask again, and this waits, saying so.
+fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/v1/executions/{}/receipt",
+        args.server.server,
+        super::client::path_segment(&args.id)
+    );
+    let until = std::time::Instant::now() + CHECKPOINT_WAIT;
+    let mut said = false;
+    loop {
+        let response = agent()
+            .get(&url)
+            .header("authorization", format!("Bearer {}", api_key()?))
+            .call()
+            .with_context(|| format!("cannot reach {}", args.server.server))?;
+        let status = response.status().as_u16();
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = read_json(response)?;
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        if status == 409 && code == "not_checkpointed" && std::time::Instant::now() < until {
+            if !said {
+                eprintln!(
+                    "waiting for the next signed checkpoint to cover {}...",
+                    args.id
+                );
+                said = true;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(
+                wait.unwrap_or(1).clamp(1, 10),
+            ));
+            continue;
+        }
+        if status == 200 {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        eprintln!("the server answered {status} {code}: {message}");
+        return Ok(ExitCode::from(1));
     }
 }
 
