@@ -66,7 +66,7 @@ fn an_operator_walks_every_page_with_an_api_key() {
         b"[limits]\ntimeout_ms = 1500\n",
     );
     assert_eq!(status, 200, "{body}");
-    // Calls before the walk, for the overview: one ok, one refused by the tool.
+    // A call before the walk, for the overview.
     let (status, _) = s.json(
         "POST",
         "/v1/tools/echo/invoke",

@@ -34,10 +34,10 @@ pub struct NodeBeat {
 }
 
 /// This node's report now.
-pub fn now(state: &AppState, started_at_ms: i64) -> NodeBeat {
+pub fn now(state: &AppState) -> NodeBeat {
     NodeBeat {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at_ms,
+        started_at_ms: state.started_at_ms,
         ready: state.ready.load(Ordering::Acquire),
         confinement: crate::confine::status()
             .map_or_else(|| "not applied".to_owned(), |s| s.describe()),
@@ -50,14 +50,13 @@ pub fn now(state: &AppState, started_at_ms: i64) -> NodeBeat {
 /// Reports this node now and every [`BEAT_EVERY`] after, for as long as the server runs; a
 /// report the store refuses is logged once per failure streak.
 pub fn spawn(state: Arc<AppState>) {
-    let started_at_ms = now_ms();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(BEAT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
             tick.tick().await;
-            let beat = now(&state, started_at_ms);
+            let beat = now(&state);
             let Ok(text) = serde_json::to_string(&beat) else {
                 continue;
             };

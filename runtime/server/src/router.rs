@@ -121,12 +121,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if !state.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response();
     }
-    let s = state.clone();
-    let ping = tokio::task::spawn_blocking(move || s.storage.ping());
     let confinement = crate::confine::status().map_or_else(String::new, |s| s.describe());
-    match tokio::time::timeout(std::time::Duration::from_secs(1), ping).await {
-        Ok(Ok(Ok(()))) => format!("ready\n{confinement}\n").into_response(),
-        Ok(Ok(Err(e))) => {
+    match state.store_answers().await {
+        Ok(()) => format!("ready\n{confinement}\n").into_response(),
+        Err(crate::state::StoreDown::Failed(e)) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -134,7 +132,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             )
                 .into_response()
         }
-        _ => (
+        Err(crate::state::StoreDown::Silent) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the database does not answer",
         )

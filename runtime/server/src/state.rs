@@ -30,6 +30,24 @@ pub struct Services {
     pub secrets: Option<SecretStore>,
 }
 
+/// Why the store did not answer a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreDown {
+    /// It answered with an error (the error, for operators: it may name hosts).
+    Failed(String),
+    /// No answer within a second.
+    Silent,
+}
+
+impl std::fmt::Display for StoreDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreDown::Failed(e) => f.write_str(e),
+            StoreDown::Silent => f.write_str("no answer within a second"),
+        }
+    }
+}
+
 pub struct AppState {
     pub settings: ServerSettings,
     pub sandbox: Arc<Sandbox>,
@@ -59,6 +77,8 @@ pub struct AppState {
     pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
     /// The calls running on this node (to cancel them, to follow their progress).
     pub running: Arc<crate::running::Running>,
+    /// When this server started (ms since the epoch).
+    pub started_at_ms: i64,
     /// The web console's sign-in clients (`ui.rs`).
     pub console: crate::console_clients::Console,
 }
@@ -114,8 +134,22 @@ impl AppState {
             ready: std::sync::atomic::AtomicBool::new(false),
             not_admitted: std::sync::Mutex::default(),
             running: Arc::default(),
+            started_at_ms: crate::clock::now_ms(),
             console: crate::console_clients::Console::default(),
         })
+    }
+
+    /// Whether the store answers now, within a second (`/readyz`, `/v1/status`): never per
+    /// request of the API.
+    pub async fn store_answers(self: &Arc<Self>) -> Result<(), StoreDown> {
+        let s = self.clone();
+        let ping = tokio::task::spawn_blocking(move || s.storage.ping());
+        match tokio::time::timeout(std::time::Duration::from_secs(1), ping).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(StoreDown::Failed(e.to_string())),
+            Ok(Err(_)) => Err(StoreDown::Failed("the check failed".to_owned())),
+            Err(_) => Err(StoreDown::Silent),
+        }
     }
 
     /// The live tools, for reading. A poisoned lock still holds consistent data: every writer

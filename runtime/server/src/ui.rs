@@ -97,18 +97,12 @@ async fn serve(state: &Arc<AppState>, file: &str) -> Response {
 
 async fn config(State(state): State<Arc<AppState>>) -> Response {
     let providers = providers(&state).await;
-    let mut response = Json(ConsoleConfig {
+    Json(ConsoleConfig {
         version: env!("CARGO_PKG_VERSION"),
         resource: state.settings.auth.resource.clone(),
         providers,
     })
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&policy(&[])) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    response
+    .into_response()
 }
 
 async fn providers(state: &Arc<AppState>) -> Arc<Vec<Provider>> {

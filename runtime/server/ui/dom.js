@@ -154,3 +154,33 @@ export function fill(el, ...kids) {
   el.replaceChildren(...present(kids));
   return el;
 }
+
+/** Cursor paging over a newest-first list (`next_cursor` of each page): where the reader is,
+ * and the Newer / Older buttons. */
+export class Pages {
+  constructor() {
+    this.reset();
+  }
+
+  /** Back to the first page (new filters). */
+  reset() {
+    this.cursors = [null];
+    this.page = 0;
+    this.next = null;
+  }
+
+  /** The cursor to ask the current page with. */
+  cursor() {
+    return this.cursors[this.page];
+  }
+
+  /** Draws the buttons into `el` for a page whose answer said `next`; `load` shows the page
+   * moved to. */
+  draw(el, next, load) {
+    this.next = next;
+    el.replaceChildren(
+      h("button", { type: "button", class: "quiet", disabled: this.page === 0, onclick: () => { this.page -= 1; load(); } }, "← Newer"),
+      h("span", { class: "muted", text: ` page ${this.page + 1} ` }),
+      h("button", { type: "button", class: "quiet", disabled: !next, onclick: () => { this.cursors[this.page + 1] = this.next; this.page += 1; load(); } }, "Older →"));
+  }
+}

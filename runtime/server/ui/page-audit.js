@@ -2,7 +2,7 @@
 // is shown; and whether the log verifies: the chain walked by the server, the newest checkpoint
 // checked in this page with the log key.
 
-import { h, add, fill, clear, card, table, fmtTime, digest, facts, problem, badge } from "./dom.js";
+import { h, add, fill, card, Pages, table, fmtTime, digest, facts, problem, badge } from "./dom.js";
 import { api, query } from "./api.js";
 import { theLogKey } from "./receipts.js";
 import { verifySigned } from "./verify.js";
@@ -26,15 +26,12 @@ export function render(main, ctx) {
   add(main, h("div", { class: "page-head" }, h("h1", { text: "Audit" })), status, form, h("div", { class: "toolbar" }, exportLink), list, pager);
   f.kind.value = "";
   let events = [];
-  let cursors = [null];
-  let page = 0;
-  let next = null;
+  const pages = new Pages();
   let url = null;
   const load = async () => {
     try {
-      const r = await api(`/v1/audit/events${query({ kind: f.kind.value, actor: f.actor.value.trim(), tool: f.tool.value.trim(), cursor: cursors[page], limit: 50 })}`);
+      const r = await api(`/v1/audit/events${query({ kind: f.kind.value, actor: f.actor.value.trim(), tool: f.tool.value.trim(), cursor: pages.cursor(), limit: 50 })}`);
       events = r.events;
-      next = r.next_cursor;
       list.replaceChildren(table([
         { label: "#", cell: (e) => String(e.seq), class: "num" },
         { label: "When", cell: (e) => fmtTime(e.at_ms) },
@@ -47,19 +44,14 @@ export function render(main, ctx) {
       if (url) URL.revokeObjectURL(url);
       url = URL.createObjectURL(new Blob([JSON.stringify(events, null, 2)], { type: "application/json" }));
       exportLink.setAttribute("href", url);
-      clear(pager);
-      pager.append(
-        h("button", { type: "button", class: "quiet", disabled: page === 0, onclick: () => { page -= 1; load(); } }, "← Newer"),
-        h("span", { class: "muted", text: ` page ${page + 1} ` }),
-        h("button", { type: "button", class: "quiet", disabled: !next, onclick: () => { cursors[page + 1] = next; page += 1; load(); } }, "Older →"));
+      pages.draw(pager, r.next_cursor, load);
     } catch (e) {
       list.replaceChildren(problem(e));
     }
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    cursors = [null];
-    page = 0;
+    pages.reset();
     load();
   });
   load();

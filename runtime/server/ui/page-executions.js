@@ -1,7 +1,7 @@
 // Executions: the record, filtered and paged, with new calls arriving live; one execution with
 // its usage, denials, digests, and what the page can check of it.
 
-import { h, fill, clear, card, table, digest, fmtTime, fmtUs, fmtNum, fmtBytes, outcome, facts, problem, badge } from "./dom.js";
+import { h, fill, card, Pages, table, digest, fmtTime, fmtUs, fmtNum, fmtBytes, outcome, facts, problem, badge } from "./dom.js";
 import { api, query } from "./api.js";
 import { receiptOf, receiptBox, theLogKey } from "./receipts.js";
 import { verifyRecordLink, verifySigned } from "./verify.js";
@@ -28,9 +28,7 @@ export function render(main, ctx) {
   main.append(h("div", { class: "page-head" }, h("h1", { text: "Executions" }), h("label", { class: "inline live" }, live, " Live: show new calls as they are recorded")), form, state, list, pager);
 
   let rows = [];
-  let cursors = [null];
-  let page = 0;
-  let next = null;
+  const pages = new Pages();
   let timer = null;
   let stopped = false;
   const filter = () => ({
@@ -51,19 +49,15 @@ export function render(main, ctx) {
       { label: "Denials", cell: (r) => r.usage.denials.length ? badge(String(r.usage.denials.length), "bad") : "0", class: "num" },
       { label: "Execution", cell: (r) => h("a", { href: `#/executions/${encodeURIComponent(r.id)}`, class: "execution-link", "data-id": r.id, text: r.id }) },
     ], rows, { empty: "No execution matches.", class: "executions", rowAttrs: (r) => ({ "data-seq": r.seq }) }));
-    clear(pager);
-    pager.append(
-      h("button", { type: "button", class: "quiet", disabled: page === 0, onclick: () => { page -= 1; load(); } }, "← Newer"),
-      h("span", { class: "muted", text: ` page ${page + 1} ` }),
-      h("button", { type: "button", class: "quiet", disabled: !next, onclick: () => { cursors[page + 1] = next; page += 1; load(); } }, "Older →"));
+    pages.draw(pager, pages.next, load);
   };
   const load = async () => {
     state.textContent = "Loading…";
     try {
-      const r = await api(`/v1/executions${query({ ...filter(), cursor: cursors[page], limit: 50 })}`);
+      const r = await api(`/v1/executions${query({ ...filter(), cursor: pages.cursor(), limit: 50 })}`);
       rows = r.executions;
-      next = r.next_cursor;
-      state.textContent = `${rows.length} shown${next ? ", more below" : ""}.`;
+      pages.next = r.next_cursor;
+      state.textContent = `${rows.length} shown${pages.next ? ", more below" : ""}.`;
       draw();
     } catch (e) {
       state.textContent = "";
@@ -73,7 +67,7 @@ export function render(main, ctx) {
   // Live: the newest page is asked again for records after the newest shown (the audit log's
   // long poll answers as soon as one is appended, or empty after 25 s).
   const tail = async () => {
-    if (stopped || !live.checked || page !== 0 || filter().until) {
+    if (stopped || !live.checked || pages.page !== 0 || filter().until) {
       timer = setTimeout(tail, 1000);
       return;
     }
@@ -82,7 +76,7 @@ export function render(main, ctx) {
       const r = await api(`/v1/audit/events${query({ kind: "execution", after: newest, wait: 25, limit: 200, tool: filter().tool })}`, { signal: abort.signal });
       const fresh = (r.events || []).map((e) => ({ seq: e.seq, ...e.execution, prev_hash: e.prev_hash, hash: e.hash }))
         .filter((x) => matches(x, filter()));
-      if (fresh.length && !stopped && live.checked && page === 0) {
+      if (fresh.length && !stopped && live.checked && pages.page === 0) {
         rows = [...fresh.reverse(), ...rows].slice(0, 50);
         draw();
       }
@@ -95,8 +89,7 @@ export function render(main, ctx) {
   const abort = new AbortController();
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    cursors = [null];
-    page = 0;
+    pages.reset();
     load();
   });
   load().then(() => { timer = setTimeout(tail, 100); });

@@ -471,6 +471,11 @@ pub(crate) fn retention_prunes_up_to_a_checkpoint(s: &dyn Storage) {
     };
     s.put_checkpoint(&cp).unwrap();
     assert_eq!(s.latest_checkpoint().unwrap(), Some(cp.clone()));
+    // The checkpoint holding a record is the oldest one at least that long; none yet for a
+    // record after it.
+    assert_eq!(s.checkpoint_covering(2).unwrap(), Some(cp.clone()));
+    assert_eq!(s.checkpoint_covering(4).unwrap(), Some(cp.clone()));
+    assert_eq!(s.checkpoint_covering(5).unwrap(), None);
     s.append(&batch[4..]).unwrap();
     // Records 1-6 are all older than the cutoff; only those up to the checkpoint go.
     assert_eq!(s.prune_before(100_000).unwrap(), 4);
