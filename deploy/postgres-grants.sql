@@ -4,10 +4,10 @@
 --
 --   psql -d cordon -f deploy/postgres-grants.sql
 
--- The audit log and components: appended, never changed.
-GRANT SELECT, INSERT ON links, checkpoints, blobs TO cordon_app;
+-- The audit log, the seals of its groups and components: appended, never changed.
+GRANT SELECT, INSERT ON links, checkpoints, seals, blobs TO cordon_app;
 -- Only with retention_days: retention deletes the oldest links (up to a checkpoint).
--- GRANT DELETE ON links, checkpoints TO cordon_app;
+-- GRANT DELETE ON links, checkpoints, seals TO cordon_app;
 
 -- The registry, quarantine marks, keys and the log's own settings.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tools, quarantine TO cordon_app;
@@ -15,6 +15,8 @@ GRANT SELECT, INSERT, UPDATE ON api_keys, cordon_meta TO cordon_app;
 GRANT USAGE ON SEQUENCE tools_seq_seq TO cordon_app;
 -- Quota counters and the leases of running executions (docs/identity.md).
 GRANT SELECT, INSERT, UPDATE, DELETE ON quota_use, quota_leases TO cordon_app;
+-- Running and recently finished calls, and the nodes' reports of themselves.
+GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, nodes TO cordon_app;
 
 -- Auditors verify the log (`cordon audit verify --database`) and read nothing else.
-GRANT SELECT ON links, checkpoints, cordon_meta TO cordon_auditor;
+GRANT SELECT ON links, checkpoints, seals, cordon_meta TO cordon_auditor;

@@ -133,6 +133,31 @@ fn refused_start(url: &str, name: &str, log_key: Option<&cordon_trust::PrivateKe
 }
 
 impl Cluster {
+    /// `cordon keys create` straight in the shared store once nodes sign its log: with the log
+    /// key, to seal the event it writes (without it the store refuses, as checked here).
+    pub fn key_on_store(&self, name: &str, role: &str) -> String {
+        let args = ["keys", "create", "--name", name, "--role", role];
+        let refused = on_store(&self.url, &args);
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("--log-key"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let out = crate::harness::cordon()
+            .env("CORDON_DATABASE", &self.url)
+            .env("CORDON_LOG_KEY", self.f.data.join("log.key"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     /// The file node `name` copies each checkpoint it signs to (as an auditor would keep).
     pub fn checkpoints(&self, name: &str) -> PathBuf {
         self.f.data.join(format!("checkpoints-{name}.jsonl"))
@@ -275,10 +300,7 @@ fn what_one_node_changes_every_node_applies_within_a_second() {
 
     // A key made in the store (as `cordon keys create --database` bootstraps) is accepted on
     // both; one made through A's API too; revoked through A's API, refused on B within a second.
-    let late = ok_on_store(
-        &c.url,
-        &["keys", "create", "--name", "late", "--role", "invoker"],
-    );
+    let late = c.key_on_store("late", "invoker");
     let lists = |s: &Server, key: &str| s.json("GET", "/v1/tools", Some(key), b"").0;
     within(
         "key made in the store -> accepted on B",
@@ -381,6 +403,73 @@ fn a_node_with_another_log_key_is_refused() {
     // Nor does a node with no key at all make one of its own.
     let err = refused_start(&c.url, "cluster-key-none", None);
     assert!(err.contains("no log key at"), "{err}");
+}
+
+/// Two fresh nodes, each with a data directory of its own and no log key, started at the same
+/// moment on a fresh store: the store is claimed by exactly one key, the other node refuses to
+/// start naming both keys and makes no key file, and the winner serves and restarts.
+#[test]
+fn two_fresh_nodes_at_once_leave_one_log_key() {
+    use std::io::{BufRead, BufReader};
+    let pg = cordon_test_postgres::TestPostgres::start().expect("start PostgreSQL");
+    let url = pg.url("postgres");
+    let dirs = [temp_dir("cluster-race-a"), temp_dir("cluster-race-b")];
+    let mut nodes: Vec<std::process::Child> = dirs
+        .iter()
+        .map(|data| {
+            crate::harness::cordon()
+                .env("CORDON_DATABASE", &url)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(data)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Each prints its address once serving, or exits having printed nothing.
+    let firsts: Vec<String> = nodes
+        .iter_mut()
+        .map(|n| {
+            let mut line = String::new();
+            BufReader::new(n.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            line
+        })
+        .collect();
+    let serving: Vec<usize> = (0..2).filter(|i| firsts[*i].contains("http://")).collect();
+    assert_eq!(serving.len(), 1, "exactly one node serves: {firsts:?}");
+    let (won, lost) = (serving[0], 1 - serving[0]);
+    let out = nodes.remove(lost).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let winner = cordon_trust::PrivateKey::read(&dirs[won].join("log.key"))
+        .unwrap()
+        .key_id()
+        .to_string();
+    assert!(
+        err.contains(&format!("is signed by {winner}"))
+            && err.contains("this node would have made ed25519:"),
+        "{err}"
+    );
+    assert!(!dirs[lost].join("log.key").exists(), "the loser kept a key");
+    let mut winner_node = nodes.remove(0);
+    let _ = Command::new("kill")
+        .args(["-TERM", &winner_node.id().to_string()])
+        .status();
+    let _ = winner_node.wait();
+    // The loser, given the winner's key, starts; the winner restarts with its own.
+    std::fs::copy(dirs[won].join("log.key"), dirs[lost].join("log.key")).unwrap();
+    for dir in &dirs {
+        let s = Server::start_full(
+            dir,
+            &[],
+            &[("CORDON_DATABASE", url.as_str())],
+            std::process::Stdio::null(),
+        );
+        drop(stop(s));
+    }
 }
 
 /// SIGTERM, and wait for the exit (the final checkpoint is signed on the way out).

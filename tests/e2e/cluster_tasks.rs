@@ -66,10 +66,7 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     assert_eq!(done["result"]["output"], 12);
     assert!(done["result"]["receipt"]["seq"].as_i64().unwrap() > 0);
     // Another invoker sees nothing through either node.
-    let other = crate::cluster::ok_on_store(
-        &c.url,
-        &["keys", "create", "--name", "other", "--role", "invoker"],
-    );
+    let other = c.key_on_store("other", "invoker");
     std::thread::sleep(Duration::from_millis(1500));
     let (status, _) = b.json("GET", &format!("/v1/executions/{id}"), Some(&other), b"");
     assert_eq!(status, 404);

@@ -4,7 +4,7 @@
 //! `docs/audit.md` describes all of it.
 
 use crate::clock::now_ms;
-use crate::committed::{BatchSigner, Committed};
+use crate::committed::Committed;
 use cordon_storage::{ExecutionRecord, Storage, StoredCheckpoint};
 use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed, SignedBatch};
 use serde::Serialize;
@@ -66,6 +66,19 @@ pub enum AuditError {
     /// The links from the record to the checkpoint covering it do not hold.
     #[error("the log between record {seq} and its checkpoint does not hold: {why}")]
     ChainBroken { seq: i64, why: String },
+    /// A link is not what the log key sealed when it was committed (`sealed.rs`): changed in
+    /// the database since. Nothing is signed over it.
+    #[error("link {seq} was changed after it was committed: {why}")]
+    Tampered { seq: i64, why: String },
+}
+
+impl From<crate::sealed::SealError> for AuditError {
+    fn from(e: crate::sealed::SealError) -> Self {
+        match e {
+            crate::sealed::SealError::Store(e) => AuditError::Store(e),
+            crate::sealed::SealError::Tampered { seq, why } => AuditError::Tampered { seq, why },
+        }
+    }
 }
 
 impl From<cordon_trust::KeyError> for AuditError {
@@ -84,6 +97,9 @@ pub struct AuditLog {
     latest: Mutex<Option<StoredCheckpoint>>,
     /// Webhook deliveries still in flight (joined at shutdown, so the last one is sent).
     deliveries: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The tampered link this process last recorded an `audit.tampered` event for (one event
+    /// per finding, not one per refused checkpoint).
+    reported: Mutex<Option<(i64, String)>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -95,40 +111,54 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-/// Reads the log key, creating it (mode 0600) when the log has never been signed. A log that
-/// was signed before is signed by that key only: a node without it, or with another one, does
-/// not start (nodes sharing one database share one key; a replaced key file is the sign of a
-/// swap, and its checkpoints would not verify against the key auditors kept).
-pub fn load_key(path: &Path, latest: Option<&StoredCheckpoint>) -> Result<PrivateKey, AuditError> {
+/// Reads the log key, creating it (mode 0600) when the log has never been signed, and claims the
+/// store for it. A store is signed by one key only: the first node to start on it claims it
+/// (atomically, so of two fresh nodes starting at the same moment exactly one wins), and a node
+/// without that key, or with another one, does not start (nodes sharing one database share one
+/// key; a replaced key file is the sign of a swap, and its checkpoints would not verify against
+/// the key auditors kept).
+pub fn load_key(
+    path: &Path,
+    storage: &dyn Storage,
+    latest: Option<&StoredCheckpoint>,
+) -> Result<PrivateKey, AuditError> {
+    // A store signed before claims were kept is held by the key of its checkpoints.
     let signed_by = match latest {
         Some(cp) => Some(Signed::parse(&cp.signed)?.key),
         None => None,
     };
-    let key = if path.exists() {
-        PrivateKey::read(path)?
+    let (key, new) = if path.exists() {
+        (PrivateKey::read(path)?, false)
     } else if let Some(by) = &signed_by {
         return Err(AuditError::Key(format!(
             "no log key at {}, and this store's audit log is already signed by {by}: give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
             path.display()
         )));
     } else {
+        (PrivateKey::generate()?, true)
+    };
+    let ours = key.key_id().to_string();
+    let holder = storage.claim_log_key(signed_by.as_deref().unwrap_or(&ours))?;
+    if holder != ours {
+        return Err(AuditError::Key(if new {
+            format!(
+                "no log key at {}, and this store's audit log is signed by {holder} (this node would have made {ours}): give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
+                path.display()
+            )
+        } else {
+            format!(
+                "the log key at {} is {ours}, but this store's audit log is signed by {holder}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
+                path.display()
+            )
+        }));
+    }
+    if new {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| AuditError::Key(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let key = PrivateKey::generate()?;
         key.write_new(path)?;
         tracing::info!(target: "cordon::admin", key = %key.key_id(), path = %path.display(), "created the audit log key");
-        key
-    };
-    if let Some(by) = signed_by
-        && by != key.key_id().to_string()
-    {
-        return Err(AuditError::Key(format!(
-            "the log key at {} is {}, but this store's audit log is signed by {by}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
-            path.display(),
-            key.key_id()
-        )));
     }
     Ok(key)
 }
@@ -140,7 +170,7 @@ impl AuditLog {
         settings: AuditSettings,
     ) -> Result<Self, AuditError> {
         let latest = storage.latest_checkpoint()?;
-        let key = load_key(key_path, latest.as_ref())?;
+        let key = load_key(key_path, storage, latest.as_ref())?;
         Ok(AuditLog {
             key_id: key.key_id(),
             key,
@@ -148,6 +178,7 @@ impl AuditLog {
             settings,
             latest: Mutex::new(latest),
             deliveries: Mutex::default(),
+            reported: Mutex::default(),
         })
     }
 
@@ -170,6 +201,19 @@ impl AuditLog {
         *latest = storage.latest_checkpoint()?;
         if latest.as_ref().is_some_and(|c| c.size >= size) {
             return Ok(None);
+        }
+        // Only what the key sealed when it was committed, as it was committed.
+        let after = latest
+            .as_ref()
+            .map_or((0, None), |c| (c.size, Some(c.head.clone())));
+        if let Err(e) =
+            crate::sealed::check_range(storage, &self.key_id, &self.log_id, after, (size, &head))
+        {
+            let e = AuditError::from(e);
+            if let AuditError::Tampered { seq, why } = &e {
+                self.report_tampered(storage, *seq, why);
+            }
+            return Err(e);
         }
         let time_ms = now_ms();
         let signed = Checkpoint {
@@ -237,6 +281,23 @@ impl AuditLog {
                 cordon_trust::ReceiptError::RecordChanged,
             ));
         }
+        // A record committed under a seal: the receipt is its group's, exactly as its caller
+        // got it, once the group as stored still matches the seal.
+        if let Some(batch) = crate::sealed::group_of(storage, &self.key_id, &self.log_id, seq)? {
+            if batch.path(seq).is_err() {
+                return Err(AuditError::Tampered {
+                    seq,
+                    why: "the record is not in its seal's group".into(),
+                });
+            }
+            let body = cordon_storage::Prepared::new(record.execution.clone())?.into_body();
+            return self.receipt(Committed {
+                record,
+                body,
+                batch: Arc::new(batch),
+            });
+        }
+        // Written before seals were kept: vouched for by the checkpoint that covers it.
         let stored = storage
             .checkpoint_covering(seq)?
             .ok_or(AuditError::NotCheckpointed(seq))?;
@@ -320,6 +381,53 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Checks the links no checkpoint covers yet against their seals (as the next checkpoint
+    /// will): `Some((seq, why))` names the first link that is not what was committed.
+    /// Blocking.
+    pub fn check_tail(&self, storage: &dyn Storage) -> Result<Option<(i64, String)>, AuditError> {
+        let (size, head) = storage.head()?;
+        let latest = storage.latest_checkpoint()?;
+        let after = latest
+            .as_ref()
+            .map_or((0, None), |c| (c.size, Some(c.head.clone())));
+        if size <= after.0 {
+            return Ok(None);
+        }
+        match crate::sealed::check_range(storage, &self.key_id, &self.log_id, after, (size, &head))
+        {
+            Ok(()) => Ok(None),
+            Err(crate::sealed::SealError::Tampered { seq, why }) => Ok(Some((seq, why))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Says once (a log line and an `audit.tampered` event) that link `seq` is not what was
+    /// committed; the refusal itself repeats at every checkpoint until the log is restored.
+    fn report_tampered(&self, storage: &dyn Storage, seq: i64, why: &str) {
+        tracing::error!(target: "cordon::security", seq, why, "a link of the audit log was changed after it was committed: no checkpoint is signed over it; run cordon audit verify, restore the log from a backup");
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        if reported
+            .as_ref()
+            .is_some_and(|(s, w)| *s == seq && w == why)
+        {
+            return;
+        }
+        let event = cordon_storage::AdminEvent::new(
+            now_ms(),
+            &cordon_storage::Actor::server(),
+            cordon_storage::AdminAction::AuditTampered {
+                seq,
+                why: why.to_owned(),
+            },
+        );
+        match storage.record_event(event) {
+            Ok(_) => *reported = Some((seq, why.to_owned())),
+            Err(e) => {
+                tracing::error!(target: "cordon::security", error = %e, "cannot record the audit.tampered event")
+            }
+        }
+    }
+
     /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
     pub fn finish_deliveries(&self) {
         let pending = std::mem::take(
@@ -396,14 +504,12 @@ impl AuditLog {
     }
 }
 
-impl BatchSigner for AuditLog {
-    fn sign_batch(
-        &self,
-        first_seq: i64,
-        hashes: &[&str],
-        time_ms: i64,
-    ) -> Result<SignedBatch, cordon_trust::ReceiptError> {
-        SignedBatch::sign(&self.key, &self.log_id, first_seq, hashes, time_ms)
+/// The store seals each group of links with the log key before it commits (`sealed.rs`).
+impl cordon_storage::Sealer for AuditLog {
+    fn seal(&self, first_seq: i64, hashes: &[&str]) -> Result<String, String> {
+        SignedBatch::sign(&self.key, &self.log_id, first_seq, hashes, now_ms())
+            .map(|b| b.statement_json().get().to_owned())
+            .map_err(|e| e.to_string())
     }
 }
 

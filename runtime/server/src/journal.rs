@@ -1,21 +1,22 @@
 //! Group commit for the execution log: one writer thread takes every record waiting in its queue
-//! (up to a batch), appends them in one transaction, signs the committed group once, and only
-//! then are the waiting requests answered. Under load many executions share one fsync and one
-//! signature; with a single caller it is one of each per record. Either way no answer is sent
-//! before its record is durable, and each answer's receipt is proven against its batch's signed
-//! statement (`cordon_trust::SignedBatch`).
+//! (up to a batch) and appends them in one transaction, in which the store has the group sealed
+//! (signed with the log key, `cordon_storage::seal`) and keeps the seal; only then are the
+//! waiting requests answered. Under load many executions share one fsync and one signature; with
+//! a single caller it is one of each per record. Either way no answer is sent before its record
+//! is durable, and each answer's receipt is proven against its group's seal
+//! (`cordon_trust::SignedBatch`), the same one a receipt of the stored record is made from later.
 //!
 //! Only what must be serial is: each record is prepared (its canonical body and check bytes) on
-//! its request's own task before it is queued; the writer chains, stores and signs. Signing on
+//! its request's own task before it is queued; the writer chains, seals and stores. Signing on
 //! the writer (a few tens of microseconds a group) costs one thread wake less per group than a
 //! signer thread of its own would, and records that arrive meanwhile join the next group.
 //! (Signing on the request tasks instead would stall the async workers on each other for the
 //! length of a signature.)
 
-use crate::clock::now_ms;
-use crate::committed::{BatchSigner, Committed};
+use crate::committed::Committed;
 use crate::error::ApiError;
-use cordon_storage::{ExecutionRecord, NewExecution, Prepared, Storage};
+use cordon_storage::{Appended, NewExecution, Prepared, Storage};
+use cordon_trust::SignedBatch;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -33,13 +34,13 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the writer thread over the execution log in `log`, each committed group signed
-    /// by `signer` (the audit log's key).
-    pub fn start(log: Arc<dyn Storage>, signer: Arc<dyn BatchSigner>) -> std::io::Result<Self> {
+    /// Starts the writer thread over the execution log in `log` (whose sealer is set: every
+    /// group it commits is sealed with the audit log's key).
+    pub fn start(log: Arc<dyn Storage>) -> std::io::Result<Self> {
         let (queue, incoming) = mpsc::channel::<(Prepared, Reply)>();
         std::thread::Builder::new()
             .name("cordon-journal".into())
-            .spawn(move || write(&*log, &*signer, &incoming))?;
+            .spawn(move || write(&*log, &incoming))?;
         Ok(Journal { queue })
     }
 
@@ -55,12 +56,8 @@ impl Journal {
     }
 }
 
-/// The writer: every waiting record (up to a batch) in one transaction, then one signature.
-fn write(
-    log: &dyn Storage,
-    signer: &dyn BatchSigner,
-    incoming: &mpsc::Receiver<(Prepared, Reply)>,
-) {
+/// The writer: every waiting record (up to a batch) in one sealed transaction.
+fn write(log: &dyn Storage, incoming: &mpsc::Receiver<(Prepared, Reply)>) {
     while let Ok(first) = incoming.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -74,7 +71,7 @@ fn write(
         let count = records.len();
         match log.append_prepared(&records) {
             Ok(stored) => {
-                sign(signer, (stored, records, replies));
+                answer(stored, records, replies);
                 crate::metrics::group_commit(count, started.elapsed());
             }
             Err(e) => {
@@ -98,17 +95,19 @@ fn write(
     }
 }
 
-/// A committed group: the records as stored, as prepared, and who waits for each.
-type Stored = (Vec<ExecutionRecord>, Vec<Prepared>, Vec<Reply>);
-
-/// One signature over a committed group, then every answer of the group.
-fn sign(signer: &dyn BatchSigner, (stored, records, replies): Stored) {
-    let first = stored.first().map_or(0, |r| r.seq);
-    let hashes: Vec<&str> = stored.iter().map(|r| r.hash.as_str()).collect();
-    match signer.sign_batch(first, &hashes, now_ms()) {
+/// Every answer of a committed group, each with the group's seal as its signed batch.
+fn answer(stored: Appended, records: Vec<Prepared>, replies: Vec<Reply>) {
+    let first = stored.records.first().map_or(0, |r| r.seq);
+    let hashes: Vec<&str> = stored.records.iter().map(|r| r.hash.as_str()).collect();
+    let batch = match &stored.seal {
+        Some(seal) => SignedBatch::from_own_seal(seal, first, &hashes).map_err(|e| e.to_string()),
+        None => Err("the store kept no seal".to_owned()),
+    };
+    match batch {
         Ok(signed) => {
             let signed = Arc::new(signed);
-            for ((reply, record), prepared) in replies.into_iter().zip(stored).zip(records) {
+            for ((reply, record), prepared) in replies.into_iter().zip(stored.records).zip(records)
+            {
                 let _ = reply.send(Ok(Committed {
                     record,
                     body: prepared.into_body(),
@@ -117,10 +116,10 @@ fn sign(signer: &dyn BatchSigner, (stored, records, replies): Stored) {
             }
         }
         Err(e) => {
-            // The records are durable and the log verifies; only these receipts are lost.
-            tracing::error!(error = %e, records = stored.len(), "cannot sign a committed batch");
+            // The records are durable and sealed; only these receipts are lost.
+            tracing::error!(error = %e, records = hashes.len(), "cannot read back a committed group's seal");
             let refusal = ApiError::internal(format!(
-                "the record was stored, but its receipt could not be signed: {e}"
+                "the record was stored, but its receipt could not be made: {e}"
             ));
             for reply in replies {
                 let _ = reply.send(Err(refusal.clone()));

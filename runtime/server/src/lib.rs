@@ -10,7 +10,8 @@
 //! `tests/layering.rs` fails on a circle):
 //! - plumbing: `clock`, `metrics`, `client_ip`, `confine` (the process's own Landlock and
 //!   seccomp confinement), `input`, `admission` (verify, compile, describe), `committed` (the
-//!   type journal and audit log share), `audit_log` (log key, checkpoints, receipts), `error`,
+//!   type journal and audit log share), `sealed` (links checked against their seals before anything is signed over
+//!   them), `audit_log` (log key, checkpoints, receipts), `error`,
 //!   `extract`, `blocking`, `wire_errors`, `listen`, `oci_pull` (registry settings, and the
 //!   pull a publish by reference makes), `running` (the calls running on this node);
 //! - who calls and what they may use: `oidc` (token verification), `caller`, `ratelimit`,
@@ -56,6 +57,7 @@ pub mod registry;
 pub mod resource;
 pub mod router;
 pub mod running;
+pub mod sealed;
 pub mod settings;
 pub mod state;
 pub mod sync;

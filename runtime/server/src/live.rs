@@ -15,6 +15,18 @@ pub struct LiveTool {
     pub validator: Option<jsonschema::Validator>,
 }
 
+impl LiveTool {
+    /// Whether a call can act outside its sandbox: reach the network (and with it any
+    /// host-held credential, which only travels on an allowed request) or write a mount. Such a
+    /// call leaves a durable trace before it runs (`api/execute.rs`), so that a node dying under
+    /// it still gets it recorded.
+    pub fn acts_outside(&self) -> bool {
+        !self.policy.network.allow.is_empty()
+            || !self.policy.credentials.is_empty()
+            || self.policy.mounts.iter().any(|m| m.writable)
+    }
+}
+
 impl std::fmt::Debug for LiveTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveTool")

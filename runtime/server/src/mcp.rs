@@ -294,11 +294,9 @@ impl ServerHandler for Gateway {
 /// writable mount can change nothing and reach nothing outside (`readOnlyHint: true`,
 /// `openWorldHint: false`); one with network access reaches an open world.
 fn annotations(tool: &crate::live::LiveTool) -> ToolAnnotations {
-    let network = !tool.policy.network.allow.is_empty();
-    let writes = tool.policy.mounts.iter().any(|m| m.writable);
     ToolAnnotations::new()
-        .read_only(!network && !writes)
-        .open_world(network)
+        .read_only(!tool.acts_outside())
+        .open_world(!tool.policy.network.allow.is_empty())
 }
 
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {

@@ -2,7 +2,6 @@
 //! admitted tools (compiled and ready, keyed by name, versions in publication order).
 
 use crate::audit_log::AuditLog;
-use crate::committed::BatchSigner;
 use crate::error::{ApiError, ServerError};
 use crate::journal::Journal;
 use crate::keycache::KeyCache;
@@ -116,9 +115,10 @@ impl AppState {
             &*storage,
             settings.audit.clone(),
         )?);
-        let signer: Arc<dyn BatchSigner> = audit.clone();
+        // From here on every link this node appends is sealed with the log key.
+        storage.set_sealer(audit.clone());
         Ok(AppState {
-            journal: Journal::start(storage.clone(), signer).map_err(ServerError::Threads)?,
+            journal: Journal::start(storage.clone()).map_err(ServerError::Threads)?,
             keys: Arc::new(KeyCache::load(&*storage)?),
             audit,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),

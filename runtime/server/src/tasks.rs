@@ -225,6 +225,20 @@ pub async fn finish(state: &Arc<AppState>, id: &str, outcome: Outcome, answer: &
     }
 }
 
+/// Ends the task a synchronous call that acts outside its sandbox was stored as (its caller
+/// has its answer; the record is in the log): finished at once, forgotten at the next sweep.
+pub async fn finish_guarded(state: &Arc<AppState>, id: &str, outcome: Outcome) {
+    let now = now_ms();
+    let answer = serde_json::json!({ "execution_id": id, "outcome": outcome }).to_string();
+    let id = id.to_owned();
+    if let Err(e) = state
+        .db(move |s| s.task_finish(&id, outcome.as_str(), &answer, now, now))
+        .await
+    {
+        tracing::warn!(error = %e.message, "cannot end a finished call's task; the sweep ends it by its record");
+    }
+}
+
 /// Ends abandoned tasks as `interrupted` (those whose lease ran out; with `mine`, also those
 /// this node left running before it started again) and forgets expired answers. Each claimed
 /// task's record (prepared when it started) is appended once, by the node whose claim won.

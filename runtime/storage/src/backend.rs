@@ -19,10 +19,12 @@ use crate::log::ExecutionLog;
 use crate::log_verify::StoredCheckpoint;
 use crate::nodes::{NodeRow, NodeStore};
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
-use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
+use crate::seal::{Sealer, StoredSeal};
 use crate::tasks::{Abandoned, NewTask, TaskRow, TaskStore};
 use std::path::Path;
+use std::sync::Arc;
 
 pub trait Storage: Send + Sync + std::fmt::Debug {
     // Components and tools.
@@ -72,10 +74,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Appends executions in order, chained to the newest link; durable when this returns.
     fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
-        self.append_prepared(&Prepared::all(batch)?)
+        Ok(self.append_prepared(&Prepared::all(batch)?)?.records)
     }
-    /// The same, of records already prepared (see [`Prepared`]).
-    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError>;
+    /// The same, of records already prepared (see [`Prepared`]), with the group's seal.
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Appended, StorageError>;
+    /// From now on, every group of links appended is sealed by `sealer` before it commits
+    /// (`seal.rs`).
+    fn set_sealer(&self, sealer: Arc<dyn Sealer>);
+    /// The seals of groups ending after `after_seq` and at most at `through_seq`, in order (at
+    /// most [`crate::seal::MAX_SEALS_READ`]).
+    fn seals(&self, after_seq: i64, through_seq: i64) -> Result<Vec<StoredSeal>, StorageError>;
+    /// The seal of the group holding link `seq`, if one is kept.
+    fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError>;
+    /// The last link that needs no seal (written before this store kept seals).
+    fn sealed_after(&self) -> Result<i64, StorageError>;
+    /// Claims the store for the log key `key_id` if no key has claimed it, atomically across
+    /// every node; returns the key that holds the claim (this one, or the first claimant's).
+    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError>;
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError>;
     /// The execution at sequence number `seq`, if that link is one.
     fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError>;
@@ -340,8 +355,23 @@ impl Storage for Embedded {
         self.log.record(event)
     }
 
-    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError> {
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Appended, StorageError> {
         self.log.append_prepared(batch)
+    }
+    fn set_sealer(&self, sealer: Arc<dyn Sealer>) {
+        self.log.set_sealer(sealer);
+    }
+    fn seals(&self, after_seq: i64, through_seq: i64) -> Result<Vec<StoredSeal>, StorageError> {
+        self.log.seals(after_seq, through_seq)
+    }
+    fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError> {
+        self.log.seal_covering(seq)
+    }
+    fn sealed_after(&self) -> Result<i64, StorageError> {
+        self.log.sealed_after()
+    }
+    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
+        self.log.claim_log_key(key_id)
     }
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         self.log.get(id)

@@ -70,6 +70,16 @@ fn conformance_tasks() {
 }
 
 #[test]
+fn conformance_seals() {
+    let (dir, s) = fresh("seals-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    crate::conformance_seals::seals_are_kept_with_their_groups_and_one_key_claims_the_log(
+        &s, &other,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_nodes() {
     let (dir, s) = fresh("nodes-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -33,4 +33,7 @@ pub enum StorageError {
     InvalidKey(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
+    /// The group could not be sealed with the log key, so nothing was appended.
+    #[error("cannot seal the appended links with the log key: {0}")]
+    Seal(String),
 }

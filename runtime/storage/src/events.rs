@@ -107,10 +107,18 @@ pub enum AdminAction {
     ServerStart { version: String, listen: String },
     #[serde(rename = "server.stop")]
     ServerStop { reason: String },
+    /// The server found links that their seals no longer vouch for (rewritten in the database
+    /// after they were committed) and refused to sign a checkpoint over them.
+    #[serde(rename = "audit.tampered")]
+    AuditTampered {
+        /// The first link found changed.
+        seq: i64,
+        why: String,
+    },
 }
 
 /// Every kind an event can have, executions included.
-pub const EVENT_KINDS: [&str; 11] = [
+pub const EVENT_KINDS: [&str; 12] = [
     "execution",
     "tool.publish",
     "tool.delete",
@@ -122,6 +130,7 @@ pub const EVENT_KINDS: [&str; 11] = [
     "key.revoke",
     "server.start",
     "server.stop",
+    "audit.tampered",
 ];
 
 /// What each backend records for a change, built in one place so every backend records the same.
@@ -194,6 +203,7 @@ impl AdminAction {
             AdminAction::KeyRevoke { .. } => "key.revoke",
             AdminAction::ServerStart { .. } => "server.start",
             AdminAction::ServerStop { .. } => "server.stop",
+            AdminAction::AuditTampered { .. } => "audit.tampered",
         }
     }
 

@@ -17,6 +17,8 @@ mod changes;
 mod checks;
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_seals;
 mod error;
 mod event_row;
 pub mod events;
@@ -30,6 +32,7 @@ pub mod quota;
 pub mod record;
 pub mod registry;
 mod schema;
+pub mod seal;
 pub mod secrets;
 pub mod tasks;
 
@@ -44,8 +47,9 @@ pub use log_verify::StoredCheckpoint;
 pub use nodes::NodeRow;
 pub use pg::Postgres;
 pub use quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaStore, QuotaUse};
-pub use record::{ExecutionRecord, Filter, NewExecution, Prepared};
+pub use record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
+pub use seal::{Sealer, StoredSeal};
 pub use secrets::{SecretError, SecretStore};
 pub use tasks::{Abandoned, NewTask, TaskRow, TaskStore};

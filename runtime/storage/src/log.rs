@@ -19,8 +19,9 @@ use crate::error::StorageError;
 use crate::event_row::{self, EVENT_COLUMNS};
 use crate::events::{AdminEvent, Event, EventFilter};
 use crate::log_row::{self, COLUMNS, Interner, insert_sql, marks};
-use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::schema;
+use crate::seal::{SealerSlot, StoredSeal};
 use cordon_core::Outcome;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
@@ -34,6 +35,8 @@ pub struct ExecutionLog {
     pub(crate) writer: Mutex<Writer>,
     /// Readers use their own connection so listing never waits for a commit.
     pub(crate) reader: Mutex<Connection>,
+    /// Signs each appended group before it commits (`seal.rs`).
+    pub(crate) sealer: SealerSlot,
 }
 
 pub(crate) struct Writer {
@@ -111,6 +114,7 @@ impl ExecutionLog {
                 interner: Interner::default(),
             }),
             reader: Mutex::new(reader),
+            sealer: SealerSlot::default(),
         })
     }
 
@@ -198,18 +202,15 @@ impl ExecutionLog {
     /// Appends executions in one transaction (group commit) and returns them as stored. When
     /// this returns, the records are durable.
     pub fn append(&self, batch: &[NewExecution]) -> Result<Vec<ExecutionRecord>, StorageError> {
-        self.append_prepared(&Prepared::all(batch)?)
+        Ok(self.append_prepared(&Prepared::all(batch)?)?.records)
     }
 
     /// [`ExecutionLog::append`] of records already prepared: under the write lock only the
     /// chaining and the inserts remain.
-    pub fn append_prepared(
-        &self,
-        batch: &[Prepared],
-    ) -> Result<Vec<ExecutionRecord>, StorageError> {
+    pub fn append_prepared(&self, batch: &[Prepared]) -> Result<Appended, StorageError> {
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
-        let result = Self::append_locked(w, batch);
+        let result = Self::append_locked(w, &self.sealer, batch);
         if result.is_err() {
             // The transaction rolled back: strings it interned are gone again.
             w.interner.clear();
@@ -219,8 +220,9 @@ impl ExecutionLog {
 
     fn append_locked(
         w: &mut Writer,
+        sealer: &SealerSlot,
         batch: &[Prepared],
-    ) -> Result<Vec<ExecutionRecord>, StorageError> {
+    ) -> Result<Appended, StorageError> {
         let tx = w
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -248,8 +250,90 @@ impl ExecutionLog {
                 hash: h,
             });
         }
+        let hashes: Vec<&str> = out.iter().map(|r| r.hash.as_str()).collect();
+        let seal = Self::put_seal(&tx, sealer, out.first().map_or(0, |r| r.seq), &hashes)?;
         tx.commit()?;
-        Ok(out)
+        Ok(Appended { records: out, seal })
+    }
+
+    /// Seals a group about to commit and keeps the seal in the same transaction.
+    fn put_seal(
+        tx: &Transaction<'_>,
+        sealer: &SealerSlot,
+        first_seq: i64,
+        hashes: &[&str],
+    ) -> Result<Option<String>, StorageError> {
+        if hashes.is_empty() {
+            return Ok(None);
+        }
+        let Some(seal) = sealer.seal(first_seq, hashes)? else {
+            if let Some(holder) = Self::meta(tx, "log_key")? {
+                return Err(crate::seal::unsealed_refused(&holder));
+            }
+            return Ok(None);
+        };
+        let last_seq = first_seq + hashes.len() as i64 - 1;
+        tx.prepare_cached("INSERT INTO seals (last_seq, first_seq, signed) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![last_seq, first_seq, seal])?;
+        Ok(Some(seal))
+    }
+
+    /// Seals every group appended from now on.
+    pub fn set_sealer(&self, sealer: std::sync::Arc<dyn crate::seal::Sealer>) {
+        self.sealer.set(sealer);
+    }
+
+    /// The seals of groups ending in `(after_seq, through_seq]`, in order.
+    pub fn seals(&self, after_seq: i64, through_seq: i64) -> Result<Vec<StoredSeal>, StorageError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT first_seq, last_seq, signed FROM seals WHERE last_seq > ?1 AND last_seq <= ?2
+             ORDER BY last_seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![after_seq, through_seq, crate::seal::MAX_SEALS_READ],
+            read_seal,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The seal of the group holding link `seq`.
+    pub fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .prepare_cached(
+                "SELECT first_seq, last_seq, signed FROM seals WHERE last_seq >= ?1
+                 ORDER BY last_seq LIMIT 1",
+            )?
+            .query_row([seq], read_seal)
+            .optional()?
+            .filter(|s| s.first_seq <= seq))
+    }
+
+    /// The last link that needs no seal.
+    pub fn sealed_after(&self) -> Result<i64, StorageError> {
+        let conn = lock(&self.reader);
+        Self::meta(&conn, "sealed_after")?.map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| StorageError::Corrupt("meta sealed_after".into()))
+        })
+    }
+
+    /// Claims the log for `key_id` unless a key already holds it; returns the holder. The
+    /// first claim also marks every link already written as needing no seal.
+    pub fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(holder) = Self::meta(&tx, "log_key")? {
+            return Ok(holder);
+        }
+        Self::set_meta(&tx, "log_key", key_id)?;
+        let (head, _) = Self::head_of(&tx)?;
+        Self::set_meta(&tx, "sealed_after", &head.to_string())?;
+        tx.commit()?;
+        Ok(key_id.to_owned())
     }
 
     /// Applies an administrative change and appends the events it returns, in one transaction:
@@ -290,6 +374,8 @@ impl ExecutionLog {
                     h,
                 ));
             }
+            let hashes: Vec<&str> = out.iter().map(|e| e.hash.as_str()).collect();
+            Self::put_seal(&tx, &self.sealer, out.first().map_or(0, |e| e.seq), &hashes)?;
             tx.commit()?;
             Ok((value, out))
         })();
@@ -502,6 +588,14 @@ impl ExecutionLog {
             add("(e.seq >".into(), a.into());
         }
     }
+}
+
+fn read_seal(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSeal> {
+    Ok(StoredSeal {
+        first_seq: r.get(0)?,
+        last_seq: r.get(1)?,
+        signed: r.get(2)?,
+    })
 }
 
 fn unreadable((seq, field): (i64, &'static str)) -> StorageError {

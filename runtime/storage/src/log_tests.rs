@@ -769,3 +769,34 @@ fn a_version_6_log_gains_the_credentials_column_and_keeps_verifying() {
     assert!(r.intact, "{r:?}");
     assert_eq!(r.size, 3);
 }
+
+#[test]
+fn a_version_10_log_gains_seals_and_its_links_need_none() {
+    let db = temp_db("v10");
+    let log = ExecutionLog::open(&db).unwrap();
+    log.append(&[exec(1, "echo", Outcome::Ok), exec(2, "echo", Outcome::Ok)])
+        .unwrap();
+    drop(log);
+    // As version 10 left it: no seals, no mark.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE seals;
+             DELETE FROM meta WHERE key = 'sealed_after';
+             PRAGMA user_version = 10;",
+        )
+        .unwrap();
+    let log = ExecutionLog::open(&db).unwrap();
+    assert_eq!(log.sealed_after().unwrap(), 2, "the links written before");
+    assert_eq!(log.seals(0, i64::MAX).unwrap(), vec![]);
+    // Opening again changes nothing; a fresh log needs seals from its first link.
+    assert_eq!(ExecutionLog::open(&db).unwrap().sealed_after().unwrap(), 2);
+    assert_eq!(
+        ExecutionLog::open(&temp_db("v11-fresh"))
+            .unwrap()
+            .sealed_after()
+            .unwrap(),
+        0
+    );
+    assert!(log.verify(&[]).unwrap().intact);
+}

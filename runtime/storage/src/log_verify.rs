@@ -284,6 +284,7 @@ impl ExecutionLog {
         let mut deleted = tx.execute("DELETE FROM executions WHERE seq <= ?1", [cp.size])?;
         deleted += tx.execute("DELETE FROM events WHERE seq <= ?1", [cp.size])?;
         tx.execute("DELETE FROM checkpoints WHERE size < ?1", [cp.size])?;
+        tx.execute("DELETE FROM seals WHERE last_seq <= ?1", [cp.size])?;
         Self::set_meta(&tx, "anchor_hash", &cp.head)?;
         Self::set_meta(&tx, "anchor_seq", &cp.size.to_string())?;
         Self::set_meta(&tx, "anchor_checkpoint", &cp.signed)?;

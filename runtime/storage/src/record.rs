@@ -52,6 +52,14 @@ pub struct ExecutionRecord {
     pub hash: String,
 }
 
+/// What one group commit stored: its records, and the seal signed over them before the
+/// commit (`seal.rs`; none when no sealer is set).
+#[derive(Debug)]
+pub struct Appended {
+    pub records: Vec<ExecutionRecord>,
+    pub seal: Option<String>,
+}
+
 impl ExecutionRecord {
     /// Whether the record's content, chained to its `prev_hash`, still gives its `hash`.
     pub fn matches_its_hash(&self) -> bool {

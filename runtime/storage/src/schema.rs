@@ -19,7 +19,9 @@
 //! - version 9: per execution the progress reports its guest made
 //!   (`executions.progress_reports`, NULL for none; records written before keep their hashes),
 //!   and running and recently finished calls (`tasks`, `tasks.rs`);
-//! - version 10: the nodes sharing the store, as each reports itself (`nodes`, `nodes.rs`).
+//! - version 10: the nodes sharing the store, as each reports itself (`nodes`, `nodes.rs`);
+//! - version 11: the seal of each group of links, signed with the log key before the group
+//!   commits (`seals`, `seal.rs`); links written before need none (`meta.sealed_after`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -29,7 +31,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -175,7 +177,12 @@ const TABLES: &str = "
         name    TEXT PRIMARY KEY,
         beat    TEXT NOT NULL,
         seen_at INTEGER NOT NULL
-    ) WITHOUT ROWID;";
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS seals (
+        last_seq  INTEGER PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        signed    TEXT NOT NULL
+    );";
 
 pub(crate) fn open(path: &std::path::Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;
@@ -286,6 +293,21 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN progress_reports INTEGER;")?;
     }
     tx.execute_batch(TABLES)?;
+    // 10 -> 11: links from here on are sealed; those already written need no seal (the newest
+    // link's number, or the retention anchor's when every link was pruned).
+    if version < 11 {
+        tx.execute(
+            "INSERT INTO meta (key, value)
+             SELECT 'sealed_after', CAST(MAX(
+                 COALESCE((SELECT MAX(seq) FROM executions), 0),
+                 COALESCE((SELECT MAX(seq) FROM events), 0),
+                 COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'anchor_seq'), 0)
+             ) AS TEXT)
+             WHERE true
+             ON CONFLICT(key) DO NOTHING",
+            [],
+        )?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

@@ -45,6 +45,9 @@ pub enum ReceiptError {
     NotInBatch { seq: i64, first: i64, last: i64 },
     #[error("the record's audit path does not lead to the batch's signed root")]
     BadPath,
+    /// A kept seal does not vouch for the links as they are stored now.
+    #[error("the links as stored are not the ones their seal signed: {0}")]
+    SealMismatch(String),
 }
 
 /// The signed statement of one group commit: records `first_seq..=size` of log `log_id`, after
@@ -104,6 +107,20 @@ struct Tree {
 }
 
 impl Tree {
+    /// The tree over `len` chain hashes in hex (at most [`MAX_BATCH_RECORDS`]).
+    fn of_hashes(hashes: &[&str], len: i64) -> Result<Tree, ReceiptError> {
+        if len > MAX_BATCH_RECORDS {
+            return Err(ReceiptError::Malformed(format!(
+                "a batch of {len} records (at most {MAX_BATCH_RECORDS})"
+            )));
+        }
+        let leaves = hashes
+            .iter()
+            .map(|h| decode32(h).ok_or_else(|| ReceiptError::Malformed(format!("hash {h:?}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Tree::new(&leaves))
+    }
+
     fn new(leaves: &[[u8; 32]]) -> Tree {
         let mut level: Vec<[u8; 32]> = leaves
             .iter()
@@ -195,16 +212,7 @@ impl SignedBatch {
         let (Some(head), Ok(len)) = (hashes.last(), i64::try_from(hashes.len())) else {
             return Err(ReceiptError::Malformed("an empty batch".into()));
         };
-        if len > MAX_BATCH_RECORDS {
-            return Err(ReceiptError::Malformed(format!(
-                "a batch of {len} records (at most {MAX_BATCH_RECORDS})"
-            )));
-        }
-        let leaves = hashes
-            .iter()
-            .map(|h| decode32(h).ok_or_else(|| ReceiptError::Malformed(format!("hash {h:?}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let tree = Tree::new(&leaves);
+        let tree = Tree::of_hashes(hashes, len)?;
         let statement = Batch {
             log_id: log_id.to_owned(),
             first_seq,
@@ -214,6 +222,75 @@ impl SignedBatch {
             time_ms,
         };
         let signed = Signed::sign(key, Batch::KIND, &statement)?;
+        Ok(SignedBatch {
+            first_seq,
+            tree,
+            json: serde_json::value::to_raw_value(&signed)
+                .map_err(|e| ReceiptError::Malformed(e.to_string()))?,
+            signed,
+        })
+    }
+
+    /// A batch kept as its seal (the signed statement as JSON), rebuilt over the chain hashes
+    /// of its records as they are stored now: refused unless the statement is a batch of
+    /// `log_id` signed by `key`, for exactly records `first_seq..` with these hashes. This is how
+    /// a link rewritten in the database, even with every hash after it recomputed, is caught.
+    pub fn from_seal(
+        json: &str,
+        key: &KeyId,
+        log_id: &str,
+        first_seq: i64,
+        hashes: &[&str],
+    ) -> Result<Self, ReceiptError> {
+        let signed = Signed::parse(json)?;
+        let statement: Batch = signed.verify(Batch::KIND, key)?;
+        if statement.log_id != log_id {
+            return Err(ReceiptError::OtherLog {
+                receipt: log_id.to_owned(),
+                batch: statement.log_id,
+            });
+        }
+        Self::rebuilt(signed, &statement, first_seq, hashes)
+    }
+
+    /// [`SignedBatch::from_seal`] of a seal this process made a moment ago (its signature is
+    /// not checked again; its statement still has to match the hashes).
+    pub fn from_own_seal(
+        json: &str,
+        first_seq: i64,
+        hashes: &[&str],
+    ) -> Result<Self, ReceiptError> {
+        let signed = Signed::parse(json)?;
+        let statement: Batch = serde_json::from_value(signed.statement.clone())
+            .map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+        Self::rebuilt(signed, &statement, first_seq, hashes)
+    }
+
+    fn rebuilt(
+        signed: Signed,
+        statement: &Batch,
+        first_seq: i64,
+        hashes: &[&str],
+    ) -> Result<Self, ReceiptError> {
+        let len = i64::try_from(hashes.len()).unwrap_or(i64::MAX);
+        if statement.first_seq != first_seq
+            || statement.size != first_seq.saturating_add(len) - 1
+            || hashes.last() != Some(&statement.head.as_str())
+        {
+            return Err(ReceiptError::SealMismatch(format!(
+                "the seal is for records {} to {}, the store holds records {first_seq} to {}",
+                statement.first_seq,
+                statement.size,
+                first_seq.saturating_add(len) - 1
+            )));
+        }
+        let tree = Tree::of_hashes(hashes, len)?;
+        if hex::encode(tree.root()) != statement.root {
+            return Err(ReceiptError::SealMismatch(format!(
+                "records {first_seq} to {} no longer hash to the root their seal signed",
+                statement.size
+            )));
+        }
         Ok(SignedBatch {
             first_seq,
             tree,

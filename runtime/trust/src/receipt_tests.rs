@@ -208,3 +208,60 @@ fn hostile_receipts_are_refused_without_panicking() {
     assert!(SignedBatch::sign(&key, "log1", 1, &[], 0).is_err());
     assert!(SignedBatch::sign(&key, "log1", 1, &["zz"], 0).is_err());
 }
+
+/// A batch kept as its seal is rebuilt over the hashes as stored: the same receipts while they
+/// are the ones signed; refused when one changed, when the range or the log differs, or when
+/// another key signed it.
+#[test]
+fn a_seal_holds_only_for_the_hashes_it_signed() {
+    let key = PrivateKey::generate().unwrap();
+    let (b, links) = batch(&key, 7, 5, GENESIS);
+    let seal = b.statement_json().get().to_owned();
+    let hashes: Vec<&str> = links.iter().map(|(_, h, _)| h.as_str()).collect();
+    let again = SignedBatch::from_seal(&seal, &key.key_id(), "log1", 7, &hashes).unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            receipt_of(&again, &links, 7, i),
+            receipt_of(&b, &links, 7, i)
+        );
+    }
+    let own = SignedBatch::from_own_seal(&seal, 7, &hashes).unwrap();
+    assert_eq!(own.path(9).unwrap(), b.path(9).unwrap());
+
+    // One link rewritten (its hash recomputed): the root no longer matches.
+    let forged = link_hash(
+        &links[1].0,
+        8,
+        r#"{"id":"ex_8","outcome":"ok","tool":"evil"}"#,
+    );
+    let mut changed = hashes.clone();
+    changed[1] = &forged;
+    let refused = SignedBatch::from_seal(&seal, &key.key_id(), "log1", 7, &changed);
+    assert!(
+        matches!(refused, Err(ReceiptError::SealMismatch(_))),
+        "{refused:?}"
+    );
+    assert!(SignedBatch::from_own_seal(&seal, 7, &changed).is_err());
+    // Another range, one link fewer, another log, another key.
+    for (first, n) in [(8, 5), (7, 4)] {
+        let refused = SignedBatch::from_seal(&seal, &key.key_id(), "log1", first, &hashes[..n]);
+        assert!(
+            matches!(refused, Err(ReceiptError::SealMismatch(_))),
+            "{refused:?}"
+        );
+    }
+    let refused = SignedBatch::from_seal(&seal, &key.key_id(), "log2", 7, &hashes);
+    assert!(
+        matches!(refused, Err(ReceiptError::OtherLog { .. })),
+        "{refused:?}"
+    );
+    let other = PrivateKey::generate().unwrap();
+    let refused = SignedBatch::from_seal(&seal, &other.key_id(), "log1", 7, &hashes);
+    assert!(
+        matches!(refused, Err(ReceiptError::Batch(_))),
+        "{refused:?}"
+    );
+    // Not a seal at all.
+    assert!(SignedBatch::from_seal("{}", &key.key_id(), "log1", 7, &hashes).is_err());
+    assert!(SignedBatch::from_seal("not json", &key.key_id(), "log1", 7, &hashes).is_err());
+}

@@ -28,6 +28,11 @@ pub struct KeysArgs {
     /// not used).
     #[arg(long, global = true)]
     pub server: Option<String>,
+    /// The audit log's key, to seal the events a change writes in a store whose log a
+    /// server already signs [default: <data>/log.key for the data directory's store; none for
+    /// --database].
+    #[arg(long, env = "CORDON_LOG_KEY", global = true)]
+    pub log_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,11 +75,36 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             if let Some(url) = &args.database {
                 super::store::warn_if_on_command_line(url);
             }
-            let store =
-                super::store::open(&args.data.dir()?, args.database.as_deref(), true, Some(2))?;
+            let dir = args.data.dir()?;
+            let store = super::store::open(&dir, args.database.as_deref(), true, Some(2))?;
+            if !matches!(args.command, KeysCommand::List { .. }) {
+                // The data directory's key is its store's; a shared store's key is named.
+                let key = args.log_key.clone().or_else(|| {
+                    args.database
+                        .is_none()
+                        .then(|| dir.join(cordon_server::LOG_KEY_FILE))
+                });
+                seal_with(&store, key.as_deref())?;
+            }
             in_store(&store, args.command)
         }
     }
+}
+
+/// Has the events this command appends sealed with the log key, when it has the key file. A
+/// store no key has claimed yet (no server has started on it) takes them unsealed; one whose
+/// log a server signs refuses them without the key, and says so.
+fn seal_with(store: &Arc<dyn Storage>, key: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(path) = key.filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    let audit = cordon_server::audit_log::AuditLog::open(
+        path,
+        &**store,
+        cordon_server::AuditSettings::default(),
+    )?;
+    store.set_sealer(Arc::new(audit));
+    Ok(())
 }
 
 fn role(text: &str) -> anyhow::Result<Role> {

@@ -117,6 +117,8 @@ pub enum EventKind {
     ServerStart,
     #[serde(rename = "server.stop")]
     ServerStop,
+    #[serde(rename = "audit.tampered")]
+    AuditTampered,
 }
 
 /// One page of events.
@@ -230,6 +232,7 @@ mod tests {
             KeyRevoke,
             ServerStart,
             ServerStop,
+            AuditTampered,
         ];
         let names: Vec<String> = all
             .iter()

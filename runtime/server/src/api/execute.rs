@@ -3,6 +3,13 @@
 //! the quotas) before anything is instantiated; [`Admitted::run`] runs the sandboxed call under
 //! its [`crate::running`] entry (so it can be cancelled and followed) and commits the durable
 //! record before it returns the answer.
+//!
+//! A call that can act outside its sandbox (`LiveTool::acts_outside`: network, a host-held
+//! credential, a writable mount) is stored as a task before it runs, synchronous or not, with
+//! the record to append should its node die; so a crash under it still ends in an `interrupted`
+//! record (at the node's restart, or by another node once its lease runs out). A call that can
+//! change nothing outside its sandbox is not: if its node dies, nothing it did outlives it, and
+//! it leaves no record (docs/audit.md).
 
 use crate::audit_log::ReceiptView;
 use crate::caller::Caller;
@@ -273,21 +280,33 @@ impl Admitted {
         ),
         ApiError,
     > {
-        let now = now_ms();
-        let interrupted = serde_json::to_string(&self.record(&self.interrupted(), now))
-            .map_err(ApiError::internal)?;
         let state = self.state.clone();
         let registered = self.register(true, request, progress);
         let call = registered.call.clone();
+        self.store_task(&call).await?;
+        // Both subscribed before the run starts, so neither misses its end.
+        let events = call.subscribe();
+        let followed = call.subscribe();
+        let running = tokio::spawn(self.run(registered));
+        tokio::spawn(crate::tasks::follow(state, call.clone(), followed));
+        Ok((call, events, running))
+    }
+
+    /// Stores `call` as a task (durable before this returns), with the record to append should
+    /// its node die before it ends.
+    async fn store_task(&self, call: &RunningCall) -> Result<(), ApiError> {
+        let now = now_ms();
+        let interrupted = serde_json::to_string(&self.record(&self.interrupted(), now))
+            .map_err(ApiError::internal)?;
         let (id, caller, tool, version, node) = (
             call.id.clone(),
             call.caller.clone(),
             call.tool.clone(),
             call.version.clone(),
-            state.settings.node_name.clone(),
+            self.state.settings.node_name.clone(),
         );
         let lease_until = now.saturating_add(crate::tasks::LEASE.as_millis() as i64);
-        state
+        self.state
             .db(move |s| {
                 s.task_start(&NewTask {
                     id: &id,
@@ -300,13 +319,7 @@ impl Admitted {
                     interrupted: &interrupted,
                 })
             })
-            .await?;
-        // Both subscribed before the run starts, so neither misses its end.
-        let events = call.subscribe();
-        let followed = call.subscribe();
-        let running = tokio::spawn(self.run(registered));
-        tokio::spawn(crate::tasks::follow(state, call.clone(), followed));
-        Ok((call, events, running))
+            .await
     }
 
     /// Runs the call under `registered` (from [`Admitted::register`]) and commits its record;
@@ -314,6 +327,17 @@ impl Admitted {
     /// its caller.
     pub async fn run(self, registered: Registered) -> Result<InvokeResponse, ApiError> {
         let call = registered.call.clone();
+        // A synchronous call that can act outside the sandbox: a durable trace first.
+        let guarded = !call.task && self.input.is_ok() && self.tool.acts_outside();
+        if guarded {
+            self.store_task(&call).await?;
+            let followed = call.subscribe();
+            tokio::spawn(crate::tasks::follow(
+                self.state.clone(),
+                call.clone(),
+                followed,
+            ));
+        }
         let exec = match &self.input {
             Err(message) => refuse(&self.tool, &self.body, message.clone()),
             Ok(grants) => {
@@ -344,7 +368,7 @@ impl Admitted {
             }
         };
         let record = self.record(&exec, now_ms());
-        if call.task && !crate::tasks::still_ours(&self.state, &self.id).await {
+        if (call.task || guarded) && !crate::tasks::still_ours(&self.state, &self.id).await {
             // Another node found the task abandoned (this one lost the store for longer than
             // the lease) and recorded it `interrupted`: one record per execution, so this run's
             // is not appended.
@@ -384,6 +408,8 @@ impl Admitted {
         let json = serde_json::to_value(&answer).map_err(ApiError::internal)?;
         if call.task {
             crate::tasks::finish(&state, &answer.execution_id, answer.outcome, &json).await;
+        } else if guarded {
+            crate::tasks::finish_guarded(&state, &answer.execution_id, answer.outcome).await;
         }
         call.done(json);
         drop(registered);

@@ -285,7 +285,9 @@ pub async fn events(
 }
 
 /// Walks the whole execution log and reports whether the hash chain is intact, naming every
-/// edited, deleted or reordered record.
+/// edited, deleted or reordered record; the links no checkpoint covers yet are also held against
+/// the seals the log key made when they were committed (a link rewritten with every hash after
+/// it recomputed is named there).
 #[utoipa::path(
     get,
     path = "/v1/audit/verify",
@@ -303,9 +305,23 @@ pub async fn verify(
 ) -> Result<Json<ChainReport>, ApiError> {
     caller.require(Action::VerifyAudit)?;
     let reading = state.clone();
-    let report = tokio::task::spawn_blocking(move || reading.storage.verify_log(&[]))
-        .await
-        .map_err(ApiError::internal)??;
+    let report = tokio::task::spawn_blocking(move || {
+        let mut report = reading.storage.verify_log(&[])?;
+        if let Some((seq, why)) = reading
+            .audit
+            .check_tail(&*reading.storage)
+            .map_err(ApiError::internal)?
+        {
+            report.intact = false;
+            report.problem_count += 1;
+            report.problems.push(format!(
+                "link {seq}: {why} (its seal, signed by the log key when it was committed, no longer holds)"
+            ));
+        }
+        Ok::<_, ApiError>(report)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     if !report.intact {
         tracing::error!(target: "cordon::security", problems = report.problem_count, "execution log verification failed");
     }

@@ -1,7 +1,9 @@
 //! `GET /v1/executions/{id}/receipt`: a receipt of any record in the log, for its caller or a
 //! role that reads the log, checked like the one the call answered with (`cordon receipt
-//! verify`, or the console in the browser). Signed when asked, once a signed checkpoint covers
-//! the record and every link up to it holds (`AuditLog::receipt_of`).
+//! verify`, or the console in the browser). It is the seal of the record's group, the one its
+//! caller's receipt carried, once the group as stored still holds against it; a record written
+//! before seals were kept gets one signed when asked, once a signed checkpoint covers it and
+//! every link up to it holds (`AuditLog::receipt_of`).
 
 use crate::audit_log::{AuditError, ReceiptView};
 use crate::caller::Caller;
@@ -23,7 +25,7 @@ use std::sync::Arc;
         (status = 200, description = "the receipt: the record, its place in the chain, signed by the log key", body = ReceiptView),
         (status = 401, body = ErrorBody),
         (status = 404, description = "no record this caller may see", body = ErrorBody),
-        (status = 409, description = "`not_checkpointed`: no signed checkpoint covers the record yet (Retry-After); `record_changed`: the record, or a link after it, no longer matches the log", body = ErrorBody),
+        (status = 409, description = "`record_changed`: the record, or a link of its group, is not what the log key sealed when it was committed; `not_checkpointed` (records written before seals were kept): no signed checkpoint covers the record yet (Retry-After)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -60,6 +62,16 @@ pub async fn receipt(
                 "record_changed",
                 format!(
                     "the log does not hold from this record to the signed checkpoint covering it ({why}); run cordon audit verify"
+                ),
+            ))
+        }
+        Err(AuditError::Tampered { seq, why }) => {
+            tracing::error!(target: "cordon::security", execution = id, seq, why, "a stored record's group no longer holds against its seal");
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "record_changed",
+                format!(
+                    "the log does not hold at this record: {why}; it was changed in the database after it was committed: run cordon audit verify"
                 ),
             ))
         }

@@ -7,7 +7,8 @@ use super::meta::{meta, set_meta};
 use crate::chain::{self, ChainReport, Claim, Link, Walk};
 use crate::error::StorageError;
 use crate::events::{AdminEvent, Event, EventFilter};
-use crate::record::{ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
+use crate::seal::SealerSlot;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Transaction};
 
@@ -63,18 +64,22 @@ fn lock_then_head(tx: &mut Transaction<'_>) -> Result<(i64, String), StorageErro
 
 /// Every record of a group in one statement (one array per column), so a group costs the same
 /// round trips whatever its size.
-const INSERT_EXECUTIONS: &str = "INSERT INTO links (seq, kind, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)
+const INSERT_EXECUTIONS: &str = "WITH sealed AS (INSERT INTO seals (last_seq, first_seq, signed)
+                     SELECT $11, $12, $13 WHERE $13 IS NOT NULL)
+     INSERT INTO links (seq, kind, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)
      SELECT u.seq, 'execution', u.at, u.actor, u.tool, u.outcome, u.exec_id, u.body, u.checks, u.prev_hash, u.hash
      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[])
           AS u(seq, at, actor, tool, outcome, exec_id, body, checks, prev_hash, hash)";
 
 /// Takes the log's lock and appends prepared executions after the head: with `BEGIN` and
 /// `COMMIT` around it, four round trips for a whole group (lock and head in one, every insert in
-/// one statement with its parameters typed, so nothing is prepared first).
+/// one statement with its parameters typed, so nothing is prepared first). The group's seal is
+/// made while the lock is held and kept by the same statement.
 pub(crate) fn append_executions(
     tx: &mut Transaction<'_>,
     batch: &[Prepared],
-) -> Result<Vec<ExecutionRecord>, StorageError> {
+    sealer: &SealerSlot,
+) -> Result<Appended, StorageError> {
     use postgres::types::Type;
     let (mut seq, mut prev) = lock_then_head(tx)?;
     let mut out = Vec::with_capacity(batch.len());
@@ -114,6 +119,15 @@ pub(crate) fn append_executions(
             hash: h,
         });
     }
+    let first_seq = out.first().map_or(0, |r| r.seq);
+    let last_seq = out.last().map_or(0, |r| r.seq);
+    let seal = {
+        let group: Vec<&str> = hashes.iter().map(String::as_str).collect();
+        sealer.seal(first_seq, &group)?
+    };
+    if seal.is_none() {
+        refuse_unsealed(tx)?;
+    }
     tx.execute_typed(
         INSERT_EXECUTIONS,
         &[
@@ -127,15 +141,19 @@ pub(crate) fn append_executions(
             (&checks, Type::BYTEA_ARRAY),
             (&prevs, Type::TEXT_ARRAY),
             (&hashes, Type::TEXT_ARRAY),
+            (&last_seq, Type::INT8),
+            (&first_seq, Type::INT8),
+            (&seal, Type::TEXT),
         ],
     )?;
-    Ok(out)
+    Ok(Appended { records: out, seal })
 }
 
 /// Appends administrative events after the head (the caller holds the lock).
 pub(crate) fn append_events(
     tx: &mut Transaction<'_>,
     events: Vec<AdminEvent>,
+    sealer: &SealerSlot,
 ) -> Result<Vec<Event>, StorageError> {
     let (mut seq, mut prev) = head(tx)?;
     let mut out = Vec::with_capacity(events.len());
@@ -167,7 +185,27 @@ pub(crate) fn append_events(
             h,
         ));
     }
+    let hashes: Vec<&str> = out.iter().map(|e| e.hash.as_str()).collect();
+    let first_seq = out.first().map_or(0, |e| e.seq);
+    match sealer.seal(first_seq, &hashes)? {
+        Some(seal) => {
+            tx.execute(
+                "INSERT INTO seals (last_seq, first_seq, signed) VALUES ($1, $2, $3)",
+                &[&(first_seq + hashes.len() as i64 - 1), &first_seq, &seal],
+            )?;
+        }
+        None if !hashes.is_empty() => refuse_unsealed(tx)?,
+        None => {}
+    }
     Ok(out)
+}
+
+/// An append without a sealer is refused once a log key claimed the store (`crate::seal`).
+fn refuse_unsealed(tx: &mut Transaction<'_>) -> Result<(), StorageError> {
+    match meta(tx, "log_key")? {
+        Some(holder) => Err(crate::seal::unsealed_refused(&holder)),
+        None => Ok(()),
+    }
 }
 
 fn execution_of(r: &postgres::Row) -> Result<ExecutionRecord, StorageError> {
@@ -469,6 +507,7 @@ pub(crate) fn prune_before(tx: &mut Transaction<'_>, cutoff_ms: i64) -> Result<u
     }
     let deleted = tx.execute("DELETE FROM links WHERE seq <= $1", &[&size])?;
     tx.execute("DELETE FROM checkpoints WHERE size < $1", &[&size])?;
+    tx.execute("DELETE FROM seals WHERE last_seq <= $1", &[&size])?;
     set_meta(tx, "anchor_hash", &cp_head)?;
     set_meta(tx, "anchor_seq", &size.to_string())?;
     set_meta(tx, "anchor_checkpoint", &signed)?;

@@ -30,8 +30,9 @@ use crate::keys::{ApiKey, KeySpec, KeyTable, NewKey};
 use crate::log_verify::StoredCheckpoint;
 use crate::nodes::NodeRow;
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaUse};
-use crate::record::{ExecutionRecord, Filter, Prepared};
+use crate::record::{Appended, ExecutionRecord, Filter, Prepared};
 use crate::registry::{Quarantine, ToolRecord};
+use crate::seal::{Sealer, StoredSeal};
 use crate::tasks::{Abandoned, NewTask, TaskRow};
 use cordon_core::Role;
 use postgres::Transaction;
@@ -43,8 +44,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
 /// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
 /// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
-/// (`nodes`, `crate::nodes`).
-pub const PG_SCHEMA_VERSION: i64 = 6;
+/// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`; links
+/// written before need none: `cordon_meta.sealed_after`).
+pub const PG_SCHEMA_VERSION: i64 = 7;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -160,6 +162,11 @@ const SCHEMA: &str = "
         name    text PRIMARY KEY,
         beat    text NOT NULL,
         seen_at bigint NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS seals (
+        last_seq  bigint PRIMARY KEY,
+        first_seq bigint NOT NULL,
+        signed    text NOT NULL
     );";
 
 /// The advisory lock that serializes schema changes across nodes.
@@ -203,6 +210,8 @@ pub struct Postgres {
     /// For the change listener's own connection.
     config: postgres::Config,
     tls: MakeRustlsConnect,
+    /// Signs each appended group before it commits (`crate::seal`).
+    sealer: crate::seal::SealerSlot,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -268,7 +277,12 @@ impl Postgres {
             .max_size(pool_size.max(2))
             .connection_timeout(CONNECT_WAIT)
             .build(PostgresConnectionManager::new(config.clone(), tls.clone()))?;
-        let pg = Postgres { pool, config, tls };
+        let pg = Postgres {
+            pool,
+            config,
+            tls,
+            sealer: crate::seal::SealerSlot::default(),
+        };
         pg.migrate()?;
         Ok(pg)
     }
@@ -337,6 +351,11 @@ impl Postgres {
                  ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;",
             )
             .map_err(migration_refused)?;
+            // 6 -> 7: links from here on are sealed; those already written need none.
+            if meta(&mut tx, "sealed_after")?.is_none() {
+                let (head, _) = log::head(&mut tx)?;
+                set_meta(&mut tx, "sealed_after", &head.to_string())?;
+            }
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
         }
         tx.commit()?;
@@ -353,7 +372,7 @@ impl Postgres {
         let mut tx = c.transaction()?;
         log::lock(&mut tx)?;
         let (value, events) = apply(&mut tx)?;
-        let stored = log::append_events(&mut tx, events)?;
+        let stored = log::append_events(&mut tx, events, &self.sealer)?;
         let mut changes: Vec<Change> = stored
             .iter()
             .filter_map(|e| Change::of_event(&e.kind))
@@ -385,6 +404,14 @@ impl Postgres {
             ))
         })?;
         Ok(value)
+    }
+}
+
+fn seal_of(r: &postgres::Row) -> StoredSeal {
+    StoredSeal {
+        first_seq: r.get(0),
+        last_seq: r.get(1),
+        signed: r.get(2),
     }
 }
 
@@ -612,12 +639,56 @@ impl Storage for Postgres {
             .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
     }
 
-    fn append_prepared(&self, batch: &[Prepared]) -> Result<Vec<ExecutionRecord>, StorageError> {
+    fn append_prepared(&self, batch: &[Prepared]) -> Result<Appended, StorageError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
-        let out = log::append_executions(&mut tx, batch)?;
+        let out = log::append_executions(&mut tx, batch, &self.sealer)?;
         tx.commit()?;
         Ok(out)
+    }
+    fn set_sealer(&self, sealer: std::sync::Arc<dyn Sealer>) {
+        self.sealer.set(sealer);
+    }
+    fn seals(&self, after_seq: i64, through_seq: i64) -> Result<Vec<StoredSeal>, StorageError> {
+        let rows = self.conn()?.query(
+            "SELECT first_seq, last_seq, signed FROM seals WHERE last_seq > $1 AND last_seq <= $2
+             ORDER BY last_seq LIMIT $3",
+            &[&after_seq, &through_seq, &crate::seal::MAX_SEALS_READ],
+        )?;
+        Ok(rows.iter().map(seal_of).collect())
+    }
+    fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT first_seq, last_seq, signed FROM seals WHERE last_seq >= $1
+                 ORDER BY last_seq LIMIT 1",
+                &[&seq],
+            )?
+            .map(|r| seal_of(&r))
+            .filter(|s| s.first_seq <= seq))
+    }
+    fn sealed_after(&self) -> Result<i64, StorageError> {
+        let mut c = self.conn()?;
+        meta(&mut *c, "sealed_after")?.map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| StorageError::Corrupt("cordon_meta sealed_after".into()))
+        })
+    }
+    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        // Under the log's lock: of nodes claiming at the same moment exactly one finds no
+        // claim, and no link is appended between its claim and the head it reads.
+        log::lock(&mut tx)?;
+        if let Some(holder) = meta(&mut tx, "log_key")? {
+            return Ok(holder);
+        }
+        set_meta(&mut tx, "log_key", key_id)?;
+        let (head, _) = log::head(&mut tx)?;
+        set_meta(&mut tx, "sealed_after", &head.to_string())?;
+        tx.commit()?;
+        Ok(key_id.to_owned())
     }
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         log::execution_where(&mut *self.conn()?, "exec_id = $1", &id)

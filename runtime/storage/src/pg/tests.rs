@@ -34,6 +34,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "nodes"),
         &Postgres::open(&pg.url("nodes"), 2).unwrap(),
     );
+    crate::conformance_seals::seals_are_kept_with_their_groups_and_one_key_claims_the_log(
+        &fresh(&pg, "seals"),
+        &Postgres::open(&pg.url("seals"), 2).unwrap(),
+    );
     // A second node opening the same database finds the schema in place and the same log.
     let a = fresh(&pg, "shared");
     let b = Postgres::open(&pg.url("shared"), 2).unwrap();
