@@ -4,7 +4,7 @@
 use crate::cli::{cordon, stdout_json};
 use crate::common::{SANDBOX, temp_dir};
 use cordon_core::Limits;
-use cordon_server::admission::{AdmissionError, SignatureCheck, admit};
+use cordon_host::admission::{AdmissionError, SignatureCheck, admit};
 use cordon_test_artifacts as guests;
 use cordon_trust::{KeyId, PrivateKey, TrustStore};
 use std::path::{Path, PathBuf};

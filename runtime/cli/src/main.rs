@@ -25,14 +25,14 @@ fn main() -> ExitCode {
             Some(cordon::commands::run::confinement_plan(args))
         }
         cordon::cli::Command::Serve(_) | cordon::cli::Command::Run(_) => {
-            cordon_server::confine::disable();
+            cordon_host::confine::disable();
             None
         }
         _ => None,
     };
     match plan {
         Some(Ok(plan)) => {
-            cordon_server::confine::apply(plan);
+            cordon_host::confine::apply(plan);
         }
         Some(Err(e)) => {
             eprintln!("error: {}", cordon::cli::error_chain(&e));

@@ -39,7 +39,7 @@ pub fn now(state: &AppState) -> NodeBeat {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at_ms: state.started_at_ms,
         ready: state.ready.load(Ordering::Acquire),
-        confinement: crate::confine::status()
+        confinement: cordon_host::confine::status()
             .map_or_else(|| "not applied".to_owned(), |s| s.describe()),
         running: state.running.len(),
         free_slots: state.in_flight.available_permits(),

@@ -8,9 +8,8 @@
 //!
 //! The modules, from the leaves up (each imports only modules above it in this list;
 //! `tests/layering.rs` fails on a circle):
-//! - plumbing: `clock`, `metrics`, `client_ip`, `confine` (the process's own Landlock and
-//!   seccomp confinement), `input`, `admission` (verify, compile, describe), `committed` (the
-//!   type journal and audit log share), `sealed` (links checked against their seals before anything is signed over
+//! - plumbing: `clock`, `metrics`, `client_ip`, `committed` (the type journal and audit log
+//!   share), `sealed` (links checked against their seals before anything is signed over
 //!   them), `audit_log` (log key, checkpoints, receipts), `error`,
 //!   `extract`, `blocking`, `wire_errors`, `listen`, `oci_pull` (registry settings, and the
 //!   pull a publish by reference makes), `running` (the calls running on this node);
@@ -24,7 +23,6 @@
 //!   direct path for a plain stateless one), `mcp_tasks` (MCP progress and tasks), `mcp`,
 //!   `router`, and `node` (a node's life).
 
-pub mod admission;
 pub mod api;
 pub mod audit_log;
 pub mod auth;
@@ -34,11 +32,9 @@ pub mod caller;
 pub mod client_ip;
 pub mod clock;
 pub mod committed;
-pub mod confine;
 pub mod console_clients;
 pub mod error;
 pub mod extract;
-pub mod input;
 pub mod journal;
 pub mod keycache;
 pub mod listen;

@@ -4,13 +4,13 @@
 //! version at once. The readers of the registry are in `state.rs`; following the store is in
 //! `sync.rs`.
 
-use crate::admission::{Admitted, SignatureCheck, admit};
 use crate::clock::{now_ms, sha256_hex};
 use crate::error::ApiError;
 use crate::live::LiveTool;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cordon_core::{Limits, Policy};
+use cordon_host::admission::{Admitted, SignatureCheck, admit};
 use cordon_storage::{Actor, ToolRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ impl AppState {
         let policy = Policy::parse(text, path, base).map_err(invalid)?;
         // A mount this confined process did not keep at start cannot be opened by it.
         for m in &policy.mounts {
-            if !crate::confine::allows(&m.host, m.writable) {
+            if !cordon_host::confine::allows(&m.host, m.writable) {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_policy",
@@ -126,7 +126,7 @@ impl AppState {
         let admitted = admit(&self.sandbox, bytes, check, &limits)
             .await
             .map_err(|e| match e {
-                crate::admission::AdmissionError::Signature(r) => {
+                cordon_host::admission::AdmissionError::Signature(r) => {
                     ApiError::new(StatusCode::FORBIDDEN, r.code(), r.to_string())
                 }
                 other => ApiError::new(
@@ -145,7 +145,7 @@ impl AppState {
         policy: Policy,
         limits: Limits,
     ) -> Arc<LiveTool> {
-        let validator = crate::input::validator(&record.input_schema)
+        let validator = cordon_host::input::validator(&record.input_schema)
             .map_err(|e| {
                 tracing::warn!(
                     tool = record.name,

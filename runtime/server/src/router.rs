@@ -121,7 +121,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if !state.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, "loading tools").into_response();
     }
-    let confinement = crate::confine::status().map_or_else(String::new, |s| s.describe());
+    let confinement = cordon_host::confine::status().map_or_else(String::new, |s| s.describe());
     match state.store_answers().await {
         Ok(()) => format!("ready\n{confinement}\n").into_response(),
         Err(crate::state::StoreDown::Failed(e)) => {

@@ -4,7 +4,7 @@
 
 use super::SandboxArgs;
 use clap::Args;
-use cordon_server::admission::{SignatureCheck, admit};
+use cordon_host::admission::{SignatureCheck, admit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@ use super::SandboxArgs;
 use anyhow::Context;
 use clap::Args;
 use cordon_core::{Execution, Outcome, Usage};
-use cordon_server::admission::{SignatureCheck, admit};
+use cordon_host::admission::{SignatureCheck, admit};
 use cordon_trust::TrustStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +46,8 @@ pub struct RunArgs {
 /// What a confined `cordon run` keeps: read access to the tool, its input, trust store, policy
 /// and the secret store; the compiled-component cache; the policy's mounts with their modes.
 /// Runs before any thread exists.
-pub fn confinement_plan(args: &RunArgs) -> anyhow::Result<cordon_server::confine::Plan> {
-    let mut plan = cordon_server::confine::Plan::new();
+pub fn confinement_plan(args: &RunArgs) -> anyhow::Result<cordon_host::confine::Plan> {
+    let mut plan = cordon_host::confine::Plan::new();
     plan.read(&args.tool);
     if let Some(input) = args.input_file.as_ref().filter(|p| p.as_os_str() != "-") {
         plan.read(input);
@@ -116,7 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         version = admitted.info.version
     );
     // The same checks as the server's, with the same messages: nothing runs on a refused input.
-    let validator = cordon_server::input::validator(&admitted.info.input_schema)
+    let validator = cordon_host::input::validator(&admitted.info.input_schema)
         .map_err(|e| {
             tracing::warn!(
                 error = e,
@@ -124,7 +124,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .ok();
-    let exec = match cordon_server::input::check(input.as_bytes(), validator.as_ref()) {
+    let exec = match cordon_host::input::check(input.as_bytes(), validator.as_ref()) {
         Err(message) => Execution::refused(
             Outcome::InvalidInput,
             message,

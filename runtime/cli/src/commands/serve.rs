@@ -278,11 +278,11 @@ impl ServeArgs {
 /// What a confined `cordon serve` keeps (docs/security.md): its data directory and the files it
 /// writes, read access to its configuration, trust store and policies, and every mount of the
 /// policies it will load (the folder's and the store's). Runs before any thread exists.
-pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_server::confine::Plan> {
+pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_host::confine::Plan> {
     let (args, file_only) = args.clone().merge_config()?;
     let data = args.data.dir()?;
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let mut plan = cordon_server::confine::Plan::new();
+    let mut plan = cordon_host::confine::Plan::new();
     plan.write(&data);
     if let Some(config) = &args.config {
         plan.read(config);
@@ -364,8 +364,8 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_server::confi
 
 /// Says at start what confinement the process runs under.
 pub fn log_confinement() {
-    use cordon_server::confine::Status;
-    match cordon_server::confine::status() {
+    use cordon_host::confine::Status;
+    match cordon_host::confine::status() {
         Some(s @ Status::Confined { .. }) => {
             tracing::info!(target: "cordon::security", status = s.describe(), "process confined")
         }

@@ -33,10 +33,10 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         args.tool.display(),
         bytes.len() as f64 / 1e6
     ));
-    let admitted = cordon_server::admission::admit(
+    let admitted = cordon_host::admission::admit(
         &sandbox,
         &bytes,
-        cordon_server::admission::SignatureCheck::AllowUnsigned,
+        cordon_host::admission::SignatureCheck::AllowUnsigned,
         &Limits::default(),
     )
     .await;

@@ -4,7 +4,7 @@
 use super::SandboxArgs;
 use clap::Args;
 use cordon_core::Limits;
-use cordon_server::admission::{AdmissionError, SignatureCheck, admit};
+use cordon_host::admission::{AdmissionError, SignatureCheck, admit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};

@@ -155,7 +155,7 @@ pub async fn admit(
     };
     let started = now_ms();
     let gauge = InFlightGauge::new();
-    let (input, reservation) = match crate::input::check(&body, tool.validator.as_ref()) {
+    let (input, reservation) = match cordon_host::input::check(&body, tool.validator.as_ref()) {
         Err(message) => (Err(message), None),
         Ok(_) => {
             let grants = state.grants(&tool)?;
