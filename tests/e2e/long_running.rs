@@ -527,3 +527,70 @@ fn a_stop_lets_a_call_finish_within_the_grace_however_long_the_node_ran() {
     assert_eq!(end["outcome"], "ok", "{end}");
     assert_eq!(end["result"]["output"], 15);
 }
+
+#[test]
+fn an_event_stream_ends_once_its_key_is_revoked() {
+    let (f, s) = serve("lr-sse-revoked", &[]);
+    let (status, made) = s.json(
+        "POST",
+        "/v1/keys",
+        Some(&f.admin),
+        br#"{"name":"watcher","role":"invoker"}"#,
+    );
+    assert_eq!(status, 201, "{made}");
+    let key = made["secret"].as_str().unwrap().to_owned();
+    // 12 s of steps: far longer than the stream should last once its key is revoked.
+    let input = json!({"steps": 60, "step_ms": 200});
+    let (status, _, view) = start(&s, &key, "steps", &input, "respond-async");
+    assert_eq!(status, 202, "{view}");
+    let id = view["execution_id"].as_str().unwrap().to_owned();
+    let mut curl = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-N",
+            "--max-time",
+            "30",
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            &format!("http://{}/v1/executions/{id}/events", s.addr),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    // Streaming: progress arrives while the key holds.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(curl.try_wait().unwrap().is_none(), "the stream ended early");
+    let revoked_at = Instant::now();
+    let (status, _, _) = s.request(
+        "DELETE",
+        &format!("/v1/keys/{}", made["id"].as_str().unwrap()),
+        Some(&f.admin),
+        b"",
+    );
+    assert_eq!(status, 204);
+    let ended = loop {
+        if curl.try_wait().unwrap().is_some() {
+            break revoked_at.elapsed();
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(5),
+            "the stream outlived its revoked key"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // On the node that revoked it the key is out of the table at once; the stream checks four
+    // times a second (another node's table follows within a second more).
+    assert!(ended < Duration::from_millis(1500), "{ended:?}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut curl.stdout.take().unwrap(), &mut text).unwrap();
+    assert!(text.contains("event: progress"), "{text}");
+    assert!(!text.contains("event: result"), "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: unauthenticated"), "{text}");
+    let data: Value =
+        serde_json::from_str(last.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["error"]["code"], "unauthenticated");
+    // The call itself runs on: its caller's revocation is not a cancellation.
+    let (_, running) = get(&s, &f.admin, &id);
+    assert_eq!(running["status"], "running", "{running}");
+}

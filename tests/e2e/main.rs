@@ -34,6 +34,7 @@ mod policies;
 mod policy_api;
 mod progress;
 mod quotas;
+mod receipt_answers;
 mod receipts;
 mod schemathesis;
 mod server;

@@ -416,7 +416,13 @@ fn the_stdio_bridge_says_plainly_when_the_key_is_refused() {
 }
 
 /// One raw `tools/call` with this `Accept`; returns (status, JSON body).
-fn raw_call(s: &Server, key: &str, accept: &str, name: &str, arguments: &str) -> (u16, Value) {
+pub(crate) fn raw_call(
+    s: &Server,
+    key: &str,
+    accept: &str,
+    name: &str,
+    arguments: &str,
+) -> (u16, Value) {
     let body = format!(
         r#"{{"jsonrpc":"2.0","id":"call-1","method":"tools/call","params":{{"name":"{name}","arguments":{arguments}}}}}"#
     );

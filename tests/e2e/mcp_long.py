@@ -4,6 +4,8 @@ Run as `<venv>/bin/python tests/e2e/mcp_long.py` with a JSON plan on stdin:
   {"url": "http://127.0.0.1:PORT/mcp", "api_key": "cordon_...", "mode": "auto" | "legacy"}
 It prints one JSON report on stdout (logging goes to stderr):
   {"protocol_version", "extensions": {...},            # what the server advertised
+   "declared": {"prompts", "resources", "tools": bool}, "listed": {"prompts", "resources"},
+   "unknown_resource", "unknown_prompt": {"code", "message", "data"},
    "annotations": {tool: {readOnlyHint, openWorldHint}},
    "progress": {"result": ..., "seen": [[progress, total, message], ...]},
    "cancelled_after_s": float,                          # when the client gave up on a call
@@ -11,7 +13,7 @@ It prints one JSON report on stdout (logging goes to stderr):
 
 The SDK has no client helper for the tasks extension (`io.modelcontextprotocol/tasks`): the
 extension is declared through its generic extension machinery, the task handle taken with a
-result claim, and `tasks/get` / `tasks/cancel` sent as raw requests.
+result claim, and `tasks/get` / `tasks/update` / `tasks/cancel` sent as raw requests.
 """
 
 from __future__ import annotations
@@ -121,8 +123,22 @@ async def run_common(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str
         cancelled_after = time.monotonic() - started
         await anyio.sleep(1.0)  # the cancellation reaches the wire before the client closes
         caps = c.server_capabilities
+        # What the server declares it answers, and an unknown prompt and resource.
+        declared = {
+            name: getattr(caps, name, None) is not None for name in ("prompts", "resources", "tools")
+        }
+        listed = {
+            "prompts": [p.name for p in (await c.list_prompts()).prompts],
+            "resources": [r.uri for r in (await c.list_resources()).resources],
+        }
+        unknown_resource = await error_of(c.read_resource("test://nonexistent-resource"))
+        unknown_prompt = await error_of(c.get_prompt("no-such-prompt"))
         return {
             "protocol_version": c.protocol_version,
+            "declared": declared,
+            "listed": listed,
+            "unknown_resource": unknown_resource,
+            "unknown_prompt": unknown_prompt,
             "extensions": (caps.extensions or {}) if caps is not None else None,
             "annotations": annotations,
             "progress": {"result": result_entry(result), "seen": seen},
@@ -130,9 +146,18 @@ async def run_common(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str
         }
 
 
-async def raw(session: Any, method: str, task_id: str) -> dict[str, Any]:
+async def error_of(request: Any) -> dict[str, Any]:
+    """The JSON-RPC error an awaited request ends with (or what it answered instead)."""
     try:
-        return {"ok": await session.send_request(TaskRequest(method=method, params={"taskId": task_id}), RAW)}
+        return {"answered": str(await request)}
+    except MCPError as e:
+        return {"code": e.code, "message": e.message, "data": e.data}
+
+
+async def raw(session: Any, method: str, task_id: str, more: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        params = {"taskId": task_id, **(more or {})}
+        return {"ok": await session.send_request(TaskRequest(method=method, params=params), RAW)}
     except MCPError as e:
         return {"error": {"code": e.code, "message": e.message}}
 
@@ -155,6 +180,13 @@ async def run_tasks(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str,
                 break
             await anyio.sleep(0.2)
         out["polls"] = polls
+        # tasks/update: acknowledged (nothing is outstanding), as the extension defines it and
+        # without its inputResponses; an unknown task is "not found".
+        out["update"] = await raw(s, "tasks/update", handle.task_id, {"inputResponses": {}})
+        out["update_bare"] = await raw(s, "tasks/update", handle.task_id)
+        out["update_unknown"] = await raw(
+            s, "tasks/update", "ex_000000000000000000000000", {"inputResponses": {}}
+        )
         # Cancelled through tasks/cancel.
         other = await s.call_tool("steps", {"steps": 50, "step_ms": 100}, allow_claimed=True)
         assert isinstance(other, CreateTaskResult), other

@@ -1,7 +1,8 @@
 //! Long-running calls over MCP with the official Python SDK (`mcp_long.py`): progress
 //! notifications, cancellation (by the 2026-07-28 client closing its request, by a legacy
 //! client's `notifications/cancelled`), the tasks extension (`io.modelcontextprotocol/tasks`)
-//! advertised in `server/discover` and `initialize`, and tool annotations from the policy.
+//! advertised in `server/discover` and `initialize` (with prompts and resources, of which there
+//! are none: an unknown one is -32602), and tool annotations from the policy.
 
 use crate::harness::{Fixture, Server, fixture};
 use serde_json::{Value, json};
@@ -44,6 +45,24 @@ fn cancelled(s: &Server, f: &Fixture) -> Vec<Value> {
 /// What both protocol generations share.
 fn check_common(report: &Value) {
     assert!(report["extensions"].get(TASKS).is_some(), "{report}");
+    // What is answered is declared: prompts and resources (none of either) beside tools.
+    assert_eq!(
+        report["declared"],
+        json!({"prompts": true, "resources": true, "tools": true}),
+        "{report}"
+    );
+    assert_eq!(
+        report["listed"],
+        json!({"prompts": [], "resources": []}),
+        "{report}"
+    );
+    // SEP-2164: an unknown resource is invalid params with its URI; an unknown prompt too.
+    let resource = &report["unknown_resource"];
+    assert_eq!(resource["code"], -32602, "{report}");
+    assert_eq!(resource["data"]["uri"], "test://nonexistent-resource");
+    let prompt = &report["unknown_prompt"];
+    assert_eq!(prompt["code"], -32602, "{report}");
+    assert_eq!(prompt["data"]["name"], "no-such-prompt");
     let steps = &report["annotations"]["steps"];
     assert_eq!(steps["readOnlyHint"], true, "{report}");
     assert_eq!(steps["openWorldHint"], false, "{report}");
@@ -103,6 +122,12 @@ fn the_2026_client_gets_progress_tasks_and_stops_a_call_by_closing_it() {
                 .is_some_and(|m| m.contains(" of 15: step "))),
         "no progress while working: {tasks}"
     );
+    // tasks/update: acknowledged, as docs/long-running.md says, with or without responses; an
+    // unknown task is not found.
+    for update in ["update", "update_bare"] {
+        assert!(tasks[update]["ok"].is_object(), "{update}: {tasks}");
+    }
+    assert_eq!(tasks["update_unknown"]["error"]["code"], -32602, "{tasks}");
     // tasks/cancel: acknowledged, then cancelled with who asked.
     assert!(tasks["cancel_ack"]["ok"].is_object(), "{tasks}");
     let cancelled_task = &tasks["cancelled"]["ok"];

@@ -385,3 +385,65 @@ fn the_cli_clients_take_the_key_from_the_environment() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CORDON_API_KEY"));
 }
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_two_credentials_are_refused() {
+    let f = fixture("srv-bearer");
+    let s = Server::start(&f.data);
+    let mcp_list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let accept = ("Accept", "application/json, text/event-stream");
+    // RFC 9110 section 11.1: the scheme is case-insensitive, over REST and MCP alike.
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let credential = format!("{scheme} {}", f.admin);
+        let (status, _, _) = s.request_with(
+            "GET",
+            "/v1/keys",
+            None,
+            &[("Authorization", &credential)],
+            b"",
+        );
+        assert_eq!(status, 200, "{scheme}");
+        let (status, _, body) = s.request_with(
+            "POST",
+            "/mcp",
+            None,
+            &[("Authorization", &credential), accept],
+            mcp_list,
+        );
+        assert_eq!(status, 200, "{scheme}: {}", String::from_utf8_lossy(&body));
+    }
+    // Two credentials: refused, served with neither (the first is an admin's, the second an
+    // invoker's; the same one twice, or a list in one header, likewise).
+    let invoker = format!("Bearer {}", f.invoker);
+    let admin_twice = format!("Bearer {}", f.admin);
+    let listed = format!("Bearer {}, Bearer {}", f.admin, f.invoker);
+    for (key, extra) in [
+        (Some(f.admin.as_str()), invoker.as_str()),
+        (Some(f.admin.as_str()), admin_twice.as_str()),
+        (None, listed.as_str()),
+    ] {
+        for (method, path, body) in [("GET", "/v1/keys", &b""[..]), ("POST", "/mcp", mcp_list)] {
+            let (status, _, answer) =
+                s.request_with(method, path, key, &[("Authorization", extra), accept], body);
+            let answer: Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(status, 400, "{method} {path} {extra}: {answer}");
+            assert_eq!(answer["error"]["code"], "ambiguous_credentials");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("exactly one"),
+                "{answer}"
+            );
+        }
+    }
+    // Another scheme is still not a credential.
+    let (status, _, _) = s.request_with(
+        "GET",
+        "/v1/keys",
+        None,
+        &[("Authorization", &format!("Basic {}", f.admin))],
+        b"",
+    );
+    assert_eq!(status, 401);
+}

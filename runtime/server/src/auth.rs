@@ -1,7 +1,9 @@
 //! Who is calling: the `Authorization: Bearer ...` header. A bearer that looks like a cordon API
 //! key (`cordon_<id>_<secret>`) is checked against the key table held in memory; anything else
-//! is a JWT, checked against the configured identity providers (`oidc.rs`). 401 for a missing,
-//! unknown, revoked, expired or invalid credential, 403 for a valid one without the permission
+//! is a JWT, checked against the configured identity providers (`oidc.rs`). The scheme is
+//! case-insensitive (`bearer` is `Bearer`); a request with more than one credential (two
+//! `Authorization` headers, or a list in one) is 400 `ambiguous_credentials`, never served with
+//! either. 401 for a missing, unknown, revoked, expired or invalid credential, 403 for a valid one without the permission
 //! (or a token whose claims map to no role); each refusal is logged as a security event (never
 //! with the credential itself).
 
@@ -86,6 +88,42 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// What a request's `Authorization` header presents.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented<'a> {
+    Missing,
+    /// Two `Authorization` headers, or a comma-separated list in one (as a proxy joining two
+    /// headers writes them).
+    Ambiguous,
+    /// Not `Bearer <token>`.
+    Malformed,
+    Bearer(&'a str),
+}
+
+/// The one credential of `headers`: `Bearer` and its token, the scheme in any case (RFC 9110
+/// section 11.1: `bearer` and `BEARER` are `Bearer`), separated by one or more spaces.
+fn presented(headers: &axum::http::HeaderMap) -> Presented<'_> {
+    let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let Some(header) = all.next() else {
+        return Presented::Missing;
+    };
+    if all.next().is_some() {
+        return Presented::Ambiguous;
+    }
+    let Some((scheme, token)) = header.to_str().ok().and_then(|h| h.trim().split_once(' ')) else {
+        return Presented::Malformed;
+    };
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        Presented::Malformed
+    } else if token.contains(',') {
+        // A token (RFC 6750's b64token) holds no comma: this is a list of credentials.
+        Presented::Ambiguous
+    } else {
+        Presented::Bearer(token)
+    }
+}
+
 /// The credential the request carries, checked; `unauthenticated` words (and counts) a failure.
 async fn check(
     parts: &Parts,
@@ -94,21 +132,31 @@ async fn check(
     path: &str,
     unauthenticated: &impl Fn(&str) -> ApiError,
 ) -> Result<Caller, ApiError> {
-    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-        // No credential is no guess: always 401 (an MCP client's first request finds where
-        // to get a token this way), spending no failure budget.
-        let why = "missing credentials (Authorization: Bearer <API key or token>)";
-        tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
-        return Err(unauthorized(why));
+    let token = match presented(&parts.headers) {
+        Presented::Bearer(token) => token,
+        Presented::Missing => {
+            // No credential is no guess: always 401 (an MCP client's first request finds where
+            // to get a token this way), spending no failure budget.
+            let why = "missing credentials (Authorization: Bearer <API key or token>)";
+            tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
+            return Err(unauthorized(why));
+        }
+        Presented::Ambiguous => {
+            // Which of two credentials a proxy or the server would honour is not the client's
+            // to guess: neither is, and nothing is spent of any failure budget.
+            tracing::warn!(target: "cordon::security", %ip, path, "request with more than one credential refused");
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "ambiguous_credentials",
+                "the request carries more than one credential (two Authorization headers, or a list in one): send exactly one `Authorization: Bearer <API key or token>`",
+            ));
+        }
+        Presented::Malformed => {
+            return Err(unauthenticated(
+                "the Authorization header must be `Bearer <API key or token>`",
+            ));
+        }
     };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            unauthenticated("the Authorization header must be `Bearer <API key or token>`")
-        })?;
     if !looks_like_api_key(token) {
         return from_token(state, token, unauthenticated, ip, path).await;
     }
@@ -182,5 +230,54 @@ async fn from_token(
             Err(ApiError::new(StatusCode::FORBIDDEN, "no_role", why))
         }
         Err(e) => Err(unauthenticated(&e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Presented, presented};
+    use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+
+    /// Whether the headers `values` present `expected`.
+    fn presents(values: &[&str], expected: Presented<'_>) -> bool {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        presented(&h) == expected
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_one_credential_is_required() {
+        for ok in [
+            "Bearer cordon_k",
+            "bearer cordon_k",
+            "BEARER cordon_k",
+            "bEaReR   cordon_k ",
+        ] {
+            assert!(presents(&[ok], Presented::Bearer("cordon_k")), "{ok}");
+        }
+        assert!(presents(&[], Presented::Missing));
+        for malformed in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer   ",
+            "Bearercordon_k",
+            "",
+        ] {
+            assert!(
+                presents(&[malformed], Presented::Malformed),
+                "{malformed:?}"
+            );
+        }
+        for ambiguous in [
+            &["Bearer cordon_a", "Bearer cordon_b"][..],
+            // Even when both are the same, or one of them is not a bearer.
+            &["Bearer cordon_a", "Bearer cordon_a"],
+            &["Basic x", "Bearer cordon_a"],
+            &["Bearer cordon_a, Bearer cordon_b"],
+        ] {
+            assert!(presents(ambiguous, Presented::Ambiguous), "{ambiguous:?}");
+        }
     }
 }

@@ -32,6 +32,9 @@ pub enum Via {
         subject: String,
         /// The values of the issuer's role claim, as given (what `[access] groups` names).
         groups: Vec<String>,
+        /// When the token stops verifying (its `exp` plus the issuer's clock skew), in seconds
+        /// since the Unix epoch; `None` for a caller named without a token.
+        expires_at_secs: Option<u64>,
     },
 }
 
@@ -54,7 +57,21 @@ impl Caller {
                 issuer: identity.issuer,
                 subject: identity.subject,
                 groups: identity.groups,
+                expires_at_secs: Some(identity.expires_at_secs),
             },
+        }
+    }
+
+    /// Whether the credential the caller authenticated with still holds at `now_ms`: its API
+    /// key neither revoked nor expired (`KeyCache::still_valid`), its token not expired. What
+    /// outlives its request (an event stream) checks this as it goes.
+    pub fn still_valid(&self, keys: &crate::keycache::KeyCache, now_ms: i64) -> bool {
+        match &self.via {
+            Via::Key => keys.still_valid(&self.id, now_ms),
+            Via::Token {
+                expires_at_secs, ..
+            } => expires_at_secs
+                .is_none_or(|at| u64::try_from(now_ms / 1000).is_ok_and(|now| now < at)),
         }
     }
 

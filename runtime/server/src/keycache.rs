@@ -57,6 +57,15 @@ impl KeyCache {
         self.table().knows(id)
     }
 
+    /// Whether the key with this id still authenticates at `now_ms`: neither revoked nor
+    /// expired, as this node's table has it (a revocation made elsewhere reaches it within
+    /// [`REFRESH`]).
+    pub fn still_valid(&self, id: &str, now_ms: i64) -> bool {
+        self.table()
+            .find(id)
+            .is_some_and(|k| k.id == id && k.state(now_ms) == "active")
+    }
+
     /// The key with this id or name (revoked or not).
     pub fn find(&self, id_or_name: &str) -> Option<ApiKey> {
         self.table().find(id_or_name)

@@ -25,6 +25,9 @@
 //!   REST `Prefer: respond-async` makes, scoped to its caller.
 //! - `tools/list` carries annotations derived from the policy (`readOnlyHint`,
 //!   `openWorldHint`).
+//! - Prompts and resources: none, and declared so (`prompts/list` and `resources/list` answer
+//!   empty); `prompts/get` of any name and `resources/read` of any URI are invalid params
+//!   (-32602, with the name or `data.uri`, SEP-2164).
 
 use crate::api::invoke::may_invoke;
 use crate::caller::Caller;
@@ -39,9 +42,11 @@ use cordon_core::Action;
 use cordon_core::authority::{Authority, HostPart};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, GetTaskResult,
-    Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-    ServerConfig, TASKS_EXTENSION_ID, Tool, ToolAnnotations, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, CustomRequest,
+    CustomResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, TASKS_EXTENSION_ID, Tool,
+    ToolAnnotations, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -189,8 +194,13 @@ impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
         // The tasks extension (2026-07-28, `io.modelcontextprotocol/tasks`) is advertised in
         // `initialize` and `server/discover` alike; a task is only made for a request that
-        // declares it.
-        let mut capabilities = ServerCapabilities::builder().enable_tools().build();
+        // declares it. Prompts and resources: cordon has none, but `prompts/list` and
+        // `resources/list` are answered (empty), so they are declared as what is answered.
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .build();
         capabilities
             .extensions
             .get_or_insert_with(Default::default)
@@ -276,17 +286,88 @@ impl ServerHandler for Gateway {
         crate::mcp_tasks::cancel(&self.state, &caller, &request.task_id).await
     }
 
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        // `prompts/list` is empty: every name is unknown (invalid params, as the protocol says).
+        Err(McpError::invalid_params(
+            "no such prompt: this server offers none (its tools are in tools/list)",
+            Some(json!({ "name": request.name })),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        // SEP-2164: a resource that does not exist is -32602 with the URI in `data`, never an
+        // empty `contents`; `resources/list` is empty, so every URI is one.
+        Err(McpError::invalid_params(
+            "Resource not found: this server offers no resources (its tools are in tools/list)",
+            Some(json!({ "uri": request.uri })),
+        ))
+    }
+
     async fn update_task(
         &self,
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        // cordon's tools never ask their caller for input: nothing is outstanding, so every
-        // response is ignored, as the extension says; an unknown task is still an error.
         let caller = caller(&context)?;
-        crate::mcp_tasks::get(&self.state, &caller, &request.task_id)
-            .await
-            .map(|_| ())
+        crate::mcp_tasks::update(&self.state, &caller, &request.task_id).await
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        // rmcp reads a request whose params do not fit its method's type as a custom one: for
+        // the tasks extension's methods that is a malformed request (invalid params), never an
+        // unknown method. A `tasks/update` naming its task is acknowledged whatever its
+        // `inputResponses` (none is outstanding, so none is read).
+        let method = request.method.as_str();
+        if !matches!(method, "tasks/get" | "tasks/update" | "tasks/cancel") {
+            return Err(McpError::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!("no method {method}"),
+                None,
+            ));
+        }
+        if !context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks())
+        {
+            return Err(McpError::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ));
+        }
+        let task_id = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("taskId"))
+            .and_then(Value::as_str);
+        match (method, task_id) {
+            ("tasks/update", Some(id)) => {
+                let caller = caller(&context)?;
+                crate::mcp_tasks::update(&self.state, &caller, id).await?;
+                Ok(CustomResult::new(json!({ "resultType": "complete" })))
+            }
+            _ => Err(McpError::invalid_params(
+                format!(
+                    "{method} takes params {{\"taskId\": \"...\"{}}}",
+                    if method == "tasks/update" {
+                        ", \"inputResponses\": {...}"
+                    } else {
+                        ""
+                    }
+                ),
+                None,
+            )),
+        }
     }
 }
 

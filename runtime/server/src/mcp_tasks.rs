@@ -158,6 +158,13 @@ pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Re
     Ok(())
 }
 
+/// `tasks/update`: an empty acknowledgement for a task of the caller's. cordon's tools never ask
+/// their caller for input, so nothing is outstanding and every response is ignored, as the
+/// extension says; an unknown task is still "not found".
+pub async fn update(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Result<(), McpError> {
+    own(state, caller, task_id).await.map(|_| ())
+}
+
 /// The task `id` if `caller` may see it; otherwise the extension's "not found" (the same for
 /// an id that does not exist: nothing tells one from the other).
 async fn own(state: &Arc<AppState>, caller: &Caller, id: &str) -> Result<TaskRow, McpError> {

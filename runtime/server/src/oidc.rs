@@ -96,6 +96,9 @@ pub struct Identity {
     pub roles: BTreeSet<Role>,
     /// The mapped claim values (groups), as given.
     pub groups: Vec<String>,
+    /// When the token stops verifying: its `exp` plus the issuer's clock skew (seconds since
+    /// the Unix epoch).
+    pub expires_at_secs: u64,
 }
 
 /// The claims read from a token (after its signature and times are checked).
@@ -398,12 +401,19 @@ impl Issuer {
             .filter(|n| !n.is_empty() && n.len() <= 256 && !n.chars().any(char::is_control))
             .unwrap_or(&claims.sub)
             .to_owned();
+        // Required and checked by the validation above (a number, maybe with a fraction).
+        let exp = claims
+            .rest
+            .get("exp")
+            .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64)))
+            .unwrap_or(0);
         Ok(Identity {
             issuer: claims.iss,
             subject: claims.sub,
             name,
             roles,
             groups,
+            expires_at_secs: exp.saturating_add(self.config.clock_skew_secs),
         })
     }
 }

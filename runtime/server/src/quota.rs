@@ -303,6 +303,7 @@ mod tests {
                 issuer: "https://id.example.com".into(),
                 subject: "alice".into(),
                 groups: vec![],
+                expires_at_secs: None,
             },
         };
         assert_eq!(settings.limits_for(&alice), limits(7));

@@ -72,7 +72,8 @@ function createCard(reload) {
     clear(out);
     try {
       const body = { name: name.value.trim(), role: role.value, description: desc.value };
-      if (expires.value) body.expires_at_ms = new Date(`${expires.value}T23:59:59`).getTime();
+      // The API takes a lifetime in seconds: until the end of the chosen day, here.
+      if (expires.value) body.expires_in_secs = Math.ceil((new Date(`${expires.value}T23:59:59`).getTime() - Date.now()) / 1000);
       const k = await api("/v1/keys", { method: "POST", body });
       const secret = h("code", { class: "secret", id: "new-secret", text: k.secret });
       const copy = h("button", { type: "button", class: "quiet", id: "copy-secret" }, "Copy");

@@ -161,8 +161,21 @@ fn over_api(server: &str, command: KeysCommand) -> anyhow::Result<ExitCode> {
             description,
             expires,
         } => {
+            // The API takes a lifetime: what is left until the expiry asked for, to the second
+            // above (an hour from now is 3600 s from the server's now).
+            let expires_in_secs = match expires {
+                None => None,
+                Some(at) => {
+                    let left = at.saturating_sub(cordon_server::clock::now_ms());
+                    if left <= 0 {
+                        anyhow::bail!("the expiry must be in the future");
+                    }
+                    Some((left + 999) / 1000)
+                }
+            };
             let body = serde_json::json!({
-                "name": name, "role": role, "description": description, "expires_at_ms": expires,
+                "name": name, "role": role, "description": description,
+                "expires_in_secs": expires_in_secs,
             });
             let r = agent()
                 .post(format!("{server}/v1/keys"))

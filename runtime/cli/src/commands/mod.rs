@@ -12,6 +12,7 @@ pub mod progress;
 pub mod push;
 pub mod quotas;
 pub mod receipt;
+pub mod receipt_answer;
 pub mod registry_args;
 pub mod run;
 pub mod secret;

@@ -6,11 +6,15 @@
 //! `--server URL` that the audit log still holds that record unchanged. Exit code 0: valid; 1:
 //! not.
 //!
-//! FILE may be the receipt itself, an invoke answer (its `receipt`), or an MCP tool result (its
-//! `_meta["cordon/receipt"]`).
+//! FILE may be the receipt itself, an invoke answer (its `receipt`), an MCP tool result (its
+//! `_meta["cordon/receipt"]`, also inside a JSON-RPC answer), or a finished task as
+//! `GET /v1/executions/{id}` shows it (its `result.receipt`). Given an answer, every field of it
+//! the record vouches for is checked against the record, and a difference is refused naming the
+//! field (`receipt_answer.rs` lists them, and the few an answer carries that no record covers).
 
 use super::audit::parse_key;
 use super::client::{ServerArgs, agent, key as api_key, read_json};
+use super::receipt_answer as answer;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use cordon_storage::{Embedded, ExecutionRecord, Storage};
@@ -28,7 +32,7 @@ pub struct ReceiptArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
-    /// Check a receipt.
+    /// Check a receipt, and the answer it came in.
     Verify(VerifyArgs),
     /// Fetch a receipt of a recorded execution from a server (printed as JSON), for one whose
     /// answer's receipt was not kept; check it with `cordon receipt verify`.
@@ -45,7 +49,9 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The receipt, an invoke answer holding one, or an MCP tool result holding one.
+    /// The receipt, or an answer holding one: an invoke answer, an MCP tool result (or the
+    /// JSON-RPC answer around it), a finished task (`GET /v1/executions/{id}`). Every field of
+    /// an answer that the record vouches for must be the record's.
     pub file: PathBuf,
     /// The log's public key (`ed25519:...`, or a file holding it), from `cordon audit key` or
     /// `GET /v1/audit/key`, kept where the operator cannot change it.
@@ -76,18 +82,13 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.file.display()))?;
-    let found = if value.get("batch").is_some() {
-        value
-    } else if let Some(r) = value.get("receipt") {
-        r.clone()
-    } else if let Some(r) = value.get("_meta").and_then(|m| m.get("cordon/receipt")) {
-        r.clone()
-    } else {
+    let Some((shape, found)) = answer::locate(&value) else {
         anyhow::bail!(
-            "{} holds no receipt (neither a receipt, nor an answer with `receipt`, nor an MCP result with `_meta[\"cordon/receipt\"]`)",
+            "{} holds no receipt (neither a receipt, nor an answer with `receipt`, nor an MCP result with `_meta[\"cordon/receipt\"]`, nor a finished task with `result.receipt`)",
             args.file.display()
         );
     };
+    let found = found.clone();
     let mut problems = Vec::new();
     // The receipt, its batch and its record, once all three are proven.
     let proven = match Receipt::parse(found) {
@@ -103,7 +104,11 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    // What the answer around the receipt says, field by field, against the proven record.
+    let mut checked = answer::Checked::default();
     if let Some((r, batch, record)) = &proven {
+        checked = answer::check(shape, &value, record);
+        problems.append(&mut checked.problems);
         let claim = |field: &str| record.get(field).and_then(Value::as_str).map(str::to_owned);
         if let Some(path) = &args.input {
             let bytes =
@@ -173,6 +178,18 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
                 r.seq,
                 field("outcome")
             );
+            if !checked.matched.is_empty() {
+                println!(
+                    "the answer's {} are the signed record's",
+                    checked.matched.join(", ")
+                );
+            }
+            if !checked.not_covered.is_empty() {
+                println!(
+                    "not covered by the receipt (the server's bookkeeping or the protocol's framing): {}",
+                    checked.not_covered.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         _ => {

@@ -1,8 +1,11 @@
 //! The server-sent events of one call (`GET /v1/executions/{id}/events`): `progress` while it
-//! runs, then one `result`, then the end of the stream. A call running on this node is
+//! runs, then one `result`, then the end of the stream. A stream whose caller's key is revoked
+//! (or whose key or token expires) ends with one `unauthenticated` event instead, within
+//! [`CHECK_CREDENTIAL`] of the revocation reaching this node. A call running on this node is
 //! followed through its broadcast (every forwarded report); one running on another node of a
 //! shared store through the store (its newest progress, read twice a second).
 
+use crate::caller::Caller;
 use crate::state::AppState;
 use crate::tasks::ExecutionView;
 use axum::response::sse::Event;
@@ -15,16 +18,62 @@ use tokio::sync::mpsc;
 /// How often a call running on another node is read from the store.
 const POLL_STORE: Duration = Duration::from_millis(500);
 
-/// The events of the call `row` is the task of.
+/// How often an open stream checks that its caller's credential still holds: a key revoked on
+/// any node is out of every node's key table within a second (`keycache::REFRESH`), so the
+/// stream ends within about 1.25 s of the revocation; a token, once it expires.
+const CHECK_CREDENTIAL: Duration = Duration::from_millis(250);
+
+/// The events of the call `row` is the task of, for `caller`, while its credential holds.
 pub fn stream(
     state: Arc<AppState>,
     row: TaskRow,
+    caller: Caller,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let (send, receive) = mpsc::channel(16);
-    tokio::spawn(follow(state, row, send));
-    futures_util::stream::unfold(receive, |mut r| async move {
-        r.recv().await.map(|event| (Ok(event), r))
+    tokio::spawn(follow(state.clone(), row, send));
+    let mut check = tokio::time::interval(CHECK_CREDENTIAL);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let open = Open {
+        events: receive,
+        check,
+        state,
+        caller,
+    };
+    // `None` once the credential lapsed: the stream has said so and ends; dropping the
+    // receiver ends `follow` too.
+    futures_util::stream::unfold(Some(open), |open| async move {
+        let mut open = open?;
+        loop {
+            tokio::select! {
+                event = open.events.recv() => return event.map(|e| (Ok(e), Some(open))),
+                _ = open.check.tick() => {
+                    if !open.caller.still_valid(&open.state.keys, crate::clock::now_ms()) {
+                        tracing::warn!(target: "cordon::security", caller = open.caller.id, "event stream ended: its credential was revoked or expired");
+                        return Some((Ok(lapsed_event()), None));
+                    }
+                }
+            }
+        }
     })
+}
+
+/// A stream being sent: the call's events, and its caller to check on.
+struct Open {
+    events: mpsc::Receiver<Event>,
+    check: tokio::time::Interval,
+    state: Arc<AppState>,
+    caller: Caller,
+}
+
+/// The last event of a stream whose caller's credential lapsed.
+fn lapsed_event() -> Event {
+    let body = serde_json::json!({"error": {
+        "code": "unauthenticated",
+        "message": "the API key or token this stream was opened with was revoked or has expired: the stream ends here; follow the call again with a valid credential",
+    }});
+    Event::default()
+        .event("unauthenticated")
+        .data(body.to_string())
 }
 
 fn progress_event(p: &cordon_core::Progress) -> Option<Event> {

@@ -257,14 +257,16 @@ fn finished(id: &str, outcome: &str) -> ApiError {
 /// The call's progress and then its answer as server-sent events, for its caller or an admin:
 /// `progress` events (`{"done", "total", "message"}`) while it runs, then one `result` event
 /// with the whole answer (as `GET /v1/executions/{id}` shows it finished), and the stream ends.
-/// A call that already ended sends its `result` at once.
+/// A call that already ended sends its `result` at once. When the key the stream was opened with
+/// is revoked or expires (or its token expires), the stream ends within about a second and a
+/// quarter with one `unauthenticated` event (`{"error": {"code", "message"}}`).
 #[utoipa::path(
     get,
     path = "/v1/executions/{id}/events",
     tag = "executions",
     params(("id" = String, Path, description = "the `execution_id` of a call started with `Prefer: respond-async`")),
     responses(
-        (status = 200, description = "`text/event-stream`: `progress` events, then one `result`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `progress` events, then one `result`; or, once the caller's key is revoked or its key or token expires, one `unauthenticated` event, and the stream ends", content_type = "text/event-stream", body = String),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
@@ -278,7 +280,7 @@ pub async fn events(
     let Some(row) = own_task(&state, &caller, &id).await? else {
         return Err(not_found(&id));
     };
-    let stream = crate::api::events::stream(state, row);
+    let stream = crate::api::events::stream(state, row, caller);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
         .into_response())

@@ -26,12 +26,30 @@ pub struct NewKeyBody {
     pub role: Role,
     /// What it is for (at most 256 characters, no control characters).
     #[serde(default)]
-    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
+    #[schema(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub description: String,
-    /// When it stops authenticating, ms since the Unix epoch; must be in the future (default:
-    /// never).
+    /// How long it authenticates, in whole seconds from its creation: 1 to 3155760000 (100
+    /// years); absent, it does not expire. The answer and the list give the time it ends as
+    /// `expires_at_ms`.
+    // A lifetime, not a time: every value the schema allows is one the server accepts (a time
+    // in the past would not be), and the client's clock does not matter.
     #[serde(default)]
-    pub expires_at_ms: Option<i64>,
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 3155760000_u64)]
+    pub expires_in_secs: Option<serde_json::Number>,
+}
+
+/// The longest lifetime a key may be given: 100 years.
+pub const MAX_EXPIRES_IN_SECS: u64 = 3_155_760_000;
+
+/// A lifetime in whole seconds within 1..=[`MAX_EXPIRES_IN_SECS`]: an integer as JSON Schema
+/// has it, so `60.0` is 60 (a number with no fraction is an integer there).
+fn lifetime_secs(n: &serde_json::Number) -> Option<u64> {
+    let secs = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=MAX_EXPIRES_IN_SECS as f64).contains(f))
+            .map(|f| f as u64)
+    })?;
+    (1..=MAX_EXPIRES_IN_SECS).contains(&secs).then_some(secs)
 }
 
 /// A key as listed: never its secret or hash.
@@ -96,7 +114,7 @@ pub struct KeyList {
         (status = 401, body = ErrorBody),
         (status = 403, description = "not an admin key", body = ErrorBody),
         (status = 409, description = "the name is taken", body = ErrorBody),
-        (status = 422, description = "an unknown role, a bad name or description, an expiry in the past", body = ErrorBody),
+        (status = 422, description = "a bad name, description or `expires_in_secs` (what the schema says; `invalid_key`)", body = ErrorBody),
         (status = 503, description = "the database is unavailable", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -109,15 +127,28 @@ pub async fn create(
     caller.require(Action::ManageKeys)?;
     let body: NewKeyBody = crate::extract::json_body(
         &body,
-        r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_at_ms": 1800000000000}"#,
+        r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_in_secs": 7776000}"#,
     )?;
+    let now = now_ms();
+    let expires_at_ms = match body.expires_in_secs.as_ref().map(lifetime_secs) {
+        None => None,
+        // In range, so the time fits (now plus 100 years in ms is far below i64::MAX).
+        Some(Some(secs)) => Some(now.saturating_add(secs as i64 * 1000)),
+        Some(None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_key",
+                format!(
+                    "expires_in_secs is a whole number of seconds from 1 to {MAX_EXPIRES_IN_SECS} (100 years); leave it out for a key that does not expire"
+                ),
+            ));
+        }
+    };
     let spec = KeySpec::new(&body.name, body.role)
         .description(&body.description)
-        .expires_at(body.expires_at_ms);
+        .expires_at(expires_at_ms);
     let by = caller.actor();
-    let new = state
-        .db(move |s| s.create_key(&spec, now_ms(), &by))
-        .await?;
+    let new = state.db(move |s| s.create_key(&spec, now, &by)).await?;
     tracing::info!(target: "cordon::admin", key = new.key.id, name = new.key.name, role = %new.key.role, by = caller.id, "API key created");
     // In force here before the answer; the other nodes follow the store.
     state.keys.refresh_now(&state.storage).await;
@@ -184,4 +215,21 @@ pub async fn revoke(
     tracing::warn!(target: "cordon::security", key = id, by = caller.id, "API key revoked");
     state.keys.refresh_now(&state.storage).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_EXPIRES_IN_SECS, lifetime_secs};
+
+    #[test]
+    fn a_lifetime_is_a_whole_number_of_seconds_in_range() {
+        let of = |text: &str| lifetime_secs(&serde_json::from_str(text).unwrap());
+        assert_eq!(of("60"), Some(60));
+        assert_eq!(of("60.0"), Some(60));
+        assert_eq!(of("1"), Some(1));
+        assert_eq!(of("3155760000"), Some(MAX_EXPIRES_IN_SECS));
+        for refused in ["0", "-1", "60.5", "3155760001", "1e300", "-0.0", "0.5"] {
+            assert_eq!(of(refused), None, "{refused}");
+        }
+    }
 }

@@ -148,8 +148,8 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
-/// Every authenticated operation can be refused before its handler runs: 401 without a
-/// credential that verifies, 429 when the caller's or the address's budget is spent (with
+/// Every authenticated operation can be refused before its handler runs: 400 with more than one
+/// credential, 401 without a credential that verifies, 429 when the caller's or the address's budget is spent (with
 /// `Retry-After`). Added here, in one place, so no operation's annotation can forget them.
 struct RefusalsOfEveryCall;
 
@@ -182,6 +182,23 @@ impl utoipa::Modify for RefusalsOfEveryCall {
                 return;
             }
             let responses = &mut op.responses.responses;
+            // Added to the operation's own 400, when it has one.
+            let ambiguous = "more than one credential (`ambiguous_credentials`): two `Authorization` headers, or a list in one";
+            match responses.entry("400".into()) {
+                std::collections::btree_map::Entry::Occupied(mut own) => {
+                    if let RefOr::T(response) = own.get_mut() {
+                        response.description = format!("{}; or {ambiguous}", response.description);
+                    }
+                }
+                std::collections::btree_map::Entry::Vacant(none) => {
+                    none.insert(RefOr::T(
+                        ResponseBuilder::new()
+                            .description(ambiguous)
+                            .content("application/json", error())
+                            .build(),
+                    ));
+                }
+            }
             responses.entry("401".into()).or_insert_with(|| {
                 RefOr::T(
                     ResponseBuilder::new()
@@ -241,7 +258,7 @@ mod tests {
     use super::document;
 
     #[test]
-    fn every_authenticated_operation_documents_401_and_429_with_retry_after() {
+    fn every_authenticated_operation_documents_400_401_and_429_with_retry_after() {
         let doc = serde_json::to_value(document()).unwrap();
         let (mut secured, mut public) = (0, 0);
         for (path, item) in doc["paths"].as_object().unwrap() {
@@ -254,11 +271,19 @@ mod tests {
                 {
                     // The public metadata: nothing refuses it before its handler.
                     assert!(responses["401"].is_null(), "{method} {path}");
+                    assert!(responses["400"].is_null(), "{method} {path}");
                     assert!(responses["429"].is_null(), "{method} {path}");
                     public += 1;
                     continue;
                 }
                 assert!(responses["401"].is_object(), "{method} {path}");
+                assert!(
+                    responses["400"]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("ambiguous_credentials")),
+                    "{method} {path}: {}",
+                    responses["400"]
+                );
                 assert!(
                     responses["429"]["headers"]["Retry-After"].is_object(),
                     "{method} {path}: {}",

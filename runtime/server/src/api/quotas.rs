@@ -84,6 +84,7 @@ pub async fn show(
                         issuer: issuer.to_owned(),
                         subject: sub.to_owned(),
                         groups: Vec::new(),
+                        expires_at_secs: None,
                     },
                 }
             }
