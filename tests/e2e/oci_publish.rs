@@ -4,9 +4,13 @@
 //! a retag changes nothing already published) and by digest; the reference pinned by digest in
 //! the tool, its listing and its audit event; and every refusal (address not allowed, unknown
 //! signer, not a component, too large, missing tag, altered layer, wrong credentials) answered
-//! with what to do and nothing stored. One more over TLS with a CA made for the test.
+//! with what to do and nothing stored. One more over TLS with a CA made for the test, and one
+//! against a registry stand-in: a small HTTP/1.1 server that closes every connection after its
+//! answer (pulled from every time), and hostile ones redirecting or naming token realms at
+//! addresses a pull may not reach (refused as addresses, nothing reached).
 
 use crate::harness::{Fixture, Server, cordon, fixture, new_secret_key, set_secret};
+use cordon_test_registry::standin::{self, Behaviour, StandIn};
 use cordon_test_registry::{Options, TestCa, TestRegistry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -506,4 +510,157 @@ fn a_registry_login_without_its_secret_stops_the_start() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let e = String::from_utf8(out.stderr).unwrap();
     assert!(e.contains("cordon secret set missing"), "{e}");
+}
+
+/// Publishing by reference from a registry stand-in (`standin.rs`), through the server's own
+/// pull: a registry that closes every connection after its answer without saying so is pulled
+/// from every time (one pull in six used to fail); redirects of the manifest or the blob and
+/// token realms aimed at loopback, the metadata address or the unspecified address, in any
+/// spelling, answer `403 registry_address_refused` naming the host, reach nothing and store
+/// nothing; a pin the manifest does not have is a digest mismatch; a host that resolves to
+/// loopback is refused and one that does not resolve says so.
+#[test]
+fn a_registry_stand_in_is_pulled_from_every_time_and_its_hostile_answers_are_refused() {
+    let f = fixture("oci-publish-standin");
+    let echo = std::fs::read(f.signed.join("echo.wasm")).unwrap();
+    let built =
+        cordon_oci::artifact::build(&echo, "echo", "0.1.0", "2025-12-01T00:00:00Z").unwrap();
+    let artifact = standin::Artifact {
+        manifest: built.manifest,
+        blobs: vec![
+            (built.config_digest, built.config),
+            (built.layer_digest, echo.clone()),
+        ],
+    };
+    // The stand-ins are on 127.0.0.2, the one address the server may reach; a listener on
+    // 127.0.0.1 stands for what a refused address would reach.
+    let allowed = std::net::IpAddr::from([127, 0, 0, 2]);
+    let start =
+        |behaviour: Behaviour| StandIn::start(allowed, artifact.clone(), behaviour).unwrap();
+    let trap = StandIn::start(
+        [127, 0, 0, 1].into(),
+        artifact.clone(),
+        Behaviour::default(),
+    )
+    .unwrap();
+    let port = trap.host().rsplit_once(':').unwrap().1.to_owned();
+    let registry = start(Behaviour::default());
+    let loopback = format!("127.0.0.1:{port}: 127.0.0.1 is loopback");
+    let mut hostile = Vec::new();
+    for (base, named) in [
+        (format!("http://127.0.0.1:{port}"), loopback.clone()),
+        (format!("http://2130706433:{port}"), loopback.clone()),
+        (format!("http://0177.0.0.1:{port}"), loopback.clone()),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}"),
+            format!("[::ffff:7f00:1]:{port}: ::ffff:127.0.0.1 is loopback"),
+        ),
+        (
+            format!("http://0.0.0.0:{port}"),
+            format!("0.0.0.0:{port}: 0.0.0.0 is unspecified"),
+        ),
+        (
+            format!("http://localhost:{port}"),
+            format!("localhost:{port}: resolves to an address that is not public"),
+        ),
+        (
+            "http://169.254.169.254".to_owned(),
+            "169.254.169.254:80: 169.254.169.254 is link-local".to_owned(),
+        ),
+    ] {
+        for behaviour in [
+            Behaviour {
+                redirect_manifests: Some(base.clone()),
+                ..Behaviour::default()
+            },
+            Behaviour {
+                redirect_blobs: Some(base.clone()),
+                ..Behaviour::default()
+            },
+            Behaviour {
+                realm: Some(format!("{base}/token")),
+                ..Behaviour::default()
+            },
+        ] {
+            hostile.push((format!("{behaviour:?}"), start(behaviour), named.clone()));
+        }
+    }
+    let insecure: Vec<String> = std::iter::once(registry.host())
+        .chain(hostile.iter().map(|(_, s, _)| s.host()))
+        .map(|h| format!("\"{h}\""))
+        .collect();
+    let config = format!(
+        "[registries]\nallow_private = [\"127.0.0.2/32\"]\ninsecure = [{}]\n",
+        insecure.join(", ")
+    );
+    let s = serve(&f, &new_secret_key(), &config, &[], "standin");
+
+    // 30 publishes in a row: the first publishes, every other one pulled the same artifact
+    // and was then refused as already published.
+    let reference = format!("oci://{}/tools/echo:1", registry.host());
+    for i in 0..30 {
+        let answer = publish(&s, &f.publisher, &reference);
+        if i == 0 {
+            assert_eq!(answer.0, 201, "{}", answer.1);
+        } else {
+            refused(&answer, 409, "already_published");
+        }
+    }
+
+    for (what, hostile, named) in &hostile {
+        let e = refused(
+            &publish(
+                &s,
+                &f.publisher,
+                &format!("oci://{}/tools/x:1", hostile.host()),
+            ),
+            403,
+            "registry_address_refused",
+        );
+        assert!(
+            e.contains(named.as_str()) && e.contains("registries.allow_private"),
+            "{what}: {e}"
+        );
+    }
+    let pin = format!("sha256:{}", "0".repeat(64));
+    let e = refused(
+        &publish(&s, &f.publisher, &format!("{reference}@{pin}")),
+        502,
+        "registry_digest_mismatch",
+    );
+    assert!(e.contains(&pin) && e.contains("check the digest"), "{e}");
+    let e = refused(
+        &publish(
+            &s,
+            &f.publisher,
+            &format!("oci://localhost:{port}/tools/x:1"),
+        ),
+        403,
+        "registry_address_refused",
+    );
+    assert!(
+        e.contains(&format!(
+            "localhost:{port}: resolves to an address that is not public"
+        )),
+        "{e}"
+    );
+    let e = refused(
+        &publish(&s, &f.publisher, "oci://cordon-test.invalid/tools/x:1"),
+        502,
+        "registry_unreachable",
+    );
+    assert!(
+        e.contains("cannot resolve the host name of cordon-test.invalid:443"),
+        "{e}"
+    );
+
+    assert_eq!(
+        trap.seen(),
+        Vec::<String>::new(),
+        "a refused address was reached"
+    );
+    assert_eq!(
+        listed(&s, &f.admin),
+        [("echo".to_owned(), "0.1.0".to_owned())]
+    );
 }

@@ -19,9 +19,10 @@ pub enum OciError {
     /// No such tag, digest or repository.
     #[error("{reference} was not found in the registry")]
     NotFound { reference: String },
-    /// Bytes served under a digest are not the bytes of that digest.
+    /// Bytes served under a digest are not the bytes of that digest (a pin the registry's
+    /// manifest does not have, or content altered in the registry).
     #[error(
-        "{what} of {reference} does not match its digest (expected {expected}, got {actual}): the registry served altered content"
+        "{what} of {reference} does not match its digest (expected {expected}, got {actual}): the registry served other bytes than the digest names; check the digest in the reference, and if it is right, the registry's content was altered"
     )]
     Digest {
         reference: String,
@@ -46,6 +47,16 @@ pub enum OciError {
     Address {
         reference: String,
         destination: String,
+    },
+    /// The registry, its token service or a redirect could not be reached: its host name does
+    /// not resolve, or no address of it accepted a connection. `problem` says which, and what
+    /// to check.
+    #[error("{reference}: {problem}")]
+    Unreachable {
+        reference: String,
+        /// `host:port` as the registry, its challenge or its redirect named it.
+        destination: String,
+        problem: String,
     },
     /// Anything else the registry or the connection did.
     #[error("{reference}: {message}")]

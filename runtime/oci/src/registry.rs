@@ -5,12 +5,12 @@
 //! while it is read, and the whole operation bounded in time.
 
 use crate::artifact::{self, Artifact, MANIFEST_MEDIA_TYPE, digest_of};
-use crate::egress::{AddressRules, Bounds, Egress};
+use crate::egress::{AddressRules, Bounds, Egress, Note};
 use crate::error::OciError;
 use crate::reference::OciRef;
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use std::time::Duration;
@@ -217,9 +217,26 @@ fn failed_whole(reference: &OciRef, e: OciDistributionError) -> OciError {
         } => OciError::Unauthorized { reference, message },
         other => OciError::Registry {
             reference,
-            message: other.to_string(),
+            message: with_causes(&other),
         },
     }
+}
+
+/// An error and its causes, each said once: the client library's "error sending request" says
+/// what failed only in its sources (a name that does not resolve, a refused connection, a
+/// certificate not trusted).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 async fn bounded<T>(
@@ -303,7 +320,7 @@ pub async fn push(
         Ok(())
     })
     .await
-    .map_err(|e| refused_by(&reference, options, guard.as_ref(), e))?;
+    .map_err(|e| explained(&reference, options, guard.as_ref(), e))?;
     Ok(Pushed {
         reference: reference.pinned(&manifest_digest),
         manifest_digest,
@@ -359,7 +376,20 @@ async fn pull_here(
         let (manifest, _) = client
             .pull_manifest_raw(&reference.client_ref(), &auth, &[MANIFEST_MEDIA_TYPE])
             .await
-            .map_err(fail)?;
+            .map_err(|e| match e {
+                // The client checks the manifest against the pin (and the registry's
+                // `Docker-Content-Digest`) before this code sees it.
+                OciDistributionError::DigestError(DigestError::VerificationError {
+                    expected,
+                    actual,
+                }) => OciError::Digest {
+                    reference: shown.clone(),
+                    what: "the manifest",
+                    expected,
+                    actual,
+                },
+                other => fail(other),
+            })?;
         let manifest_digest = digest_of(&manifest);
         if let Some(pin) = &reference.digest
             && *pin != manifest_digest
@@ -438,7 +468,7 @@ async fn pull_here(
         })
     })
     .await
-    .map_err(|e| refused_by(reference, options, guard.as_ref(), e))
+    .map_err(|e| explained(reference, options, guard.as_ref(), e))
 }
 
 /// The address guard the options ask for, started.
@@ -467,26 +497,64 @@ async fn guard(reference: &OciRef, options: &RegistryOptions) -> Result<Option<E
 /// (manifest, config, token answers, error bodies): 1 MiB.
 const EXTRA_BYTES: u64 = 1024 * 1024;
 
-/// A failure caused by a destination the guard refused, or by the pull's byte budget running
-/// out, is reported as that, whatever the client made of the cut connection.
-fn refused_by(
+/// A failure the guard explains is reported as what the guard did, whatever the client library
+/// made of its answer: a destination it refused (whatever else failed after), the pull's byte
+/// budget spent, a host it could not resolve or connect to, or a redirect from HTTPS to plain
+/// HTTP it did not let through (the client sees a `403`, a `407`, a `502` or a tunnel that did
+/// not open).
+fn explained(
     reference: &OciRef,
     options: &RegistryOptions,
     guard: Option<&Egress>,
     e: OciError,
 ) -> OciError {
-    if let Some(destination) = guard.and_then(Egress::first_refusal) {
+    let Some(guard) = guard else {
+        return e;
+    };
+    let reference = reference.to_string();
+    let note = guard.explanation();
+    if let Some(Note::Refused { destination, why }) = note {
         return OciError::Address {
-            reference: reference.to_string(),
-            destination,
+            reference,
+            destination: format!("{destination}: {why}"),
         };
     }
-    if let Some(received) = guard.and_then(Egress::over_budget) {
+    if let Some(received) = guard.over_budget() {
         return OciError::TooLarge {
-            reference: reference.to_string(),
+            reference,
             size: received,
             limit: options.max_bytes.saturating_add(EXTRA_BYTES),
         };
     }
-    e
+    // Only a failure of the connection's kind is the guard's doing; a registry's own answer
+    // (not found, a digest, a layout) stands.
+    let transport = matches!(
+        e,
+        OciError::Registry { .. } | OciError::Unauthorized { .. } | OciError::Timeout { .. }
+    );
+    match note {
+        Some(Note::Unresolved { destination, why }) if transport => OciError::Unreachable {
+            problem: format!(
+                "cannot resolve the host name of {destination} ({why}); check the host in the reference (or in the registry's redirect or token service), and that the server's DNS resolves it"
+            ),
+            reference,
+            destination,
+        },
+        Some(Note::NoConnection { destination, why }) if transport => OciError::Unreachable {
+            problem: format!(
+                "cannot connect to {destination} ({why}); check that the registry runs and listens on that port, and that the server's network lets the connection through"
+            ),
+            reference,
+            destination,
+        },
+        Some(Note::Uncredentialed { destination }) if matches!(e, OciError::Registry { .. }) => {
+            OciError::Registry {
+                reference,
+                message: format!(
+                    "the registry redirected the pull from HTTPS to plain HTTP on {destination}, which a pull does not follow; the registry must redirect to HTTPS"
+                ),
+            }
+        }
+        _ => e,
+    }
 }

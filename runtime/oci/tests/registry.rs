@@ -4,27 +4,11 @@
 //! component over the size limit, plain HTTP to a registry not named insecure. (Manifests of
 //! other layouts are refused by `artifact::component_layer`, tested beside it.)
 
+mod common;
+
+use common::signed_component;
 use cordon_oci::{Credentials, OciError, OciRef, RegistryOptions, pull, push};
 use cordon_test_registry::{Options, TestRegistry};
-use cordon_trust::PrivateKey;
-
-/// A signed component: the component preamble with a custom section of padding (so the layer
-/// has some size), signed as `echo` 1.2.0.
-fn signed_component() -> Vec<u8> {
-    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
-    let name = b"padding";
-    let payload: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
-    let size = 1 + name.len() + payload.len();
-    bytes.push(0);
-    // LEB128 of the section size (under 2^14).
-    bytes.push((size & 0x7f) as u8 | 0x80);
-    bytes.push((size >> 7) as u8);
-    bytes.push(name.len() as u8);
-    bytes.extend_from_slice(name);
-    bytes.extend_from_slice(&payload);
-    let key = PrivateKey::generate().unwrap();
-    cordon_trust::sign_component(&bytes, &key, "echo", "1.2.0", 1_764_800_000).unwrap()
-}
 
 fn insecure(registry: &TestRegistry) -> RegistryOptions {
     RegistryOptions {

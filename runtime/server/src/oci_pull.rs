@@ -182,8 +182,9 @@ pub async fn pull(
     })
 }
 
-/// What each pull failure is answered with. Registry-side failures are 502/504 (the server
-/// acted as a client); what the reference or the artifact is, 422; the size limit, 413.
+/// What each pull failure is answered with (the table in docs/distribution.md). Registry-side
+/// failures are 502/504 (the server acted as a client); an address the server's rules refuse,
+/// 403; what the reference or the artifact is, 422; the size limit, 413.
 fn refused(e: OciError) -> ApiError {
     let message = e.to_string();
     let (status, code) = match &e {
@@ -195,6 +196,7 @@ fn refused(e: OciError) -> ApiError {
         OciError::Unauthorized { .. } => (StatusCode::BAD_GATEWAY, "registry_unauthorized"),
         OciError::Digest { .. } => (StatusCode::BAD_GATEWAY, "registry_digest_mismatch"),
         OciError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "registry_timeout"),
+        OciError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "registry_unreachable"),
         _ => (StatusCode::BAD_GATEWAY, "registry_error"),
     };
     let message = match &e {
@@ -205,4 +207,93 @@ fn refused(e: OciError) -> ApiError {
     };
     tracing::warn!(target: "cordon::admin", code, error = %message, "pull refused");
     ApiError::new(status, code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every failure of a pull is answered with a status and code that docs/distribution.md
+    /// lists for publishing by reference.
+    #[test]
+    fn every_pull_failure_is_answered_as_the_documentation_says() {
+        let doc = include_str!("../../../docs/distribution.md");
+        let r = || "oci://registry.example/tools/echo:1".to_owned();
+        for (e, status, code) in [
+            (OciError::Reference("x".into()), 422, "invalid_reference"),
+            (
+                OciError::NotFound { reference: r() },
+                422,
+                "not_in_registry",
+            ),
+            (OciError::Layout("x".into()), 422, "not_a_component"),
+            (
+                OciError::TooLarge {
+                    reference: r(),
+                    size: 2,
+                    limit: 1,
+                },
+                413,
+                "too_large",
+            ),
+            (
+                OciError::Address {
+                    reference: r(),
+                    destination: "localhost:80: resolves to an address that is not public".into(),
+                },
+                403,
+                "registry_address_refused",
+            ),
+            (
+                OciError::Unauthorized {
+                    reference: r(),
+                    message: "x".into(),
+                },
+                502,
+                "registry_unauthorized",
+            ),
+            (
+                OciError::Digest {
+                    reference: r(),
+                    what: "the manifest",
+                    expected: "sha256:0".into(),
+                    actual: "sha256:1".into(),
+                },
+                502,
+                "registry_digest_mismatch",
+            ),
+            (
+                OciError::Unreachable {
+                    reference: r(),
+                    destination: "registry.example:443".into(),
+                    problem: "cannot resolve".into(),
+                },
+                502,
+                "registry_unreachable",
+            ),
+            (
+                OciError::Registry {
+                    reference: r(),
+                    message: "x".into(),
+                },
+                502,
+                "registry_error",
+            ),
+            (
+                OciError::Timeout {
+                    reference: r(),
+                    secs: 1,
+                },
+                504,
+                "registry_timeout",
+            ),
+        ] {
+            let answer = refused(e);
+            assert_eq!((answer.status.as_u16(), answer.code), (status, code));
+            assert!(
+                doc.contains(&format!("`{status} {code}`")),
+                "docs/distribution.md does not list `{status} {code}`"
+            );
+        }
+    }
 }

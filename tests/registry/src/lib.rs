@@ -6,6 +6,7 @@
 //!
 //! The binary is taken from `CORDON_REGISTRY_BIN` when set, else `/usr/bin/docker-registry`.
 
+pub mod standin;
 mod token;
 
 pub use token::TokenService;
