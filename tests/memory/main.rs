@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cordon_core::Role;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_server::ratelimit::RateSettings;
+use cordon_server::callers::ratelimit::RateSettings;
 use cordon_server::{AppState, ServerSettings, Services};
 use cordon_storage::{Actor, Embedded, KeySpec, Storage};
 use cordon_trust::TrustStore;

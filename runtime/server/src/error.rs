@@ -124,7 +124,7 @@ pub enum ServerError {
     #[error(transparent)]
     Store(#[from] cordon_storage::StorageError),
     #[error(transparent)]
-    Audit(#[from] crate::audit_log::AuditError),
+    Audit(#[from] crate::record::audit_log::AuditError),
     #[error("cannot start the server's threads: {0}")]
     Threads(std::io::Error),
     /// A task of the server's failed (panicked or was cancelled); the cause is in the message.

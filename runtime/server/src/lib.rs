@@ -6,64 +6,52 @@
 //! or build the router alone with [`app`] (testable without a socket). No command-line code is
 //! here: `cordon serve` reads flags, environment and config file into these settings.
 //!
-//! The modules, from the leaves up (each imports only modules above it in this list;
-//! `tests/layering.rs` fails on a circle):
-//! - plumbing: `clock`, `metrics`, `client_ip`, `committed` (the type journal and audit log
-//!   share), `sealed` (links checked against their seals before anything is signed over
-//!   them), `audit_log` (log key, checkpoints, receipts), `error`,
-//!   `extract`, `blocking`, `wire_errors`, `listen`, `oci_pull` (registry settings, and the
-//!   pull a publish by reference makes), `running` (the calls running on this node);
-//! - who calls and what they may use: `oidc` (token verification), `caller`, `ratelimit`,
-//!   `keycache`, `resource` (OAuth metadata), `live` (a tool ready to run), `quota`, `settings`;
-//! - the record: `journal` (group commit);
-//! - the state every handler reads: `state`, then `registry` (the one way tools and policies
-//!   change), `tasks` (calls started asynchronously: their leases, answers and the interrupted
-//!   ones), `sync` (following the store), `auth` (the request's caller);
-//! - the endpoints: `api::*` (REST), `mcp_call` (what an MCP `tools/call` answers, and the
-//!   direct path for a plain stateless one), `mcp_tasks` (MCP progress and tasks), `mcp`,
-//!   `router`, and `node` (a node's life).
+//! The modules, grouped by concern (each folder's `mod.rs` says what it holds); every arrow
+//! between them runs one way (`tests/layering.rs` fails on a circle):
+//! - plumbing: `clock`, `metrics`, `error`, `extract`, `blocking`, `wire_errors`, `listen`;
+//! - `callers/`: who calls and what they may use: `oidc` (token verification), `caller`,
+//!   `client_ip`, `ratelimit`, `keycache`, `resource` (OAuth metadata), `quota`, `refusals`,
+//!   `auth` (the request's caller);
+//! - `record/`: `committed` (the type journal and audit log share), `sealed` (links checked
+//!   against their seals before anything is signed over them), `audit_log` (log key,
+//!   checkpoints, receipts), `journal` (group commit);
+//! - `calls/`: calls and their lifecycle: `live` (a tool ready to run), `running` (the calls
+//!   running on this node), `tasks` (calls kept in the store while they run: leases, answers,
+//!   the interrupted ones);
+//! - the state every handler reads: `settings`, `state`, `beat` (what a node reports);
+//! - `registry/`: the registry and its distribution: the one way tools and policies change,
+//!   `sync` (following the store), `oci_pull` (registry settings, and the pull a publish by
+//!   reference makes);
+//! - the endpoints: `api::*` (REST), `mcp/` (`call`: what an MCP `tools/call` answers, and the
+//!   direct path for a plain stateless one; `tasks`: MCP progress and tasks), `console/` (the
+//!   web console at `/ui` and its sign-in clients), `router`, and `node` (a node's life).
+//!
+//! Admission, input checks and the process's confinement are `cordon-host`'s, shared with the
+//! offline commands.
 
 pub mod api;
-pub mod audit_log;
-pub mod auth;
 pub mod beat;
 pub mod blocking;
-pub mod caller;
-pub mod client_ip;
+pub mod callers;
+pub mod calls;
 pub mod clock;
-pub mod committed;
-pub mod console_clients;
+pub mod console;
 pub mod error;
 pub mod extract;
-pub mod journal;
-pub mod keycache;
 pub mod listen;
-pub mod live;
 pub mod mcp;
-pub mod mcp_call;
-pub mod mcp_tasks;
 pub mod metrics;
 pub mod node;
-pub mod oci_pull;
-pub mod oidc;
-pub mod quota;
-pub mod ratelimit;
-pub mod refusals;
+pub mod record;
 pub mod registry;
-pub mod resource;
 pub mod router;
-pub mod running;
-pub mod sealed;
 pub mod settings;
 pub mod state;
-pub mod sync;
-pub mod tasks;
-pub mod ui;
 pub mod wire_errors;
 
-pub use audit_log::{AuditSettings, LOG_KEY_FILE};
 pub use error::{ApiError, ServerError};
 pub use node::Node;
+pub use record::audit_log::{AuditSettings, LOG_KEY_FILE};
 pub use router::app;
 pub use settings::{MetricsAccess, ServerSettings};
 pub use state::{AppState, Services};

@@ -45,14 +45,14 @@ impl Node {
         // The tasks this node left running before (a kill, a crash) end `interrupted` before it
         // serves, so their callers never wait on them; from then on, those of any node that
         // died.
-        crate::tasks::sweep(&state, true).await;
+        crate::calls::tasks::sweep(&state, true).await;
         tracing::info!(node = state.settings.node_name, "node named");
-        crate::tasks::spawn_sweeper(state.clone());
+        crate::calls::tasks::spawn_sweeper(state.clone());
         crate::metrics::install();
         let started = std::time::Instant::now();
         // Following the store's announcements starts before the load, so nothing changed by
         // another node meanwhile is missed.
-        crate::sync::spawn_follower(state.clone())?;
+        crate::registry::sync::spawn_follower(state.clone())?;
         let loaded = state
             .load_registry()
             .await
@@ -80,7 +80,7 @@ impl Node {
             // Issuers' keys fetched again now and then, so a key an issuer removed stops
             // working.
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(crate::oidc::REFRESH_EVERY);
+                let mut tick = tokio::time::interval(crate::callers::oidc::REFRESH_EVERY);
                 tick.tick().await;
                 loop {
                     tick.tick().await;

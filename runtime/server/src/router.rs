@@ -5,10 +5,11 @@ use crate::api::{
     audit, executions, invoke, keys, openapi, policies, quotas, receipt, resource, stats, status,
     tools, whoami,
 };
+use crate::callers::caller;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::settings::MetricsAccess;
 use crate::state::AppState;
-use crate::{caller, mcp, metrics};
+use crate::{mcp, metrics};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -64,16 +65,19 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/stats", get(stats::stats))
         .route("/v1/status", get(status::status))
         .route("/v1/openapi.json", get(openapi::serve))
-        .route(crate::resource::WELL_KNOWN, get(resource::metadata))
         .route(
-            &format!("{}/mcp", crate::resource::WELL_KNOWN),
+            crate::callers::resource::WELL_KNOWN,
+            get(resource::metadata),
+        )
+        .route(
+            &format!("{}/mcp", crate::callers::resource::WELL_KNOWN),
             get(resource::metadata_mcp),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
-        .merge(crate::ui::routes(state.settings.ui))
+        .merge(crate::console::routes(state.settings.ui))
         .merge(test_routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn_with_state(
@@ -191,7 +195,7 @@ async fn finish_response(
     });
     if let Some(e) = error {
         metrics::rejected(e.code);
-        crate::refusals::note(e.code, crate::clock::now_ms());
+        crate::callers::refusals::note(e.code, crate::clock::now_ms());
         tracing::info!(request_id, %method, path, status = status.as_u16(), code = e.code, message = e.message, "request failed");
         let kept = response.headers().clone();
         let body = ErrorBody {

@@ -2,11 +2,11 @@
 //! config file, as one struct (`docs/configuration.md` documents each). The defaults, each with
 //! the reason for it, are in [`ServerSettings::new`].
 
-use crate::audit_log::AuditSettings;
-use crate::oci_pull::RegistrySettings;
-use crate::quota::QuotaSettings;
-use crate::ratelimit::RateSettings;
-use crate::resource::AuthSettings;
+use crate::callers::quota::QuotaSettings;
+use crate::callers::ratelimit::RateSettings;
+use crate::callers::resource::AuthSettings;
+use crate::record::audit_log::AuditSettings;
+use crate::registry::oci_pull::RegistrySettings;
 use std::path::PathBuf;
 
 /// Settings the server runs with (see `docs/configuration.md`).

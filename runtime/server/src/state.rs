@@ -1,12 +1,12 @@
 //! The server's shared state: storage, the sandbox, the trust store, and the live registry of
 //! admitted tools (compiled and ready, keyed by name, versions in publication order).
 
-use crate::audit_log::AuditLog;
+use crate::callers::keycache::KeyCache;
+use crate::callers::ratelimit::RateLimits;
+use crate::calls::live::LiveTool;
 use crate::error::{ApiError, ServerError};
-use crate::journal::Journal;
-use crate::keycache::KeyCache;
-use crate::live::LiveTool;
-use crate::ratelimit::RateLimits;
+use crate::record::audit_log::AuditLog;
+use crate::record::journal::Journal;
 use crate::settings::ServerSettings;
 use cordon_core::Grants;
 use cordon_sandbox::Sandbox;
@@ -75,11 +75,11 @@ pub struct AppState {
     /// Stored (name, version, policy hash) this node refused to admit, not tried again.
     pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
     /// The calls running on this node (to cancel them, to follow their progress).
-    pub running: Arc<crate::running::Running>,
+    pub running: Arc<crate::calls::running::Running>,
     /// When this server started (ms since the epoch).
     pub started_at_ms: i64,
     /// The web console's sign-in clients (`ui.rs`).
-    pub console: crate::console_clients::Console,
+    pub console: crate::console::clients::Console,
 }
 
 impl std::fmt::Debug for AppState {
@@ -135,7 +135,7 @@ impl AppState {
             not_admitted: std::sync::Mutex::default(),
             running: Arc::default(),
             started_at_ms: crate::clock::now_ms(),
-            console: crate::console_clients::Console::default(),
+            console: crate::console::clients::Console::default(),
         })
     }
 

@@ -77,7 +77,7 @@ fn replacement(status: u16) -> Vec<u8> {
     let _ = getrandom::fill(&mut id);
     let request_id = hex::encode(id);
     crate::metrics::rejected(code);
-    crate::refusals::note(code, crate::clock::now_ms());
+    crate::callers::refusals::note(code, crate::clock::now_ms());
     tracing::info!(request_id, status, code, "request refused before routing");
     let body = serde_json::json!({
         "error": {"code": code, "message": message, "request_id": request_id}

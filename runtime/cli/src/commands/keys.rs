@@ -98,7 +98,7 @@ fn seal_with(store: &Arc<dyn Storage>, key: Option<&std::path::Path>) -> anyhow:
     let Some(path) = key.filter(|p| p.exists()) else {
         return Ok(());
     };
-    let audit = cordon_server::audit_log::AuditLog::open(
+    let audit = cordon_server::record::audit_log::AuditLog::open(
         path,
         &**store,
         cordon_server::AuditSettings::default(),

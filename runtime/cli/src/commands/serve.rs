@@ -4,7 +4,7 @@ use super::secret::DataArgs;
 use anyhow::Context;
 use clap::Args;
 use cordon_sandbox::{Sandbox, SandboxConfig};
-use cordon_server::ratelimit::RateSettings;
+use cordon_server::callers::ratelimit::RateSettings;
 use cordon_server::{AuditSettings, MetricsAccess, Node, ServerSettings, Services};
 use cordon_storage::Actor;
 use cordon_storage::secrets::{KEY_VAR, SecretStore};
@@ -172,10 +172,10 @@ struct ConfigFile {
     auth: AuthFile,
     /// Quotas per caller (`docs/identity.md`); file only.
     #[serde(default)]
-    quotas: cordon_server::quota::QuotaSettings,
+    quotas: cordon_server::callers::quota::QuotaSettings,
     /// How tools are pulled from OCI registries (`docs/distribution.md`); file only.
     #[serde(default)]
-    registries: cordon_server::oci_pull::RegistrySettings,
+    registries: cordon_server::registry::oci_pull::RegistrySettings,
 }
 
 /// `[auth]` in the config file.
@@ -189,15 +189,15 @@ struct AuthFile {
     scopes_supported: Vec<String>,
     /// Accepted token issuers.
     #[serde(default)]
-    oidc: Vec<cordon_server::oidc::IssuerConfig>,
+    oidc: Vec<cordon_server::callers::oidc::IssuerConfig>,
 }
 
 /// What only the config file sets.
 #[derive(Debug, Default)]
 struct FileOnly {
     auth: AuthFile,
-    quotas: cordon_server::quota::QuotaSettings,
-    registries: cordon_server::oci_pull::RegistrySettings,
+    quotas: cordon_server::callers::quota::QuotaSettings,
+    registries: cordon_server::registry::oci_pull::RegistrySettings,
 }
 
 impl ServeArgs {
@@ -386,13 +386,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .auth
         .resource
         .as_deref()
-        .map(cordon_server::resource::check_resource)
+        .map(cordon_server::callers::resource::check_resource)
         .transpose()
         .map_err(|e| anyhow::anyhow!(e))?;
     let issuers = file_only.auth.oidc;
     // Fetching the issuers' keys blocks.
     let verifier = Arc::new(
-        tokio::task::spawn_blocking(move || cordon_server::oidc::Verifier::new(issuers))
+        tokio::task::spawn_blocking(move || cordon_server::callers::oidc::Verifier::new(issuers))
             .await?
             .map_err(|e| anyhow::anyhow!(e))?,
     );
@@ -475,7 +475,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         allowed_hosts: args.allowed_hosts.clone().unwrap_or_default(),
         allowed_origins: args.allowed_origins.clone().unwrap_or_default(),
         metrics_access: args.metrics_access.unwrap_or(defaults.metrics_access),
-        trusted_proxies: cordon_server::client_ip::parse_trusted(
+        trusted_proxies: cordon_server::callers::client_ip::parse_trusted(
             args.trusted_proxies.as_deref().unwrap_or_default(),
         )
         .map_err(|e| anyhow::anyhow!(e))?,
@@ -487,7 +487,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 std::time::Duration::from_secs,
             ),
         },
-        auth: cordon_server::resource::AuthSettings {
+        auth: cordon_server::callers::resource::AuthSettings {
             verifier: verifier.clone(),
             resource,
             scopes: file_only.auth.scopes_supported,

@@ -1,9 +1,9 @@
 //! `/v1/audit/...`: the log's public key, its newest signed checkpoint, and the events of the
 //! log (executions and administrative changes), listed, filtered and followed.
 
-use crate::audit_log::SignedView;
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::record::audit_log::SignedView;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{RawQuery, State};

@@ -5,9 +5,9 @@
 //! followed through its broadcast (every forwarded report); one running on another node of a
 //! shared store through the store (its newest progress, read twice a second).
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
+use crate::calls::tasks::ExecutionView;
 use crate::state::AppState;
-use crate::tasks::ExecutionView;
 use axum::response::sse::Event;
 use cordon_storage::TaskRow;
 use std::convert::Infallible;
@@ -86,7 +86,7 @@ fn result_event(view: &ExecutionView) -> Option<Event> {
 
 /// Sends the call's events until its result (or until the client goes away).
 async fn follow(state: Arc<AppState>, mut row: TaskRow, send: mpsc::Sender<Event>) {
-    use crate::running::CallEvent;
+    use crate::calls::running::CallEvent;
     let mut last = None;
     if let Some(call) = state.running.get(&row.id) {
         let mut events = call.subscribe();

@@ -1,7 +1,7 @@
 //! The one execution path, shared by REST invoke (synchronous or not) and MCP `tools/call`:
 //! [`admit`] makes every check (role, tool, quarantine, access, the in-flight bound, the input,
 //! the quotas) before anything is instantiated; [`Admitted::run`] runs the sandboxed call under
-//! its [`crate::running`] entry (so it can be cancelled and followed) and commits the durable
+//! its [`crate::calls::running`] entry (so it can be cancelled and followed) and commits the durable
 //! record before it returns the answer.
 //!
 //! A call that can act outside its sandbox (`LiveTool::acts_outside`: network, a host-held
@@ -11,13 +11,13 @@
 //! change nothing outside its sandbox is not: if its node dies, nothing it did outlives it, and
 //! it leaves no record (docs/audit.md).
 
-use crate::audit_log::ReceiptView;
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
+use crate::callers::quota::Reservation;
+use crate::calls::live::LiveTool;
+use crate::calls::running::{CallEvent, NODE_STOP, NewCall, Registered, RunningCall};
 use crate::clock::{now_ms, sha256_hex};
 use crate::error::ApiError;
-use crate::live::LiveTool;
-use crate::quota::Reservation;
-use crate::running::{CallEvent, NODE_STOP, NewCall, Registered, RunningCall};
+use crate::record::audit_log::ReceiptView;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -161,7 +161,7 @@ pub async fn admit(
             let grants = state.grants(&tool)?;
             // Counted against the caller's quotas (in the store, shared by every node) only
             // once the call will run: a refusal before here costs the caller nothing.
-            let reservation = crate::quota::reserve(
+            let reservation = crate::callers::quota::reserve(
                 &state.settings.quotas,
                 &state.storage,
                 caller,
@@ -266,7 +266,7 @@ impl Admitted {
 
     /// Starts the call as a task: stored (so every node can answer for it, with the record to
     /// append should its node die) before this returns, run in a task of its own, its lease and
-    /// progress kept by [`crate::tasks::follow`]. Returns the running call, its events from the
+    /// progress kept by [`crate::calls::tasks::follow`]. Returns the running call, its events from the
     /// start, and the run's handle.
     pub async fn start_task(
         self,
@@ -288,7 +288,7 @@ impl Admitted {
         let events = call.subscribe();
         let followed = call.subscribe();
         let running = tokio::spawn(self.run(registered));
-        tokio::spawn(crate::tasks::follow(state, call.clone(), followed));
+        tokio::spawn(crate::calls::tasks::follow(state, call.clone(), followed));
         Ok((call, events, running))
     }
 
@@ -305,7 +305,7 @@ impl Admitted {
             call.version.clone(),
             self.state.settings.node_name.clone(),
         );
-        let lease_until = now.saturating_add(crate::tasks::LEASE.as_millis() as i64);
+        let lease_until = now.saturating_add(crate::calls::tasks::LEASE.as_millis() as i64);
         self.state
             .db(move |s| {
                 s.task_start(&NewTask {
@@ -332,7 +332,7 @@ impl Admitted {
         if guarded {
             self.store_task(&call).await?;
             let followed = call.subscribe();
-            tokio::spawn(crate::tasks::follow(
+            tokio::spawn(crate::calls::tasks::follow(
                 self.state.clone(),
                 call.clone(),
                 followed,
@@ -368,7 +368,7 @@ impl Admitted {
             }
         };
         let record = self.record(&exec, now_ms());
-        if (call.task || guarded) && !crate::tasks::still_ours(&self.state, &self.id).await {
+        if (call.task || guarded) && !crate::calls::tasks::still_ours(&self.state, &self.id).await {
             // Another node found the task abandoned (this one lost the store for longer than
             // the lease) and recorded it `interrupted`: one record per execution, so this run's
             // is not appended.
@@ -407,9 +407,9 @@ impl Admitted {
         };
         let json = serde_json::to_value(&answer).map_err(ApiError::internal)?;
         if call.task {
-            crate::tasks::finish(&state, &answer.execution_id, answer.outcome, &json).await;
+            crate::calls::tasks::finish(&state, &answer.execution_id, answer.outcome, &json).await;
         } else if guarded {
-            crate::tasks::finish_guarded(&state, &answer.execution_id, answer.outcome).await;
+            crate::calls::tasks::finish_guarded(&state, &answer.execution_id, answer.outcome).await;
         }
         call.done(json);
         drop(registered);

@@ -1,11 +1,11 @@
 //! `/v1/executions` and `/v1/audit/verify`: reading and verifying the execution log; following,
 //! streaming and cancelling a call (`docs/long-running.md`).
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
+use crate::calls::tasks::{ExecutionAnswer, ExecutionView};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::tasks::{ExecutionAnswer, ExecutionView};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

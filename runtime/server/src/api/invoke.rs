@@ -16,11 +16,11 @@
 
 use crate::api::execute::{Admitted, admit};
 pub use crate::api::execute::{InvokeResponse, may_invoke};
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
+use crate::calls::running::{CallEvent, CancelOnDrop};
+use crate::calls::tasks::ExecutionView;
 use crate::error::{ApiError, ErrorBody};
-use crate::running::{CallEvent, CancelOnDrop};
 use crate::state::AppState;
-use crate::tasks::ExecutionView;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -67,7 +67,7 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
     request_body(content = Object, description = "the tool's input: a JSON object matching the tool's input schema (`GET /v1/tools/{name}`)", content_type = "application/json"),
     responses(
         (status = 200, description = "outcome `ok`", body = InvokeResponse),
-        (status = 202, description = "started asynchronously (`Prefer: respond-async`): `Location` names where to follow it", body = crate::tasks::ExecutionView),
+        (status = 202, description = "started asynchronously (`Prefer: respond-async`): `Location` names where to follow it", body = crate::calls::tasks::ExecutionView),
         (status = 409, description = "outcome `cancelled`: stopped by its caller or an admin (`DELETE /v1/executions/{id}`)", body = InvokeResponse),
         (status = 422, description = "outcome `invalid_input`: not JSON, too deep, or not matching the tool's input schema (nothing ran)", body = InvokeResponse),
         (status = 502, description = "outcomes `tool_error`, `fuel_exhausted`, `memory_exceeded`, `output_too_large`, `trap`", body = InvokeResponse),

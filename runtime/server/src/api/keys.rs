@@ -3,7 +3,7 @@
 //! the secret). A change is in force on this node at once and on every other node within a
 //! second (the store announces it).
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;

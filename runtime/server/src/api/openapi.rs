@@ -15,11 +15,11 @@ use crate::api::tools::{
     self, QuarantineBody, ToolList, ToolSource, ToolSummary, ToolVersions, ToolView,
 };
 use crate::api::whoami::{self, WhoAmI};
-use crate::audit_log::SignedView;
 use crate::beat::NodeBeat;
+use crate::callers::resource::ResourceMetadata;
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::oci_pull::PublishFrom;
-use crate::resource::ResourceMetadata;
+use crate::record::audit_log::SignedView;
+use crate::registry::oci_pull::PublishFrom;
 use axum::Json;
 use cordon_core::{Denial, DenialKind, Outcome, Usage};
 use cordon_storage::{
@@ -101,9 +101,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         DenialKind,
         ExecutionPage,
         ExecutionRecord,
-        crate::tasks::ExecutionView,
-        crate::tasks::ExecutionAnswer,
-        crate::tasks::TaskStatus,
+        crate::calls::tasks::ExecutionView,
+        crate::calls::tasks::ExecutionAnswer,
+        crate::calls::tasks::TaskStatus,
         cordon_core::Progress,
         NewExecution,
         ChainReport,

@@ -4,7 +4,7 @@
 //! [`AppState::apply_policy`] admits every version under the new text, stores it with its
 //! `policy.set` event, and swaps the versions in; other nodes follow the store.
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;

@@ -3,7 +3,7 @@
 //! compromised host would: open a file, start a program. The end-to-end tests prove a confined
 //! server cannot. An admin key is still required.
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::ApiError;
 use axum::Json;
 use cordon_core::Action;

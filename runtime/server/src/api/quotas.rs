@@ -1,6 +1,6 @@
 //! `GET /v1/quotas/{caller}`: a caller's use of its quotas today, and the limits that apply.
 
-use crate::caller::{Caller, Via};
+use crate::callers::caller::{Caller, Via};
 use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;

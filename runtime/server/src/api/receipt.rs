@@ -5,9 +5,9 @@
 //! before seals were kept gets one signed when asked, once a signed checkpoint covers it and
 //! every link up to it holds (`AuditLog::receipt_of`).
 
-use crate::audit_log::{AuditError, ReceiptView};
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::record::audit_log::{AuditError, ReceiptView};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};

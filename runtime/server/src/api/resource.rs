@@ -1,6 +1,6 @@
 //! The protected resource metadata (RFC 9728), served where an OAuth client looks for it.
 
-use crate::resource::ResourceMetadata;
+use crate::callers::resource::ResourceMetadata;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

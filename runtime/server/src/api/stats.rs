@@ -7,7 +7,7 @@
 //! how many it read and whether that was all of the window, so a busy log costs a bounded read
 //! and a dashboard never claims more than it saw.
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -202,7 +202,7 @@ pub fn fold(records: &[ExecutionRecord], complete: bool, since_ms: i64, until_ms
         })
         .collect();
     tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
-    let refusals = crate::refusals::since(since_ms)
+    let refusals = crate::callers::refusals::since(since_ms)
         .into_iter()
         .map(|(at_ms, codes)| RefusalMinute {
             at_ms,

@@ -3,7 +3,7 @@
 //! For an admin or auditor (`read_metrics`): it names the store and the process's protections.
 
 use crate::beat::{NodeBeat, STALE_AFTER_MS};
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;

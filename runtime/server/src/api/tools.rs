@@ -5,10 +5,10 @@
 //! there is none), where `name` is the name the signature carries. The signature is checked
 //! before anything else, and the compile runs on a blocking thread, never on the async workers.
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::clock::{now_ms, sha256_hex};
 use crate::error::{ApiError, ErrorBody};
-use crate::oci_pull::PublishFrom;
+use crate::registry::oci_pull::PublishFrom;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -190,7 +190,7 @@ pub async fn publish(
             format!("expected {{\"oci\": \"oci://HOST/REPOSITORY:TAG\"}}: {e}"),
         )
     })?;
-    let pulled = crate::oci_pull::pull(
+    let pulled = crate::registry::oci_pull::pull(
         &state.settings.registries,
         state.secrets.as_ref(),
         state.settings.max_upload_bytes as u64,

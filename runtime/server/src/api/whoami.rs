@@ -1,7 +1,7 @@
 //! `GET /v1/whoami`: who the credential is and what it may do, so a client (the console) shows
 //! only what the API would allow it.
 
-use crate::caller::{Caller, Via};
+use crate::callers::caller::{Caller, Via};
 use crate::error::ErrorBody;
 use axum::Json;
 use cordon_core::{Action, Role};

@@ -217,7 +217,7 @@ mod tests {
     /// lists for publishing by reference.
     #[test]
     fn every_pull_failure_is_answered_as_the_documentation_says() {
-        let doc = include_str!("../../../docs/distribution.md");
+        let doc = include_str!("../../../../docs/distribution.md");
         let r = || "oci://registry.example/tools/echo:1".to_owned();
         for (e, status, code) in [
             (OciError::Reference("x".into()), 422, "invalid_reference"),

@@ -4,7 +4,7 @@
 //! `docs/audit.md` describes all of it.
 
 use crate::clock::now_ms;
-use crate::committed::Committed;
+use crate::record::committed::Committed;
 use cordon_storage::{ExecutionRecord, Storage, StoredCheckpoint};
 use cordon_trust::{Checkpoint, KeyId, PrivateKey, Signed, SignedBatch};
 use serde::Serialize;
@@ -72,11 +72,13 @@ pub enum AuditError {
     Tampered { seq: i64, why: String },
 }
 
-impl From<crate::sealed::SealError> for AuditError {
-    fn from(e: crate::sealed::SealError) -> Self {
+impl From<crate::record::sealed::SealError> for AuditError {
+    fn from(e: crate::record::sealed::SealError) -> Self {
         match e {
-            crate::sealed::SealError::Store(e) => AuditError::Store(e),
-            crate::sealed::SealError::Tampered { seq, why } => AuditError::Tampered { seq, why },
+            crate::record::sealed::SealError::Store(e) => AuditError::Store(e),
+            crate::record::sealed::SealError::Tampered { seq, why } => {
+                AuditError::Tampered { seq, why }
+            }
         }
     }
 }
@@ -206,9 +208,13 @@ impl AuditLog {
         let after = latest
             .as_ref()
             .map_or((0, None), |c| (c.size, Some(c.head.clone())));
-        if let Err(e) =
-            crate::sealed::check_range(storage, &self.key_id, &self.log_id, after, (size, &head))
-        {
+        if let Err(e) = crate::record::sealed::check_range(
+            storage,
+            &self.key_id,
+            &self.log_id,
+            after,
+            (size, &head),
+        ) {
             let e = AuditError::from(e);
             if let AuditError::Tampered { seq, why } = &e {
                 self.report_tampered(storage, *seq, why);
@@ -283,7 +289,9 @@ impl AuditLog {
         }
         // A record committed under a seal: the receipt is its group's, exactly as its caller
         // got it, once the group as stored still matches the seal.
-        if let Some(batch) = crate::sealed::group_of(storage, &self.key_id, &self.log_id, seq)? {
+        if let Some(batch) =
+            crate::record::sealed::group_of(storage, &self.key_id, &self.log_id, seq)?
+        {
             if batch.path(seq).is_err() {
                 return Err(AuditError::Tampered {
                     seq,
@@ -393,10 +401,15 @@ impl AuditLog {
         if size <= after.0 {
             return Ok(None);
         }
-        match crate::sealed::check_range(storage, &self.key_id, &self.log_id, after, (size, &head))
-        {
+        match crate::record::sealed::check_range(
+            storage,
+            &self.key_id,
+            &self.log_id,
+            after,
+            (size, &head),
+        ) {
             Ok(()) => Ok(None),
-            Err(crate::sealed::SealError::Tampered { seq, why }) => Ok(Some((seq, why))),
+            Err(crate::record::sealed::SealError::Tampered { seq, why }) => Ok(Some((seq, why))),
             Err(e) => Err(e.into()),
         }
     }

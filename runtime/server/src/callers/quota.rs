@@ -8,10 +8,10 @@
 //! tool alone; both must allow a call. A caller with no limit at all costs no database work.
 
 use crate::blocking::on_store;
-use crate::caller::{Caller, Via};
+use crate::callers::caller::{Caller, Via};
+use crate::calls::live::LiveTool;
 use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::live::LiveTool;
 use axum::http::StatusCode;
 use cordon_core::quota::{day_of, secs_until_next_day};
 use cordon_core::{Action, QuotaLimits, Role};

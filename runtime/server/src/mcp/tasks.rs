@@ -5,9 +5,9 @@
 //! cancelled through any node and over either API, by its caller or an admin.
 
 use crate::api::execute::admit;
-use crate::caller::Caller;
-use crate::mcp_call::{call_result, call_result_of, refusal, wraps_output};
-use crate::running::{CallEvent, CancelOnDrop, HUNG_UP};
+use crate::callers::caller::Caller;
+use crate::calls::running::{CallEvent, CancelOnDrop, HUNG_UP};
+use crate::mcp::call::{call_result, call_result_of, refusal, wraps_output};
 use crate::state::AppState;
 use axum::body::Bytes;
 use cordon_core::{Action, Outcome, Progress};
@@ -58,9 +58,9 @@ pub async fn call(
     caller: &Caller,
     name: &str,
     arguments: JsonObject,
-    options: crate::mcp_call::CallOptions,
+    options: crate::mcp::call::CallOptions,
 ) -> Result<CallToolResponse, McpError> {
-    let crate::mcp_call::CallOptions {
+    let crate::mcp::call::CallOptions {
         request,
         progress,
         hangup,
@@ -120,7 +120,7 @@ pub async fn call(
     let now = rfc3339(call.started_at_ms);
     let task = Task::new(call.id.clone(), TaskStatus::Working, now.clone(), now)
         .with_ttl_ms(ttl_ms(state))
-        .with_poll_interval_ms(crate::tasks::POLL_INTERVAL_MS)
+        .with_poll_interval_ms(crate::calls::tasks::POLL_INTERVAL_MS)
         .with_status_message("running");
     Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
 }
@@ -138,7 +138,7 @@ pub async fn get(
     let here = state.running.get(task_id);
     let progress = here
         .as_deref()
-        .and_then(crate::running::RunningCall::progress);
+        .and_then(crate::calls::running::RunningCall::progress);
     Ok(GetTaskResult::new(detailed(state, &row, progress, wrap)))
 }
 
@@ -193,7 +193,7 @@ fn detailed(
         rfc3339(row.updated_at_ms),
     )
     .with_ttl_ms(ttl_ms(state))
-    .with_poll_interval_ms(crate::tasks::POLL_INTERVAL_MS);
+    .with_poll_interval_ms(crate::calls::tasks::POLL_INTERVAL_MS);
     let answer: Option<Value> = row
         .result
         .as_deref()

@@ -29,10 +29,13 @@
 //!   empty); `prompts/get` of any name and `resources/read` of any URI are invalid params
 //!   (-32602, with the name or `data.uri`, SEP-2164).
 
+pub mod call;
+pub mod tasks;
+
 use crate::api::invoke::may_invoke;
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
 use crate::error::ApiError;
-use crate::mcp_call::wraps_output;
+use crate::mcp::call::wraps_output;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -120,12 +123,12 @@ pub async fn guard(
                     "the request body is over this endpoint's limit (max_invoke_bytes)",
                 )
             })?;
-        if crate::mcp_call::headers_qualify(&parts.headers)
-            && let Some(call) = crate::mcp_call::parse(&bytes)
+        if crate::mcp::call::headers_qualify(&parts.headers)
+            && let Some(call) = crate::mcp::call::parse(&bytes)
         {
-            return Ok(crate::mcp_call::answer(&state, &caller, call).await);
+            return Ok(crate::mcp::call::answer(&state, &caller, call).await);
         }
-        if let Some(request) = crate::mcp_call::cancelled(&bytes) {
+        if let Some(request) = crate::mcp::call::cancelled(&bytes) {
             // Only the caller's own request: another caller's id names nothing here.
             if let Some(call) = state.running.by_request(&caller.id, &request) {
                 call.control.cancel(MCP_CANCELLED);
@@ -254,16 +257,16 @@ impl ServerHandler for Gateway {
         let progress = context
             .meta
             .get_progress_token()
-            .map(|token| crate::mcp_tasks::progress_notifier(context.peer.clone(), token));
-        let options = crate::mcp_call::CallOptions {
+            .map(|token| crate::mcp::tasks::progress_notifier(context.peer.clone(), token));
+        let options = crate::mcp::call::CallOptions {
             request: request_key,
             progress,
             hangup: Some(context.ct.clone()),
         };
         if tasks {
-            return crate::mcp_tasks::call(&self.state, &caller, name, arguments, options).await;
+            return crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await;
         }
-        crate::mcp_call::call_outcome(&self.state, &caller, name, arguments, options)
+        crate::mcp::call::call_outcome(&self.state, &caller, name, arguments, options)
             .await
             .map(Into::into)
     }
@@ -274,7 +277,7 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
         let caller = caller(&context)?;
-        crate::mcp_tasks::get(&self.state, &caller, &request.task_id).await
+        crate::mcp::tasks::get(&self.state, &caller, &request.task_id).await
     }
 
     async fn cancel_task(
@@ -283,7 +286,7 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let caller = caller(&context)?;
-        crate::mcp_tasks::cancel(&self.state, &caller, &request.task_id).await
+        crate::mcp::tasks::cancel(&self.state, &caller, &request.task_id).await
     }
 
     async fn get_prompt(
@@ -317,7 +320,7 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let caller = caller(&context)?;
-        crate::mcp_tasks::update(&self.state, &caller, &request.task_id).await
+        crate::mcp::tasks::update(&self.state, &caller, &request.task_id).await
     }
 
     async fn on_custom_request(
@@ -353,7 +356,7 @@ impl ServerHandler for Gateway {
         match (method, task_id) {
             ("tasks/update", Some(id)) => {
                 let caller = caller(&context)?;
-                crate::mcp_tasks::update(&self.state, &caller, id).await?;
+                crate::mcp::tasks::update(&self.state, &caller, id).await?;
                 Ok(CustomResult::new(json!({ "resultType": "complete" })))
             }
             _ => Err(McpError::invalid_params(
@@ -374,7 +377,7 @@ impl ServerHandler for Gateway {
 /// MCP tool annotations from the policy cordon enforces: a tool with no network and no
 /// writable mount can change nothing and reach nothing outside (`readOnlyHint: true`,
 /// `openWorldHint: false`); one with network access reaches an open world.
-fn annotations(tool: &crate::live::LiveTool) -> ToolAnnotations {
+fn annotations(tool: &crate::calls::live::LiveTool) -> ToolAnnotations {
     ToolAnnotations::new()
         .read_only(!tool.acts_outside())
         .open_world(!tool.policy.network.allow.is_empty())
@@ -422,7 +425,7 @@ fn mcp_tool(record: &cordon_storage::ToolRecord) -> Option<Tool> {
 mod tests {
     use super::*;
     use crate::api::invoke::InvokeResponse;
-    use crate::mcp_call::call_result;
+    use crate::mcp::call::call_result;
     use cordon_core::Outcome;
 
     #[test]
@@ -481,7 +484,7 @@ mod tests {
             output: Some(output),
             error: None,
             usage: cordon_core::Usage::default(),
-            receipt: crate::audit_log::ReceiptView {
+            receipt: crate::record::audit_log::ReceiptView {
                 log_id: "log".into(),
                 seq: 1,
                 prev_hash: "00".repeat(32),

@@ -2,8 +2,8 @@
 //! identity provider), its roles, and what the policies' `[access]` entries and the quotas ask of
 //! it. Plain data: `auth.rs` makes one from a request.
 
+use crate::callers::oidc::Identity;
 use crate::error::ApiError;
-use crate::oidc::Identity;
 use axum::http::StatusCode;
 use cordon_core::{Action, Role};
 use cordon_storage::ApiKey;
@@ -65,7 +65,7 @@ impl Caller {
     /// Whether the credential the caller authenticated with still holds at `now_ms`: its API
     /// key neither revoked nor expired (`KeyCache::still_valid`), its token not expired. What
     /// outlives its request (an event stream) checks this as it goes.
-    pub fn still_valid(&self, keys: &crate::keycache::KeyCache, now_ms: i64) -> bool {
+    pub fn still_valid(&self, keys: &crate::callers::keycache::KeyCache, now_ms: i64) -> bool {
         match &self.via {
             Via::Key => keys.still_valid(&self.id, now_ms),
             Via::Token {

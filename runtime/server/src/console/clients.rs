@@ -1,7 +1,7 @@
 //! The web console's ways to sign in (`ui.rs`): each issuer with a `client_id`, its endpoints
 //! configured or read from its discovery document, kept ten minutes.
 
-use crate::oidc::{ConsoleClient, Verifier};
+use crate::callers::oidc::{ConsoleClient, Verifier};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 

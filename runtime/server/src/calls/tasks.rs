@@ -8,8 +8,8 @@
 //! task whose lease ran out belongs to a node that died: [`sweep`] ends it as `interrupted`, on
 //! every node every [`SWEEP_EVERY`], and at a node's start for the tasks it left running itself.
 
+use crate::calls::running::{CallEvent, RunningCall};
 use crate::clock::now_ms;
-use crate::running::{CallEvent, RunningCall};
 use crate::state::AppState;
 use cordon_core::{Outcome, Progress};
 use cordon_storage::{ExecutionRecord, NewExecution, TaskRow};

@@ -13,8 +13,8 @@
 //! (Signing on the request tasks instead would stall the async workers on each other for the
 //! length of a signature.)
 
-use crate::committed::Committed;
 use crate::error::ApiError;
+use crate::record::committed::Committed;
 use cordon_storage::{Appended, NewExecution, Prepared, Storage};
 use cordon_trust::SignedBatch;
 use std::sync::Arc;

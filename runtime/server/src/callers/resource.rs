@@ -9,7 +9,7 @@
 //! operator set it (the public URL clients use, e.g. behind a TLS-terminating balancer), else
 //! `http://<Host>/mcp` as this request addressed the server.
 
-use crate::oidc::Verifier;
+use crate::callers::oidc::Verifier;
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -9,7 +9,9 @@
 //! (`[[auth.oidc]]`), their endpoints (configured, or read once from the issuer's discovery
 //! document and kept ten minutes), and this server's resource identifier.
 
-use crate::console_clients::Provider;
+pub mod clients;
+
+use crate::console::clients::Provider;
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 /// The console's files: name, media type, bytes.
 macro_rules! assets {
     ($($name:literal => $kind:literal),* $(,)?) => {
-        &[$(($name, $kind, include_bytes!(concat!("../ui/", $name)) as &[u8])),*]
+        &[$(($name, $kind, include_bytes!(concat!("../../ui/", $name)) as &[u8])),*]
     };
 }
 
@@ -148,7 +150,7 @@ fn origin_of(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::ConsoleClient;
+    use crate::callers::oidc::ConsoleClient;
 
     #[test]
     fn every_asset_is_there_and_the_index_loads_only_local_files() {

@@ -4,9 +4,12 @@
 //! version at once. The readers of the registry are in `state.rs`; following the store is in
 //! `sync.rs`.
 
+pub mod oci_pull;
+pub mod sync;
+
+use crate::calls::live::LiveTool;
 use crate::clock::{now_ms, sha256_hex};
 use crate::error::ApiError;
-use crate::live::LiveTool;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cordon_core::{Limits, Policy};

@@ -17,8 +17,8 @@
 
 use crate::api::execute::admit;
 use crate::api::invoke::InvokeResponse;
-use crate::caller::Caller;
-use crate::running::{CancelOnDrop, HUNG_UP};
+use crate::callers::caller::Caller;
+use crate::calls::running::{CancelOnDrop, HUNG_UP};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};

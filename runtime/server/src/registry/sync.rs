@@ -6,8 +6,8 @@
 //! Compiled code stays a per-node cache: a version first seen in the store is verified and
 //! compiled (or loaded from this node's cache) before this node serves it.
 
+use crate::calls::live::LiveTool;
 use crate::error::{ApiError, ServerError};
-use crate::live::LiveTool;
 use crate::state::AppState;
 use cordon_storage::{Change, ToolRecord};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -189,7 +189,7 @@ pub fn spawn_follower(state: Arc<AppState>) -> Result<(), ServerError> {
 async fn apply(state: &Arc<AppState>, wanted: &BTreeSet<Change>) {
     let everything = wanted.contains(&Change::Everything);
     if everything || wanted.contains(&Change::Tasks) {
-        crate::tasks::check_cancels(state).await;
+        crate::calls::tasks::check_cancels(state).await;
     }
     if everything || wanted.contains(&Change::Keys) {
         state.keys.refresh_now(&state.storage).await;

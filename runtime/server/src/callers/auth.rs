@@ -7,10 +7,10 @@
 //! (or a token whose claims map to no role); each refusal is logged as a security event (never
 //! with the credential itself).
 
-use crate::caller::Caller;
+use crate::callers::caller::Caller;
+use crate::callers::oidc::TokenError;
+use crate::callers::ratelimit::{AfterFailure, Held, TARPIT};
 use crate::error::ApiError;
-use crate::oidc::TokenError;
-use crate::ratelimit::{AfterFailure, Held, TARPIT};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
@@ -43,7 +43,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let ip = crate::client_ip::client_ip(
+        let ip = crate::callers::client_ip::client_ip(
             peer,
             parts
                 .headers
