@@ -89,6 +89,8 @@ fn calls_that_can_act_outside_are_recorded_interrupted_after_a_kill() {
         assert!(Instant::now() < until, "not all running: {status}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Each stored its trace right after it was counted running (one write each).
+    std::thread::sleep(Duration::from_millis(1500));
     let data = s.kill9();
     for call in calls {
         let _ = call.join();

@@ -15,13 +15,13 @@ use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
-use crate::log::ExecutionLog;
+use crate::log::{ExecutionLog, lock};
 use crate::log_verify::StoredCheckpoint;
 use crate::nodes::{NodeRow, NodeStore};
 use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
-use crate::seal::{Sealer, StoredSeal};
+use crate::seal::{ClaimSigner, Sealer, StoredSeal};
 use crate::tasks::{Abandoned, NewTask, TaskRow, TaskStore};
 use std::path::Path;
 use std::sync::Arc;
@@ -86,11 +86,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn seals(&self, after_seq: i64, through_seq: i64) -> Result<Vec<StoredSeal>, StorageError>;
     /// The seal of the group holding link `seq`, if one is kept.
     fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError>;
-    /// The last link that needs no seal (written before this store kept seals).
-    fn sealed_after(&self) -> Result<i64, StorageError>;
+    /// The first link any kept seal covers.
+    fn first_sealed(&self) -> Result<Option<i64>, StorageError>;
+    /// The claim the log key signed when it claimed the store (`seal.rs`), as kept.
+    fn log_claim(&self) -> Result<Option<String>, StorageError>;
     /// Claims the store for the log key `key_id` if no key has claimed it, atomically across
-    /// every node; returns the key that holds the claim (this one, or the first claimant's).
-    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError>;
+    /// every node: under the log's lock, `sign` is given the newest link's number and returns
+    /// the signed claim to keep. Returns the key that holds the claim (this one, or the first
+    /// claimant's).
+    fn claim_log_key(&self, key_id: &str, sign: &ClaimSigner<'_>) -> Result<String, StorageError>;
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError>;
     /// The execution at sequence number `seq`, if that link is one.
     fn execution_at(&self, seq: i64) -> Result<Option<ExecutionRecord>, StorageError>;
@@ -367,11 +371,15 @@ impl Storage for Embedded {
     fn seal_covering(&self, seq: i64) -> Result<Option<StoredSeal>, StorageError> {
         self.log.seal_covering(seq)
     }
-    fn sealed_after(&self) -> Result<i64, StorageError> {
-        self.log.sealed_after()
+    fn first_sealed(&self) -> Result<Option<i64>, StorageError> {
+        Ok(lock(&self.log.reader)
+            .query_row("SELECT MIN(first_seq) FROM seals", [], |r| r.get(0))?)
     }
-    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
-        self.log.claim_log_key(key_id)
+    fn log_claim(&self) -> Result<Option<String>, StorageError> {
+        self.log.log_claim()
+    }
+    fn claim_log_key(&self, key_id: &str, sign: &ClaimSigner<'_>) -> Result<String, StorageError> {
+        self.log.claim_log_key(key_id, sign)
     }
     fn execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StorageError> {
         self.log.get(id)

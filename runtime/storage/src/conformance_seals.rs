@@ -53,18 +53,28 @@ pub(crate) fn seals_are_kept_with_their_groups_and_one_key_claims_the_log(
     assert_eq!(s.seals(0, i64::MAX).unwrap(), vec![]);
     // Two handles claim at once: exactly one key holds the claim, and both are told which.
     let (first, second) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| s.claim_log_key("ed25519:first").unwrap());
-        let b = scope.spawn(|| other.claim_log_key("ed25519:second").unwrap());
+        let a = scope.spawn(|| {
+            s.claim_log_key("ed25519:first", &|head| Ok(format!("first after {head}")))
+                .unwrap()
+        });
+        let b = scope.spawn(|| {
+            other
+                .claim_log_key("ed25519:second", &|head| Ok(format!("second after {head}")))
+                .unwrap()
+        });
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(first, second, "both handles see the one holder");
     assert!(first == "ed25519:first" || first == "ed25519:second");
-    assert_eq!(s.claim_log_key("ed25519:third").unwrap(), first);
+    // Held: a later claimant is told who holds it, and its signer is not asked.
     assert_eq!(
-        s.sealed_after().unwrap(),
-        2,
-        "the two links before the claim"
+        s.claim_log_key("ed25519:third", &|_| Err("not asked".into()))
+            .unwrap(),
+        first
     );
+    // The winner's signed claim is kept, over the two links before it.
+    let claim = other.log_claim().unwrap().unwrap();
+    assert_eq!(claim, format!("{} after 2", &first["ed25519:".len()..]));
 
     // Once claimed, an append without a sealer is refused, and nothing is stored.
     let (head, _) = s.head().unwrap();
@@ -115,6 +125,7 @@ pub(crate) fn seals_are_kept_with_their_groups_and_one_key_claims_the_log(
     assert_eq!(other.seal_covering(4).unwrap().unwrap().last_seq, 5);
     assert_eq!(other.seal_covering(6).unwrap().unwrap().first_seq, 6);
     assert_eq!(other.seal_covering(2).unwrap(), None, "before the claim");
+    assert_eq!(other.first_sealed().unwrap(), Some(3));
     assert_eq!(other.seal_covering(7).unwrap(), None, "not written yet");
 
     // A sealer that fails aborts the append: nothing stored, nothing sealed.

@@ -310,18 +310,18 @@ impl ExecutionLog {
             .filter(|s| s.first_seq <= seq))
     }
 
-    /// The last link that needs no seal.
-    pub fn sealed_after(&self) -> Result<i64, StorageError> {
-        let conn = lock(&self.reader);
-        Self::meta(&conn, "sealed_after")?.map_or(Ok(0), |v| {
-            v.parse()
-                .map_err(|_| StorageError::Corrupt("meta sealed_after".into()))
-        })
+    /// The signed claim of the log's key, as kept.
+    pub fn log_claim(&self) -> Result<Option<String>, StorageError> {
+        Self::meta(&lock(&self.reader), "log_claim")
     }
 
     /// Claims the log for `key_id` unless a key already holds it; returns the holder. The
-    /// first claim also marks every link already written as needing no seal.
-    pub fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
+    /// first claim keeps `sign`'s statement over the newest link's number.
+    pub fn claim_log_key(
+        &self,
+        key_id: &str,
+        sign: &crate::seal::ClaimSigner<'_>,
+    ) -> Result<String, StorageError> {
         let mut w = lock(&self.writer);
         let tx = w
             .conn
@@ -329,9 +329,10 @@ impl ExecutionLog {
         if let Some(holder) = Self::meta(&tx, "log_key")? {
             return Ok(holder);
         }
-        Self::set_meta(&tx, "log_key", key_id)?;
         let (head, _) = Self::head_of(&tx)?;
-        Self::set_meta(&tx, "sealed_after", &head.to_string())?;
+        let claim = sign(head).map_err(StorageError::Seal)?;
+        Self::set_meta(&tx, "log_key", key_id)?;
+        Self::set_meta(&tx, "log_claim", &claim)?;
         tx.commit()?;
         Ok(key_id.to_owned())
     }

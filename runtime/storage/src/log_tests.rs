@@ -771,32 +771,29 @@ fn a_version_6_log_gains_the_credentials_column_and_keeps_verifying() {
 }
 
 #[test]
-fn a_version_10_log_gains_seals_and_its_links_need_none() {
+fn a_version_10_log_gains_seals_and_is_claimed_over_its_links() {
     let db = temp_db("v10");
     let log = ExecutionLog::open(&db).unwrap();
     log.append(&[exec(1, "echo", Outcome::Ok), exec(2, "echo", Outcome::Ok)])
         .unwrap();
     drop(log);
-    // As version 10 left it: no seals, no mark.
+    // As version 10 left it: no seals.
     Connection::open(&db)
         .unwrap()
-        .execute_batch(
-            "DROP TABLE seals;
-             DELETE FROM meta WHERE key = 'sealed_after';
-             PRAGMA user_version = 10;",
-        )
+        .execute_batch("DROP TABLE seals; PRAGMA user_version = 10;")
         .unwrap();
     let log = ExecutionLog::open(&db).unwrap();
-    assert_eq!(log.sealed_after().unwrap(), 2, "the links written before");
     assert_eq!(log.seals(0, i64::MAX).unwrap(), vec![]);
-    // Opening again changes nothing; a fresh log needs seals from its first link.
-    assert_eq!(ExecutionLog::open(&db).unwrap().sealed_after().unwrap(), 2);
-    assert_eq!(
-        ExecutionLog::open(&temp_db("v11-fresh"))
-            .unwrap()
-            .sealed_after()
-            .unwrap(),
-        0
-    );
+    assert_eq!(log.log_claim().unwrap(), None);
+    // The first claim signs over the links written so far; a second keeps the first.
+    let holder = log
+        .claim_log_key("ed25519:a", &|head| Ok(format!("claimed after {head}")))
+        .unwrap();
+    assert_eq!(holder, "ed25519:a");
+    let holder = log
+        .claim_log_key("ed25519:b", &|_| Err("not asked".into()))
+        .unwrap();
+    assert_eq!(holder, "ed25519:a");
+    assert_eq!(log.log_claim().unwrap().as_deref(), Some("claimed after 2"));
     assert!(log.verify(&[]).unwrap().intact);
 }

@@ -21,7 +21,7 @@
 //!   and running and recently finished calls (`tasks`, `tasks.rs`);
 //! - version 10: the nodes sharing the store, as each reports itself (`nodes`, `nodes.rs`);
 //! - version 11: the seal of each group of links, signed with the log key before the group
-//!   commits (`seals`, `seal.rs`); links written before need none (`meta.sealed_after`).
+//!   commits (`seals`, `seal.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -293,21 +293,6 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN progress_reports INTEGER;")?;
     }
     tx.execute_batch(TABLES)?;
-    // 10 -> 11: links from here on are sealed; those already written need no seal (the newest
-    // link's number, or the retention anchor's when every link was pruned).
-    if version < 11 {
-        tx.execute(
-            "INSERT INTO meta (key, value)
-             SELECT 'sealed_after', CAST(MAX(
-                 COALESCE((SELECT MAX(seq) FROM executions), 0),
-                 COALESCE((SELECT MAX(seq) FROM events), 0),
-                 COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'anchor_seq'), 0)
-             ) AS TEXT)
-             WHERE true
-             ON CONFLICT(key) DO NOTHING",
-            [],
-        )?;
-    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

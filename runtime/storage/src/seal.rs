@@ -9,11 +9,12 @@
 //! hashes. So the server checks the seals of everything a checkpoint or a receipt is about to
 //! vouch for, and refuses to sign over a link that no seal covers as it is.
 //!
-//! Links written before a key claimed the store need none: `sealed_after` (in the store's meta)
-//! is the last of them. It is the head when the schema got the `seals` table (a log written
-//! before seals existed), and again when the first node's log key claims the store (the keys
-//! an operator made before any node started). Once a key holds the claim, an append without a
-//! sealer is refused by the store itself.
+//! Links written before a key claimed the store need none (a log written before seals existed,
+//! the keys an operator made before the first node started). The first node's key claims the
+//! store under the log's lock: the store keeps the key id and the *claim*, a statement the key
+//! signs naming the log and the last link before the claim. A database writer cannot move that
+//! mark (it would need the key), so the server reads it only through the claim's signature. Once
+//! a key holds the claim, an append without a sealer is refused by the store itself.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -23,6 +24,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 pub trait Sealer: Send + Sync + std::fmt::Debug {
     fn seal(&self, first_seq: i64, hashes: &[&str]) -> Result<String, String>;
 }
+
+/// Signs the claim of a store for a log key, given the newest link's number then.
+pub type ClaimSigner<'a> = dyn Fn(i64) -> Result<String, String> + 'a;
 
 /// A kept seal: links `first_seq..=last_seq` and the statement signed over their hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]

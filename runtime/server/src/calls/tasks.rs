@@ -271,10 +271,25 @@ pub async fn sweep(state: &Arc<AppState>, mine: bool) {
             continue;
         };
         record.finished_at_ms = now_ms().max(record.started_at_ms);
+        // The record prepared at the start is taken only as an interruption of this task: a
+        // row written into the store by hand cannot make the log vouch for a call that ended
+        // some other way.
+        if record.id != task.id {
+            tracing::error!(target: "cordon::security", execution_id = task.id, "an abandoned task's record names another execution; not recorded");
+            continue;
+        }
+        record.outcome = Outcome::Interrupted;
+        record.output_sha256 = None;
+        record.error =
+            Some("interrupted: the node running the call stopped before it ended".into());
         // Its record may be in the log already (the run appended it, then could not store its
         // answer): then the task ends with what the record says, and nothing is appended again.
+        // A store that cannot say waits for the next sweep.
         let looking = task.id.clone();
-        if let Ok(Some(existing)) = state.db(move |s| s.execution(&looking)).await {
+        let Ok(existing) = state.db(move |s| s.execution(&looking)).await else {
+            continue;
+        };
+        if let Some(existing) = existing {
             let e = &existing.execution;
             let answer = serde_json::json!({
                 "execution_id": e.id,

@@ -140,26 +140,69 @@ pub fn load_key(
         (PrivateKey::generate()?, true)
     };
     let ours = key.key_id().to_string();
-    let holder = storage.claim_log_key(signed_by.as_deref().unwrap_or(&ours))?;
-    if holder != ours {
-        return Err(AuditError::Key(if new {
-            format!(
-                "no log key at {}, and this store's audit log is signed by {holder} (this node would have made {ours}): give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
-                path.display()
-            )
-        } else {
-            format!(
-                "the log key at {} is {ours}, but this store's audit log is signed by {holder}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
-                path.display()
-            )
-        }));
+    let other_key = |by: &str| {
+        AuditError::Key(format!(
+            "the log key at {} is {ours}, but this store's audit log is signed by {by}: every node sharing a store must hold the key that signed it (copy it from a node that has it, or point --log-key at it)",
+            path.display()
+        ))
+    };
+    // A store signed before claims were kept belongs to the key of its checkpoints.
+    if let Some(by) = &signed_by
+        && *by != ours
+    {
+        return Err(other_key(by));
     }
+    let log_id = storage.log_id()?;
+    // A new key is written (to a file of its own) before it claims the store, so a store is
+    // never claimed by a key that exists nowhere; it takes its place only if its claim won.
+    let pending = path.with_extension("key.new");
     if new {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| AuditError::Key(format!("cannot create {}: {e}", dir.display())))?;
         }
-        key.write_new(path)?;
+        let _ = std::fs::remove_file(&pending);
+        key.write_new(&pending)?;
+    }
+    // A store that kept seals was claimed before: its claim is gone from the database, and a
+    // new one would cover whatever was rewritten meanwhile.
+    let first_sealed = storage.first_sealed()?;
+    let claimed = storage.claim_log_key(&ours, &|head| {
+        if let Some(first) = first_sealed {
+            return Err(format!(
+                "this store holds seals from link {first} on but no claim by its log key: the claim was removed from the database; restore the database from a backup (a new claim would cover what was changed)"
+            ));
+        }
+        crate::record::sealed::LogClaim::sign(&key, &log_id, head)
+    });
+    let holder = match claimed {
+        Ok(holder) => holder,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(e.into());
+        }
+    };
+    if holder != ours {
+        let _ = std::fs::remove_file(&pending);
+    }
+    if holder != ours {
+        return Err(if new {
+            AuditError::Key(format!(
+                "no log key at {}, and this store's audit log is signed by {holder} (this node would have made {ours}): give this node that key (copy the key file from a node that has it, or point --log-key at it); a new key would make checkpoints no auditor can verify",
+                path.display()
+            ))
+        } else {
+            other_key(&holder)
+        });
+    }
+    if new {
+        std::fs::rename(&pending, path).map_err(|e| {
+            AuditError::Key(format!(
+                "cannot move the new log key {} to {}: {e}; move it there by hand (it holds this store's claim)",
+                pending.display(),
+                path.display()
+            ))
+        })?;
         tracing::info!(target: "cordon::admin", key = %key.key_id(), path = %path.display(), "created the audit log key");
     }
     Ok(key)
@@ -196,30 +239,38 @@ impl AuditLog {
     pub fn checkpoint(&self, storage: &dyn Storage) -> Result<Option<Signed>, AuditError> {
         let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         let (size, head) = storage.head()?;
-        if size == 0 || latest.as_ref().is_some_and(|c| c.size >= size) {
+        if size == 0 {
             return Ok(None);
         }
-        // Another node sharing the store may have made a newer one since.
+        // The newest kept checkpoint (another node sharing the store may have made it), taken
+        // only as the key signed it; then only what the key sealed when it was committed, as
+        // it was committed, from where that checkpoint left off.
         *latest = storage.latest_checkpoint()?;
-        if latest.as_ref().is_some_and(|c| c.size >= size) {
-            return Ok(None);
-        }
-        // Only what the key sealed when it was committed, as it was committed.
-        let after = latest
-            .as_ref()
-            .map_or((0, None), |c| (c.size, Some(c.head.clone())));
-        if let Err(e) = crate::record::sealed::check_range(
-            storage,
-            &self.key_id,
-            &self.log_id,
-            after,
-            (size, &head),
-        ) {
-            let e = AuditError::from(e);
-            if let AuditError::Tampered { seq, why } = &e {
-                self.report_tampered(storage, *seq, why);
+        let checked =
+            crate::record::sealed::checked_start(&self.key_id, &self.log_id, latest.as_ref())
+                .and_then(|after| {
+                    if after.0 >= size {
+                        return Ok(false);
+                    }
+                    crate::record::sealed::check_range(
+                        storage,
+                        &self.key_id,
+                        &self.log_id,
+                        after,
+                        (size, &head),
+                    )
+                    .map(|()| true)
+                });
+        match checked {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                let e = AuditError::from(e);
+                if let AuditError::Tampered { seq, why } = &e {
+                    self.report_tampered(storage, *seq, why);
+                }
+                return Err(e);
             }
-            return Err(e);
         }
         let time_ms = now_ms();
         let signed = Checkpoint {
@@ -395,19 +446,21 @@ impl AuditLog {
     pub fn check_tail(&self, storage: &dyn Storage) -> Result<Option<(i64, String)>, AuditError> {
         let (size, head) = storage.head()?;
         let latest = storage.latest_checkpoint()?;
-        let after = latest
-            .as_ref()
-            .map_or((0, None), |c| (c.size, Some(c.head.clone())));
-        if size <= after.0 {
-            return Ok(None);
-        }
-        match crate::record::sealed::check_range(
-            storage,
-            &self.key_id,
-            &self.log_id,
-            after,
-            (size, &head),
-        ) {
+        let checked =
+            crate::record::sealed::checked_start(&self.key_id, &self.log_id, latest.as_ref())
+                .and_then(|after| {
+                    if after.0 >= size {
+                        return Ok(());
+                    }
+                    crate::record::sealed::check_range(
+                        storage,
+                        &self.key_id,
+                        &self.log_id,
+                        after,
+                        (size, &head),
+                    )
+                });
+        match checked {
             Ok(()) => Ok(None),
             Err(crate::record::sealed::SealError::Tampered { seq, why }) => Ok(Some((seq, why))),
             Err(e) => Err(e.into()),

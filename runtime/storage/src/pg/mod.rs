@@ -44,8 +44,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
 /// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
 /// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
-/// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`; links
-/// written before need none: `cordon_meta.sealed_after`).
+/// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`).
 pub const PG_SCHEMA_VERSION: i64 = 7;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
@@ -351,11 +350,6 @@ impl Postgres {
                  ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;",
             )
             .map_err(migration_refused)?;
-            // 6 -> 7: links from here on are sealed; those already written need none.
-            if meta(&mut tx, "sealed_after")?.is_none() {
-                let (head, _) = log::head(&mut tx)?;
-                set_meta(&mut tx, "sealed_after", &head.to_string())?;
-            }
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
         }
         tx.commit()?;
@@ -668,25 +662,32 @@ impl Storage for Postgres {
             .map(|r| seal_of(&r))
             .filter(|s| s.first_seq <= seq))
     }
-    fn sealed_after(&self) -> Result<i64, StorageError> {
-        let mut c = self.conn()?;
-        meta(&mut *c, "sealed_after")?.map_or(Ok(0), |v| {
-            v.parse()
-                .map_err(|_| StorageError::Corrupt("cordon_meta sealed_after".into()))
-        })
+    fn first_sealed(&self) -> Result<Option<i64>, StorageError> {
+        Ok(self
+            .conn()?
+            .query_one("SELECT MIN(first_seq) FROM seals", &[])?
+            .get(0))
     }
-    fn claim_log_key(&self, key_id: &str) -> Result<String, StorageError> {
+    fn log_claim(&self) -> Result<Option<String>, StorageError> {
+        meta(&mut *self.conn()?, "log_claim")
+    }
+    fn claim_log_key(
+        &self,
+        key_id: &str,
+        sign: &crate::seal::ClaimSigner<'_>,
+    ) -> Result<String, StorageError> {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         // Under the log's lock: of nodes claiming at the same moment exactly one finds no
-        // claim, and no link is appended between its claim and the head it reads.
+        // claim, and no link is appended between the head it reads and its claim.
         log::lock(&mut tx)?;
         if let Some(holder) = meta(&mut tx, "log_key")? {
             return Ok(holder);
         }
-        set_meta(&mut tx, "log_key", key_id)?;
         let (head, _) = log::head(&mut tx)?;
-        set_meta(&mut tx, "sealed_after", &head.to_string())?;
+        let claim = sign(head).map_err(StorageError::Seal)?;
+        set_meta(&mut tx, "log_key", key_id)?;
+        set_meta(&mut tx, "log_claim", &claim)?;
         tx.commit()?;
         Ok(key_id.to_owned())
     }
