@@ -488,6 +488,31 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         servers.push(("baseline, durable log".to_owned(), p, key));
     }
 
+    // The same echo under a policy that lets it reach the network (it never does): each call
+    // is stored as a task before it runs, so a crash under it is still recorded.
+    let outside_index = {
+        let (dir, key) = setup.data_dir("tp-outside");
+        let policies = dir.join("policies");
+        std::fs::create_dir_all(&policies).unwrap();
+        std::fs::write(
+            policies.join("echo.toml"),
+            "[network]\nallow = [\"https://example.com\"]\n",
+        )
+        .unwrap();
+        let p = Process::cordon(
+            &dir,
+            &[
+                "--durable-log",
+                "true",
+                "--policies",
+                policies.to_str().unwrap(),
+            ],
+        );
+        publish(rt, &p.addr, &key, &echo);
+        servers.push(("cordon, echo may act outside".to_owned(), p, key));
+        servers.len()
+    };
+
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len() + 1];
     // Per server: CPU seconds it used during its rounds, and the calls it answered.
     let mut cpu: Vec<(f64, u64)> = vec![(0.0, 0); servers.len()];
@@ -602,6 +627,12 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
             d / median(rates[pg_index + 1].clone())
         );
     }
+    println!(
+        "ratio echo that may act outside / durable: {:.2}  (a task stored before each call, ended after); server CPU per call {:.0} vs {:.0} us",
+        median(rates[outside_index].clone()) / d,
+        us_per_call(cpu[outside_index - 1]),
+        us_per_call(cpu[0])
+    );
     cost_per_call(rt, &bare, &servers[0].1, &servers[0].2);
     bare.stop();
     for (_, p, _) in servers {
