@@ -257,3 +257,37 @@ fn ctrl_c_stops_a_running_tool_which_is_reported_cancelled_with_its_usage() {
         "{report}"
     );
 }
+
+/// Errors a first-time user meets say how to get past them.
+#[test]
+fn first_errors_name_their_fix() {
+    // `cordon run` with no trust store names both ways forward.
+    let out = cordon(&["run", guests::ECHO, "--input", "{}"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--trust FILE") && err.contains("--allow-unsigned"),
+        "{err}"
+    );
+    // A client command with no API key names the variable and where a key comes from.
+    let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args([
+            "invoke",
+            "echo",
+            "--input",
+            "{}",
+            "--server",
+            "http://127.0.0.1:9",
+        ])
+        .env_remove("CORDON_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CORDON_API_KEY is not set")
+            && err.contains("cordon keys create")
+            && err.contains("admin.key"),
+        "{err}"
+    );
+}

@@ -26,6 +26,20 @@ fn publish_invoke_and_the_execution_record_round_trip() {
     assert_eq!(result["outcome"], "ok");
     assert_eq!(result["output"]["words"], 3);
     let id = result["execution_id"].as_str().unwrap();
+    // A tool that is not there is named as asked, with or without a version.
+    let (status, missing) = s.json("POST", "/v1/tools/nope/invoke", Some(&f.invoker), b"{}");
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["message"], "no tool nope");
+    let (_, missing) = s.json(
+        "POST",
+        "/v1/tools/nope/invoke?version=1.0.0",
+        Some(&f.invoker),
+        b"{}",
+    );
+    assert_eq!(
+        missing["error"]["message"], "no tool nope 1.0.0",
+        "{missing}"
+    );
 
     let (status, record) = s.json(
         "GET",

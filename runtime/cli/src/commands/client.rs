@@ -28,7 +28,9 @@ pub struct PublishArgs {
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
+    /// The tool to call, by its published name (`cordon tools` lists them).
     pub name: String,
+    /// The tool's input: one JSON value, as its input schema asks (`'{"text":"hi"}'`).
     #[arg(long)]
     pub input: String,
     /// A specific version (default: the newest).
@@ -189,7 +191,11 @@ pub(crate) fn agent() -> ureq::Agent {
 }
 
 pub(crate) fn key() -> anyhow::Result<String> {
-    std::env::var(API_KEY_VAR).with_context(|| format!("set {API_KEY_VAR} to an API key"))
+    std::env::var(API_KEY_VAR).map_err(|_| {
+        anyhow::anyhow!(
+            "{API_KEY_VAR} is not set: export {API_KEY_VAR}=<an API key> (the one scripts/demo.sh printed, in <data>/admin.key; or make one with `cordon keys create --name NAME --role ROLE --data DIR`)"
+        )
+    })
 }
 
 /// Prints the JSON answer; exit code 0 for 2xx, 1 otherwise.

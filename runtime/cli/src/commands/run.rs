@@ -28,7 +28,7 @@ pub struct RunArgs {
     pub json: bool,
     /// Trust store that must vouch for the tool's signature: a TOML file or a directory of
     /// `<publisher>.pub` files.
-    #[arg(long, env = "CORDON_TRUST", required_unless_present = "allow_unsigned")]
+    #[arg(long, env = "CORDON_TRUST")]
     pub trust: Option<PathBuf>,
     /// Run without checking the signature. A local development escape hatch: the server has
     /// no such option.
@@ -104,7 +104,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 publishers: policy.publishers.as_deref(),
             }
         }
-        (None, false) => anyhow::bail!("give --trust to verify the signature, or --allow-unsigned"),
+        (None, false) => anyhow::bail!(
+            "no trust store to check the tool's signature with: give --trust FILE (a trust.toml, or a directory of <publisher>.pub files), or --allow-unsigned to run a tool you built yourself without checking it"
+        ),
     };
     let admitted = admit(&sandbox, &bytes, check, &limits)
         .await

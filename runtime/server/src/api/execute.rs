@@ -127,9 +127,12 @@ pub async fn admit(
     transport: &'static str,
 ) -> Result<Admitted, ApiError> {
     caller.require(Action::Invoke)?;
-    let tool = state
-        .find(name, version)
-        .ok_or_else(|| ApiError::not_found(format!("no tool {name} {}", version.unwrap_or(""))))?;
+    let tool = state.find(name, version).ok_or_else(|| {
+        ApiError::not_found(match version {
+            Some(v) => format!("no tool {name} {v}"),
+            None => format!("no tool {name}"),
+        })
+    })?;
     if let Some(reason) = state.quarantine_reason(name) {
         return Err(ApiError::new(
             StatusCode::LOCKED,
