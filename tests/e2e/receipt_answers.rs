@@ -68,6 +68,14 @@ fn every_field_of_an_answer_is_checked_against_its_signed_record() {
         ),
         "{out}"
     );
+    // The same answer with a second `output` in front (a reader keeping the first of two
+    // keys would see it): refused, not checked on the last.
+    let text = std::fs::read_to_string(dir.join("a.json")).unwrap();
+    let doubled = text.replacen('{', "{\"output\": {\"forged\": true},", 1);
+    std::fs::write(dir.join("doubled.json"), doubled).unwrap();
+    let (code, out) = verify(&dir.join("doubled.json"), &key);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("duplicate"), "{out}");
     assert!(!out.contains("not covered"), "{out}");
 
     // Each field changed: refused, naming it (the receipt itself is untouched and valid).

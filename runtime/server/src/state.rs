@@ -56,6 +56,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Appends to the execution log with group commit.
     pub journal: Journal,
+    /// Stores and ends tasks with group commit (`calls/task_writer.rs`).
+    pub task_writer: crate::calls::task_writer::TaskWriter,
     /// The log key and signed checkpoints.
     pub audit: Arc<AuditLog>,
     pub trust: TrustStore,
@@ -119,6 +121,8 @@ impl AppState {
         storage.set_sealer(audit.clone());
         Ok(AppState {
             journal: Journal::start(storage.clone()).map_err(ServerError::Threads)?,
+            task_writer: crate::calls::task_writer::TaskWriter::start(storage.clone())
+                .map_err(ServerError::Threads)?,
             keys: Arc::new(KeyCache::load(&*storage)?),
             audit,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),

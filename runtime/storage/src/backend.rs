@@ -22,7 +22,7 @@ use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use crate::seal::{ClaimSigner, Sealer, StoredSeal};
-use crate::tasks::{Abandoned, NewTask, TaskRow, TaskStore};
+use crate::tasks::{Abandoned, NewTask, TaskEnd, TaskRow, TaskStore};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -157,6 +157,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Records a call that starts.
     fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError>;
+    /// Several calls that start, in one transaction (one commit for all of them).
+    fn tasks_start(&self, tasks: &[NewTask<'_>]) -> Result<(), StorageError>;
+    /// Several running tasks ended, in one transaction; for each, whether it was still
+    /// running (see [`Storage::task_finish`]).
+    fn tasks_finish(&self, ends: &[TaskEnd<'_>]) -> Result<Vec<bool>, StorageError>;
     /// Renews a running task's lease, with its newest progress if given; returns who asked
     /// for it to stop, if anyone has.
     fn task_touch(
@@ -457,6 +462,12 @@ impl Storage for Embedded {
     }
     fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError> {
         self.tasks.start(task)
+    }
+    fn tasks_start(&self, tasks: &[NewTask<'_>]) -> Result<(), StorageError> {
+        self.tasks.start_many(tasks)
+    }
+    fn tasks_finish(&self, ends: &[TaskEnd<'_>]) -> Result<Vec<bool>, StorageError> {
+        self.tasks.finish_many(ends)
     }
     fn task_touch(
         &self,

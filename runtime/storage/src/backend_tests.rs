@@ -70,6 +70,13 @@ fn conformance_tasks() {
 }
 
 #[test]
+fn conformance_task_batches() {
+    let (dir, s) = fresh("task-batches");
+    crate::conformance_batches::tasks_start_and_end_in_batches(&s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_seals() {
     let (dir, s) = fresh("seals-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -18,6 +18,8 @@ mod checks;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod conformance_batches;
+#[cfg(test)]
 mod conformance_seals;
 mod error;
 mod event_row;
@@ -52,4 +54,4 @@ pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
 pub use seal::{Sealer, StoredSeal};
 pub use secrets::{SecretError, SecretStore};
-pub use tasks::{Abandoned, NewTask, TaskRow, TaskStore};
+pub use tasks::{Abandoned, NewTask, TaskEnd, TaskRow, TaskStore};

@@ -7,6 +7,16 @@
 //! execution it prepared at the start). Cancellation is a mark in the row (who asked), which
 //! the running node reads at its next renewal or on the change announcement that follows.
 
+/// How a running task ends (see [`crate::Storage::tasks_finish`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskEnd<'a> {
+    pub id: &'a str,
+    pub outcome: &'a str,
+    pub result: &'a str,
+    pub now_ms: i64,
+    pub expires_at_ms: i64,
+}
+
 /// A task as it starts.
 #[derive(Debug, Clone)]
 pub struct NewTask<'a> {
@@ -102,6 +112,54 @@ impl TaskStore {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Several tasks in one transaction (one commit for all).
+    pub fn start_many(&self, tasks: &[NewTask<'_>]) -> Result<(), crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for t in tasks {
+            tx.prepare_cached(
+                "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
+                 lease_until, interrupted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+            )?
+            .execute(rusqlite::params![
+                t.id,
+                t.caller,
+                t.tool,
+                t.version,
+                t.node,
+                t.now_ms,
+                t.lease_until_ms,
+                t.interrupted
+            ])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Several tasks ended in one transaction; whether each was still running.
+    pub fn finish_many(&self, ends: &[TaskEnd<'_>]) -> Result<Vec<bool>, crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(ends.len());
+        for e in ends {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE tasks SET outcome = ?2, result = ?3, updated_at = ?4, expires_at = ?5,
+                     interrupted = NULL WHERE id = ?1 AND outcome IS NULL",
+                )?
+                .execute(rusqlite::params![
+                    e.id,
+                    e.outcome,
+                    e.result,
+                    e.now_ms,
+                    e.expires_at_ms
+                ])?;
+            out.push(n == 1);
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     pub fn start(&self, t: &NewTask<'_>) -> Result<(), crate::StorageError> {

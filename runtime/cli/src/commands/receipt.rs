@@ -80,8 +80,10 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
     let key = parse_key(&args.key)?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let value: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", args.file.display()))?;
+    // Duplicate keys are refused: a reader keeping the first of two would see another answer
+    // than the one checked.
+    let value: Value = cordon_core::json::parse_input(text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{} is not JSON this can check: {e}", args.file.display()))?;
     let Some((shape, found)) = answer::locate(&value) else {
         anyhow::bail!(
             "{} holds no receipt (neither a receipt, nor an answer with `receipt`, nor an MCP result with `_meta[\"cordon/receipt\"]`, nor a finished task with `result.receipt`)",
@@ -194,7 +196,18 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<ExitCode> {
         }
         _ => {
             for p in &problems {
-                println!("invalid: {p}");
+                // Names and values come from the file: control characters are shown escaped.
+                let shown: String = p
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect();
+                println!("invalid: {shown}");
             }
             Ok(ExitCode::from(1))
         }

@@ -274,8 +274,10 @@ impl Checker<'_> {
             plain
                 && match &expected_error {
                     Some(e) => text == e,
-                    None => serde_json::from_str::<Value>(text)
-                        .is_ok_and(|v| self.structured_matches(&v)),
+                    // The text exactly as the server writes it (compact JSON, no duplicate
+                    // key): what any reader of the text sees is what was checked.
+                    None => cordon_core::json::parse_input(text.as_bytes())
+                        .is_ok_and(|v| v.to_string() == text && self.structured_matches(&v)),
                 }
         };
         if claimed.is_array() && blocks.iter().all(block_ok) {

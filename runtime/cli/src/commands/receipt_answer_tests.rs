@@ -156,6 +156,17 @@ fn an_mcp_result_is_checked_with_its_meta_and_content() {
     let mut r = mcp_ok(json!({"message": "hi"}));
     r["content"][0]["text"] = json!("all fine");
     assert!(problems(Shape::McpResult, &r, &ok_record())[0].contains("`content`"));
+    // A text that parses to the same value but reads otherwise: a duplicate key (a reader
+    // keeping the first sees another message), or another spelling of the same JSON.
+    for text in [
+        r#"{"message":"transfer approved","message":"hi"}"#,
+        r#"{ "message": "hi" }"#,
+    ] {
+        let mut r = mcp_ok(json!({"message": "hi"}));
+        r["content"][0]["text"] = json!(text);
+        let p = problems(Shape::McpResult, &r, &ok_record());
+        assert!(p.len() == 1 && p[0].contains("`content`"), "{text}: {p:?}");
+    }
 }
 
 #[test]

@@ -23,7 +23,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use cordon_core::{Action, Execution, Grants, Outcome, Usage};
 use cordon_sandbox::ProgressSink;
-use cordon_storage::{NewExecution, NewTask};
+use cordon_storage::NewExecution;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
@@ -310,17 +310,16 @@ impl Admitted {
         );
         let lease_until = now.saturating_add(crate::calls::tasks::LEASE.as_millis() as i64);
         self.state
-            .db(move |s| {
-                s.task_start(&NewTask {
-                    id: &id,
-                    caller: &caller,
-                    tool: &tool,
-                    version: &version,
-                    node: &node,
-                    now_ms: now,
-                    lease_until_ms: lease_until,
-                    interrupted: &interrupted,
-                })
+            .task_writer
+            .begin(crate::calls::task_writer::Starting {
+                id,
+                caller,
+                tool,
+                version,
+                node,
+                now_ms: now,
+                lease_until_ms: lease_until,
+                interrupted,
             })
             .await
     }

@@ -5,4 +5,5 @@
 
 pub mod live;
 pub mod running;
+pub mod task_writer;
 pub mod tasks;

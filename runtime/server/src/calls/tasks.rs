@@ -212,9 +212,15 @@ pub async fn check_cancels(state: &Arc<AppState>) {
 pub async fn finish(state: &Arc<AppState>, id: &str, outcome: Outcome, answer: &serde_json::Value) {
     let now = now_ms();
     let expires = now.saturating_add(state.settings.async_result_ttl.as_millis() as i64);
-    let (id, text) = (id.to_owned(), answer.to_string());
     let kept = state
-        .db(move |s| s.task_finish(&id, outcome.as_str(), &text, now, expires))
+        .task_writer
+        .end(crate::calls::task_writer::Ending {
+            id: id.to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            result: answer.to_string(),
+            now_ms: now,
+            expires_at_ms: expires,
+        })
         .await;
     match kept {
         Ok(true) => {}
@@ -230,11 +236,17 @@ pub async fn finish(state: &Arc<AppState>, id: &str, outcome: Outcome, answer: &
 pub async fn finish_guarded(state: &Arc<AppState>, id: &str, outcome: Outcome) {
     let now = now_ms();
     let answer = serde_json::json!({ "execution_id": id, "outcome": outcome }).to_string();
-    let id = id.to_owned();
-    if let Err(e) = state
-        .db(move |s| s.task_finish(&id, outcome.as_str(), &answer, now, now))
-        .await
-    {
+    let ended = state
+        .task_writer
+        .end(crate::calls::task_writer::Ending {
+            id: id.to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            result: answer,
+            now_ms: now,
+            expires_at_ms: now,
+        })
+        .await;
+    if let Err(e) = ended {
         tracing::warn!(error = %e.message, "cannot end a finished call's task; the sweep ends it by its record");
     }
 }

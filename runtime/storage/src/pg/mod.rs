@@ -862,6 +862,12 @@ impl Storage for Postgres {
     fn task_start(&self, task: &NewTask<'_>) -> Result<(), StorageError> {
         self.start_task(task)
     }
+    fn tasks_start(&self, tasks: &[NewTask<'_>]) -> Result<(), StorageError> {
+        self.start_tasks(tasks)
+    }
+    fn tasks_finish(&self, ends: &[crate::tasks::TaskEnd<'_>]) -> Result<Vec<bool>, StorageError> {
+        self.finish_tasks(ends)
+    }
     fn task_touch(
         &self,
         id: &str,

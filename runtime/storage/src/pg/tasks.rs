@@ -27,6 +27,48 @@ fn row(r: &postgres::Row) -> TaskRow {
 }
 
 impl Postgres {
+    pub(super) fn start_tasks(&self, tasks: &[NewTask<'_>]) -> Result<(), StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        for t in tasks {
+            tx.execute(
+                "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
+                 lease_until, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+                &[
+                    &t.id,
+                    &t.caller,
+                    &t.tool,
+                    &t.version,
+                    &t.node,
+                    &t.now_ms,
+                    &t.lease_until_ms,
+                    &t.interrupted,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(super) fn finish_tasks(
+        &self,
+        ends: &[crate::tasks::TaskEnd<'_>],
+    ) -> Result<Vec<bool>, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let mut out = Vec::with_capacity(ends.len());
+        for e in ends {
+            let n = tx.execute(
+                "UPDATE tasks SET outcome = $2, result = $3, updated_at = $4, expires_at = $5,
+                 interrupted = NULL WHERE id = $1 AND outcome IS NULL",
+                &[&e.id, &e.outcome, &e.result, &e.now_ms, &e.expires_at_ms],
+            )?;
+            out.push(n == 1);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     pub(super) fn start_task(&self, t: &NewTask<'_>) -> Result<(), StorageError> {
         self.conn()?.execute(
             "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
