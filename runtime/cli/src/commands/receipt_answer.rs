@@ -276,8 +276,10 @@ impl Checker<'_> {
                     Some(e) => text == e,
                     // The text exactly as the server writes it (compact JSON, no duplicate
                     // key): what any reader of the text sees is what was checked.
-                    None => cordon_core::json::parse_input(text.as_bytes())
-                        .is_ok_and(|v| v.to_string() == text && self.structured_matches(&v)),
+                    None => cordon_core::json::parse_input(text.as_bytes()).is_ok_and(|v| {
+                        serde_json::to_string(&v).is_ok_and(|compact| compact == text)
+                            && self.structured_matches(&v)
+                    }),
                 }
         };
         if claimed.is_array() && blocks.iter().all(block_ok) {
