@@ -291,3 +291,25 @@ fn first_errors_name_their_fix() {
         "{err}"
     );
 }
+
+/// `cordon keygen` says once what the public key is: its key id.
+#[test]
+fn keygen_names_the_public_key_once() {
+    let dir = temp_dir("cli-keygen");
+    let key = dir.join("k.pem");
+    let out = cordon(&["keygen", "--out", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("key id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // Read as scripts read it (`sed -n 's/^key id: *//p'`): the id alone on its line.
+    assert!(id.starts_with("ed25519:") && !id.contains(' '), "{text}");
+    // Printed as the key id and in the trust-store line, never twice under two names.
+    assert_eq!(text.matches(id.as_str()).count(), 2, "{text}");
+    assert!(text.contains("the public key"), "{text}");
+    assert!(text.contains(&format!("me = [\"{id}\"]")), "{text}");
+}

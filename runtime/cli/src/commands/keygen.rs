@@ -17,8 +17,10 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     key.write_new(&args.out)?;
     let id = key.key_id();
     println!("private key: {}", args.out.display());
+    // The key id is the public key itself (`ed25519:` and its 32 bytes, base64url): safe to
+    // share, and what a trust store names.
     println!("key id:      {id}");
-    println!("public key:  {id}");
+    println!("             (the key id is the public key: share it freely)");
     println!();
     println!("Trust it by adding it to a trust store, e.g. trust.toml:");
     println!("[publishers]");
