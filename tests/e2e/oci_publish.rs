@@ -218,6 +218,25 @@ fn tools_are_published_from_a_registry_by_tag_and_by_digest_and_stay_pinned() {
     assert!(listed(&s, &f.admin).is_empty());
     drop(s);
 
+    // A plain-HTTP registry not named insecure: pulled over HTTPS, which fails; the answer
+    // names the setting that allows plain HTTP.
+    let https_only = format!(
+        "[registries]\nallow_private = [\"127.0.0.0/8\"]\n{}",
+        login("registry-password")
+    );
+    let s = serve(&f, &secret_key, &https_only, &[], "https-only");
+    let (status, answer) = publish(&s, &f.publisher, &oci("tools/echo:stable"));
+    assert_eq!(status, 502, "{answer}");
+    let e = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        e.contains(&format!(
+            "if {host} serves plain HTTP, name it in registries.insecure"
+        )),
+        "{e}"
+    );
+    assert!(listed(&s, &f.admin).is_empty());
+    drop(s);
+
     // Credentials the registry refuses: 502, the login named, no password anywhere.
     let stale = format!(
         "[registries]\nallow_private = [\"127.0.0.0/8\"]\ninsecure = [\"{host}\"]\n{}",

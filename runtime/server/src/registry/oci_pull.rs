@@ -175,7 +175,25 @@ pub async fn pull(
     let credentials = settings.credentials(&reference.registry, secrets)?;
     let pulled = cordon_oci::pull(&reference, &credentials, &settings.options(max_bytes))
         .await
-        .map_err(refused)?;
+        .map_err(|e| {
+            // Reached over HTTPS and failed there: a registry that speaks only plain HTTP
+            // answers so, and the setting that allows it is named.
+            let plain_http_hint =
+                matches!(e, OciError::Unreachable { .. } | OciError::Timeout { .. })
+                    || matches!(refused_code(&e), "registry_error");
+            let hint =
+                (plain_http_hint && !settings.insecure.contains(&reference.registry)).then(|| {
+                    format!(
+                        "; if {} serves plain HTTP, name it in registries.insecure",
+                        reference.registry
+                    )
+                });
+            let mut answer = refused(e);
+            if let Some(hint) = hint {
+                answer.message.push_str(&hint);
+            }
+            answer
+        })?;
     Ok(PulledTool {
         component: pulled.component,
         source: pulled.reference.to_string(),
@@ -187,7 +205,24 @@ pub async fn pull(
 /// 403; what the reference or the artifact is, 422; the size limit, 413.
 fn refused(e: OciError) -> ApiError {
     let message = e.to_string();
-    let (status, code) = match &e {
+    let (status, code) = answer_of(&e);
+    let message = match &e {
+        OciError::Unauthorized { .. } => format!(
+            "{message}; the server pulls with the credentials of its registries.login for this registry (anonymously when there is none)"
+        ),
+        _ => message,
+    };
+    tracing::warn!(target: "cordon::admin", code, error = %message, "pull refused");
+    ApiError::new(status, code, message)
+}
+
+/// The API code a pull failure is answered with.
+fn refused_code(e: &OciError) -> &'static str {
+    answer_of(e).1
+}
+
+fn answer_of(e: &OciError) -> (StatusCode, &'static str) {
+    match e {
         OciError::Reference(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference"),
         OciError::NotFound { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_in_registry"),
         OciError::Layout(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_component"),
@@ -198,15 +233,7 @@ fn refused(e: OciError) -> ApiError {
         OciError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "registry_timeout"),
         OciError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "registry_unreachable"),
         _ => (StatusCode::BAD_GATEWAY, "registry_error"),
-    };
-    let message = match &e {
-        OciError::Unauthorized { .. } => format!(
-            "{message}; the server pulls with the credentials of its registries.login for this registry (anonymously when there is none)"
-        ),
-        _ => message,
-    };
-    tracing::warn!(target: "cordon::admin", code, error = %message, "pull refused");
-    ApiError::new(status, code, message)
+    }
 }
 
 #[cfg(test)]
