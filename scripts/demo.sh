@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
 (cd tools && cargo build --release --workspace --lib)
+# The same compiler settings as the test command's build, so that either reuses the other's.
+# shellcheck source=scripts/build-env.sh
+. scripts/build-env.sh
 cargo build -p cordon
 
 cordon=$PWD/target/debug/cordon
@@ -45,6 +48,12 @@ for tool in $tools; do
     # A version published on an earlier run is already there (409): nothing to do.
     "$cordon" publish "$data/signed/$tool.wasm" --server "$url" > /dev/null || true
 done
+# One asynchronous call of the demo's own, so that the line following a call's events names a
+# real one.
+started=$(curl -s -H "Authorization: Bearer $CORDON_API_KEY" -H "Prefer: respond-async" \
+    -d '{"below":10000000}' "$url/v1/tools/primes/invoke")
+execution_id=$(printf '%s' "$started" | sed -n 's/.*"execution_id":"\([^"]*\)".*/\1/p')
+[ -n "$execution_id" ] || { echo "the demo's asynchronous call did not start: $started" >&2; exit 1; }
 
 cat <<INFO
 
@@ -63,7 +72,7 @@ Try:
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"text":"hello sandboxed world"}' $url/v1/tools/word-count/invoke
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"path":"/data/hello.txt"}' $url/v1/tools/read-file/invoke
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -H "Prefer: respond-async" -d '{"below":10000000}' $url/v1/tools/primes/invoke
-  curl -sN -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions/<execution_id>/events   # docs/long-running.md
+  curl -sN -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions/$execution_id/events   # the demo's own call; docs/long-running.md
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/verify
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/events

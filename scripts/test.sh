@@ -1,20 +1,54 @@
 #!/usr/bin/env bash
-# Runs every test of cordon on a fresh machine with Rust installed: installs the wasm target, the
-# MCP Python SDK and schemathesis (in a virtual environment under target/), builds the guests
-# (done by the test build itself), checks formatting and lints, runs the tests, then fuzzes each
-# parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md).
+# Runs every test of cordon on a fresh machine with Rust installed, in this order:
+#   set-up      the wasm target, rustfmt and clippy; the MCP Python SDK, schemathesis, selenium
+#               and PyJWT in a virtual environment under target/ (installed in the background
+#               while the build runs); PostgreSQL, nginx, skopeo, Chromium, openssl and the OCI
+#               registry from Debian's packages when missing;
+#   format      cargo fmt --check;
+#   build       one build of every test, bench and example target that also lints cordon's own
+#               crates with clippy (scripts/build-env.sh): a clippy warning fails the run;
+#   tests       the unit and end-to-end tests (the guests are built by the build's own build
+#               script), all of them even when one fails;
+#   demo        scripts/check-demo.sh: the README's demo reuses this build and its printed lines
+#               work when pasted;
+#   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md).
+# Ends with the time each step took and one line: "N passed, N failed". Logs are kept in
+# target/test-logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+logs=target/test-logs
+mkdir -p "$logs"
+began=$(date +%s)
+mark=$began
+steps=()
+step_done() {
+    local now
+    now=$(date +%s)
+    steps+=("$(printf '  %-8s %5ss' "$1" $((now - mark)))")
+    mark=$now
+}
+
 rustup target add wasm32-wasip2
 rustup component add rustfmt clippy
+
 # The MCP end-to-end tests use the official MCP Python SDK as their client; the OpenAPI
 # conformance test runs schemathesis; the console's browser tests drive Chromium with selenium
-# (and sign tokens for their identity provider with PyJWT). All pinned.
-mkdir -p target
-python3 -m venv target/mcp-venv
-target/mcp-venv/bin/pip install --quiet --disable-pip-version-check "mcp==2.3.0" "schemathesis==4.32.5" \
-  "selenium==4.27.1" "pyjwt[crypto]==2.10.1"
+# (and sign tokens for their identity provider with PyJWT). All pinned. A venv that already has
+# exactly these is kept.
+python_packages='mcp==2.3.0 schemathesis==4.32.5 selenium==4.27.1 pyjwt[crypto]==2.10.1'
+python_setup() {
+    if [ "$(cat target/mcp-venv/.installed 2>/dev/null)" = "$python_packages" ]; then
+        return 0
+    fi
+    rm -rf target/mcp-venv
+    python3 -m venv target/mcp-venv
+    # shellcheck disable=SC2086
+    target/mcp-venv/bin/pip install --quiet --disable-pip-version-check $python_packages
+    printf '%s' "$python_packages" > target/mcp-venv/.installed
+}
+python_setup > "$logs/python.log" 2>&1 &
+python_job=$!
 
 # Tests that need PostgreSQL, nginx or an OCI registry start their own servers from the
 # installed binaries (a cluster under target/ on a free port, nginx on a free port with its files
@@ -65,8 +99,54 @@ if [ -n "$registry" ]; then
   $sudo apt-get install -y $registry
   [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
+step_done set-up
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
-./scripts/fuzz.sh
+step_done format
+
+# shellcheck source=scripts/build-env.sh
+. scripts/build-env.sh
+built=0
+cargo test --workspace --all-targets --no-run 2>&1 | tee "$logs/build.log" || built=$?
+[ "$built" -eq 0 ] || { echo "the build failed (log: $logs/build.log)" >&2; exit 1; }
+# cargo replays a crate's warnings when it is not recompiled, so a re-run sees them too.
+if grep -qE '^warning: `[^`]+` \([^)]*\) generated [0-9]+ warnings?' "$logs/build.log"; then
+    echo "warnings in cordon's crates (clippy or rustc; log: $logs/build.log):" >&2
+    grep -E '^warning: `[^`]+` \([^)]*\) generated' "$logs/build.log" >&2
+    exit 1
+fi
+step_done build
+
+wait $python_job || { cat "$logs/python.log" >&2; echo "installing the Python test clients failed" >&2; exit 1; }
+tests=0
+cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/tests.log" || tests=$?
+step_done tests
+
+demo=0
+./scripts/check-demo.sh 2>&1 | tee "$logs/demo.log" || demo=$?
+step_done demo
+
+fuzz=0
+./scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log" || fuzz=$?
+step_done fuzz
+
+# The summary: every test function, each check of the demo, each fuzz target.
+sum() { awk -v what="$2" '{ for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" what) n += $i } END { print n + 0 }' "$1"; }
+passed=$(grep -E '^test result: ' "$logs/tests.log" | sum /dev/stdin passed)
+failed=$(grep -E '^test result: ' "$logs/tests.log" | sum /dev/stdin failed)
+# A test binary that crashed or did not build prints no result line of its own.
+if [ "$tests" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+demo_line=$(grep -E '^demo: [0-9]+ passed, [0-9]+ failed' "$logs/demo.log" | tail -1 || true)
+passed=$((passed + $(echo "$demo_line" | sum /dev/stdin passed)))
+failed=$((failed + $(echo "$demo_line" | sum /dev/stdin failed)))
+if [ "$demo" -ne 0 ] && [ -z "$demo_line" ]; then failed=$((failed + 1)); fi
+fuzzed=$(grep -c '^fuzzing ' "$logs/fuzz.log" || true)
+if [ "$fuzz" -eq 0 ]; then passed=$((passed + fuzzed)); else failed=$((failed + 1)); passed=$((passed + fuzzed - 1)); fi
+
+echo
+echo "time per step (the README explains where it goes):"
+printf '%s\n' "${steps[@]}"
+printf '  %-8s %5ss\n' total $(($(date +%s) - began))
+[ "$tests" -eq 0 ] || echo "failed tests: grep -E '^test .* FAILED|panicked' $logs/tests.log" >&2
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$tests" -eq 0 ] && [ "$demo" -eq 0 ] && [ "$fuzz" -eq 0 ]

@@ -1,13 +1,16 @@
 //! The server confines itself: with Landlock and a seccomp filter in force (on by default), a
 //! compromised server process cannot open a file outside what it kept, nor start a program (the
-//! test-only probe, feature `confinement-probe`, tries both from inside the server); the kernel
-//! shows the filter; a policy whose mount the process did not keep is refused until a restart;
-//! `--no-confine` turns it off and says so.
+//! test-only probe, served by a debug build started with `CORDON_TEST_CONFINEMENT_PROBE=1`,
+//! tries both from inside the server); the kernel shows the filter; a policy whose mount the
+//! process did not keep is refused until a restart; `--no-confine` turns it off and says so.
 
 use crate::common::temp_dir;
 use crate::harness::{Server, fixture};
 use serde_json::{Value, json};
 use std::process::Stdio;
+
+/// The environment that makes a (debug) server serve the probe.
+const PROBE: &[(&str, &str)] = &[("CORDON_TEST_CONFINEMENT_PROBE", "1")];
 
 fn proc_status(s: &Server) -> String {
     std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap()
@@ -37,7 +40,13 @@ fn a_confined_server_cannot_open_files_outside_its_set_nor_start_programs() {
     let outside = temp_dir("confined-outside");
     let secret = outside.join("not-a-mount.txt");
     std::fs::write(&secret, "the operator's file").unwrap();
-    let s = Server::start(&f.data);
+    // Without the variable that asks for it, there is no probe.
+    {
+        let plain = Server::start(&f.data);
+        let (status, _, _) = plain.request("POST", "/v1/test/confinement", Some(&f.admin), b"{}");
+        assert_eq!(status, 404);
+    }
+    let s = Server::start_env(&f.data, &[], PROBE);
     // The kernel shows the filter in force, and no new privileges.
     let status = proc_status(&s);
     assert_eq!(field(&status, "Seccomp"), "2", "{status}");
@@ -109,7 +118,7 @@ fn a_mount_the_process_did_not_keep_is_refused_until_a_restart() {
         Server::start_full(
             &f.data,
             &["--policies", policies.to_str().unwrap()],
-            &[],
+            PROBE,
             Stdio::null(),
         )
     };
@@ -148,7 +157,7 @@ fn a_mount_the_process_did_not_keep_is_refused_until_a_restart() {
 fn no_confine_turns_it_off_and_says_so() {
     let f = fixture("unconfined");
     let log = std::fs::File::create(f.data.join("server.log")).unwrap();
-    let s = Server::start_full(&f.data, &["--no-confine"], &[], Stdio::from(log));
+    let s = Server::start_full(&f.data, &["--no-confine"], PROBE, Stdio::from(log));
     assert_eq!(field(&proc_status(&s), "Seccomp"), "0");
     let (_, _, ready) = s.request("GET", "/readyz", None, b"");
     assert!(

@@ -95,6 +95,7 @@ def walk_with_keys() -> None:
     d.get(url + "/ui/")
     visible("#api-key")
     report["signin_form"] = True
+    report["key_help"] = css("#key-help").text
     shot("signin")
     # A wrong key is refused with a reason, and nothing is kept.
     visible("#api-key").send_keys("cordon_000000000000_wrong")

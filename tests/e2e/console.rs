@@ -104,6 +104,10 @@ fn an_operator_walks_every_page_with_an_api_key() {
         "{r}"
     );
     assert_eq!(r["kept_after_wrong_key"], 0);
+    // A demo user is told where the demo put its key, an operator how to make one.
+    let help = r["key_help"].as_str().unwrap();
+    assert!(help.contains(".cordon-demo/admin.key"), "{help}");
+    assert!(help.contains("cordon keys create"), "{help}");
     assert_eq!(
         r["nav_admin"],
         json!(["overview", "tools", "executions", "audit", "keys"])

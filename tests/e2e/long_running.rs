@@ -96,6 +96,9 @@ fn an_asynchronous_call_is_followed_until_its_answer_with_its_receipt() {
     assert_eq!(result["output"], 12);
     assert_eq!(result["usage"]["progress_reports"], 12);
     assert!(result["receipt"]["seq"].as_i64().unwrap() > 0, "{result}");
+    // The finished task shows the last progress the call reported, not an older renewal's.
+    assert_eq!(end["progress"]["done"], 12, "{end}");
+    assert_eq!(end["progress"]["message"], "step 12", "{end}");
     assert!(end["expires_at_ms"].as_i64().unwrap() > end["started_at_ms"].as_i64().unwrap());
 
     // The record is the same execution, for an auditor.
@@ -224,6 +227,13 @@ fn server_sent_events_stream_progress_then_the_result_to_curl() {
     assert_eq!(last, "result", "{text}");
     assert_eq!(result["status"], "finished");
     assert_eq!(result["result"]["output"], 6);
+    // What the stream ends with and what a later read shows agree with its last progress.
+    let last_done = *progress.last().unwrap();
+    assert_eq!(last_done, 6, "{progress:?}");
+    assert_eq!(result["progress"]["done"], last_done, "{result}");
+    let (status, read) = get(&s, &f.invoker, id);
+    assert_eq!(status, 200);
+    assert_eq!(read["progress"]["done"], last_done, "{read}");
     assert_eq!(
         events.iter().filter(|(n, _)| n == "result").count(),
         1,

@@ -2,15 +2,15 @@
 //!
 //! - `echo_warm_call`: one call of the echo tool in process (fresh instance from the `InstancePre`,
 //!   call, drop), plus a percentile pass printed before criterion's own report.
-//! - `sha256_16MiB/{sandboxed,native}`: the same sha2 code hashing 16 MiB, in the sandbox under
-//!   fuel and epoch limits, and compiled natively.
+//! - `sha256_16MiB/{sandboxed,native}`: sha2's portable code hashing 16 MiB, in the sandbox under
+//!   fuel and epoch limits, and compiled natively (`sha2_portable`: 0.9 with `force-soft`).
 //! - `load/{compile,cache_hit}`: turning component bytes into a runnable tool, with and without
 //!   the compiled-component cache.
 
 use cordon_core::{Grants, Limits};
 use cordon_sandbox::{Sandbox, SandboxConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
-use sha2::{Digest, Sha256};
+use sha2_portable::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 const TEXT_KIB: usize = 1024;

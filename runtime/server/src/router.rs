@@ -78,7 +78,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .merge(mcp)
         .merge(crate::console::routes(state.settings.ui))
-        .merge(test_routes())
+        .merge(test_routes(state.settings.confinement_probe))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -93,11 +93,20 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Test-only routes (`probe.rs`); none in a build for use.
-fn test_routes() -> Router<Arc<AppState>> {
+/// Test-only routes (`probe.rs`): only in a debug build, and only when asked for.
+fn test_routes(probe: bool) -> Router<Arc<AppState>> {
     let routes = Router::new();
-    #[cfg(all(feature = "confinement-probe", debug_assertions))]
-    let routes = routes.route("/v1/test/confinement", post(crate::api::probe::confinement));
+    #[cfg(debug_assertions)]
+    let routes = if probe {
+        tracing::warn!(
+            "test-only: POST /v1/test/confinement is served (CORDON_TEST_CONFINEMENT_PROBE)"
+        );
+        routes.route("/v1/test/confinement", post(crate::api::probe::confinement))
+    } else {
+        routes
+    };
+    #[cfg(not(debug_assertions))]
+    let _ = probe;
     routes
 }
 

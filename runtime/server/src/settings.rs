@@ -57,6 +57,9 @@ pub struct ServerSettings {
     pub node_name: String,
     /// Serve the web console at `/ui` (`ui.rs`).
     pub ui: bool,
+    /// Test-only: serve `POST /v1/test/confinement` (`api/probe.rs`). Honoured only by a debug
+    /// build; the command line sets it from `CORDON_TEST_CONFINEMENT_PROBE=1`.
+    pub confinement_probe: bool,
 }
 
 /// Who may read `GET /metrics`.
@@ -127,6 +130,9 @@ impl ServerSettings {
             // On: it is a client of the API with the same credentials, so it opens nothing the
             // API does not (and its page refuses inline script, framing and HTML injection).
             ui: true,
+            // Off: a test hook, never wanted outside the end-to-end tests (and compiled out of
+            // release builds whatever this says).
+            confinement_probe: false,
         }
     }
 }

@@ -93,12 +93,12 @@ export async function finishOidc(config) {
 /** The sign-in page. `done()` is called once a credential works. */
 export function signInPage(main, config, done, notice) {
   clear(main);
-  const keyInput = h("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false", required: true, placeholder: "the key cordon keys create printed", "aria-describedby": "key-help" });
+  const keyInput = h("input", { id: "api-key", type: "password", autocomplete: "off", spellcheck: "false", required: true, placeholder: "cordon_…", "aria-describedby": "key-help" });
   const status = h("div", { class: "form-status", "aria-live": "polite" });
   const form = h("form", { class: "signin-form", id: "signin-key" },
     h("label", { for: "api-key", text: "API key" }),
     keyInput,
-    h("p", { id: "key-help", class: "hint", text: "Kept in this tab only, until you sign out or close it." }),
+    h("p", { id: "key-help", class: "hint", text: "The demo printed its admin key (also in .cordon-demo/admin.key); an operator makes keys with cordon keys create. Kept in this tab only, until you sign out or close it." }),
     h("button", { type: "submit", class: "primary", text: "Sign in" }),
     status);
   form.addEventListener("submit", async (e) => {

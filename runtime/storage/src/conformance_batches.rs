@@ -38,17 +38,31 @@ pub(crate) fn tasks_start_and_end_in_batches(s: &dyn Storage) {
         id,
         outcome: "ok",
         result: "{\"done\":true}",
+        progress: None,
         now_ms: 20,
         expires_at_ms: 30,
     };
     assert!(s.task_finish("b2", "interrupted", "{}", 15, 30).unwrap());
+    // An end with the call's last progress keeps it over what the renewals wrote; one
+    // without keeps what they wrote.
+    s.task_touch("b1", Some("{\"done\":1}"), 16, 40).unwrap();
+    s.task_touch("b3", Some("{\"done\":1}"), 16, 40).unwrap();
+    let last = TaskEnd {
+        progress: Some("{\"done\":9}"),
+        ..end("b1")
+    };
     let ended = s
-        .tasks_finish(&[end("b1"), end("b2"), end("b3"), end("nope")])
+        .tasks_finish(&[last, end("b2"), end("b3"), end("nope")])
         .unwrap();
     assert_eq!(ended, vec![true, false, true, false]);
     let b1 = s.task("b1").unwrap().unwrap();
     assert_eq!(b1.outcome.as_deref(), Some("ok"));
     assert_eq!(b1.result.as_deref(), Some("{\"done\":true}"));
+    assert_eq!(b1.progress.as_deref(), Some("{\"done\":9}"));
+    assert_eq!(
+        s.task("b3").unwrap().unwrap().progress.as_deref(),
+        Some("{\"done\":1}")
+    );
     assert_eq!(
         s.task("b2").unwrap().unwrap().outcome.as_deref(),
         Some("interrupted"),

@@ -13,6 +13,9 @@ pub struct TaskEnd<'a> {
     pub id: &'a str,
     pub outcome: &'a str,
     pub result: &'a str,
+    /// The last progress the call reported (JSON of a `cordon_core::Progress`), kept over
+    /// what the lease renewals wrote last; `None` keeps that.
+    pub progress: Option<&'a str>,
     pub now_ms: i64,
     pub expires_at_ms: i64,
 }
@@ -147,14 +150,16 @@ impl TaskStore {
             let n = tx
                 .prepare_cached(
                     "UPDATE tasks SET outcome = ?2, result = ?3, updated_at = ?4, expires_at = ?5,
-                     interrupted = NULL WHERE id = ?1 AND outcome IS NULL",
+                     progress = COALESCE(?6, progress), interrupted = NULL
+                     WHERE id = ?1 AND outcome IS NULL",
                 )?
                 .execute(rusqlite::params![
                     e.id,
                     e.outcome,
                     e.result,
                     e.now_ms,
-                    e.expires_at_ms
+                    e.expires_at_ms,
+                    e.progress
                 ])?;
             out.push(n == 1);
         }

@@ -509,6 +509,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),
         ui: args.ui.unwrap_or(defaults.ui),
+        confinement_probe: cfg!(debug_assertions)
+            && std::env::var_os("CORDON_TEST_CONFINEMENT_PROBE").is_some_and(|v| v == "1"),
         ..defaults
     };
     let state_services = Services {

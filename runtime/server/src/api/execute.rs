@@ -409,7 +409,7 @@ impl Admitted {
         };
         let json = serde_json::to_value(&answer).map_err(ApiError::internal)?;
         if call.task {
-            crate::calls::tasks::finish(&state, &answer.execution_id, answer.outcome, &json).await;
+            crate::calls::tasks::finish(&state, &call, answer.outcome, &json).await;
         } else if guarded {
             crate::calls::tasks::finish_guarded(&state, &answer.execution_id, answer.outcome).await;
         }

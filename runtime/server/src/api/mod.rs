@@ -9,7 +9,7 @@ pub mod invoke;
 pub mod keys;
 pub mod openapi;
 pub mod policies;
-#[cfg(all(feature = "confinement-probe", debug_assertions))]
+#[cfg(debug_assertions)]
 pub mod probe;
 pub mod quotas;
 pub mod receipt;

@@ -1,7 +1,9 @@
-//! Test-only (feature `confinement-probe`, enabled by the tests' own dev-dependency and never in
-//! a build for use): `POST /v1/test/confinement` tries, from inside the server, what a
-//! compromised host would: open a file, start a program. The end-to-end tests prove a confined
-//! server cannot. An admin key is still required.
+//! Test-only: `POST /v1/test/confinement` tries, from inside the server, what a compromised
+//! host would: open a file, start a program. The end-to-end tests prove a confined server
+//! cannot. Compiled into debug builds only, and served only when the server is started with
+//! `CORDON_TEST_CONFINEMENT_PROBE=1` (`Settings::confinement_probe`); an admin key is still
+//! required. A runtime switch rather than a cargo feature: a feature would make the tests'
+//! build of the server differ from the demo's, and the demo would recompile it.
 
 use crate::callers::caller::Caller;
 use crate::error::ApiError;

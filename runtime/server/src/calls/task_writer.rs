@@ -32,6 +32,8 @@ pub struct Ending {
     pub id: String,
     pub outcome: String,
     pub result: String,
+    /// The call's last progress (JSON), so that a finished task shows what its stream sent.
+    pub progress: Option<String>,
     pub now_ms: i64,
     pub expires_at_ms: i64,
 }
@@ -125,6 +127,7 @@ fn write(store: &dyn Storage, incoming: &mpsc::Receiver<Item>) {
                     id: &t.id,
                     outcome: &t.outcome,
                     result: &t.result,
+                    progress: t.progress.as_deref(),
                     now_ms: t.now_ms,
                     expires_at_ms: t.expires_at_ms,
                 })

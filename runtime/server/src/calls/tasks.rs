@@ -208,8 +208,15 @@ pub async fn check_cancels(state: &Arc<AppState>) {
     }
 }
 
-/// Stores a task's answer, kept for `async_result_ttl`.
-pub async fn finish(state: &Arc<AppState>, id: &str, outcome: Outcome, answer: &serde_json::Value) {
+/// Stores a task's answer, kept for `async_result_ttl`, with the last progress the call
+/// reported (the renewals write it only every few seconds).
+pub async fn finish(
+    state: &Arc<AppState>,
+    call: &RunningCall,
+    outcome: Outcome,
+    answer: &serde_json::Value,
+) {
+    let id = call.id.as_str();
     let now = now_ms();
     let expires = now.saturating_add(state.settings.async_result_ttl.as_millis() as i64);
     let kept = state
@@ -218,6 +225,7 @@ pub async fn finish(state: &Arc<AppState>, id: &str, outcome: Outcome, answer: &
             id: id.to_owned(),
             outcome: outcome.as_str().to_owned(),
             result: answer.to_string(),
+            progress: call.progress().and_then(|p| serde_json::to_string(&p).ok()),
             now_ms: now,
             expires_at_ms: expires,
         })
@@ -242,6 +250,7 @@ pub async fn finish_guarded(state: &Arc<AppState>, id: &str, outcome: Outcome) {
             id: id.to_owned(),
             outcome: outcome.as_str().to_owned(),
             result: answer,
+            progress: None,
             now_ms: now,
             expires_at_ms: now,
         })

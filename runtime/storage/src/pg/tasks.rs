@@ -60,8 +60,16 @@ impl Postgres {
         for e in ends {
             let n = tx.execute(
                 "UPDATE tasks SET outcome = $2, result = $3, updated_at = $4, expires_at = $5,
-                 interrupted = NULL WHERE id = $1 AND outcome IS NULL",
-                &[&e.id, &e.outcome, &e.result, &e.now_ms, &e.expires_at_ms],
+                 progress = COALESCE($6, progress), interrupted = NULL
+                 WHERE id = $1 AND outcome IS NULL",
+                &[
+                    &e.id,
+                    &e.outcome,
+                    &e.result,
+                    &e.now_ms,
+                    &e.expires_at_ms,
+                    &e.progress,
+                ],
             )?;
             out.push(n == 1);
         }
