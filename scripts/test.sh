@@ -7,8 +7,9 @@
 #   format      cargo fmt --check;
 #   build       one build of every test, bench and example target that also lints cordon's own
 #               crates with clippy (scripts/build-env.sh): a clippy warning fails the run;
-#   tests       the unit and end-to-end tests (the guests are built by the build's own build
-#               script), all of them even when one fails;
+#   tests       the unit, end-to-end and doc tests (the guests are built by the build's own
+#               build script), all of them even when one fails, the end-to-end suite beside the
+#               others (scripts/run-tests.py);
 #   demo        scripts/check-demo.sh: the README's demo reuses this build and its printed lines
 #               work when pasted;
 #   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md).
@@ -119,7 +120,8 @@ step_done build
 
 wait $python_job || { cat "$logs/python.log" >&2; echo "installing the Python test clients failed" >&2; exit 1; }
 tests=0
-cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/tests.log" || tests=$?
+# The executables the build made, the end-to-end suite beside the others (scripts/run-tests.py).
+python3 scripts/run-tests.py 2>&1 | tee "$logs/tests.log" || tests=$?
 step_done tests
 
 demo=0
