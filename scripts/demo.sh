@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
-(cd tools && cargo build --release --workspace --lib)
+# The guests are built as the tests' build script builds them: without the wrapper below.
+(cd tools && env -u RUSTC_WORKSPACE_WRAPPER cargo build --release --workspace --lib)
 # The same compiler settings as the test command's build, so that either reuses the other's.
 # shellcheck source=scripts/build-env.sh
 . scripts/build-env.sh

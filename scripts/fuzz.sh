@@ -4,7 +4,8 @@
 # fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 allows them). Installs cargo-fuzz if it is missing.
 # A crash fails the run and leaves its input in fuzz/artifacts/<target>/: turn it into a
 # regression test (docs/fuzzing.md). The checked-in seeds in fuzz/corpus/ are read, never
-# written: what the fuzzer finds goes to target/fuzz-corpus/.
+# written: what the fuzzer finds goes to target/fuzz-corpus/. With --build-only, only builds
+# them (scripts/test.sh builds them while the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz > /dev/null || cargo install --locked cargo-fuzz
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^cordon-fuzz$')
 cargo fuzz build --fuzz-dir fuzz
+[ "${1:-}" != "--build-only" ] || exit 0
 
 # One target: its log and its status (0, or the fuzzer's exit status) under target/fuzz-corpus/.
 fuzz_one() {

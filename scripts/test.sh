@@ -12,7 +12,8 @@
 #               others (scripts/run-tests.py);
 #   demo        scripts/check-demo.sh: the README's demo reuses this build and its printed lines
 #               work when pasted;
-#   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md).
+#   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md; the fuzz
+#               targets are built while the tests run).
 # Ends with the time each step took and one line: "N passed, N failed". Logs are kept in
 # target/test-logs/.
 set -euo pipefail
@@ -119,6 +120,10 @@ fi
 step_done build
 
 wait $python_job || { cat "$logs/python.log" >&2; echo "installing the Python test clients failed" >&2; exit 1; }
+# The fuzz targets build meanwhile (their own workspace and target directory): the tests leave
+# some of the CPU idle while they wait on servers and clients.
+./scripts/fuzz.sh --build-only > "$logs/fuzz-build.log" 2>&1 &
+fuzz_build=$!
 tests=0
 # The executables the build made, the end-to-end suite beside the others (scripts/run-tests.py).
 python3 scripts/run-tests.py 2>&1 | tee "$logs/tests.log" || tests=$?
@@ -129,6 +134,7 @@ demo=0
 step_done demo
 
 fuzz=0
+wait $fuzz_build || { cat "$logs/fuzz-build.log" >&2; echo "building the fuzz targets failed" >&2; }
 ./scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log" || fuzz=$?
 step_done fuzz
 

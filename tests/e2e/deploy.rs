@@ -224,25 +224,42 @@ fn nginx_in_front_of_two_nodes() {
 /// can append to the log but not rewrite or delete it, an auditor's role only reads it.
 #[test]
 fn the_nodes_run_with_the_least_privileges_the_deploy_files_grant() {
+    use crate::docs_pages::{commands, run_line, stdout};
     let c = Cluster::new("deploy-roles");
-    let root = Path::new(cordon_test_artifacts::ROOT).join("deploy");
+    let checkout = Path::new(cordon_test_artifacts::ROOT);
+    let root = checkout.join("deploy");
+    // docs/deploy.md's commands, run as written with the page's placeholders filled in: the
+    // passwords, the database's address, the node's address and directories.
+    let page = commands("deploy.md");
+    assert_eq!(page.len(), 4, "{page:?}");
+    let filled = |line: &str| {
+        line.replace("owner_password=...", "owner_password=owner-pw")
+            .replace("app_password=...", "app_password=app-pw")
+            .replace("auditor_password=...", "auditor_password=auditor-pw")
+            .replace("cordon_owner:...@", "cordon_owner:owner-pw@")
+            .replace("cordon_app:...@", "cordon_app:app-pw@")
+            .replace("cordon_auditor:...@", "cordon_auditor:auditor-pw@")
+            .replace("db.internal:5432", &format!("127.0.0.1:{}", c.pg.port()))
+    };
     let (su, su_password) = c.pg.superuser();
-    c.pg.psql(
-        su,
-        su_password,
-        "postgres",
-        &[
-            "-v",
-            "owner_password=owner-pw",
-            "-v",
-            "app_password=app-pw",
-            "-v",
-            "auditor_password=auditor-pw",
-            "-f",
-            root.join("postgres-roles.sql").to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    // 1. Roles, as the superuser (psql finds the server in its environment).
+    let pg_env = vec![
+        (
+            "PATH".to_owned(),
+            format!(
+                "{}:{}",
+                cordon_test_postgres::bin_dir().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        ),
+        ("PGHOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PGPORT".to_owned(), c.pg.port().to_string()),
+        ("PGUSER".to_owned(), su.to_owned()),
+        ("PGPASSWORD".to_owned(), su_password.to_owned()),
+        ("PGDATABASE".to_owned(), "postgres".to_owned()),
+    ];
+    assert!(page[0].starts_with("psql "), "{}", page[0]);
+    run_line(&filled(&page[0]), checkout, &pg_env);
     let url =
         |user: &str, pw: &str| format!("postgres://{user}:{pw}@127.0.0.1:{}/cordon", c.pg.port());
     let (owner, app, auditor) = (
@@ -259,11 +276,13 @@ fn the_nodes_run_with_the_least_privileges_the_deploy_files_grant() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The owner makes it (with the first admin key), then grants.
-    let admin = crate::cluster::ok_on_store(
-        &owner,
-        &["keys", "create", "--name", "ops", "--role", "admin"],
-    );
+    // 2. The owner makes it (with the first admin key, the page's command), then grants.
+    assert!(page[1].contains("cordon keys create"), "{}", page[1]);
+    let admin = stdout(&run_line(&filled(&page[1]), checkout, &[]))
+        .trim()
+        .to_owned();
+    assert!(admin.starts_with("cordon_"), "{admin}");
+    let _ = &owner;
     c.pg.psql(
         "cordon_owner",
         "owner-pw",
@@ -310,6 +329,55 @@ fn the_nodes_run_with_the_least_privileges_the_deploy_files_grant() {
     let key = key["key"].as_str().unwrap().to_owned();
     drop(crate::cluster::stop(node));
 
+    // 5. A node as the page starts one: the log key and trust store copied in (step 4), its
+    // address on loopback. It serves what the first node published.
+    assert!(page[2].contains("cordon serve"), "{}", page[2]);
+    let node_dir = crate::common::temp_dir("deploy-roles-page-node");
+    std::fs::copy(c.f.data.join("log.key"), node_dir.join("log.key")).unwrap();
+    std::fs::copy(c.f.data.join("trust.toml"), node_dir.join("trust.toml")).unwrap();
+    let serve_line = filled(&page[2])
+        .replace("10.0.0.11:7878", "127.0.0.1:0")
+        .replace("/var/lib/cordon", node_dir.to_str().unwrap());
+    let bin = Path::new(env!("CARGO_BIN_EXE_cordon")).parent().unwrap();
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &format!("exec env {serve_line}")])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env_remove("CORDON_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(node_dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| {
+            panic!(
+                "the page's node did not start: {}",
+                std::fs::read_to_string(node_dir.join("server.log")).unwrap_or_default()
+            )
+        })
+        .to_owned();
+    let served = crate::cluster::try_invoke(&addr, &admin, "echo", r#"{"from":"page"}"#);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (status, _, answer) = served.expect("the page's node answers");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["output"]["from"], "page", "{answer}");
+
     // What the node's role cannot do: rewrite or delete the log, change the schema.
     for statement in [
         "UPDATE links SET body = body WHERE seq = 1",
@@ -328,24 +396,17 @@ fn the_nodes_run_with_the_least_privileges_the_deploy_files_grant() {
             "{statement}: {refused:?}"
         );
     }
-    // The auditor's role verifies the log, and can do nothing else.
-    let out = crate::cluster::on_store(
-        &auditor,
-        &[
-            "audit",
-            "verify",
-            "--checkpoint",
-            c.checkpoints("a").to_str().unwrap(),
-            "--key",
-            &key,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The auditor's role verifies the log (the page's command; node A's checkpoints stand for
+    // both nodes' files), and can do nothing else.
+    assert!(page[3].contains("cordon audit verify"), "{}", page[3]);
+    let checkpoints = c.checkpoints("a");
+    let verify = filled(&page[3])
+        .replace("node-a.jsonl", checkpoints.to_str().unwrap())
+        .replace("node-b.jsonl", checkpoints.to_str().unwrap())
+        .replace("ed25519:...", &key);
+    let verified = stdout(&run_line(&verify, checkout, &[]));
+    assert!(!verified.is_empty());
+    let _ = &auditor;
     for statement in [
         "INSERT INTO cordon_meta VALUES ('x', 'y')",
         "SELECT * FROM api_keys",

@@ -2,8 +2,9 @@
 //! run in order, in one shell, in a fresh directory outside the checkout, from an empty
 //! directory to a tool published on a real server and invoked there.
 //!
-//! What the test changes, and why: `cargo install` and `rustup target add` are skipped (the
-//! `cordon` just built is put first on `PATH`, and the target is installed by the test command);
+//! What the test changes, and why: `cargo install`, the build of `cordon` and `rustup target
+//! add` are skipped (the `cordon` just built is put first on `PATH`, the test command's demo
+//! check runs that same build, and the target is installed by the test command);
 //! `/path/to/cordon` becomes this checkout; the server's port becomes a free one; the guest's
 //! build directory is a persistent one under `target/` (`CARGO_TARGET_DIR`), so later runs
 //! reuse the compiled dependencies.
@@ -40,8 +41,9 @@ fn script(page: &str, repo: &str, port: u16, target_dir: &str) -> (String, Vec<S
         match words.as_slice() {
             ["sh"] => {
                 for cmd in body {
-                    let skipped =
-                        cmd.starts_with("cargo install") || cmd.starts_with("rustup target add");
+                    let skipped = cmd.starts_with("cargo install")
+                        || cmd.starts_with("rustup target add")
+                        || cmd.contains("cargo build -p cordon");
                     if !skipped {
                         writeln!(out, "{}", subst(cmd)).unwrap();
                     }

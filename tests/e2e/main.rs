@@ -14,6 +14,7 @@ mod crash;
 mod credentials;
 mod credentials_run;
 mod deploy;
+mod docs_pages;
 mod env;
 mod filesystem;
 mod guide;

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Stdio;
 
-const USER: &str = "tester";
-const PASSWORD: &str = "pw-of-the-publish-registry";
+pub(crate) const USER: &str = "tester";
+pub(crate) const PASSWORD: &str = "pw-of-the-publish-registry";
 const WRONG: &str = "not-the-registry-password";
 
 /// `cordon push FILE REF` with the registry's credentials; returns the manifest digest.
@@ -53,7 +53,13 @@ fn push(file: &Path, reference: &str, registry: &TestRegistry, ca: Option<&Path>
 
 /// A server whose config file has this `[registries]` section (the login's password in the
 /// secret store), its log kept in `log`.
-fn serve(f: &Fixture, secret_key: &str, registries: &str, extra: &[&str], log: &str) -> Server {
+pub(crate) fn serve(
+    f: &Fixture,
+    secret_key: &str,
+    registries: &str,
+    extra: &[&str],
+    log: &str,
+) -> Server {
     let config = f.data.join(format!("{log}.toml"));
     std::fs::write(&config, registries).unwrap();
     let log = std::fs::File::create(f.data.join(format!("{log}.log"))).unwrap();

@@ -125,4 +125,41 @@ mod tests {
             "cannot publish: database error: disk full"
         );
     }
+
+    /// Every command and subcommand says what it does, and every argument and option of each
+    /// says what it is, in `--help` (the built-in help and version flags aside).
+    #[test]
+    fn every_argument_of_every_command_is_described() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() && path != "cordon" {
+                missing.push(format!("{path}: no description of the command"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        let cli = super::Cli::command();
+        walk(&cli, "cordon", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "described nowhere in --help: {missing:#?}"
+        );
+        assert!(
+            cli.get_subcommands().count() > 15,
+            "the walk saw the commands"
+        );
+    }
 }

@@ -56,11 +56,15 @@ pub enum KeysCommand {
     /// List keys (never their secrets): a table, or JSON with --json (the default when stdout
     /// is not a terminal).
     List {
+        /// Print JSON (one array of keys) even on a terminal.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key by id or name.
-    Revoke { key: String },
+    Revoke {
+        /// The key's id (`cordon keys list` shows it) or its name.
+        key: String,
+    },
 }
 
 /// An expiry, in ms since the Unix epoch.

@@ -19,18 +19,24 @@ pub struct PolicyArgs {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Validate policy files and print the effective policies.
-    Check { files: Vec<PathBuf> },
+    Check {
+        /// Policy files (`<tool>.toml`; docs/policy.md).
+        files: Vec<PathBuf>,
+    },
     /// Put every `<tool>.toml` of a folder in force on a server (an admin key in
     /// CORDON_API_KEY): each is checked here first, then set for every version of that tool on
     /// every node. Tools not published yet are skipped (they keep the closed default until
     /// they are, and `apply` runs again).
     Apply {
+        /// The folder of `<tool>.toml` policies (the same layout `cordon serve --policies`
+        /// reads).
         dir: PathBuf,
         #[command(flatten)]
         server: ServerArgs,
     },
     /// A tool's policy on a server and who changed it when.
     Show {
+        /// The tool's published name.
         name: String,
         #[command(flatten)]
         server: ServerArgs,

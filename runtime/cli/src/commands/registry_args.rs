@@ -28,8 +28,9 @@ pub struct RegistryArgs {
     /// is sent.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
-    /// A PEM CA certificate to trust for registries besides the system's roots; repeatable.
-    #[arg(long = "registry-ca", value_name = "FILE")]
+    /// A PEM CA certificate to trust for registries besides the system's roots; repeatable (the
+    /// environment variable names one).
+    #[arg(long = "registry-ca", value_name = "FILE", env = "CORDON_REGISTRY_CA")]
     pub ca: Vec<PathBuf>,
     /// Longest the transfer may take, in seconds.
     #[arg(long = "registry-timeout", value_name = "SECS", default_value_t = cordon_oci::DEFAULT_TIMEOUT.as_secs())]

@@ -38,11 +38,18 @@ impl DataArgs {
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
     /// Store a secret; the value is read from stdin (a trailing newline is dropped).
-    Set { name: String },
+    Set {
+        /// The secret's name, as a policy's `[[network.credentials]]` or a registry login names
+        /// it.
+        name: String,
+    },
     /// List secret names (never values).
     List,
     /// Delete a secret.
-    Rm { name: String },
+    Rm {
+        /// The secret's name (`cordon secret list` shows them).
+        name: String,
+    },
     /// Print a new random key for CORDON_SECRET_KEY.
     NewKey,
 }
