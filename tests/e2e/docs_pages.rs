@@ -89,6 +89,17 @@ pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes a trust store naming the key `cordon keygen` printed, as the page's reader does.
+fn trust_the_key_of(keygen: &Output, trust: &Path) {
+    let key_id = stdout(keygen)
+        .lines()
+        .find_map(|l| l.strip_prefix("key id:"))
+        .unwrap_or_else(|| panic!("no key id in {}", stdout(keygen)))
+        .trim()
+        .to_owned();
+    std::fs::write(trust, format!("[publishers]\nauthor = [\"{key_id}\"]\n")).unwrap();
+}
+
 /// The first JSON object in a text (a curl answer after its headers).
 fn json_in(text: &str) -> Value {
     let at = text
@@ -160,17 +171,7 @@ fn the_signing_page_runs_as_written() {
     std::fs::copy(cordon_test_artifacts::ECHO, dir.join("tool.wasm")).unwrap();
     let keygen = run_line(&lines[0], &dir, &[]);
     // The trust store the page's reader writes, naming the key keygen printed.
-    let key_id = stdout(&keygen)
-        .lines()
-        .find_map(|l| l.strip_prefix("key id:"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    std::fs::write(
-        dir.join("trust.toml"),
-        format!("[publishers]\ndev = [\"{key_id}\"]\n"),
-    )
-    .unwrap();
+    trust_the_key_of(&keygen, &dir.join("trust.toml"));
     run_line(&lines[1], &dir, &[]);
     assert!(dir.join("tool.signed.wasm").is_file());
     run_line(&lines[2], &dir, &[]);
@@ -278,17 +279,7 @@ fn the_distribution_page_runs_as_written() {
         if line.contains("cordon publish") {
             // The fleet: a server trusting the author's key, reaching the registry with its
             // CA and its own login.
-            let key_id = stdout(&outputs[0])
-                .lines()
-                .find_map(|l: &str| l.strip_prefix("key id:"))
-                .unwrap()
-                .trim()
-                .to_owned();
-            std::fs::write(
-                f.data.join("trust.toml"),
-                format!("[publishers]\nauthor = [\"{key_id}\"]\n"),
-            )
-            .unwrap();
+            trust_the_key_of(&outputs[0], &f.data.join("trust.toml"));
             let secret_key = crate::harness::new_secret_key();
             crate::harness::set_secret(&f.data, &secret_key, "registry-password", PASSWORD);
             let s = serve(
