@@ -12,6 +12,9 @@
 #               others (scripts/run-tests.py);
 #   demo        scripts/check-demo.sh: the README's demo reuses this build and its printed lines
 #               work when pasted;
+#   mcp-suite   the official MCP conformance suite against a server, with its baseline of
+#               expected failures (scripts/conformance.sh; Node 24 and the suite installed in the
+#               background during the build);
 #   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md; the fuzz
 #               targets are built while the tests run).
 # Ends with the time each step took and one line: "N passed, N failed". Logs are kept in
@@ -27,7 +30,7 @@ steps=()
 step_done() {
     local now
     now=$(date +%s)
-    steps+=("$(printf '  %-8s %5ss' "$1" $((now - mark)))")
+    steps+=("$(printf '  %-9s %5ss' "$1" $((now - mark)))")
     mark=$now
 }
 
@@ -51,6 +54,9 @@ python_setup() {
 }
 python_setup > "$logs/python.log" 2>&1 &
 python_job=$!
+# Node 24 and the pinned MCP conformance suite (scripts/conformance.sh), likewise.
+./scripts/conformance.sh --setup > "$logs/conformance-setup.log" 2>&1 &
+conformance_job=$!
 
 # Tests that need PostgreSQL, nginx or an OCI registry start their own servers from the
 # installed binaries (a cluster under target/ on a free port, nginx on a free port with its files
@@ -133,13 +139,24 @@ demo=0
 ./scripts/check-demo.sh 2>&1 | tee "$logs/demo.log" || demo=$?
 step_done demo
 
+conformance=0
+if wait $conformance_job; then
+    ./scripts/conformance.sh 2>&1 | tee "$logs/conformance.log" || conformance=$?
+else
+    cat "$logs/conformance-setup.log" >&2
+    echo "conformance: 0 passed, 1 failed (installing Node or the suite failed)" | tee "$logs/conformance.log"
+    conformance=1
+fi
+step_done mcp-suite
+
 fuzz=0
 wait $fuzz_build || { cat "$logs/fuzz-build.log" >&2; echo "building the fuzz targets failed" >&2; }
 ./scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log" || fuzz=$?
 step_done fuzz
 
 # The summary: every test function, each check of the demo, each fuzz target.
-sum() { awk -v what="$2" '{ for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" what) n += $i } END { print n + 0 }' "$1"; }
+# (What a line says in parentheses after its counts is not counted.)
+sum() { awk -v what="$2" '{ sub(/\(.*/, ""); for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" what) n += $i } END { print n + 0 }' "$1"; }
 passed=$(grep -E '^test result: ' "$logs/tests.log" | sum /dev/stdin passed)
 failed=$(grep -E '^test result: ' "$logs/tests.log" | sum /dev/stdin failed)
 # A test binary that crashed or did not build prints no result line of its own.
@@ -148,13 +165,18 @@ demo_line=$(grep -E '^demo: [0-9]+ passed, [0-9]+ failed' "$logs/demo.log" | tai
 passed=$((passed + $(echo "$demo_line" | sum /dev/stdin passed)))
 failed=$((failed + $(echo "$demo_line" | sum /dev/stdin failed)))
 if [ "$demo" -ne 0 ] && [ -z "$demo_line" ]; then failed=$((failed + 1)); fi
+suite_line=$(grep -E '^conformance: [0-9]+ passed, [0-9]+ failed' "$logs/conformance.log" | tail -1 || true)
+passed=$((passed + $(echo "$suite_line" | sum /dev/stdin passed)))
+failed=$((failed + $(echo "$suite_line" | sum /dev/stdin failed)))
+if [ "$conformance" -ne 0 ] && [ -z "$suite_line" ]; then failed=$((failed + 1)); fi
 fuzzed=$(grep -c '^fuzzing ' "$logs/fuzz.log" || true)
 if [ "$fuzz" -eq 0 ]; then passed=$((passed + fuzzed)); else failed=$((failed + 1)); passed=$((passed + fuzzed - 1)); fi
 
 echo
 echo "time per step (the README explains where it goes):"
 printf '%s\n' "${steps[@]}"
-printf '  %-8s %5ss\n' total $(($(date +%s) - began))
+printf '  %-9s %5ss\n' total $(($(date +%s) - began))
 [ "$tests" -eq 0 ] || echo "failed tests: grep -E '^test .* FAILED|panicked' $logs/tests.log" >&2
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$tests" -eq 0 ] && [ "$demo" -eq 0 ] && [ "$fuzz" -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$tests" -eq 0 ] && [ "$demo" -eq 0 ] && [ "$conformance" -eq 0 ] \
+    && [ "$fuzz" -eq 0 ]
