@@ -232,7 +232,8 @@ impl TestPostgres {
         Ok(())
     }
 
-    fn log_tail(&self) -> String {
+    /// The last lines the server logged: what a failing test prints beside its error.
+    pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.root.join("run/server.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().rev().take(20).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")

@@ -182,11 +182,33 @@ impl From<postgres::Error> for StorageError {
                 c.starts_with("08") || c.starts_with("57P") || c == "53300"
             }
         };
+        let said = described(&e);
         if transient {
-            StorageError::Unavailable(e.to_string())
+            StorageError::Unavailable(said)
         } else {
-            StorageError::Postgres(e.to_string())
+            StorageError::Postgres(said)
         }
+    }
+}
+
+/// What went wrong, said in full: the driver's own text is only "db error" for anything the
+/// server refused, so the server's code and message are added. Its detail is not: it can
+/// quote stored values (a duplicate key's), which have no place in an error or a log.
+fn described(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut said = format!("{e}: {} {}", db.code().code(), db.message());
+            if let Some(hint) = db.hint() {
+                said.push_str(" (");
+                said.push_str(hint);
+                said.push(')');
+            }
+            said
+        }
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

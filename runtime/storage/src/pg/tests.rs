@@ -11,7 +11,8 @@ fn fresh(pg: &TestPostgres, name: &str) -> Postgres {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
-    Postgres::open(&pg.url(name), 4).unwrap()
+    Postgres::open(&pg.url(name), 4)
+        .unwrap_or_else(|e| panic!("{e}\nthe server's log ends:\n{}", pg.log_tail()))
 }
 
 #[test]
@@ -67,6 +68,19 @@ fn the_conformance_suite_passes_on_postgresql() {
         .unwrap()
         .get(0);
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
+
+    // What the server refused is said with its code and message, not only "db error".
+    let refused = c
+        .conn()
+        .unwrap()
+        .execute("SELECT no_such_column FROM cordon_meta", &[])
+        .map_err(StorageError::from)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("42703") && refused.contains("no_such_column"),
+        "{refused}"
+    );
 }
 
 #[test]
