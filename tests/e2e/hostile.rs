@@ -241,6 +241,7 @@ fn every_hostile_guest_has_a_test() {
         include_str!("server_ops.rs"),
         include_str!("harness.rs"),
         include_str!("progress.rs"),
+        include_str!("contract_v2.rs"),
     ]
     .concat();
     for (name, _) in guests::HOSTILE {

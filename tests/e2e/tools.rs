@@ -138,10 +138,11 @@ async fn sdk_schemas_use_only_standard_formats() {
         }
     }
     for (name, path) in guests::TOOLS {
-        let info = crate::common::SANDBOX
+        let toolbox = crate::common::SANDBOX
             .describe(&crate::common::tool(path), &Limits::default())
             .await
             .unwrap();
+        let info = &toolbox.tools[0];
         let mut found = Vec::new();
         formats(&info.input_schema, &mut found);
         if let Some(out) = &info.output_schema {

@@ -43,11 +43,22 @@ pub struct Limits {
     /// Longest progress message passed on, in bytes; a longer one is cut at a character
     /// boundary.
     pub max_progress_message_bytes: u64,
+    /// Log messages per second passed on to the caller's client (contract 0.2.0 `log`); more
+    /// are counted and dropped.
+    pub logs_per_sec: u64,
+    /// Largest log message passed on (its data as JSON), in bytes; a larger one is replaced by
+    /// a note saying how large it was.
+    pub max_log_message_bytes: u64,
 }
 
 /// Limits for which zero means something: no progress forwarded at all, or figures without
 /// messages. Every other limit at zero would make every call fail, so it is refused.
-const ZERO_ALLOWED: [&str; 2] = ["progress_per_sec", "max_progress_message_bytes"];
+const ZERO_ALLOWED: [&str; 4] = [
+    "progress_per_sec",
+    "max_progress_message_bytes",
+    "logs_per_sec",
+    "max_log_message_bytes",
+];
 
 impl Default for Limits {
     /// The closed default a tool gets without a policy.
@@ -85,6 +96,11 @@ impl Default for Limits {
             progress_per_sec: 10,
             // A status line ("fetched 12 of 40 pages"), not a log: logs go to stderr.
             max_progress_message_bytes: 256,
+            // Logs are for a person following a call in their client: ten a second is more
+            // than anyone reads, and bounds what a chatty tool pushes down the connection.
+            logs_per_sec: 10,
+            // A line or a small object; a tool's bulk output belongs in its result.
+            max_log_message_bytes: 4 * KIB,
         }
     }
 }
@@ -117,6 +133,9 @@ impl Limits {
             // A hundred a second and 4 KiB each bound what a guest can push at a caller.
             progress_per_sec: 100,
             max_progress_message_bytes: 4 * KIB,
+            // As for progress: what a guest can push at a caller stays bounded.
+            logs_per_sec: 100,
+            max_log_message_bytes: 64 * KIB,
         }
     }
 
@@ -135,7 +154,7 @@ impl Limits {
     }
 
     /// The limits as (key, own value, cap value) triples, in the policy file's key names.
-    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 12] {
+    fn named_pairs(&self, caps: &Limits) -> [(&'static str, u64, u64); 14] {
         [
             ("fuel", self.fuel, caps.fuel),
             ("memory_bytes", self.memory_bytes, caps.memory_bytes),
@@ -172,6 +191,12 @@ impl Limits {
                 "max_progress_message_bytes",
                 self.max_progress_message_bytes,
                 caps.max_progress_message_bytes,
+            ),
+            ("logs_per_sec", self.logs_per_sec, caps.logs_per_sec),
+            (
+                "max_log_message_bytes",
+                self.max_log_message_bytes,
+                caps.max_log_message_bytes,
             ),
         ]
     }

@@ -121,6 +121,9 @@ pub struct Usage {
     /// Progress reports the guest made (`cordon:tool/progress`), forwarded to the caller or not.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub progress_reports: u64,
+    /// Log messages the guest wrote (contract 0.2.0 `log`), passed on to the caller or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_messages: u64,
 }
 
 /// A credential the host attached, to which destination, how many times.
@@ -173,8 +176,13 @@ pub struct Execution {
     /// Key id of the signature the component was admitted with; `None` when it ran unsigned
     /// (local development only).
     pub signer: Option<String>,
-    /// The tool's JSON output; present only for [`Outcome::Ok`].
+    /// The tool's JSON output (its structured output, for contract 0.2.0); only for
+    /// [`Outcome::Ok`], and absent when a 0.2.0 tool answered with content blocks alone.
     pub output: Option<serde_json::Value>,
+    /// Content blocks (contract 0.2.0): text, images, audio, resource links and embedded
+    /// resources; only for [`Outcome::Ok`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<crate::reply::Content>,
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
     pub usage: Usage,
@@ -200,6 +208,7 @@ impl Execution {
             digest,
             signer,
             output: None,
+            content: Vec::new(),
             error: Some(error.into()),
             usage,
             stdout: String::new(),

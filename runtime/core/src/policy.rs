@@ -117,6 +117,8 @@ pub struct LimitOverrides {
     pub max_http_response_bytes: Option<u64>,
     pub progress_per_sec: Option<u64>,
     pub max_progress_message_bytes: Option<u64>,
+    pub logs_per_sec: Option<u64>,
+    pub max_log_message_bytes: Option<u64>,
 }
 
 impl LimitOverrides {
@@ -139,6 +141,10 @@ impl LimitOverrides {
             max_progress_message_bytes: self
                 .max_progress_message_bytes
                 .unwrap_or(base.max_progress_message_bytes),
+            logs_per_sec: self.logs_per_sec.unwrap_or(base.logs_per_sec),
+            max_log_message_bytes: self
+                .max_log_message_bytes
+                .unwrap_or(base.max_log_message_bytes),
         }
     }
 }
@@ -649,7 +655,7 @@ mod tests {
         );
         assert_eq!(
             err("[limits]\nfule = 5\n"),
-            "policies/t.toml: limits.fule: unknown field `fule`, expected one of `fuel`, `memory_bytes`, `table_elements`, `instances`, `timeout_ms`, `max_input_bytes`, `max_output_bytes`, `max_log_bytes`, `max_http_requests`, `max_http_response_bytes`, `progress_per_sec`, `max_progress_message_bytes`"
+            "policies/t.toml: limits.fule: unknown field `fule`, expected one of `fuel`, `memory_bytes`, `table_elements`, `instances`, `timeout_ms`, `max_input_bytes`, `max_output_bytes`, `max_log_bytes`, `max_http_requests`, `max_http_response_bytes`, `progress_per_sec`, `max_progress_message_bytes`, `logs_per_sec`, `max_log_message_bytes`"
         );
         assert_eq!(
             err("[limits]\nfuel = \"lots\"\n"),

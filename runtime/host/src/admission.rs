@@ -4,12 +4,12 @@
 //!    before anything parses the bytes as wasm;
 //! 2. only then is the component compiled (or loaded from the cache) and checked against the
 //!    contract;
-//! 3. its own `describe()` runs under the sandbox's limits and must name the tool and version
-//!    that were signed.
+//! 3. its own `describe()` runs under the sandbox's limits and must name the toolbox and version
+//!    that were signed (for a component of contract 0.1.0, its one tool).
 //!
 //! `cordon run` and the server both admit tools through [`admit`].
 
-use cordon_core::{Limits, ToolInfo};
+use cordon_core::{Limits, ToolInfo, Toolbox};
 use cordon_sandbox::{DescribeError, LoadError, Sandbox, Tool};
 use cordon_trust::{Rejection, TrustStore, Verified};
 
@@ -26,12 +26,27 @@ pub enum AdmissionError {
     Describe(#[from] DescribeError),
 }
 
-/// A tool ready to run, with what it says about itself and, when signed, who signed it.
+/// A component ready to run, with what it says about itself (its toolbox: one tool or more)
+/// and, when signed, who signed it.
 #[derive(Debug)]
 pub struct Admitted {
+    /// The component, running its first tool.
     pub tool: Tool,
-    pub info: ToolInfo,
+    pub toolbox: Toolbox,
     pub verified: Option<Verified>,
+}
+
+impl Admitted {
+    /// The component running its tool `name`, and what that tool says about itself.
+    pub fn tool_named(&self, name: &str) -> Option<(Tool, &ToolInfo)> {
+        let info = self.toolbox.tool(name)?;
+        Some((self.tool.named(name), info))
+    }
+
+    /// The first tool (the only one of a component of contract 0.1.0).
+    pub fn first(&self) -> &ToolInfo {
+        &self.toolbox.tools[0]
+    }
 }
 
 /// What admission requires of the signature.
@@ -71,14 +86,16 @@ pub async fn admit(
         }
     };
     let mut tool = sandbox.load(component)?;
-    let info = sandbox.describe(&tool, limits).await?;
+    let toolbox = sandbox.describe(&tool, limits).await?;
     if let Some(v) = &verified {
-        cordon_trust::check_describe(v, &info.name, &info.version)?;
+        cordon_trust::check_describe(v, &toolbox.name, &toolbox.version)?;
         tool.set_signer(v.statement.key.to_string());
     }
+    // `describe` checked there is at least one.
+    let tool = tool.named(&toolbox.tools[0].name);
     Ok(Admitted {
         tool,
-        info,
+        toolbox,
         verified,
     })
 }

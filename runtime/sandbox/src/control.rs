@@ -1,13 +1,17 @@
 //! [`CallControl`]: what the caller of [`crate::Sandbox::call_with`] holds on a running call:
 //! a way to stop it, and where its progress reports go.
 
-use cordon_core::Progress;
+use cordon_core::{LogLevel, LogMessage, Progress};
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 /// Receives the progress reports of one call that pass the policy's rate limit. Called on the
 /// call's own task: it must not block (send to a channel, update a cell).
 pub type ProgressSink = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Receives the log messages of one call that pass the level and the policy's rate limit. Called
+/// on the call's own task: it must not block.
+pub type LogSink = Arc<dyn Fn(&LogMessage) + Send + Sync>;
 
 /// The handle on one running call. Clones share the call: cancelling any clone stops it.
 #[derive(Clone, Default)]
@@ -16,6 +20,8 @@ pub struct CallControl {
     /// Who asked for the stop, set once by the first [`CallControl::cancel`].
     by: Arc<OnceLock<String>>,
     progress: Option<ProgressSink>,
+    /// The least severe level passed on, and where.
+    logs: Option<(LogLevel, LogSink)>,
 }
 
 impl std::fmt::Debug for CallControl {
@@ -23,6 +29,7 @@ impl std::fmt::Debug for CallControl {
         f.debug_struct("CallControl")
             .field("cancelled_by", &self.by.get())
             .field("progress", &self.progress.is_some())
+            .field("logs", &self.logs.as_ref().map(|(level, _)| level))
             .finish()
     }
 }
@@ -36,6 +43,13 @@ impl CallControl {
     /// Sends the call's forwarded progress reports to `sink`.
     pub fn with_progress(mut self, sink: ProgressSink) -> Self {
         self.progress = Some(sink);
+        self
+    }
+
+    /// Sends the call's log messages at `least` or more severe to `sink` (none are sent
+    /// without one: the client did not ask).
+    pub fn with_logs(mut self, least: LogLevel, sink: LogSink) -> Self {
+        self.logs = Some((least, sink));
         self
     }
 
@@ -64,5 +78,12 @@ impl CallControl {
     /// Where the call's forwarded progress reports go.
     pub fn sink(&self) -> Option<&ProgressSink> {
         self.progress.as_ref()
+    }
+}
+
+impl CallControl {
+    /// Where the call's log messages go, from which level.
+    pub(crate) fn logs(&self) -> Option<&(LogLevel, LogSink)> {
+        self.logs.as_ref()
     }
 }

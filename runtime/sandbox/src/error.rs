@@ -31,7 +31,9 @@ pub enum LoadError {
     Invalid(String),
     #[error("the component imports something cordon does not provide: {0}")]
     UnsupportedImport(String),
-    #[error("the component does not export `cordon:tool/tool@0.1.0` as the contract requires: {0}")]
+    #[error(
+        "the component exports neither `cordon:tool/tool@0.2.0` nor `cordon:tool/tool@0.1.0` (build it with cordon-sdk, or against wit/v0.2/tool.wit): {0}"
+    )]
     MissingExport(String),
 }
 
@@ -42,6 +44,9 @@ pub enum DescribeError {
     /// `describe()` did not return: it broke a limit, trapped, or the host failed.
     #[error("describe() ended with {}: {}", .0.outcome, .0.error.as_deref().unwrap_or(""))]
     Failed(Box<cordon_core::Execution>),
+    /// `describe()` returned a toolbox cordon cannot serve.
+    #[error("describe() returned a toolbox that cannot be served: {0}")]
+    Invalid(String),
     /// `describe()` returned a schema that is not JSON.
     #[error("describe() returned an {field} that is not JSON: {message}")]
     BadSchema {

@@ -4,12 +4,12 @@
 //! The deadline is enforced twice: the epoch callback stops a guest that computes past it, and a
 //! tokio timeout drops the call when the guest is blocked in a host call (a sleep, a request).
 
-use crate::bindings::{GuestError, GuestInfo};
 use crate::control::CallControl;
 use crate::error::DescribeError;
 use crate::host::HostState;
-use crate::sandbox::{Sandbox, Tool};
-use cordon_core::{Execution, Grants, Limits, Outcome, ToolInfo, Usage, redact};
+use crate::reply::{Answer, Described, GuestError};
+use crate::sandbox::{Pre, Sandbox, Tool};
+use cordon_core::{Execution, Grants, Limits, Outcome, Toolbox, Usage, redact};
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -24,13 +24,17 @@ const FUEL_SLICE: u64 = 1_000_000;
 /// Which export to call.
 enum Export<'a> {
     Describe,
-    Call(&'a str),
+    /// `call` of tool `name` (ignored by a component of contract 0.1.0, which has one).
+    Call {
+        name: &'a str,
+        input: &'a str,
+    },
 }
 
 /// What the export returned, when it returned.
 enum Returned {
-    Info(GuestInfo),
-    Call(Result<String, GuestError>),
+    Described(Described),
+    Call(Result<Answer, GuestError>),
 }
 
 /// Raised by the epoch callback when the wall-clock deadline has passed.
@@ -53,7 +57,8 @@ struct Run {
 }
 
 impl Sandbox {
-    /// Calls the tool's `call` export with `input` under `grants`. Never fails: every ending,
+    /// Calls the component's `call` export for its tool [`Tool::name`] with `input` under
+    /// `grants`. Never fails: every ending,
     /// including host faults, is an [`Outcome`].
     pub async fn call(&self, tool: &Tool, input: &str, grants: &Grants) -> Execution {
         self.call_with(tool, input, grants, &CallControl::new())
@@ -109,28 +114,37 @@ impl Sandbox {
                 tool.signer().map(str::to_owned),
             );
         }
-        let run = self.run(tool, grants, Export::Call(input), control).await;
+        let name = tool.name();
+        let run = self
+            .run(tool, grants, Export::Call { name, input }, control)
+            .await;
         let exec = finish_call(run, grants, tool);
         log_execution(tool, "call", &exec);
         exec
     }
 
-    /// Calls the tool's `describe` export under `limits`, with no other capability, and checks
-    /// what it returns.
-    pub async fn describe(&self, tool: &Tool, limits: &Limits) -> Result<ToolInfo, DescribeError> {
+    /// Calls the component's `describe` export under `limits`, with no other capability, and
+    /// checks what it returns: a toolbox of one tool (contract 0.1.0) or more, each with JSON
+    /// schemas and a name no other of its tools has.
+    pub async fn describe(&self, tool: &Tool, limits: &Limits) -> Result<Toolbox, DescribeError> {
         let grants = Grants::with_limits(limits.clone());
         let run = self
             .run(tool, &grants, Export::Describe, &CallControl::new())
             .await;
-        let info = match run.result {
-            Ok(Returned::Info(info)) => info,
-            Ok(Returned::Call(_)) => unreachable!("describe returns info"),
+        let described = match run.result {
+            Ok(Returned::Described(d)) => d,
+            Ok(Returned::Call(_)) => {
+                return Err(DescribeError::Invalid(
+                    "describe() answered like call()".to_owned(),
+                ));
+            }
             Err(outcome) => {
                 let exec = Execution {
                     outcome,
                     digest: tool.digest().to_owned(),
                     signer: tool.signer().map(str::to_owned),
                     output: None,
+                    content: Vec::new(),
                     error: run.error,
                     usage: run.usage,
                     stdout: run.stdout,
@@ -140,23 +154,7 @@ impl Sandbox {
                 return Err(DescribeError::Failed(Box::new(exec)));
             }
         };
-        let parse = |field, text: &str| {
-            serde_json::from_str(text).map_err(|e| DescribeError::BadSchema {
-                field,
-                message: e.to_string(),
-            })
-        };
-        Ok(ToolInfo {
-            input_schema: parse("input-schema", &info.input_schema)?,
-            output_schema: info
-                .output_schema
-                .as_deref()
-                .map(|s| parse("output-schema", s))
-                .transpose()?,
-            name: info.name,
-            version: info.version,
-            description: info.description,
-        })
+        crate::reply::toolbox(described)
     }
 
     async fn run(
@@ -202,11 +200,35 @@ impl Sandbox {
         });
 
         let call = async {
-            let toolbox = tool.pre().instantiate_async(&mut store).await?;
-            let guest = toolbox.cordon_tool_tool();
-            match export {
-                Export::Describe => guest.call_describe(&mut store).await.map(Returned::Info),
-                Export::Call(input) => guest.call_call(&mut store, input).await.map(Returned::Call),
+            match tool.pre() {
+                Pre::V01(pre) => {
+                    let toolbox = pre.instantiate_async(&mut store).await?;
+                    let guest = toolbox.cordon_tool_tool();
+                    match export {
+                        Export::Describe => guest
+                            .call_describe(&mut store)
+                            .await
+                            .map(|i| Returned::Described(Described::V01(i))),
+                        Export::Call { input, .. } => guest
+                            .call_call(&mut store, input)
+                            .await
+                            .map(|r| Returned::Call(crate::reply::from_v01(r))),
+                    }
+                }
+                Pre::V02(pre) => {
+                    let toolbox = pre.instantiate_async(&mut store).await?;
+                    let guest = toolbox.cordon_tool_tool();
+                    match export {
+                        Export::Describe => guest
+                            .call_describe(&mut store)
+                            .await
+                            .map(|t| Returned::Described(Described::V02(t))),
+                        Export::Call { name, input } => guest
+                            .call_call(&mut store, name, input, None)
+                            .await
+                            .map(|r| Returned::Call(crate::reply::from_v02(r))),
+                    }
+                }
             }
         };
         // A guest waiting in a host call never reaches an epoch check: the deadline and a
@@ -234,7 +256,7 @@ impl Sandbox {
             peak_memory_bytes: state.limiter.peak_memory as u64,
             wall_time_us: u64::try_from(wall_time.as_micros()).unwrap_or(u64::MAX),
             input_bytes: match export {
-                Export::Call(input) => input.len() as u64,
+                Export::Call { input, .. } => input.len() as u64,
                 Export::Describe => 0,
             },
             output_bytes: 0,
@@ -246,6 +268,7 @@ impl Sandbox {
             denials: net.denials,
             credentials: net.credentials,
             progress_reports: state.progress.reports,
+            log_messages: state.logs.messages,
         };
         let (result, error) = match ended {
             Ok(Ok(returned)) => (Ok(returned), None),
@@ -379,6 +402,7 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
     };
     let execution = |outcome,
                      output: Option<serde_json::Value>,
+                     content: Vec<cordon_core::Content>,
                      error: Option<String>,
                      mut usage: Usage,
                      stdout: String,
@@ -392,6 +416,7 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
             digest: tool.digest().to_owned(),
             signer: tool.signer().map(str::to_owned),
             output,
+            content,
             error: error.map(scrub),
             usage,
             stdout: scrub(stdout),
@@ -400,41 +425,120 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
     };
     let returned = match result {
         Ok(Returned::Call(r)) => r,
-        Ok(Returned::Info(_)) => unreachable!("call returns a result"),
-        Err(outcome) => return execution(outcome, None, error, usage, stdout, stderr),
+        Ok(Returned::Described(_)) => {
+            return execution(
+                Outcome::HostError,
+                None,
+                Vec::new(),
+                Some("call() answered like describe()".to_owned()),
+                usage,
+                stdout,
+                stderr,
+            );
+        }
+        Err(outcome) => return execution(outcome, None, Vec::new(), error, usage, stdout, stderr),
     };
-    let text = match &returned {
-        Ok(output) => output.as_str(),
-        Err(GuestError::InvalidInput(m) | GuestError::Failed(m)) => m.as_str(),
+    // A refusal's message is the guest's output too, and bounded like it.
+    let (structured, blocks) = match returned {
+        Ok(Answer::Complete {
+            structured,
+            content,
+        }) => (structured, content),
+        Ok(Answer::InputRequired) => {
+            let error = "the tool asked for input, which this server does not pass on yet";
+            return execution(
+                Outcome::ToolError,
+                None,
+                Vec::new(),
+                Some(error.to_owned()),
+                usage,
+                stdout,
+                stderr,
+            );
+        }
+        Err(refusal) => {
+            let (outcome, message) = match refusal {
+                GuestError::InvalidInput(m) => (Outcome::InvalidInput, m),
+                GuestError::Failed(m) => (Outcome::ToolError, m),
+            };
+            usage.output_bytes = message.len() as u64;
+            let (outcome, error) = if usage.output_bytes > limits.max_output_bytes {
+                (Outcome::OutputTooLarge, too_large(&usage, limits))
+            } else {
+                (outcome, message)
+            };
+            return execution(
+                outcome,
+                None,
+                Vec::new(),
+                Some(error),
+                usage,
+                stdout,
+                stderr,
+            );
+        }
     };
-    usage.output_bytes = text.len() as u64;
+    // Every byte the caller would receive counts: the structured JSON, and the content blocks
+    // as the answer carries them (binary data as base64).
+    let content = crate::reply::content(blocks);
+    let content_bytes = if content.is_empty() {
+        0
+    } else {
+        serde_json::to_string(&content).map_or(u64::MAX, |t| t.len() as u64)
+    };
+    usage.output_bytes = structured
+        .as_ref()
+        .map_or(0, |s| s.len() as u64)
+        .saturating_add(content_bytes);
     if usage.output_bytes > limits.max_output_bytes {
-        let error = format!(
-            "output of {} bytes exceeds the limit of {}",
-            usage.output_bytes, limits.max_output_bytes
-        );
+        let error = too_large(&usage, limits);
         return execution(
             Outcome::OutputTooLarge,
             None,
+            Vec::new(),
             Some(error),
             usage,
             stdout,
             stderr,
         );
     }
-    let (outcome, output, error) = match returned {
-        Ok(output) => match serde_json::from_str(&scrub(output)) {
-            Ok(value) => (Outcome::Ok, Some(value), None),
-            Err(e) => (
+    let output = match structured
+        .map(|s| serde_json::from_str(&scrub(s)))
+        .transpose()
+    {
+        Ok(output) => output,
+        Err(e) => {
+            return execution(
                 Outcome::ToolError,
                 None,
+                Vec::new(),
                 Some(format!("tool returned output that is not valid JSON: {e}")),
-            ),
-        },
-        Err(GuestError::InvalidInput(m)) => (Outcome::InvalidInput, None, Some(m)),
-        Err(GuestError::Failed(m)) => (Outcome::ToolError, None, Some(m)),
+                usage,
+                stdout,
+                stderr,
+            );
+        }
     };
-    execution(outcome, output, error, usage, stdout, stderr)
+    let content = content
+        .into_iter()
+        .map(|mut block| {
+            if !secrets.is_empty() {
+                for text in block.texts_mut() {
+                    *text = redact(text, secrets);
+                }
+            }
+            block
+        })
+        .collect();
+    execution(Outcome::Ok, output, content, None, usage, stdout, stderr)
+}
+
+/// Why output over the limit (its size already in `usage`) was refused.
+fn too_large(usage: &Usage, limits: &Limits) -> String {
+    format!(
+        "output of {} bytes exceeds the limit of {}",
+        usage.output_bytes, limits.max_output_bytes
+    )
 }
 
 /// The one structured event every execution emits. Callers add who/what through the span they

@@ -5,6 +5,7 @@ use crate::capture::CappedPipe;
 use crate::control::CallControl;
 use crate::fs_audit::AuditedFsView;
 use crate::limiter::CallLimiter;
+use crate::log::LogGate;
 use crate::outbound::{Outbound, SharedLog};
 use crate::progress::ProgressGate;
 use crate::resolver::Resolver;
@@ -36,6 +37,8 @@ pub(crate) struct HostState {
     pub(crate) limiter: CallLimiter,
     /// Progress reports: counted, rate-limited and passed on.
     pub(crate) progress: ProgressGate,
+    /// Log messages (contract 0.2.0): counted, filtered, rate-limited and passed on.
+    pub(crate) logs: LogGate,
 }
 
 impl HostState {
@@ -101,6 +104,7 @@ impl HostState {
             stderr,
             limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements, limits.instances),
             progress: ProgressGate::new(limits, grants.secrets.clone(), control.sink().cloned()),
+            logs: LogGate::new(limits, grants.secrets.clone(), control.logs().cloned()),
         })
     }
 }
@@ -118,9 +122,38 @@ impl HostState {
     }
 }
 
-impl crate::bindings::cordon::tool::progress::Host for HostState {
+impl crate::bindings::v01::cordon::tool::progress::Host for HostState {
     fn report(&mut self, done: u64, total: Option<u64>, message: String) {
         self.progress.report(done, total, message);
+    }
+}
+
+impl crate::bindings::v02::cordon::tool::progress::Host for HostState {
+    fn report(&mut self, done: u64, total: Option<u64>, message: String) {
+        self.progress.report(done, total, message);
+    }
+}
+
+impl crate::bindings::v02::cordon::tool::log::Host for HostState {
+    fn write(
+        &mut self,
+        level: crate::bindings::v02::cordon::tool::log::Level,
+        logger: Option<String>,
+        data: String,
+    ) {
+        use crate::bindings::v02::cordon::tool::log::Level;
+        use cordon_core::LogLevel;
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Notice => LogLevel::Notice,
+            Level::Warning => LogLevel::Warning,
+            Level::Error => LogLevel::Error,
+            Level::Critical => LogLevel::Critical,
+            Level::Alert => LogLevel::Alert,
+            Level::Emergency => LogLevel::Emergency,
+        };
+        self.logs.write(level, logger, data);
     }
 }
 

@@ -17,14 +17,16 @@ mod exec;
 mod fs_audit;
 mod host;
 mod limiter;
+mod log;
 mod outbound;
 mod progress;
 mod redact_body;
+mod reply;
 mod resolver;
 mod sandbox;
 
 pub use cache::{CacheStatus, digest};
-pub use control::{CallControl, ProgressSink};
+pub use control::{CallControl, LogSink, ProgressSink};
 pub use engine::{EPOCH_TICK, EngineSettings};
 pub use error::{DescribeError, LoadError, SandboxError};
 pub use resolver::{Resolver, SystemResolver};

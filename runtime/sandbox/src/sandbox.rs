@@ -1,7 +1,7 @@
 //! [`Sandbox`]: the engine, the linker with every WASI 0.2 interface, the compiled-component
 //! cache, and loading components into ready-to-instantiate [`Tool`]s.
 
-use crate::bindings::ToolboxPre;
+use crate::bindings::{v01, v02};
 use crate::cache::{CacheStatus, ComponentCache, digest};
 use crate::engine::{EngineSettings, EpochTicker, build_engine, fingerprint};
 use crate::error::{LoadError, SandboxError};
@@ -61,18 +61,23 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
-/// A component checked against the contract and ready to instantiate. Cheap to share behind an
-/// `Arc`; every call still gets its own instance.
+/// A component checked against the contract and ready to instantiate, and which of its tools a
+/// call runs. Cheap to clone (one per tool of a toolbox); every call still gets its own
+/// instance.
+#[derive(Clone)]
 pub struct Tool {
     /// Hex sha256 of the component bytes.
     digest: String,
     /// Pre-resolved imports and exports: instantiating it does no linking work.
-    pre: ToolboxPre<HostState>,
+    pre: Pre,
     /// Whether the compiled code came from the cache.
     cache_status: CacheStatus,
     /// Key id of the signature the component was admitted with, if any; reported with every
     /// execution.
     signer: Option<String>,
+    /// The tool of the component a call runs (empty until named: for contract 0.1.0, whose
+    /// component has one tool, it does not matter).
+    name: String,
 }
 
 impl std::fmt::Debug for Tool {
@@ -98,9 +103,34 @@ impl Tool {
     pub fn set_signer(&mut self, key_id: String) {
         self.signer = Some(key_id);
     }
-    pub(crate) fn pre(&self) -> &ToolboxPre<HostState> {
+    pub(crate) fn pre(&self) -> &Pre {
         &self.pre
     }
+    /// This handle on the component, running its tool `name` (one of those `describe` gave).
+    pub fn named(&self, name: &str) -> Tool {
+        Tool {
+            name: name.to_owned(),
+            ..self.clone()
+        }
+    }
+    /// The tool of the component a call runs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The contract the component implements: `0.1.0` or `0.2.0`.
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Pre::V01(_) => "0.1.0",
+            Pre::V02(_) => "0.2.0",
+        }
+    }
+}
+
+/// A component of one contract version, ready to instantiate.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    V01(v01::ToolboxPre<HostState>),
+    V02(v02::ToolboxPre<HostState>),
 }
 
 impl Sandbox {
@@ -123,7 +153,19 @@ impl Sandbox {
                 linked
             })
             .and_then(|()| {
-                crate::bindings::cordon::tool::progress::add_to_linker::<
+                v01::cordon::tool::progress::add_to_linker::<
+                    HostState,
+                    wasmtime::component::HasSelf<HostState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
+                v02::cordon::tool::progress::add_to_linker::<
+                    HostState,
+                    wasmtime::component::HasSelf<HostState>,
+                >(&mut linker, |s| s)
+            })
+            .and_then(|()| {
+                v02::cordon::tool::log::add_to_linker::<
                     HostState,
                     wasmtime::component::HasSelf<HostState>,
                 >(&mut linker, |s| s)
@@ -170,13 +212,24 @@ impl Sandbox {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
-        let pre = ToolboxPre::new(instance_pre)
-            .map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        // The newest contract first: a component exports one of them.
+        let pre = match v02::ToolboxPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V02(pre),
+            Err(newer) => match v01::ToolboxPre::new(instance_pre) {
+                Ok(pre) => Pre::V01(pre),
+                Err(older) => {
+                    return Err(LoadError::MissingExport(format!(
+                        "as 0.2.0: {newer:#}; as 0.1.0: {older:#}"
+                    )));
+                }
+            },
+        };
         Ok(Tool {
             digest,
             pre,
             cache_status,
             signer: None,
+            name: String::new(),
         })
     }
 

@@ -65,6 +65,7 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
             },
             // Some report progress.
             progress_reports: if i % 5 == 2 { 7 + i as u64 } else { 0 },
+            log_messages: if i % 3 == 1 { 2 + i as u64 } else { 0 },
             ..Usage::default()
         },
         caller_name: Some(format!("name of {caller}")),

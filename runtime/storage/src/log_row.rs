@@ -28,7 +28,7 @@ pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
      truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
-     progress_reports";
+     progress_reports, log_messages";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
@@ -203,6 +203,12 @@ pub(crate) fn encode(
         } else {
             int(u.progress_reports)
         },
+        // NULL likewise for the calls that log nothing (and every tool of contract 0.1.0).
+        if u.log_messages == 0 {
+            Value::Null
+        } else {
+            int(u.log_messages)
+        },
     ])
 }
 
@@ -308,6 +314,11 @@ pub(crate) fn decode(
                 Ok(ValueRef::Null) => 0,
                 Ok(ValueRef::Integer(v)) if v > 0 => v as u64,
                 _ => return Err(bad("progress_reports")),
+            },
+            log_messages: match raw(32) {
+                Ok(ValueRef::Null) => 0,
+                Ok(ValueRef::Integer(v)) if v > 0 => v as u64,
+                _ => return Err(bad("log_messages")),
             },
         },
         caller_name: string_at(27, "caller_name")?,

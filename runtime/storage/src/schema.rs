@@ -21,7 +21,9 @@
 //!   and running and recently finished calls (`tasks`, `tasks.rs`);
 //! - version 10: the nodes sharing the store, as each reports itself (`nodes`, `nodes.rs`);
 //! - version 11: the seal of each group of links, signed with the log key before the group
-//!   commits (`seals`, `seal.rs`).
+//!   commits (`seals`, `seal.rs`);
+//! - version 12: per execution the log messages its guest wrote (`executions.log_messages`,
+//!   NULL for none; records written before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -31,7 +33,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -71,7 +73,8 @@ const TABLES: &str = "
         output_sha256     BLOB,
         checks            BLOB,
         credentials       TEXT,
-        progress_reports  INTEGER
+        progress_reports  INTEGER,
+        log_messages      INTEGER
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -291,6 +294,15 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     )?;
     if has_executions && !has_progress {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN progress_reports INTEGER;")?;
+    }
+    // 11 -> 12: the log messages each execution's guest wrote.
+    let has_logs: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'log_messages'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_executions && !has_logs {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN log_messages INTEGER;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

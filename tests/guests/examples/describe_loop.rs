@@ -1,6 +1,6 @@
 //! Written against the WIT contract directly (no SDK): `describe` never returns.
 
-wit_bindgen::generate!({ path: "../../wit", world: "toolbox" });
+wit_bindgen::generate!({ path: "../../wit/v0.1", world: "toolbox" });
 
 use exports::cordon::tool::tool::{Error, Guest, Info};
 

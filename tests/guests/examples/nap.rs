@@ -6,7 +6,7 @@
 //! publish many distinct tools from one build. (Through the SDK, the optimizer turns an 8-byte
 //! name into an integer constant that no byte search finds; `black_box` keeps it as data.)
 
-wit_bindgen::generate!({ path: "../../wit", world: "toolbox" });
+wit_bindgen::generate!({ path: "../../wit/v0.1", world: "toolbox" });
 
 use exports::cordon::tool::tool::{Error, Guest, Info};
 

@@ -1,7 +1,7 @@
 //! Written against the WIT contract directly (no SDK): returns output that is not JSON, and
 //! reports its own errors through both variants of the contract's `error`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "toolbox" });
+wit_bindgen::generate!({ path: "../../wit/v0.1", world: "toolbox" });
 
 use exports::cordon::tool::tool::{Error, Guest, Info};
 

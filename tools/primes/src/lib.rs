@@ -49,11 +49,7 @@ fn primes(input: Input) -> Result<Output, Error> {
             }
         }
         start = end;
-        cordon_sdk::progress(
-            end,
-            Some(below),
-            &format!("{count} primes below {end}"),
-        );
+        cordon_sdk::progress(end, Some(below), &format!("{count} primes below {end}"));
     }
     Ok(Output {
         below,

@@ -21,8 +21,20 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let sandbox = args.sandbox.sandbox()?;
     let limits = args.sandbox.limits(&args.sandbox.policy()?, &sandbox)?;
     let admitted = admit(&sandbox, &bytes, SignatureCheck::AllowUnsigned, &limits).await?;
-    let mut value = serde_json::to_value(&admitted.info)?;
-    value["digest"] = admitted.tool.digest().into();
+    let toolbox = &admitted.toolbox;
+    let mut value = serde_json::json!({
+        "name": toolbox.name,
+        "version": toolbox.version,
+        "description": toolbox.description,
+        "contract": admitted.tool.contract(),
+        "digest": admitted.tool.digest(),
+        "tools": toolbox.tools,
+    });
+    // A component of one tool shows its schemas at the top, as before toolboxes.
+    if let [only] = toolbox.tools.as_slice() {
+        value["input_schema"] = only.input_schema.clone();
+        value["output_schema"] = serde_json::to_value(&only.output_schema)?;
+    }
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
 }

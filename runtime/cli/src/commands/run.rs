@@ -23,7 +23,12 @@ pub struct RunArgs {
     /// Read the input JSON from this file (`-` for stdin).
     #[arg(long)]
     pub input_file: Option<PathBuf>,
-    /// Print one JSON object {"outcome", "output", "error", "usage"} instead of the output.
+    /// Which tool of a component that has several to run (`cordon inspect` lists them);
+    /// default: its first.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print one JSON object {"outcome", "output", "content", "error", "usage"} instead of the
+    /// output.
     #[arg(long)]
     pub json: bool,
     /// Trust store that must vouch for the tool's signature: a TOML file or a directory of
@@ -111,14 +116,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let admitted = admit(&sandbox, &bytes, check, &limits)
         .await
         .with_context(|| format!("cannot run {}", args.tool.display()))?;
-    let tool = admitted.tool;
-    let span = tracing::info_span!(
-        "run",
-        tool = admitted.info.name,
-        version = admitted.info.version
-    );
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| admitted.first().name.clone());
+    let Some((tool, info)) = admitted.tool_named(&name) else {
+        let names: Vec<&str> = admitted
+            .toolbox
+            .tools
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        anyhow::bail!(
+            "{} has no tool named {name:?}; its tools: {}",
+            args.tool.display(),
+            names.join(", ")
+        );
+    };
+    let span = tracing::info_span!("run", tool = info.name, version = info.version);
     // The same checks as the server's, with the same messages: nothing runs on a refused input.
-    let validator = cordon_host::input::validator(&admitted.info.input_schema)
+    let validator = cordon_host::input::validator(&info.input_schema)
         .map_err(|e| {
             tracing::warn!(
                 error = e,
@@ -167,13 +184,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("[tool {stream}] {line}");
             }
         }
-        match &exec.output {
-            Some(output) => println!("{}", serde_json::to_string_pretty(output)?),
-            None => eprintln!(
+        if exec.outcome == Outcome::Ok {
+            if let Some(output) = &exec.output {
+                println!("{}", serde_json::to_string_pretty(output)?);
+            }
+            // Content blocks, one line each: text as it is, anything else as its JSON (binary
+            // data as base64).
+            for block in &exec.content {
+                match block {
+                    cordon_core::Content::Text { text } => println!("{text}"),
+                    other => println!("{}", serde_json::to_string(other)?),
+                }
+            }
+        } else {
+            eprintln!(
                 "{}: {}",
                 exec.outcome,
                 exec.error.as_deref().unwrap_or("no reason given")
-            ),
+            );
         }
     }
     Ok(if exec.outcome == Outcome::Ok {

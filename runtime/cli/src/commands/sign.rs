@@ -42,7 +42,7 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     .await;
     progress.finish_and_clear();
     let admitted = admitted?;
-    let info = &admitted.info;
+    let info = &admitted.toolbox;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let signed = cordon_trust::sign_component(&bytes, &key, &info.name, &info.version, now)
         .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
@@ -54,6 +54,10 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     println!("signed:  {}", out.display());
     println!("digest:  sha256:{}", admitted.tool.digest());
     println!("tool:    {} {}", info.name, info.version);
+    if info.tools.len() > 1 {
+        let names: Vec<&str> = info.tools.iter().map(|t| t.name.as_str()).collect();
+        println!("tools:   {}", names.join(", "));
+    }
     println!("key id:  {}", key.key_id());
     Ok(ExitCode::SUCCESS)
 }

@@ -36,8 +36,16 @@ pub struct InvokeResponse {
     /// The execution record's id (`GET /v1/executions/{id}`).
     pub execution_id: String,
     pub outcome: Outcome,
-    /// The tool's JSON output; present only when the outcome is `ok`.
+    /// The tool's JSON output (a tool of contract 0.2.0: its structured output); only when the
+    /// outcome is `ok`, and absent when such a tool answered with content blocks alone.
     pub output: Option<serde_json::Value>,
+    /// Content blocks (contract 0.2.0), as MCP gives them: `text`, `image` and `audio` (data
+    /// as base64, with `mimeType`), `resource_link`, and `resource` (embedded text or a base64
+    /// blob). Absent when there are none. The record's `output_sha256` covers them with the
+    /// output (`{"content":[...],"output":...}` as compact JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<cordon_core::Content>,
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
     pub usage: Usage,
@@ -245,11 +253,10 @@ impl Admitted {
             error: exec.error.clone(),
             usage: exec.usage.clone(),
             caller_name: Some(self.caller.name.clone()),
-            // The output exactly as the answer carries it (compact JSON).
-            output_sha256: exec
-                .output
-                .as_ref()
-                .map(|o| sha256_hex(o.to_string().as_bytes())),
+            // The output exactly as the answer carries it (compact JSON), with its content
+            // blocks when it has any.
+            output_sha256: cordon_core::reply::answered(exec.output.as_ref(), &exec.content)
+                .map(|text| sha256_hex(text.as_bytes())),
         }
     }
 
@@ -403,6 +410,7 @@ impl Admitted {
             execution_id: id,
             outcome: exec.outcome,
             output: exec.output,
+            content: exec.content,
             error: exec.error,
             usage: exec.usage,
             receipt,

@@ -157,7 +157,7 @@ mod name_tests {
         )
     ),
     responses(
-        (status = 201, description = "published", body = ToolView),
+        (status = 201, description = "published: the component's first tool, and the names of all it carries", body = Published),
         (status = 401, description = "missing or unknown API key", body = ErrorBody),
         (status = 403, description = "not a publisher; or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed; or the registry is at an address pulls may not reach", body = ErrorBody),
         (status = 409, description = "this name and version are already published", body = ErrorBody),
@@ -173,7 +173,7 @@ pub async fn publish(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<ToolView>), ApiError> {
+) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(Action::Publish)?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -214,7 +214,7 @@ async fn admit(
     caller: &Caller,
     body: Bytes,
     source: Option<String>,
-) -> Result<(StatusCode, Json<ToolView>), ApiError> {
+) -> Result<(StatusCode, Json<Published>), ApiError> {
     // The name decides the policy; read it from the signature section without compiling.
     let section = cordon_trust::find_signature(&body)
         .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "malformed_signature", e))?
@@ -248,55 +248,96 @@ async fn admit(
         .verified
         .clone()
         .ok_or_else(|| ApiError::internal("admitted without a signature"))?;
-    let info = &admitted.info;
-    if state.find(&info.name, Some(&info.version)).is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_published",
-            format!("{} {} is already published", info.name, info.version),
-        ));
+    // A component may carry several tools (contract 0.2.0): each is published as a version of
+    // its own name, under the component's policy, with its own record and event.
+    for info in &admitted.toolbox.tools {
+        if !valid_name(&info.name) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_name",
+                format!(
+                    "tool name {:?}: tool names are 1-128 characters of [A-Za-z0-9_.-], not dots only",
+                    info.name
+                ),
+            ));
+        }
+        if state.find(&info.name, Some(&info.version)).is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_published",
+                format!("{} {} is already published", info.name, info.version),
+            ));
+        }
     }
     let policy_text = admitted_policy;
     let stored_body = body.clone();
     let blob = state.db(move |s| s.put_blob(&stored_body)).await?;
-    let record = ToolRecord {
-        name: info.name.clone(),
-        version: info.version.clone(),
-        digest: admitted.tool.digest().to_owned(),
-        blob,
-        publisher: verified.publisher.clone(),
-        signer: verified.statement.key.to_string(),
-        description: info.description.clone(),
-        input_schema: info.input_schema.clone(),
-        output_schema: info.output_schema.clone(),
-        policy_hash: sha256_hex(policy_text.as_bytes()),
-        policy: policy_text,
-        published_at_ms: now_ms(),
-        source,
-    };
-    let (inserting, by) = (record.clone(), caller.actor());
+    let records: Vec<ToolRecord> = admitted
+        .toolbox
+        .tools
+        .iter()
+        .map(|info| ToolRecord {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            digest: admitted.tool.digest().to_owned(),
+            blob: blob.clone(),
+            publisher: verified.publisher.clone(),
+            signer: verified.statement.key.to_string(),
+            description: info.description.clone(),
+            input_schema: info.input_schema.clone(),
+            output_schema: info.output_schema.clone(),
+            policy_hash: sha256_hex(policy_text.as_bytes()),
+            policy: policy_text.clone(),
+            published_at_ms: now_ms(),
+            source: source.clone(),
+        })
+        .collect();
+    let (inserting, by) = (records.clone(), caller.actor());
     let _changing = state.registry_lock.lock().await;
     // The policy's text is kept by its hash too, so its history can be read back and compared
     // (`GET /v1/tools/{name}/policy/{hash}`) after it is replaced.
     state
         .db(move |s| {
-            s.put_blob(inserting.policy.as_bytes())?;
-            s.insert_tool(&inserting, &by)
+            s.put_blob(policy_text.as_bytes())?;
+            for record in &inserting {
+                s.insert_tool(record, &by)?;
+            }
+            Ok(())
         })
         .await?;
-    tracing::info!(
-        target: "cordon::admin",
-        tool = record.name,
-        version = record.version,
-        digest = record.digest,
-        publisher = record.publisher,
-        source = record.source.as_deref().unwrap_or("upload"),
-        by = caller.id,
-        "tool published"
-    );
-    let view = ToolView::of(&record, None);
-    state.go_live(record, admitted, policy, limits);
-    Ok((StatusCode::CREATED, Json(view)))
+    for record in &records {
+        tracing::info!(
+            target: "cordon::admin",
+            tool = record.name,
+            version = record.version,
+            digest = record.digest,
+            publisher = record.publisher,
+            source = record.source.as_deref().unwrap_or("upload"),
+            by = caller.id,
+            "tool published"
+        );
+    }
+    let published = Published {
+        view: ToolView::of(&records[0], None),
+        tools: records.iter().map(|r| r.name.clone()).collect(),
+    };
+    for record in records {
+        let Some((tool, _)) = admitted.tool_named(&record.name) else {
+            continue;
+        };
+        state.go_live(record, tool, policy.clone(), limits.clone());
+    }
+    Ok((StatusCode::CREATED, Json(published)))
+}
+
+/// A published component: its first tool, and the names of all it carries (one, or several
+/// for a toolbox of contract 0.2.0).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Published {
+    #[serde(flatten)]
+    pub view: ToolView,
+    /// Every tool the component carries, each published as a version of its own name.
+    pub tools: Vec<String>,
 }
 
 /// Every tool: its newest version, and the list of versions.

@@ -284,8 +284,9 @@ pub fn wraps_output(record: &cordon_storage::ToolRecord) -> bool {
         .is_some_and(|s| s.get("type") != Some(&json!("object")))
 }
 
-/// An execution's answer as an MCP result: `ok` is structured content plus the JSON as text;
-/// every other outcome is `isError` with its one-line reason.
+/// An execution's answer as an MCP result: `ok` is the tool's content blocks with its
+/// structured output beside them, or (with no blocks) the structured output plus its JSON as
+/// text; every other outcome is `isError` with its one-line reason.
 pub fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
     call_result_of(&serde_json::to_value(&answer).unwrap_or(Value::Null), wrap)
 }
@@ -293,14 +294,30 @@ pub fn call_result(answer: InvokeResponse, wrap: bool) -> CallToolResult {
 /// [`call_result`] of an answer kept as JSON (a task's).
 pub fn call_result_of(answer: &Value, wrap: bool) -> CallToolResult {
     let outcome = answer["outcome"].as_str().unwrap_or("host_error");
+    let blocks = answer
+        .get("content")
+        .map(|c| serde_json::from_value::<Vec<ContentBlock>>(c.clone()));
     let mut result = if outcome == Outcome::Ok.as_str() {
         let output = answer["output"].clone();
-        let output = if wrap || !output.is_object() {
-            json!({ "result": output })
-        } else {
-            output
+        let structured = match (&output, &blocks) {
+            // Content alone: nothing structured to show.
+            (Value::Null, Some(_)) => None,
+            (output, _) if wrap || !output.is_object() => Some(json!({ "result": output })),
+            (output, _) => Some(output.clone()),
         };
-        CallToolResult::structured(output)
+        match (blocks, structured) {
+            (None, Some(output)) => CallToolResult::structured(output),
+            (Some(Ok(blocks)), structured) => {
+                let mut result = CallToolResult::success(blocks);
+                result.structured_content = structured;
+                result
+            }
+            // cordon's blocks are MCP's: never refused, but never a panic either.
+            (Some(Err(e)), _) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "host_error: the tool's content could not be passed on: {e}"
+            ))]),
+            (None, None) => CallToolResult::structured(json!({ "result": null })),
+        }
     } else {
         let reason = answer["error"].as_str().unwrap_or(outcome);
         CallToolResult::error(vec![ContentBlock::text(format!("{outcome}: {reason}"))])

@@ -482,6 +482,7 @@ mod tests {
             execution_id: "ex".into(),
             outcome: Outcome::Ok,
             output: Some(output),
+            content: Vec::new(),
             error: None,
             usage: cordon_core::Usage::default(),
             receipt: crate::record::audit_log::ReceiptView {

@@ -144,7 +144,7 @@ impl AppState {
     pub(crate) fn live_tool(
         &self,
         record: ToolRecord,
-        admitted: Admitted,
+        tool: cordon_sandbox::Tool,
         policy: Policy,
         limits: Limits,
     ) -> Arc<LiveTool> {
@@ -159,7 +159,7 @@ impl AppState {
             .ok();
         Arc::new(LiveTool {
             record,
-            tool: admitted.tool,
+            tool,
             policy,
             limits,
             validator,
@@ -167,8 +167,14 @@ impl AppState {
     }
 
     /// Makes an admitted tool invocable.
-    pub fn go_live(&self, record: ToolRecord, admitted: Admitted, policy: Policy, limits: Limits) {
-        let live = self.live_tool(record, admitted, policy, limits);
+    pub fn go_live(
+        &self,
+        record: ToolRecord,
+        tool: cordon_sandbox::Tool,
+        policy: Policy,
+        limits: Limits,
+    ) {
+        let live = self.live_tool(record, tool, policy, limits);
         let mut tools = self.tools_write();
         tools
             .entry(live.record.name.clone())
@@ -270,10 +276,11 @@ impl AppState {
             let blob = old.record.blob.clone();
             let bytes = self.db(move |s| s.blob(&blob)).await?;
             let (admitted, policy, limits) = self.admit(&bytes, text, &path).await?;
+            let tool = named(&admitted, &old.record)?;
             let mut record = old.record.clone();
             record.policy = text.to_owned();
             record.policy_hash = hash.clone();
-            fresh.push(self.live_tool(record, admitted, policy, limits));
+            fresh.push(self.live_tool(record, tool, policy, limits));
         }
         let (tool, stored, stored_hash, actor) =
             (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
@@ -298,4 +305,25 @@ impl AppState {
         self.tools_write().insert(name.to_owned(), fresh);
         Ok(changed)
     }
+}
+
+/// The component of `admitted` running the tool `record` is a version of: refused when the
+/// component no longer declares it.
+pub(crate) fn named(
+    admitted: &Admitted,
+    record: &ToolRecord,
+) -> Result<cordon_sandbox::Tool, ApiError> {
+    admitted
+        .tool_named(&record.name)
+        .map(|(tool, _)| tool)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_component",
+                format!(
+                    "the component of {} {} no longer declares a tool of that name",
+                    record.name, record.version
+                ),
+            )
+        })
 }

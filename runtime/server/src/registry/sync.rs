@@ -115,11 +115,12 @@ impl AppState {
         let admitted = match self.db(move |s| s.blob(&blob)).await {
             Ok(bytes) => self.admit(&bytes, &record.policy, &path).await,
             Err(e) => Err(e),
-        };
+        }
+        .and_then(|(admitted, policy, limits)| {
+            Ok((super::named(&admitted, &record)?, policy, limits))
+        });
         match admitted {
-            Ok((admitted, policy, limits)) => {
-                Some(self.live_tool(record, admitted, policy, limits))
-            }
+            Ok((tool, policy, limits)) => Some(self.live_tool(record, tool, policy, limits)),
             Err(e) => {
                 // A database that is down is worth another try; a refusal is not.
                 if e.code != "store_unavailable" {

@@ -1,0 +1,222 @@
+//! Contract 0.2.0 in the sandbox: a component of several tools, content blocks, tool errors,
+//! log messages; and a component built for 0.1.0 that still runs beside them.
+
+use crate::common::{SANDBOX, tool};
+use base64::Engine as _;
+use cordon_core::{Content, Embedded, Grants, Limits, LogLevel, LogMessage, Outcome};
+use cordon_sandbox::{CallControl, LogSink};
+use cordon_test_artifacts as guests;
+use std::sync::{Arc, Mutex};
+
+/// The conformance toolbox, described, and its tool `name` ready to call.
+async fn fixture(name: &str) -> cordon_sandbox::Tool {
+    let component = tool(guests::CONFORMANCE);
+    let toolbox = SANDBOX
+        .describe(&component, &Limits::default())
+        .await
+        .unwrap();
+    assert!(toolbox.tool(name).is_some(), "{name} not in {toolbox:?}");
+    component.named(name)
+}
+
+#[tokio::test]
+async fn a_component_built_for_0_1_0_still_runs() {
+    let old = tool(guests::ECHO_0_1_0);
+    assert_eq!(old.contract(), "0.1.0");
+    let toolbox = SANDBOX.describe(&old, &Limits::default()).await.unwrap();
+    assert_eq!((toolbox.name.as_str(), toolbox.tools.len()), ("echo", 1));
+    let exec = SANDBOX
+        .call(&old, r#"{"kept":[1,"two"]}"#, &Grants::default())
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    assert_eq!(exec.output, Some(serde_json::json!({"kept": [1, "two"]})));
+    assert!(exec.content.is_empty());
+    // Today's echo, rebuilt by the SDK, is a 0.2.0 component answering the same.
+    let new = tool(guests::ECHO);
+    assert_eq!(new.contract(), "0.2.0");
+    let exec = SANDBOX
+        .call(&new, r#"{"kept":1}"#, &Grants::default())
+        .await;
+    assert_eq!(exec.output, Some(serde_json::json!({"kept": 1})));
+}
+
+#[tokio::test]
+async fn a_toolbox_describes_each_tool_with_its_own_schema() {
+    let toolbox = SANDBOX
+        .describe(&tool(guests::CONFORMANCE), &Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(toolbox.name, "conformance");
+    let names: Vec<&str> = toolbox.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert!(names.contains(&"test_image_content") && names.contains(&"test_logging_tool"));
+    assert!(toolbox.tools.iter().all(|t| t.version == toolbox.version));
+    // A schema written out is kept keyword for keyword.
+    let schema = &toolbox
+        .tool("json_schema_2020_12_tool")
+        .unwrap()
+        .input_schema;
+    assert_eq!(schema["$defs"]["address"]["$anchor"], "addressDef");
+    assert_eq!(schema["else"]["required"], serde_json::json!(["email"]));
+    // Content-only tools declare no output schema.
+    assert_eq!(
+        toolbox.tool("test_simple_text").unwrap().output_schema,
+        None
+    );
+}
+
+#[tokio::test]
+async fn content_blocks_come_back_as_mcp_gives_them_and_count_as_output() {
+    let exec = SANDBOX
+        .call(
+            &fixture("test_multiple_content_types").await,
+            "{}",
+            &Grants::default(),
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    assert_eq!(exec.output, None);
+    let [
+        Content::Text { text },
+        Content::Image { data, mime_type },
+        Content::Resource { resource },
+    ] = exec.content.as_slice()
+    else {
+        panic!("{:?}", exec.content);
+    };
+    assert_eq!(text, "Multiple content types test:");
+    assert_eq!(mime_type, "image/png");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(png.len(), 70);
+    assert!(
+        matches!(resource, Embedded::Text { uri, text, .. } if uri == "test://mixed-content-resource" && text.contains("123"))
+    );
+    // What the caller receives is what counts: the blocks as JSON, base64 included.
+    let shown = serde_json::to_string(&exec.content).unwrap();
+    assert_eq!(exec.usage.output_bytes, shown.len() as u64);
+
+    // The same blocks over a limit just below their size: refused, nothing returned.
+    let tight = Limits {
+        max_output_bytes: exec.usage.output_bytes - 1,
+        ..Limits::default()
+    };
+    let refused = SANDBOX
+        .call(
+            &fixture("test_multiple_content_types").await,
+            "{}",
+            &Grants::with_limits(tight),
+        )
+        .await;
+    assert_eq!(refused.outcome, Outcome::OutputTooLarge, "{refused:?}");
+    assert!(refused.content.is_empty() && refused.output.is_none());
+}
+
+#[tokio::test]
+async fn audio_and_embedded_resources_carry_their_types() {
+    let audio = SANDBOX
+        .call(
+            &fixture("test_audio_content").await,
+            "{}",
+            &Grants::default(),
+        )
+        .await;
+    let [Content::Audio { data, mime_type }] = audio.content.as_slice() else {
+        panic!("{audio:?}");
+    };
+    assert_eq!(mime_type, "audio/wav");
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert_eq!(
+        (&wav[..4], &wav[8..12], wav.len()),
+        (&b"RIFF"[..], &b"WAVE"[..], 52)
+    );
+    let embedded = SANDBOX
+        .call(
+            &fixture("test_embedded_resource").await,
+            "{}",
+            &Grants::default(),
+        )
+        .await;
+    assert_eq!(
+        serde_json::to_value(&embedded.content).unwrap(),
+        serde_json::json!([{"type": "resource", "resource": {
+            "uri": "test://embedded-resource",
+            "mimeType": "text/plain",
+            "text": "This is an embedded resource content."
+        }}])
+    );
+}
+
+#[tokio::test]
+async fn a_tool_error_is_the_tools_own_and_a_wrong_name_is_refused() {
+    let exec = SANDBOX
+        .call(
+            &fixture("test_error_handling").await,
+            "{}",
+            &Grants::default(),
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+    assert_eq!(
+        exec.error.as_deref(),
+        Some("This tool intentionally returns an error for testing")
+    );
+    // A name the toolbox does not have (and no name, which only a one-tool component takes).
+    for name in ["no_such_tool", ""] {
+        let exec = SANDBOX
+            .call(
+                &tool(guests::CONFORMANCE).named(name),
+                "{}",
+                &Grants::default(),
+            )
+            .await;
+        assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+        assert!(exec.error.unwrap().contains("no tool named"));
+    }
+}
+
+fn collecting(least: LogLevel) -> (CallControl, Arc<Mutex<Vec<LogMessage>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    let sink: LogSink = Arc::new(move |m: &LogMessage| into.lock().unwrap().push(m.clone()));
+    (CallControl::new().with_logs(least, sink), seen)
+}
+
+#[tokio::test]
+async fn log_messages_reach_a_client_that_asked_and_are_counted_either_way() {
+    let logging = fixture("test_logging_tool").await;
+    let (control, seen) = collecting(LogLevel::Info);
+    let exec = SANDBOX
+        .call_with(&logging, "{}", &Grants::default(), &control)
+        .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    assert_eq!(exec.usage.log_messages, 3);
+    let seen = seen.lock().unwrap().clone();
+    let texts: Vec<&str> = seen.iter().filter_map(|m| m.data.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed"
+        ]
+    );
+    assert!(seen.iter().all(|m| m.level == LogLevel::Info));
+
+    // A client that wants warnings and worse gets none of these; one that asked for nothing
+    // gets nothing; both counted.
+    let (control, seen) = collecting(LogLevel::Warning);
+    let exec = SANDBOX
+        .call_with(&logging, "{}", &Grants::default(), &control)
+        .await;
+    assert_eq!(
+        (exec.usage.log_messages, seen.lock().unwrap().len()),
+        (3, 0)
+    );
+    let exec = SANDBOX.call(&logging, "{}", &Grants::default()).await;
+    assert_eq!(exec.usage.log_messages, 3);
+}

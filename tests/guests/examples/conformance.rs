@@ -1,0 +1,126 @@
+//! The official MCP conformance suite's fixture tools (`@modelcontextprotocol/conformance`,
+//! `server` scenarios), as one toolbox of contract 0.2.0. `scripts/conformance.sh` publishes
+//! it under `policies/conformance.toml` and runs the suite against it; the e2e tests call it
+//! over REST and MCP. Each tool answers what its scenario checks, nothing more.
+
+use cordon_sdk::{Error, Level, Reply};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+type NoInput = Map<String, Value>;
+
+/// A 1x1 red pixel, as a PNG file.
+const RED_PIXEL_PNG: [u8; 70] = [
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0,
+    0, 0, 31, 21, 196, 137, 0, 0, 0, 13, 73, 68, 65, 84, 120, 218, 99, 252, 207, 192, 80, 15, 0, 4,
+    133, 1, 128, 132, 169, 140, 33, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
+
+/// A WAV file of eight silent 8-bit mono samples at 8 kHz.
+fn silent_wav() -> Vec<u8> {
+    let samples = [128u8; 8];
+    let mut wav = Vec::with_capacity(44 + samples.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes()); // sample rate
+    wav.extend_from_slice(&8000u32.to_le_bytes()); // byte rate
+    wav.extend_from_slice(&1u16.to_le_bytes()); // block align
+    wav.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&samples);
+    wav
+}
+
+#[cordon_sdk::tool(toolbox, description = "Returns simple text content")]
+fn test_simple_text(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new().text("This is a simple text response for testing."))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Returns an image (a 1x1 red PNG)")]
+fn test_image_content(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new().image(RED_PIXEL_PNG, "image/png"))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Returns audio (a short silent WAV)")]
+fn test_audio_content(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new().audio(silent_wav(), "audio/wav"))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Returns an embedded text resource")]
+fn test_embedded_resource(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new().embedded_text(
+        "test://embedded-resource",
+        Some("text/plain"),
+        "This is an embedded resource content.",
+    ))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    description = "Returns text, an image and an embedded resource"
+)]
+fn test_multiple_content_types(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new()
+        .text("Multiple content types test:")
+        .image(RED_PIXEL_PNG, "image/png")
+        .embedded_text(
+            "test://mixed-content-resource",
+            Some("application/json"),
+            r#"{"test":"data","value":123}"#,
+        ))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Always fails, with a message for the model")]
+fn test_error_handling(_: NoInput) -> Result<Reply, Error> {
+    Err(Error::failed(
+        "This tool intentionally returns an error for testing",
+    ))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Reports progress three times, then answers")]
+fn test_tool_with_progress(_: NoInput) -> Result<Reply, Error> {
+    for done in [0, 50, 100] {
+        cordon_sdk::progress(done, Some(100), &format!("{done} of 100"));
+        // Apart by more than the default shortest interval between forwarded reports (100 ms).
+        std::thread::sleep(Duration::from_millis(110));
+    }
+    Ok(Reply::new().text("Progress test completed"))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Writes three log messages, then answers")]
+fn test_logging_tool(_: NoInput) -> Result<Reply, Error> {
+    cordon_sdk::log!(Level::Info, "Tool execution started");
+    std::thread::sleep(Duration::from_millis(110));
+    cordon_sdk::log!(Level::Info, "Tool processing data");
+    std::thread::sleep(Duration::from_millis(110));
+    cordon_sdk::log!(Level::Info, "Tool execution completed");
+    Ok(Reply::new().text("Logging test completed"))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    description = "Declares an input schema with JSON Schema 2020-12 keywords",
+    input_schema = r##"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","$defs":{"address":{"$anchor":"addressDef","type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},"properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"},"contactMethod":{"type":"string","enum":["phone","email"]},"phone":{"type":"string"},"email":{"type":"string"}},"allOf":[{"anyOf":[{"required":["phone"]},{"required":["email"]}]}],"if":{"properties":{"contactMethod":{"const":"phone"}},"required":["contactMethod"]},"then":{"required":["phone"]},"else":{"required":["email"]},"additionalProperties":false}"##
+)]
+fn json_schema_2020_12_tool(_: NoInput) -> Result<Reply, Error> {
+    Ok(Reply::new().text("ok"))
+}
+
+cordon_sdk::toolbox!(
+    name = "conformance";
+    description = "The MCP conformance suite's fixture tools";
+    test_simple_text,
+    test_image_content,
+    test_audio_content,
+    test_embedded_resource,
+    test_multiple_content_types,
+    test_error_handling,
+    test_tool_with_progress,
+    test_logging_tool,
+    json_schema_2020_12_tool
+);
