@@ -111,6 +111,7 @@ pub fn fixture(name: &str) -> Fixture {
         ("primes", guests::PRIMES),
         ("http_get", guests::HTTP_GET),
         ("xss", guests::XSS),
+        ("conformance", guests::CONFORMANCE),
     ] {
         let out = signed.join(format!("{name}.wasm"));
         run(&[

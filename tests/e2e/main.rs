@@ -10,6 +10,7 @@ mod common;
 mod confinement;
 mod console;
 mod contract;
+mod contract_server;
 mod contract_v2;
 mod crash;
 mod credentials;

@@ -170,7 +170,7 @@ fn mcp_records(s: &Server, f: &Fixture, tool: &str) -> Vec<Value> {
 
 /// One raw POST of `body` to `/mcp` with these headers (each ending in CRLF) besides Host,
 /// Authorization and Content-Type; returns (status, lower-cased head, body).
-fn post_raw(s: &Server, key: &str, headers: &str, body: &str) -> (u16, String, String) {
+pub(crate) fn post_raw(s: &Server, key: &str, headers: &str, body: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(&s.addr).unwrap();
     write!(
         stream,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// `cordon receipt verify FILE --key KEY`: (exit code, stdout and stderr).
-fn verify(file: &Path, key: &str) -> (i32, String) {
+pub(crate) fn verify(file: &Path, key: &str) -> (i32, String) {
     let out = cordon()
         .args(["receipt", "verify", file.to_str().unwrap(), "--key", key])
         .output()

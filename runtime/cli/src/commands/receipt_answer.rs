@@ -5,8 +5,8 @@
 //! | the file holds | fields checked against the record | carried but not vouched for |
 //! |---|---|---|
 //! | a receipt | (nothing else) | |
-//! | an invoke answer | `execution_id` (`id`), `outcome`, `output` (its sha256 is `output_sha256`), `error`, `usage` | |
-//! | an MCP tool result | `_meta["cordon/execution_id"]`, `["cordon/outcome"]`, `["cordon/usage"]`, `structuredContent` and `content` (the output, or `outcome: error`), `isError` | `resultType` |
+//! | an invoke answer | `execution_id` (`id`), `outcome`, `output` (its sha256 is `output_sha256`; with content blocks, of `{"content":..,"output":..}`), `content`, `error`, `usage` | |
+//! | an MCP tool result | `_meta["cordon/execution_id"]`, `["cordon/outcome"]`, `["cordon/usage"]`, `structuredContent` and `content` (the output, the tool's content blocks with it, or `outcome: error`), `isError` | `resultType` |
 //! | a JSON-RPC answer holding an MCP result | as an MCP result, in `result` | `jsonrpc`, `id` |
 //! | a finished task (`GET /v1/executions/{id}`, the `result` event) | `execution_id`, `status`, `tool`, `version`, `outcome`, and `result` as an invoke answer | `started_at_ms` (when the task was stored, a moment after the call was admitted: the record's own time is in the record), `progress`, `cancel_requested_by`, `expires_at_ms`, `poll_interval_ms` |
 //!
@@ -173,16 +173,59 @@ impl Checker<'_> {
         let Some(fields) = self.object(value, "the answer") else {
             return;
         };
+        // Content blocks are covered with the output, as one value.
+        let content = fields.get("content");
         for (name, claimed) in fields {
             let field = format!("{prefix}{name}");
-            match name.as_str() {
-                "receipt" => {}
-                "execution_id" => self.same(field, claimed, "id"),
-                "outcome" | "error" | "usage" => self.same(field, claimed, name),
-                "output" => self.output(field, claimed),
+            match (name.as_str(), content) {
+                ("receipt", _) => {}
+                ("execution_id", _) => self.same(field, claimed, "id"),
+                ("outcome" | "error" | "usage", _) => self.same(field, claimed, name),
+                ("output", None) => self.output(field, claimed),
+                ("output" | "content", Some(content)) => {
+                    let output = fields.get("output").unwrap_or(&Value::Null);
+                    let matches = self.with_content_matches(content, std::slice::from_ref(output));
+                    self.output_found(field, matches);
+                }
                 _ => self.foreign("the answer", &field),
             }
         }
+    }
+
+    /// Content blocks and an output: what the record's `output_sha256` covers when a tool
+    /// answered with blocks, `{"content":[...],"output":...}`, for one of the `outputs` the
+    /// answer may stand for.
+    fn with_content_matches(&self, content: &Value, outputs: &[Value]) -> bool {
+        let Some(d) = self.record.get("output_sha256").and_then(Value::as_str) else {
+            return false;
+        };
+        content.as_array().is_some_and(|blocks| !blocks.is_empty())
+            && outputs.iter().any(|output| {
+                digest(&serde_json::json!({ "content": content, "output": output })) == d
+            })
+    }
+
+    /// An MCP result's content blocks and structured content, when they are a tool's blocks:
+    /// the structured content is the output, or `{"result": output}`, or absent for none.
+    fn mcp_blocks_match(&self, fields: &Map<String, Value>) -> bool {
+        let Some(content) = fields.get("content") else {
+            return false;
+        };
+        let outputs = match fields.get("structuredContent") {
+            None => vec![Value::Null],
+            Some(structured) => {
+                let mut all = vec![structured.clone()];
+                if let Some(inner) = structured
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .and_then(|o| o.get("result"))
+                {
+                    all.push(inner.clone());
+                }
+                all
+            }
+        };
+        self.with_content_matches(content, &outputs)
     }
 
     /// An MCP `tools/call` result (`mcp_call::call_result_of` on the server).
@@ -191,6 +234,7 @@ impl Checker<'_> {
             return;
         };
         let ok = self.record.get("outcome").and_then(Value::as_str) == Some("ok");
+        let blocks = ok && self.mcp_blocks_match(fields);
         for (name, claimed) in fields {
             let field = format!("{prefix}{name}");
             match name.as_str() {
@@ -207,6 +251,7 @@ impl Checker<'_> {
                         ));
                     }
                 }
+                "structuredContent" | "content" if blocks => self.out.matched.push(field),
                 "structuredContent" => {
                     let matches = if ok {
                         self.structured_matches(claimed)

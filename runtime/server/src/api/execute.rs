@@ -22,7 +22,6 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use cordon_core::{Action, Execution, Grants, Outcome, Usage};
-use cordon_sandbox::ProgressSink;
 use cordon_storage::NewExecution;
 use serde::Serialize;
 use std::sync::Arc;
@@ -212,7 +211,7 @@ impl Admitted {
         &self,
         task: bool,
         request: Option<String>,
-        extra: Option<ProgressSink>,
+        listeners: crate::calls::running::Listeners,
     ) -> Registered {
         self.state.running.register(
             NewCall {
@@ -224,7 +223,7 @@ impl Admitted {
                 task,
                 request,
             },
-            extra,
+            listeners,
         )
     }
 
@@ -281,7 +280,7 @@ impl Admitted {
     pub async fn start_task(
         self,
         request: Option<String>,
-        progress: Option<ProgressSink>,
+        listeners: crate::calls::running::Listeners,
     ) -> Result<
         (
             Arc<RunningCall>,
@@ -291,7 +290,7 @@ impl Admitted {
         ApiError,
     > {
         let state = self.state.clone();
-        let registered = self.register(true, request, progress);
+        let registered = self.register(true, request, listeners);
         let call = registered.call.clone();
         self.store_task(&call).await?;
         // Both subscribed before the run starts, so neither misses its end.

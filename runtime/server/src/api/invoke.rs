@@ -104,7 +104,7 @@ pub async fn invoke(
     if prefer.respond_async && !admitted.is_refused() {
         return start_task(admitted, prefer.wait).await;
     }
-    let registered = admitted.register(false, None, None);
+    let registered = admitted.register(false, None, Default::default());
     // The call runs in a task of its own, so it is always recorded; a client that hangs up
     // before the answer stops it (the guard below is dropped with this handler), and it is
     // recorded `cancelled` with what it used.
@@ -156,7 +156,7 @@ impl Prefer {
 /// in a task of its own, followed by [`follow`]. With `wait`, the answer waits up to that long
 /// and is the synchronous one if the call ended by then.
 async fn start_task(admitted: Admitted, wait: Option<Duration>) -> Result<Response, ApiError> {
-    let (call, mut events, running) = admitted.start_task(None, None).await?;
+    let (call, mut events, running) = admitted.start_task(None, Default::default()).await?;
     if let Some(wait) = wait {
         let done = tokio::time::timeout(wait, async {
             loop {

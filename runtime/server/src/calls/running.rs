@@ -6,8 +6,8 @@
 //! Calls started asynchronously are also tasks in the store (`tasks.rs`), which is what other
 //! nodes read; this registry is what stops a call on the node that runs it.
 
-use cordon_core::Progress;
-use cordon_sandbox::{CallControl, ProgressSink};
+use cordon_core::{LogLevel, Progress};
+use cordon_sandbox::{CallControl, LogSink, ProgressSink};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,17 +86,39 @@ pub struct NewCall<'a> {
     pub request: Option<String>,
 }
 
+/// Who hears a call as it runs besides its own events: an MCP request's progress and log
+/// notifications.
+#[derive(Clone, Default)]
+pub struct Listeners {
+    /// Receives every forwarded progress report.
+    pub progress: Option<ProgressSink>,
+    /// Receives the log messages at this level or more severe (none without: no one asked).
+    pub logs: Option<(LogLevel, LogSink)>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("progress", &self.progress.is_some())
+            .field("logs", &self.logs.as_ref().map(|(level, _)| level))
+            .finish()
+    }
+}
+
 impl Running {
-    /// Registers a call. Its control sends every forwarded progress report here; `extra`, when
-    /// given, receives them too (an MCP request's progress notifications). Unregistered when the
-    /// returned guard drops.
-    pub fn register(
-        self: &Arc<Self>,
-        call: NewCall<'_>,
-        extra: Option<ProgressSink>,
-    ) -> Registered {
+    /// Registers a call. Its control sends every forwarded progress report here; `listeners`
+    /// receive them too, and the log messages they asked for. Unregistered when the returned
+    /// guard drops.
+    pub fn register(self: &Arc<Self>, call: NewCall<'_>, listeners: Listeners) -> Registered {
+        let Listeners {
+            progress: extra,
+            logs,
+        } = listeners;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        let control = CallControl::new();
+        let control = match logs {
+            Some((least, sink)) => CallControl::new().with_logs(least, sink),
+            None => CallControl::new(),
+        };
         let entry = Arc::new_cyclic(|weak: &std::sync::Weak<RunningCall>| {
             let weak = weak.clone();
             let control = control.with_progress(Arc::new(move |p: &Progress| {
@@ -282,9 +304,9 @@ mod tests {
     #[test]
     fn a_request_id_two_calls_of_one_caller_share_names_neither() {
         let running = Arc::new(Running::default());
-        let a = running.register(new_call("ex_1"), None);
+        let a = running.register(new_call("ex_1"), Listeners::default());
         assert!(running.by_request("key_1", "7").is_some());
-        let b = running.register(new_call("ex_2"), None);
+        let b = running.register(new_call("ex_2"), Listeners::default());
         assert!(running.by_request("key_1", "7").is_none());
         drop(a);
         assert_eq!(running.by_request("key_1", "7").unwrap().id, "ex_2");
@@ -294,10 +316,10 @@ mod tests {
     #[test]
     fn a_stopping_node_cancels_what_runs_and_what_starts() {
         let running = Arc::new(Running::default());
-        let before = running.register(new_call("ex_1"), None);
+        let before = running.register(new_call("ex_1"), Listeners::default());
         running.interrupt_all();
         assert_eq!(before.call.control.cancelled_by(), Some(NODE_STOP));
-        let after = running.register(new_call("ex_2"), None);
+        let after = running.register(new_call("ex_2"), Listeners::default());
         assert_eq!(after.call.control.cancelled_by(), Some(NODE_STOP));
     }
 }

@@ -161,6 +161,8 @@ pub struct CallOptions {
     pub request: Option<String>,
     /// Where its progress goes (the request's `notifications/progress`).
     pub progress: Option<ProgressSink>,
+    /// Where its log messages go, from which level (the request's `logLevel`; none: no log).
+    pub logs: Option<(cordon_core::LogLevel, cordon_sandbox::LogSink)>,
     /// Cancelled when the request's connection goes away before the answer.
     pub hangup: Option<tokio_util::sync::CancellationToken>,
 }
@@ -170,6 +172,7 @@ impl std::fmt::Debug for CallOptions {
         f.debug_struct("CallOptions")
             .field("request", &self.request)
             .field("progress", &self.progress.is_some())
+            .field("logs", &self.logs.as_ref().map(|(level, _)| level))
             .finish_non_exhaustive()
     }
 }
@@ -217,7 +220,11 @@ pub async fn call_outcome(
     let result = async {
         let admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
         let tool = admitted.tool.clone();
-        let registered = admitted.register(false, options.request, options.progress);
+        let listeners = crate::calls::running::Listeners {
+            progress: options.progress,
+            logs: options.logs,
+        };
+        let registered = admitted.register(false, options.request, listeners);
         let control = registered.call.control.clone();
         let dropped = CancelOnDrop::new(&control);
         let mut run = tokio::spawn(admitted.run(registered));

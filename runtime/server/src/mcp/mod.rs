@@ -258,9 +258,18 @@ impl ServerHandler for Gateway {
             .meta
             .get_progress_token()
             .map(|token| crate::mcp::tasks::progress_notifier(context.peer.clone(), token));
+        // 2026-07-28: a request that names a log level gets the tool's log messages at that
+        // level or more severe; one that names none gets none (`log_notifier` on rmcp's
+        // deprecation of logging).
+        #[allow(deprecated)]
+        let logs = context
+            .meta
+            .log_level()
+            .map(|level| crate::mcp::tasks::log_notifier(context.peer.clone(), level));
         let options = crate::mcp::call::CallOptions {
             request: request_key,
             progress,
+            logs,
             hangup: Some(context.ct.clone()),
         };
         if tasks {

@@ -31,6 +31,40 @@ pub const TASK_AFTER: Duration = Duration::from_secs(1);
 /// Progress notifications waiting for a slow peer before the newest are dropped.
 const PROGRESS_BACKLOG: usize = 64;
 
+/// Log messages waiting for a slow peer before the newest are dropped.
+const LOG_BACKLOG: usize = 64;
+
+/// Sends each log message of the call, at `least` or more severe, as `notifications/message`,
+/// in order, on the request's response stream. rmcp marks MCP logging deprecated (SEP-2577,
+/// after the 2026-07-28 revision, which still has it and its per-request `logLevel`): used
+/// deliberately, for the clients of every revision cordon serves.
+#[allow(deprecated)]
+pub fn log_notifier(
+    peer: Peer<RoleServer>,
+    least: rmcp::model::LoggingLevel,
+) -> (cordon_core::LogLevel, cordon_sandbox::LogSink) {
+    // Bounded like progress: a slow peer loses the excess, never holds memory for it.
+    let (send, mut receive) = tokio::sync::mpsc::channel::<cordon_core::LogMessage>(LOG_BACKLOG);
+    tokio::spawn(async move {
+        while let Some(m) = receive.recv().await {
+            let Ok(level) = serde_json::from_value(json!(m.level)) else {
+                continue;
+            };
+            let mut note = rmcp::model::LoggingMessageNotificationParam::new(level, m.data);
+            note.logger = m.logger;
+            if peer.notify_logging_message(note).await.is_err() {
+                return;
+            }
+        }
+    });
+    // MCP's levels are cordon's, by name.
+    let least = serde_json::from_value(json!(least)).unwrap_or(cordon_core::LogLevel::Emergency);
+    let sink: cordon_sandbox::LogSink = Arc::new(move |m: &cordon_core::LogMessage| {
+        let _ = send.try_send(m.clone());
+    });
+    (least, sink)
+}
+
 /// Sends each progress report of the call as `notifications/progress` with `token`, in order,
 /// on the request's response stream.
 pub fn progress_notifier(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
@@ -63,6 +97,7 @@ pub async fn call(
     let crate::mcp::call::CallOptions {
         request,
         progress,
+        logs,
         hangup,
     } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
@@ -74,7 +109,7 @@ pub async fn call(
     let wrap = wraps_output(&admitted.tool.record);
     // An input refused: answered at once, nothing to wait for.
     if admitted.is_refused() {
-        let registered = admitted.register(false, request, None);
+        let registered = admitted.register(false, request, Default::default());
         return match admitted.run(registered).await {
             Ok(answer) => Ok(call_result(answer, wrap).into()),
             Err(e) => refusal(name, e).map(Into::into),
@@ -82,7 +117,8 @@ pub async fn call(
     }
     // A task is answered by `tasks/cancel`, not by the request's id: none is kept for it.
     let _ = request;
-    let (call, mut events, run) = match admitted.start_task(None, progress).await {
+    let listeners = crate::calls::running::Listeners { progress, logs };
+    let (call, mut events, run) = match admitted.start_task(None, listeners).await {
         Ok(started) => started,
         Err(e) => return refusal(name, e).map(Into::into),
     };

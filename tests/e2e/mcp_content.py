@@ -1,0 +1,89 @@
+"""Contract 0.2.0 over MCP, with the official MCP Python SDK (`mcp` 2.3.0): what an agent
+receives from a cordon toolbox (images, audio, embedded resources, tool errors) and the log
+messages of a call that asked for them.
+
+Run as `<venv>/bin/python tests/e2e/mcp_content.py` with a JSON plan on stdin:
+  {"url": "http://127.0.0.1:PORT/mcp", "api_key": "cordon_...", "mode": "auto" | "legacy"}
+It prints one JSON report on stdout (logging goes to stderr):
+  {"protocol_version", "tools": [names], "calls": {tool: {"isError", "content": [blocks as
+   JSON], "structuredContent", "meta"}}, "logs": [{"level", "logger", "data"}], "quiet_logs": n}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+TIMEOUT = 20.0
+CALLS = [
+    "test_image_content",
+    "test_audio_content",
+    "test_embedded_resource",
+    "test_multiple_content_types",
+    "test_error_handling",
+]
+
+
+def connect(plan: dict[str, Any], http: httpx2.AsyncClient, **options: Any) -> Client:
+    return Client(
+        streamable_http_client(plan["url"], http_client=http),
+        mode=plan.get("mode", "auto"),
+        read_timeout_seconds=TIMEOUT,
+        cache=None,
+        **options,
+    )
+
+
+def entry(result: types.CallToolResult) -> dict[str, Any]:
+    return {
+        "isError": result.is_error,
+        "content": [b.model_dump(mode="json", by_alias=True, exclude_none=True) for b in result.content],
+        "structuredContent": result.structured_content,
+        "meta": result.meta,
+    }
+
+
+async def main() -> None:
+    plan = json.load(sys.stdin)
+    report: dict[str, Any] = {"calls": {}}
+    headers = {"Authorization": f"Bearer {plan['api_key']}"}
+    async with create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(TIMEOUT)) as http:
+        seen: list[dict[str, Any]] = []
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            seen.append({"level": params.level, "logger": params.logger, "data": params.data})
+
+        async with connect(plan, http, logging_callback=on_log, log_level="info") as c:
+            report["protocol_version"] = str(c.session.protocol_version) if hasattr(c, "session") else None
+            listed = await c.list_tools()
+            report["tools"] = sorted(t.name for t in listed.tools)
+            for name in CALLS:
+                report["calls"][name] = entry(await c.call_tool(name, {}))
+            await c.call_tool("test_logging_tool", {})
+        report["logs"] = seen
+        # A client that did not opt in gets no log messages.
+        quiet: list[Any] = []
+
+        async def on_quiet(params: types.LoggingMessageNotificationParams) -> None:
+            quiet.append(params.data)
+
+        async with connect(plan, http, logging_callback=on_quiet) as c:
+            await c.call_tool("test_logging_tool", {})
+        report["quiet_logs"] = len(quiet)
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("MCP_CLIENT_LOG", "WARNING"))
+    asyncio.run(main())
