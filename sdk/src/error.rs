@@ -3,13 +3,16 @@
 use std::fmt;
 
 /// Why a tool call did not produce output. Both variants reach the caller with their message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// The input does not fit what the tool expects (outcome `invalid_input`).
     InvalidInput(String),
     /// The tool ran and failed (outcome `tool_error`).
     Failed(String),
+    /// The call needs answers from the caller's client first (made by [`crate::ask()`]).
+    #[doc(hidden)]
+    Asking(Vec<crate::__private::bindings::cordon::tool::types::KeyedRequest>),
 }
 
 impl Error {
@@ -29,6 +32,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
             Error::Failed(m) => f.write_str(m),
+            Error::Asking(requests) => write!(f, "{} answers needed first", requests.len()),
         }
     }
 }

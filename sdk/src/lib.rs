@@ -30,9 +30,12 @@
 //! - Content: return a [`Reply`] for images, audio, resource links and embedded resources
 //!   beside (or instead of) structured output.
 //! - Logging: [`log!`] and [`log()`] send messages to the caller's client.
+//! - Asking: [`ask()`] gets a form, a link, a completion or the roots from the caller's client
+//!   (see [`mod@ask`]).
 //! - Several tools in one component: mark each `#[tool(toolbox)]` and list them once with
 //!   [`toolbox!`]`(first, second)`; they share the component's code, version and policy.
 
+pub mod ask;
 pub mod env;
 mod error;
 pub mod http;
@@ -57,6 +60,7 @@ pub use cordon_sdk_macros::{tool, toolbox};
 pub fn progress(done: u64, total: Option<u64>, message: &str) {
     __private::bindings::cordon::tool::progress::report(done, total, message);
 }
+pub use ask::{Answers, Request, ask, may_ask, resumed};
 pub use error::Error;
 pub use reply::{Reply, ResourceLink, ToolOutput};
 pub use schemars::JsonSchema;
@@ -103,7 +107,7 @@ pub mod __private {
     }
 
     pub use bindings::cordon::tool::types::{
-        Error as WitError, Reply as WitReply, Resume, ToolInfo, Toolbox,
+        CallContext, Error as WitError, Reply as WitReply, ToolInfo, Toolbox,
     };
     pub use bindings::export;
     pub use bindings::exports::cordon::tool::tool::Guest;
@@ -151,8 +155,9 @@ pub mod __private {
         tools: &[Entry],
         name: &str,
         input: &str,
-        _resume: Option<Resume>,
+        context: CallContext,
     ) -> Result<WitReply, WitError> {
+        crate::ask::enter(context);
         let tool = match (name, tools) {
             ("", [only]) => Some(only),
             _ => tools.iter().find(|t| t.name == name),
@@ -223,7 +228,17 @@ pub mod __private {
         // stdout is line-buffered and the instance is dropped right after the call: flush so
         // a last line without a newline is not lost.
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        Ok(WitReply::Complete(output?.into_complete()?))
+        match output.and_then(ToolOutput::into_complete) {
+            Ok(complete) => Ok(WitReply::Complete(complete)),
+            // Asking ends the round: the requests, and every answer so far as the state.
+            Err(Error::Asking(requests)) => Ok(WitReply::InputRequired(
+                bindings::cordon::tool::types::InputRequired {
+                    requests,
+                    state: crate::ask::state(),
+                },
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     impl From<Error> for WitError {
@@ -231,6 +246,7 @@ pub mod __private {
             match e {
                 Error::InvalidInput(m) => WitError::InvalidInput(m),
                 Error::Failed(m) => WitError::Failed(m),
+                Error::Asking(_) => WitError::Failed("the tool asked for input here".to_owned()),
             }
         }
     }

@@ -48,7 +48,7 @@ async fn a_toolbox_describes_each_tool_with_its_own_schema() {
         .unwrap();
     assert_eq!(toolbox.name, "conformance");
     let names: Vec<&str> = toolbox.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names.len(), 9, "{names:?}");
+    assert_eq!(names.len(), 19, "{names:?}");
     assert!(names.contains(&"test_image_content") && names.contains(&"test_logging_tool"));
     assert!(toolbox.tools.iter().all(|t| t.version == toolbox.version));
     // A schema written out is kept keyword for keyword.
@@ -219,4 +219,135 @@ async fn log_messages_reach_a_client_that_asked_and_are_counted_either_way() {
     );
     let exec = SANDBOX.call(&logging, "{}", &Grants::default()).await;
     assert_eq!(exec.usage.log_messages, 3);
+}
+
+/// Grants whose policy lets a tool ask for forms, completions and roots.
+fn asking(resume: Option<cordon_core::Resume>) -> Grants {
+    Grants {
+        ask: toml::from_str("elicit = [\"form\"]\nsample_max_tokens = 200\nroots = true").unwrap(),
+        client_asking: cordon_core::Asking::ALL,
+        resume,
+        ..Grants::default()
+    }
+}
+
+fn accepted(key: &str, content: serde_json::Value) -> (String, serde_json::Value) {
+    (
+        key.to_owned(),
+        serde_json::json!({"action": "accept", "content": content}),
+    )
+}
+
+#[tokio::test]
+async fn a_tool_asks_then_finishes_with_the_answers_over_rounds() {
+    let tool = fixture("test_input_required_result_multi_round").await;
+    let first = SANDBOX.call(&tool, "{}", &asking(None)).await;
+    assert_eq!(first.outcome, Outcome::InputRequired, "{first:?}");
+    let asked = first.input_required.clone().unwrap();
+    assert_eq!(asked.requests.len(), 1);
+    let (key, ask) = &asked.requests[0];
+    assert_eq!(key, "step1");
+    let mcp = ask.to_mcp();
+    assert_eq!(mcp["method"], "elicitation/create");
+    assert_eq!(mcp["params"]["message"], "Step 1: What is your name?");
+    assert_eq!(
+        mcp["params"]["requestedSchema"]["required"],
+        serde_json::json!(["name"])
+    );
+    assert!(first.output.is_none() && first.content.is_empty());
+
+    // Round 2: the name answered; the tool asks its second question, carrying the first answer
+    // in its state.
+    let second = SANDBOX
+        .call(
+            &tool,
+            "{}",
+            &asking(Some(cordon_core::Resume {
+                responses: vec![accepted("step1", serde_json::json!({"name": "Ada"}))],
+                state: asked.state.clone(),
+            })),
+        )
+        .await;
+    assert_eq!(second.outcome, Outcome::InputRequired, "{second:?}");
+    let again = second.input_required.unwrap();
+    assert_eq!(again.requests[0].0, "step2");
+    // Round 3: only the second answer comes back; the first travels in the state.
+    let third = SANDBOX
+        .call(
+            &tool,
+            "{}",
+            &asking(Some(cordon_core::Resume {
+                responses: vec![accepted("step2", serde_json::json!({"color": "green"}))],
+                state: again.state,
+            })),
+        )
+        .await;
+    assert_eq!(third.outcome, Outcome::Ok, "{third:?}");
+    assert_eq!(
+        third.content,
+        [Content::Text {
+            text: "Ada likes green".into()
+        }]
+    );
+}
+
+#[tokio::test]
+async fn asking_for_what_the_policy_does_not_allow_is_a_denial() {
+    let tool = fixture("test_input_required_result_sampling").await;
+    // The default policy allows no asking at all.
+    let exec = SANDBOX
+        .call(
+            &tool,
+            "{}",
+            &Grants {
+                client_asking: cordon_core::Asking::ALL,
+                ..Grants::default()
+            },
+        )
+        .await;
+    assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+    assert!(exec.input_required.is_none());
+    let denial = &exec.usage.denials[0];
+    assert_eq!(denial.kind, cordon_core::DenialKind::Ask);
+    assert_eq!(denial.target, "sampling/createMessage");
+    assert!(exec.error.unwrap().contains("sample_max_tokens"));
+    // A budget below what it asks for (100 tokens) is refused too.
+    let small = Grants {
+        ask: toml::from_str("sample_max_tokens = 99").unwrap(),
+        client_asking: cordon_core::Asking::ALL,
+        ..Grants::default()
+    };
+    let exec = SANDBOX.call(&tool, "{}", &small).await;
+    assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+    assert!(exec.error.unwrap().contains("100 tokens"));
+}
+
+#[tokio::test]
+async fn a_tool_is_told_what_this_call_may_ask() {
+    let tool = fixture("test_input_required_result_capabilities").await;
+    // The policy allows forms and sampling; the client answers sampling only.
+    let grants = Grants {
+        client_asking: cordon_core::Asking {
+            sample: true,
+            ..cordon_core::Asking::default()
+        },
+        ..asking(None)
+    };
+    let exec = SANDBOX.call(&tool, "{}", &grants).await;
+    assert_eq!(exec.outcome, Outcome::InputRequired, "{exec:?}");
+    let methods: Vec<String> = exec
+        .input_required
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, a)| a.to_mcp()["method"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(methods, ["sampling/createMessage"]);
+    // A client that answers nothing: the tool asks nothing.
+    let grants = Grants {
+        client_asking: cordon_core::Asking::default(),
+        ..asking(None)
+    };
+    let exec = SANDBOX.call(&tool, "{}", &grants).await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
 }

@@ -33,6 +33,12 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// Secret values: never logged, and replaced in anything the guest sends back.
     pub secrets: Vec<String>,
+    /// What the tool may ask of the caller's client.
+    pub ask: crate::ask::AskPolicy,
+    /// What the caller's client can answer (all of it unless the transport says otherwise).
+    pub client_asking: crate::reply::Asking,
+    /// The answers of the previous round, when this call resumes one.
+    pub resume: Option<crate::reply::Resume>,
 }
 
 impl Grants {

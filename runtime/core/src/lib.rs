@@ -6,6 +6,7 @@
 //! keeps these types cheap to test and lets the server, the CLI and the sandbox share them.
 
 pub mod access;
+pub mod ask;
 pub mod authority;
 pub mod credentials;
 pub mod grants;
@@ -22,6 +23,7 @@ pub mod quota;
 pub mod reply;
 
 pub use access::{Action, Role};
+pub use ask::{AskPolicy, ElicitMode};
 pub use grants::{Grants, Mount, REDACTED, redact};
 pub use info::ToolInfo;
 pub use limits::{LimitError, Limits};
@@ -30,4 +32,4 @@ pub use outcome::{CredentialUse, Denial, DenialKind, Execution, Outcome, Usage};
 pub use policy::{Access, EnvSource, Policy, PolicyError};
 pub use progress::Progress;
 pub use quota::{QuotaKind, QuotaLimits};
-pub use reply::{Content, Embedded, Toolbox};
+pub use reply::{Ask, Asking, Content, Embedded, InputRequired, Resume, Toolbox};

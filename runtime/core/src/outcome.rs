@@ -35,6 +35,9 @@ pub enum Outcome {
     /// The node running it stopped (or died) before it ended; recorded at the stop, or by a
     /// node that finds it abandoned.
     Interrupted,
+    /// The tool cannot finish without input from the caller's client (contract 0.2.0): the
+    /// round ended asking, and the caller calls again with the answers.
+    InputRequired,
 }
 
 impl Outcome {
@@ -52,11 +55,12 @@ impl Outcome {
             Outcome::HostError => "host_error",
             Outcome::Cancelled => "cancelled",
             Outcome::Interrupted => "interrupted",
+            Outcome::InputRequired => "input_required",
         }
     }
 
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Ok,
         Outcome::InvalidInput,
         Outcome::ToolError,
@@ -68,6 +72,7 @@ impl Outcome {
         Outcome::HostError,
         Outcome::Cancelled,
         Outcome::Interrupted,
+        Outcome::InputRequired,
     ];
 
     /// True for the outcomes where the host stopped the guest for breaking a limit.
@@ -147,6 +152,8 @@ pub enum DenialKind {
     Network,
     Filesystem,
     Env,
+    /// Input asked of the caller's client that the policy's `[ask]` does not allow.
+    Ask,
 }
 
 /// One operation the policy refused. The guest got an ordinary error for it.
@@ -183,6 +190,9 @@ pub struct Execution {
     /// resources; only for [`Outcome::Ok`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content: Vec<crate::reply::Content>,
+    /// What the tool asks for before it can finish; only for [`Outcome::InputRequired`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_required: Option<crate::reply::InputRequired>,
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
     pub usage: Usage,
@@ -209,6 +219,7 @@ impl Execution {
             signer,
             output: None,
             content: Vec::new(),
+            input_required: None,
             error: Some(error.into()),
             usage,
             stdout: String::new(),
@@ -237,7 +248,8 @@ mod tests {
                 "trap",
                 "host_error",
                 "cancelled",
-                "interrupted"
+                "interrupted",
+                "input_required"
             ]
         );
         for o in Outcome::ALL {

@@ -41,6 +41,8 @@ pub struct Policy {
     pub access: Access,
     /// Per-caller quotas for this tool (enforced by the server), besides the server-wide ones.
     pub quotas: QuotaLimits,
+    /// What the tool may ask of the caller's client (`[ask]`, `ask.rs`).
+    pub ask: crate::ask::AskPolicy,
 }
 
 impl Default for Policy {
@@ -55,6 +57,7 @@ impl Default for Policy {
             env: Vec::new(),
             access: Access::default(),
             quotas: QuotaLimits::default(),
+            ask: crate::ask::AskPolicy::default(),
         }
     }
 }
@@ -188,6 +191,8 @@ struct PolicyFile {
     access: Access,
     #[serde(default)]
     quotas: QuotaLimits,
+    #[serde(default)]
+    ask: crate::ask::AskPolicy,
 }
 
 #[derive(Default, Deserialize)]
@@ -449,6 +454,10 @@ impl Policy {
             }
         }
 
+        if let Some((key, message)) = file.ask.problem() {
+            return Err(invalid(key, message));
+        }
+
         Ok(Policy {
             publishers: file.publishers,
             limits: file.limits,
@@ -458,6 +467,7 @@ impl Policy {
             env,
             access: file.access,
             quotas: file.quotas,
+            ask: file.ask,
         })
     }
 
@@ -521,6 +531,11 @@ impl Policy {
             credentials,
             env,
             secrets,
+            ask: self.ask.clone(),
+            // A REST caller answers whatever it is asked; MCP narrows this to what the client
+            // declared.
+            client_asking: crate::reply::Asking::ALL,
+            resume: None,
         })
     }
 

@@ -125,6 +125,120 @@ impl Content {
     }
 }
 
+/// What a call may ask of the caller's client: what its policy grants, narrowed to what the
+/// client can answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asking {
+    pub elicit_form: bool,
+    pub elicit_url: bool,
+    pub sample: bool,
+    pub list_roots: bool,
+}
+
+impl Asking {
+    /// Everything (a client that answers all of it).
+    pub const ALL: Asking = Asking {
+        elicit_form: true,
+        elicit_url: true,
+        sample: true,
+        list_roots: true,
+    };
+
+    /// What both allow.
+    pub fn and(self, other: Asking) -> Asking {
+        Asking {
+            elicit_form: self.elicit_form && other.elicit_form,
+            elicit_url: self.elicit_url && other.elicit_url,
+            sample: self.sample && other.sample,
+            list_roots: self.list_roots && other.list_roots,
+        }
+    }
+
+    /// Whether `ask` is among what this allows.
+    pub fn allows(self, ask: &Ask) -> bool {
+        match ask {
+            Ask::ElicitForm { .. } => self.elicit_form,
+            Ask::ElicitUrl { .. } => self.elicit_url,
+            Ask::Sample { .. } => self.sample,
+            Ask::ListRoots => self.list_roots,
+        }
+    }
+}
+
+/// One thing a tool asks of the caller's client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ask {
+    /// A form for the user (`elicitation/create`, form mode).
+    ElicitForm {
+        message: String,
+        requested_schema: serde_json::Value,
+    },
+    /// A page for the user to open (`elicitation/create`, URL mode).
+    ElicitUrl {
+        message: String,
+        url: String,
+        elicitation_id: String,
+    },
+    /// A completion from the client's model (`sampling/createMessage` params).
+    Sample { params: serde_json::Value },
+    /// The client's roots (`roots/list`).
+    ListRoots,
+}
+
+impl Ask {
+    /// The MCP request that carries it: `{"method": ..., "params": ...}`.
+    pub fn to_mcp(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Ask::ElicitForm {
+                message,
+                requested_schema,
+            } => json!({
+                "method": "elicitation/create",
+                "params": {"mode": "form", "message": message, "requestedSchema": requested_schema},
+            }),
+            Ask::ElicitUrl {
+                message,
+                url,
+                elicitation_id,
+            } => json!({
+                "method": "elicitation/create",
+                "params": {"mode": "url", "message": message, "url": url, "elicitationId": elicitation_id},
+            }),
+            Ask::Sample { params } => json!({"method": "sampling/createMessage", "params": params}),
+            Ask::ListRoots => json!({"method": "roots/list", "params": {}}),
+        }
+    }
+
+    /// The client capability an answer needs, as MCP names it.
+    pub fn capability(&self) -> &'static str {
+        match self {
+            Ask::ElicitForm { .. } | Ask::ElicitUrl { .. } => "elicitation",
+            Ask::Sample { .. } => "sampling",
+            Ask::ListRoots => "roots",
+        }
+    }
+}
+
+/// A round that ended asking: the requests under their keys, and the tool's own state (which
+/// the host seals before it leaves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRequired {
+    pub requests: Vec<(String, Ask)>,
+    /// The tool's state, opaque; never shown to the caller as it is.
+    #[serde(skip)]
+    pub state: Vec<u8>,
+}
+
+/// The answers of a round, and the state its tool left: what the next round's tool gets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resume {
+    /// Each answer under its request's key: the client's result as JSON.
+    pub responses: Vec<(String, serde_json::Value)>,
+    pub state: Vec<u8>,
+}
+
 /// The form the record's `output_sha256` covers: the output alone as compact JSON when there
 /// are no content blocks (as for every tool of contract 0.1.0), else
 /// `{"content":[...],"output":...}` as compact JSON.

@@ -145,6 +145,7 @@ impl Sandbox {
                     signer: tool.signer().map(str::to_owned),
                     output: None,
                     content: Vec::new(),
+                    input_required: None,
                     error: run.error,
                     usage: run.usage,
                     stdout: run.stdout,
@@ -224,7 +225,7 @@ impl Sandbox {
                             .await
                             .map(|t| Returned::Described(Described::V02(t))),
                         Export::Call { name, input } => guest
-                            .call_call(&mut store, name, input, None)
+                            .call_call(&mut store, name, input, &crate::reply::context(grants))
                             .await
                             .map(|r| Returned::Call(crate::reply::from_v02(r))),
                     }
@@ -417,6 +418,7 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
             signer: tool.signer().map(str::to_owned),
             output,
             content,
+            input_required: None,
             error: error.map(scrub),
             usage,
             stdout: scrub(stdout),
@@ -444,17 +446,12 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
             structured,
             content,
         }) => (structured, content),
-        Ok(Answer::InputRequired) => {
-            let error = "the tool asked for input, which this server does not pass on yet";
-            return execution(
-                Outcome::ToolError,
-                None,
-                Vec::new(),
-                Some(error.to_owned()),
-                usage,
-                stdout,
-                stderr,
-            );
+        Ok(Answer::InputRequired(asked)) => {
+            return input_required(asked, grants, usage, |outcome, input, error, usage| {
+                let mut exec = execution(outcome, None, Vec::new(), error, usage, stdout, stderr);
+                exec.input_required = input;
+                exec
+            });
         }
         Err(refusal) => {
             let (outcome, message) = match refusal {
@@ -531,6 +528,64 @@ fn finish_call(run: Run, grants: &Grants, tool: &Tool) -> Execution {
         })
         .collect();
     execution(Outcome::Ok, output, content, None, usage, stdout, stderr)
+}
+
+/// A round that ended asking: the requests checked for shape, against the policy (a refused
+/// one is a denial and ends the call as a tool error), and with the state against the output
+/// limit.
+fn input_required(
+    asked: crate::bindings::v02::cordon::tool::types::InputRequired,
+    grants: &Grants,
+    mut usage: Usage,
+    execution: impl FnOnce(
+        Outcome,
+        Option<cordon_core::InputRequired>,
+        Option<String>,
+        Usage,
+    ) -> Execution,
+) -> Execution {
+    let mut asked = match crate::reply::asked(asked) {
+        Ok(asked) => asked,
+        Err(e) => return execution(Outcome::ToolError, None, Some(e), usage),
+    };
+    // Secret values never leave the host, in what a user is shown either.
+    if !grants.secrets.is_empty() {
+        for (_, ask) in &mut asked.requests {
+            let text = serde_json::to_string(&*ask).unwrap_or_default();
+            match serde_json::from_str(&redact(&text, &grants.secrets)) {
+                Ok(clean) => *ask = clean,
+                // Redaction broke its JSON: nothing of it leaves.
+                Err(_) => {
+                    let error = "the tool's request for input held a secret value and could not be redacted";
+                    return execution(Outcome::ToolError, None, Some(error.to_owned()), usage);
+                }
+            }
+        }
+    }
+    let asks: Vec<&cordon_core::Ask> = asked.requests.iter().map(|(_, a)| a).collect();
+    if let Err(reason) = grants.ask.check(&asks) {
+        usage.denials.push(cordon_core::Denial {
+            kind: cordon_core::DenialKind::Ask,
+            target: asks
+                .iter()
+                .map(|a| a.to_mcp()["method"].as_str().unwrap_or("?").to_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: reason.clone(),
+        });
+        return execution(Outcome::ToolError, None, Some(reason), usage);
+    }
+    // What leaves counts like output: the requests as MCP carries them, and the state.
+    let requests_bytes = asks
+        .iter()
+        .map(|a| a.to_mcp().to_string().len() as u64)
+        .sum::<u64>();
+    usage.output_bytes = requests_bytes.saturating_add(asked.state.len() as u64);
+    if usage.output_bytes > grants.limits.max_output_bytes {
+        let error = too_large(&usage, &grants.limits);
+        return execution(Outcome::OutputTooLarge, None, Some(error), usage);
+    }
+    execution(Outcome::InputRequired, Some(asked), None, usage)
 }
 
 /// Why output over the limit (its size already in `usage`) was refused.

@@ -28,7 +28,7 @@ pub(crate) enum Answer {
         content: Vec<wit::Content>,
     },
     /// The tool asked for input (contract 0.2.0).
-    InputRequired,
+    InputRequired(wit::InputRequired),
 }
 
 /// A call's refusal, of either contract.
@@ -57,7 +57,7 @@ pub(crate) fn from_v02(r: Result<wit::Reply, wit::Error>) -> Result<Answer, Gues
             structured: c.structured,
             content: c.content,
         }),
-        Ok(wit::Reply::InputRequired(_)) => Ok(Answer::InputRequired),
+        Ok(wit::Reply::InputRequired(asked)) => Ok(Answer::InputRequired(asked)),
         Err(wit::Error::InvalidInput(m)) => Err(GuestError::InvalidInput(m)),
         Err(wit::Error::Failed(m)) => Err(GuestError::Failed(m)),
     }
@@ -185,4 +185,83 @@ pub(crate) fn content(blocks: Vec<wit::Content>) -> Vec<Content> {
             },
         })
         .collect()
+}
+
+/// Longest request key: a name, not data.
+const MAX_KEY_BYTES: usize = 64;
+
+/// What the tool asked, checked for shape (keys unique and plain, schemas and sampling
+/// parameters JSON objects): the requests, or why they cannot be passed on.
+pub(crate) fn asked(asked: wit::InputRequired) -> Result<cordon_core::InputRequired, String> {
+    use cordon_core::Ask;
+    let object = |what: &str, text: &str| match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(format!(
+            "the tool asked with a {what} that is not a JSON object"
+        )),
+    };
+    if asked.requests.is_empty() {
+        return Err("the tool asked for input but made no request".to_owned());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut requests = Vec::with_capacity(asked.requests.len());
+    for wit::KeyedRequest { key, request } in asked.requests {
+        let plain = !key.is_empty()
+            && key.len() <= MAX_KEY_BYTES
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !plain {
+            return Err(format!(
+                "request key {key:?} is not 1 to {MAX_KEY_BYTES} of A-Z a-z 0-9 _ - ."
+            ));
+        }
+        if !seen.insert(key.clone()) {
+            return Err(format!("two requests have the key {key:?}"));
+        }
+        let ask = match request {
+            wit::InputRequest::ElicitForm(f) => Ask::ElicitForm {
+                message: f.message,
+                requested_schema: object("requested schema", &f.requested_schema)?,
+            },
+            wit::InputRequest::ElicitUrl(u) => Ask::ElicitUrl {
+                message: u.message,
+                url: u.url,
+                elicitation_id: u.elicitation_id,
+            },
+            wit::InputRequest::Sample(params) => Ask::Sample {
+                params: object("sampling request", &params)?,
+            },
+            wit::InputRequest::ListRoots => Ask::ListRoots,
+        };
+        requests.push((key, ask));
+    }
+    Ok(cordon_core::InputRequired {
+        requests,
+        state: asked.state,
+    })
+}
+
+/// The call's context for the guest: what it may ask, and the previous round's answers.
+pub(crate) fn context(grants: &cordon_core::Grants) -> wit::CallContext {
+    let may = grants.ask.asking().and(grants.client_asking);
+    wit::CallContext {
+        may_ask: wit::Asking {
+            elicit_form: may.elicit_form,
+            elicit_url: may.elicit_url,
+            sample: may.sample,
+            list_roots: may.list_roots,
+        },
+        resume: grants.resume.as_ref().map(|r| wit::Resume {
+            responses: r
+                .responses
+                .iter()
+                .map(|(key, response)| wit::InputResponse {
+                    key: key.clone(),
+                    response: response.to_string(),
+                })
+                .collect(),
+            state: r.state.clone(),
+        }),
+    }
 }

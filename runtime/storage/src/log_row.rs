@@ -372,15 +372,16 @@ mod tests {
     #[test]
     fn outcome_codes_are_stable() {
         let codes: Vec<i64> = Outcome::ALL.iter().map(|o| outcome_code(*o)).collect();
-        assert_eq!(codes, (0..11).collect::<Vec<_>>());
+        assert_eq!(codes, (0..12).collect::<Vec<_>>());
         // New outcomes only ever go at the end: the codes written before keep their meaning.
         assert_eq!(outcome_code(Outcome::HostError), 8);
         assert_eq!(outcome_code(Outcome::Cancelled), 9);
         assert_eq!(outcome_code(Outcome::Interrupted), 10);
+        assert_eq!(outcome_code(Outcome::InputRequired), 11);
         for o in Outcome::ALL {
             assert_eq!(outcome_from(outcome_code(o)), Some(o));
         }
-        assert_eq!(outcome_from(11), None);
+        assert_eq!(outcome_from(12), None);
         assert_eq!(outcome_from(-1), None);
     }
 

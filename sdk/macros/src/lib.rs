@@ -193,10 +193,10 @@ fn export(
             fn call(
                 name: ::std::string::String,
                 input: ::std::string::String,
-                resume: ::std::option::Option<::cordon_sdk::__private::Resume>,
+                context: ::cordon_sdk::__private::CallContext,
             ) -> ::std::result::Result<::cordon_sdk::__private::WitReply, ::cordon_sdk::__private::WitError>
             {
-                ::cordon_sdk::__private::dispatch(&[#(#entries),*], &name, &input, resume)
+                ::cordon_sdk::__private::dispatch(&[#(#entries),*], &name, &input, context)
             }
         }
 

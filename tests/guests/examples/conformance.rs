@@ -3,8 +3,8 @@
 //! it under `policies/conformance.toml` and runs the suite against it; the e2e tests call it
 //! over REST and MCP. Each tool answers what its scenario checks, nothing more.
 
-use cordon_sdk::{Error, Level, Reply};
-use serde_json::{Map, Value};
+use cordon_sdk::{Error, Level, Reply, Request, ask};
+use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 type NoInput = Map<String, Value>;
@@ -111,6 +111,129 @@ fn json_schema_2020_12_tool(_: NoInput) -> Result<Reply, Error> {
     Ok(Reply::new().text("ok"))
 }
 
+/// A one-field form: `{field: string}`, required.
+fn form(key: &str, message: &str, field: &str, kind: &str) -> Request {
+    Request::form(
+        key,
+        message,
+        json!({"type": "object", "properties": {field: {"type": kind}}, "required": [field]}),
+    )
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks the user's name, then greets them")]
+fn test_input_required_result_elicitation(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([form("user_name", "What is your name?", "name", "string")])?;
+    let name = answers
+        .accepted("user_name")
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("stranger");
+    Ok(Reply::new().text(format!("Hello, {name}!")))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks the client's model a question")]
+fn test_input_required_result_sampling(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([Request::prompt(
+        "capital_question",
+        "What is the capital of France?",
+        100,
+    )])?;
+    let text = answers.text("capital_question").unwrap_or("(no text)");
+    Ok(Reply::new().text(format!("The model said: {text}")))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks for the client's roots")]
+fn test_input_required_result_list_roots(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([Request::roots("client_roots")])?;
+    let roots: Vec<String> = answers
+        .get("client_roots")
+        .and_then(|r| r["roots"].as_array())
+        .map(|roots| {
+            roots
+                .iter()
+                .filter_map(|r| r["uri"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Reply::new().text(format!("Roots: {}", roots.join(", "))))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks for a confirmation; says whether its state came back")]
+fn test_input_required_result_request_state(_: NoInput) -> Result<Reply, Error> {
+    ask([form("confirm", "Please confirm", "ok", "boolean")])?;
+    // Only a call that came back with the host-sealed state gets this far.
+    let said = if cordon_sdk::resumed() { "state-ok" } else { "no state" };
+    Ok(Reply::new().text(said))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks for a form, a completion and the roots at once")]
+fn test_input_required_result_multiple_inputs(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([
+        form("user_name", "What is your name?", "name", "string"),
+        Request::prompt("greeting", "Generate a greeting", 50),
+        Request::roots("client_roots"),
+    ])?;
+    let name = answers
+        .accepted("user_name")
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("stranger");
+    let greeting = answers.text("greeting").unwrap_or("Hello");
+    Ok(Reply::new().text(format!("{greeting}, {name}!")))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks in two rounds, then answers")]
+fn test_input_required_result_multi_round(_: NoInput) -> Result<Reply, Error> {
+    let first = ask([form("step1", "Step 1: What is your name?", "name", "string")])?;
+    let second = ask([form(
+        "step2",
+        "Step 2: What is your favorite color?",
+        "color",
+        "string",
+    )])?;
+    let name = first.accepted("step1").and_then(|c| c["name"].as_str());
+    let color = second.accepted("step2").and_then(|c| c["color"].as_str());
+    Ok(Reply::new().text(format!(
+        "{} likes {}",
+        name.unwrap_or("someone"),
+        color.unwrap_or("some color")
+    )))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks for a confirmation (its state is sealed)")]
+fn test_input_required_result_tampered_state(_: NoInput) -> Result<Reply, Error> {
+    ask([form("confirm", "Please confirm", "ok", "boolean")])?;
+    Ok(Reply::new().text("confirmed"))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks only for what this call may ask")]
+fn test_input_required_result_capabilities(_: NoInput) -> Result<Reply, Error> {
+    let may = cordon_sdk::may_ask();
+    let mut asking = Vec::new();
+    if may.sample {
+        asking.push(Request::prompt("summary", "Summarize the weather", 20));
+    }
+    if may.elicit_form {
+        asking.push(form("user_name", "What is your name?", "name", "string"));
+    }
+    if asking.is_empty() {
+        return Ok(Reply::new().text("nothing this call may ask"));
+    }
+    ask(asking)?;
+    Ok(Reply::new().text("answered"))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Needs the client's model (sampling)")]
+fn test_missing_capability(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([Request::prompt("needed", "Say hello", 10)])?;
+    Ok(Reply::new().text(answers.text("needed").unwrap_or("")))
+}
+
+#[cordon_sdk::tool(toolbox, description = "Asks the user for a value")]
+fn test_streaming_elicitation(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([form("value", "Enter a value", "value", "string")])?;
+    let value = answers.accepted("value").and_then(|c| c["value"].as_str());
+    Ok(Reply::new().text(format!("Got {}", value.unwrap_or("nothing"))))
+}
+
 cordon_sdk::toolbox!(
     name = "conformance";
     description = "The MCP conformance suite's fixture tools";
@@ -122,5 +245,15 @@ cordon_sdk::toolbox!(
     test_error_handling,
     test_tool_with_progress,
     test_logging_tool,
-    json_schema_2020_12_tool
+    json_schema_2020_12_tool,
+    test_input_required_result_elicitation,
+    test_input_required_result_sampling,
+    test_input_required_result_list_roots,
+    test_input_required_result_request_state,
+    test_input_required_result_multiple_inputs,
+    test_input_required_result_multi_round,
+    test_input_required_result_tampered_state,
+    test_input_required_result_capabilities,
+    test_missing_capability,
+    test_streaming_elicitation
 );
