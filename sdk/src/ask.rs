@@ -144,7 +144,8 @@ thread_local! {
 /// of earlier rounds, then this round's.
 pub(crate) fn enter(context: wit::CallContext) {
     let mut answers = BTreeMap::new();
-    let resumed = context.resume.is_some();
+    // Resumed: it came back with the state the host sealed (answers alone are not a resume).
+    let resumed = context.resume.as_ref().is_some_and(|r| !r.state.is_empty());
     if let Some(resume) = context.resume {
         if let Ok(carried) =
             serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&resume.state)

@@ -105,6 +105,60 @@ fn a_toolbox_answers_with_content_over_rest_and_its_receipts_cover_it() {
     let (code, out) = verify(&dir, "mcp-changed", &changed, &key);
     assert_eq!(code, 1, "{out}");
 
+    // A tool that asks: the round answers `input_required` with the requests and a sealed
+    // state; the caller answers through `resume`, and only with that state, for that call.
+    let (status, asking) = s.json(
+        "POST",
+        "/v1/tools/test_input_required_result_elicitation/invoke",
+        Some(&f.invoker),
+        b"{}",
+    );
+    assert_eq!(status, 200, "{asking}");
+    assert_eq!(asking["outcome"], "input_required");
+    assert_eq!(
+        asking["input_requests"]["user_name"]["method"],
+        "elicitation/create"
+    );
+    let state = asking["request_state"].as_str().unwrap().to_owned();
+    let (code, out) = verify(&dir, "asking", &asking, &key);
+    assert_eq!(code, 0, "{out}");
+    let mut changed = asking.clone();
+    changed["input_requests"]["user_name"]["params"]["message"] = json!("Your password?");
+    assert_eq!(verify(&dir, "asking-changed", &changed, &key).0, 1);
+    let resume = |key: &str, input: Value, state: &str| {
+        let body = json!({
+            "input": input,
+            "input_responses": {"user_name": {"action": "accept", "content": {"name": "Bob"}}},
+            "request_state": state,
+        });
+        s.json(
+            "POST",
+            "/v1/tools/test_input_required_result_elicitation/resume",
+            Some(key),
+            body.to_string().as_bytes(),
+        )
+    };
+    let (status, done) = resume(&f.invoker, json!({}), &state);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["content"][0]["text"], "Hello, Bob!", "{done}");
+    for (who, input, state, what) in [
+        (&f.invoker, json!({}), format!("{state}x"), "changed"),
+        (&f.admin, json!({}), state.clone(), "another caller's"),
+        (
+            &f.invoker,
+            json!({"other": 1}),
+            state.clone(),
+            "for other input",
+        ),
+    ] {
+        let (status, refused) = resume(who, input, &state);
+        assert_eq!(status, 400, "{what}: {refused}");
+        assert_eq!(
+            refused["error"]["code"], "invalid_request_state",
+            "{what}: {refused}"
+        );
+    }
+
     // A tool error is the tool's own (502, as for every tool failure over REST), apart from
     // invalid input and host faults.
     let (status, failed) = s.json(

@@ -22,6 +22,7 @@ import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 TIMEOUT = 20.0
@@ -80,6 +81,53 @@ async def main() -> None:
         async with connect(plan, http, logging_callback=on_quiet) as c:
             await c.call_tool("test_logging_tool", {})
         report["quiet_logs"] = len(quiet)
+
+        # Asking (SEP-2322): the SDK answers each InputRequiredResult with these callbacks and
+        # calls again with the answers and the sealed requestState, round after round.
+        asked: list[str] = []
+
+        async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            asked.append(params.message)
+            if "color" in params.message:
+                return types.ElicitResult(action="accept", content={"color": "green"})
+            return types.ElicitResult(action="accept", content={"name": "Alice"})
+
+        async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+            asked.append("sampling")
+            return types.CreateMessageResult(
+                role="assistant",
+                content=types.TextContent(type="text", text="Paris"),
+                model="test-model",
+                stop_reason="endTurn",
+            )
+
+        async def on_roots(context: Any) -> types.ListRootsResult:
+            asked.append("roots")
+            return types.ListRootsResult(roots=[types.Root(uri="file:///work", name="work")])
+
+        async with connect(
+            plan,
+            http,
+            elicitation_callback=on_elicit,
+            sampling_callback=on_sample,
+            list_roots_callback=on_roots,
+        ) as c:
+            for name in [
+                "test_input_required_result_elicitation",
+                "test_input_required_result_multi_round",
+                "test_input_required_result_multiple_inputs",
+                "test_input_required_result_sampling",
+            ]:
+                report["calls"][name] = entry(await c.call_tool(name, {}))
+        report["asked"] = asked
+        # A client that declared nothing to answer with: the question is a -32021 error
+        # naming the capability it needs.
+        async with connect(plan, http) as c:
+            try:
+                await c.call_tool("test_input_required_result_elicitation", {})
+                report["unanswerable"] = {"code": None}
+            except MCPError as e:
+                report["unanswerable"] = {"code": e.error.code, "data": e.error.data}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
 

@@ -78,6 +78,7 @@ fn the_openapi_document_matches_what_is_served() {
             "POST /v1/tools/{name}/invoke",
             "POST /v1/tools/{name}/quarantine",
             "POST /v1/tools/{name}/release",
+            "POST /v1/tools/{name}/resume",
             "PUT /v1/tools/{name}/policy",
         ]
     );

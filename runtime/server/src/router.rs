@@ -47,6 +47,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),
         )
+        .route(
+            "/v1/tools/{name}/resume",
+            post(crate::api::resume::resume).layer(DefaultBodyLimit::max(invoke)),
+        )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/quotas/{caller}", get(quotas::show))

@@ -70,6 +70,11 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
         },
         caller_name: Some(format!("name of {caller}")),
         output_sha256: (outcome == Outcome::Ok).then(|| format!("{i:064x}")),
+        exchange: (i % 7 == 3).then(|| crate::record::Exchange {
+            follows: Some(format!("ex_{:024}", i - 1)),
+            answered_sha256: Some(format!("{i:064x}")),
+            asked_sha256: None,
+        }),
     }
 }
 

@@ -49,7 +49,7 @@ pub use log_verify::StoredCheckpoint;
 pub use nodes::NodeRow;
 pub use pg::Postgres;
 pub use quota::{QuotaDecision, QuotaRefusal, QuotaRequest, QuotaScope, QuotaStore, QuotaUse};
-pub use record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
+pub use record::{Appended, Exchange, ExecutionRecord, Filter, NewExecution, Prepared};
 pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
 pub use seal::{Sealer, StoredSeal};

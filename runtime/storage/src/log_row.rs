@@ -28,7 +28,7 @@ pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
      truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
-     progress_reports, log_messages";
+     progress_reports, log_messages, exchange";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
@@ -209,6 +209,12 @@ pub(crate) fn encode(
         } else {
             int(u.log_messages)
         },
+        match &e.exchange {
+            Some(x) => Value::Text(
+                serde_json::to_string(x).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            ),
+            None => Value::Null,
+        },
     ])
 }
 
@@ -322,6 +328,11 @@ pub(crate) fn decode(
             },
         },
         caller_name: string_at(27, "caller_name")?,
+        exchange: match raw(33) {
+            Ok(ValueRef::Null) => None,
+            Ok(ValueRef::Text(t)) => Some(serde_json::from_slice(t).map_err(|_| bad("exchange"))?),
+            _ => return Err(bad("exchange")),
+        },
         output_sha256: match raw(28) {
             Ok(ValueRef::Null) => None,
             Ok(v) => Some(text_of(v, |b| hex::encode(b)).ok_or(bad("output_sha256"))?),

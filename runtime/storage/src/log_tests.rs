@@ -690,6 +690,7 @@ fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
         .map(|i| NewExecution {
             caller_name: None,
             output_sha256: None,
+            exchange: None,
             ..exec(i, "echo", Outcome::Ok)
         })
         .collect();

@@ -40,6 +40,24 @@ pub struct NewExecution {
     /// sha256 of the output returned to the caller, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_sha256: Option<String>,
+    /// For a call that asked for input (contract 0.2.0), this round's place in the exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Exchange>,
+}
+
+/// One round of a call that asks for input: the round it answers, and hashes of what was
+/// answered and asked (never the values: a user's answers may be personal).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Exchange {
+    /// The execution id of the round whose questions this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<String>,
+    /// sha256 of the answers this round was given (`input_responses` as compact JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_sha256: Option<String>,
+    /// sha256 of what this round asked (`input_requests` as compact JSON), when it asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked_sha256: Option<String>,
 }
 
 /// A record as stored: the execution, its place in the chain and its hashes.

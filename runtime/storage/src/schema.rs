@@ -23,7 +23,9 @@
 //! - version 11: the seal of each group of links, signed with the log key before the group
 //!   commits (`seals`, `seal.rs`);
 //! - version 12: per execution the log messages its guest wrote (`executions.log_messages`,
-//!   NULL for none; records written before keep their hashes).
+//!   NULL for none; records written before keep their hashes);
+//! - version 13: per execution its place in an exchange of rounds asking for input
+//!   (`executions.exchange`, JSON, NULL for none; records written before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -33,7 +35,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -74,7 +76,8 @@ const TABLES: &str = "
         checks            BLOB,
         credentials       TEXT,
         progress_reports  INTEGER,
-        log_messages      INTEGER
+        log_messages      INTEGER,
+        exchange          TEXT
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -303,6 +306,15 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     )?;
     if has_executions && !has_logs {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN log_messages INTEGER;")?;
+    }
+    // 12 -> 13: each execution's place in an exchange of rounds.
+    let has_exchange: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'exchange'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_executions && !has_exchange {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN exchange TEXT;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -68,6 +68,17 @@ impl PrivateKey {
         KeyId(self.0.verifying_key().to_bytes())
     }
 
+    /// A 256-bit key for `purpose`, derived from this key (HKDF-SHA256 over its seed, the
+    /// purpose as the info): every node holding the key derives the same one, and no key
+    /// derived for one purpose says anything about the key itself or another purpose's.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"cordon derived key"), &self.0.to_bytes());
+        // 32 bytes is far below HKDF-SHA256's limit of 8160: it cannot fail.
+        let _ = hk.expand(purpose.as_bytes(), &mut out);
+        out
+    }
+
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
     }

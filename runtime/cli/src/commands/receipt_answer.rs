@@ -5,8 +5,8 @@
 //! | the file holds | fields checked against the record | carried but not vouched for |
 //! |---|---|---|
 //! | a receipt | (nothing else) | |
-//! | an invoke answer | `execution_id` (`id`), `outcome`, `output` (its sha256 is `output_sha256`; with content blocks, of `{"content":..,"output":..}`), `content`, `error`, `usage` | |
-//! | an MCP tool result | `_meta["cordon/execution_id"]`, `["cordon/outcome"]`, `["cordon/usage"]`, `structuredContent` and `content` (the output, the tool's content blocks with it, or `outcome: error`), `isError` | `resultType` |
+//! | an invoke answer | `execution_id` (`id`), `outcome`, `output` (its sha256 is `output_sha256`; with content blocks, of `{"content":..,"output":..}`), `content`, `input_requests` (`exchange.asked_sha256`), `error`, `usage` | `request_state` |
+//! | an MCP tool result | `_meta["cordon/execution_id"]`, `["cordon/outcome"]`, `["cordon/usage"]`, `structuredContent` and `content` (the output, the tool's content blocks with it, or `outcome: error`), `isError`, `inputRequests` | `resultType`, `requestState` |
 //! | a JSON-RPC answer holding an MCP result | as an MCP result, in `result` | `jsonrpc`, `id` |
 //! | a finished task (`GET /v1/executions/{id}`, the `result` event) | `execution_id`, `status`, `tool`, `version`, `outcome`, and `result` as an invoke answer | `started_at_ms` (when the task was stored, a moment after the call was admitted: the record's own time is in the record), `progress`, `cancel_requested_by`, `expires_at_ms`, `poll_interval_ms` |
 //!
@@ -182,6 +182,8 @@ impl Checker<'_> {
                 ("execution_id", _) => self.same(field, claimed, "id"),
                 ("outcome" | "error" | "usage", _) => self.same(field, claimed, name),
                 ("output", None) => self.output(field, claimed),
+                ("input_requests", _) => self.asked(field, claimed),
+                ("request_state", _) => self.out.not_covered.push(field),
                 ("output" | "content", Some(content)) => {
                     let output = fields.get("output").unwrap_or(&Value::Null);
                     let matches = self.with_content_matches(content, std::slice::from_ref(output));
@@ -189,6 +191,22 @@ impl Checker<'_> {
                 }
                 _ => self.foreign("the answer", &field),
             }
+        }
+    }
+
+    /// What a round that asked for input asked: the record's `exchange.asked_sha256`.
+    fn asked(&mut self, field: String, claimed: &Value) {
+        let held = self
+            .record
+            .get("exchange")
+            .and_then(|x| x.get("asked_sha256"))
+            .and_then(Value::as_str);
+        if held.is_some_and(|d| digest(claimed) == d) {
+            self.out.matched.push(field);
+        } else {
+            self.out.problems.push(format!(
+                "the answer's `{field}` is not what the signed record says was asked (its sha256 is not the record's `exchange.asked_sha256`): the answer was changed after it was signed, or its receipt is another execution's"
+            ));
         }
     }
 
@@ -239,7 +257,8 @@ impl Checker<'_> {
             let field = format!("{prefix}{name}");
             match name.as_str() {
                 "_meta" => self.mcp_meta(claimed, &field),
-                "resultType" => self.out.not_covered.push(field),
+                "resultType" | "requestState" => self.out.not_covered.push(field),
+                "inputRequests" => self.asked(field, claimed),
                 "isError" => {
                     let says_error = claimed.as_bool() == Some(true);
                     if claimed.is_boolean() && says_error != ok {
@@ -264,8 +283,10 @@ impl Checker<'_> {
                 _ => self.foreign("the MCP result", &field),
             }
         }
-        // Absent, `isError` means false: a success the record must show.
-        if !fields.contains_key("isError") && !ok {
+        // Absent, `isError` means false: a success the record must show (or a round that
+        // asked, which is no failure either).
+        let asked = self.record.get("outcome").and_then(Value::as_str) == Some("input_required");
+        if !fields.contains_key("isError") && !ok && !asked {
             self.out.problems.push(format!(
                 "the answer has no `{prefix}isError` (so it says the call succeeded), but the signed record's outcome is {}",
                 shown(self.record.get("outcome")).unwrap_or_default()

@@ -45,6 +45,17 @@ pub struct InvokeResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub content: Vec<cordon_core::Content>,
+    /// Outcome `input_required`: what the tool asks, each under its key, as MCP requests
+    /// (`{"method": "elicitation/create" | "sampling/createMessage" | "roots/list", "params"}`).
+    /// Answer them and call again with the answers under the same keys and `request_state`
+    /// (`POST /v1/tools/{name}/resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input_requests: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Outcome `input_required`: the state to give back with the answers, sealed (neither
+    /// readable nor changeable; bound to this caller, tool, version and input; 15 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_state: Option<String>,
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
     pub usage: Usage,
@@ -91,6 +102,8 @@ pub struct Admitted {
     started: i64,
     /// The grants to run with, or why the input is refused (nothing runs).
     input: Result<Grants, String>,
+    /// The round this call answers, when it takes one up (`resume`).
+    exchange: Option<cordon_storage::Exchange>,
     reservation: Option<Reservation>,
     _permit: OwnedSemaphorePermit,
     _gauge: InFlightGauge,
@@ -191,6 +204,7 @@ pub async fn admit(
         id: new_id(started)?,
         started,
         input,
+        exchange: None,
         reservation,
         _permit: permit,
         _gauge: gauge,
@@ -198,6 +212,104 @@ pub async fn admit(
 }
 
 impl Admitted {
+    /// Narrows what the tool may ask to what the caller's client answers (an MCP client's
+    /// declared capabilities; a REST caller answers anything).
+    pub fn client_answers(&mut self, asking: cordon_core::Asking) {
+        if let Ok(grants) = &mut self.input {
+            grants.client_asking = asking;
+        }
+    }
+
+    /// Takes up the round `request_state` was sealed for: only a state this store made for
+    /// this caller, tool, version and input, not expired, is taken; the answers to what that
+    /// round asked reach the tool (others are ignored), with the tool's state. Answers without
+    /// a state (a client answering before it was asked) reach the tool as they are, with no
+    /// state: they say no more than the caller could say in its input.
+    pub fn resume(
+        &mut self,
+        request_state: Option<&str>,
+        responses: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), crate::calls::request_state::StateError> {
+        let (follows, state, keys) = match request_state {
+            Some(text) => {
+                let input_sha256 = self.input_digest();
+                let binding = self.binding(&input_sha256);
+                let envelope = self.state.audit.states().open(text, &binding, now_ms())?;
+                (Some(envelope.follows), envelope.state, Some(envelope.keys))
+            }
+            None => (None, Vec::new(), None),
+        };
+        let answered = responses
+            .iter()
+            .filter(|(key, _)| keys.as_ref().is_none_or(|k| k.contains(key)))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        self.exchange = Some(cordon_storage::Exchange {
+            follows,
+            answered_sha256: Some(sha256_hex(
+                serde_json::Value::Object(responses.clone())
+                    .to_string()
+                    .as_bytes(),
+            )),
+            asked_sha256: None,
+        });
+        if let Ok(grants) = &mut self.input {
+            grants.resume = Some(cordon_core::Resume {
+                responses: answered,
+                state,
+            });
+        }
+        Ok(())
+    }
+
+    /// What a round's state is bound to: this caller, tool and version, and the input.
+    fn binding<'a>(&'a self, input_sha256: &'a str) -> crate::calls::request_state::Binding<'a> {
+        crate::calls::request_state::Binding {
+            caller: &self.caller.id,
+            tool: &self.tool.record.name,
+            version: &self.tool.record.version,
+            input_sha256,
+        }
+    }
+
+    /// sha256 of the input as compact JSON with sorted keys: what a round's state is bound to,
+    /// whatever spacing or key order the caller sends it in again.
+    fn input_digest(&self) -> String {
+        match serde_json::from_slice::<serde_json::Value>(&self.body) {
+            Ok(value) => sha256_hex(value.to_string().as_bytes()),
+            Err(_) => sha256_hex(&self.body),
+        }
+    }
+
+    /// What a round that asked hands its caller: the requests as MCP carries them, and the
+    /// sealed state.
+    fn asked(
+        &self,
+        asked: &cordon_core::InputRequired,
+    ) -> Result<
+        (
+            std::collections::BTreeMap<String, serde_json::Value>,
+            String,
+        ),
+        crate::calls::request_state::StateError,
+    > {
+        let requests = asked
+            .requests
+            .iter()
+            .map(|(key, ask)| (key.clone(), ask.to_mcp()))
+            .collect();
+        let input_sha256 = self.input_digest();
+        let binding = self.binding(&input_sha256);
+        let envelope = crate::calls::request_state::Envelope {
+            state: asked.state.clone(),
+            follows: self.id.clone(),
+            keys: asked.requests.iter().map(|(k, _)| k.clone()).collect(),
+            expires_at_ms: now_ms().saturating_add(crate::calls::request_state::STATE_TTL_MS),
+        };
+        let sealed = self.state.audit.states().seal(&envelope, &binding)?;
+        Ok((requests, sealed))
+    }
+
     /// True when the input was refused: the call answers at once, nothing runs.
     pub fn is_refused(&self) -> bool {
         self.input.is_err()
@@ -256,6 +368,7 @@ impl Admitted {
             // blocks when it has any.
             output_sha256: cordon_core::reply::answered(exec.output.as_ref(), &exec.content)
                 .map(|text| sha256_hex(text.as_bytes())),
+            exchange: self.exchange.clone(),
         }
     }
 
@@ -375,7 +488,23 @@ impl Admitted {
                 exec
             }
         };
-        let record = self.record(&exec, now_ms());
+        let mut record = self.record(&exec, now_ms());
+        // A round that asked: its requests as the answer carries them, and its sealed state.
+        let (input_requests, request_state) = match &exec.input_required {
+            Some(asked) => {
+                let (requests, sealed) = self.asked(asked).map_err(ApiError::internal)?;
+                (Some(requests), Some(sealed))
+            }
+            None => (None, None),
+        };
+        let asked_sha256 = input_requests
+            .as_ref()
+            .map(|r| sha256_hex(serde_json::to_string(r).unwrap_or_default().as_bytes()));
+        if self.exchange.is_some() || asked_sha256.is_some() {
+            let mut exchange = self.exchange.clone().unwrap_or_default();
+            exchange.asked_sha256 = asked_sha256;
+            record.exchange = Some(exchange);
+        }
         if (call.task || guarded) && !crate::calls::tasks::still_ours(&self.state, &self.id).await {
             // Another node found the task abandoned (this one lost the store for longer than
             // the lease) and recorded it `interrupted`: one record per execution, so this run's
@@ -410,6 +539,8 @@ impl Admitted {
             outcome: exec.outcome,
             output: exec.output,
             content: exec.content,
+            input_requests,
+            request_state,
             error: exec.error,
             usage: exec.usage,
             receipt,

@@ -46,6 +46,8 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
         Outcome::HostError => StatusCode::INTERNAL_SERVER_ERROR,
         Outcome::Cancelled => StatusCode::CONFLICT,
         Outcome::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+        // A round that asked is an answer, not a failure: the caller answers and resumes.
+        Outcome::InputRequired => StatusCode::OK,
         _ => StatusCode::BAD_GATEWAY,
     }
 }
@@ -66,7 +68,7 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
     ),
     request_body(content = Object, description = "the tool's input: a JSON object matching the tool's input schema (`GET /v1/tools/{name}`)", content_type = "application/json"),
     responses(
-        (status = 200, description = "outcome `ok`", body = InvokeResponse),
+        (status = 200, description = "outcome `ok`, or `input_required`: the tool asks for input (`input_requests`); answer and call `POST /v1/tools/{name}/resume` with `request_state`", body = InvokeResponse),
         (status = 202, description = "started asynchronously (`Prefer: respond-async`): `Location` names where to follow it", body = crate::calls::tasks::ExecutionView),
         (status = 409, description = "outcome `cancelled`: stopped by its caller or an admin (`DELETE /v1/executions/{id}`)", body = InvokeResponse),
         (status = 422, description = "outcome `invalid_input`: not JSON, too deep, or not matching the tool's input schema (nothing ran)", body = InvokeResponse),
@@ -104,10 +106,15 @@ pub async fn invoke(
     if prefer.respond_async && !admitted.is_refused() {
         return start_task(admitted, prefer.wait).await;
     }
+    answer(admitted).await
+}
+
+/// Runs an admitted call and answers with its result, the status following its outcome. The
+/// call runs in a task of its own, so it is always recorded; a client that hangs up before the
+/// answer stops it (the guard below is dropped with the handler), and it is recorded
+/// `cancelled` with what it used.
+pub async fn answer(admitted: Admitted) -> Result<Response, ApiError> {
     let registered = admitted.register(false, None, Default::default());
-    // The call runs in a task of its own, so it is always recorded; a client that hangs up
-    // before the answer stops it (the guard below is dropped with this handler), and it is
-    // recorded `cancelled` with what it used.
     let hangup = CancelOnDrop::new(&registered.call.control);
     let answer = tokio::spawn(admitted.run(registered))
         .await

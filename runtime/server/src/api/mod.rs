@@ -14,6 +14,7 @@ pub mod probe;
 pub mod quotas;
 pub mod receipt;
 pub mod resource;
+pub mod resume;
 pub mod stats;
 pub mod status;
 pub mod tools;

@@ -49,6 +49,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         policies::put,
         policies::text,
         invoke::invoke,
+        crate::api::resume::resume,
         keys::create,
         keys::list,
         keys::revoke,
@@ -293,6 +294,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (26, 2));
+        assert_eq!((secured, public), (27, 2));
     }
 }

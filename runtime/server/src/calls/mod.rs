@@ -4,6 +4,7 @@
 //! `api/execute.rs`.
 
 pub mod live;
+pub mod request_state;
 pub mod running;
 pub mod task_writer;
 pub mod tasks;

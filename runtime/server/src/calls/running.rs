@@ -270,9 +270,12 @@ mod tests {
         let extra = seen.clone();
         let guard = running.register(
             new_call("ex_1"),
-            Some(Arc::new(move |p: &Progress| {
-                extra.lock().unwrap().push(p.done)
-            })),
+            Listeners {
+                progress: Some(Arc::new(move |p: &Progress| {
+                    extra.lock().unwrap().push(p.done)
+                })),
+                logs: None,
+            },
         );
         let mut events = guard.call.subscribe();
         assert_eq!(running.task_ids(), ["ex_1"]);

@@ -27,8 +27,8 @@ use cordon_core::Outcome;
 use cordon_sandbox::ProgressSink;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolResult, ContentBlock, JsonObject, JsonRpcError, JsonRpcResponse, JsonRpcVersion2_0,
-    RequestId, ServerResult,
+    CallToolResponse, CallToolResult, ContentBlock, InputRequiredResult, JsonObject, JsonRpcError,
+    JsonRpcResponse, JsonRpcVersion2_0, RequestId, ServerResult,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -165,6 +165,13 @@ pub struct CallOptions {
     pub logs: Option<(cordon_core::LogLevel, cordon_sandbox::LogSink)>,
     /// Cancelled when the request's connection goes away before the answer.
     pub hangup: Option<tokio_util::sync::CancellationToken>,
+    /// What the client can answer when the tool asks for input: a 2026-07-28 request's
+    /// declared capabilities; nothing for the older revisions, which cannot take an
+    /// `InputRequiredResult`.
+    /// `None` for a client of an older revision.
+    pub asking: Option<cordon_core::Asking>,
+    /// The round this call takes up: its `requestState` (if any) and the `inputResponses`.
+    pub resume: Option<(Option<String>, JsonObject)>,
 }
 
 impl std::fmt::Debug for CallOptions {
@@ -212,13 +219,37 @@ pub async fn call_outcome(
     arguments: JsonObject,
     options: CallOptions,
 ) -> Result<CallToolResult, McpError> {
+    match call_response(state, caller, name, arguments, options).await? {
+        CallToolResponse::Complete(result) => Ok(result),
+        // Only a request that declared what to answer gets a round that asks (`answered`).
+        _ => Err(McpError::internal_error("the call did not complete", None)),
+    }
+}
+
+/// [`call_outcome`] for a handler that can answer with an `InputRequiredResult` (2026-07-28).
+pub async fn call_response(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    arguments: JsonObject,
+    options: CallOptions,
+) -> Result<CallToolResponse, McpError> {
     let input = Value::Object(arguments);
     let body =
         serde_json::to_vec(&input).map_err(|e| McpError::internal_error(e.to_string(), None))?;
     // The same checks in the same order as HTTP invoke (the role before the tool's existence,
     // so a key that may not invoke learns nothing about which tools exist).
+    let asking = options.asking;
     let result = async {
-        let admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
+        let mut admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
+        admitted.client_answers(asking.unwrap_or_default());
+        if let Some((request_state, responses)) = &options.resume {
+            admitted
+                .resume(request_state.as_deref(), responses)
+                .map_err(|e| {
+                    crate::error::ApiError::bad_request("invalid_request_state", e.to_string())
+                })?;
+        }
         let tool = admitted.tool.clone();
         let listeners = crate::calls::running::Listeners {
             progress: options.progress,
@@ -243,10 +274,65 @@ pub async fn call_outcome(
         Ok::<_, crate::error::ApiError>((answer, tool))
     }
     .await;
-    Ok(match result {
-        Ok((answer, tool)) => call_result(answer, wraps_output(&tool.record)),
-        Err(e) => return refusal(name, e),
-    })
+    match result {
+        Ok((answer, tool)) => answered(answer, wraps_output(&tool.record), asking),
+        // A requestState this server did not make, or not for this call: invalid params.
+        Err(e) if e.code == "invalid_request_state" => {
+            Err(McpError::invalid_params(e.message, None))
+        }
+        Err(e) => refusal(name, e).map(Into::into),
+    }
+}
+
+/// A finished round as MCP answers it: a round that asked becomes an `InputRequiredResult`
+/// for a client that can answer everything it asks; one that asks for what the client did not
+/// declare is `-32021` naming it (HTTP 400); a client of an older revision, which cannot take
+/// such a result, gets a tool error saying so.
+fn answered(
+    answer: InvokeResponse,
+    wrap: bool,
+    asking: Option<cordon_core::Asking>,
+) -> Result<CallToolResponse, McpError> {
+    let (Some(requests), Some(request_state)) = (&answer.input_requests, &answer.request_state)
+    else {
+        return Ok(call_result(answer, wrap).into());
+    };
+    let Some(asking) = asking else {
+        let mut result = CallToolResult::error(vec![ContentBlock::text(
+            "input_required: this tool asks its caller for input, which this client's protocol revision cannot carry (a client of MCP 2026-07-28 can answer it)",
+        )]);
+        result.meta = call_result(answer, wrap).meta;
+        return Ok(result.into());
+    };
+    let mut missing = JsonObject::new();
+    for request in requests.values() {
+        let method = request["method"].as_str().unwrap_or_default();
+        let url = request["params"]["mode"] == "url";
+        let (allowed, capability) = match method {
+            "elicitation/create" if url => (asking.elicit_url, json!({"elicitation": {"url": {}}})),
+            "elicitation/create" => (asking.elicit_form, json!({"elicitation": {"form": {}}})),
+            "sampling/createMessage" => (asking.sample, json!({"sampling": {}})),
+            _ => (asking.list_roots, json!({"roots": {}})),
+        };
+        if !allowed && let Value::Object(c) = capability {
+            missing.extend(c);
+        }
+    }
+    if !missing.is_empty() {
+        let required = serde_json::from_value(Value::Object(missing))
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        return Err(McpError::missing_required_client_capability(required));
+    }
+    let input_requests = serde_json::from_value(json!(requests))
+        .map_err(|e| McpError::internal_error(format!("the tool's requests: {e}"), None))?;
+    let mut meta = JsonObject::new();
+    meta.insert("cordon/execution_id".into(), json!(answer.execution_id));
+    meta.insert("cordon/usage".into(), json!(answer.usage));
+    meta.insert("cordon/receipt".into(), json!(answer.receipt));
+    Ok(CallToolResponse::InputRequired(
+        InputRequiredResult::new(Some(input_requests), Some(request_state.clone()))
+            .with_meta(rmcp::model::MetaObject(meta)),
+    ))
 }
 
 /// A refusal of a call before it ran, as MCP answers it.

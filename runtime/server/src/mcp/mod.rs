@@ -187,6 +187,27 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
         .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
+/// What a client that declared `capabilities` can answer. An elicitation capability that names
+/// no mode means form mode (as the protocol says).
+fn asking_of(capabilities: &rmcp::model::ClientCapabilities) -> cordon_core::Asking {
+    let elicit = capabilities.elicitation.as_ref();
+    cordon_core::Asking {
+        elicit_form: elicit.is_some_and(|e| e.form.is_some() || e.url.is_none()),
+        elicit_url: elicit.is_some_and(|e| e.url.is_some()),
+        sample: capabilities.sampling.is_some(),
+        list_roots: capabilities.roots.is_some(),
+    }
+}
+
+/// The answers of a request, each under its key; anything but an object is no answer.
+fn answers_of(responses: Option<rmcp::model::InputResponses>) -> JsonObject {
+    responses
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| v.is_object())
+        .collect()
+}
+
 /// The MCP face of the server.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -266,18 +287,25 @@ impl ServerHandler for Gateway {
             .meta
             .log_level()
             .map(|level| crate::mcp::tasks::log_notifier(context.peer.clone(), level));
+        // 2026-07-28: the request says what its client can answer; a state comes back with
+        // answers (answers without one start the call over: the tool asks again).
+        let asking = context.meta.client_capabilities().map(|c| asking_of(&c));
+        let resume = match (request.request_state, request.input_responses) {
+            (None, None) => None,
+            (state, responses) => Some((state, answers_of(responses))),
+        };
         let options = crate::mcp::call::CallOptions {
             request: request_key,
             progress,
             logs,
             hangup: Some(context.ct.clone()),
+            asking,
+            resume,
         };
         if tasks {
             return crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await;
         }
-        crate::mcp::call::call_outcome(&self.state, &caller, name, arguments, options)
-            .await
-            .map(Into::into)
+        crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
     }
 
     async fn get_task(
@@ -492,6 +520,8 @@ mod tests {
             outcome: Outcome::Ok,
             output: Some(output),
             content: Vec::new(),
+            input_requests: None,
+            request_state: None,
             error: None,
             usage: cordon_core::Usage::default(),
             receipt: crate::record::audit_log::ReceiptView {

@@ -99,13 +99,18 @@ pub async fn call(
         progress,
         logs,
         hangup,
+        // A task does not take an `InputRequiredResult` round yet: its tool asks nothing of a
+        // client (its call context says so).
+        ..
     } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-    let admitted = match admit(state, caller, name, None, Bytes::from(body), "mcp").await {
+    let mut admitted = match admit(state, caller, name, None, Bytes::from(body), "mcp").await {
         Ok(a) => a,
         Err(e) => return refusal(name, e).map(Into::into),
     };
+    // See `CallOptions` above: nothing to ask in a task yet.
+    admitted.client_answers(cordon_core::Asking::default());
     let wrap = wraps_output(&admitted.tool.record);
     // An input refused: answered at once, nothing to wait for.
     if admitted.is_refused() {

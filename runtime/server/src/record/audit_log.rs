@@ -102,6 +102,9 @@ pub struct AuditLog {
     /// The tampered link this process last recorded an `audit.tampered` event for (one event
     /// per finding, not one per refused checkpoint).
     reported: Mutex<Option<(i64, String)>>,
+    /// Seals the state of calls that ask for input, under a key derived from the log key
+    /// (the same on every node of the store).
+    states: crate::calls::request_state::Sealer,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -218,6 +221,7 @@ impl AuditLog {
         let key = load_key(key_path, storage, latest.as_ref())?;
         Ok(AuditLog {
             key_id: key.key_id(),
+            states: crate::calls::request_state::Sealer::for_log_key(&key),
             key,
             log_id: storage.log_id()?,
             settings,
@@ -225,6 +229,11 @@ impl AuditLog {
             deliveries: Mutex::default(),
             reported: Mutex::default(),
         })
+    }
+
+    /// What seals and opens the `requestState` of calls that ask for input.
+    pub fn states(&self) -> &crate::calls::request_state::Sealer {
+        &self.states
     }
 
     pub fn interval(&self) -> Duration {
