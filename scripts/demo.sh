@@ -33,7 +33,11 @@ fi
 CORDON_API_KEY=$(cat "$data/admin.key")
 export CORDON_API_KEY
 
-tools="echo word_count sha256 read_file http_get primes"
+tools="echo word_count sha256 read_file http_get primes qr confirm_delete"
+# confirm-delete's scratch directory (policies/confirm-delete.toml): two files to delete.
+for f in draft-1.txt draft-2.txt; do
+    [ -f "policies/data/scratch/$f" ] || echo "a draft to delete" > "policies/data/scratch/$f"
+done
 for tool in $tools; do
     "$cordon" sign "$wasm/$tool.wasm" --key "$data/dev-key.pem" --out "$data/signed/$tool.wasm" > /dev/null
 done
@@ -74,6 +78,8 @@ Try:
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"path":"/data/hello.txt"}' $url/v1/tools/read-file/invoke
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -H "Prefer: respond-async" -d '{"below":10000000}' $url/v1/tools/primes/invoke
   curl -sN -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions/$execution_id/events   # the demo's own call; docs/long-running.md
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"text":"https://example.com"}' $url/v1/tools/qr/invoke   # an SVG image in "content"
+  curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" -d '{"names":["draft-1.txt"]}' $url/v1/tools/confirm-delete/invoke   # asks first: answer with /resume (docs/authoring.md)
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/executions
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/verify
   curl -s -H "Authorization: Bearer \$(cat $data/admin.key)" $url/v1/audit/events

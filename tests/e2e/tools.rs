@@ -204,3 +204,85 @@ async fn primes_counts_and_reports_its_progress() {
     assert_eq!(exec.outcome, Outcome::InvalidInput, "{exec:?}");
     assert_eq!(exec.usage.progress_reports, 0);
 }
+
+#[tokio::test]
+async fn qr_returns_an_svg_image_of_its_text() {
+    let exec = call(
+        guests::QR,
+        r#"{"text":"https://example.com"}"#,
+        &Limits::default(),
+    )
+    .await;
+    assert_eq!(exec.outcome, Outcome::Ok, "{exec:?}");
+    let [
+        cordon_core::Content::Text { text },
+        cordon_core::Content::Image { data, mime_type },
+    ] = exec.content.as_slice()
+    else {
+        panic!("{:?}", exec.content);
+    };
+    assert!(text.contains("https://example.com"));
+    assert_eq!(mime_type, "image/svg+xml");
+    use base64::Engine as _;
+    let svg = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+    let empty = call(guests::QR, r#"{"text":""}"#, &Limits::default()).await;
+    assert_eq!(empty.outcome, Outcome::InvalidInput);
+}
+
+#[tokio::test]
+async fn confirm_delete_deletes_only_what_the_user_confirmed() {
+    let dir = crate::common::temp_dir("confirm-delete");
+    for f in ["a.txt", "b.txt"] {
+        std::fs::write(dir.join(f), "x").unwrap();
+    }
+    let grants = |resume: Option<cordon_core::Resume>| cordon_core::Grants {
+        mounts: vec![cordon_core::Mount {
+            host: dir.canonicalize().unwrap(),
+            guest: "/scratch".into(),
+            writable: true,
+        }],
+        ask: toml::from_str("elicit = [\"form\"]").unwrap(),
+        client_asking: cordon_core::Asking::ALL,
+        resume,
+        ..cordon_core::Grants::default()
+    };
+    let tool = crate::common::tool(guests::CONFIRM_DELETE);
+    let input = r#"{"names":["a.txt","missing.txt"]}"#;
+    let asked = crate::common::SANDBOX
+        .call(&tool, input, &grants(None))
+        .await;
+    assert_eq!(asked.outcome, Outcome::InputRequired, "{asked:?}");
+    let question = asked.input_required.unwrap();
+    let message = question.requests[0].1.to_mcp()["params"]["message"].clone();
+    assert_eq!(
+        message,
+        "Delete 1 file(s) from the scratch directory: a.txt?"
+    );
+    assert!(
+        dir.join("a.txt").exists(),
+        "nothing deleted before the answer"
+    );
+    let answer = |delete: bool| {
+        Some(cordon_core::Resume {
+            responses: vec![(
+                "confirm".into(),
+                json!({"action": "accept", "content": {"delete": delete}}),
+            )],
+            state: question.state.clone(),
+        })
+    };
+    let declined = crate::common::SANDBOX
+        .call(&tool, input, &grants(answer(false)))
+        .await;
+    assert_eq!(declined.outcome, Outcome::Ok, "{declined:?}");
+    assert!(dir.join("a.txt").exists());
+    let done = crate::common::SANDBOX
+        .call(&tool, input, &grants(answer(true)))
+        .await;
+    assert_eq!(done.outcome, Outcome::Ok, "{done:?}");
+    assert!(!dir.join("a.txt").exists() && dir.join("b.txt").exists());
+}

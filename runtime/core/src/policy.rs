@@ -587,6 +587,7 @@ impl Policy {
         serde_json::json!({
             "publishers": self.publishers,
             "limits": limits,
+            "ask": self.ask,
             "filesystem": {
                 "mounts": self.mounts.iter().map(|m| serde_json::json!({
                     "host": m.host,
