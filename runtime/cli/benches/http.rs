@@ -57,6 +57,9 @@ fn main() {
     if run("throughput") {
         throughput(&rt, &setup);
     }
+    if run("content") {
+        content(&rt, &setup);
+    }
     if run("concurrency") {
         concurrency(&rt, &setup);
     }
@@ -484,7 +487,10 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
     if let Some(bin) = &baseline {
         let (dir, key) = setup.data_dir_with(bin, "tp-baseline");
         let p = Process::cordon_with(bin, &dir, &["--durable-log", "true"]);
-        publish(rt, &p.addr, &key, &echo);
+        // The echo as the SDK of contract 0.1.0 built it (what a baseline of that time ran):
+        // the comparison is this server with today's SDK against that one with its own.
+        let old_echo = setup.sign(Path::new(cordon_test_artifacts::ECHO_0_1_0), "echo-0.1.0");
+        publish(rt, &p.addr, &key, &old_echo);
         servers.push(("baseline, durable log".to_owned(), p, key));
     }
 
@@ -667,6 +673,70 @@ fn per_call(
 ) -> (f64, Load) {
     let (seconds, l) = measured(rt, p, path, key, body, connections, duration);
     (seconds / l.latencies.len().max(1) as f64 * 1e6, l)
+}
+
+/// What a result of content blocks and a round that asks for input cost, against the plain
+/// echo on the same server (contract 0.2.0): the conformance toolbox's 70-byte PNG, and the
+/// first round of its elicitation tool (the requests, and the state sealed into the answer).
+fn content(rt: &tokio::runtime::Runtime, setup: &Setup) {
+    const SHORT: Duration = Duration::from_secs(3);
+    let (dir, key) = setup.data_dir("content");
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("conformance.toml"),
+        "[ask]\nelicit = [\"form\"]\n",
+    )
+    .unwrap();
+    let p = Process::cordon(
+        &dir,
+        &[
+            "--durable-log",
+            "true",
+            "--policies",
+            policies.to_str().unwrap(),
+        ],
+    );
+    publish(
+        rt,
+        &p.addr,
+        &key,
+        &setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo"),
+    );
+    let toolbox = setup.sign(Path::new(cordon_test_artifacts::CONFORMANCE), "conformance");
+    publish(rt, &p.addr, &key, &toolbox);
+    println!(
+        "== content and asking: server CPU per answered call, {CONNECTIONS} connections, {} s runs, alternating",
+        SHORT.as_secs()
+    );
+    let calls: [(&str, &str, &'static [u8]); 3] = [
+        ("plain echo (JSON)", "/v1/tools/echo/invoke", ECHO_INPUT),
+        ("image result", "/v1/tools/test_image_content/invoke", b"{}"),
+        (
+            "input round (asks, state sealed)",
+            "/v1/tools/test_input_required_result_elicitation/invoke",
+            b"{}",
+        ),
+    ];
+    let mut cpu = vec![Vec::new(); calls.len()];
+    let mut statuses = vec![BTreeMap::new(); calls.len()];
+    for _ in 0..3 {
+        for (i, (_, path, body)) in calls.iter().enumerate() {
+            let (us, l) = per_call(rt, &p, path, Some(&key), *body, CONNECTIONS, SHORT);
+            cpu[i].push(us);
+            statuses[i] = l.statuses;
+        }
+    }
+    let echo = median(cpu[0].clone());
+    for (i, (label, _, _)) in calls.iter().enumerate() {
+        let us = median(cpu[i].clone());
+        println!(
+            "{label}: {us:.0} us, {:.2}x the plain echo, statuses {:?}",
+            us / echo,
+            statuses[i]
+        );
+    }
+    p.stop();
 }
 
 /// What one call costs the server in other shapes of load, side by side: one connection calling
