@@ -14,7 +14,7 @@ fn serve(name: &str) -> (Fixture, Server) {
     let (status, body) = s.publish(&f.publisher, &f.signed.join("conformance.wasm"));
     assert_eq!(status, 201, "{body}");
     let tools = body["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 19, "{body}");
+    assert_eq!(tools.len(), 20, "{body}");
     assert!(tools.contains(&json!("test_image_content")), "{body}");
     (f, s)
 }

@@ -48,7 +48,7 @@ async fn a_toolbox_describes_each_tool_with_its_own_schema() {
         .unwrap();
     assert_eq!(toolbox.name, "conformance");
     let names: Vec<&str> = toolbox.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names.len(), 19, "{names:?}");
+    assert_eq!(names.len(), 20, "{names:?}");
     assert!(names.contains(&"test_image_content") && names.contains(&"test_logging_tool"));
     assert!(toolbox.tools.iter().all(|t| t.version == toolbox.version));
     // A schema written out is kept keyword for keyword.

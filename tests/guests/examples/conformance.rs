@@ -234,6 +234,16 @@ fn test_streaming_elicitation(_: NoInput) -> Result<Reply, Error> {
     Ok(Reply::new().text(format!("Got {}", value.unwrap_or("nothing"))))
 }
 
+#[cordon_sdk::tool(
+    toolbox,
+    description = "Takes a region, which clients also send as the Mcp-Param-Region header",
+    input_schema = r#"{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}},"required":["region"]}"#
+)]
+fn test_custom_header(input: NoInput) -> Result<Reply, Error> {
+    let region = input.get("region").and_then(Value::as_str).unwrap_or("");
+    Ok(Reply::new().text(format!("region {region}")))
+}
+
 cordon_sdk::toolbox!(
     name = "conformance";
     description = "The MCP conformance suite's fixture tools";
@@ -255,5 +265,6 @@ cordon_sdk::toolbox!(
     test_input_required_result_tampered_state,
     test_input_required_result_capabilities,
     test_missing_capability,
-    test_streaming_elicitation
+    test_streaming_elicitation,
+    test_custom_header
 );

@@ -30,6 +30,7 @@
 //!   (-32602, with the name or `data.uri`, SEP-2164).
 
 pub mod call;
+pub mod param_headers;
 pub mod tasks;
 
 use crate::api::invoke::may_invoke;
@@ -123,6 +124,9 @@ pub async fn guard(
                     "the request body is over this endpoint's limit (max_invoke_bytes)",
                 )
             })?;
+        if let Some(refused) = param_mismatch(&state, &caller, &parts.headers, &bytes) {
+            return Ok(refused);
+        }
         if crate::mcp::call::headers_qualify(&parts.headers)
             && let Some(call) = crate::mcp::call::parse(&bytes)
         {
@@ -141,6 +145,46 @@ pub async fn guard(
     };
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// A 2026-07-28 `tools/call` whose `Mcp-Param-*` headers do not match its body
+/// (`param_headers.rs`): answered here, `400` with JSON-RPC error -32020. Only a request that
+/// names a tool whose schema marks a property is parsed.
+fn param_mismatch(
+    state: &AppState,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Option<Response> {
+    // A caller that may not invoke learns nothing about tools here (rmcp refuses its call).
+    if !caller.permits(Action::Invoke)
+        || !headers.contains_key("mcp-protocol-version")
+        || memchr::memmem::find(bytes, b"tools/call").is_none()
+    {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(bytes).ok()?;
+    let name = body["params"]["name"].as_str()?;
+    let tool = state.find(name, None)?;
+    if !crate::api::execute::may_invoke(caller, &tool)
+        || !tool
+            .record
+            .input_schema
+            .to_string()
+            .contains("x-mcp-header")
+    {
+        return None;
+    }
+    let why = crate::mcp::param_headers::mismatch(headers, &body, &tool.record.input_schema)?;
+    let answer = json!({
+        "jsonrpc": "2.0",
+        "id": body.get("id").cloned().unwrap_or(Value::Null),
+        "error": {"code": crate::mcp::param_headers::HEADER_MISMATCH, "message": why},
+    });
+    Some(axum::response::IntoResponse::into_response((
+        StatusCode::BAD_REQUEST,
+        axum::Json(answer),
+    )))
 }
 
 /// Who a call stopped by `notifications/cancelled` is recorded as cancelled by. The client's
