@@ -107,7 +107,7 @@ pub mod __private {
     }
 
     pub use bindings::cordon::tool::types::{
-        CallContext, Error as WitError, Reply as WitReply, ToolInfo, Toolbox,
+        CallContext, Error as WitError, Hints, Reply as WitReply, TaskSupport, ToolInfo, Toolbox,
     };
     pub use bindings::export;
     pub use bindings::exports::cordon::tool::tool::Guest;
@@ -120,23 +120,44 @@ pub mod __private {
         pub call: fn(&str) -> Result<WitReply, WitError>,
     }
 
+    /// What `#[tool(...)]` says of a tool beyond its name and description.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Declared {
+        pub title: Option<&'static str>,
+        pub input_schema: Option<&'static str>,
+        pub hints: Option<Hints>,
+        pub task_support: TaskSupport,
+    }
+
+    /// Hints with none set (what `#[tool(destructive = true)]` fills in).
+    pub fn no_hints() -> Hints {
+        Hints {
+            read_only: None,
+            destructive: None,
+            idempotent: None,
+            open_world: None,
+        }
+    }
+
     /// What `describe()` says of one tool function: schemas derived from its types.
     pub fn info<I: JsonSchema, O: ToolOutput>(
         _tool: fn(I) -> Result<O, Error>,
         name: &str,
         description: &str,
-        input_schema: Option<&str>,
+        declared: Declared,
     ) -> ToolInfo {
+        let input_schema = declared.input_schema;
         ToolInfo {
             name: name.to_owned(),
-            title: None,
+            title: declared.title.map(str::to_owned),
             description: description.to_owned(),
             input_schema: match input_schema {
                 Some(text) => text.to_owned(),
                 None => standard(schemars::schema_for!(I).to_value()).to_string(),
             },
             output_schema: O::output_schema().map(|s| s.to_string()),
-            hints: None,
+            hints: declared.hints,
+            task_support: declared.task_support,
         }
     }
 

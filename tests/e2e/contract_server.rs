@@ -8,13 +8,13 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use std::path::Path;
 
-fn serve(name: &str) -> (Fixture, Server) {
+pub fn serve(name: &str) -> (Fixture, Server) {
     let f = fixture(name);
     let s = Server::start(&f.data);
     let (status, body) = s.publish(&f.publisher, &f.signed.join("conformance.wasm"));
     assert_eq!(status, 201, "{body}");
     let tools = body["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 20, "{body}");
+    assert_eq!(tools.len(), 27, "{body}");
     assert!(tools.contains(&json!("test_image_content")), "{body}");
     (f, s)
 }

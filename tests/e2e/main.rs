@@ -11,6 +11,7 @@ mod confinement;
 mod console;
 mod contract;
 mod contract_server;
+mod contract_tasks;
 mod contract_v2;
 mod crash;
 mod credentials;

@@ -79,14 +79,23 @@ def http_client(api_key: str) -> httpx2.AsyncClient:
     )
 
 
-def client(plan: dict[str, Any], http: httpx2.AsyncClient, tasks: bool = False) -> Client:
+async def _no_elicitation(context: Any, params: Any) -> Any:
+    # Declares the capability; a task's requests are read from tasks/get, never pushed.
+    raise RuntimeError("the server pushed an elicitation instead of putting it in the task")
+
+
+def client(
+    plan: dict[str, Any], http: httpx2.AsyncClient, tasks: bool = False, elicitation: bool = False
+) -> Client:
     extensions = [TasksExtension()] if tasks else []
+    more: dict[str, Any] = {"elicitation_callback": _no_elicitation} if elicitation else {}
     return Client(
         streamable_http_client(plan["url"], http_client=http),
         mode=plan.get("mode", "auto"),
         read_timeout_seconds=TIMEOUT,
         cache=None,
         extensions=extensions,
+        **more,
     )
 
 
@@ -213,10 +222,82 @@ async def run_tasks(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str,
     return out
 
 
+async def poll(s: Any, task_id: str, until: set[str]) -> dict[str, Any]:
+    """tasks/get until the task's status is one of `until` (or an error)."""
+    got: dict[str, Any] = {}
+    for _ in range(150):
+        got = await raw(s, "tasks/get", task_id)
+        if "error" in got or got["ok"].get("status") in until:
+            break
+        await anyio.sleep(0.1)
+    return got
+
+
+def accept(keys: list[str], content: dict[str, Any]) -> dict[str, Any]:
+    return {"inputResponses": {k: {"action": "accept", "content": content} for k in keys}}
+
+
+async def run_task_input(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str, Any]:
+    """Tasks that ask for input (the conformance toolbox's confirm_delete and multi_input),
+    answered through tasks/update, one request at a time or after a cancel; a tool that
+    crashes in a task; a tool that needs tasks, for a client that takes none."""
+    out: dict[str, Any] = {}
+    ended = {"completed", "failed", "cancelled"}
+    async with client(plan, http, tasks=True, elicitation=True) as c:
+        s = c.session
+        handle = await s.call_tool("confirm_delete", {"filename": "report.txt"}, allow_claimed=True)
+        assert isinstance(handle, CreateTaskResult), handle
+        task = handle.task_id
+        out["confirm_task"] = task
+        out["waiting"] = await poll(s, task, {"input_required"} | ended)
+        keys = list(out["waiting"].get("ok", {}).get("inputRequests", {}))
+        # An answer to nothing asked changes nothing.
+        out["stray_ack"] = await raw(s, "tasks/update", task, accept(["nope"], {"confirm": True}))
+        out["after_stray"] = await raw(s, "tasks/get", task)
+        out["answer_ack"] = await raw(s, "tasks/update", task, accept(keys, {"confirm": True}))
+        out["done"] = await poll(s, task, ended)
+        # Two questions, answered one at a time.
+        two = await s.call_tool("multi_input", {}, allow_claimed=True)
+        assert isinstance(two, CreateTaskResult), two
+        out["multi_waiting"] = await poll(s, two.task_id, {"input_required"} | ended)
+        out["multi_partial_ack"] = await raw(
+            s, "tasks/update", two.task_id, accept(["name"], {"name": "Ada"})
+        )
+        out["multi_partial"] = await raw(s, "tasks/get", two.task_id)
+        await raw(s, "tasks/update", two.task_id, accept(["confirm"], {"confirm": True}))
+        out["multi_done"] = await poll(s, two.task_id, ended)
+        # Cancelled while it waits: a later answer runs nothing.
+        kept = await s.call_tool("confirm_delete", {"filename": "keep.txt"}, allow_claimed=True)
+        assert isinstance(kept, CreateTaskResult), kept
+        await poll(s, kept.task_id, {"input_required"} | ended)
+        out["cancel_ack"] = await raw(s, "tasks/cancel", kept.task_id)
+        out["cancelled"] = await raw(s, "tasks/get", kept.task_id)
+        await raw(s, "tasks/update", kept.task_id, accept(["confirm"], {"confirm": True}))
+        await anyio.sleep(0.5)
+        out["after_late_answer"] = await raw(s, "tasks/get", kept.task_id)
+        # A tool that crashes: a failed task with a JSON-RPC error, not a result.
+        crash = await s.call_tool("protocol_error_job", {}, allow_claimed=True)
+        assert isinstance(crash, CreateTaskResult), crash
+        out["crashed"] = await poll(s, crash.task_id, ended)
+    async with client(plan, http) as c:
+        out["required_without_tasks"] = await error_of(c.call_tool("failing_job", {}))
+        greeting = await c.call_tool("greet", {"name": "Ada"})
+        out["greet"] = result_entry(greeting)
+        listed = {t.name: t for t in (await c.list_tools()).tools}
+        out["listed"] = {
+            name: listed[name].model_dump(by_alias=True, exclude_none=True, mode="json")
+            for name in ("confirm_delete", "greet")
+        }
+    return out
+
+
 async def main() -> None:
     plan = json.load(sys.stdin)
     async with http_client(plan["api_key"]) as http:
-        report = await run_common(plan, http)
+        if plan.get("task_input"):
+            report = {"task_input": await run_task_input(plan, http)}
+        else:
+            report = await run_common(plan, http)
         if plan.get("tasks"):
             report["tasks"] = await run_tasks(plan, http)
     sys.stdout.write(json.dumps(report) + "\n")

@@ -25,7 +25,7 @@ pub mod reply;
 pub use access::{Action, Role};
 pub use ask::{AskPolicy, ElicitMode};
 pub use grants::{Grants, Mount, REDACTED, redact};
-pub use info::ToolInfo;
+pub use info::{Hints, TaskSupport, ToolInfo};
 pub use limits::{LimitError, Limits};
 pub use log::{LogLevel, LogMessage};
 pub use outcome::{CredentialUse, Denial, DenialKind, Execution, Outcome, Usage};

@@ -83,7 +83,10 @@ pub(crate) fn toolbox(described: Described) -> Result<Toolbox, DescribeError> {
                     .transpose()?,
                 name: info.name.clone(),
                 version: info.version.clone(),
+                title: None,
                 description: info.description.clone(),
+                hints: None,
+                task_support: cordon_core::TaskSupport::Optional,
             }],
             name: info.name,
             version: info.version,
@@ -103,7 +106,19 @@ pub(crate) fn toolbox(described: Described) -> Result<Toolbox, DescribeError> {
                             .transpose()?,
                         name: tool.name,
                         version: t.version.clone(),
+                        title: tool.title,
                         description: tool.description,
+                        hints: tool.hints.map(|h| cordon_core::Hints {
+                            read_only: h.read_only,
+                            destructive: h.destructive,
+                            idempotent: h.idempotent,
+                            open_world: h.open_world,
+                        }),
+                        task_support: match tool.task_support {
+                            wit::TaskSupport::Forbidden => cordon_core::TaskSupport::Forbidden,
+                            wit::TaskSupport::Optional => cordon_core::TaskSupport::Optional,
+                            wit::TaskSupport::Required => cordon_core::TaskSupport::Required,
+                        },
                     })
                 })
                 .collect::<Result<Vec<_>, DescribeError>>()?;

@@ -186,6 +186,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Announced to every node sharing the store.
     fn task_cancel(&self, id: &str, by: &str, now_ms: i64)
     -> Result<Option<TaskRow>, StorageError>;
+    /// Adds `responses` to the answers of a task waiting for input (`crate::task_input`); the
+    /// task as it waits now, or `None` when it is not waiting.
+    fn task_answer(
+        &self,
+        id: &str,
+        responses: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Option<crate::Waiting>, StorageError>;
+    /// Claims the next round of a task whose every request is answered, under the execution
+    /// id `next`; false when another claimed it, or it is not waiting or not fully answered.
+    fn task_proceed(&self, id: &str, next: &str, now_ms: i64) -> Result<bool, StorageError>;
     /// Running tasks whose lease ran out by `now_ms` (their node died), and those `node` runs
     /// (a node starting again under its name ends what it left running).
     fn tasks_abandoned(
@@ -499,6 +510,17 @@ impl Storage for Embedded {
         now_ms: i64,
     ) -> Result<Option<TaskRow>, StorageError> {
         self.tasks.cancel(id, by, now_ms)
+    }
+    fn task_answer(
+        &self,
+        id: &str,
+        responses: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Option<crate::Waiting>, StorageError> {
+        self.tasks.answer(id, responses, now_ms)
+    }
+    fn task_proceed(&self, id: &str, next: &str, now_ms: i64) -> Result<bool, StorageError> {
+        self.tasks.proceed(id, next, now_ms)
     }
     fn tasks_abandoned(
         &self,

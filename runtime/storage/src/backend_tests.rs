@@ -77,6 +77,14 @@ fn conformance_task_batches() {
 }
 
 #[test]
+fn conformance_tasks_waiting_for_input() {
+    let (dir, s) = fresh("tasks-input");
+    let other = Embedded::open(&dir, true).unwrap();
+    crate::conformance_batches::tasks_wait_for_input(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_seals() {
     let (dir, s) = fresh("seals-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -41,6 +41,7 @@ pub(crate) fn tasks_start_and_end_in_batches(s: &dyn Storage) {
         progress: None,
         now_ms: 20,
         expires_at_ms: 30,
+        waiting: None,
     };
     assert!(s.task_finish("b2", "interrupted", "{}", 15, 30).unwrap());
     // An end with the call's last progress keeps it over what the renewals wrote; one
@@ -69,4 +70,105 @@ pub(crate) fn tasks_start_and_end_in_batches(s: &dyn Storage) {
         "the first end stands"
     );
     assert_eq!(s.tasks_finish(&[]).unwrap(), Vec::<bool>::new());
+}
+
+/// A task whose round ended asking for input (`crate::task_input`): answers gather across
+/// handles (two nodes), only asked keys count, one handle claims the next round, and a task
+/// cancelled while it waits takes no answer.
+pub(crate) fn tasks_wait_for_input(a: &dyn Storage, b: &dyn Storage) {
+    let start = |id: &'static str| NewTask {
+        id,
+        caller: "k",
+        tool: "ask",
+        version: "0.2.0",
+        node: "n",
+        now_ms: 10,
+        lease_until_ms: 1_000,
+        interrupted: "{}",
+    };
+    let waiting = crate::Waiting {
+        input: "{\"file\":\"a\"}".into(),
+        keys: vec!["x".into(), "y".into()],
+        answers: serde_json::Map::new(),
+    };
+    let text = serde_json::to_string(&waiting).unwrap();
+    let ask = |id: &'static str| TaskEnd {
+        id,
+        outcome: "input_required",
+        result: "{\"input_requests\":{}}",
+        progress: None,
+        now_ms: 20,
+        expires_at_ms: 5_000,
+        waiting: Some(&text),
+    };
+    let answers = |v: serde_json::Value| v.as_object().unwrap().clone();
+    a.tasks_start(&[start("w1"), start("w2"), start("w3")])
+        .unwrap();
+    assert_eq!(
+        a.tasks_finish(&[ask("w1"), ask("w2")]).unwrap(),
+        [true, true]
+    );
+    // Still running: nothing to answer.
+    assert!(
+        a.task_answer("w3", &answers(serde_json::json!({"x": 1})), 21)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        a.task_answer("nope", &answers(serde_json::json!({"x": 1})), 21)
+            .unwrap()
+            .is_none()
+    );
+    let row = b.task("w1").unwrap().unwrap();
+    assert_eq!(row.waiting.as_ref(), Some(&waiting));
+    assert_eq!(row.next, None);
+    // Not answered yet: no next round.
+    assert!(!a.task_proceed("w1", "r2", 22).unwrap());
+    // One answer through each handle; keys not asked are dropped.
+    let one = a
+        .task_answer(
+            "w1",
+            &answers(serde_json::json!({"x": {"v": 1}, "z": 0})),
+            23,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.pending(), ["y"]);
+    let both = b
+        .task_answer(
+            "w1",
+            &answers(serde_json::json!({"y": {"v": 2}, "x": "late"})),
+            24,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(both.complete());
+    assert_eq!(both.answers["x"], serde_json::json!({"v": 1}));
+    assert_eq!(both.input, waiting.input);
+    // One claim wins; the row names the next round and takes no more answers.
+    assert!(b.task_proceed("w1", "r2", 25).unwrap());
+    assert!(!a.task_proceed("w1", "r3", 26).unwrap());
+    let row = a.task("w1").unwrap().unwrap();
+    assert_eq!(row.next.as_deref(), Some("r2"));
+    assert!(
+        a.task_answer("w1", &answers(serde_json::json!({"x": 9})), 27)
+            .unwrap()
+            .is_none()
+    );
+    // Cancelled while waiting: marked, and no answer or claim is taken after.
+    let cancelled = a.task_cancel("w2", "k", 30).unwrap().unwrap();
+    assert_eq!(cancelled.cancel_by.as_deref(), Some("k"));
+    assert_eq!(cancelled.outcome.as_deref(), Some("input_required"));
+    assert!(
+        b.task_answer("w2", &answers(serde_json::json!({"x": 1, "y": 2})), 31)
+            .unwrap()
+            .is_none()
+    );
+    assert!(!b.task_proceed("w2", "r4", 32).unwrap());
+    // A finished task that did not ask is not cancelled after its end.
+    a.task_finish("w3", "ok", "{}", 40, 5_000).unwrap();
+    assert_eq!(
+        a.task_cancel("w3", "k", 41).unwrap().unwrap().cancel_by,
+        None
+    );
 }

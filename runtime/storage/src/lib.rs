@@ -36,6 +36,7 @@ pub mod registry;
 mod schema;
 pub mod seal;
 pub mod secrets;
+pub mod task_input;
 pub mod tasks;
 
 pub use backend::{Embedded, Storage};
@@ -54,4 +55,5 @@ pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
 pub use seal::{Sealer, StoredSeal};
 pub use secrets::{SecretError, SecretStore};
+pub use task_input::Waiting;
 pub use tasks::{Abandoned, NewTask, TaskEnd, TaskRow, TaskStore};

@@ -25,7 +25,9 @@
 //! - version 12: per execution the log messages its guest wrote (`executions.log_messages`,
 //!   NULL for none; records written before keep their hashes);
 //! - version 13: per execution its place in an exchange of rounds asking for input
-//!   (`executions.exchange`, JSON, NULL for none; records written before keep their hashes).
+//!   (`executions.exchange`, JSON, NULL for none; records written before keep their hashes);
+//! - version 14: per task waiting for input, the answers so far and its next round
+//!   (`tasks.waiting`, `tasks.next`; `task_input.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -35,7 +37,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -175,7 +177,9 @@ const TABLES: &str = "
         outcome     TEXT,
         result      TEXT,
         expires_at  INTEGER,
-        interrupted TEXT
+        interrupted TEXT,
+        waiting     TEXT,
+        next        TEXT
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
     CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
@@ -315,6 +319,23 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     )?;
     if has_executions && !has_exchange {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN exchange TEXT;")?;
+    }
+    // 13 -> 14: tasks waiting for input.
+    let has_tasks: bool = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tasks'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let has_waiting: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'waiting'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_tasks && !has_waiting {
+        tx.execute_batch(
+            "ALTER TABLE tasks ADD COLUMN waiting TEXT;
+             ALTER TABLE tasks ADD COLUMN next TEXT;",
+        )?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -16,6 +16,9 @@ pub struct TaskEnd<'a> {
     /// The last progress the call reported (JSON of a `cordon_core::Progress`), kept over
     /// what the lease renewals wrote last; `None` keeps that.
     pub progress: Option<&'a str>,
+    /// For a round that ended asking for input: what the task keeps until it is answered
+    /// (JSON of a [`crate::Waiting`]).
+    pub waiting: Option<&'a str>,
     pub now_ms: i64,
     pub expires_at_ms: i64,
 }
@@ -61,6 +64,12 @@ pub struct TaskRow {
     pub result: Option<String>,
     /// When a finished task is forgotten.
     pub expires_at_ms: Option<i64>,
+    /// A round that ended asking for input: what it asked is in `result`, the answers so far
+    /// here.
+    pub waiting: Option<crate::Waiting>,
+    /// Once every request is answered: the execution id of the task's next round, which has a
+    /// row of its own.
+    pub next: Option<String>,
 }
 
 impl TaskRow {
@@ -78,7 +87,11 @@ pub struct Abandoned {
 
 /// The columns a [`TaskRow`] is read from, in its field order.
 pub(crate) const TASK_COLUMNS: &str = "id, caller, tool, version, node, started_at, updated_at, \
-     lease_until, progress, cancel_by, outcome, result, expires_at";
+     lease_until, progress, cancel_by, outcome, result, expires_at, waiting, next";
+
+/// The condition a task waiting for input meets: answered neither by a next round nor by a
+/// cancellation.
+pub(crate) const WAITING: &str = "waiting IS NOT NULL AND next IS NULL AND cancel_by IS NULL";
 
 /// The embedded store's tasks: `tasks` in `cordon.db`, on a connection of their own.
 #[derive(Debug)]
@@ -101,7 +114,24 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
         outcome: r.get(10)?,
         result: r.get(11)?,
         expires_at_ms: r.get(12)?,
+        waiting: crate::Waiting::parse(r.get(13)?),
+        next: r.get(14)?,
     })
+}
+
+/// What the task `id` waits for, when it is waiting for input (read within `tx`).
+fn waiting_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+) -> Result<Option<crate::Waiting>, crate::StorageError> {
+    use rusqlite::OptionalExtension;
+    let found: Option<Option<String>> = tx
+        .prepare_cached(&format!(
+            "SELECT waiting FROM tasks WHERE id = ?1 AND {WAITING}"
+        ))?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(crate::Waiting::parse(found.flatten()))
 }
 
 impl TaskStore {
@@ -150,7 +180,7 @@ impl TaskStore {
             let n = tx
                 .prepare_cached(
                     "UPDATE tasks SET outcome = ?2, result = ?3, updated_at = ?4, expires_at = ?5,
-                     progress = COALESCE(?6, progress), interrupted = NULL
+                     progress = COALESCE(?6, progress), interrupted = NULL, waiting = ?7
                      WHERE id = ?1 AND outcome IS NULL",
                 )?
                 .execute(rusqlite::params![
@@ -159,7 +189,8 @@ impl TaskStore {
                     e.result,
                     e.now_ms,
                     e.expires_at_ms,
-                    e.progress
+                    e.progress,
+                    e.waiting
                 ])?;
             out.push(n == 1);
         }
@@ -250,10 +281,10 @@ impl TaskStore {
     ) -> Result<Option<TaskRow>, crate::StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.prepare_cached(
+        tx.prepare_cached(&format!(
             "UPDATE tasks SET cancel_by = ?2, updated_at = ?3
-             WHERE id = ?1 AND outcome IS NULL AND cancel_by IS NULL",
-        )?
+             WHERE id = ?1 AND cancel_by IS NULL AND (outcome IS NULL OR ({WAITING}))"
+        ))?
         .execute(rusqlite::params![id, by, now_ms])?;
         let found = {
             use rusqlite::OptionalExtension;
@@ -263,6 +294,46 @@ impl TaskStore {
         };
         tx.commit()?;
         Ok(found)
+    }
+
+    /// Adds `responses` to the answers of a task waiting for input; the task as it waits now,
+    /// or `None` when it is not waiting (unknown, running, answered, cancelled).
+    pub fn answer(
+        &self,
+        id: &str,
+        responses: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Option<crate::Waiting>, crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let Some(mut waiting) = waiting_in(&tx, id)? else {
+            return Ok(None);
+        };
+        if waiting.take(responses) {
+            tx.prepare_cached("UPDATE tasks SET waiting = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(rusqlite::params![
+                    id,
+                    serde_json::to_string(&waiting)
+                        .map_err(|e| crate::StorageError::Corrupt(e.to_string()))?,
+                    now_ms
+                ])?;
+        }
+        tx.commit()?;
+        Ok(Some(waiting))
+    }
+
+    /// Claims the next round of a task whose every request is answered, naming the execution
+    /// id it runs under; false when it is not waiting, not answered yet, or claimed already.
+    pub fn proceed(&self, id: &str, next: &str, now_ms: i64) -> Result<bool, crate::StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if !waiting_in(&tx, id)?.is_some_and(|w| w.complete()) {
+            return Ok(false);
+        }
+        tx.prepare_cached("UPDATE tasks SET next = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(rusqlite::params![id, next, now_ms])?;
+        tx.commit()?;
+        Ok(true)
     }
 
     pub fn abandoned(

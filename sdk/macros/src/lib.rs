@@ -5,26 +5,39 @@
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
-use syn::{Ident, ItemFn, LitStr, Token, parse_macro_input};
+use syn::{Ident, ItemFn, LitBool, LitStr, Token, parse_macro_input};
 
 /// Declares the annotated function a tool of this component.
 ///
 /// Arguments (all optional): `description = "..."` (default: the crate's description),
 /// `name = "..."` (default: the crate's name; in a toolbox, the function's), `version = "..."` (default: the crate's
 /// version; a component's tools share one), `input_schema = "..."` (a JSON Schema written out,
-/// instead of the one derived from the input type), and `toolbox`: the component exports the tools
-/// listed in `cordon_sdk::toolbox!(...)` instead of this one alone.
+/// instead of the one derived from the input type), `title = "..."` (a name for people),
+/// `task = "forbidden" | "optional" | "required"` (how MCP clients that take tasks get its calls;
+/// default `optional`), the hints `read_only`, `destructive`, `idempotent` and `open_world`
+/// (`= true` or `= false`; a client's hints, never trusted by the host), and `toolbox`: the
+/// component exports the tools listed in `cordon_sdk::toolbox!(...)` instead of this one alone.
 #[proc_macro_attribute]
 pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut name: Option<LitStr> = None;
     let mut version: Option<LitStr> = None;
     let mut description: Option<LitStr> = None;
     let mut input_schema: Option<LitStr> = None;
+    let mut title: Option<LitStr> = None;
+    let mut task: Option<LitStr> = None;
+    let mut hints: Vec<(Ident, LitBool)> = Vec::new();
     let mut in_toolbox = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("toolbox") {
             in_toolbox = true;
             return Ok(());
+        }
+        for hint in ["read_only", "destructive", "idempotent", "open_world"] {
+            if meta.path.is_ident(hint) {
+                let value: LitBool = meta.value()?.parse()?;
+                hints.push((Ident::new(hint, proc_macro2::Span::call_site()), value));
+                return Ok(());
+            }
         }
         let slot = if meta.path.is_ident("name") {
             &mut name
@@ -34,9 +47,15 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
             &mut description
         } else if meta.path.is_ident("input_schema") {
             &mut input_schema
+        } else if meta.path.is_ident("title") {
+            &mut title
+        } else if meta.path.is_ident("task") {
+            &mut task
         } else {
-            return Err(meta
-                .error("expected `name`, `version`, `description`, `input_schema` or `toolbox`"));
+            return Err(meta.error(
+                "expected `name`, `version`, `description`, `title`, `input_schema`, `task`, \
+                 `read_only`, `destructive`, `idempotent`, `open_world` or `toolbox`",
+            ));
         };
         *slot = Some(meta.value()?.parse()?);
         Ok(())
@@ -82,6 +101,34 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(text) => quote!(::std::option::Option::Some(#text)),
         None => quote!(::std::option::Option::None),
     };
+    let title = match &title {
+        Some(text) => quote!(::std::option::Option::Some(#text)),
+        None => quote!(::std::option::Option::None),
+    };
+    let task_support = match task.as_ref().map(LitStr::value).as_deref() {
+        None | Some("optional") => quote!(Optional),
+        Some("forbidden") => quote!(Forbidden),
+        Some("required") => quote!(Required),
+        Some(_) => {
+            return syn::Error::new_spanned(
+                task,
+                "`task` is \"forbidden\", \"optional\" or \"required\"",
+            )
+            .to_compile_error()
+            .into();
+        }
+    };
+    let hints = if hints.is_empty() {
+        quote!(::std::option::Option::None)
+    } else {
+        let set = hints
+            .iter()
+            .map(|(name, value)| quote!(#name: ::std::option::Option::Some(#value)));
+        quote!(::std::option::Option::Some(::cordon_sdk::__private::Hints {
+            #(#set,)*
+            ..::cordon_sdk::__private::no_hints()
+        }))
+    };
     let declared = quote! {
         #func
 
@@ -89,7 +136,12 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
         #[allow(non_upper_case_globals)]
         const #entry: ::cordon_sdk::__private::Entry = ::cordon_sdk::__private::Entry {
             name: #name,
-            info: || ::cordon_sdk::__private::info(#ident, #name, #description, #schema),
+            info: || ::cordon_sdk::__private::info(#ident, #name, #description, ::cordon_sdk::__private::Declared {
+                title: #title,
+                input_schema: #schema,
+                hints: #hints,
+                task_support: ::cordon_sdk::__private::TaskSupport::#task_support,
+            }),
             call: |input| ::cordon_sdk::__private::call(#ident, input),
         };
     };

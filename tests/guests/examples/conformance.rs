@@ -3,7 +3,8 @@
 //! it under `policies/conformance.toml` and runs the suite against it; the e2e tests call it
 //! over REST and MCP. Each tool answers what its scenario checks, nothing more.
 
-use cordon_sdk::{Error, Level, Reply, Request, ask};
+use cordon_sdk::{Error, JsonSchema, Level, Reply, Request, ask, resumed};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -244,6 +245,154 @@ fn test_custom_header(input: NoInput) -> Result<Reply, Error> {
     Ok(Reply::new().text(format!("region {region}")))
 }
 
+// The tasks extension's fixtures (`tasks-*` scenarios). cordon answers whatever a tool replies
+// within half a second in the request (an input request as an `InputRequiredResult`); a call
+// still running then becomes a task, which waits for input as `input_required`. The fixtures
+// that stand for long work therefore work for a second before they answer or ask, as a real
+// task would.
+
+/// Stands for a second of work, reported as progress.
+fn work(what: &str) {
+    cordon_sdk::progress(0, Some(1), what);
+    std::thread::sleep(Duration::from_secs(1));
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Named {
+    name: String,
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "forbidden",
+    title = "Greeting",
+    description = "Greets someone (never a task)"
+)]
+fn greet(input: Named) -> Result<Reply, Error> {
+    Ok(Reply::new().text(format!("Hello, {}!", input.name)))
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Compute {
+    /// How long the computation takes.
+    seconds: f64,
+    /// A name for it, repeated in the answer.
+    #[serde(default)]
+    label: Option<String>,
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "optional",
+    description = "Computes for `seconds` seconds (0 answers at once), reporting progress"
+)]
+fn slow_compute(input: Compute) -> Result<Reply, Error> {
+    if !(0.0..=600.0).contains(&input.seconds) {
+        return Err(Error::invalid_input("seconds is 0 to 600"));
+    }
+    let total = (input.seconds * 10.0).round() as u64;
+    for tenth in 0..total {
+        if tenth % 10 == 0 {
+            cordon_sdk::progress(tenth / 10, Some(total.div_ceil(10)), "computing");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let label = input.label.as_deref().unwrap_or("computation");
+    Ok(Reply::new().text(format!("{label} done after {} s", input.seconds)))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "required",
+    description = "Works a second, then fails (a tool error); clients must take tasks"
+)]
+fn failing_job(_: NoInput) -> Result<Reply, Error> {
+    work("working");
+    Err(Error::failed("the job failed, as it always does"))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "optional",
+    description = "Works a second, then crashes (a protocol error, not a tool error)"
+)]
+fn protocol_error_job(_: NoInput) -> Result<Reply, Error> {
+    work("working");
+    panic!("protocol_error_job crashes, as it always does");
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Deletion {
+    filename: String,
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "optional",
+    destructive = true,
+    description = "Looks for a file, then asks the user to confirm deleting it"
+)]
+fn confirm_delete(input: Deletion) -> Result<Reply, Error> {
+    if !resumed() {
+        work("looking for the file");
+    }
+    let answers = ask([form(
+        "confirm",
+        &format!("Delete {}?", input.filename),
+        "confirm",
+        "boolean",
+    )])?;
+    let confirmed = answers
+        .accepted("confirm")
+        .and_then(|c| c["confirm"].as_bool())
+        .unwrap_or(false);
+    Ok(Reply::new().text(if confirmed {
+        format!("Deleted {}", input.filename)
+    } else {
+        format!("Kept {}", input.filename)
+    }))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "optional",
+    description = "Works a second, then asks two questions at once"
+)]
+fn multi_input(_: NoInput) -> Result<Reply, Error> {
+    if !resumed() {
+        work("preparing");
+    }
+    let answers = ask([
+        form("name", "What is your name?", "name", "string"),
+        form("confirm", "Go ahead?", "confirm", "boolean"),
+    ])?;
+    let name = answers.accepted("name").and_then(|c| c["name"].as_str());
+    let go = answers
+        .accepted("confirm")
+        .and_then(|c| c["confirm"].as_bool());
+    Ok(Reply::new().text(format!(
+        "{} said {}",
+        name.unwrap_or("someone"),
+        if go == Some(true) { "go" } else { "stop" }
+    )))
+}
+
+#[cordon_sdk::tool(
+    toolbox,
+    task = "required",
+    description = "Asks the user's name at once, then works a second as a task and greets them"
+)]
+fn test_tool_with_task(_: NoInput) -> Result<Reply, Error> {
+    let answers = ask([form("user_name", "What is your name?", "name", "string")])?;
+    let name = answers
+        .accepted("user_name")
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or("stranger")
+        .to_owned();
+    work("greeting");
+    Ok(Reply::new().text(format!("Hello, {name}! (from a task)")))
+}
+
 cordon_sdk::toolbox!(
     name = "conformance";
     description = "The MCP conformance suite's fixture tools";
@@ -266,5 +415,12 @@ cordon_sdk::toolbox!(
     test_input_required_result_capabilities,
     test_missing_capability,
     test_streaming_elicitation,
-    test_custom_header
+    test_custom_header,
+    greet,
+    slow_compute,
+    failing_job,
+    protocol_error_job,
+    confirm_delete,
+    multi_input,
+    test_tool_with_task
 );

@@ -523,6 +523,7 @@ impl Admitted {
             tool,
             id,
             reservation,
+            body,
             ..
         } = self;
         let settle = async {
@@ -547,7 +548,16 @@ impl Admitted {
         };
         let json = serde_json::to_value(&answer).map_err(ApiError::internal)?;
         if call.task {
-            crate::calls::tasks::finish(&state, &call, answer.outcome, &json).await;
+            // A task whose round asked keeps its input, to run again once answered.
+            let waiting = exec.input_required.as_ref().and_then(|asked| {
+                serde_json::to_string(&cordon_storage::Waiting {
+                    input: String::from_utf8_lossy(&body).into_owned(),
+                    keys: asked.requests.iter().map(|(k, _)| k.clone()).collect(),
+                    answers: serde_json::Map::new(),
+                })
+                .ok()
+            });
+            crate::calls::tasks::finish(&state, &call, answer.outcome, &json, waiting).await;
         } else if guarded {
             crate::calls::tasks::finish_guarded(&state, &answer.execution_id, answer.outcome).await;
         }

@@ -322,10 +322,10 @@ async fn admit(
         tools: records.iter().map(|r| r.name.clone()).collect(),
     };
     for record in records {
-        let Some((tool, _)) = admitted.tool_named(&record.name) else {
+        let Some((tool, info)) = admitted.tool_named(&record.name) else {
             continue;
         };
-        state.go_live(record, tool, policy.clone(), limits.clone());
+        state.go_live(record, (tool, info.clone()), policy.clone(), limits.clone());
     }
     Ok((StatusCode::CREATED, Json(published)))
 }

@@ -9,6 +9,8 @@ use cordon_storage::ToolRecord;
 pub struct LiveTool {
     pub record: ToolRecord,
     pub tool: Tool,
+    /// What the component says of this tool (title, hints, task support).
+    pub info: cordon_core::ToolInfo,
     pub policy: Policy,
     pub limits: Limits,
     /// Compiled from the tool's input schema; inputs are checked before anything runs.

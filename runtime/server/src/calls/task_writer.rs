@@ -36,6 +36,9 @@ pub struct Ending {
     pub progress: Option<String>,
     pub now_ms: i64,
     pub expires_at_ms: i64,
+    /// A round that ended asking for input: what the task keeps until it is answered (JSON of
+    /// a `cordon_storage::Waiting`).
+    pub waiting: Option<String>,
 }
 
 #[derive(Debug)]
@@ -130,6 +133,7 @@ fn write(store: &dyn Storage, incoming: &mpsc::Receiver<Item>) {
                     progress: t.progress.as_deref(),
                     now_ms: t.now_ms,
                     expires_at_ms: t.expires_at_ms,
+                    waiting: t.waiting.as_deref(),
                 })
                 .collect();
             let ended = store.tasks_finish(&batch).map_err(ApiError::from);

@@ -56,6 +56,10 @@ pub struct ExecutionView {
     pub expires_at_ms: Option<i64>,
     /// How long to wait before asking again while it runs.
     pub poll_interval_ms: u64,
+    /// For an MCP task's round that asked for input, once every request was answered: the
+    /// execution id of the task's next round.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continued_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -89,6 +93,7 @@ impl ExecutionView {
             result: None,
             expires_at_ms: None,
             poll_interval_ms: POLL_INTERVAL_MS,
+            continued_by: None,
         }
     }
 
@@ -121,6 +126,7 @@ impl ExecutionView {
                 .and_then(|r| serde_json::from_str(r).ok()),
             expires_at_ms: row.expires_at_ms,
             poll_interval_ms: POLL_INTERVAL_MS,
+            continued_by: row.next.clone(),
         }
     }
 }
@@ -215,6 +221,7 @@ pub async fn finish(
     call: &RunningCall,
     outcome: Outcome,
     answer: &serde_json::Value,
+    waiting: Option<String>,
 ) {
     let id = call.id.as_str();
     let now = now_ms();
@@ -228,6 +235,7 @@ pub async fn finish(
             progress: call.progress().and_then(|p| serde_json::to_string(&p).ok()),
             now_ms: now,
             expires_at_ms: expires,
+            waiting,
         })
         .await;
     match kept {
@@ -253,6 +261,7 @@ pub async fn finish_guarded(state: &Arc<AppState>, id: &str, outcome: Outcome) {
             progress: None,
             now_ms: now,
             expires_at_ms: now,
+            waiting: None,
         })
         .await;
     if let Err(e) = ended {

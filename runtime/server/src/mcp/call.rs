@@ -242,6 +242,13 @@ pub async fn call_response(
     let asking = options.asking;
     let result = async {
         let mut admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
+        // A tool that needs tasks, for a client that takes none: refused before it runs.
+        if admitted.tool.info.task_support == cordon_core::TaskSupport::Required {
+            return Err(crate::error::ApiError::bad_request(
+                "task_required",
+                format!("{name} runs as a task, which this client does not take"),
+            ));
+        }
         admitted.client_answers(asking.unwrap_or_default());
         if let Some((request_state, responses)) = &options.resume {
             admitted
@@ -280,6 +287,12 @@ pub async fn call_response(
         Err(e) if e.code == "invalid_request_state" => {
             Err(McpError::invalid_params(e.message, None))
         }
+        // MCP's "missing required client capability", naming the tasks extension.
+        Err(e) if e.code == "task_required" => Err(McpError::missing_required_client_capability(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_tasks()
+                .build(),
+        )),
         Err(e) => refusal(name, e).map(Into::into),
     }
 }
@@ -288,7 +301,7 @@ pub async fn call_response(
 /// for a client that can answer everything it asks; one that asks for what the client did not
 /// declare is `-32021` naming it (HTTP 400); a client of an older revision, which cannot take
 /// such a result, gets a tool error saying so.
-fn answered(
+pub(crate) fn answered(
     answer: InvokeResponse,
     wrap: bool,
     asking: Option<cordon_core::Asking>,

@@ -30,6 +30,7 @@
 //!   (-32602, with the name or `data.uri`, SEP-2164).
 
 pub mod call;
+pub mod notify;
 pub mod param_headers;
 pub mod tasks;
 
@@ -300,7 +301,12 @@ impl ServerHandler for Gateway {
             .filter(|(name, _)| !quarantined.contains_key(*name))
             .filter_map(|(_, versions)| versions.last())
             .filter(|t| may_invoke(&caller, t))
-            .filter_map(|t| mcp_tool(&t.record).map(|tool| tool.with_annotations(annotations(t))))
+            .filter_map(|t| {
+                mcp_tool(&t.record).map(|mut tool| {
+                    tool.title.clone_from(&t.info.title);
+                    tool.with_annotations(annotations(t))
+                })
+            })
             .collect();
         Ok(ListToolsResult::with_all_items(listed))
     }
@@ -315,14 +321,14 @@ impl ServerHandler for Gateway {
         let name = request.name.as_ref();
         let request_key = serde_json::to_string(&context.id).ok();
         // A client that declared the tasks extension for this request gets a task for a call
-        // still running after a second; a quicker one is answered as usual.
+        // still running after half a second; a quicker one is answered as usual.
         let tasks = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
         let progress = context
             .meta
             .get_progress_token()
-            .map(|token| crate::mcp::tasks::progress_notifier(context.peer.clone(), token));
+            .map(|token| crate::mcp::notify::progress_notifier(context.peer.clone(), token));
         // 2026-07-28: a request that names a log level gets the tool's log messages at that
         // level or more severe; one that names none gets none (`log_notifier` on rmcp's
         // deprecation of logging).
@@ -330,7 +336,7 @@ impl ServerHandler for Gateway {
         let logs = context
             .meta
             .log_level()
-            .map(|level| crate::mcp::tasks::log_notifier(context.peer.clone(), level));
+            .map(|level| crate::mcp::notify::log_notifier(context.peer.clone(), level));
         // 2026-07-28: the request says what its client can answer; a state comes back with
         // answers (answers without one start the call over: the tool asks again).
         let asking = context.meta.client_capabilities().map(|c| asking_of(&c));
@@ -346,7 +352,12 @@ impl ServerHandler for Gateway {
             asking,
             resume,
         };
-        if tasks {
+        // A tool whose calls may not be tasks is answered in the request.
+        let forbidden = self
+            .state
+            .find(name, None)
+            .is_some_and(|t| t.info.task_support == cordon_core::TaskSupport::Forbidden);
+        if tasks && !forbidden {
             return crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await;
         }
         crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
@@ -401,7 +412,12 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let caller = caller(&context)?;
-        crate::mcp::tasks::update(&self.state, &caller, &request.task_id).await
+        let asking = context
+            .client_capabilities()
+            .map(|c| asking_of(&c))
+            .unwrap_or_default();
+        let responses = answers_of(Some(request.input_responses));
+        crate::mcp::tasks::update(&self.state, &caller, &request.task_id, &responses, asking).await
     }
 
     async fn on_custom_request(
@@ -412,7 +428,7 @@ impl ServerHandler for Gateway {
         // rmcp reads a request whose params do not fit its method's type as a custom one: for
         // the tasks extension's methods that is a malformed request (invalid params), never an
         // unknown method. A `tasks/update` naming its task is acknowledged whatever its
-        // `inputResponses` (none is outstanding, so none is read).
+        // `inputResponses` (those that are not answers answer nothing).
         let method = request.method.as_str();
         if !matches!(method, "tasks/get" | "tasks/update" | "tasks/cancel") {
             return Err(McpError::new(
@@ -437,7 +453,19 @@ impl ServerHandler for Gateway {
         match (method, task_id) {
             ("tasks/update", Some(id)) => {
                 let caller = caller(&context)?;
-                crate::mcp::tasks::update(&self.state, &caller, id).await?;
+                let asking = context
+                    .client_capabilities()
+                    .map(|c| asking_of(&c))
+                    .unwrap_or_default();
+                // Responses that are not an object of answers answer nothing.
+                let responses = request
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("inputResponses"))
+                    .and_then(Value::as_object)
+                    .map(|o| answers_of(Some(o.clone().into_iter().collect())))
+                    .unwrap_or_default();
+                crate::mcp::tasks::update(&self.state, &caller, id, &responses, asking).await?;
                 Ok(CustomResult::new(json!({ "resultType": "complete" })))
             }
             _ => Err(McpError::invalid_params(
@@ -457,11 +485,24 @@ impl ServerHandler for Gateway {
 
 /// MCP tool annotations from the policy cordon enforces: a tool with no network and no
 /// writable mount can change nothing and reach nothing outside (`readOnlyHint: true`,
-/// `openWorldHint: false`); one with network access reaches an open world.
+/// `openWorldHint: false`); one with network access reaches an open world. What the policy
+/// settles is never taken from the tool; its own hints fill in the rest (whether a change it
+/// makes destroys, whether a repeat changes nothing more), and only where it may change
+/// something.
 fn annotations(tool: &crate::calls::live::LiveTool) -> ToolAnnotations {
-    ToolAnnotations::new()
-        .read_only(!tool.acts_outside())
-        .open_world(!tool.policy.network.allow.is_empty())
+    let read_only = !tool.acts_outside();
+    let mut annotations = ToolAnnotations::new()
+        .read_only(read_only)
+        .open_world(!tool.policy.network.allow.is_empty());
+    if let Some(hints) = tool.info.hints.filter(|_| !read_only) {
+        if let Some(destructive) = hints.destructive {
+            annotations = annotations.destructive(destructive);
+        }
+        if let Some(idempotent) = hints.idempotent {
+            annotations = annotations.idempotent(idempotent);
+        }
+    }
+    annotations
 }
 
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {

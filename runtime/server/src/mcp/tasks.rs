@@ -1,92 +1,45 @@
-//! MCP's long-running side: progress notifications for a request that asked for them, and the
-//! tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28): `tools/call` answered with a
-//! task when the call outlives [`TASK_AFTER`], `tasks/get` and `tasks/cancel` on it. A task is
-//! the same stored task a REST `Prefer: respond-async` makes (`tasks.rs`), so it can be read or
-//! cancelled through any node and over either API, by its caller or an admin.
+//! MCP's tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28): `tools/call` answered
+//! with a task when the call outlives [`TASK_AFTER`], then `tasks/get`, `tasks/update` and
+//! `tasks/cancel` on it. A task is the same stored task a REST `Prefer: respond-async` makes
+//! (`calls/tasks.rs`), so it can be read or cancelled through any node and over either API, by
+//! its caller or an admin.
+//!
+//! A task's tool may ask its client for input. The round that asked ends (recorded
+//! `input_required`) and the task shows `input_required` with what is still unanswered; the
+//! client answers through `tasks/update`, one request or several at a time, and the answers
+//! gather in the task's row (`cordon_storage::task_input`). Once every request is answered, the
+//! node that received the last answer runs the tool again with them, as the task's next round:
+//! an execution of its own whose record follows the one before, and whose row the task's row
+//! points to. The task id stays the one the client was given.
 
 use crate::api::execute::admit;
 use crate::callers::caller::Caller;
 use crate::calls::running::{CallEvent, CancelOnDrop, HUNG_UP};
-use crate::mcp::call::{call_result, call_result_of, refusal, wraps_output};
+use crate::mcp::call::{answered, call_result_of, refusal, wraps_output};
 use crate::state::AppState;
 use axum::body::Bytes;
 use cordon_core::{Action, Outcome, Progress};
-use cordon_sandbox::ProgressSink;
 use cordon_storage::TaskRow;
 use rmcp::ErrorData as McpError;
-use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolResponse, CreateTaskResult, DetailedTask, GetTaskResult, JsonObject,
-    ProgressNotificationParam, ProgressToken, Task, TaskPayload, TaskStatus,
+    CallToolResponse, CreateTaskResult, DetailedTask, GetTaskResult, JsonObject, Task, TaskPayload,
+    TaskStatus,
 };
-use rmcp::service::Peer;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// How long a call of a client that accepts tasks runs before the answer is a task instead:
-/// a quick call is answered directly, with no polling.
-pub const TASK_AFTER: Duration = Duration::from_secs(1);
+/// what a tool answers within this (its result, or an input request) is answered in the
+/// request, with no polling; a call still running then is a task.
+pub const TASK_AFTER: Duration = Duration::from_millis(500);
 
-/// Progress notifications waiting for a slow peer before the newest are dropped.
-const PROGRESS_BACKLOG: usize = 64;
+/// The most rounds one task follows: a tool that keeps asking ends there (a guard against a
+/// loop, far beyond any exchange a person answers).
+const MAX_ROUNDS: usize = 64;
 
-/// Log messages waiting for a slow peer before the newest are dropped.
-const LOG_BACKLOG: usize = 64;
-
-/// Sends each log message of the call, at `least` or more severe, as `notifications/message`,
-/// in order, on the request's response stream. rmcp marks MCP logging deprecated (SEP-2577,
-/// after the 2026-07-28 revision, which still has it and its per-request `logLevel`): used
-/// deliberately, for the clients of every revision cordon serves.
-#[allow(deprecated)]
-pub fn log_notifier(
-    peer: Peer<RoleServer>,
-    least: rmcp::model::LoggingLevel,
-) -> (cordon_core::LogLevel, cordon_sandbox::LogSink) {
-    // Bounded like progress: a slow peer loses the excess, never holds memory for it.
-    let (send, mut receive) = tokio::sync::mpsc::channel::<cordon_core::LogMessage>(LOG_BACKLOG);
-    tokio::spawn(async move {
-        while let Some(m) = receive.recv().await {
-            let Ok(level) = serde_json::from_value(json!(m.level)) else {
-                continue;
-            };
-            let mut note = rmcp::model::LoggingMessageNotificationParam::new(level, m.data);
-            note.logger = m.logger;
-            if peer.notify_logging_message(note).await.is_err() {
-                return;
-            }
-        }
-    });
-    // MCP's levels are cordon's, by name.
-    let least = serde_json::from_value(json!(least)).unwrap_or(cordon_core::LogLevel::Emergency);
-    let sink: cordon_sandbox::LogSink = Arc::new(move |m: &cordon_core::LogMessage| {
-        let _ = send.try_send(m.clone());
-    });
-    (least, sink)
-}
-
-/// Sends each progress report of the call as `notifications/progress` with `token`, in order,
-/// on the request's response stream.
-pub fn progress_notifier(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
-    // Bounded: a peer slower than the tool's reports loses the excess (each report carries
-    // the whole state), never holds memory for them.
-    let (send, mut receive) = tokio::sync::mpsc::channel::<Progress>(PROGRESS_BACKLOG);
-    tokio::spawn(async move {
-        while let Some(p) = receive.recv().await {
-            let mut note = ProgressNotificationParam::new(token.clone(), p.done as f64);
-            note.total = p.total.map(|t| t as f64);
-            note.message = (!p.message.is_empty()).then_some(p.message);
-            if peer.notify_progress(note).await.is_err() {
-                return;
-            }
-        }
-    });
-    Arc::new(move |p: &Progress| {
-        let _ = send.try_send(p.clone());
-    })
-}
-
-/// `tools/call` of a client that declared the tasks extension.
+/// `tools/call` of a client that declared the tasks extension, for a tool whose calls may be
+/// tasks.
 pub async fn call(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -99,9 +52,8 @@ pub async fn call(
         progress,
         logs,
         hangup,
-        // A task does not take an `InputRequiredResult` round yet: its tool asks nothing of a
-        // client (its call context says so).
-        ..
+        asking,
+        resume,
     } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
@@ -109,14 +61,19 @@ pub async fn call(
         Ok(a) => a,
         Err(e) => return refusal(name, e).map(Into::into),
     };
-    // See `CallOptions` above: nothing to ask in a task yet.
-    admitted.client_answers(cordon_core::Asking::default());
+    admitted.client_answers(asking.unwrap_or_default());
+    if let Some((request_state, responses)) = &resume
+        && let Err(e) = admitted.resume(request_state.as_deref(), responses)
+    {
+        // A requestState this server did not make, or not for this call: invalid params.
+        return Err(McpError::invalid_params(e.to_string(), None));
+    }
     let wrap = wraps_output(&admitted.tool.record);
     // An input refused: answered at once, nothing to wait for.
     if admitted.is_refused() {
         let registered = admitted.register(false, request, Default::default());
         return match admitted.run(registered).await {
-            Ok(answer) => Ok(call_result(answer, wrap).into()),
+            Ok(answer) => answered(answer, wrap, asking),
             Err(e) => refusal(name, e).map(Into::into),
         };
     }
@@ -153,7 +110,7 @@ pub async fn call(
     dropped.disarm();
     if ended == Ok(true) {
         return match run.await {
-            Ok(Ok(answer)) => Ok(call_result(answer, wrap).into()),
+            Ok(Ok(answer)) => answered(answer, wrap, asking),
             Ok(Err(e)) => refusal(name, e).map(Into::into),
             Err(e) => Err(McpError::internal_error(e.to_string(), None)),
         };
@@ -166,80 +123,200 @@ pub async fn call(
     Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
 }
 
-/// `tasks/get`: the task as it is now.
+/// `tasks/get`: the task as it is now (its newest round).
 pub async fn get(
     state: &Arc<AppState>,
     caller: &Caller,
     task_id: &str,
 ) -> Result<GetTaskResult, McpError> {
-    let row = own(state, caller, task_id).await?;
+    let (first, round) = rounds(state, caller, task_id).await?;
     let wrap = state
-        .find(&row.tool, Some(&row.version))
+        .find(&first.tool, Some(&first.version))
         .is_some_and(|t| wraps_output(&t.record));
-    let here = state.running.get(task_id);
-    let progress = here
-        .as_deref()
-        .and_then(crate::calls::running::RunningCall::progress);
-    Ok(GetTaskResult::new(detailed(state, &row, progress, wrap)))
+    let progress = match &round {
+        Round::Stored(row) => state
+            .running
+            .get(&row.id)
+            .as_deref()
+            .and_then(crate::calls::running::RunningCall::progress),
+        Round::Starting(_) => None,
+    };
+    Ok(GetTaskResult::new(detailed(
+        state, &first, &round, progress, wrap,
+    )))
 }
 
-/// `tasks/cancel`: asks the call to stop (it ends `cancelled` within moments, or with whatever
-/// it ended with first); an empty acknowledgement.
+/// `tasks/cancel`: asks the task's current round to stop (it ends `cancelled` within moments,
+/// or with whatever it ended with first); a task waiting for input is cancelled at once. An
+/// empty acknowledgement, also for a task that ended already.
 pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Result<(), McpError> {
-    own(state, caller, task_id).await?;
-    if let Some(call) = state.running.get(task_id) {
+    let (_, round) = rounds(state, caller, task_id).await?;
+    let Round::Stored(row) = round else {
+        return Ok(());
+    };
+    if let Some(call) = state.running.get(&row.id) {
         call.control.cancel(&caller.id);
     }
-    let (id, by) = (task_id.to_owned(), caller.id.clone());
+    let (id, by) = (row.id.clone(), caller.id.clone());
     state
         .db(move |s| s.task_cancel(&id, &by, crate::clock::now_ms()))
         .await
         .map_err(|e| McpError::internal_error(e.message, None))?;
-    tracing::info!(target: "cordon::admin", execution_id = task_id, by = caller.id, "cancel asked (tasks/cancel)");
+    tracing::info!(target: "cordon::admin", execution_id = row.id, task = task_id, by = caller.id, "cancel asked (tasks/cancel)");
     Ok(())
 }
 
-/// `tasks/update`: an empty acknowledgement for a task of the caller's. cordon's tools never ask
-/// their caller for input, so nothing is outstanding and every response is ignored, as the
-/// extension says; an unknown task is still "not found".
-pub async fn update(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Result<(), McpError> {
-    own(state, caller, task_id).await.map(|_| ())
-}
-
-/// The task `id` if `caller` may see it; otherwise the extension's "not found" (the same for
-/// an id that does not exist: nothing tells one from the other).
-async fn own(state: &Arc<AppState>, caller: &Caller, id: &str) -> Result<TaskRow, McpError> {
-    let looking = id.to_owned();
-    let row = state
-        .db(move |s| s.task(&looking))
+/// `tasks/update`: answers to what the task's round asked. Answers to keys it did not ask, or
+/// answered already, are ignored, as is an update of a task waiting for nothing; once every
+/// request is answered the tool runs again with the answers (the task's next round). An empty
+/// acknowledgement: the task's state is read with `tasks/get`.
+pub async fn update(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    task_id: &str,
+    responses: &JsonObject,
+    asking: cordon_core::Asking,
+) -> Result<(), McpError> {
+    let (_, round) = rounds(state, caller, task_id).await?;
+    let Round::Stored(row) = round else {
+        return Ok(());
+    };
+    if row.waiting.is_none() || row.next.is_some() || row.cancel_by.is_some() {
+        return Ok(());
+    }
+    // The round's state is sealed for the caller that started the task.
+    if row.caller != caller.id {
+        return Err(McpError::invalid_params(
+            "only the caller that started this task answers its input requests",
+            None,
+        ));
+    }
+    let (id, answers) = (row.id.clone(), responses.clone());
+    let waiting = state
+        .db(move |s| s.task_answer(&id, &answers, crate::clock::now_ms()))
         .await
         .map_err(|e| McpError::internal_error(e.message, None))?;
-    row.filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions))
-        .ok_or_else(|| McpError::invalid_params("Failed to retrieve task: Task not found", None))
+    let Some(waiting) = waiting.filter(cordon_storage::Waiting::complete) else {
+        return Ok(());
+    };
+    let request_state = row
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|r| r["request_state"].as_str().map(str::to_owned))
+        .ok_or_else(|| McpError::internal_error("the task's round kept no state", None))?;
+    // Every request is answered: the next round, admitted as any call is (the tool may have
+    // been quarantined, the caller's quota spent since). Refused, the task keeps waiting with
+    // its answers, and the client may send `tasks/update` again.
+    let input = Bytes::from(waiting.input.clone().into_bytes());
+    let mut admitted = admit(state, caller, &row.tool, Some(&row.version), input, "mcp")
+        .await
+        .map_err(|e| McpError::invalid_request(format!("{}: {}", e.code, e.message), None))?;
+    admitted.client_answers(asking);
+    admitted
+        .resume(Some(&request_state), &waiting.answers)
+        .map_err(|e| McpError::invalid_params(format!("the task's input requests: {e}"), None))?;
+    let (id, next) = (row.id.clone(), admitted.id.clone());
+    let claimed = state
+        .db(move |s| s.task_proceed(&id, &next, crate::clock::now_ms()))
+        .await
+        .map_err(|e| McpError::internal_error(e.message, None))?;
+    if !claimed {
+        // Another node took up the same answers first.
+        return Ok(());
+    }
+    admitted
+        .start_task(None, Default::default())
+        .await
+        .map_err(|e| McpError::internal_error(e.message, None))?;
+    Ok(())
 }
 
-/// A stored task as the extension shows it: `working` (its newest progress as the status
-/// message), then `completed` with the `tools/call` result (an error result for a tool's
-/// failure or a limit), `cancelled`, or `failed` with a JSON-RPC error when its node stopped.
+/// A task's newest round: its row, or the execution id of one claimed and about to be stored.
+enum Round {
+    Stored(TaskRow),
+    Starting(TaskRow),
+}
+
+/// The task `id` if `caller` may see it (its first round), and its newest round; otherwise
+/// the extension's "not found" (the same for an id that does not exist: nothing tells one from
+/// the other).
+async fn rounds(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    id: &str,
+) -> Result<(TaskRow, Round), McpError> {
+    let first = read(state, id)
+        .await?
+        .filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions))
+        .ok_or_else(|| McpError::invalid_params("Failed to retrieve task: Task not found", None))?;
+    let mut current = first.clone();
+    for _ in 0..MAX_ROUNDS {
+        let Some(next) = current.next.clone() else {
+            break;
+        };
+        match read(state, &next).await? {
+            Some(row) => current = row,
+            None => return Ok((first, Round::Starting(current))),
+        }
+    }
+    Ok((first, Round::Stored(current)))
+}
+
+async fn read(state: &Arc<AppState>, id: &str) -> Result<Option<TaskRow>, McpError> {
+    let looking = id.to_owned();
+    state
+        .db(move |s| s.task(&looking))
+        .await
+        .map_err(|e| McpError::internal_error(e.message, None))
+}
+
+/// A task as the extension shows it:
+/// - `working` (its newest progress as the status message);
+/// - `input_required` with the requests still unanswered;
+/// - `completed` with the `tools/call` result (an error result for a tool's failure or a
+///   limit it hit);
+/// - `cancelled`;
+/// - `failed` with a JSON-RPC error when the call could not give a result: the tool crashed
+///   (a trap), the host failed, or its node stopped.
 fn detailed(
     state: &AppState,
-    row: &TaskRow,
+    first: &TaskRow,
+    round: &Round,
     progress: Option<Progress>,
     wrap: bool,
 ) -> DetailedTask {
+    let row = match round {
+        Round::Stored(row) | Round::Starting(row) => row,
+    };
     let mut task = Task::new(
-        row.id.clone(),
+        first.id.clone(),
         TaskStatus::Working,
-        rfc3339(row.started_at_ms),
+        rfc3339(first.started_at_ms),
         rfc3339(row.updated_at_ms),
     )
     .with_ttl_ms(ttl_ms(state))
     .with_poll_interval_ms(crate::calls::tasks::POLL_INTERVAL_MS);
+    if let Round::Starting(previous) = round {
+        // The next round was claimed and is being stored; a claim older than a lease belongs
+        // to a node that died before it started the round.
+        let lease = crate::calls::tasks::LEASE.as_millis() as i64;
+        if crate::clock::now_ms() - previous.updated_at_ms > lease {
+            let message = "interrupted: the node that took up the answers stopped before the next round started";
+            task = task.with_status_message(message);
+            return DetailedTask::new(task, failed(-32603, message, None));
+        }
+        return DetailedTask::new(task.with_status_message("resuming"), TaskPayload::Working);
+    }
     let answer: Option<Value> = row
         .result
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok());
-    let payload = match (row.outcome.as_deref(), answer) {
+    let outcome = row
+        .outcome
+        .as_deref()
+        .and_then(|o| Outcome::ALL.into_iter().find(|x| x.as_str() == o));
+    let payload = match (outcome, answer) {
         (None, _) | (Some(_), None) => {
             let progress = progress.or_else(|| {
                 row.progress
@@ -254,19 +331,54 @@ fn detailed(
             }
             TaskPayload::Working
         }
-        (Some(o), Some(answer)) if o == Outcome::Cancelled.as_str() => {
+        (Some(_), Some(_)) if row.cancel_by.is_some() && row.waiting.is_some() => {
+            task = task.with_status_message(format!(
+                "cancelled by {} while waiting for input",
+                row.cancel_by.as_deref().unwrap_or_default()
+            ));
+            TaskPayload::Cancelled
+        }
+        (Some(Outcome::Cancelled), Some(answer)) => {
             if let Some(error) = answer["error"].as_str() {
                 task = task.with_status_message(error.to_owned());
             }
             TaskPayload::Cancelled
         }
-        (Some(o), Some(answer)) if o == Outcome::Interrupted.as_str() => {
-            let message = answer["error"].as_str().unwrap_or("interrupted").to_owned();
+        (Some(Outcome::InputRequired), Some(answer)) if row.waiting.is_some() => {
+            let pending: JsonObject = row
+                .waiting
+                .as_ref()
+                .map(|w| w.pending())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|key| {
+                    Some((key.to_owned(), answer["input_requests"].get(key)?.clone()))
+                })
+                .collect();
+            match serde_json::from_value(Value::Object(pending)) {
+                Ok(input_requests) => {
+                    task = task.with_status_message("waiting for input");
+                    TaskPayload::InputRequired { input_requests }
+                }
+                Err(e) => failed(-32603, &format!("the tool's requests: {e}"), None),
+            }
+        }
+        (Some(o @ (Outcome::Trap | Outcome::HostError | Outcome::Interrupted)), Some(answer)) => {
+            let message = format!(
+                "{}: {}",
+                o.as_str(),
+                answer["error"]
+                    .as_str()
+                    .unwrap_or("the call ended without a result")
+            );
             task = task.with_status_message(message.clone());
-            let mut error = JsonObject::new();
-            error.insert("code".into(), json!(-32603));
-            error.insert("message".into(), json!(message));
-            TaskPayload::Failed { error }
+            let mut data = JsonObject::new();
+            data.insert("cordon/execution_id".into(), answer["execution_id"].clone());
+            data.insert("cordon/outcome".into(), json!(o.as_str()));
+            if let Some(receipt) = answer.get("receipt") {
+                data.insert("cordon/receipt".into(), receipt.clone());
+            }
+            failed(-32603, &message, Some(data))
         }
         (Some(_), Some(answer)) => {
             let result = serde_json::to_value(call_result_of(&answer, wrap))
@@ -280,6 +392,17 @@ fn detailed(
         }
     };
     DetailedTask::new(task, payload)
+}
+
+/// A `failed` task's JSON-RPC error.
+fn failed(code: i64, message: &str, data: Option<JsonObject>) -> TaskPayload {
+    let mut error = JsonObject::new();
+    error.insert("code".into(), json!(code));
+    error.insert("message".into(), json!(message));
+    if let Some(data) = data {
+        error.insert("data".into(), Value::Object(data));
+    }
+    TaskPayload::Failed { error }
 }
 
 fn ttl_ms(state: &AppState) -> u64 {

@@ -144,7 +144,7 @@ impl AppState {
     pub(crate) fn live_tool(
         &self,
         record: ToolRecord,
-        tool: cordon_sandbox::Tool,
+        (tool, info): (cordon_sandbox::Tool, cordon_core::ToolInfo),
         policy: Policy,
         limits: Limits,
     ) -> Arc<LiveTool> {
@@ -160,6 +160,7 @@ impl AppState {
         Arc::new(LiveTool {
             record,
             tool,
+            info,
             policy,
             limits,
             validator,
@@ -170,7 +171,7 @@ impl AppState {
     pub fn go_live(
         &self,
         record: ToolRecord,
-        tool: cordon_sandbox::Tool,
+        tool: (cordon_sandbox::Tool, cordon_core::ToolInfo),
         policy: Policy,
         limits: Limits,
     ) {
@@ -307,15 +308,15 @@ impl AppState {
     }
 }
 
-/// The component of `admitted` running the tool `record` is a version of: refused when the
-/// component no longer declares it.
+/// The component of `admitted` running the tool `record` is a version of, with what it says of
+/// that tool: refused when the component no longer declares it.
 pub(crate) fn named(
     admitted: &Admitted,
     record: &ToolRecord,
-) -> Result<cordon_sandbox::Tool, ApiError> {
+) -> Result<(cordon_sandbox::Tool, cordon_core::ToolInfo), ApiError> {
     admitted
         .tool_named(&record.name)
-        .map(|(tool, _)| tool)
+        .map(|(tool, info)| (tool, info.clone()))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -44,8 +44,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// 2, `api_keys.description` and `api_keys.expires_at`; 3, quota counters and running leases
 /// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
 /// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
-/// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`).
-pub const PG_SCHEMA_VERSION: i64 = 7;
+/// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`); 8,
+/// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`).
+pub const PG_SCHEMA_VERSION: i64 = 8;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -153,7 +154,9 @@ const SCHEMA: &str = "
         outcome     text,
         result      text,
         expires_at  bigint,
-        interrupted text
+        interrupted text,
+        waiting     text,
+        next        text
     );
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
     CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
@@ -369,7 +372,9 @@ impl Postgres {
             tx.batch_execute(
                 "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
                  ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;
-                 ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;",
+                 ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;
+                 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS waiting text;
+                 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS next text;",
             )
             .map_err(migration_refused)?;
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;
@@ -919,6 +924,17 @@ impl Storage for Postgres {
         now_ms: i64,
     ) -> Result<Option<TaskRow>, StorageError> {
         self.cancel_task(id, by, now_ms)
+    }
+    fn task_answer(
+        &self,
+        id: &str,
+        responses: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Option<crate::Waiting>, StorageError> {
+        self.answer_task(id, responses, now_ms)
+    }
+    fn task_proceed(&self, id: &str, next: &str, now_ms: i64) -> Result<bool, StorageError> {
+        self.proceed_task(id, next, now_ms)
     }
     fn tasks_abandoned(
         &self,

@@ -6,7 +6,7 @@ use super::Postgres;
 use super::listen::announce;
 use crate::changes::Change;
 use crate::error::StorageError;
-use crate::tasks::{Abandoned, NewTask, TASK_COLUMNS, TaskRow};
+use crate::tasks::{Abandoned, NewTask, TASK_COLUMNS, TaskRow, WAITING};
 
 fn row(r: &postgres::Row) -> TaskRow {
     TaskRow {
@@ -23,7 +23,21 @@ fn row(r: &postgres::Row) -> TaskRow {
         outcome: r.get(10),
         result: r.get(11),
         expires_at_ms: r.get(12),
+        waiting: crate::Waiting::parse(r.get(13)),
+        next: r.get(14),
     }
+}
+
+/// What the task `id` waits for, when it is waiting for input (its row locked within `tx`).
+fn waiting_in(
+    tx: &mut postgres::Transaction<'_>,
+    id: &str,
+) -> Result<Option<crate::Waiting>, StorageError> {
+    let found = tx.query_opt(
+        &format!("SELECT waiting FROM tasks WHERE id = $1 AND {WAITING} FOR UPDATE"),
+        &[&id],
+    )?;
+    Ok(crate::Waiting::parse(found.and_then(|r| r.get(0))))
 }
 
 impl Postgres {
@@ -60,7 +74,7 @@ impl Postgres {
         for e in ends {
             let n = tx.execute(
                 "UPDATE tasks SET outcome = $2, result = $3, updated_at = $4, expires_at = $5,
-                 progress = COALESCE($6, progress), interrupted = NULL
+                 progress = COALESCE($6, progress), interrupted = NULL, waiting = $7
                  WHERE id = $1 AND outcome IS NULL",
                 &[
                     &e.id,
@@ -69,6 +83,7 @@ impl Postgres {
                     &e.now_ms,
                     &e.expires_at_ms,
                     &e.progress,
+                    &e.waiting,
                 ],
             )?;
             out.push(n == 1);
@@ -146,8 +161,10 @@ impl Postgres {
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         let marked = tx.execute(
-            "UPDATE tasks SET cancel_by = $2, updated_at = $3
-             WHERE id = $1 AND outcome IS NULL AND cancel_by IS NULL",
+            &format!(
+                "UPDATE tasks SET cancel_by = $2, updated_at = $3
+                 WHERE id = $1 AND cancel_by IS NULL AND (outcome IS NULL OR ({WAITING}))"
+            ),
             &[&id, &by, &now_ms],
         )?;
         if marked == 1 {
@@ -162,6 +179,48 @@ impl Postgres {
             .map(row);
         tx.commit()?;
         Ok(found)
+    }
+
+    pub(super) fn answer_task(
+        &self,
+        id: &str,
+        responses: &serde_json::Map<String, serde_json::Value>,
+        now_ms: i64,
+    ) -> Result<Option<crate::Waiting>, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let Some(mut waiting) = waiting_in(&mut tx, id)? else {
+            return Ok(None);
+        };
+        if waiting.take(responses) {
+            let text = serde_json::to_string(&waiting)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "UPDATE tasks SET waiting = $2, updated_at = $3 WHERE id = $1",
+                &[&id, &text, &now_ms],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Some(waiting))
+    }
+
+    pub(super) fn proceed_task(
+        &self,
+        id: &str,
+        next: &str,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        if !waiting_in(&mut tx, id)?.is_some_and(|w| w.complete()) {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE tasks SET next = $2, updated_at = $3 WHERE id = $1",
+            &[&id, &next, &now_ms],
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
     pub(super) fn abandoned_tasks(

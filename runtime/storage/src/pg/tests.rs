@@ -36,6 +36,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &Postgres::open(&pg.url("nodes"), 2).unwrap(),
     );
     crate::conformance_batches::tasks_start_and_end_in_batches(&fresh(&pg, "task_batches"));
+    crate::conformance_batches::tasks_wait_for_input(
+        &fresh(&pg, "task_input"),
+        &Postgres::open(&pg.url("task_input"), 2).unwrap(),
+    );
     crate::conformance_seals::seals_are_kept_with_their_groups_and_one_key_claims_the_log(
         &fresh(&pg, "seals"),
         &Postgres::open(&pg.url("seals"), 2).unwrap(),
