@@ -136,3 +136,129 @@ fn a_task_waits_for_its_answers_and_runs_again_with_them() {
     assert_eq!(view["outcome"], "input_required", "{view}");
     assert_eq!(view["continued_by"], second["id"], "{view}");
 }
+
+/// A client of 2025-11-25 that declared what it answers keeps a session: the tool's questions
+/// reach it on the call's stream, the tool runs again with its answers, each round recorded;
+/// its `logging/setLevel` holds for the session.
+#[test]
+fn an_older_client_is_asked_on_the_stream_and_its_answers_reach_the_tool() {
+    let (f, s) = crate::contract_server::serve("contract-legacy");
+    let plan = json!({
+        "url": format!("http://{}/mcp", s.addr),
+        "api_key": f.invoker,
+        "mode": "legacy",
+    });
+    let report = crate::mcp::script("mcp_content.py", &plan);
+    assert_eq!(report["protocol_version"], "2025-11-25", "{report}");
+    let calls = &report["calls"];
+    let text = |name: &str| {
+        calls[name]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(
+        text("test_input_required_result_elicitation"),
+        "Hello, Lee!",
+        "{report}"
+    );
+    assert_eq!(
+        text("test_input_required_result_multi_round"),
+        "Lee likes blue",
+        "{report}"
+    );
+    assert!(
+        text("test_input_required_result_sampling").contains("Rome"),
+        "{report}"
+    );
+    assert!(
+        text("test_input_required_result_list_roots").contains("file:///legacy"),
+        "{report}"
+    );
+    // Asked in order, each once.
+    assert_eq!(
+        report["asked"],
+        json!([
+            "What is your name?",
+            "Step 1: What is your name?",
+            "Step 2: What is your favorite color?",
+            "sampling",
+            "roots"
+        ]),
+        "{report}"
+    );
+    // The level it set holds for the session's calls.
+    let logs: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["data"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(logs.len(), 3, "{report}");
+    assert_eq!(logs[0], "Tool execution started", "{report}");
+    // A client that declared nothing to answer with is not asked: a tool error says why.
+    let unasked = &calls["unasked"];
+    assert_eq!(unasked["isError"], true, "{report}");
+    assert!(
+        unasked["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("input_required:"),
+        "{report}"
+    );
+    // The multi-round call: three rounds recorded, each following the one before.
+    let (_, page) = s.json(
+        "GET",
+        "/v1/executions?tool=test_input_required_result_multi_round",
+        Some(&f.auditor),
+        b"",
+    );
+    let rounds = page["executions"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3, "{page}");
+    let first = rounds
+        .iter()
+        .find(|r| r["exchange"].get("follows").is_none_or(Value::is_null))
+        .unwrap_or_else(|| panic!("no first round: {page}"));
+    let second = rounds
+        .iter()
+        .find(|r| r["exchange"]["follows"] == first["id"])
+        .unwrap_or_else(|| panic!("no second round: {page}"));
+    let third = rounds
+        .iter()
+        .find(|r| r["exchange"]["follows"] == second["id"])
+        .unwrap_or_else(|| panic!("no third round: {page}"));
+    assert_eq!(third["outcome"], "ok", "{page}");
+    assert_eq!(first["outcome"], "input_required", "{page}");
+}
+
+/// A session answers only the caller that made it; a client that can be asked nothing keeps
+/// none (every node answers it).
+#[test]
+fn a_session_belongs_to_its_caller_and_only_a_client_that_can_be_asked_gets_one() {
+    let (f, s) = crate::contract_server::serve("contract-sessions");
+    let init = |caps: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{caps},"clientInfo":{{"name":"raw","version":"1"}}}}}}"#
+        )
+    };
+    let accept = "Accept: application/json, text/event-stream\r\n";
+    let session_of = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("mcp-session-id:"))
+            .map(|v| v.trim().to_owned())
+    };
+    let (status, head, _) = crate::mcp::post_raw(&s, &f.invoker, accept, &init("{}"));
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(session_of(&head), None, "{head}");
+    let (status, head, body) =
+        crate::mcp::post_raw(&s, &f.invoker, accept, &init(r#"{"elicitation":{}}"#));
+    assert_eq!(status, 200, "{head}{body}");
+    let session = session_of(&head).unwrap_or_else(|| panic!("no session: {head}"));
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    let with = format!("{accept}Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n");
+    let (status, _, body) = crate::mcp::post_raw(&s, &f.admin, &with, list);
+    assert_eq!(status, 404, "another caller's session: {body}");
+    let (status, _, body) = crate::mcp::post_raw(&s, &f.invoker, &with, list);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("confirm_delete"), "{body}");
+}

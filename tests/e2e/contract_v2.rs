@@ -48,8 +48,28 @@ async fn a_toolbox_describes_each_tool_with_its_own_schema() {
         .unwrap();
     assert_eq!(toolbox.name, "conformance");
     let names: Vec<&str> = toolbox.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(names.len(), 27, "{names:?}");
     assert!(names.contains(&"test_image_content") && names.contains(&"test_logging_tool"));
+    // What each says of how it runs: its task support, title and hints.
+    let info = |name: &str| toolbox.tools.iter().find(|t| t.name == name).unwrap();
+    assert_eq!(
+        info("greet").task_support,
+        cordon_core::TaskSupport::Forbidden
+    );
+    assert_eq!(info("greet").title.as_deref(), Some("Greeting"));
+    assert_eq!(
+        info("failing_job").task_support,
+        cordon_core::TaskSupport::Required
+    );
+    assert_eq!(
+        info("slow_compute").task_support,
+        cordon_core::TaskSupport::Optional
+    );
+    assert_eq!(
+        info("confirm_delete").hints.and_then(|h| h.destructive),
+        Some(true)
+    );
+    assert_eq!(info("test_simple_text").hints, None);
     assert!(toolbox.tools.iter().all(|t| t.version == toolbox.version));
     // A schema written out is kept keyword for keyword.
     let schema = &toolbox

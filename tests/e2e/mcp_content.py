@@ -54,10 +54,84 @@ def entry(result: types.CallToolResult) -> dict[str, Any]:
     }
 
 
+def answering(asked: list[str], name: str, color: str, model: str, root: str) -> dict[str, Any]:
+    """Callbacks that answer every question (noting each in `asked`): a name, a color, what
+    the model says, one root."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        if "color" in params.message:
+            return types.ElicitResult(action="accept", content={"color": color})
+        return types.ElicitResult(action="accept", content={"name": name})
+
+    async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append("sampling")
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=model),
+            model="test-model",
+            stop_reason="endTurn",
+        )
+
+    async def on_roots(context: Any) -> types.ListRootsResult:
+        asked.append("roots")
+        return types.ListRootsResult(roots=[types.Root(uri=root, name=root.rsplit("/", 1)[-1])])
+
+    return {
+        "elicitation_callback": on_elicit,
+        "sampling_callback": on_sample,
+        "list_roots_callback": on_roots,
+    }
+
+
+async def legacy(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict[str, Any]:
+    """A client of 2025-11-25 that declares elicitation, sampling and roots: cordon asks it on
+    the call's stream and runs the tool again with its answers; its logging/setLevel holds for
+    its session. One that declares nothing gets a tool error instead."""
+    report: dict[str, Any] = {"calls": {}}
+    asked: list[str] = []
+    seen: list[dict[str, Any]] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        seen.append({"level": params.level, "data": params.data})
+
+    async with connect(
+        plan,
+        http,
+        **answering(asked, name="Lee", color="blue", model="Rome", root="file:///legacy"),
+        logging_callback=on_log,
+    ) as c:
+        report["protocol_version"] = str(c.protocol_version)
+        # Older revisions: the session's level, set once.
+        await c.set_logging_level("info")
+        for name in [
+            "test_input_required_result_elicitation",
+            "test_input_required_result_multi_round",
+            "test_input_required_result_sampling",
+            "test_input_required_result_list_roots",
+            "test_logging_tool",
+        ]:
+            report["calls"][name] = entry(await c.call_tool(name, {}))
+        await asyncio.sleep(0.3)  # notification callbacks run as spawned tasks
+    report["asked"] = asked
+    report["logs"] = seen
+    async with connect(plan, http) as c:
+        report["calls"]["unasked"] = entry(
+            await c.call_tool("test_input_required_result_elicitation", {})
+        )
+    return report
+
+
 async def main() -> None:
     plan = json.load(sys.stdin)
     report: dict[str, Any] = {"calls": {}}
     headers = {"Authorization": f"Bearer {plan['api_key']}"}
+    if plan.get("mode") == "legacy":
+        async with create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(TIMEOUT)) as http:
+            report = await legacy(plan, http)
+        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
+        return
     async with create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(TIMEOUT)) as http:
         seen: list[dict[str, Any]] = []
 
@@ -71,6 +145,7 @@ async def main() -> None:
             for name in CALLS:
                 report["calls"][name] = entry(await c.call_tool(name, {}))
             await c.call_tool("test_logging_tool", {})
+            await asyncio.sleep(0.3)  # notification callbacks run as spawned tasks
         report["logs"] = seen
         # A client that did not opt in gets no log messages.
         quiet: list[Any] = []
@@ -85,32 +160,10 @@ async def main() -> None:
         # Asking (SEP-2322): the SDK answers each InputRequiredResult with these callbacks and
         # calls again with the answers and the sealed requestState, round after round.
         asked: list[str] = []
-
-        async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-            asked.append(params.message)
-            if "color" in params.message:
-                return types.ElicitResult(action="accept", content={"color": "green"})
-            return types.ElicitResult(action="accept", content={"name": "Alice"})
-
-        async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
-            asked.append("sampling")
-            return types.CreateMessageResult(
-                role="assistant",
-                content=types.TextContent(type="text", text="Paris"),
-                model="test-model",
-                stop_reason="endTurn",
-            )
-
-        async def on_roots(context: Any) -> types.ListRootsResult:
-            asked.append("roots")
-            return types.ListRootsResult(roots=[types.Root(uri="file:///work", name="work")])
-
         async with connect(
             plan,
             http,
-            elicitation_callback=on_elicit,
-            sampling_callback=on_sample,
-            list_roots_callback=on_roots,
+            **answering(asked, name="Alice", color="green", model="Paris", root="file:///work"),
         ) as c:
             for name in [
                 "test_input_required_result_elicitation",

@@ -78,6 +78,8 @@ pub struct AppState {
     pub not_admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
     /// The calls running on this node (to cancel them, to follow their progress).
     pub running: Arc<crate::calls::running::Running>,
+    /// Who made each MCP session of this node (`mcp/sessions.rs`).
+    pub mcp_sessions: crate::mcp::sessions::Owners,
     /// When this server started (ms since the epoch).
     pub started_at_ms: i64,
     /// The web console's sign-in clients (`ui.rs`).
@@ -138,6 +140,7 @@ impl AppState {
             ready: std::sync::atomic::AtomicBool::new(false),
             not_admitted: std::sync::Mutex::default(),
             running: Arc::default(),
+            mcp_sessions: Default::default(),
             started_at_ms: crate::clock::now_ms(),
             console: crate::console::clients::Console::default(),
         })

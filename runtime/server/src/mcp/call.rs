@@ -172,6 +172,8 @@ pub struct CallOptions {
     pub asking: Option<cordon_core::Asking>,
     /// The round this call takes up: its `requestState` (if any) and the `inputResponses`.
     pub resume: Option<(Option<String>, JsonObject)>,
+    /// A session's client of an older revision, asked on the request's stream (`push.rs`).
+    pub push: Option<crate::mcp::push::Push>,
 }
 
 impl std::fmt::Debug for CallOptions {
@@ -226,7 +228,8 @@ pub async fn call_outcome(
     }
 }
 
-/// [`call_outcome`] for a handler that can answer with an `InputRequiredResult` (2026-07-28).
+/// [`call_outcome`] for a handler that can answer with an `InputRequiredResult` (2026-07-28),
+/// or ask a session's client itself (`push.rs`) and run the tool again with the answers.
 pub async fn call_response(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -235,66 +238,128 @@ pub async fn call_response(
     options: CallOptions,
 ) -> Result<CallToolResponse, McpError> {
     let input = Value::Object(arguments);
-    let body =
-        serde_json::to_vec(&input).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    let body = Bytes::from(
+        serde_json::to_vec(&input).map_err(|e| McpError::internal_error(e.to_string(), None))?,
+    );
+    let CallOptions {
+        request,
+        progress,
+        logs,
+        hangup,
+        asking,
+        mut resume,
+        push,
+    } = options;
+    let mut asked = 0;
+    loop {
+        let round = Round {
+            request: request.clone(),
+            listeners: crate::calls::running::Listeners {
+                progress: progress.clone(),
+                logs: logs.clone(),
+            },
+            hangup: hangup.clone(),
+            asking: push.as_ref().map(crate::mcp::push::Push::asking).or(asking),
+            resume: resume.take(),
+        };
+        let (answer, tool) = match run_round(state, caller, name, body.clone(), round).await {
+            Ok(ran) => ran,
+            // A requestState this server did not make, or not for this call: invalid params.
+            Err(e) if e.code == "invalid_request_state" => {
+                return Err(McpError::invalid_params(e.message, None));
+            }
+            // MCP's "missing required client capability", naming the tasks extension.
+            Err(e) if e.code == "task_required" => {
+                return Err(McpError::missing_required_client_capability(
+                    rmcp::model::ClientCapabilities::builder()
+                        .enable_tasks()
+                        .build(),
+                ));
+            }
+            Err(e) => return refusal(name, e).map(Into::into),
+        };
+        let wrap = wraps_output(&tool.record);
+        let (Some(push), Some(requests), Some(request_state)) =
+            (&push, &answer.input_requests, &answer.request_state)
+        else {
+            return answered(answer, wrap, asking);
+        };
+        asked += 1;
+        let why = if asked > crate::mcp::push::MAX_ROUNDS {
+            format!(
+                "the tool asked more than {} times in one call",
+                crate::mcp::push::MAX_ROUNDS
+            )
+        } else {
+            match push.ask(requests).await {
+                Ok(answers) => {
+                    resume = Some((Some(request_state.clone()), answers));
+                    continue;
+                }
+                Err(why) => why,
+            }
+        };
+        let mut result =
+            CallToolResult::error(vec![ContentBlock::text(format!("input_required: {why}"))]);
+        result.meta = call_result(answer, wrap).meta;
+        return Ok(result.into());
+    }
+}
+
+/// One round of a call: what it runs with besides its input.
+struct Round {
+    request: Option<String>,
+    listeners: crate::calls::running::Listeners,
+    hangup: Option<tokio_util::sync::CancellationToken>,
+    asking: Option<cordon_core::Asking>,
+    resume: Option<(Option<String>, JsonObject)>,
+}
+
+/// Admits and runs one round, in a task of its own (so it is always recorded), stopped when
+/// the request is cancelled or its client goes away.
+async fn run_round(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    body: Bytes,
+    round: Round,
+) -> Result<(InvokeResponse, Arc<crate::calls::live::LiveTool>), crate::error::ApiError> {
     // The same checks in the same order as HTTP invoke (the role before the tool's existence,
     // so a key that may not invoke learns nothing about which tools exist).
-    let asking = options.asking;
-    let result = async {
-        let mut admitted = admit(state, caller, name, None, Bytes::from(body), "mcp").await?;
-        // A tool that needs tasks, for a client that takes none: refused before it runs.
-        if admitted.tool.info.task_support == cordon_core::TaskSupport::Required {
-            return Err(crate::error::ApiError::bad_request(
-                "task_required",
-                format!("{name} runs as a task, which this client does not take"),
-            ));
-        }
-        admitted.client_answers(asking.unwrap_or_default());
-        if let Some((request_state, responses)) = &options.resume {
-            admitted
-                .resume(request_state.as_deref(), responses)
-                .map_err(|e| {
-                    crate::error::ApiError::bad_request("invalid_request_state", e.to_string())
-                })?;
-        }
-        let tool = admitted.tool.clone();
-        let listeners = crate::calls::running::Listeners {
-            progress: options.progress,
-            logs: options.logs,
-        };
-        let registered = admitted.register(false, options.request, listeners);
-        let control = registered.call.control.clone();
-        let dropped = CancelOnDrop::new(&control);
-        let mut run = tokio::spawn(admitted.run(registered));
-        let answer = match &options.hangup {
-            None => (&mut run).await,
-            Some(hangup) => tokio::select! {
-                answer = &mut run => answer,
-                () = hangup.cancelled() => {
-                    control.cancel(HUNG_UP);
-                    run.await
-                }
-            },
-        }
-        .map_err(crate::error::ApiError::internal)??;
-        dropped.disarm();
-        Ok::<_, crate::error::ApiError>((answer, tool))
+    let mut admitted = admit(state, caller, name, None, body, "mcp").await?;
+    // A tool that needs tasks, for a client that takes none: refused before it runs.
+    if admitted.tool.info.task_support == cordon_core::TaskSupport::Required {
+        return Err(crate::error::ApiError::bad_request(
+            "task_required",
+            format!("{name} runs as a task, which this client does not take"),
+        ));
     }
-    .await;
-    match result {
-        Ok((answer, tool)) => answered(answer, wraps_output(&tool.record), asking),
-        // A requestState this server did not make, or not for this call: invalid params.
-        Err(e) if e.code == "invalid_request_state" => {
-            Err(McpError::invalid_params(e.message, None))
-        }
-        // MCP's "missing required client capability", naming the tasks extension.
-        Err(e) if e.code == "task_required" => Err(McpError::missing_required_client_capability(
-            rmcp::model::ClientCapabilities::builder()
-                .enable_tasks()
-                .build(),
-        )),
-        Err(e) => refusal(name, e).map(Into::into),
+    admitted.client_answers(round.asking.unwrap_or_default());
+    if let Some((request_state, responses)) = &round.resume {
+        admitted
+            .resume(request_state.as_deref(), responses)
+            .map_err(|e| {
+                crate::error::ApiError::bad_request("invalid_request_state", e.to_string())
+            })?;
     }
+    let tool = admitted.tool.clone();
+    let registered = admitted.register(false, round.request, round.listeners);
+    let control = registered.call.control.clone();
+    let dropped = CancelOnDrop::new(&control);
+    let mut run = tokio::spawn(admitted.run(registered));
+    let answer = match &round.hangup {
+        None => (&mut run).await,
+        Some(hangup) => tokio::select! {
+            answer = &mut run => answer,
+            () = hangup.cancelled() => {
+                control.cancel(HUNG_UP);
+                run.await
+            }
+        },
+    }
+    .map_err(crate::error::ApiError::internal)??;
+    dropped.disarm();
+    Ok((answer, tool))
 }
 
 /// A finished round as MCP answers it: a round that asked becomes an `InputRequiredResult`

@@ -16,12 +16,15 @@
 //! - The transport runs stateless with JSON responses: every POST is self-contained, so any
 //!   cordon node can answer it and nothing is held per client between requests. Clients of the
 //!   older `initialize` revisions and of the current revision are both served (rmcp negotiates).
+//!   The one exception: an older client that declares elicitation, sampling or roots keeps a
+//!   session on its node, so that a tool's questions can be asked on its call's stream
+//!   (`sessions.rs`, `push.rs`).
 //! - A call stops when its client cancels it (`notifications/cancelled`, read by [`guard`]; a
 //!   task's `tasks/cancel`) or goes away before the answer; it is recorded `cancelled` with what
 //!   it used. A request with a `progressToken` gets the tool's progress as
-//!   `notifications/progress` on its response stream (`mcp_tasks.rs`).
+//!   `notifications/progress` on its response stream (`notify.rs`).
 //! - Tasks (`io.modelcontextprotocol/tasks`, 2026-07-28): a request that declares the
-//!   extension and whose call runs past a second gets a task (`mcp_tasks.rs`), the same task a
+//!   extension and whose call runs past half a second gets a task (`tasks.rs`), the same task a
 //!   REST `Prefer: respond-async` makes, scoped to its caller.
 //! - `tools/list` carries annotations derived from the policy (`readOnlyHint`,
 //!   `openWorldHint`).
@@ -32,6 +35,8 @@
 pub mod call;
 pub mod notify;
 pub mod param_headers;
+pub mod push;
+pub mod sessions;
 pub mod tasks;
 
 use crate::api::invoke::may_invoke;
@@ -46,6 +51,8 @@ use axum::response::Response;
 use cordon_core::Action;
 use cordon_core::authority::{Authority, HostPart};
 use rmcp::ErrorData as McpError;
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, CustomRequest,
     CustomResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
@@ -58,23 +65,38 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
-/// The MCP service to mount at `/mcp`.
-pub fn service(state: Arc<AppState>) -> StreamableHttpService<Gateway, NeverSessionManager> {
+/// The MCP services `/mcp` dispatches to (`sessions.rs`): the stateless one, and the one
+/// keeping sessions for older clients that can be asked things.
+pub fn services(state: Arc<AppState>) -> sessions::Services {
     let max_body = state.settings.max_invoke_bytes;
-    let gateway = Gateway { state };
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_max_request_body_bytes(max_body)
         // Host and Origin are checked by `guard`, with cordon's rules and JSON errors.
         .disable_allowed_hosts();
-    StreamableHttpService::new(
-        move || Ok(gateway.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    )
+    let stateless = {
+        let state = state.clone();
+        StreamableHttpService::new(
+            move || Ok(Gateway::new(state.clone(), false)),
+            Arc::new(NeverSessionManager::default()),
+            config.clone(),
+        )
+    };
+    // A session's questions and notifications travel on event streams.
+    let sessions = StreamableHttpService::new(
+        move || Ok(Gateway::new(state.clone(), true)),
+        Arc::new(sessions::manager()),
+        config
+            .with_legacy_session_mode(true)
+            .with_json_response(false),
+    );
+    sessions::Services {
+        stateless,
+        sessions,
+    }
 }
 
 /// Runs before rmcp: DNS-rebinding checks on `Host` and `Origin`, then authentication. The
@@ -132,6 +154,9 @@ pub async fn guard(
             && let Some(call) = crate::mcp::call::parse(&bytes)
         {
             return Ok(crate::mcp::call::answer(&state, &caller, call).await);
+        }
+        if sessions::wants_session(&bytes) {
+            parts.extensions.insert(sessions::Sessioned);
         }
         if let Some(request) = crate::mcp::call::cancelled(&bytes) {
             // Only the caller's own request: another caller's id names nothing here.
@@ -253,19 +278,42 @@ fn answers_of(responses: Option<rmcp::model::InputResponses>) -> JsonObject {
         .collect()
 }
 
-/// The MCP face of the server.
+/// The MCP face of the server: one per stateless request, or one per session.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     state: Arc<AppState>,
+    /// True in a session (`sessions.rs`): the client's `initialize` is known, and it can be
+    /// asked things on a request's stream.
+    session: bool,
+    /// The level a session's client set with `logging/setLevel` (older revisions; a
+    /// 2026-07-28 request names its own).
+    #[allow(deprecated)]
+    log_level: Arc<std::sync::Mutex<Option<rmcp::model::LoggingLevel>>>,
+}
+
+impl Gateway {
+    fn new(state: Arc<AppState>, session: bool) -> Self {
+        Gateway {
+            state,
+            session,
+            log_level: Arc::default(),
+        }
+    }
 }
 
 impl ServerHandler for Gateway {
+    // `enable_logging`: rmcp marks MCP logging deprecated (SEP-2577, after the revisions cordon
+    // serves, which all have it).
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         // The tasks extension (2026-07-28, `io.modelcontextprotocol/tasks`) is advertised in
         // `initialize` and `server/discover` alike; a task is only made for a request that
         // declares it. Prompts and resources: cordon has none, but `prompts/list` and
         // `resources/list` are answered (empty), so they are declared as what is answered.
+        // Logging: a 2026-07-28 request names its level; a session's client sets it with
+        // `logging/setLevel`.
         let mut capabilities = ServerCapabilities::builder()
+            .enable_logging()
             .enable_prompts()
             .enable_resources()
             .enable_tools()
@@ -336,6 +384,12 @@ impl ServerHandler for Gateway {
         let logs = context
             .meta
             .log_level()
+            .or_else(|| {
+                *self
+                    .log_level
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            })
             .map(|level| crate::mcp::notify::log_notifier(context.peer.clone(), level));
         // 2026-07-28: the request says what its client can answer; a state comes back with
         // answers (answers without one start the call over: the tool asks again).
@@ -344,6 +398,15 @@ impl ServerHandler for Gateway {
             (None, None) => None,
             (state, responses) => Some((state, answers_of(responses))),
         };
+        // A session's client of an older revision that declared what it answers is asked on
+        // this request's stream (`push.rs`).
+        let push = match (&asking, self.session, context.peer.peer_info()) {
+            (None, true, Some(info)) => Some(crate::mcp::push::Push::new(
+                context.peer.clone(),
+                asking_of(&info.capabilities),
+            )),
+            _ => None,
+        };
         let options = crate::mcp::call::CallOptions {
             request: request_key,
             progress,
@@ -351,6 +414,7 @@ impl ServerHandler for Gateway {
             hangup: Some(context.ct.clone()),
             asking,
             resume,
+            push,
         };
         // A tool whose calls may not be tasks is answered in the request.
         let forbidden = self
@@ -361,6 +425,24 @@ impl ServerHandler for Gateway {
             return crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await;
         }
         crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
+    }
+
+    /// `logging/setLevel` (older revisions): kept for the session's calls. Without a session
+    /// nothing is kept between requests: acknowledged, and a call then logs only at the level
+    /// its own request names (2026-07-28).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if self.session {
+            *self
+                .log_level
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(request.level);
+        }
+        Ok(())
     }
 
     async fn get_task(

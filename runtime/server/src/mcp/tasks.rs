@@ -54,6 +54,8 @@ pub async fn call(
         hangup,
         asking,
         resume,
+        // Tasks are a 2026-07-28 client's: it answers through `tasks/update`.
+        push: _,
     } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
