@@ -285,6 +285,7 @@ async fn a_tool_asks_then_finishes_with_the_answers_over_rounds() {
             &asking(Some(cordon_core::Resume {
                 responses: vec![accepted("step1", serde_json::json!({"name": "Ada"}))],
                 state: asked.state.clone(),
+                sampled_tokens: 0,
             })),
         )
         .await;
@@ -299,6 +300,7 @@ async fn a_tool_asks_then_finishes_with_the_answers_over_rounds() {
             &asking(Some(cordon_core::Resume {
                 responses: vec![accepted("step2", serde_json::json!({"color": "green"}))],
                 state: again.state,
+                sampled_tokens: 0,
             })),
         )
         .await;
@@ -340,6 +342,24 @@ async fn asking_for_what_the_policy_does_not_allow_is_a_denial() {
     let exec = SANDBOX.call(&tool, "{}", &small).await;
     assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
     assert!(exec.error.unwrap().contains("100 tokens"));
+    // The budget is per call: a later round of a call whose earlier rounds asked for 150 of
+    // its 200 tokens may ask for 50 more, not 100.
+    let later = |sampled_tokens| {
+        asking(Some(cordon_core::Resume {
+            responses: Vec::new(),
+            state: Vec::new(),
+            sampled_tokens,
+        }))
+    };
+    let exec = SANDBOX.call(&tool, "{}", &later(150)).await;
+    assert_eq!(exec.outcome, Outcome::ToolError, "{exec:?}");
+    assert!(
+        exec.error
+            .unwrap()
+            .contains("250 tokens of sampling in this call")
+    );
+    let exec = SANDBOX.call(&tool, "{}", &later(100)).await;
+    assert_eq!(exec.outcome, Outcome::InputRequired, "{exec:?}");
 }
 
 #[tokio::test]

@@ -273,6 +273,7 @@ async fn confirm_delete_deletes_only_what_the_user_confirmed() {
                 json!({"action": "accept", "content": {"delete": delete}}),
             )],
             state: question.state.clone(),
+            sampled_tokens: 0,
         })
     };
     let declined = crate::common::SANDBOX

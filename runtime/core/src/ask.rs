@@ -7,7 +7,7 @@
 //! [ask]
 //! elicit = ["form", "url"]                # forms, and links to open
 //! elicit_url_hosts = ["login.example.com", "*.example.org"]   # https only
-//! sample_max_tokens = 1000                # sampling, at most this many tokens per round
+//! sample_max_tokens = 1000                # sampling, at most this many tokens per call
 //! roots = true                            # the client's roots
 //! ```
 
@@ -34,8 +34,8 @@ pub struct AskPolicy {
     /// with `elicit = ["url"]`.
     #[serde(default)]
     pub elicit_url_hosts: Vec<String>,
-    /// Most tokens (`maxTokens`, summed) the sampling requests of one round may ask for; 0 (the
-    /// default): no sampling.
+    /// Most tokens (`maxTokens`, summed) the sampling requests of one call may ask for, over
+    /// all its rounds; 0 (the default): no sampling.
     #[serde(default)]
     pub sample_max_tokens: u64,
     /// Whether the tool may ask for the client's roots.
@@ -87,9 +87,10 @@ impl AskPolicy {
         }
     }
 
-    /// Checks one round's requests; the reason of the first refused one.
-    pub fn check(&self, asks: &[&Ask]) -> Result<(), String> {
-        let mut tokens: u64 = 0;
+    /// Checks one round's requests, after earlier rounds of the same call asked for `sampled`
+    /// tokens of sampling; the reason of the first refused one.
+    pub fn check(&self, asks: &[&Ask], sampled: u64) -> Result<(), String> {
+        let mut tokens: u64 = sampled;
         for ask in asks {
             if !self.asking().allows(ask) {
                 return Err(format!(
@@ -117,7 +118,7 @@ impl AskPolicy {
                     tokens = tokens.saturating_add(asked);
                     if tokens > self.sample_max_tokens {
                         return Err(format!(
-                            "the tool asked for {tokens} tokens of sampling, over its policy's ask.sample_max_tokens of {}",
+                            "the tool asked for {tokens} tokens of sampling in this call, over its policy's ask.sample_max_tokens of {}",
                             self.sample_max_tokens
                         ));
                     }
@@ -188,7 +189,7 @@ mod tests {
                 params: json!({"maxTokens": 1}),
             },
         ] {
-            let err = p.check(&[&ask]).unwrap_err();
+            let err = p.check(&[&ask], 0).unwrap_err();
             assert!(err.contains("policy [ask]"), "{err}");
         }
     }
@@ -204,7 +205,7 @@ mod tests {
             "https://LOGIN.example.com",
             "https://a.b.example.org/",
         ] {
-            assert_eq!(p.check(&[&url(ok)]), Ok(()), "{ok}");
+            assert_eq!(p.check(&[&url(ok)], 0), Ok(()), "{ok}");
         }
         for refused in [
             "http://login.example.com/",
@@ -214,23 +215,27 @@ mod tests {
             "https://login.example.com.evil.com/",
             "javascript:alert(1)",
         ] {
-            assert!(p.check(&[&url(refused)]).is_err(), "{refused}");
+            assert!(p.check(&[&url(refused)], 0).is_err(), "{refused}");
         }
     }
 
     #[test]
-    fn sampling_is_bounded_per_round() {
+    fn sampling_is_bounded_per_call() {
         let p = policy("sample_max_tokens = 100");
         let ask = |n: u64| Ask::Sample {
             params: json!({"messages": [], "maxTokens": n}),
         };
-        assert_eq!(p.check(&[&ask(60), &ask(40)]), Ok(()));
-        let err = p.check(&[&ask(60), &ask(41)]).unwrap_err();
+        assert_eq!(p.check(&[&ask(60), &ask(40)], 0), Ok(()));
+        let err = p.check(&[&ask(60), &ask(41)], 0).unwrap_err();
         assert!(err.contains("101 tokens"), "{err}");
+        // Earlier rounds of the call count: 70 asked before leaves 30.
+        assert_eq!(p.check(&[&ask(30)], 70), Ok(()));
+        let err = p.check(&[&ask(31)], 70).unwrap_err();
+        assert!(err.contains("101 tokens of sampling in this call"), "{err}");
         let no_budget = Ask::Sample {
             params: json!({"messages": []}),
         };
-        assert!(p.check(&[&no_budget]).is_err());
+        assert!(p.check(&[&no_budget], 0).is_err());
     }
 
     #[test]

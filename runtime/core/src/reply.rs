@@ -237,6 +237,9 @@ pub struct Resume {
     /// Each answer under its request's key: the client's result as JSON.
     pub responses: Vec<(String, serde_json::Value)>,
     pub state: Vec<u8>,
+    /// Tokens of sampling the call's earlier rounds asked for (`maxTokens`, summed): what is
+    /// left of the policy's per-call budget is the rest.
+    pub sampled_tokens: u64,
 }
 
 /// The form the record's `output_sha256` covers: the output alone as compact JSON when there

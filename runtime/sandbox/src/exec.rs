@@ -563,7 +563,8 @@ fn input_required(
         }
     }
     let asks: Vec<&cordon_core::Ask> = asked.requests.iter().map(|(_, a)| a).collect();
-    if let Err(reason) = grants.ask.check(&asks) {
+    let sampled = grants.resume.as_ref().map_or(0, |r| r.sampled_tokens);
+    if let Err(reason) = grants.ask.check(&asks, sampled) {
         usage.denials.push(cordon_core::Denial {
             kind: cordon_core::DenialKind::Ask,
             target: asks

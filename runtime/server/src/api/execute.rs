@@ -230,14 +230,19 @@ impl Admitted {
         request_state: Option<&str>,
         responses: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), crate::calls::request_state::StateError> {
-        let (follows, state, keys) = match request_state {
+        let (follows, state, keys, sampled_tokens) = match request_state {
             Some(text) => {
                 let input_sha256 = self.input_digest();
                 let binding = self.binding(&input_sha256);
                 let envelope = self.state.audit.states().open(text, &binding, now_ms())?;
-                (Some(envelope.follows), envelope.state, Some(envelope.keys))
+                (
+                    Some(envelope.follows),
+                    envelope.state,
+                    Some(envelope.keys),
+                    envelope.sampled_tokens,
+                )
             }
-            None => (None, Vec::new(), None),
+            None => (None, Vec::new(), None, 0),
         };
         let answered = responses
             .iter()
@@ -257,6 +262,7 @@ impl Admitted {
             grants.resume = Some(cordon_core::Resume {
                 responses: answered,
                 state,
+                sampled_tokens,
             });
         }
         Ok(())
@@ -300,11 +306,28 @@ impl Admitted {
             .collect();
         let input_sha256 = self.input_digest();
         let binding = self.binding(&input_sha256);
+        // The call's sampling so far: the rounds before, and this one's (checked by the sandbox
+        // against the policy's per-call budget).
+        let before = self
+            .input
+            .as_ref()
+            .ok()
+            .and_then(|g| g.resume.as_ref())
+            .map_or(0, |r| r.sampled_tokens);
+        let now: u64 = asked
+            .requests
+            .iter()
+            .filter_map(|(_, ask)| match ask {
+                cordon_core::Ask::Sample { params } => params["maxTokens"].as_u64(),
+                _ => None,
+            })
+            .fold(0, u64::saturating_add);
         let envelope = crate::calls::request_state::Envelope {
             state: asked.state.clone(),
             follows: self.id.clone(),
             keys: asked.requests.iter().map(|(k, _)| k.clone()).collect(),
             expires_at_ms: now_ms().saturating_add(crate::calls::request_state::STATE_TTL_MS),
+            sampled_tokens: before.saturating_add(now),
         };
         let sealed = self.state.audit.states().seal(&envelope, &binding)?;
         Ok((requests, sealed))

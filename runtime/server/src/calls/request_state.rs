@@ -39,6 +39,10 @@ pub struct Envelope {
     /// The keys that round asked under: only answers to them reach the tool.
     pub keys: Vec<String>,
     pub expires_at_ms: i64,
+    /// Tokens of sampling the call asked for up to that round (its policy's budget is per
+    /// call).
+    #[serde(default)]
+    pub sampled_tokens: u64,
 }
 
 /// Who and what a state belongs to.
@@ -194,6 +198,7 @@ mod tests {
             follows: "ex_1".into(),
             keys: vec!["confirm".into()],
             expires_at_ms: 1_000,
+            sampled_tokens: 40,
         }
     }
 
