@@ -85,6 +85,19 @@ fn a_task_waits_for_its_answers_and_runs_again_with_them() {
     );
     assert!(crashed.get("result").is_none(), "{r}");
 
+    // A task's tool that asks what the client did not declare: the task ends with a tool
+    // error saying so, instead of waiting for an answer that cannot come.
+    let undeclared = ok(r, "undeclared");
+    assert_eq!(undeclared["status"], "completed", "{r}");
+    assert_eq!(undeclared["result"]["isError"], true, "{r}");
+    assert!(
+        undeclared["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not declare"),
+        "{r}"
+    );
+
     // A tool that needs tasks refuses a client that takes none, naming the extension.
     let refused = &r["required_without_tasks"];
     assert_eq!(refused["code"], -32021, "{r}");

@@ -211,6 +211,26 @@ fn nginx_in_front_of_two_nodes() {
         "only the guesser's budget was spent: {spent:?}"
     );
 
+    // An older MCP client that can be asked things keeps a session on the node it started on:
+    // nginx sends all of its requests there.
+    let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    let accept = "Accept: application/json, text/event-stream\r\n";
+    let (status, head, _) =
+        crate::cluster::http(&lb.addr, "POST", "/mcp", &f.invoker, accept, init).unwrap();
+    assert_eq!(status, 200, "{head}");
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no session: {head}"));
+    let with = format!("{accept}Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n");
+    let list = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    for _ in 0..8 {
+        let (status, head, _) =
+            crate::cluster::http(&lb.addr, "POST", "/mcp", &f.invoker, &with, list).unwrap();
+        assert_eq!(status, 200, "the session's own node answers: {head}");
+    }
+
     // A node killed: nginx sends the calls to the other one; nothing fails.
     drop(a.kill9());
     for i in 0..10 {

@@ -279,6 +279,12 @@ async def run_task_input(plan: dict[str, Any], http: httpx2.AsyncClient) -> dict
         crash = await s.call_tool("protocol_error_job", {}, allow_claimed=True)
         assert isinstance(crash, CreateTaskResult), crash
         out["crashed"] = await poll(s, crash.task_id, ended)
+    # A task's tool asking what the client did not declare: the round ends, the task says why.
+    async with client(plan, http, tasks=True) as c:
+        s = c.session
+        mute = await s.call_tool("confirm_delete", {"filename": "x.txt"}, allow_claimed=True)
+        assert isinstance(mute, CreateTaskResult), mute
+        out["undeclared"] = await poll(s, mute.task_id, {"input_required"} | ended)
     async with client(plan, http) as c:
         out["required_without_tasks"] = await error_of(c.call_tool("failing_job", {}))
         greeting = await c.call_tool("greet", {"name": "Ada"})

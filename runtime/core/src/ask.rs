@@ -111,6 +111,15 @@ impl AskPolicy {
                     ));
                 }
                 Ask::Sample { params } => {
+                    // The client's context (its conversation, its other servers' data) is not
+                    // the tool's to read.
+                    let context = params.get("includeContext");
+                    if context.is_some_and(|c| !c.is_null() && c != "none") {
+                        return Err(format!(
+                            "the tool asked for sampling with includeContext {}: a sandboxed tool gets none of the client's context",
+                            context.map(ToString::to_string).unwrap_or_default()
+                        ));
+                    }
                     let asked = params.get("maxTokens").and_then(serde_json::Value::as_u64);
                     let Some(asked) = asked else {
                         return Err("the tool asked for sampling without a whole maxTokens".into());
@@ -236,6 +245,18 @@ mod tests {
             params: json!({"messages": []}),
         };
         assert!(p.check(&[&no_budget], 0).is_err());
+        // None of the client's context.
+        for context in ["thisServer", "allServers"] {
+            let with = Ask::Sample {
+                params: json!({"messages": [], "maxTokens": 10, "includeContext": context}),
+            };
+            let err = p.check(&[&with], 0).unwrap_err();
+            assert!(err.contains("includeContext"), "{err}");
+        }
+        let none = Ask::Sample {
+            params: json!({"messages": [], "maxTokens": 10, "includeContext": "none"}),
+        };
+        assert_eq!(p.check(&[&none], 0), Ok(()));
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct Grants {
     pub ask: crate::ask::AskPolicy,
     /// What the caller's client can answer (all of it unless the transport says otherwise).
     pub client_asking: crate::reply::Asking,
+    /// True when asking the client for anything beyond `client_asking` ends the call as a
+    /// tool error (a denial): where nobody could answer it later, as in an MCP task. Otherwise
+    /// the transport says what the client lacks (MCP's "missing required client capability").
+    pub client_must_answer: bool,
     /// The answers of the previous round, when this call resumes one.
     pub resume: Option<crate::reply::Resume>,
 }

@@ -535,6 +535,7 @@ impl Policy {
             // A REST caller answers whatever it is asked; MCP narrows this to what the client
             // declared.
             client_asking: crate::reply::Asking::ALL,
+            client_must_answer: false,
             resume: None,
         })
     }

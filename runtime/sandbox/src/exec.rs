@@ -564,7 +564,16 @@ fn input_required(
     }
     let asks: Vec<&cordon_core::Ask> = asked.requests.iter().map(|(_, a)| a).collect();
     let sampled = grants.resume.as_ref().map_or(0, |r| r.sampled_tokens);
-    if let Err(reason) = grants.ask.check(&asks, sampled) {
+    let unanswerable = asks
+        .iter()
+        .find(|a| grants.client_must_answer && !grants.client_asking.allows(a))
+        .map(|a| {
+            format!(
+                "the tool asked for {}, which the caller's client did not declare it answers",
+                a.to_mcp()["method"].as_str().unwrap_or("?")
+            )
+        });
+    if let Some(reason) = unanswerable.or_else(|| grants.ask.check(&asks, sampled).err()) {
         usage.denials.push(cordon_core::Denial {
             kind: cordon_core::DenialKind::Ask,
             target: asks

@@ -26,7 +26,10 @@ pub fn app(state: Arc<AppState>) -> Router {
     let invoke = state.settings.max_invoke_bytes;
     // MCP has its own guard (Host, Origin, then the API key) in front of rmcp's service.
     let mcp = Router::new()
-        .route("/mcp", axum::routing::any(mcp::sessions::dispatch))
+        .route(
+            "/mcp",
+            axum::routing::any(mcp::sessions::dispatch::<mcp::Gateway>),
+        )
         .with_state((state.clone(), mcp::services(state.clone())))
         .layer(middleware::from_fn_with_state(state.clone(), mcp::guard));
     Router::new()

@@ -79,7 +79,7 @@ pub struct AppState {
     /// The calls running on this node (to cancel them, to follow their progress).
     pub running: Arc<crate::calls::running::Running>,
     /// Who made each MCP session of this node (`mcp/sessions.rs`).
-    pub mcp_sessions: crate::mcp::sessions::Owners,
+    pub mcp_sessions: crate::callers::sessions::Owners,
     /// When this server started (ms since the epoch).
     pub started_at_ms: i64,
     /// The web console's sign-in clients (`ui.rs`).

@@ -150,6 +150,9 @@ pub(crate) fn tasks_wait_for_input(a: &dyn Storage, b: &dyn Storage) {
     assert!(!a.task_proceed("w1", "r3", 26).unwrap());
     let row = a.task("w1").unwrap().unwrap();
     assert_eq!(row.next.as_deref(), Some("r2"));
+    // The answers left with the claim; the round is kept while the task goes on.
+    assert_eq!(row.waiting, None);
+    assert_eq!(row.expires_at_ms, None);
     assert!(
         a.task_answer("w1", &answers(serde_json::json!({"x": 9})), 27)
             .unwrap()
@@ -159,6 +162,7 @@ pub(crate) fn tasks_wait_for_input(a: &dyn Storage, b: &dyn Storage) {
     let cancelled = a.task_cancel("w2", "k", 30).unwrap().unwrap();
     assert_eq!(cancelled.cancel_by.as_deref(), Some("k"));
     assert_eq!(cancelled.outcome.as_deref(), Some("input_required"));
+    assert_eq!(cancelled.waiting, None);
     assert!(
         b.task_answer("w2", &answers(serde_json::json!({"x": 1, "y": 2})), 31)
             .unwrap()
@@ -171,4 +175,22 @@ pub(crate) fn tasks_wait_for_input(a: &dyn Storage, b: &dyn Storage) {
         a.task_cancel("w3", "k", 41).unwrap().unwrap().cancel_by,
         None
     );
+    // Pruning: answers expire as always; a continued round stays while its next round is
+    // stored, and goes a grace after it is gone.
+    let grace = crate::tasks::CHAIN_GRACE_MS;
+    assert_eq!(a.tasks_prune(6_000).unwrap(), 2, "w2 and w3 expired");
+    assert!(
+        b.task("w1").unwrap().is_some(),
+        "continued, within the grace"
+    );
+    a.task_start(&start("r2")).unwrap();
+    assert_eq!(
+        a.tasks_prune(grace + 100).unwrap(),
+        0,
+        "r2 is stored: w1 stays"
+    );
+    assert!(a.task_finish("r2", "ok", "{}", 40, 50).unwrap());
+    // r2 expires, and w1 goes with it gone.
+    assert_eq!(a.tasks_prune(grace + 100).unwrap(), 2);
+    assert!(b.task("w1").unwrap().is_none());
 }

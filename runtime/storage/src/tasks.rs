@@ -93,6 +93,19 @@ pub(crate) const TASK_COLUMNS: &str = "id, caller, tool, version, node, started_
 /// cancellation.
 pub(crate) const WAITING: &str = "waiting IS NOT NULL AND next IS NULL AND cancel_by IS NULL";
 
+/// Forgets finished tasks whose answer expired (`?1`/`$1`: now), and the rounds of a task
+/// whose next round is gone (one link a sweep; `?2`/`$2`: before when a claim counts as
+/// abandoned). A round continued by another is kept while that one is.
+pub(crate) const PRUNE: [&str; 2] = [
+    "DELETE FROM tasks WHERE outcome IS NOT NULL AND expires_at <= {now}",
+    "DELETE FROM tasks WHERE next IS NOT NULL AND updated_at <= {before}
+     AND NOT EXISTS (SELECT 1 FROM tasks later WHERE later.id = tasks.next)",
+];
+
+/// How long a round continued by another is kept once its next round is gone, and so how long
+/// a claimed round that never started stays readable (as `failed`).
+pub const CHAIN_GRACE_MS: i64 = 3_600_000;
+
 /// The embedded store's tasks: `tasks` in `cordon.db`, on a connection of their own.
 #[derive(Debug)]
 pub struct TaskStore {
@@ -282,7 +295,7 @@ impl TaskStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.prepare_cached(&format!(
-            "UPDATE tasks SET cancel_by = ?2, updated_at = ?3
+            "UPDATE tasks SET cancel_by = ?2, updated_at = ?3, waiting = NULL
              WHERE id = ?1 AND cancel_by IS NULL AND (outcome IS NULL OR ({WAITING}))"
         ))?
         .execute(rusqlite::params![id, by, now_ms])?;
@@ -330,8 +343,13 @@ impl TaskStore {
         if !waiting_in(&tx, id)?.is_some_and(|w| w.complete()) {
             return Ok(false);
         }
-        tx.prepare_cached("UPDATE tasks SET next = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(rusqlite::params![id, next, now_ms])?;
+        // The answers leave with the claim (the next round has them); the round is kept while
+        // the task goes on (`PRUNE`).
+        tx.prepare_cached(
+            "UPDATE tasks SET next = ?2, updated_at = ?3, waiting = NULL, expires_at = NULL
+             WHERE id = ?1",
+        )?
+        .execute(rusqlite::params![id, next, now_ms])?;
         tx.commit()?;
         Ok(true)
     }
@@ -360,8 +378,12 @@ impl TaskStore {
     pub fn prune(&self, now_ms: i64) -> Result<u64, crate::StorageError> {
         let n = self
             .conn()
-            .prepare_cached("DELETE FROM tasks WHERE outcome IS NOT NULL AND expires_at <= ?1")?
+            .prepare_cached(&PRUNE[0].replace("{now}", "?1"))?
             .execute([now_ms])?;
-        Ok(n as u64)
+        let chained = self
+            .conn()
+            .prepare_cached(&PRUNE[1].replace("{before}", "?1"))?
+            .execute([now_ms.saturating_sub(CHAIN_GRACE_MS)])?;
+        Ok((n + chained) as u64)
     }
 }

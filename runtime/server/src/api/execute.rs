@@ -220,6 +220,14 @@ impl Admitted {
         }
     }
 
+    /// A request for what the client does not answer ends the round (a denial), rather than
+    /// reaching the caller.
+    pub fn client_must_answer(&mut self) {
+        if let Ok(grants) = &mut self.input {
+            grants.client_must_answer = true;
+        }
+    }
+
     /// Takes up the round `request_state` was sealed for: only a state this store made for
     /// this caller, tool, version and input, not expired, is taken; the answers to what that
     /// round asked reach the tool (others are ignored), with the tool's state. Answers without
@@ -288,10 +296,11 @@ impl Admitted {
     }
 
     /// What a round that asked hands its caller: the requests as MCP carries them, and the
-    /// sealed state.
+    /// state sealed for `ttl_ms`.
     fn asked(
         &self,
         asked: &cordon_core::InputRequired,
+        ttl_ms: i64,
     ) -> Result<
         (
             std::collections::BTreeMap<String, serde_json::Value>,
@@ -326,7 +335,7 @@ impl Admitted {
             state: asked.state.clone(),
             follows: self.id.clone(),
             keys: asked.requests.iter().map(|(k, _)| k.clone()).collect(),
-            expires_at_ms: now_ms().saturating_add(crate::calls::request_state::STATE_TTL_MS),
+            expires_at_ms: now_ms().saturating_add(ttl_ms),
             sampled_tokens: before.saturating_add(now),
         };
         let sealed = self.state.audit.states().seal(&envelope, &binding)?;
@@ -515,7 +524,15 @@ impl Admitted {
         // A round that asked: its requests as the answer carries them, and its sealed state.
         let (input_requests, request_state) = match &exec.input_required {
             Some(asked) => {
-                let (requests, sealed) = self.asked(asked).map_err(ApiError::internal)?;
+                // A task keeps its round's state itself and is answered through `tasks/update`
+                // for as long as it is kept: its state lasts as long.
+                let ttl_ms = if call.task {
+                    crate::calls::request_state::STATE_TTL_MS
+                        .max(self.state.settings.async_result_ttl.as_millis() as i64)
+                } else {
+                    crate::calls::request_state::STATE_TTL_MS
+                };
+                let (requests, sealed) = self.asked(asked, ttl_ms).map_err(ApiError::internal)?;
                 (Some(requests), Some(sealed))
             }
             None => (None, None),

@@ -12,3 +12,4 @@ pub mod quota;
 pub mod ratelimit;
 pub mod refusals;
 pub mod resource;
+pub mod sessions;

@@ -69,7 +69,7 @@ use std::sync::{Arc, PoisonError};
 
 /// The MCP services `/mcp` dispatches to (`sessions.rs`): the stateless one, and the one
 /// keeping sessions for older clients that can be asked things.
-pub fn services(state: Arc<AppState>) -> sessions::Services {
+pub fn services(state: Arc<AppState>) -> sessions::Services<Gateway> {
     let max_body = state.settings.max_invoke_bytes;
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -86,9 +86,10 @@ pub fn services(state: Arc<AppState>) -> sessions::Services {
         )
     };
     // A session's questions and notifications travel on event streams.
+    let manager = Arc::new(sessions::manager());
     let sessions = StreamableHttpService::new(
         move || Ok(Gateway::new(state.clone(), true)),
-        Arc::new(sessions::manager()),
+        manager.clone(),
         config
             .with_legacy_session_mode(true)
             .with_json_response(false),
@@ -96,6 +97,7 @@ pub fn services(state: Arc<AppState>) -> sessions::Services {
     sessions::Services {
         stateless,
         sessions,
+        manager,
     }
 }
 
@@ -567,24 +569,14 @@ impl ServerHandler for Gateway {
 
 /// MCP tool annotations from the policy cordon enforces: a tool with no network and no
 /// writable mount can change nothing and reach nothing outside (`readOnlyHint: true`,
-/// `openWorldHint: false`); one with network access reaches an open world. What the policy
-/// settles is never taken from the tool; its own hints fill in the rest (whether a change it
-/// makes destroys, whether a repeat changes nothing more), and only where it may change
-/// something.
+/// `openWorldHint: false`); one with network access reaches an open world. The tool's own
+/// hints are not passed on: a client takes a tool that may change something as destructive and
+/// not idempotent unless told otherwise, and a tool cordon runs because it is not trusted must
+/// not talk a client out of asking its user first (`cordon inspect` shows what it claims).
 fn annotations(tool: &crate::calls::live::LiveTool) -> ToolAnnotations {
-    let read_only = !tool.acts_outside();
-    let mut annotations = ToolAnnotations::new()
-        .read_only(read_only)
-        .open_world(!tool.policy.network.allow.is_empty());
-    if let Some(hints) = tool.info.hints.filter(|_| !read_only) {
-        if let Some(destructive) = hints.destructive {
-            annotations = annotations.destructive(destructive);
-        }
-        if let Some(idempotent) = hints.idempotent {
-            annotations = annotations.idempotent(idempotent);
-        }
-    }
-    annotations
+    ToolAnnotations::new()
+        .read_only(!tool.acts_outside())
+        .open_world(!tool.policy.network.allow.is_empty())
 }
 
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {

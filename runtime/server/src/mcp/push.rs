@@ -11,8 +11,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How long the client has to answer one request: a person may be answering. Past it, the
-/// round's sealed state would be close to expiring anyway (15 minutes).
+/// How long the client has to answer a round's requests: a person may be answering. Past it,
+/// the round's sealed state would be close to expiring anyway (15 minutes).
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10 * 60);
 
 /// The most rounds one call asks on the stream: a tool that keeps asking ends there.
@@ -38,6 +38,9 @@ impl Push {
     /// Asks the client each request (MCP requests under their keys), in order; its answers
     /// under the same keys, or why it could not be asked or did not answer.
     pub async fn ask(&self, requests: &BTreeMap<String, Value>) -> Result<JsonObject, String> {
+        // One deadline for the round's requests: their answers must come back while its state
+        // holds.
+        let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
         let mut answers = JsonObject::new();
         for (key, request) in requests {
             let method = request["method"].as_str().unwrap_or_default();
@@ -55,11 +58,11 @@ impl Push {
             }
             let sent: ServerRequest = serde_json::from_value(request.clone())
                 .map_err(|e| format!("the tool's request {key:?} is not one MCP carries: {e}"))?;
-            let answer = tokio::time::timeout(ANSWER_WITHIN, self.peer.send_request(sent))
+            let answer = tokio::time::timeout_at(deadline, self.peer.send_request(sent))
                 .await
                 .map_err(|_| {
                     format!(
-                        "the client did not answer {method} within {} s",
+                        "the client did not answer the round's requests within {} s",
                         ANSWER_WITHIN.as_secs()
                     )
                 })?

@@ -6,11 +6,11 @@
 //! served statelessly, so any node answers it.
 //!
 //! A session lives in the memory of the node that made it (until it is idle for
-//! [`SESSION_IDLE`]); behind a load balancer, route by `Mcp-Session-Id`. A session belongs to
-//! the caller that made it: another caller naming it is told it does not exist.
+//! [`SESSION_IDLE`]); behind a load balancer, an older client must keep reaching the same node
+//! (`deploy/nginx.conf`). A session belongs to the caller that made it
+//! (`callers::sessions`): another caller naming it is told it does not exist.
 
 use crate::callers::caller::Caller;
-use crate::mcp::Gateway;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,62 +18,18 @@ use axum::response::{IntoResponse, Response};
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tower::ServiceExt as _;
 
-/// How long a session is kept without a request: an answer to a question a tool asked is
-/// expected within the round's sealed state's lifetime (15 minutes); past that the tool would
-/// ask again anyway.
+/// How long rmcp keeps a session without any message either way: an answer to a question a
+/// tool asked is expected within the round's sealed state's lifetime (15 minutes); past that
+/// the tool would ask again anyway.
 pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
-
-/// Sessions one node keeps at most: beyond it, the oldest idle one is forgotten (its client
-/// is told it does not exist, and starts a new one).
-const MAX_SESSIONS: usize = 10_000;
 
 /// Marks a request for the session service.
 #[derive(Debug, Clone, Copy)]
 pub struct Sessioned;
-
-/// Who made each session on this node, and when it was last used.
-#[derive(Debug, Default)]
-pub struct Owners(Mutex<HashMap<String, (String, Instant)>>);
-
-impl Owners {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records a new session of `caller`, forgetting idle ones.
-    fn insert(&self, session: String, caller: &str) {
-        let mut owners = self.lock();
-        owners.retain(|_, (_, seen)| seen.elapsed() < SESSION_IDLE);
-        if owners.len() >= MAX_SESSIONS
-            && let Some(oldest) = owners
-                .iter()
-                .min_by_key(|(_, (_, seen))| *seen)
-                .map(|(id, _)| id.clone())
-        {
-            owners.remove(&oldest);
-        }
-        owners.insert(session, (caller.to_owned(), Instant::now()));
-    }
-
-    /// True when `session` is one `caller` made here (and notes its use).
-    fn owned_by(&self, session: &str, caller: &str) -> bool {
-        let mut owners = self.lock();
-        match owners.get_mut(session) {
-            Some((owner, seen)) if owner == caller && seen.elapsed() < SESSION_IDLE => {
-                *seen = Instant::now();
-                true
-            }
-            _ => false,
-        }
-    }
-}
 
 /// True for a legacy `initialize` (a revision before 2026-07-28) whose client declares what a
 /// tool may ask it: elicitation, sampling or roots.
@@ -94,14 +50,25 @@ pub fn wants_session(body: &[u8]) -> bool {
             .any(|c| params["capabilities"].get(c).is_some_and(|v| !v.is_null()))
 }
 
-/// The two MCP services `/mcp` dispatches to.
-#[derive(Clone)]
-pub struct Services {
-    pub stateless: StreamableHttpService<Gateway, NeverSessionManager>,
-    pub sessions: StreamableHttpService<Gateway, LocalSessionManager>,
+/// The two MCP services `/mcp` dispatches to, of the handler `H` (`mcp::Gateway`).
+pub struct Services<H> {
+    pub stateless: StreamableHttpService<H, NeverSessionManager>,
+    pub sessions: StreamableHttpService<H, LocalSessionManager>,
+    /// The sessions' manager, to close one a caller lost.
+    pub manager: Arc<LocalSessionManager>,
 }
 
-impl std::fmt::Debug for Services {
+impl<H> Clone for Services<H> {
+    fn clone(&self) -> Self {
+        Services {
+            stateless: self.stateless.clone(),
+            sessions: self.sessions.clone(),
+            manager: self.manager.clone(),
+        }
+    }
+}
+
+impl<H> std::fmt::Debug for Services<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services").finish_non_exhaustive()
     }
@@ -118,10 +85,13 @@ pub fn manager() -> LocalSessionManager {
 
 /// `/mcp`: a request of a session (or one that starts one) to the session service, with its
 /// owner checked; everything else to the stateless one.
-pub async fn dispatch(
-    State((state, services)): State<(Arc<AppState>, Services)>,
+pub async fn dispatch<H>(
+    State((state, services)): State<(Arc<AppState>, Services<H>)>,
     request: Request,
-) -> Response {
+) -> Response
+where
+    H: rmcp::ServerHandler + Send + 'static,
+{
     let caller = request.extensions().get::<Caller>().cloned();
     let session = request
         .headers()
@@ -148,13 +118,32 @@ pub async fn dispatch(
     if !starts {
         return answer(services.stateless.oneshot(request).await);
     }
+    // A node full of sessions serves the client statelessly: it is not asked things, but it
+    // is served.
+    if state.mcp_sessions.full() {
+        tracing::warn!(
+            caller = caller.id,
+            "MCP session refused: this node keeps as many as it may"
+        );
+        return answer(services.stateless.oneshot(request).await);
+    }
     let response = answer(services.sessions.oneshot(request).await);
     if let Some(id) = response
         .headers()
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
     {
-        state.mcp_sessions.insert(id.to_owned(), &caller.id);
+        // A caller over its share loses its own oldest session, nobody else's.
+        if let Some(evicted) = state.mcp_sessions.insert(id.to_owned(), &caller.id) {
+            let manager = services.manager.clone();
+            tokio::spawn(async move {
+                let _ = rmcp::transport::streamable_http_server::session::SessionManager::close_session(
+                    manager.as_ref(),
+                    &evicted.into(),
+                )
+                .await;
+            });
+        }
         tracing::debug!(caller = caller.id, "MCP session started");
     }
     response
@@ -198,14 +187,5 @@ mod tests {
         assert!(!wants_session(
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"initialize"}}"#
         ));
-    }
-
-    #[test]
-    fn a_session_answers_only_its_owner() {
-        let owners = Owners::default();
-        owners.insert("s1".into(), "alice");
-        assert!(owners.owned_by("s1", "alice"));
-        assert!(!owners.owned_by("s1", "bob"));
-        assert!(!owners.owned_by("s2", "alice"));
     }
 }

@@ -64,6 +64,9 @@ pub async fn call(
         Err(e) => return refusal(name, e).map(Into::into),
     };
     admitted.client_answers(asking.unwrap_or_default());
+    // Past the first moments nobody could be told what the client lacks: a request for it ends
+    // the round instead of leaving the task waiting for an answer that cannot come.
+    admitted.client_must_answer();
     if let Some((request_state, responses)) = &resume
         && let Err(e) = admitted.resume(request_state.as_deref(), responses)
     {
@@ -131,7 +134,7 @@ pub async fn get(
     caller: &Caller,
     task_id: &str,
 ) -> Result<GetTaskResult, McpError> {
-    let (first, round) = rounds(state, caller, task_id).await?;
+    let (first, round, _) = rounds(state, caller, task_id).await?;
     let wrap = state
         .find(&first.tool, Some(&first.version))
         .is_some_and(|t| wraps_output(&t.record));
@@ -152,21 +155,40 @@ pub async fn get(
 /// or with whatever it ended with first); a task waiting for input is cancelled at once. An
 /// empty acknowledgement, also for a task that ended already.
 pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Result<(), McpError> {
-    let (_, round) = rounds(state, caller, task_id).await?;
-    let Round::Stored(row) = round else {
+    // A round answered just now may be starting, or start between the read and the mark: the
+    // cancel follows it to the round that takes it.
+    for _ in 0..CANCEL_TRIES {
+        let (_, round, _) = rounds(state, caller, task_id).await?;
+        let row = match round {
+            Round::Stored(row) => row,
+            Round::Starting(_) => {
+                tokio::time::sleep(CANCEL_RETRY).await;
+                continue;
+            }
+        };
+        if let Some(call) = state.running.get(&row.id) {
+            call.control.cancel(&caller.id);
+        }
+        let (id, by) = (row.id.clone(), caller.id.clone());
+        let now = state
+            .db(move |s| s.task_cancel(&id, &by, crate::clock::now_ms()))
+            .await
+            .map_err(|e| McpError::internal_error(e.message, None))?;
+        if now.is_some_and(|r| r.next.is_some() && r.cancel_by.is_none()) {
+            continue;
+        }
+        tracing::info!(target: "cordon::admin", execution_id = row.id, task = task_id, by = caller.id, "cancel asked (tasks/cancel)");
         return Ok(());
-    };
-    if let Some(call) = state.running.get(&row.id) {
-        call.control.cancel(&caller.id);
     }
-    let (id, by) = (row.id.clone(), caller.id.clone());
-    state
-        .db(move |s| s.task_cancel(&id, &by, crate::clock::now_ms()))
-        .await
-        .map_err(|e| McpError::internal_error(e.message, None))?;
-    tracing::info!(target: "cordon::admin", execution_id = row.id, task = task_id, by = caller.id, "cancel asked (tasks/cancel)");
-    Ok(())
+    Err(McpError::internal_error(
+        "the task's next round did not start in time to be cancelled; send tasks/cancel again",
+        None,
+    ))
 }
+
+/// How often, and how far apart, `tasks/cancel` looks again for a round that is starting.
+const CANCEL_TRIES: usize = 20;
+const CANCEL_RETRY: Duration = Duration::from_millis(100);
 
 /// `tasks/update`: answers to what the task's round asked. Answers to keys it did not ask, or
 /// answered already, are ignored, as is an update of a task waiting for nothing; once every
@@ -179,12 +201,29 @@ pub async fn update(
     responses: &JsonObject,
     asking: cordon_core::Asking,
 ) -> Result<(), McpError> {
-    let (_, round) = rounds(state, caller, task_id).await?;
+    let (_, round, depth) = rounds(state, caller, task_id).await?;
     let Round::Stored(row) = round else {
         return Ok(());
     };
     if row.waiting.is_none() || row.next.is_some() || row.cancel_by.is_some() {
         return Ok(());
+    }
+    if depth >= MAX_ROUNDS {
+        // A tool that keeps asking: the task ends here, cancelled, saying why.
+        let (id, by) = (
+            row.id.clone(),
+            format!("cordon (the tool asked {depth} times)"),
+        );
+        state
+            .db(move |s| s.task_cancel(&id, &by, crate::clock::now_ms()))
+            .await
+            .map_err(|e| McpError::internal_error(e.message, None))?;
+        return Err(McpError::invalid_request(
+            format!(
+                "the task's tool asked {depth} times, the most one task may: the task is cancelled"
+            ),
+            None,
+        ));
     }
     // The round's state is sealed for the caller that started the task.
     if row.caller != caller.id {
@@ -215,6 +254,7 @@ pub async fn update(
         .await
         .map_err(|e| McpError::invalid_request(format!("{}: {}", e.code, e.message), None))?;
     admitted.client_answers(asking);
+    admitted.client_must_answer();
     admitted
         .resume(Some(&request_state), &waiting.answers)
         .map_err(|e| McpError::invalid_params(format!("the task's input requests: {e}"), None))?;
@@ -247,22 +287,25 @@ async fn rounds(
     state: &Arc<AppState>,
     caller: &Caller,
     id: &str,
-) -> Result<(TaskRow, Round), McpError> {
+) -> Result<(TaskRow, Round, usize), McpError> {
     let first = read(state, id)
         .await?
         .filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions))
         .ok_or_else(|| McpError::invalid_params("Failed to retrieve task: Task not found", None))?;
     let mut current = first.clone();
-    for _ in 0..MAX_ROUNDS {
+    let mut depth = 1;
+    // `update` starts no round beyond MAX_ROUNDS: the chain ends within it.
+    while depth <= MAX_ROUNDS {
         let Some(next) = current.next.clone() else {
             break;
         };
         match read(state, &next).await? {
             Some(row) => current = row,
-            None => return Ok((first, Round::Starting(current))),
+            None => return Ok((first, Round::Starting(current), depth)),
         }
+        depth += 1;
     }
-    Ok((first, Round::Stored(current)))
+    Ok((first, Round::Stored(current), depth))
 }
 
 async fn read(state: &Arc<AppState>, id: &str) -> Result<Option<TaskRow>, McpError> {
@@ -333,7 +376,7 @@ fn detailed(
             }
             TaskPayload::Working
         }
-        (Some(_), Some(_)) if row.cancel_by.is_some() && row.waiting.is_some() => {
+        (Some(Outcome::InputRequired), Some(_)) if row.cancel_by.is_some() => {
             task = task.with_status_message(format!(
                 "cancelled by {} while waiting for input",
                 row.cancel_by.as_deref().unwrap_or_default()
@@ -345,6 +388,19 @@ fn detailed(
                 task = task.with_status_message(error.to_owned());
             }
             TaskPayload::Cancelled
+        }
+        // Every request answered, yet no next round: its admission was refused (a quota, a
+        // quarantine); `tasks/update` tries again.
+        (Some(Outcome::InputRequired), Some(_))
+            if row
+                .waiting
+                .as_ref()
+                .is_some_and(cordon_storage::Waiting::complete) =>
+        {
+            task = task.with_status_message(
+                "every request is answered, but the next round did not start: send tasks/update again",
+            );
+            TaskPayload::Working
         }
         (Some(Outcome::InputRequired), Some(answer)) if row.waiting.is_some() => {
             let pending: JsonObject = row

@@ -6,7 +6,7 @@ use super::Postgres;
 use super::listen::announce;
 use crate::changes::Change;
 use crate::error::StorageError;
-use crate::tasks::{Abandoned, NewTask, TASK_COLUMNS, TaskRow, WAITING};
+use crate::tasks::{Abandoned, NewTask, PRUNE, TASK_COLUMNS, TaskRow, WAITING};
 
 fn row(r: &postgres::Row) -> TaskRow {
     TaskRow {
@@ -162,7 +162,7 @@ impl Postgres {
         let mut tx = c.transaction()?;
         let marked = tx.execute(
             &format!(
-                "UPDATE tasks SET cancel_by = $2, updated_at = $3
+                "UPDATE tasks SET cancel_by = $2, updated_at = $3, waiting = NULL
                  WHERE id = $1 AND cancel_by IS NULL AND (outcome IS NULL OR ({WAITING}))"
             ),
             &[&id, &by, &now_ms],
@@ -215,8 +215,10 @@ impl Postgres {
         if !waiting_in(&mut tx, id)?.is_some_and(|w| w.complete()) {
             return Ok(false);
         }
+        // The answers leave with the claim; the round is kept while the task goes on (`PRUNE`).
         tx.execute(
-            "UPDATE tasks SET next = $2, updated_at = $3 WHERE id = $1",
+            "UPDATE tasks SET next = $2, updated_at = $3, waiting = NULL, expires_at = NULL
+             WHERE id = $1",
             &[&id, &next, &now_ms],
         )?;
         tx.commit()?;
@@ -244,9 +246,10 @@ impl Postgres {
     }
 
     pub(super) fn prune_tasks(&self, now_ms: i64) -> Result<u64, StorageError> {
-        Ok(self.conn()?.execute(
-            "DELETE FROM tasks WHERE outcome IS NOT NULL AND expires_at <= $1",
-            &[&now_ms],
-        )?)
+        let mut c = self.conn()?;
+        let n = c.execute(&PRUNE[0].replace("{now}", "$1"), &[&now_ms])?;
+        let before = now_ms.saturating_sub(crate::tasks::CHAIN_GRACE_MS);
+        let chained = c.execute(&PRUNE[1].replace("{before}", "$1"), &[&before])?;
+        Ok(n + chained)
     }
 }
