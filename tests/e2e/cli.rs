@@ -215,7 +215,7 @@ fn ctrl_c_stops_a_running_tool_which_is_reported_cancelled_with_its_usage() {
     let dir = temp_dir("cli-ctrl-c");
     let policy = dir.join("steps.toml");
     std::fs::write(&policy, "[limits]\ntimeout_ms = 60_000\n").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args([
             "run",
             "--allow-unsigned",
@@ -227,24 +227,33 @@ fn ctrl_c_stops_a_running_tool_which_is_reported_cancelled_with_its_usage() {
             "--json",
         ])
         .env("CORDON_CACHE_DIR", &*CACHE)
+        .env("CORDON_LOG", "warn,cordon::commands::run=debug")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Past compiling and into the 30 s of work, then SIGINT as a terminal sends it.
-    std::thread::sleep(std::time::Duration::from_millis(3000));
+    // Once the tool runs (past compiling, however long that takes on a busy machine) and has
+    // done some of its 30 s of work, SIGINT as a terminal sends it.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "cordon run ended before the tool ran: {seen}");
+        seen.push_str(&line);
+        if line.contains("the tool runs") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{seen}");
     let report = stdout_json(&out);
     assert_eq!(report["outcome"], "cancelled", "{report}");
     assert_eq!(report["error"], "cancelled by the user (Ctrl-C)");

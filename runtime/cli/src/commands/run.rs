@@ -165,6 +165,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     stop.cancel("the user (Ctrl-C)");
                 }
             });
+            tracing::debug!("the tool runs; Ctrl-C stops it");
             let exec = tracing::Instrument::instrument(
                 sandbox.call_with(&tool, text, &grants, &control),
                 span,
