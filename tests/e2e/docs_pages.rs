@@ -24,7 +24,12 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
 ];
 
 /// Pages run by a test of this file.
-const RUN_HERE: &[&str] = &["signing.md", "long-running.md", "distribution.md"];
+const RUN_HERE: &[&str] = &[
+    "signing.md",
+    "long-running.md",
+    "distribution.md",
+    "decisions.md",
+];
 
 fn docs() -> PathBuf {
     Path::new(cordon_test_artifacts::ROOT).join("docs")
@@ -177,6 +182,22 @@ fn the_signing_page_runs_as_written() {
     run_line(&lines[2], &dir, &[]);
     let ran = stdout(&run_line(&lines[3], &dir, &[]));
     assert_eq!(json_in(&ran), serde_json::json!({}), "{ran}");
+}
+
+/// docs/decisions.md: the example bundle's tests, then one decision, from the checkout.
+#[test]
+fn the_decisions_page_runs_as_written() {
+    let lines = commands("decisions.md");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let root = Path::new(cordon_test_artifacts::ROOT);
+    let tested = stdout(&run_line(&lines[0], root, &[]));
+    assert!(tested.ends_with("5 passed, 0 failed\n"), "{tested}");
+    let decided = json_in(&stdout(&run_line(&lines[1], root, &[])));
+    assert_eq!(decided["permits"], true, "{decided}");
+    assert_eq!(
+        decided["decision"]["approval"],
+        serde_json::json!({"approvers": ["role:admin"], "timeout_secs": 900})
+    );
 }
 
 /// docs/long-running.md: `cordon run` with progress, then an asynchronous call followed by

@@ -16,6 +16,7 @@ mod contract_v2;
 mod crash;
 mod credentials;
 mod credentials_run;
+mod decisions;
 mod deploy;
 mod docs_pages;
 mod env;

@@ -58,6 +58,8 @@ pub enum Command {
     Push(commands::push::PushArgs),
     /// Validate policy files.
     Policy(commands::policy::PolicyArgs),
+    /// Decisions as code: test a Rego bundle, or see the decision it makes for an input.
+    Decisions(commands::decisions::DecisionsArgs),
     /// Manage the encrypted secret store.
     Secret(commands::secret::SecretArgs),
 }
@@ -88,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => commands::verify::verify(args).await,
         Command::Push(args) => commands::push::push(args).await,
         Command::Policy(args) => commands::policy::policy(args),
+        Command::Decisions(args) => commands::decisions::decisions(args),
         Command::Secret(args) => commands::secret::secret(args),
     }
 }

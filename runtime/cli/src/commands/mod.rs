@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod audit_export;
 pub mod client;
+pub mod decisions;
 pub mod inspect;
 pub mod keygen;
 pub mod keys;

@@ -1,0 +1,44 @@
+package cordon_test
+
+import rego.v1
+
+invoker := {"id": "k1", "name": "ada", "kind": "key", "roles": ["invoker"]}
+
+admin := {"id": "k2", "name": "root", "kind": "key", "roles": ["admin"]}
+
+monday_10 := {"hour": 10, "weekday": "Mon", "address": "10.0.0.7"}
+
+sunday_10 := {"hour": 10, "weekday": "Sun", "address": "10.0.0.7"}
+
+call(caller, tool, request) := {
+	"action": "invoke",
+	"caller": caller,
+	"tool": tool,
+	"arguments": {},
+	"request": request,
+}
+
+test_an_invoker_calls_a_read_only_tool_any_day if {
+	data.cordon.allow with input as call(invoker, {"name": "echo", "read_only": true}, sunday_10)
+}
+
+test_an_invoker_calls_a_writing_tool_on_a_weekday if {
+	data.cordon.allow with input as call(invoker, {"name": "notes", "read_only": false}, monday_10)
+}
+
+test_not_a_writing_tool_on_sunday if {
+	not data.cordon.allow with input as call(invoker, {"name": "notes", "read_only": false}, sunday_10)
+}
+
+test_etc_is_denied_with_its_reason if {
+	reasons := data.cordon.deny with input as object.union(
+		call(admin, {"name": "read_file", "read_only": true}, monday_10),
+		{"arguments": {"paths": ["/etc/shadow"]}},
+	)
+	reasons == {"read_file may not read or write under /etc"}
+}
+
+test_deleting_waits_for_an_admin if {
+	a := data.cordon.approval with input as call(invoker, {"name": "delete_files", "read_only": false}, monday_10)
+	a.approvers == ["role:admin"]
+}

@@ -1,0 +1,105 @@
+//! `cordon decisions`: decisions as code (Rego bundles, `cordon-decide`), checked where they
+//! are written. `test DIR` runs the bundle's `test_*` rules, as `opa test` does; `eval DIR
+//! --input FILE` shows the decision the bundle makes for one input document.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use cordon_decide::{Bundle, Decider};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct DecisionsArgs {
+    #[command(subcommand)]
+    pub command: DecisionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// Run a bundle's test rules (`test_*` in any of its packages); exit 1 when one fails.
+    Test {
+        /// The bundle: a directory of `.rego` files (and an optional manifest.json naming the
+        /// package that decides).
+        dir: PathBuf,
+    },
+    /// Print the decision a bundle makes for one input document (JSON), with its bundle hash;
+    /// exit 1 when it refuses the call.
+    Eval {
+        /// The bundle's directory.
+        dir: PathBuf,
+        /// The input document: a JSON file, or - for stdin.
+        #[arg(long)]
+        input: PathBuf,
+    },
+}
+
+pub fn decisions(args: DecisionsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        DecisionsCommand::Test { dir } => test(&dir),
+        DecisionsCommand::Eval { dir, input } => eval(&dir, &input),
+    }
+}
+
+fn test(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::from_dir(dir)?;
+    // The bundle must also be one the server would take.
+    Decider::new(&bundle)?;
+    let outcomes = cordon_decide::run_tests(&bundle)?;
+    if outcomes.is_empty() {
+        anyhow::bail!(
+            "{} has no test rules: name them test_... (e.g. `test_invokers_may if data.cordon.allow with input as {{...}}`)",
+            dir.display()
+        );
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    for o in &outcomes {
+        match (&o.detail, o.passed) {
+            (_, true) => println!("PASS {}", o.rule),
+            (Some(detail), false) => println!("FAIL {} ({detail})", o.rule),
+            (None, false) => println!("FAIL {}", o.rule),
+        }
+    }
+    println!(
+        "{} passed, {failed} failed",
+        outcomes.len().saturating_sub(failed)
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn eval(dir: &std::path::Path, input: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::from_dir(dir)?;
+    let decider = Decider::new(&bundle)?;
+    let text = if input.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the input from stdin")?
+    } else {
+        std::fs::read_to_string(input)
+            .with_context(|| format!("cannot read {}", input.display()))?
+    };
+    let document: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", input.display()))?;
+    // An evaluation error denies, here as on the server.
+    let (decision, error) = match decider.decide(&document) {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let permits = decision
+        .as_ref()
+        .is_some_and(cordon_decide::Decision::permits);
+    let report = serde_json::json!({
+        "bundle": decider.hash(),
+        "package": decider.package(),
+        "permits": permits,
+        "decision": decision,
+        "error": error,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if permits {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

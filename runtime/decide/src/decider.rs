@@ -1,0 +1,303 @@
+//! A compiled bundle, and the decisions it makes.
+
+use crate::bundle::Bundle;
+use crate::error::DecideError;
+use regorus::Value;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// How long one decision may evaluate: a policy loop or an explosive comprehension is cut off
+/// (and denies) long before a caller would notice; a policy of hundreds of rules takes well under
+/// a millisecond.
+pub const EVAL_LIMIT: Duration = Duration::from_millis(50);
+
+/// How long a call may wait for its approval when the policy names no `timeout_secs`, and the
+/// most it may name.
+pub const DEFAULT_APPROVAL_SECS: u64 = 3_600;
+pub const MAX_APPROVAL_SECS: u64 = 7 * 86_400;
+
+/// What the bundle decided for one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// `allow` was `true`.
+    pub allow: bool,
+    /// The reasons `deny` gave (any refuses the call), in order.
+    pub deny: Vec<String>,
+    /// Who must approve the call before it runs, when the policy says so.
+    pub approval: Option<Approval>,
+}
+
+impl Decision {
+    /// True when the call may run (or wait for its approval): allowed and not denied.
+    pub fn permits(&self) -> bool {
+        self.allow && self.deny.is_empty()
+    }
+}
+
+/// The policy's `approval` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Roles (`role:NAME`) or key names (`key:NAME`) of who may approve; none: any admin.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// How long the call waits before it is denied.
+    #[serde(default = "default_approval_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_approval_secs() -> u64 {
+    DEFAULT_APPROVAL_SECS
+}
+
+/// An engine holding `bundle`'s modules (each parsed), every evaluation bounded by
+/// [`EVAL_LIMIT`].
+pub(crate) fn engine_with(bundle: &Bundle) -> Result<regorus::Engine, DecideError> {
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: EVAL_LIMIT,
+        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+    });
+    for m in &bundle.modules {
+        engine
+            .add_policy(m.path.clone(), m.text.clone())
+            .map_err(|e| DecideError::Module {
+                module: m.path.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(engine)
+}
+
+/// A bundle compiled: decisions are evaluated from it, from memory, with nothing read.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    engine: regorus::Engine,
+    package: String,
+    hash: String,
+    has_deny: bool,
+    has_approval: bool,
+}
+
+impl Decider {
+    /// Compiles `bundle`: every module must parse, and its package must declare `allow`.
+    pub fn new(bundle: &Bundle) -> Result<Decider, DecideError> {
+        let mut engine = engine_with(bundle)?;
+        let package = bundle.package.clone();
+        // Which of the answers the package declares, read from the modules' rule heads
+        // (nothing is evaluated here).
+        let declares =
+            |rule: &str| -> Result<bool, DecideError> {
+                let mut found = false;
+                for m in bundle.modules.iter().filter(|m| {
+                    crate::bundle::package_of(&m.text).as_deref() == Some(package.as_str())
+                }) {
+                    found |= engine
+                        .has_declared_rule_rooted_at(&m.path, rule)
+                        .map_err(|e| DecideError::Module {
+                            module: m.path.clone(),
+                            message: e.to_string(),
+                        })?;
+                }
+                Ok(found)
+            };
+        if !declares("allow")? {
+            return Err(DecideError::Bundle(format!(
+                "package {package} declares no `allow` rule: a call runs only when `allow` is true, so add `default allow := false` and the rules that allow"
+            )));
+        }
+        let has_deny = declares("deny")?;
+        let has_approval = declares("approval")?;
+        // Analyzed once here; every decision clones the prepared engine.
+        engine
+            .eval_bool_query("true".to_owned(), false)
+            .map_err(|e| DecideError::Bundle(format!("the bundle does not compile: {e}")))?;
+        Ok(Decider {
+            engine,
+            package,
+            hash: bundle.hash(),
+            has_deny,
+            has_approval,
+        })
+    }
+
+    /// The package that answers.
+    pub fn package(&self) -> &str {
+        &self.package
+    }
+
+    /// The bundle's hash (see [`Bundle::hash`]).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The decision for `input`; an error when it could not be evaluated (the caller denies).
+    pub fn decide(&self, input: &serde_json::Value) -> Result<Decision, DecideError> {
+        let mut engine = self.engine.clone();
+        engine.set_input(Value::from(input.clone()));
+        let mut eval = |rule: &str| {
+            engine
+                .eval_rule(format!("data.{}.{rule}", self.package))
+                .map_err(|e| DecideError::Eval(format!("{rule}: {e}")))
+        };
+        let allow = eval("allow")? == Value::Bool(true);
+        let deny = if self.has_deny {
+            reasons(eval("deny")?)?
+        } else {
+            Vec::new()
+        };
+        let approval = if !self.has_approval {
+            None
+        } else {
+            match eval("approval")? {
+                Value::Undefined | Value::Null | Value::Bool(false) => None,
+                Value::Bool(true) => Some(Approval {
+                    approvers: Vec::new(),
+                    timeout_secs: DEFAULT_APPROVAL_SECS,
+                }),
+                value => {
+                    let text = value
+                        .to_json_str()
+                        .map_err(|e| DecideError::Eval(format!("approval: {e}")))?;
+                    let approval: Approval = serde_json::from_str(&text).map_err(|e| {
+                    DecideError::Eval(format!(
+                        "approval is {{\"approvers\": [\"role:NAME\" or \"key:NAME\", ...], \"timeout_secs\": N}}, not {text}: {e}"
+                    ))
+                })?;
+                    if approval.timeout_secs == 0 || approval.timeout_secs > MAX_APPROVAL_SECS {
+                        return Err(DecideError::Eval(format!(
+                            "approval.timeout_secs is 1 to {MAX_APPROVAL_SECS}, not {}",
+                            approval.timeout_secs
+                        )));
+                    }
+                    Some(approval)
+                }
+            }
+        };
+        Ok(Decision {
+            allow,
+            deny,
+            approval,
+        })
+    }
+}
+
+/// `deny`'s reasons: a set (or array) of strings; undefined is none.
+fn reasons(value: Value) -> Result<Vec<String>, DecideError> {
+    let items: Vec<Value> = match value {
+        Value::Undefined => return Ok(Vec::new()),
+        Value::Set(set) => set.iter().cloned().collect(),
+        Value::Array(items) => items.iter().cloned().collect(),
+        other => {
+            return Err(DecideError::Eval(format!(
+                "deny is a set of reason strings, not {}",
+                other.to_json_str().unwrap_or_default()
+            )));
+        }
+    };
+    Ok(items
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => s.to_string(),
+            other => other.to_json_str().unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::Module;
+    use serde_json::json;
+
+    fn decider(text: &str) -> Result<Decider, DecideError> {
+        Decider::new(&Bundle::new(
+            vec![Module {
+                path: "policy.rego".into(),
+                text: text.into(),
+            }],
+            "cordon",
+        )?)
+    }
+
+    const POLICY: &str = r#"
+package cordon
+import rego.v1
+
+default allow := false
+allow if "invoker" in input.caller.roles
+
+deny contains "no path under /etc" if startswith(input.arguments.path, "/etc")
+deny contains sprintf("%s may not call after hours", [input.caller.name]) if input.request.hour >= 22
+
+approval := {"approvers": ["role:admin"], "timeout_secs": 600} if input.tool.name == "delete_files"
+"#;
+
+    fn input(roles: &[&str], path: &str, hour: u32, tool: &str) -> serde_json::Value {
+        json!({
+            "caller": {"name": "ada", "roles": roles},
+            "tool": {"name": tool},
+            "arguments": {"path": path},
+            "request": {"hour": hour},
+        })
+    }
+
+    #[test]
+    fn allow_deny_and_approval_come_from_the_bundle() {
+        let d = decider(POLICY).unwrap();
+        let ok = d
+            .decide(&input(&["invoker"], "/tmp/a", 10, "echo"))
+            .unwrap();
+        assert!(ok.permits());
+        assert_eq!(ok.approval, None);
+        let not_invoker = d
+            .decide(&input(&["auditor"], "/tmp/a", 10, "echo"))
+            .unwrap();
+        assert!(!not_invoker.allow && !not_invoker.permits());
+        let denied = d
+            .decide(&input(&["invoker"], "/etc/passwd", 23, "echo"))
+            .unwrap();
+        assert!(denied.allow && !denied.permits());
+        assert_eq!(
+            denied.deny,
+            ["ada may not call after hours", "no path under /etc"]
+        );
+        let held = d
+            .decide(&input(&["invoker"], "/tmp/a", 10, "delete_files"))
+            .unwrap();
+        assert_eq!(
+            held.approval,
+            Some(Approval {
+                approvers: vec!["role:admin".into()],
+                timeout_secs: 600
+            })
+        );
+    }
+
+    #[test]
+    fn a_bundle_without_allow_or_that_does_not_parse_is_refused() {
+        let err =
+            decider("package cordon\nimport rego.v1\ndeny contains \"x\" if true\n").unwrap_err();
+        assert!(err.to_string().contains("default allow := false"), "{err}");
+        let err = decider("package cordon\nallow if {").unwrap_err();
+        assert!(err.to_string().starts_with("policy.rego:"), "{err}");
+    }
+
+    #[test]
+    fn an_evaluation_that_fails_or_runs_away_is_an_error_and_denies_nothing_by_itself() {
+        // A malformed approval is an error (the caller denies), never an approval.
+        let d =
+            decider("package cordon\nimport rego.v1\nallow := true\napproval := {\"who\": 1}\n")
+                .unwrap();
+        assert!(d.decide(&json!({})).is_err());
+        // A rule that does not finish within the limit is cut off.
+        let slow = decider(
+            "package cordon\nimport rego.v1\nallow if { count([1 | some i in numbers.range(1, 5000); some j in numbers.range(1, 5000)]) > 0 }\n",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(slow.decide(&json!({})).is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
