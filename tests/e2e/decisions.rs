@@ -103,6 +103,26 @@ fn a_failing_test_or_a_bundle_without_allow_fails_the_command_and_says_why() {
         "{printed}"
     );
     assert!(printed.ends_with("0 passed, 1 failed\n"), "{printed}");
+    // A field the input document lacks is an error naming it and what there is, not a call
+    // silently denied; the schema is printed whole.
+    std::fs::write(
+        dir.join("policy.rego"),
+        "package authz\nimport rego.v1\ndefault allow := false\nallow if input.caller.role == \"admin\"\n",
+    )
+    .unwrap();
+    let out = cordon(&["decisions", "test", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy.rego:4: input.caller.role is not in the input document"),
+        "{err}"
+    );
+    let out = cordon(&["decisions", "schema"]);
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        schema["properties"]["request"]["properties"]["weekday"]["enum"][6],
+        "Sun"
+    );
     // A module that does not parse is named.
     std::fs::write(dir.join("broken.rego"), "package authz\nallow if {").unwrap();
     let out = cordon(&["decisions", "test", dir.to_str().unwrap()]);

@@ -84,6 +84,7 @@ impl Decider {
     /// Compiles `bundle`: every module must parse, and its package must declare `allow`.
     pub fn new(bundle: &Bundle) -> Result<Decider, DecideError> {
         let mut engine = engine_with(bundle)?;
+        crate::input::check_references(bundle)?;
         let package = bundle.package.clone();
         // Which of the answers the package declares, read from the modules' rule heads
         // (nothing is evaluated here).

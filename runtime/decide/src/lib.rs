@@ -12,9 +12,11 @@
 mod bundle;
 mod decider;
 mod error;
+mod input;
 mod tests_runner;
 
 pub use bundle::{Bundle, MANIFEST, Module};
 pub use decider::{Approval, Decider, Decision};
 pub use error::DecideError;
+pub use input::{INPUT_SCHEMA, schema};
 pub use tests_runner::{TestOutcome, run_tests};

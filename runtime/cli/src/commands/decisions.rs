@@ -22,6 +22,8 @@ pub enum DecisionsCommand {
         /// package that decides).
         dir: PathBuf,
     },
+    /// Print the JSON Schema of the input document a decision reads.
+    Schema,
     /// Print the decision a bundle makes for one input document (JSON), with its bundle hash;
     /// exit 1 when it refuses the call.
     Eval {
@@ -37,6 +39,10 @@ pub fn decisions(args: DecisionsArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         DecisionsCommand::Test { dir } => test(&dir),
         DecisionsCommand::Eval { dir, input } => eval(&dir, &input),
+        DecisionsCommand::Schema => {
+            println!("{}", cordon_decide::INPUT_SCHEMA);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
