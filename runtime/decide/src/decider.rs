@@ -302,3 +302,42 @@ approval := {"approvers": ["role:admin"], "timeout_secs": 600} if input.tool.nam
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod shared {
+    use super::*;
+    use crate::bundle::Module;
+
+    /// The server holds one decider for every request: decisions made on several threads at
+    /// once each get their own answer.
+    #[test]
+    fn one_decider_decides_on_many_threads_at_once() {
+        let bundle = Bundle::new(
+            vec![Module {
+                path: "p.rego".into(),
+                text: "package cordon\nimport rego.v1\ndefault allow := false\nallow if input.caller.name == \"ada\"\n".into(),
+            }],
+            "cordon",
+        )
+        .unwrap();
+        let decider = std::sync::Arc::new(Decider::new(&bundle).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let d = decider.clone();
+                std::thread::spawn(move || {
+                    let name = if i % 2 == 0 { "ada" } else { "bob" };
+                    (0..200)
+                        .map(|_| {
+                            d.decide(&serde_json::json!({"caller": {"name": name}}))
+                                .unwrap()
+                                .allow
+                        })
+                        .all(|allowed| allowed == (i % 2 == 0))
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+    }
+}
