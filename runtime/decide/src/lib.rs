@@ -11,6 +11,7 @@
 
 mod bundle;
 mod decider;
+pub mod document;
 mod error;
 mod input;
 mod tests_runner;

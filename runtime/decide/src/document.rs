@@ -1,0 +1,181 @@
+//! The input document, as the server builds it for each decision (`input.rs` has its schema).
+
+use serde::Serialize;
+
+/// What a decision is asked about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    /// `invoke`, `list`, `publish`, `policy_change` or `key_change`.
+    pub action: &'static str,
+    pub caller: Caller,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<Tool>,
+    /// The call's input as sent (`invoke` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Value>,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Caller {
+    pub id: String,
+    pub name: String,
+    /// `key` or `token`.
+    pub kind: &'static str,
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    pub publisher: String,
+    pub digest: String,
+    pub read_only: bool,
+    pub open_world: bool,
+    pub hosts: Vec<String>,
+    pub mounts: Vec<Mount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mount {
+    pub path: String,
+    pub writable: bool,
+}
+
+/// Where and when the request came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    pub address: String,
+    /// UTC, RFC 3339 with milliseconds.
+    pub time: String,
+    pub weekday: &'static str,
+    pub hour: u32,
+    pub minute: u32,
+    /// `rest` or `mcp`.
+    pub protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_method: Option<String>,
+}
+
+impl Request {
+    /// The request's time fields at `now_ms` (milliseconds since the Unix epoch, UTC).
+    pub fn at(now_ms: i64, address: String, protocol: &'static str) -> Request {
+        let ms = now_ms.max(0);
+        let days = ms.div_euclid(86_400_000);
+        let of_day = ms.rem_euclid(86_400_000);
+        let (hour, minute) = ((of_day / 3_600_000) as u32, ((of_day / 60_000) % 60) as u32);
+        // 1970-01-01 was a Thursday.
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
+        let (y, m, d) = civil(days);
+        let second = (of_day / 1_000) % 60;
+        let millis = of_day % 1_000;
+        Request {
+            address,
+            time: format!("{y:04}-{m:02}-{d:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"),
+            weekday,
+            hour,
+            minute,
+            protocol,
+            mcp_method: None,
+        }
+    }
+}
+
+/// The civil date of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// days-to-civil).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_time_is_utc_with_its_weekday_and_hour() {
+        // 2026-12-06T14:05:09.123Z, a Sunday.
+        let r = Request::at(1_796_565_909_123, "10.0.0.7".into(), "rest");
+        assert_eq!(r.time, "2026-12-06T14:05:09.123Z");
+        assert_eq!((r.weekday, r.hour, r.minute), ("Sun", 14, 5));
+        let epoch = Request::at(0, String::new(), "mcp");
+        assert_eq!(
+            (epoch.time.as_str(), epoch.weekday),
+            ("1970-01-01T00:00:00.000Z", "Thu")
+        );
+        // A leap day.
+        assert_eq!(
+            Request::at(951_782_400_000, String::new(), "rest").time,
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn a_document_the_server_builds_fits_the_schema_the_bundles_are_checked_against() {
+        let document = Document {
+            action: "invoke",
+            caller: Caller {
+                id: "https://idp.example#ada".into(),
+                name: "ada".into(),
+                kind: "token",
+                roles: vec!["invoker".into()],
+                issuer: Some("https://idp.example".into()),
+                subject: Some("ada".into()),
+                claims: Some(
+                    serde_json::json!({"groups": ["ops"]})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            },
+            tool: Some(Tool {
+                name: "notes".into(),
+                version: "1.0.0".into(),
+                publisher: "acme".into(),
+                digest: "ab".repeat(32),
+                read_only: false,
+                open_world: false,
+                hosts: vec![],
+                mounts: vec![Mount {
+                    path: "/notes".into(),
+                    writable: true,
+                }],
+                source: None,
+            }),
+            arguments: Some(serde_json::json!({"paths": ["/notes/a.md"]})),
+            request: Request {
+                mcp_method: Some("tools/call".into()),
+                ..Request::at(1_796_565_909_123, "10.0.0.7".into(), "mcp")
+            },
+        };
+        let value = serde_json::to_value(&document).unwrap();
+        let validator = jsonschema::validator_for(&crate::schema()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        // And the schema does refuse what it does not list.
+        let mut stray = value.clone();
+        stray["caller"]["role"] = serde_json::json!("admin");
+        assert!(!validator.is_valid(&stray));
+    }
+}
