@@ -17,6 +17,7 @@ mod crash;
 mod credentials;
 mod credentials_run;
 mod decisions;
+mod decisions_server;
 mod deploy;
 mod docs_pages;
 mod env;

@@ -38,6 +38,9 @@ pub enum Outcome {
     /// The tool cannot finish without input from the caller's client (contract 0.2.0): the
     /// round ended asking, and the caller calls again with the answers.
     InputRequired,
+    /// It never ran: the operator's decisions held it for a person's approval, and it was
+    /// refused or its approval expired (docs/decisions.md).
+    Denied,
 }
 
 impl Outcome {
@@ -56,11 +59,12 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Interrupted => "interrupted",
             Outcome::InputRequired => "input_required",
+            Outcome::Denied => "denied",
         }
     }
 
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Ok,
         Outcome::InvalidInput,
         Outcome::ToolError,
@@ -73,6 +77,7 @@ impl Outcome {
         Outcome::Cancelled,
         Outcome::Interrupted,
         Outcome::InputRequired,
+        Outcome::Denied,
     ];
 
     /// True for the outcomes where the host stopped the guest for breaking a limit.

@@ -135,8 +135,22 @@ impl Decider {
 
     /// The decision for `input`; an error when it could not be evaluated (the caller denies).
     pub fn decide(&self, input: &serde_json::Value) -> Result<Decision, DecideError> {
+        self.decide_input(Value::from(input.clone()))
+    }
+
+    /// The decision for a document the server built.
+    pub fn decide_document(
+        &self,
+        document: &crate::document::Document,
+    ) -> Result<Decision, DecideError> {
+        let json = serde_json::to_value(document)
+            .map_err(|e| DecideError::Eval(format!("the input document: {e}")))?;
+        self.decide_input(Value::from(json))
+    }
+
+    fn decide_input(&self, input: Value) -> Result<Decision, DecideError> {
         let mut engine = self.engine.clone();
-        engine.set_input(Value::from(input.clone()));
+        engine.set_input(input);
         let mut eval = |rule: &str| {
             engine
                 .eval_rule(format!("data.{}.{rule}", self.package))

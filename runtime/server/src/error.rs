@@ -23,6 +23,8 @@ pub struct ApiError {
     /// For a 429 of a quota: which one, its limit and the use so far (boxed: errors travel in
     /// every handler's `Result`, and this one is rare).
     pub quota: Option<Box<cordon_storage::QuotaRefusal>>,
+    /// For `denied_by_policy`: the reasons the operator's decisions gave.
+    pub reasons: Vec<String>,
 }
 
 /// The body of every error response.
@@ -43,6 +45,10 @@ pub struct ErrorDetail {
     /// scope (empty: all tools; else the tool whose policy sets it), its limit and the use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quota: Option<cordon_storage::QuotaRefusal>,
+    /// For `denied_by_policy`: the reasons the operator's decisions gave (none when no rule
+    /// allowed the call).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl ApiError {
@@ -54,6 +60,7 @@ impl ApiError {
             rate_limit: None,
             retry_after: None,
             quota: None,
+            reasons: Vec::new(),
         }
     }
     pub fn retry_after(mut self, seconds: u64) -> Self {

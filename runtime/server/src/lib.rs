@@ -19,6 +19,9 @@
 //!   running on this node), `tasks` (calls kept in the store while they run: leases, answers,
 //!   the interrupted ones);
 //! - the state every handler reads: `settings`, `state`, `beat` (what a node reports);
+//! - `decisions/`: the operator's Rego bundle in force (`current`), the input document of a
+//!   decision (`document`), the check every call passes (`enforce`) and the one path that
+//!   changes the bundle (`apply`);
 //! - `registry/`: the registry and its distribution: the one way tools and policies change,
 //!   `sync` (following the store), `oci_pull` (registry settings, and the pull a publish by
 //!   reference makes);
@@ -36,6 +39,7 @@ pub mod callers;
 pub mod calls;
 pub mod clock;
 pub mod console;
+pub mod decisions;
 pub mod error;
 pub mod extract;
 pub mod listen;

@@ -2,8 +2,8 @@
 //! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
 use crate::api::{
-    audit, executions, invoke, keys, openapi, policies, quotas, receipt, resource, stats, status,
-    tools, whoami,
+    audit, decisions, executions, invoke, keys, openapi, policies, quotas, receipt, resource,
+    stats, status, tools, whoami,
 };
 use crate::callers::caller;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
@@ -47,6 +47,13 @@ pub fn app(state: Arc<AppState>) -> Router {
             get(policies::get).put(policies::put),
         )
         .route("/v1/tools/{name}/policy/{hash}", get(policies::text))
+        .route(
+            "/v1/decisions",
+            get(decisions::get)
+                .put(decisions::put)
+                .delete(decisions::remove),
+        )
+        .route("/v1/decisions/{hash}", get(decisions::by_hash))
         .route(
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),
@@ -221,6 +228,7 @@ async fn finish_response(
                 message: e.message.clone(),
                 request_id: request_id.clone(),
                 quota: e.quota.as_deref().cloned(),
+                reasons: e.reasons.clone(),
             },
         };
         response = (status, axum::Json(body)).into_response();

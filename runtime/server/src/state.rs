@@ -67,6 +67,10 @@ pub struct AppState {
     /// Quarantined tool names and why.
     pub quarantined: RwLock<BTreeMap<String, String>>,
     pub in_flight: Arc<Semaphore>,
+    /// The decisions bundle in force on this node (`decisions/`), and the lock its changes
+    /// take (an apply here and a reload from the store never interleave).
+    pub decisions: crate::decisions::current::Holder,
+    pub decisions_lock: tokio::sync::Mutex<()>,
     pub rate_limits: RateLimits,
     /// Held while the live registry is changed with the store (a publish, delete,
     /// quarantine, release or policy change here, or a sync from the store), so that the two
@@ -141,6 +145,8 @@ impl AppState {
             not_admitted: std::sync::Mutex::default(),
             running: Arc::default(),
             mcp_sessions: Default::default(),
+            decisions: Default::default(),
+            decisions_lock: Default::default(),
             started_at_ms: crate::clock::now_ms(),
             console: crate::console::clients::Console::default(),
         })

@@ -13,6 +13,7 @@
 use crate::StorageError;
 use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
+use crate::decisions::{DecisionBundle, InForce};
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, lock};
@@ -69,6 +70,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError>;
     /// Records an event that changes nothing stored (server start and stop, a reload summary).
     fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError>;
+    /// The decisions bundle in force, if any (docs/decisions.md).
+    fn decisions(&self) -> Result<Option<InForce>, StorageError>;
+    /// A bundle applied at some time, by its hash.
+    fn decisions_by_hash(&self, hash: &str) -> Result<Option<InForce>, StorageError>;
+    /// Puts `next` in force (`None`: no bundle) with its `decisions.apply` or
+    /// `decisions.remove` event, announced to every node; `false` (and no event) when it
+    /// already was.
+    fn set_decisions(
+        &self,
+        next: Option<&DecisionBundle>,
+        by: &Actor,
+    ) -> Result<bool, StorageError>;
 
     // The audit log.
 
@@ -369,6 +382,24 @@ impl Storage for Embedded {
             let revoked = keys::revoke(tx, id_or_name, now_ms)?;
             let action = revoked.as_ref().map(AdminAction::key_revoked);
             Ok((revoked.is_some(), action))
+        })
+    }
+    fn decisions(&self) -> Result<Option<InForce>, StorageError> {
+        self.registry.with_conn(crate::decisions::in_force)
+    }
+    fn decisions_by_hash(&self, hash: &str) -> Result<Option<InForce>, StorageError> {
+        self.registry
+            .with_conn(|conn| crate::decisions::by_hash(conn, hash))
+    }
+    fn set_decisions(
+        &self,
+        next: Option<&DecisionBundle>,
+        by: &Actor,
+    ) -> Result<bool, StorageError> {
+        let at_ms = now_ms();
+        self.change_with(at_ms, by, |tx| {
+            let action = crate::decisions::set(tx, next, at_ms)?;
+            Ok((action.is_some(), action))
         })
     }
     fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError> {

@@ -95,6 +95,14 @@ fn conformance_seals() {
 }
 
 #[test]
+fn conformance_decisions() {
+    let (dir, s) = fresh("decisions-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    conformance::decisions_apply_replace_and_remove(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_nodes() {
     let (dir, s) = fresh("nodes-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -9,6 +9,8 @@ pub enum Change {
     Registry,
     /// API keys.
     Keys,
+    /// The decisions bundle in force.
+    Decisions,
     /// A running call was asked to stop: the node running it reads its task again.
     Tasks,
     /// Anything may have changed (the listener was not listening for a while): read it all.
@@ -23,6 +25,7 @@ impl Change {
                 Some(Change::Registry)
             }
             "key.create" | "key.revoke" => Some(Change::Keys),
+            "decisions.apply" | "decisions.remove" => Some(Change::Decisions),
             _ => None,
         }
     }
@@ -32,6 +35,7 @@ impl Change {
         match self {
             Change::Registry => "registry",
             Change::Keys => "keys",
+            Change::Decisions => "decisions",
             Change::Tasks => "tasks",
             Change::Everything => "everything",
         }
@@ -43,6 +47,7 @@ impl Change {
         match text {
             "registry" => Change::Registry,
             "keys" => Change::Keys,
+            "decisions" => Change::Decisions,
             "tasks" => Change::Tasks,
             _ => Change::Everything,
         }
@@ -70,12 +75,15 @@ mod tests {
                 "tool.release",
                 "policy.set",
                 "key.create",
-                "key.revoke"
+                "key.revoke",
+                "decisions.apply",
+                "decisions.remove"
             ]
         );
         for c in [
             Change::Registry,
             Change::Keys,
+            Change::Decisions,
             Change::Tasks,
             Change::Everything,
         ] {

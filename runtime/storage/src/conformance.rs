@@ -75,6 +75,7 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
             answered_sha256: Some(format!("{i:064x}")),
             asked_sha256: None,
         }),
+        decision: (i % 4 == 1).then(|| format!("{:064x}", i % 2)),
     }
 }
 
@@ -843,4 +844,80 @@ pub(crate) fn nodes_report_and_are_listed(a: &dyn Storage, b: &dyn Storage) {
     let listed = a.nodes().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "node-b");
+}
+
+/// The decisions bundle in force: applied once with one event (announced as a decisions
+/// change), seen by every handle, unchanged when applied again, replaced, found by hash, and
+/// removed with its own event.
+pub(crate) fn decisions_apply_replace_and_remove(a: &dyn Storage, b: &dyn Storage) {
+    use crate::decisions::DecisionBundle;
+    let by = Actor::key("k1", "ops");
+    let bundle = |n: u8| DecisionBundle {
+        hash: format!("{n:064x}"),
+        bundle: format!(r#"{{"package":"cordon","modules":[{n}]}}"#),
+        package: "cordon".into(),
+        modules: 1,
+    };
+    assert_eq!(a.decisions().unwrap(), None);
+    assert!(!a.set_decisions(None, &by).unwrap(), "nothing to remove");
+    assert!(a.set_decisions(Some(&bundle(1)), &by).unwrap());
+    assert!(
+        !b.set_decisions(Some(&bundle(1)), &by).unwrap(),
+        "already in force"
+    );
+    let seen = b.decisions().unwrap().unwrap();
+    assert_eq!(seen.hash, bundle(1).hash);
+    assert_eq!(seen.bundle, bundle(1).bundle);
+    assert!(b.set_decisions(Some(&bundle(2)), &by).unwrap());
+    assert_eq!(a.decisions().unwrap().unwrap().hash, bundle(2).hash);
+    // The first is still there to be shown by its hash.
+    assert_eq!(
+        a.decisions_by_hash(&bundle(1).hash)
+            .unwrap()
+            .unwrap()
+            .bundle,
+        bundle(1).bundle
+    );
+    assert_eq!(a.decisions_by_hash(&format!("{:064x}", 9)).unwrap(), None);
+    assert!(a.set_decisions(None, &by).unwrap());
+    assert_eq!(b.decisions().unwrap(), None);
+    assert_eq!(a.decisions_by_hash("").unwrap(), None);
+    let (events, _) = a
+        .events(&EventFilter {
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let actions: Vec<AdminAction> = events
+        .into_iter()
+        .filter_map(|e| e.event)
+        .map(|e| e.action)
+        .filter(|a| a.kind().starts_with("decisions."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            AdminAction::DecisionsRemove {
+                previous: bundle(2).hash
+            },
+            AdminAction::DecisionsApply {
+                hash: bundle(2).hash,
+                previous: Some(bundle(1).hash),
+                package: "cordon".into(),
+                modules: 1
+            },
+            AdminAction::DecisionsApply {
+                hash: bundle(1).hash,
+                previous: None,
+                package: "cordon".into(),
+                modules: 1
+            },
+        ]
+    );
+    assert_eq!(
+        crate::Change::of_event("decisions.apply"),
+        Some(crate::Change::Decisions)
+    );
+    // The log still verifies with these events in it.
+    assert!(a.verify_log(&[]).unwrap().intact);
 }

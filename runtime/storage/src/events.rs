@@ -88,6 +88,38 @@ pub enum AdminAction {
         failed: u64,
         unchanged: u64,
     },
+    /// A decisions bundle was put in force on every node (docs/decisions.md).
+    #[serde(rename = "decisions.apply")]
+    DecisionsApply {
+        /// The bundle's hash, as each execution it allows records it.
+        hash: String,
+        /// The bundle in force before, if one was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// The package that answers, and how many modules the bundle holds.
+        package: String,
+        modules: u64,
+    },
+    /// The decisions bundle was taken out of force: the tools' `[access]` rules alone decide.
+    #[serde(rename = "decisions.remove")]
+    DecisionsRemove { previous: String },
+    /// The decisions bundle refused a call (the actor is its caller). The reasons are the
+    /// bundle's `deny` set; none when `allow` was not true or the evaluation failed (`error`).
+    #[serde(rename = "decision.deny")]
+    DecisionDeny {
+        tool: String,
+        version: String,
+        /// sha256 of the input, as an execution record would name it.
+        input_sha256: String,
+        reasons: Vec<String>,
+        /// The bundle that decided.
+        decision: String,
+        /// `rest` or `mcp`.
+        protocol: String,
+        /// Why no decision could be made, when none could (the call is denied).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     #[serde(rename = "key.create")]
     KeyCreate {
         key_id: String,
@@ -118,7 +150,7 @@ pub enum AdminAction {
 }
 
 /// Every kind an event can have, executions included.
-pub const EVENT_KINDS: [&str; 12] = [
+pub const EVENT_KINDS: [&str; 15] = [
     "execution",
     "tool.publish",
     "tool.delete",
@@ -131,6 +163,9 @@ pub const EVENT_KINDS: [&str; 12] = [
     "server.start",
     "server.stop",
     "audit.tampered",
+    "decisions.apply",
+    "decisions.remove",
+    "decision.deny",
 ];
 
 /// What each backend records for a change, built in one place so every backend records the same.
@@ -204,6 +239,9 @@ impl AdminAction {
             AdminAction::ServerStart { .. } => "server.start",
             AdminAction::ServerStop { .. } => "server.stop",
             AdminAction::AuditTampered { .. } => "audit.tampered",
+            AdminAction::DecisionsApply { .. } => "decisions.apply",
+            AdminAction::DecisionsRemove { .. } => "decisions.remove",
+            AdminAction::DecisionDeny { .. } => "decision.deny",
         }
     }
 
@@ -214,7 +252,8 @@ impl AdminAction {
             | AdminAction::ToolDelete { tool, .. }
             | AdminAction::ToolQuarantine { tool, .. }
             | AdminAction::ToolRelease { tool }
-            | AdminAction::PolicySet { tool, .. } => Some(tool),
+            | AdminAction::PolicySet { tool, .. }
+            | AdminAction::DecisionDeny { tool, .. } => Some(tool),
             _ => None,
         }
     }

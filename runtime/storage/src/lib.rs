@@ -21,6 +21,7 @@ mod conformance;
 mod conformance_batches;
 #[cfg(test)]
 mod conformance_seals;
+pub mod decisions;
 mod error;
 mod event_row;
 pub mod events;
@@ -42,6 +43,7 @@ pub mod tasks;
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
 pub use changes::Change;
+pub use decisions::{DecisionBundle, InForce};
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
 pub use keys::{ApiKey, KeySpec, KeyStore, KeyTable, NewKey, last_used_is_stale};

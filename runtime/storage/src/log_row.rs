@@ -28,10 +28,10 @@ pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
      truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
-     progress_reports, log_messages, exchange";
+     progress_reports, log_messages, exchange, decision";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
-pub(crate) const INTERNED: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 27];
+pub(crate) const INTERNED: [usize; 10] = [3, 4, 5, 6, 7, 8, 9, 10, 27, 34];
 
 /// Position of the stored hash in [`COLUMNS`].
 pub(crate) const HASH_AT: usize = 26;
@@ -215,6 +215,10 @@ pub(crate) fn encode(
             ),
             None => Value::Null,
         },
+        match &e.decision {
+            Some(h) => s(h)?,
+            None => Value::Null,
+        },
     ])
 }
 
@@ -328,6 +332,7 @@ pub(crate) fn decode(
             },
         },
         caller_name: string_at(27, "caller_name")?,
+        decision: string_at(34, "decision")?,
         exchange: match raw(33) {
             Ok(ValueRef::Null) => None,
             Ok(ValueRef::Text(t)) => Some(serde_json::from_slice(t).map_err(|_| bad("exchange"))?),
@@ -383,16 +388,17 @@ mod tests {
     #[test]
     fn outcome_codes_are_stable() {
         let codes: Vec<i64> = Outcome::ALL.iter().map(|o| outcome_code(*o)).collect();
-        assert_eq!(codes, (0..12).collect::<Vec<_>>());
+        assert_eq!(codes, (0..13).collect::<Vec<_>>());
         // New outcomes only ever go at the end: the codes written before keep their meaning.
         assert_eq!(outcome_code(Outcome::HostError), 8);
         assert_eq!(outcome_code(Outcome::Cancelled), 9);
         assert_eq!(outcome_code(Outcome::Interrupted), 10);
         assert_eq!(outcome_code(Outcome::InputRequired), 11);
+        assert_eq!(outcome_code(Outcome::Denied), 12);
         for o in Outcome::ALL {
             assert_eq!(outcome_from(outcome_code(o)), Some(o));
         }
-        assert_eq!(outcome_from(12), None);
+        assert_eq!(outcome_from(13), None);
         assert_eq!(outcome_from(-1), None);
     }
 

@@ -43,6 +43,10 @@ pub struct NewExecution {
     /// For a call that asked for input (contract 0.2.0), this round's place in the exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange: Option<Exchange>,
+    /// The hash of the decisions bundle (docs/decisions.md) in force when the call was
+    /// allowed; absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
 }
 
 /// One round of a call that asks for input: the round it answers, and hashes of what was

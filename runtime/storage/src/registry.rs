@@ -97,6 +97,11 @@ impl Registry {
         Ok(name)
     }
 
+    /// Reads with this registry's connection (what shares its database file: the decisions).
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.conn())
+    }
+
     /// A blob's bytes, checked against its name.
     pub fn blob(&self, name: &str) -> Result<Vec<u8>, StorageError> {
         if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -27,7 +27,10 @@
 //! - version 13: per execution its place in an exchange of rounds asking for input
 //!   (`executions.exchange`, JSON, NULL for none; records written before keep their hashes);
 //! - version 14: per task waiting for input, the answers so far and its next round
-//!   (`tasks.waiting`, `tasks.next`; `task_input.rs`).
+//!   (`tasks.waiting`, `tasks.next`; `task_input.rs`);
+//! - version 15: the decisions bundles applied (`decisions`, `decisions.rs`), and per execution
+//!   the bundle that allowed it (`executions.decision`, interned, NULL for none; records written
+//!   before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -37,7 +40,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -79,7 +82,8 @@ const TABLES: &str = "
         credentials       TEXT,
         progress_reports  INTEGER,
         log_messages      INTEGER,
-        exchange          TEXT
+        exchange          TEXT,
+        decision          INTEGER
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -188,6 +192,12 @@ const TABLES: &str = "
         beat    TEXT NOT NULL,
         seen_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS decisions (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash   TEXT NOT NULL,
+        bundle TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS seals (
         last_seq  INTEGER PRIMARY KEY,
         first_seq INTEGER NOT NULL,
@@ -336,6 +346,15 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
             "ALTER TABLE tasks ADD COLUMN waiting TEXT;
              ALTER TABLE tasks ADD COLUMN next TEXT;",
         )?;
+    }
+    // 14 -> 15: the decisions bundle that allowed each execution.
+    let has_decision: bool = tx.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'decision'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_executions && !has_decision {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN decision INTEGER;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -119,6 +119,12 @@ pub enum EventKind {
     ServerStop,
     #[serde(rename = "audit.tampered")]
     AuditTampered,
+    #[serde(rename = "decisions.apply")]
+    DecisionsApply,
+    #[serde(rename = "decisions.remove")]
+    DecisionsRemove,
+    #[serde(rename = "decision.deny")]
+    DecisionDeny,
 }
 
 /// One page of events.
@@ -233,6 +239,9 @@ mod tests {
             ServerStart,
             ServerStop,
             AuditTampered,
+            DecisionsApply,
+            DecisionsRemove,
+            DecisionDeny,
         ];
         let names: Vec<String> = all
             .iter()

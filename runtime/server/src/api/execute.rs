@@ -104,6 +104,8 @@ pub struct Admitted {
     input: Result<Grants, String>,
     /// The round this call answers, when it takes one up (`resume`).
     exchange: Option<cordon_storage::Exchange>,
+    /// The hash of the decisions bundle that allowed the call, when one is in force.
+    decision: Option<String>,
     reservation: Option<Reservation>,
     _permit: OwnedSemaphorePermit,
     _gauge: InFlightGauge,
@@ -168,6 +170,14 @@ pub async fn admit(
             format!("this caller may not invoke {name} (its policy's [access])"),
         ));
     }
+    let verdict = state.decide_call(caller, &tool, &body, transport).await?;
+    if let crate::decisions::enforce::Verdict::Held { .. } = &verdict {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "approval_required",
+            format!("the operator's decisions hold calls of {name} for a person's approval"),
+        ));
+    }
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -205,6 +215,7 @@ pub async fn admit(
         started,
         input,
         exchange: None,
+        decision: verdict.hash().map(str::to_owned),
         reservation,
         _permit: permit,
         _gauge: gauge,
@@ -401,6 +412,7 @@ impl Admitted {
             output_sha256: cordon_core::reply::answered(exec.output.as_ref(), &exec.content)
                 .map(|text| sha256_hex(text.as_bytes())),
             exchange: self.exchange.clone(),
+            decision: self.decision.clone(),
         }
     }
 

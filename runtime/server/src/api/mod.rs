@@ -2,6 +2,7 @@
 //! from their annotations.
 
 pub mod audit;
+pub mod decisions;
 pub mod events;
 pub mod execute;
 pub mod executions;

@@ -3,6 +3,9 @@
 //! end-to-end tests validate real responses against it).
 
 use crate::api::audit::{self, EventKind, EventPage, LogKeyView};
+use crate::api::decisions::{
+    self, BundleBody, DecisionsChange, DecisionsSet, DecisionsView, ModuleBody,
+};
 use crate::api::executions::{self, ExecutionPage};
 use crate::api::invoke::{self, InvokeResponse};
 use crate::api::keys::{self, CreatedKey, KeyList, KeyView, NewKeyBody};
@@ -48,6 +51,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         policies::get,
         policies::put,
         policies::text,
+        decisions::get,
+        decisions::put,
+        decisions::remove,
+        decisions::by_hash,
         invoke::invoke,
         crate::api::resume::resume,
         keys::create,
@@ -91,6 +98,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         PolicySetView,
         PolicyChange,
         PolicyText,
+        BundleBody,
+        ModuleBody,
+        DecisionsView,
+        DecisionsChange,
+        DecisionsSet,
         InvokeResponse,
         NewKeyBody,
         KeyView,
@@ -126,6 +138,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     tags(
         (name = "tools", description = "publish and manage tools"),
         (name = "policies", description = "each tool's policy, in force on every node, and its history"),
+        (name = "decisions", description = "the operator's decisions as code (Rego), in force on every node beside each tool's `[access]`, and their history"),
         (name = "invoke", description = "run a tool"),
         (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
@@ -294,6 +307,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (27, 2));
+        assert_eq!((secured, public), (31, 2));
     }
 }

@@ -85,7 +85,9 @@ pub async fn show(
                         subject: sub.to_owned(),
                         groups: Vec::new(),
                         expires_at_secs: None,
+                        claims: Default::default(),
                     },
+                    address: None,
                 }
             }
             None => {

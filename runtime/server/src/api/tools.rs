@@ -340,7 +340,8 @@ pub struct Published {
     pub tools: Vec<String>,
 }
 
-/// Every tool: its newest version, and the list of versions.
+/// Every tool: its newest version, and the list of versions. A caller that does not manage
+/// tools sees only those it may call (their `[access]` and the operator's decisions).
 #[utoipa::path(
     get,
     path = "/v1/tools",
@@ -362,6 +363,9 @@ pub async fn list(
         .iter()
         .filter_map(|(name, versions)| {
             let newest = versions.last()?;
+            if !shown(&state, &caller, newest) {
+                return None;
+            }
             Some(ToolSummary {
                 newest: ToolView::of(&newest.record, state.quarantine_reason(name)),
                 versions: versions.iter().map(|t| t.record.version.clone()).collect(),
@@ -369,6 +373,15 @@ pub async fn list(
         })
         .collect();
     Ok(Json(ToolList { tools }))
+}
+
+/// Whether the registry's listings show `tool` to `caller`: everything to whoever manages tools
+/// (publishers and admins); to anyone else only the tools it may call, by the tool's `[access]`
+/// and the operator's decisions (`action: list`). A hidden tool is `not_found`, as MCP's list
+/// leaves it out.
+fn shown(state: &AppState, caller: &Caller, tool: &crate::calls::live::LiveTool) -> bool {
+    caller.permits(Action::ManageTools)
+        || (crate::api::execute::may_invoke(caller, tool) && state.may_list(caller, tool, "http"))
 }
 
 /// Every version of one tool, newest first.
@@ -394,6 +407,7 @@ pub async fn show(
     let tools = state.tools_read();
     let versions = tools
         .get(&name)
+        .filter(|v| v.last().is_some_and(|t| shown(&state, &caller, t)))
         .ok_or_else(|| ApiError::not_found(format!("no tool named {name}")))?;
     let quarantined = state.quarantine_reason(&name);
     let views: Vec<ToolView> = versions

@@ -75,7 +75,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 AfterFailure::Refuse(too_many) => too_many,
             }
         };
-        let checked = check(parts, state, ip, &path, &unauthenticated).await;
+        let checked = check(parts, state, ip, &path, &unauthenticated)
+            .await
+            .map(|caller| Caller {
+                address: Some(ip),
+                ..caller
+            });
         let held = hold
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

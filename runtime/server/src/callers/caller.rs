@@ -21,6 +21,8 @@ pub struct Caller {
     /// Every role the caller holds (one for a key).
     pub roles: BTreeSet<Role>,
     pub via: Via,
+    /// The address the request came from (`client_ip.rs`), when it came over the network.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// How the caller authenticated.
@@ -35,6 +37,8 @@ pub enum Via {
         /// When the token stops verifying (its `exp` plus the issuer's clock skew), in seconds
         /// since the Unix epoch; `None` for a caller named without a token.
         expires_at_secs: Option<u64>,
+        /// Every claim of the verified token (what decisions read as `input.caller.claims`).
+        claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     },
 }
 
@@ -45,6 +49,7 @@ impl Caller {
             name: key.name.clone(),
             roles: BTreeSet::from([key.role]),
             via: Via::Key,
+            address: None,
         }
     }
 
@@ -58,7 +63,9 @@ impl Caller {
                 subject: identity.subject,
                 groups: identity.groups,
                 expires_at_secs: Some(identity.expires_at_secs),
+                claims: identity.claims,
             },
+            address: None,
         }
     }
 

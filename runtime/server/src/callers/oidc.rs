@@ -99,6 +99,8 @@ pub struct Identity {
     /// When the token stops verifying: its `exp` plus the issuer's clock skew (seconds since
     /// the Unix epoch).
     pub expires_at_secs: u64,
+    /// Every claim of the token, as signed.
+    pub claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The claims read from a token (after its signature and times are checked).
@@ -407,7 +409,14 @@ impl Issuer {
             .get("exp")
             .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64)))
             .unwrap_or(0);
+        let mut all: serde_json::Map<String, serde_json::Value> = claims.rest.into_iter().collect();
+        all.insert("iss".into(), claims.iss.clone().into());
+        all.insert("sub".into(), claims.sub.clone().into());
+        if let Some(iat) = claims.iat {
+            all.insert("iat".into(), iat.into());
+        }
         Ok(Identity {
+            claims: std::sync::Arc::new(all),
             issuer: claims.iss,
             subject: claims.sub,
             name,

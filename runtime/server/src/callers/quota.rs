@@ -251,6 +251,7 @@ mod tests {
             name: "ci".into(),
             roles: BTreeSet::from([role]),
             via: Via::Key,
+            address: None,
         }
     }
 
@@ -304,7 +305,9 @@ mod tests {
                 subject: "alice".into(),
                 groups: vec![],
                 expires_at_secs: None,
+                claims: Default::default(),
             },
+            address: None,
         };
         assert_eq!(settings.limits_for(&alice), limits(7));
         // A key name never matches a token caller whose bare subject happens to equal it.

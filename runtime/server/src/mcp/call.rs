@@ -425,20 +425,25 @@ pub fn refusal(name: &str, e: crate::error::ApiError) -> Result<CallToolResult, 
         e if e.status.is_server_error() && e.code != "saturated" => {
             return Err(McpError::internal_error(e.message, None));
         }
-        // Refusals the caller (or model) should read: forbidden, quarantined, saturated,
-        // quota_exceeded (with the quota and when to retry in `_meta`, as REST gives them
-        // in the body and `Retry-After`).
+        // Refusals the caller (or model) should read: forbidden, denied_by_policy (with the
+        // reasons in `_meta`), quarantined, saturated, quota_exceeded (with the quota and when
+        // to retry in `_meta`, as REST gives them in the body and `Retry-After`).
         e => {
             let mut refused = CallToolResult::error(vec![ContentBlock::text(format!(
                 "{}: {}",
                 e.code, e.message
             ))]);
+            let mut meta = JsonObject::new();
+            meta.insert("cordon/code".into(), json!(e.code));
             if let Some(quota) = &e.quota {
-                let mut meta = JsonObject::new();
                 meta.insert("cordon/quota".into(), json!(quota));
                 meta.insert("cordon/retry_after_secs".into(), json!(e.retry_after));
-                refused.meta = Some(rmcp::model::MetaObject(meta));
             }
+            // The operator's decisions' reasons (`denied_by_policy`), as REST gives them.
+            if !e.reasons.is_empty() {
+                meta.insert("cordon/reasons".into(), json!(e.reasons));
+            }
+            refused.meta = Some(rmcp::model::MetaObject(meta));
             refused
         }
     })

@@ -350,7 +350,7 @@ impl ServerHandler for Gateway {
             .iter()
             .filter(|(name, _)| !quarantined.contains_key(*name))
             .filter_map(|(_, versions)| versions.last())
-            .filter(|t| may_invoke(&caller, t))
+            .filter(|t| may_invoke(&caller, t) && state.may_list(&caller, t, "mcp"))
             .filter_map(|t| {
                 mcp_tool(&t.record).map(|mut tool| {
                     tool.title.clone_from(&t.info.title);

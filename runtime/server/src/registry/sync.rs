@@ -36,6 +36,8 @@ impl AppState {
     /// Loads every published tool at start: blobs verified and compiled again (from the cache).
     /// Returns how many versions are live.
     pub async fn load_registry(self: &Arc<Self>) -> Result<usize, ApiError> {
+        // The decisions first: no call is served before the bundle in force decides it.
+        self.load_decisions().await?;
         Ok(self.sync_registry().await?.live)
     }
 
@@ -194,6 +196,15 @@ async fn apply(state: &Arc<AppState>, wanted: &BTreeSet<Change>) {
     }
     if everything || wanted.contains(&Change::Keys) {
         state.keys.refresh_now(&state.storage).await;
+    }
+    if (everything || wanted.contains(&Change::Decisions))
+        && let Err(e) = state.load_decisions().await
+    {
+        tracing::error!(
+            code = e.code,
+            error = e.message,
+            "cannot read the decisions bundle from the store; this node decides with what it had"
+        );
     }
     if everything || wanted.contains(&Change::Registry) {
         let started = std::time::Instant::now();

@@ -11,6 +11,7 @@
 //! own runtime) from an `r2d2` pool. Call it from plain threads or `spawn_blocking`, never on an
 //! async worker.
 
+mod decisions;
 mod listen;
 mod log;
 mod meta;
@@ -45,8 +46,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// (`quota.rs`); 4, `tools.source` (the OCI reference a version was published from); 5, running
 /// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
 /// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`); 8,
-/// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`).
-pub const PG_SCHEMA_VERSION: i64 = 8;
+/// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`);
+/// 9, the decisions bundles applied (`decisions`, `crate::decisions`).
+pub const PG_SCHEMA_VERSION: i64 = 9;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -164,6 +166,12 @@ const SCHEMA: &str = "
         name    text PRIMARY KEY,
         beat    text NOT NULL,
         seen_at bigint NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS decisions (
+        seq    bigserial PRIMARY KEY,
+        hash   text NOT NULL,
+        bundle text NOT NULL,
+        at     bigint NOT NULL
     );
     CREATE TABLE IF NOT EXISTS seals (
         last_seq  bigint PRIMARY KEY,
@@ -534,6 +542,26 @@ impl Storage for Postgres {
         events
             .pop()
             .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
+    }
+    fn decisions(&self) -> Result<Option<crate::decisions::InForce>, StorageError> {
+        decisions::in_force(&mut *self.conn()?)
+    }
+    fn decisions_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<crate::decisions::InForce>, StorageError> {
+        decisions::by_hash(&mut *self.conn()?, hash)
+    }
+    fn set_decisions(
+        &self,
+        next: Option<&crate::decisions::DecisionBundle>,
+        by: &Actor,
+    ) -> Result<bool, StorageError> {
+        let at_ms = now_ms();
+        self.change_with(at_ms, by, |tx| {
+            let action = decisions::set(tx, next, at_ms)?;
+            Ok((action.is_some(), action))
+        })
     }
     fn set_policy(
         &self,

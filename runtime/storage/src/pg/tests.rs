@@ -35,6 +35,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "nodes"),
         &Postgres::open(&pg.url("nodes"), 2).unwrap(),
     );
+    conformance::decisions_apply_replace_and_remove(
+        &fresh(&pg, "decisions"),
+        &Postgres::open(&pg.url("decisions"), 2).unwrap(),
+    );
     crate::conformance_batches::tasks_start_and_end_in_batches(&fresh(&pg, "task_batches"));
     crate::conformance_batches::tasks_wait_for_input(
         &fresh(&pg, "task_input"),

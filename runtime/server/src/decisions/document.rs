@@ -1,0 +1,106 @@
+//! The input document of one decision, built from the request: who calls (`Caller`), which tool
+//! (its record and the policy it runs under), the arguments, and where and when
+//! (`cordon_decide::document`, whose schema `cordon decisions schema` prints).
+
+use crate::callers::caller::{Caller, Via};
+use crate::calls::live::LiveTool;
+use cordon_decide::document::{self as doc, Document, Request};
+
+/// The caller as decisions see it. A token caller's claims are given whole: they were signed by
+/// its issuer, and a rule over a department or a tenant needs them.
+pub fn caller(caller: &Caller) -> doc::Caller {
+    let (kind, issuer, subject, claims) = match &caller.via {
+        Via::Key => ("key", None, None, None),
+        Via::Token {
+            issuer,
+            subject,
+            claims,
+            ..
+        } => (
+            "token",
+            Some(issuer.clone()),
+            Some(subject.clone()),
+            Some((**claims).clone()),
+        ),
+    };
+    doc::Caller {
+        id: caller.id.clone(),
+        name: caller.name.clone(),
+        kind,
+        roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        issuer,
+        subject,
+        claims,
+    }
+}
+
+/// The tool as decisions see it: its record and what its policy opens (the hosts it may reach,
+/// the mounts it sees), and whether it can change anything outside its sandbox.
+pub fn tool(tool: &LiveTool) -> doc::Tool {
+    doc::Tool {
+        name: tool.record.name.clone(),
+        version: tool.record.version.clone(),
+        publisher: tool.record.publisher.clone(),
+        digest: tool.record.digest.clone(),
+        read_only: !tool.acts_outside(),
+        open_world: !tool.policy.network.allow.is_empty(),
+        hosts: tool
+            .policy
+            .network
+            .allow
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        mounts: tool
+            .policy
+            .mounts
+            .iter()
+            .map(|m| doc::Mount {
+                path: m.guest.clone(),
+                writable: m.writable,
+            })
+            .collect(),
+        source: tool.record.source.clone(),
+    }
+}
+
+/// `rest` or `mcp`, from the transport a record names.
+pub fn protocol(transport: &str) -> &'static str {
+    if transport == "mcp" { "mcp" } else { "rest" }
+}
+
+/// Where and when: the caller's address (`client_ip.rs`; `unknown` when the request did not
+/// come over the network) and the time now.
+pub fn request(caller: &Caller, transport: &str, mcp_method: Option<&str>) -> Request {
+    let address = caller
+        .address
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    let mut request = Request::at(crate::clock::now_ms(), address, protocol(transport));
+    if request.protocol == "mcp" {
+        request.mcp_method = mcp_method.map(str::to_owned);
+    }
+    request
+}
+
+/// The document of a call of `tool` with `body` (its input as sent).
+pub fn invoke(caller_: &Caller, tool_: &LiveTool, body: &[u8], transport: &str) -> Document {
+    Document {
+        action: "invoke",
+        caller: caller(caller_),
+        tool: Some(tool(tool_)),
+        // Not JSON: the input check refuses it after; the decision sees `null`.
+        arguments: Some(serde_json::from_slice(body).unwrap_or(serde_json::Value::Null)),
+        request: request(caller_, transport, Some("tools/call")),
+    }
+}
+
+/// The document asking whether `tool_` is shown to `caller_` in a listing.
+pub fn list(caller_: &Caller, tool_: &LiveTool, transport: &str) -> Document {
+    Document {
+        action: "list",
+        caller: caller(caller_),
+        tool: Some(tool(tool_)),
+        arguments: None,
+        request: request(caller_, transport, Some("tools/list")),
+    }
+}

@@ -1,0 +1,143 @@
+//! The decision every call passes in admission (`api/execute.rs`), after the `[access]` rules:
+//! a call runs only if both allow it. A denial answers 403 `denied_by_policy` with the bundle's
+//! reasons and is recorded as a `decision.deny` event (with the caller, the tool, the reasons
+//! and the bundle's hash); an allowed call's record names the bundle's hash. An evaluation that
+//! fails denies. Listings show a caller only the tools a decision would let it call.
+
+use crate::callers::caller::Caller;
+use crate::calls::live::LiveTool;
+use crate::clock::{now_ms, sha256_hex};
+use crate::decisions::current::Current;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::http::StatusCode;
+use cordon_decide::{Approval, Decision};
+use cordon_storage::{AdminAction, AdminEvent};
+use std::sync::Arc;
+
+/// What the bundle in force says of a call that may go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No bundle is in force: the `[access]` rules alone decided.
+    Unjudged,
+    /// Allowed by the bundle of this hash.
+    Allowed { hash: String },
+    /// Allowed once a person approves it.
+    Held {
+        hash: String,
+        approval: Approval,
+        /// The bundle's `deny` reasons are none here; what it said of the call, for approvers.
+        reasons: Vec<String>,
+    },
+}
+
+impl Verdict {
+    /// The bundle's hash, for the record.
+    pub fn hash(&self) -> Option<&str> {
+        match self {
+            Verdict::Unjudged => None,
+            Verdict::Allowed { hash } | Verdict::Held { hash, .. } => Some(hash),
+        }
+    }
+}
+
+/// The 403 of a denied call: the reasons in the message (one line) and in `reasons`.
+pub fn denied(tool: &str, reasons: &[String], error: Option<&str>) -> ApiError {
+    let message = match (reasons.is_empty(), error) {
+        (_, Some(_)) => format!(
+            "the operator's decisions could not decide on this call of {tool}, so it is denied; the server log names the cause"
+        ),
+        (true, None) => format!(
+            "the operator's decisions do not allow this call of {tool} (no rule of the bundle in force allowed it)"
+        ),
+        (false, None) => format!(
+            "the operator's decisions deny this call of {tool}: {}",
+            reasons.join("; ")
+        ),
+    };
+    let mut e = ApiError::new(StatusCode::FORBIDDEN, "denied_by_policy", message);
+    e.reasons = reasons.to_vec();
+    e
+}
+
+impl AppState {
+    /// Decides a call of `tool` with `body` by `caller`. Denials are recorded before the
+    /// refusal is returned.
+    pub async fn decide_call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        tool: &LiveTool,
+        body: &[u8],
+        transport: &'static str,
+    ) -> Result<Verdict, ApiError> {
+        let current = self.decisions.get();
+        let (hash, outcome) = match &*current {
+            Current::None => return Ok(Verdict::Unjudged),
+            Current::Unusable { hash, why } => (hash.clone(), Err(why.clone())),
+            Current::Ready(decider) => {
+                let document = crate::decisions::document::invoke(caller, tool, body, transport);
+                (
+                    decider.hash().to_owned(),
+                    decider
+                        .decide_document(&document)
+                        .map_err(|e| e.to_string()),
+                )
+            }
+        };
+        let (reasons, error) = match outcome {
+            Ok(Decision {
+                allow: true,
+                deny,
+                approval,
+            }) if deny.is_empty() => {
+                return Ok(match approval {
+                    None => Verdict::Allowed { hash },
+                    Some(approval) => Verdict::Held {
+                        hash,
+                        approval,
+                        reasons: Vec::new(),
+                    },
+                });
+            }
+            Ok(decision) => (decision.deny, None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
+        let name = tool.record.name.clone();
+        if let Some(why) = &error {
+            tracing::error!(target: "cordon::security", tool = name, caller = caller.id, decision = hash, error = why, "the decision could not be evaluated; the call is denied");
+        } else {
+            tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, decision = hash, ?reasons, "call denied by the operator's decisions");
+        }
+        let refusal = denied(&name, &reasons, error.as_deref());
+        let event = AdminEvent::new(
+            now_ms(),
+            &caller.actor(),
+            AdminAction::DecisionDeny {
+                tool: name,
+                version: tool.record.version.clone(),
+                input_sha256: sha256_hex(body),
+                reasons,
+                decision: hash,
+                protocol: crate::decisions::document::protocol(transport).to_owned(),
+                error,
+            },
+        );
+        // Nothing is lost: a denial that cannot be recorded is still a denial (and the store's
+        // fault is what the caller is told).
+        self.db(move |s| s.record_event(event)).await?;
+        Err(refusal)
+    }
+
+    /// Whether a listing shows `tool` to `caller`: the bundle in force (if any) would let it
+    /// call the tool (`action: list`, no arguments). A tool a decision holds for approval is
+    /// shown; one it cannot decide on is not.
+    pub fn may_list(&self, caller: &Caller, tool: &LiveTool, transport: &str) -> bool {
+        match &*self.decisions.get() {
+            Current::None => true,
+            Current::Unusable { .. } => false,
+            Current::Ready(decider) => decider
+                .decide_document(&crate::decisions::document::list(caller, tool, transport))
+                .is_ok_and(|d| d.permits()),
+        }
+    }
+}
