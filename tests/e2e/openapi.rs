@@ -51,6 +51,7 @@ fn the_openapi_document_matches_what_is_served() {
     assert_eq!(
         documented,
         [
+            "DELETE /v1/decisions",
             "DELETE /v1/executions/{id}",
             "DELETE /v1/keys/{id}",
             "DELETE /v1/tools/{name}",
@@ -60,6 +61,8 @@ fn the_openapi_document_matches_what_is_served() {
             "GET /v1/audit/events",
             "GET /v1/audit/key",
             "GET /v1/audit/verify",
+            "GET /v1/decisions",
+            "GET /v1/decisions/{hash}",
             "GET /v1/executions",
             "GET /v1/executions/{id}",
             "GET /v1/executions/{id}/events",
@@ -79,6 +82,7 @@ fn the_openapi_document_matches_what_is_served() {
             "POST /v1/tools/{name}/quarantine",
             "POST /v1/tools/{name}/release",
             "POST /v1/tools/{name}/resume",
+            "PUT /v1/decisions",
             "PUT /v1/tools/{name}/policy",
         ]
     );
