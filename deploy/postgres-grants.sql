@@ -16,6 +16,8 @@ GRANT USAGE ON SEQUENCE tools_seq_seq TO cordon_app;
 -- The decisions bundles applied (docs/decisions.md): appended, never changed.
 GRANT SELECT, INSERT ON decisions TO cordon_app;
 GRANT USAGE ON SEQUENCE decisions_seq_seq TO cordon_app;
+-- Calls held for a person's approval, until they are decided (and a while after).
+GRANT SELECT, INSERT, UPDATE, DELETE ON approvals TO cordon_app;
 -- Quota counters and the leases of running executions (docs/identity.md).
 GRANT SELECT, INSERT, UPDATE, DELETE ON quota_use, quota_leases TO cordon_app;
 -- Running and recently finished calls, and the nodes' reports of themselves.

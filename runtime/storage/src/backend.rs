@@ -11,6 +11,7 @@
 //! blocking threads. Each method is one unit of work, so a backend can make it one transaction.
 
 use crate::StorageError;
+use crate::approvals::{self, ApprovalRow, ApprovalState, Decided};
 use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::decisions::{DecisionBundle, InForce};
@@ -70,6 +71,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn revoke_key(&self, id_or_name: &str, now_ms: i64, by: &Actor) -> Result<bool, StorageError>;
     /// Records an event that changes nothing stored (server start and stop, a reload summary).
     fn record_event(&self, event: AdminEvent) -> Result<Event, StorageError>;
+    /// Holds a call for approval, with its `approval.request` event (the caller as actor).
+    fn approval_hold(&self, row: &ApprovalRow) -> Result<(), StorageError>;
+    fn approval(&self, id: &str) -> Result<Option<ApprovalRow>, StorageError>;
+    /// Calls waiting for a decision, oldest first (some may have expired, not yet swept).
+    fn approvals_pending(&self, limit: u32) -> Result<Vec<ApprovalRow>, StorageError>;
+    /// Approves or denies a pending call as `by`, with its event; a call whose time is up is
+    /// expired instead. Only one decision ever takes effect, whichever node makes it.
+    fn approval_decide(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        by: &Actor,
+        now_ms: i64,
+    ) -> Result<Decided, StorageError>;
+    /// Expires the pending calls whose time is up (each with its `approval.deny` event, the
+    /// server as actor) and returns them.
+    fn approvals_expire(&self, now_ms: i64) -> Result<Vec<ApprovalRow>, StorageError>;
+    /// Forgets calls decided before `before_ms`.
+    fn approvals_prune(&self, before_ms: i64) -> Result<u64, StorageError>;
     /// The decisions bundle in force, if any (docs/decisions.md).
     fn decisions(&self) -> Result<Option<InForce>, StorageError>;
     /// A bundle applied at some time, by its hash.
@@ -383,6 +404,80 @@ impl Storage for Embedded {
             let action = revoked.as_ref().map(AdminAction::key_revoked);
             Ok((revoked.is_some(), action))
         })
+    }
+    fn approval_hold(&self, row: &ApprovalRow) -> Result<(), StorageError> {
+        let by = Actor::key(&row.caller, &row.caller_name);
+        self.change_with(row.created_at_ms, &by, |tx| {
+            approvals::sqlite::insert(tx, row)?;
+            Ok(((), Some(row.requested())))
+        })
+    }
+    fn approval(&self, id: &str) -> Result<Option<ApprovalRow>, StorageError> {
+        self.registry
+            .with_conn(|conn| approvals::sqlite::get(conn, id))
+    }
+    fn approvals_pending(&self, limit: u32) -> Result<Vec<ApprovalRow>, StorageError> {
+        self.registry
+            .with_conn(|conn| approvals::sqlite::pending(conn, limit))
+    }
+    fn approval_decide(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        by: &Actor,
+        now_ms: i64,
+    ) -> Result<Decided, StorageError> {
+        let (decided, _) = self.log.change(|tx| {
+            let Some(mut row) = approvals::sqlite::get(tx, id)? else {
+                return Ok((Decided::Missing, Vec::new()));
+            };
+            let Some((state, expired)) = approvals::next_state(&row, approve, now_ms) else {
+                return Ok((Decided::NotPending(row), Vec::new()));
+            };
+            let (actor, why) = if expired {
+                (Actor::server(), approvals::EXPIRED)
+            } else {
+                (by.clone(), reason)
+            };
+            approvals::sqlite::decide(tx, &mut row, state, why, &actor, now_ms)?;
+            let event = AdminEvent::new(now_ms, &actor, approvals::decided(&row, state, why));
+            let decided = if expired {
+                Decided::NotPending(row)
+            } else {
+                Decided::Done(row)
+            };
+            Ok((decided, vec![event]))
+        })?;
+        Ok(decided)
+    }
+    fn approvals_expire(&self, now_ms: i64) -> Result<Vec<ApprovalRow>, StorageError> {
+        let (rows, _) = self.log.change(|tx| {
+            let mut rows = approvals::sqlite::expired(tx, now_ms)?;
+            let mut events = Vec::new();
+            for row in &mut rows {
+                let state = ApprovalState::Expired;
+                approvals::sqlite::decide(
+                    tx,
+                    row,
+                    state,
+                    approvals::EXPIRED,
+                    &Actor::server(),
+                    now_ms,
+                )?;
+                events.push(AdminEvent::new(
+                    now_ms,
+                    &Actor::server(),
+                    approvals::decided(row, state, approvals::EXPIRED),
+                ));
+            }
+            Ok((rows, events))
+        })?;
+        Ok(rows)
+    }
+    fn approvals_prune(&self, before_ms: i64) -> Result<u64, StorageError> {
+        self.registry
+            .with_conn(|conn| approvals::sqlite::prune(conn, before_ms))
     }
     fn decisions(&self) -> Result<Option<InForce>, StorageError> {
         self.registry.with_conn(crate::decisions::in_force)

@@ -103,6 +103,14 @@ fn conformance_decisions() {
 }
 
 #[test]
+fn conformance_approvals() {
+    let (dir, s) = fresh("approvals-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    conformance::approvals_hold_decide_and_expire(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_nodes() {
     let (dir, s) = fresh("nodes-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -921,3 +921,135 @@ pub(crate) fn decisions_apply_replace_and_remove(a: &dyn Storage, b: &dyn Storag
     // The log still verifies with these events in it.
     assert!(a.verify_log(&[]).unwrap().intact);
 }
+
+/// Calls held for approval: held with one event, seen by every handle, decided exactly once
+/// (approved or denied), expired when their time is up (on a decision that comes too late, or
+/// by the sweep), and forgotten once decided long enough ago.
+pub(crate) fn approvals_hold_decide_and_expire(a: &dyn Storage, b: &dyn Storage) {
+    use crate::approvals::{ApprovalRow, ApprovalState, Decided};
+    let now = 1_800_000_000_000;
+    let held = |id: &str, expires: i64| ApprovalRow {
+        id: id.into(),
+        caller: "k-inv".into(),
+        caller_name: "inv".into(),
+        held_caller: r#"{"id":"k-inv"}"#.into(),
+        tool: "delete-files".into(),
+        version: "1.0.0".into(),
+        digest: format!("{:064x}", 7),
+        policy_hash: format!("{:064x}", 8),
+        transport: "http".into(),
+        input: r#"{"paths":["/tmp/x"]}"#.into(),
+        input_sha256: format!("{:064x}", 9),
+        decision: format!("{:064x}", 10),
+        approvers: vec!["role:admin".into(), "key:ops".into()],
+        created_at_ms: now,
+        expires_at_ms: expires,
+        state: ApprovalState::Pending,
+        decided_by: None,
+        reason: None,
+        decided_at_ms: None,
+    };
+    let admin = Actor::key("k-adm", "admin");
+    for (id, expires) in [
+        ("ex_a", now + 60_000),
+        ("ex_b", now + 60_000),
+        ("ex_c", now + 10),
+        ("ex_d", now + 20),
+    ] {
+        a.approval_hold(&held(id, expires)).unwrap();
+    }
+    assert_eq!(
+        b.approval("ex_a").unwrap().unwrap(),
+        held("ex_a", now + 60_000)
+    );
+    assert_eq!(b.approval("ex_z").unwrap(), None);
+    let pending: Vec<String> = b
+        .approvals_pending(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(pending, ["ex_a", "ex_b", "ex_c", "ex_d"]);
+
+    // Approved once; a second decision, from any handle, does nothing.
+    let Decided::Done(row) = b
+        .approval_decide("ex_a", true, "looks right", &admin, now + 5)
+        .unwrap()
+    else {
+        panic!("not approved")
+    };
+    assert_eq!(row.state, ApprovalState::Approved);
+    assert_eq!(row.decided_by, Some(admin.clone()));
+    let Decided::NotPending(row) = a
+        .approval_decide("ex_a", false, "no", &admin, now + 6)
+        .unwrap()
+    else {
+        panic!("decided twice")
+    };
+    assert_eq!(
+        (row.state, row.reason.as_deref()),
+        (ApprovalState::Approved, Some("looks right"))
+    );
+    let Decided::Done(row) = a
+        .approval_decide("ex_b", false, "not today", &admin, now + 7)
+        .unwrap()
+    else {
+        panic!("not denied")
+    };
+    assert_eq!(row.state, ApprovalState::Denied);
+    assert_eq!(
+        a.approval_decide("ex_z", true, "", &admin, now).unwrap(),
+        Decided::Missing
+    );
+    // Too late: approving an expired call expires it instead.
+    let Decided::NotPending(row) = b
+        .approval_decide("ex_c", true, "ok", &admin, now + 11)
+        .unwrap()
+    else {
+        panic!("approved after its time")
+    };
+    assert_eq!(row.state, ApprovalState::Expired);
+    assert_eq!(row.decided_by, Some(Actor::server()));
+    // The sweep expires what is left, once.
+    let expired: Vec<String> = a
+        .approvals_expire(now + 30)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(expired, ["ex_d"]);
+    assert!(b.approvals_expire(now + 40).unwrap().is_empty());
+    assert!(a.approvals_pending(100).unwrap().is_empty());
+
+    let (events, _) = a
+        .events(&EventFilter {
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let mut kinds: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("approval."))
+        .map(|e| (e.kind.clone(), e.actor.key_id.clone()))
+        .collect();
+    kinds.reverse();
+    let expect = |k: &str, by: &str| (k.to_owned(), by.to_owned());
+    assert_eq!(
+        kinds,
+        [
+            expect("approval.request", "k-inv"),
+            expect("approval.request", "k-inv"),
+            expect("approval.request", "k-inv"),
+            expect("approval.request", "k-inv"),
+            expect("approval.grant", "k-adm"),
+            expect("approval.deny", "k-adm"),
+            expect("approval.deny", "server"),
+            expect("approval.deny", "server"),
+        ]
+    );
+    assert!(a.verify_log(&[]).unwrap().intact);
+    // Decided calls are forgotten after a while; their events stay.
+    assert_eq!(b.approvals_prune(now + 8).unwrap(), 2);
+    assert_eq!(a.approval("ex_a").unwrap(), None);
+    assert!(a.approval("ex_c").unwrap().is_some());
+}

@@ -120,6 +120,35 @@ pub enum AdminAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The decisions held a call for a person's approval (the actor is its caller).
+    #[serde(rename = "approval.request")]
+    ApprovalRequest {
+        /// The id the call is recorded under once it runs or is denied.
+        execution_id: String,
+        tool: String,
+        version: String,
+        input_sha256: String,
+        /// The bundle that held it.
+        decision: String,
+        /// Who may approve (`role:NAME`, `key:NAME`; none: any admin).
+        approvers: Vec<String>,
+        expires_at_ms: i64,
+    },
+    /// An approver let a held call run (the actor).
+    #[serde(rename = "approval.grant")]
+    ApprovalGrant {
+        execution_id: String,
+        tool: String,
+        reason: String,
+    },
+    /// An approver refused a held call, or its approval expired (the actor is then `server`).
+    #[serde(rename = "approval.deny")]
+    ApprovalDeny {
+        execution_id: String,
+        tool: String,
+        reason: String,
+        expired: bool,
+    },
     #[serde(rename = "key.create")]
     KeyCreate {
         key_id: String,
@@ -150,7 +179,7 @@ pub enum AdminAction {
 }
 
 /// Every kind an event can have, executions included.
-pub const EVENT_KINDS: [&str; 15] = [
+pub const EVENT_KINDS: [&str; 18] = [
     "execution",
     "tool.publish",
     "tool.delete",
@@ -166,6 +195,9 @@ pub const EVENT_KINDS: [&str; 15] = [
     "decisions.apply",
     "decisions.remove",
     "decision.deny",
+    "approval.request",
+    "approval.grant",
+    "approval.deny",
 ];
 
 /// What each backend records for a change, built in one place so every backend records the same.
@@ -242,6 +274,9 @@ impl AdminAction {
             AdminAction::DecisionsApply { .. } => "decisions.apply",
             AdminAction::DecisionsRemove { .. } => "decisions.remove",
             AdminAction::DecisionDeny { .. } => "decision.deny",
+            AdminAction::ApprovalRequest { .. } => "approval.request",
+            AdminAction::ApprovalGrant { .. } => "approval.grant",
+            AdminAction::ApprovalDeny { .. } => "approval.deny",
         }
     }
 
@@ -253,7 +288,10 @@ impl AdminAction {
             | AdminAction::ToolQuarantine { tool, .. }
             | AdminAction::ToolRelease { tool }
             | AdminAction::PolicySet { tool, .. }
-            | AdminAction::DecisionDeny { tool, .. } => Some(tool),
+            | AdminAction::DecisionDeny { tool, .. }
+            | AdminAction::ApprovalRequest { tool, .. }
+            | AdminAction::ApprovalGrant { tool, .. }
+            | AdminAction::ApprovalDeny { tool, .. } => Some(tool),
             _ => None,
         }
     }

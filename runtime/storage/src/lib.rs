@@ -11,6 +11,7 @@
 //! types below, and [`Postgres`] ([`pg`]) with one PostgreSQL database that several stateless
 //! nodes share. Both pass the same conformance suite (`conformance.rs`).
 
+pub mod approvals;
 pub mod backend;
 pub mod chain;
 mod changes;
@@ -40,6 +41,7 @@ pub mod secrets;
 pub mod task_input;
 pub mod tasks;
 
+pub use approvals::{ApprovalRow, ApprovalState, Decided};
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
 pub use changes::Change;

@@ -28,9 +28,10 @@
 //!   (`executions.exchange`, JSON, NULL for none; records written before keep their hashes);
 //! - version 14: per task waiting for input, the answers so far and its next round
 //!   (`tasks.waiting`, `tasks.next`; `task_input.rs`);
-//! - version 15: the decisions bundles applied (`decisions`, `decisions.rs`), and per execution
-//!   the bundle that allowed it (`executions.decision`, interned, NULL for none; records written
-//!   before keep their hashes).
+//! - version 15: the decisions bundles applied (`decisions`, `decisions.rs`), calls held for
+//!   approval (`approvals`, `approvals.rs`), and per execution the bundle that allowed it
+//!   (`executions.decision`, interned, NULL for none; records written before keep their
+//!   hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -198,6 +199,29 @@ const TABLES: &str = "
         bundle TEXT NOT NULL,
         at     INTEGER NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS approvals (
+        id           TEXT PRIMARY KEY,
+        caller       TEXT NOT NULL,
+        caller_name  TEXT NOT NULL,
+        held_caller  TEXT NOT NULL,
+        tool         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        digest       TEXT NOT NULL,
+        policy_hash  TEXT NOT NULL,
+        transport    TEXT NOT NULL,
+        input        TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        decision     TEXT NOT NULL,
+        approvers    TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        state        TEXT NOT NULL,
+        decided_by   TEXT,
+        decided_name TEXT,
+        reason       TEXT,
+        decided_at   INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS approvals_pending ON approvals (expires_at) WHERE state = 'pending';
     CREATE TABLE IF NOT EXISTS seals (
         last_seq  INTEGER PRIMARY KEY,
         first_seq INTEGER NOT NULL,

@@ -11,6 +11,7 @@
 //! own runtime) from an `r2d2` pool. Call it from plain threads or `spawn_blocking`, never on an
 //! async worker.
 
+mod approvals;
 mod decisions;
 mod listen;
 mod log;
@@ -47,7 +48,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// and recently finished calls (`tasks`, `crate::tasks`); 6, the nodes sharing the store
 /// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`); 8,
 /// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`);
-/// 9, the decisions bundles applied (`decisions`, `crate::decisions`).
+/// 9, the decisions bundles applied (`decisions`, `crate::decisions`) and calls held for approval
+/// (`approvals`, `crate::approvals`).
 pub const PG_SCHEMA_VERSION: i64 = 9;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
@@ -173,6 +175,29 @@ const SCHEMA: &str = "
         bundle text NOT NULL,
         at     bigint NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS approvals (
+        id           text PRIMARY KEY,
+        caller       text NOT NULL,
+        caller_name  text NOT NULL,
+        held_caller  text NOT NULL,
+        tool         text NOT NULL,
+        version      text NOT NULL,
+        digest       text NOT NULL,
+        policy_hash  text NOT NULL,
+        transport    text NOT NULL,
+        input        text NOT NULL,
+        input_sha256 text NOT NULL,
+        decision     text NOT NULL,
+        approvers    text NOT NULL,
+        created_at   bigint NOT NULL,
+        expires_at   bigint NOT NULL,
+        state        text NOT NULL,
+        decided_by   text,
+        decided_name text,
+        reason       text,
+        decided_at   bigint
+    );
+    CREATE INDEX IF NOT EXISTS approvals_pending ON approvals (expires_at) WHERE state = 'pending';
     CREATE TABLE IF NOT EXISTS seals (
         last_seq  bigint PRIMARY KEY,
         first_seq bigint NOT NULL,
@@ -542,6 +567,37 @@ impl Storage for Postgres {
         events
             .pop()
             .ok_or_else(|| StorageError::Corrupt("event not stored".into()))
+    }
+    fn approval_hold(&self, row: &crate::approvals::ApprovalRow) -> Result<(), StorageError> {
+        self.approval_hold_pg(row)
+    }
+    fn approval(&self, id: &str) -> Result<Option<crate::approvals::ApprovalRow>, StorageError> {
+        self.approval_pg(id)
+    }
+    fn approvals_pending(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::approvals::ApprovalRow>, StorageError> {
+        self.approvals_pending_pg(limit)
+    }
+    fn approval_decide(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        by: &Actor,
+        now_ms: i64,
+    ) -> Result<crate::approvals::Decided, StorageError> {
+        self.approval_decide_pg(id, approve, reason, by, now_ms)
+    }
+    fn approvals_expire(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<crate::approvals::ApprovalRow>, StorageError> {
+        self.approvals_expire_pg(now_ms)
+    }
+    fn approvals_prune(&self, before_ms: i64) -> Result<u64, StorageError> {
+        self.approvals_prune_pg(before_ms)
     }
     fn decisions(&self) -> Result<Option<crate::decisions::InForce>, StorageError> {
         decisions::in_force(&mut *self.conn()?)

@@ -39,6 +39,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "decisions"),
         &Postgres::open(&pg.url("decisions"), 2).unwrap(),
     );
+    conformance::approvals_hold_decide_and_expire(
+        &fresh(&pg, "approvals"),
+        &Postgres::open(&pg.url("approvals"), 2).unwrap(),
+    );
     crate::conformance_batches::tasks_start_and_end_in_batches(&fresh(&pg, "task_batches"));
     crate::conformance_batches::tasks_wait_for_input(
         &fresh(&pg, "task_input"),
