@@ -58,8 +58,11 @@ pub enum Command {
     Push(commands::push::PushArgs),
     /// Validate policy files.
     Policy(commands::policy::PolicyArgs),
-    /// Decisions as code: test a Rego bundle, or see the decision it makes for an input.
+    /// Decisions as code: test a Rego bundle, see the decision it makes for an input, put it in
+    /// force on a server.
     Decisions(commands::decisions::DecisionsArgs),
+    /// Calls held for a person's approval: list them, approve or deny one.
+    Approvals(commands::approvals::ApprovalsArgs),
     /// Manage the encrypted secret store.
     Secret(commands::secret::SecretArgs),
 }
@@ -91,6 +94,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push(args) => commands::push::push(args).await,
         Command::Policy(args) => commands::policy::policy(args),
         Command::Decisions(args) => commands::decisions::decisions(args),
+        Command::Approvals(args) => commands::approvals::approvals(args),
         Command::Secret(args) => commands::secret::secret(args),
     }
 }

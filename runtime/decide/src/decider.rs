@@ -45,6 +45,9 @@ pub struct Approval {
     /// How long the call waits before it is denied.
     #[serde(default = "default_approval_secs")]
     pub timeout_secs: u64,
+    /// Why the call needs approval, shown to the approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 fn default_approval_secs() -> u64 {
@@ -170,6 +173,7 @@ impl Decider {
                 Value::Bool(true) => Some(Approval {
                     approvers: Vec::new(),
                     timeout_secs: DEFAULT_APPROVAL_SECS,
+                    reason: None,
                 }),
                 value => {
                     let text = value
@@ -285,7 +289,8 @@ approval := {"approvers": ["role:admin"], "timeout_secs": 600} if input.tool.nam
             held.approval,
             Some(Approval {
                 approvers: vec!["role:admin".into()],
-                timeout_secs: 600
+                timeout_secs: 600,
+                reason: None,
             })
         );
     }

@@ -48,6 +48,7 @@ impl Node {
         crate::calls::tasks::sweep(&state, true).await;
         tracing::info!(node = state.settings.node_name, "node named");
         crate::calls::tasks::spawn_sweeper(state.clone());
+        crate::decisions::approvals::spawn_expiry(state.clone());
         crate::metrics::install();
         let started = std::time::Instant::now();
         // Following the store's announcements starts before the load, so nothing changed by

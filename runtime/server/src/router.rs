@@ -2,8 +2,8 @@
 //! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
 use crate::api::{
-    audit, decisions, executions, invoke, keys, openapi, policies, quotas, receipt, resource,
-    stats, status, tools, whoami,
+    approvals, audit, decisions, executions, invoke, keys, openapi, policies, quotas, receipt,
+    resource, stats, status, tools, whoami,
 };
 use crate::callers::caller;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
@@ -54,6 +54,11 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .delete(decisions::remove),
         )
         .route("/v1/decisions/{hash}", get(decisions::by_hash))
+        .route("/v1/approvals", get(approvals::list))
+        .route(
+            "/v1/approvals/{id}",
+            get(approvals::show).post(approvals::decide),
+        )
         .route(
             "/v1/tools/{name}/invoke",
             post(invoke::invoke).layer(DefaultBodyLimit::max(invoke)),

@@ -49,6 +49,9 @@ pub struct ServerSettings {
     pub registries: RegistrySettings,
     /// How long the answer of a call started asynchronously is kept for its caller to fetch.
     pub async_result_ttl: std::time::Duration,
+    /// Where to tell approvers that a call waits for them (an HTTP(S) URL that takes a JSON
+    /// POST); none by default: approvers look at `GET /v1/approvals` or the console.
+    pub approval_webhook: Option<String>,
     /// How long a stop waits for open connections and running calls before it interrupts them.
     pub shutdown_grace: std::time::Duration,
     /// This node's name in the tasks it runs (`tasks.rs`); empty: the host name and the address
@@ -122,6 +125,7 @@ impl ServerSettings {
             // An hour: long enough for a client to come back after a dropped connection or a
             // restart, short enough that answers (which may be sensitive) do not pile up.
             async_result_ttl: std::time::Duration::from_secs(3600),
+            approval_webhook: None,
             // A minute and 5 s: the calls most tools make (seconds) finish and are recorded;
             // a longer call is interrupted and recorded as such, rather than holding a
             // deployment's rollout for up to the 30-minute cap.

@@ -64,6 +64,8 @@ pub struct ApprovalRow {
     pub decision: String,
     /// Who may approve (`role:NAME`, `key:NAME`; none: any admin).
     pub approvers: Vec<String>,
+    /// Why the decisions hold it, as the bundle says (for the approvers).
+    pub reasons: Vec<String>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     pub state: ApprovalState,
@@ -78,19 +80,21 @@ pub struct ApprovalRow {
 pub enum Decided {
     /// Moved from `pending`, as asked; the row as it is now.
     Done(ApprovalRow),
-    /// It was no longer pending (decided before, or it expired: then it is `expired` now).
+    /// Its time was up: it is `expired` now (this decision expired it).
+    Expired(ApprovalRow),
+    /// It was no longer pending: decided (or expired) before.
     NotPending(ApprovalRow),
     /// No such held call.
     Missing,
 }
 
 pub(crate) const COLUMNS: &str = "id, caller, caller_name, held_caller, tool, version, digest, \
-     policy_hash, transport, input, input_sha256, decision, approvers, created_at, expires_at, \
-     state, decided_by, decided_name, reason, decided_at";
+     policy_hash, transport, input, input_sha256, decision, approvers, reasons, created_at, \
+     expires_at, state, decided_by, decided_name, reason, decided_at";
 
 /// The columns as one row's values, in [`COLUMNS`] order (the approvers as JSON).
 pub(crate) struct Flat {
-    pub text: [String; 13],
+    pub text: [String; 14],
     pub created_at: i64,
     pub expires_at: i64,
     pub state: &'static str,
@@ -113,6 +117,7 @@ impl ApprovalRow {
                 self.input_sha256.clone(),
                 self.decision.clone(),
                 serde_json::to_string(&self.approvers).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&self.reasons).unwrap_or_else(|_| "[]".into()),
             ],
             created_at: self.created_at_ms,
             expires_at: self.expires_at_ms,
@@ -120,10 +125,10 @@ impl ApprovalRow {
         }
     }
 
-    /// A row from its columns as read (`text` the first 13, then the rest).
+    /// A row from its columns as read (`text` the first 14, then the rest).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_columns(
-        text: [String; 13],
+        text: [String; 14],
         created_at_ms: i64,
         expires_at_ms: i64,
         state: &str,
@@ -146,10 +151,13 @@ impl ApprovalRow {
             input_sha256,
             decision,
             approvers,
+            reasons,
         ] = text;
         Ok(ApprovalRow {
             approvers: serde_json::from_str(&approvers)
                 .map_err(|_| StorageError::Corrupt(format!("approval {id}: approvers")))?,
+            reasons: serde_json::from_str(&reasons)
+                .map_err(|_| StorageError::Corrupt(format!("approval {id}: reasons")))?,
             state: ApprovalState::parse(state)
                 .ok_or_else(|| StorageError::Corrupt(format!("approval {id}: state")))?,
             decided_by: decided_by.map(|key_id| Actor {
@@ -245,25 +253,25 @@ pub(crate) mod sqlite {
     );
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-        let mut text = Vec::with_capacity(13);
-        for i in 0..13 {
+        let mut text = Vec::with_capacity(14);
+        for i in 0..14 {
             text.push(r.get::<_, String>(i)?);
         }
         Ok((
             text,
-            r.get(13)?,
             r.get(14)?,
             r.get(15)?,
             r.get(16)?,
             r.get(17)?,
             r.get(18)?,
             r.get(19)?,
+            r.get(20)?,
         ))
     }
 
     fn row_of(raw: Raw) -> Result<ApprovalRow, StorageError> {
         let (text, created, expires, state, by, name, reason, at) = raw;
-        let text: [String; 13] = text
+        let text: [String; 14] = text
             .try_into()
             .map_err(|_| StorageError::Corrupt("approval columns".into()))?;
         ApprovalRow::from_columns(text, created, expires, &state, by, name, reason, at)
@@ -273,8 +281,8 @@ pub(crate) mod sqlite {
         let f = row.flat();
         let t = &f.text;
         conn.execute(
-            &format!("INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, NULL, NULL, NULL, NULL)"),
-            params![t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], f.created_at, f.expires_at, f.state],
+            &format!("INSERT INTO approvals ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, NULL, NULL, NULL, NULL)"),
+            params![t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], f.created_at, f.expires_at, f.state],
         )?;
         Ok(())
     }

@@ -443,7 +443,7 @@ impl Storage for Embedded {
             approvals::sqlite::decide(tx, &mut row, state, why, &actor, now_ms)?;
             let event = AdminEvent::new(now_ms, &actor, approvals::decided(&row, state, why));
             let decided = if expired {
-                Decided::NotPending(row)
+                Decided::Expired(row)
             } else {
                 Decided::Done(row)
             };

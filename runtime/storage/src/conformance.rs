@@ -942,6 +942,7 @@ pub(crate) fn approvals_hold_decide_and_expire(a: &dyn Storage, b: &dyn Storage)
         input_sha256: format!("{:064x}", 9),
         decision: format!("{:064x}", 10),
         approvers: vec!["role:admin".into(), "key:ops".into()],
+        reasons: vec!["deleting needs a second person".into()],
         created_at_ms: now,
         expires_at_ms: expires,
         state: ApprovalState::Pending,
@@ -1002,7 +1003,7 @@ pub(crate) fn approvals_hold_decide_and_expire(a: &dyn Storage, b: &dyn Storage)
         Decided::Missing
     );
     // Too late: approving an expired call expires it instead.
-    let Decided::NotPending(row) = b
+    let Decided::Expired(row) = b
         .approval_decide("ex_c", true, "ok", &admin, now + 11)
         .unwrap()
     else {

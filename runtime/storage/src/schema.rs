@@ -213,6 +213,7 @@ const TABLES: &str = "
         input_sha256 TEXT NOT NULL,
         decision     TEXT NOT NULL,
         approvers    TEXT NOT NULL,
+        reasons      TEXT NOT NULL,
         created_at   INTEGER NOT NULL,
         expires_at   INTEGER NOT NULL,
         state        TEXT NOT NULL,

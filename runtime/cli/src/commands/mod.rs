@@ -1,5 +1,6 @@
 //! One module per `cordon` subcommand, plus what they share.
 
+pub mod approvals;
 pub mod audit;
 pub mod audit_export;
 pub mod client;

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// for its caller [default: 3600].
     #[arg(long, env = "CORDON_ASYNC_RESULT_TTL_SECS")]
     pub async_result_ttl_secs: Option<u64>,
+    /// Where to tell approvers that a call waits for their approval (docs/decisions.md): a
+    /// URL that takes a JSON POST (the held call's id, tool, caller, approvers and expiry;
+    /// never its arguments) [default: none].
+    #[arg(long, env = "CORDON_APPROVAL_WEBHOOK")]
+    pub approval_webhook: Option<String>,
     /// Seconds a stop waits for open connections and running calls; calls still running then
     /// are stopped and recorded `interrupted` [default: 65].
     #[arg(long, env = "CORDON_SHUTDOWN_GRACE_SECS")]
@@ -157,6 +162,7 @@ struct ConfigFile {
     retention_days: Option<u32>,
     client_timeout_secs: Option<u64>,
     async_result_ttl_secs: Option<u64>,
+    approval_webhook: Option<String>,
     shutdown_grace_secs: Option<u64>,
     durable_log: Option<bool>,
     ui: Option<bool>,
@@ -233,6 +239,7 @@ impl ServeArgs {
         self.retention_days = self.retention_days.or(file.retention_days);
         self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
         self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
+        self.approval_webhook = self.approval_webhook.or(file.approval_webhook);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
         self.ui = self.ui.or(file.ui);
@@ -505,6 +512,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         async_result_ttl: args
             .async_result_ttl_secs
             .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
+        approval_webhook: args.approval_webhook.clone(),
         shutdown_grace: args
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),

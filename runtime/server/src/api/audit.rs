@@ -125,6 +125,12 @@ pub enum EventKind {
     DecisionsRemove,
     #[serde(rename = "decision.deny")]
     DecisionDeny,
+    #[serde(rename = "approval.request")]
+    ApprovalRequest,
+    #[serde(rename = "approval.grant")]
+    ApprovalGrant,
+    #[serde(rename = "approval.deny")]
+    ApprovalDeny,
 }
 
 /// One page of events.
@@ -242,6 +248,9 @@ mod tests {
             DecisionsApply,
             DecisionsRemove,
             DecisionDeny,
+            ApprovalRequest,
+            ApprovalGrant,
+            ApprovalDeny,
         ];
         let names: Vec<String> = all
             .iter()

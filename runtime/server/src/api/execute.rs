@@ -138,8 +138,29 @@ impl Drop for InFlightGauge {
     }
 }
 
-/// Every check a call passes before it runs, in the order that tells a caller nothing it may
-/// not know (the role before the tool's existence).
+/// What admission made of a call: it runs now, or it waits for a person's approval (stored,
+/// under the execution id it will be recorded with).
+// Not boxed: every call that runs takes the first variant, and a box would cost it an
+// allocation; a held call is rare.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Admission {
+    Run(Admitted),
+    Held(Box<cordon_storage::ApprovalRow>),
+}
+
+/// How a call is judged by the operator's decisions.
+enum Judge<'a> {
+    /// Decided now; a call they hold for approval is held when `may_hold`, else refused.
+    Decide { may_hold: bool },
+    /// Approved after it was held: it runs under its held id, if the decisions in force are
+    /// still the ones that held it.
+    Approved(&'a cordon_storage::ApprovalRow),
+}
+
+/// Every check a call passes before it runs (see [`admit_or_hold`]). A call the operator's
+/// decisions hold for approval is refused here (`approval_required`): the paths that take this
+/// (answers to a tool's questions) continue a call already allowed.
 pub async fn admit(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -148,6 +169,70 @@ pub async fn admit(
     body: Bytes,
     transport: &'static str,
 ) -> Result<Admitted, ApiError> {
+    let judge = Judge::Decide { may_hold: false };
+    match admit_with(state, caller, name, version, body, transport, judge).await? {
+        Admission::Run(admitted) => Ok(admitted),
+        Admission::Held(row) => Err(ApiError::internal(format!("{} held", row.id))),
+    }
+}
+
+/// Every check a call passes, holding it for approval when the operator's decisions ask.
+pub async fn admit_or_hold(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+    body: Bytes,
+    transport: &'static str,
+) -> Result<Admission, ApiError> {
+    let judge = Judge::Decide { may_hold: true };
+    admit_with(state, caller, name, version, body, transport, judge).await
+}
+
+/// Admits a held call once approved: its tool version (the same component), its caller, its
+/// input, under its held id.
+pub async fn admit_approved(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    row: &cordon_storage::ApprovalRow,
+) -> Result<Admitted, ApiError> {
+    let body = Bytes::from(row.input.clone().into_bytes());
+    let (name, version, transport) = (&row.tool, Some(row.version.as_str()), transport_of(row));
+    match admit_with(
+        state,
+        caller,
+        name,
+        version,
+        body,
+        transport,
+        Judge::Approved(row),
+    )
+    .await?
+    {
+        Admission::Run(admitted) => Ok(admitted),
+        Admission::Held(row) => Err(ApiError::internal(format!("{} held again", row.id))),
+    }
+}
+
+fn transport_of(row: &cordon_storage::ApprovalRow) -> &'static str {
+    if row.transport == "mcp" {
+        "mcp"
+    } else {
+        "http"
+    }
+}
+
+/// Every check a call passes before it runs, in the order that tells a caller nothing it may
+/// not know (the role before the tool's existence).
+async fn admit_with(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+    body: Bytes,
+    transport: &'static str,
+    judge: Judge<'_>,
+) -> Result<Admission, ApiError> {
     caller.require(Action::Invoke)?;
     let tool = state.find(name, version).ok_or_else(|| {
         ApiError::not_found(match version {
@@ -170,14 +255,37 @@ pub async fn admit(
             format!("this caller may not invoke {name} (its policy's [access])"),
         ));
     }
-    let verdict = state.decide_call(caller, &tool, &body, transport).await?;
-    if let crate::decisions::enforce::Verdict::Held { .. } = &verdict {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "approval_required",
-            format!("the operator's decisions hold calls of {name} for a person's approval"),
-        ));
-    }
+    let decision = match judge {
+        Judge::Decide { may_hold } => {
+            use crate::decisions::enforce::Verdict;
+            match state.decide_call(caller, &tool, &body, transport).await? {
+                Verdict::Held { hash, approval, .. }
+                    if cordon_host::input::check(&body, tool.validator.as_ref()).is_ok() =>
+                {
+                    if !may_hold {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "approval_required",
+                            format!(
+                                "the operator's decisions hold calls of {name} for a person's approval: call it with POST /v1/tools/{name}/invoke or MCP tools/call"
+                            ),
+                        ));
+                    }
+                    let row = state
+                        .hold_call(caller, &tool, &body, transport, hash, approval)
+                        .await?;
+                    return Ok(Admission::Held(Box::new(row)));
+                }
+                // An input the tool would refuse is not worth an approver's time: it is
+                // recorded `invalid_input`, and nothing runs.
+                verdict => verdict.hash().map(str::to_owned),
+            }
+        }
+        Judge::Approved(row) => {
+            crate::decisions::enforce::still_in_force(state, &tool, row)?;
+            Some(row.decision.clone())
+        }
+    };
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -205,21 +313,25 @@ pub async fn admit(
             (Ok(grants), reservation)
         }
     };
-    Ok(Admitted {
+    let id = match judge {
+        Judge::Approved(row) => row.id.clone(),
+        Judge::Decide { .. } => new_id(started)?,
+    };
+    Ok(Admission::Run(Admitted {
         state: state.clone(),
         caller: caller.clone(),
         tool,
         body,
         transport,
-        id: new_id(started)?,
+        id,
         started,
         input,
         exchange: None,
-        decision: verdict.hash().map(str::to_owned),
+        decision,
         reservation,
         _permit: permit,
         _gauge: gauge,
-    })
+    }))
 }
 
 impl Admitted {
@@ -638,7 +750,7 @@ fn refuse(tool: &LiveTool, input: &[u8], message: String) -> Execution {
 /// per record); two calls of one millisecond still differ in 48 random bits. Nothing is granted
 /// by knowing an id: reading a record, or a call's answer, takes a role that may read
 /// executions or being the caller who started it.
-fn new_id(started_ms: i64) -> Result<String, ApiError> {
+pub(crate) fn new_id(started_ms: i64) -> Result<String, ApiError> {
     let mut bytes = [0u8; 12];
     bytes[..6].copy_from_slice(&started_ms.to_be_bytes()[2..]);
     getrandom::fill(&mut bytes[6..]).map_err(ApiError::internal)?;

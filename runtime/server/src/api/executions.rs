@@ -148,6 +148,15 @@ pub async fn show(
             here.as_deref(),
         )))));
     }
+    // A call held for approval, to its caller and its approvers (its record once denied is
+    // there with `?record=true`).
+    if !q.record.unwrap_or(false)
+        && let Some(row) = held(&state, &caller, &id).await?
+    {
+        return Ok(Json(ExecutionAnswer::Task(Box::new(ExecutionView::held(
+            &row,
+        )))));
+    }
     if !caller.permits(Action::ReadExecutions) {
         return Err(not_found(&id));
     }
@@ -177,6 +186,17 @@ async fn own_task(
     let looking = id.to_owned();
     let row = state.db(move |s| s.task(&looking)).await?;
     Ok(row.filter(|r| r.caller == caller.id || caller.permits(Action::ManageExecutions)))
+}
+
+/// The held call `id`, if `caller` may see it (`decisions/approvals.rs`).
+async fn held(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<cordon_storage::ApprovalRow>, ApiError> {
+    let looking = id.to_owned();
+    let row = state.db(move |s| s.approval(&looking)).await?;
+    Ok(row.filter(|r| crate::decisions::approvals::may_see(caller, r)))
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -234,6 +254,15 @@ pub async fn cancel(
             StatusCode::ACCEPTED,
             Json(ExecutionView::of(&row, here.as_deref())),
         ));
+    }
+    // A call held for approval, by its caller (or an admin): withdrawn, recorded `denied`.
+    if let Some(row) = held(&state, &caller, &id).await?
+        && row.state == cordon_storage::ApprovalState::Pending
+        && (row.caller == caller.id || caller.permits(Action::ManageExecutions))
+    {
+        let row = state.withdraw_held(&caller, &id).await?;
+        tracing::info!(target: "cordon::admin", execution_id = id, by, "held call withdrawn");
+        return Ok((StatusCode::ACCEPTED, Json(ExecutionView::held(&row))));
     }
     // A call that ended (a record): 409 for whoever may see it, 404 for anyone else.
     let looking = id.clone();

@@ -14,7 +14,7 @@
 //! | `cancelled` (by its caller or an admin) | 409 |
 //! | `interrupted` (the node stopped) | 503 |
 
-use crate::api::execute::{Admitted, admit};
+use crate::api::execute::{Admission, Admitted, admit_or_hold};
 pub use crate::api::execute::{InvokeResponse, may_invoke};
 use crate::callers::caller::Caller;
 use crate::calls::running::{CallEvent, CancelOnDrop};
@@ -48,6 +48,8 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
         Outcome::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
         // A round that asked is an answer, not a failure: the caller answers and resumes.
         Outcome::InputRequired => StatusCode::OK,
+        // Held for approval and refused: the operator's decision, as a 403.
+        Outcome::Denied => StatusCode::FORBIDDEN,
         _ => StatusCode::BAD_GATEWAY,
     }
 }
@@ -69,7 +71,7 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
     request_body(content = Object, description = "the tool's input: a JSON object matching the tool's input schema (`GET /v1/tools/{name}`)", content_type = "application/json"),
     responses(
         (status = 200, description = "outcome `ok`, or `input_required`: the tool asks for input (`input_requests`); answer and call `POST /v1/tools/{name}/resume` with `request_state`", body = InvokeResponse),
-        (status = 202, description = "started asynchronously (`Prefer: respond-async`): `Location` names where to follow it", body = crate::calls::tasks::ExecutionView),
+        (status = 202, description = "started asynchronously (`Prefer: respond-async`), or held for a person's approval by the operator's decisions (`status: awaiting_approval`, whatever `Prefer` says; `Prefer: wait=N` waits up to N seconds for the decision and the result): `Location` names where to follow it", body = crate::calls::tasks::ExecutionView),
         (status = 409, description = "outcome `cancelled`: stopped by its caller or an admin (`DELETE /v1/executions/{id}`)", body = InvokeResponse),
         (status = 422, description = "outcome `invalid_input`: not JSON, too deep, or not matching the tool's input schema (nothing ran)", body = InvokeResponse),
         (status = 502, description = "outcomes `tool_error`, `fuel_exhausted`, `memory_exceeded`, `output_too_large`, `trap`", body = InvokeResponse),
@@ -77,7 +79,7 @@ pub fn status_for(outcome: Outcome) -> StatusCode {
         (status = 504, description = "outcome `timeout`", body = InvokeResponse),
         (status = 500, description = "outcome `host_error`", body = InvokeResponse),
         (status = 401, description = "missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "the key may not invoke this tool", body = ErrorBody),
+        (status = 403, description = "the key may not invoke this tool (`forbidden`), or the operator's decisions deny the call (`denied_by_policy`, with their `reasons`), or a held call was denied while the caller waited (`approval_denied`)", body = ErrorBody),
         (status = 404, description = "no such tool or version", body = ErrorBody),
         (status = 413, description = "body over the invoke limit", body = ErrorBody),
         (status = 423, description = "the tool is quarantined", body = ErrorBody),
@@ -94,7 +96,7 @@ pub async fn invoke(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let prefer = Prefer::of(&headers);
-    let admitted = admit(
+    let admitted = match admit_or_hold(
         &state,
         &caller,
         &name,
@@ -102,7 +104,11 @@ pub async fn invoke(
         body,
         "http",
     )
-    .await?;
+    .await?
+    {
+        Admission::Run(admitted) => admitted,
+        Admission::Held(row) => return held(&state, &row, prefer.wait).await,
+    };
     if prefer.respond_async && !admitted.is_refused() {
         return start_task(admitted, prefer.wait).await;
     }
@@ -122,6 +128,59 @@ pub async fn answer(admitted: Admitted) -> Result<Response, ApiError> {
     hangup.disarm();
     Ok((status_for(answer.outcome), Json(answer)).into_response())
 }
+
+/// A call held for approval: `202` with `Location` (its execution, `awaiting_approval`), after
+/// waiting up to `wait` (`Prefer: wait=N`) for an approver to decide and the call to end; if it
+/// did by then, the answer is what a synchronous call answers (its result, or the denial).
+async fn held(
+    state: &Arc<AppState>,
+    row: &cordon_storage::ApprovalRow,
+    wait: Option<Duration>,
+) -> Result<Response, ApiError> {
+    let mut view = ExecutionView::held(row);
+    if let Some(wait) = wait {
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(HELD_POLL).await;
+            let id = row.id.clone();
+            if let Some(task) = state.db(move |s| s.task(&id)).await? {
+                view = ExecutionView::of(&task, None);
+            } else {
+                let id = row.id.clone();
+                if let Some(now) = state.db(move |s| s.approval(&id)).await? {
+                    view = ExecutionView::held(&now);
+                }
+            }
+            match (view.outcome, &view.result) {
+                (Some(Outcome::Denied), Some(result)) => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "approval_denied",
+                        format!(
+                            "held call {}: {}",
+                            row.id,
+                            result["error"].as_str().unwrap_or("denied")
+                        ),
+                    ));
+                }
+                (Some(outcome), Some(result)) => {
+                    return Ok((status_for(outcome), Json(result.clone())).into_response());
+                }
+                _ => {}
+            }
+        }
+    }
+    let location = format!("/v1/executions/{}", row.id);
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// How often a caller waiting on a held call (`Prefer: wait`) looks again: the approval and the
+/// run may be on any node.
+const HELD_POLL: Duration = Duration::from_millis(250);
 
 /// The longest `Prefer: wait=N` honoured.
 const MAX_WAIT: Duration = Duration::from_secs(60);

@@ -2,6 +2,7 @@
 //! annotations and the response types themselves, so it cannot drift from what is served (the
 //! end-to-end tests validate real responses against it).
 
+use crate::api::approvals::{self, ApprovalDecision, ApprovalList};
 use crate::api::audit::{self, EventKind, EventPage, LogKeyView};
 use crate::api::decisions::{
     self, BundleBody, DecisionsChange, DecisionsSet, DecisionsView, ModuleBody,
@@ -55,6 +56,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         decisions::put,
         decisions::remove,
         decisions::by_hash,
+        approvals::list,
+        approvals::show,
+        approvals::decide,
         invoke::invoke,
         crate::api::resume::resume,
         keys::create,
@@ -103,6 +107,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         DecisionsView,
         DecisionsChange,
         DecisionsSet,
+        ApprovalList,
+        ApprovalDecision,
+        crate::decisions::view::ApprovalView,
         InvokeResponse,
         NewKeyBody,
         KeyView,
@@ -139,6 +146,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "tools", description = "publish and manage tools"),
         (name = "policies", description = "each tool's policy, in force on every node, and its history"),
         (name = "decisions", description = "the operator's decisions as code (Rego), in force on every node beside each tool's `[access]`, and their history"),
+        (name = "approvals", description = "calls the operator's decisions hold for a person's approval, and the approvers' decisions"),
         (name = "invoke", description = "run a tool"),
         (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
@@ -307,6 +315,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (31, 2));
+        assert_eq!((secured, public), (34, 2));
     }
 }

@@ -31,7 +31,8 @@ pub const POLL_INTERVAL_MS: u64 = 1000;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
     pub execution_id: String,
-    /// `running`, then `finished`.
+    /// `running`, then `finished`; `awaiting_approval` first for a call the operator's
+    /// decisions hold until a person approves it.
     pub status: TaskStatus,
     pub tool: String,
     pub version: String,
@@ -60,11 +61,16 @@ pub struct ExecutionView {
     /// execution id of the task's next round.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continued_by: Option<String>,
+    /// For a call held for approval: who must approve it, until when, and (once decided) who
+    /// did and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::decisions::view::ApprovalView>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    AwaitingApproval,
     Running,
     Finished,
 }
@@ -94,6 +100,45 @@ impl ExecutionView {
             expires_at_ms: None,
             poll_interval_ms: POLL_INTERVAL_MS,
             continued_by: None,
+            approval: None,
+        }
+    }
+
+    /// The view of a call held for approval: awaiting it, approved and about to run (its run
+    /// is shown once stored), or denied (its record says so).
+    pub fn held(row: &cordon_storage::ApprovalRow) -> ExecutionView {
+        use cordon_storage::ApprovalState as S;
+        let (status, outcome) = match row.state {
+            S::Pending => (TaskStatus::AwaitingApproval, None),
+            S::Approved => (TaskStatus::Running, None),
+            S::Denied | S::Expired => (TaskStatus::Finished, Some(Outcome::Denied)),
+        };
+        let result = outcome.map(|_| {
+            serde_json::json!({
+                "execution_id": row.id,
+                "outcome": "denied",
+                "error": match (&row.decided_by, &row.reason) {
+                    _ if row.state == S::Expired => "not approved in time".to_owned(),
+                    (Some(by), Some(reason)) if !reason.is_empty() => format!("denied by {}: {reason}", by.name),
+                    (Some(by), _) => format!("denied by {}", by.name),
+                    _ => "denied".to_owned(),
+                },
+            })
+        });
+        ExecutionView {
+            execution_id: row.id.clone(),
+            status,
+            tool: row.tool.clone(),
+            version: row.version.clone(),
+            started_at_ms: row.created_at_ms,
+            progress: None,
+            cancel_requested_by: None,
+            outcome,
+            result,
+            expires_at_ms: None,
+            poll_interval_ms: POLL_INTERVAL_MS,
+            continued_by: None,
+            approval: Some(crate::decisions::view::ApprovalView::of(row, None)),
         }
     }
 
@@ -127,6 +172,7 @@ impl ExecutionView {
             expires_at_ms: row.expires_at_ms,
             poll_interval_ms: POLL_INTERVAL_MS,
             continued_by: row.next.clone(),
+            approval: None,
         }
     }
 }

@@ -60,6 +60,34 @@ pub fn denied(tool: &str, reasons: &[String], error: Option<&str>) -> ApiError {
     e
 }
 
+/// Refuses to run an approved call whose approval no longer holds: another version of its tool
+/// in its place, or other decisions in force than the ones it was approved under (what they
+/// would decide now was never put to an approver).
+pub fn still_in_force(
+    state: &AppState,
+    tool: &LiveTool,
+    row: &cordon_storage::ApprovalRow,
+) -> Result<(), ApiError> {
+    if tool.record.digest != row.digest {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "tool_changed",
+            format!(
+                "{} {} is no longer the component that was approved",
+                row.tool, row.version
+            ),
+        ));
+    }
+    if state.decisions.get().hash() != Some(row.decision.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "decisions_changed",
+            "the operator's decisions changed since the call was held; call the tool again",
+        ));
+    }
+    Ok(())
+}
+
 impl AppState {
     /// Decides a call of `tool` with `body` by `caller`. Denials are recorded before the
     /// refusal is returned.

@@ -5,9 +5,16 @@
 //! - `document`: the input document a decision reads, built from the request;
 //! - `enforce`: the check every call passes in admission, and the listings' filter;
 //! - `apply`: the one path that changes the bundle (`PUT`/`DELETE /v1/decisions`), and how a
-//!   node follows the store.
+//!   node follows the store;
+//! - `held`: calls the bundle holds for a person's approval, stored to run later on any node;
+//! - `approvals`: who may approve, the decision (made once), the run or the `denied` record
+//!   that follows, and the expiry of calls nobody decided on;
+//! - `view`: a held call as the API shows it.
 
 pub mod apply;
+pub mod approvals;
 pub mod current;
 pub mod document;
 pub mod enforce;
+pub mod held;
+pub mod view;

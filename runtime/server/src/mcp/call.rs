@@ -15,7 +15,7 @@
 //! body that is exactly `{"jsonrpc":"2.0","id":..,"method":"tools/call","params":{"name":..,
 //! "arguments":{..}}}`.
 
-use crate::api::execute::admit;
+use crate::api::execute::{Admission, admit, admit_or_hold};
 use crate::api::invoke::InvokeResponse;
 use crate::callers::caller::Caller;
 use crate::calls::running::{CancelOnDrop, HUNG_UP};
@@ -326,7 +326,17 @@ async fn run_round(
 ) -> Result<(InvokeResponse, Arc<crate::calls::live::LiveTool>), crate::error::ApiError> {
     // The same checks in the same order as HTTP invoke (the role before the tool's existence,
     // so a key that may not invoke learns nothing about which tools exist).
-    let mut admitted = admit(state, caller, name, None, body, "mcp").await?;
+    // A round that answers an earlier one continues a call already allowed; a first round may
+    // be held for approval.
+    let mut admitted = if round.resume.is_some() {
+        admit(state, caller, name, None, body, "mcp").await?
+    } else {
+        match admit_or_hold(state, caller, name, None, body, "mcp").await? {
+            Admission::Run(admitted) => admitted,
+            // Held: this client takes no task to follow, so it is told where to look.
+            Admission::Held(row) => return Err(crate::mcp::held::refused(&row)),
+        }
+    };
     // A tool that needs tasks, for a client that takes none: refused before it runs.
     if admitted.tool.info.task_support == cordon_core::TaskSupport::Required {
         return Err(crate::error::ApiError::bad_request(

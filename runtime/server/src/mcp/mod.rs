@@ -33,6 +33,7 @@
 //!   (-32602, with the name or `data.uri`, SEP-2164).
 
 pub mod call;
+pub mod held;
 pub mod notify;
 pub mod param_headers;
 pub mod push;

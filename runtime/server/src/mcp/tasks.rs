@@ -12,7 +12,7 @@
 //! an execution of its own whose record follows the one before, and whose row the task's row
 //! points to. The task id stays the one the client was given.
 
-use crate::api::execute::admit;
+use crate::api::execute::{Admission, admit, admit_or_hold};
 use crate::callers::caller::Caller;
 use crate::calls::running::{CallEvent, CancelOnDrop, HUNG_UP};
 use crate::mcp::call::{answered, call_result_of, refusal, wraps_output};
@@ -59,10 +59,17 @@ pub async fn call(
     } = options;
     let body = serde_json::to_vec(&Value::Object(arguments))
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-    let mut admitted = match admit(state, caller, name, None, Bytes::from(body), "mcp").await {
-        Ok(a) => a,
-        Err(e) => return refusal(name, e).map(Into::into),
-    };
+    let mut admitted =
+        match admit_or_hold(state, caller, name, None, Bytes::from(body), "mcp").await {
+            Ok(Admission::Run(a)) => a,
+            // Held for a person's approval: a task that works until an approver decides.
+            Ok(Admission::Held(row)) => {
+                return Ok(CallToolResponse::Task(crate::mcp::held::created(
+                    state, &row,
+                )));
+            }
+            Err(e) => return refusal(name, e).map(Into::into),
+        };
     admitted.client_answers(asking.unwrap_or_default());
     // Past the first moments nobody could be told what the client lacks: a request for it ends
     // the round instead of leaving the task waiting for an answer that cannot come.
@@ -134,7 +141,15 @@ pub async fn get(
     caller: &Caller,
     task_id: &str,
 ) -> Result<GetTaskResult, McpError> {
-    let (first, round, _) = rounds(state, caller, task_id).await?;
+    let (first, round, _) = match rounds(state, caller, task_id).await {
+        Ok(found) => found,
+        Err(e) => {
+            return match crate::mcp::held::get(state, caller, task_id).await? {
+                Some(held) => Ok(held),
+                None => Err(e),
+            };
+        }
+    };
     let wrap = state
         .find(&first.tool, Some(&first.version))
         .is_some_and(|t| wraps_output(&t.record));
@@ -158,7 +173,16 @@ pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Re
     // A round answered just now may be starting, or start between the read and the mark: the
     // cancel follows it to the round that takes it.
     for _ in 0..CANCEL_TRIES {
-        let (_, round, _) = rounds(state, caller, task_id).await?;
+        let (_, round, _) = match rounds(state, caller, task_id).await {
+            Ok(found) => found,
+            // A call held for approval: its caller withdraws it.
+            Err(e) => {
+                return match crate::mcp::held::cancel(state, caller, task_id).await? {
+                    true => Ok(()),
+                    false => Err(e),
+                };
+            }
+        };
         let row = match round {
             Round::Stored(row) => row,
             Round::Starting(_) => {
@@ -463,11 +487,11 @@ fn failed(code: i64, message: &str, data: Option<JsonObject>) -> TaskPayload {
     TaskPayload::Failed { error }
 }
 
-fn ttl_ms(state: &AppState) -> u64 {
+pub(crate) fn ttl_ms(state: &AppState) -> u64 {
     u64::try_from(state.settings.async_result_ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(at).to_string()
 }

@@ -10,16 +10,16 @@ use crate::events::{Actor, AdminEvent};
 use postgres::GenericClient;
 
 fn row_of(r: &postgres::Row) -> Result<ApprovalRow, StorageError> {
-    let text: [String; 13] = std::array::from_fn(|i| r.get::<_, String>(i));
+    let text: [String; 14] = std::array::from_fn(|i| r.get::<_, String>(i));
     ApprovalRow::from_columns(
         text,
-        r.get(13),
         r.get(14),
-        r.get::<_, String>(15).as_str(),
-        r.get(16),
+        r.get(15),
+        r.get::<_, String>(16).as_str(),
         r.get(17),
         r.get(18),
         r.get(19),
+        r.get(20),
     )
 }
 
@@ -61,8 +61,8 @@ impl Postgres {
         self.change_with(row.created_at_ms, &by, |tx| {
             let t = &f.text;
             tx.execute(
-                &format!("INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, NULL, NULL, NULL, NULL)"),
-                &[&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8], &t[9], &t[10], &t[11], &t[12], &f.created_at, &f.expires_at, &f.state],
+                &format!("INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULL, NULL, NULL, NULL)"),
+                &[&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8], &t[9], &t[10], &t[11], &t[12], &t[13], &f.created_at, &f.expires_at, &f.state],
             )?;
             Ok(((), Some(row.requested())))
         })
@@ -111,7 +111,7 @@ impl Postgres {
             let event = AdminEvent::new(now_ms, &actor, decided(&row, state, why));
             Ok((
                 if expired {
-                    Decided::NotPending(row)
+                    Decided::Expired(row)
                 } else {
                     Decided::Done(row)
                 },

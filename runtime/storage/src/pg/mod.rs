@@ -189,6 +189,7 @@ const SCHEMA: &str = "
         input_sha256 text NOT NULL,
         decision     text NOT NULL,
         approvers    text NOT NULL,
+        reasons      text NOT NULL,
         created_at   bigint NOT NULL,
         expires_at   bigint NOT NULL,
         state        text NOT NULL,

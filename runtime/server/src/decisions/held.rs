@@ -1,0 +1,124 @@
+//! Holding a call for a person's approval: what the decisions' `approval` asks. The call is
+//! stored with everything it needs to run later on any node, as its own caller (`HeldCaller`),
+//! bound to its input's hash, the bundle's hash and an expiry, with an `approval.request` event;
+//! the caller gets its execution id at once. Approvers are told by the optional webhook.
+
+use crate::callers::caller::{Caller, Via};
+use crate::calls::live::LiveTool;
+use crate::clock::{now_ms, sha256_hex};
+use crate::error::ApiError;
+use crate::state::AppState;
+use cordon_core::Role;
+use cordon_decide::Approval;
+use cordon_storage::{ApprovalRow, ApprovalState};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The caller of a held call, as kept until it runs: who it is and what its `[access]` rules
+/// and quotas read (never a credential).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldCaller {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    /// For a token caller: its issuer, subject and groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<HeldToken>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldToken {
+    pub issuer: String,
+    pub subject: String,
+    pub groups: Vec<String>,
+}
+
+impl HeldCaller {
+    pub fn of(caller: &Caller) -> HeldCaller {
+        HeldCaller {
+            id: caller.id.clone(),
+            name: caller.name.clone(),
+            roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            token: match &caller.via {
+                Via::Key => None,
+                Via::Token {
+                    issuer,
+                    subject,
+                    groups,
+                    ..
+                } => Some(HeldToken {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    groups: groups.clone(),
+                }),
+            },
+        }
+    }
+
+    /// The caller the approved call runs as.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            roles: self.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            via: match &self.token {
+                None => Via::Key,
+                Some(t) => Via::Token {
+                    issuer: t.issuer.clone(),
+                    subject: t.subject.clone(),
+                    groups: t.groups.clone(),
+                    expires_at_secs: None,
+                    claims: Default::default(),
+                },
+            },
+            address: None,
+        }
+    }
+}
+
+impl AppState {
+    /// Holds a call of `tool` that the bundle `hash` allowed once approved; returns it as
+    /// stored.
+    pub async fn hold_call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        tool: &LiveTool,
+        body: &[u8],
+        transport: &'static str,
+        hash: String,
+        approval: Approval,
+    ) -> Result<ApprovalRow, ApiError> {
+        let now = now_ms();
+        let row = ApprovalRow {
+            id: crate::api::execute::new_id(now)?,
+            caller: caller.id.clone(),
+            caller_name: caller.name.clone(),
+            held_caller: serde_json::to_string(&HeldCaller::of(caller))
+                .map_err(ApiError::internal)?,
+            tool: tool.record.name.clone(),
+            version: tool.record.version.clone(),
+            digest: tool.record.digest.clone(),
+            policy_hash: tool.record.policy_hash.clone(),
+            transport: transport.to_owned(),
+            // Checked as JSON before a call is held, so UTF-8.
+            input: String::from_utf8_lossy(body).into_owned(),
+            input_sha256: sha256_hex(body),
+            decision: hash,
+            approvers: approval.approvers,
+            reasons: approval.reason.into_iter().collect(),
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(
+                i64::try_from(approval.timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            ),
+            state: ApprovalState::Pending,
+            decided_by: None,
+            reason: None,
+            decided_at_ms: None,
+        };
+        let stored = row.clone();
+        self.db(move |s| s.approval_hold(&stored)).await?;
+        tracing::info!(target: "cordon::security", execution_id = row.id, tool = row.tool, caller = row.caller, approvers = ?row.approvers, "call held for approval");
+        crate::decisions::approvals::notify(self, &row);
+        Ok(row)
+    }
+}
