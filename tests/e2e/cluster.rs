@@ -199,14 +199,14 @@ fn hup(s: &Server) {
 /// itself, an announcement at commit, takes milliseconds).
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-fn within(what: &str, took: Option<Duration>) {
+pub fn within(what: &str, took: Option<Duration>) {
     within_plus(what, took, Duration::ZERO);
 }
 
 /// Within [`PROPAGATION`] plus `work` the receiving node must do first: a version new to a
 /// node is verified and compiled there before it serves it (compiled code is a per-node
 /// cache), which takes as long as the publish itself took on the first node.
-fn within_plus(what: &str, took: Option<Duration>, work: Duration) {
+pub fn within_plus(what: &str, took: Option<Duration>, work: Duration) {
     let took = took.unwrap_or_else(|| panic!("{what}: never"));
     eprintln!("{what}: {took:?} (allowed {:?})", PROPAGATION + work);
     assert!(took <= PROPAGATION + work, "{what} took {took:?}");

@@ -6,6 +6,7 @@ mod audit;
 mod cache;
 mod cli;
 mod cluster;
+mod cluster_decisions;
 mod cluster_tasks;
 mod common;
 mod confinement;
