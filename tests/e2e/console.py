@@ -255,6 +255,27 @@ def walk_with_keys() -> None:
         report["export_events"] = len(json.load(f))
     shot("audit")
 
+    # Approvals: a call the decisions hold waits on the page, with its arguments; approved
+    # there, it runs for its caller.
+    holding = {"modules": [{"path": "hold.rego", "text": "package cordon\nimport rego.v1\ndefault allow := true\napproval := {\"approvers\": [\"role:admin\"], \"reason\": \"a person looks first\"} if input.arguments.text == \"hold this\"\n"}]}
+    report["approvals_apply"] = api("PUT", "/v1/decisions", plan["admin_key"], holding)[0]
+    status, held = api("POST", "/v1/tools/word-count/invoke", plan["invoker_key"], {"text": "hold this"})
+    report["approvals_held"] = [status, held.get("status")]
+    held_id = held.get("execution_id", "")
+    go("#/approvals")
+    row = f"table.approvals tr[data-approval='{held_id}']"
+    css(row)
+    report["approvals_row"] = css(row).text
+    shot("approvals")
+    css(row + " input").send_keys("looked at it")
+    css(f"button[data-approve='{held_id}']").click()
+    WebDriverWait(d, 20).until(lambda _: not d.find_elements(By.CSS_SELECTOR, row))
+    def finished(_):
+        view = api("GET", f"/v1/executions/{held_id}", plan["invoker_key"])[1]
+        return view if view.get("status") == "finished" else None
+    report["approvals_ran"] = WebDriverWait(d, 20).until(finished)
+    report["approvals_remove"] = api("DELETE", "/v1/decisions", plan["admin_key"])[0]
+
     # Keys: create one (its secret shown once), then revoke it.
     go("#/keys")
     visible("#k-name").send_keys("console-made")

@@ -110,7 +110,14 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert!(help.contains("cordon keys create"), "{help}");
     assert_eq!(
         r["nav_admin"],
-        json!(["overview", "tools", "executions", "audit", "keys"])
+        json!([
+            "overview",
+            "tools",
+            "executions",
+            "audit",
+            "approvals",
+            "keys"
+        ])
     );
     assert_eq!(r["cookies"], json!([]));
     // The keyboard: Enter signs in, the first Tab is the skip link, which lands on the content.
@@ -274,12 +281,29 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert_eq!(by_admin("tool.quarantine"), 1);
     assert_eq!(by_admin("key.create"), 1);
     assert_eq!(by_admin("key.revoke"), 1);
+    assert_eq!(by_admin("approval.grant"), 1);
     // A phone's width: no page wider than the screen.
     assert_eq!(r["phone_overflow"], false, "{r}");
     // Sign-out forgets the credential.
     assert_eq!(r["after_sign_out_storage"], 0);
-    // An invoker sees the tools and nothing it may not read.
-    assert_eq!(r["nav_invoker"], json!(["tools"]));
+    // A held call waits on the Approvals page with its arguments and reason; approved there,
+    // it ran for its caller.
+    assert_eq!(r["approvals_apply"], 200, "{r}");
+    assert_eq!(
+        r["approvals_held"],
+        json!([202, "awaiting_approval"]),
+        "{r}"
+    );
+    let row = r["approvals_row"].as_str().unwrap();
+    assert!(
+        row.contains("hold this") && row.contains("a person looks first") && row.contains("inv"),
+        "{row}"
+    );
+    assert_eq!(r["approvals_ran"]["outcome"], "ok", "{r}");
+    assert_eq!(r["approvals_ran"]["result"]["output"]["words"], 2, "{r}");
+    assert_eq!(r["approvals_remove"], 200, "{r}");
+    // An invoker sees the tools (and the calls it might approve) and nothing it may not read.
+    assert_eq!(r["nav_invoker"], json!(["tools", "approvals"]));
     assert!(
         r["invoker_keys_page"]
             .as_str()
@@ -414,7 +438,7 @@ fn an_operator_signs_in_through_the_identity_provider_with_pkce() {
     );
     assert_eq!(r["who"], "alice", "{r}");
     assert_eq!(r["roles"], "admin", "{r}");
-    assert_eq!(r["nav"].as_array().unwrap().len(), 5, "{r}");
+    assert_eq!(r["nav"].as_array().unwrap().len(), 6, "{r}");
     assert!(
         r["keys_listed"]
             .as_array()

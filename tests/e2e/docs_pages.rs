@@ -184,11 +184,12 @@ fn the_signing_page_runs_as_written() {
     assert_eq!(json_in(&ran), serde_json::json!({}), "{ran}");
 }
 
-/// docs/decisions.md: the example bundle's tests, then one decision, from the checkout.
+/// docs/decisions.md: the example bundle's tests, then one decision, from the checkout; then the
+/// bundle put in force on a server, and a call it holds approved.
 #[test]
 fn the_decisions_page_runs_as_written() {
     let lines = commands("decisions.md");
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
     let root = Path::new(cordon_test_artifacts::ROOT);
     let tested = stdout(&run_line(&lines[0], root, &[]));
     assert!(tested.ends_with("5 passed, 0 failed\n"), "{tested}");
@@ -198,6 +199,44 @@ fn the_decisions_page_runs_as_written() {
         decided["decision"]["approval"],
         serde_json::json!({"approvers": ["role:admin"], "timeout_secs": 900})
     );
+
+    // In force on a server: the conformance toolbox's confirm_delete (it deletes, by its name)
+    // waits for an admin when an invoker calls it.
+    let f = fixture("docs-decisions");
+    let s = Server::start(&f.data);
+    let (status, body) = s.publish(&f.publisher, &f.signed.join("conformance.wasm"));
+    assert_eq!(status, 201, "{body}");
+    let admin = [("CORDON_API_KEY".to_owned(), f.admin.clone())];
+    let on = |line: &str, id: &str| {
+        line.replace("127.0.0.1:7878", &s.addr.to_string())
+            .replace("ex_019ae7c4d2a81f3b9c04e2d1", id)
+    };
+    let applied = run_line(&on(&lines[2], ""), root, &admin);
+    let said = String::from_utf8_lossy(&applied.stderr).into_owned();
+    assert!(
+        applied.status.success() && said.contains("in force on"),
+        "{said}"
+    );
+    let shown = json_in(&stdout(&run_line(&on(&lines[3], ""), root, &admin)));
+    assert_eq!(shown["bundle"]["package"], "cordon", "{shown}");
+    let (status, held) = s.json(
+        "POST",
+        "/v1/tools/confirm_delete/invoke",
+        Some(&f.invoker),
+        br#"{"filename": "report.txt"}"#,
+    );
+    assert_eq!(
+        (status, &held["status"]),
+        (202, &serde_json::json!("awaiting_approval")),
+        "{held}"
+    );
+    let id = held["execution_id"].as_str().unwrap();
+    let listed = json_in(&stdout(&run_line(&on(&lines[4], id), root, &admin)));
+    assert_eq!(listed["approvals"][0]["execution_id"], id, "{listed}");
+    let approved = json_in(&stdout(&run_line(&on(&lines[5], id), root, &admin)));
+    assert_eq!(approved["state"], "approved", "{approved}");
+    assert_eq!(approved["reason"], "ticket 4711", "{approved}");
+    assert_eq!(s.count(&f.auditor, "approval.grant"), 1);
 }
 
 /// docs/long-running.md: `cordon run` with progress, then an asynchronous call followed by

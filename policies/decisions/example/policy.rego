@@ -1,7 +1,7 @@
-# An example decision bundle for `cordon decisions` (docs: issue 37, in progress).
-# Admins may call any tool. Invokers may call tools that change nothing outside their sandbox,
-# and tools that do, during working hours only. No caller may point a tool at /etc.
-# Deleting needs an admin's approval.
+# An example decision bundle (docs/decisions.md), after the OPA tool-access policy of the
+# MetaMCP guide: admins may call any tool; invokers may call tools that change nothing outside
+# their sandbox, and tools that do during working hours only. No caller may point a tool at
+# /etc. A tool that deletes (its name says so) waits for an admin's approval.
 package cordon
 
 import rego.v1
@@ -38,6 +38,6 @@ deny contains sprintf("%s may not read or write under /etc", [input.tool.name]) 
 }
 
 approval := {"approvers": ["role:admin"], "timeout_secs": 900} if {
-	startswith(input.tool.name, "delete")
+	contains(input.tool.name, "delete")
 	not "admin" in input.caller.roles
 }

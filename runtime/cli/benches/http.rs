@@ -60,6 +60,9 @@ fn main() {
     if run("content") {
         content(&rt, &setup);
     }
+    if run("decisions") {
+        decisions(&rt, &setup);
+    }
     if run("concurrency") {
         concurrency(&rt, &setup);
     }
@@ -736,6 +739,139 @@ fn content(rt: &tokio::runtime::Runtime, setup: &Setup) {
             statuses[i]
         );
     }
+    p.stop();
+}
+
+/// What the operator's decisions add to a call: the same server calling echo with no bundle
+/// and with the bench bundle (`policies/decisions/bench`, about twenty rules) in force,
+/// alternating, as an invoker (whose calls take the most rules); one connection's p50 latency
+/// and the server's CPU per call under load.
+fn decisions(rt: &tokio::runtime::Runtime, setup: &Setup) {
+    const SHORT: Duration = Duration::from_secs(3);
+    let (dir, admin) = setup.data_dir("decisions");
+    let invoker = cordon(&[
+        "keys",
+        "create",
+        "--name",
+        "agent",
+        "--role",
+        "invoker",
+        "--data",
+        dir.to_str().unwrap(),
+    ])
+    .trim()
+    .to_owned();
+    let p = Process::cordon(&dir, &["--durable-log", "true"]);
+    publish(
+        rt,
+        &p.addr,
+        &admin,
+        &setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo"),
+    );
+    let text = std::fs::read_to_string(
+        Path::new(cordon_test_artifacts::ROOT).join("policies/decisions/bench/policy.rego"),
+    )
+    .expect("the bench bundle");
+    let bundle =
+        serde_json::json!({"modules": [{"path": "policy.rego", "text": text}]}).to_string();
+    let set = |with: bool| {
+        let (method, body) = if with {
+            ("PUT", bundle.as_str())
+        } else {
+            ("DELETE", "")
+        };
+        let status = rt.block_on(async {
+            let mut sender = connect(&p.addr).await.expect("connect");
+            let req = hyper::Request::builder()
+                .method(method)
+                .uri("/v1/decisions")
+                .header("host", p.addr.as_str())
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {admin}"))
+                .body(Full::new(Bytes::from(body.to_owned())))
+                .unwrap();
+            let response = sender.send_request(req).await.expect("decisions");
+            let status = response.status();
+            let _ = response.into_body().collect().await;
+            status
+        });
+        assert!(status.is_success(), "{method} /v1/decisions: {status}");
+    };
+    println!(
+        "== decisions: echo as an invoker, no bundle against the bench bundle, {} s runs, alternating",
+        SHORT.as_secs()
+    );
+    let (mut latency, mut cpu) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for _ in 0..3 {
+        for (i, with) in [false, true].into_iter().enumerate() {
+            set(with);
+            let (_, one) = per_call(
+                rt,
+                &p,
+                "/v1/tools/echo/invoke",
+                Some(&invoker),
+                ECHO_INPUT,
+                1,
+                SHORT,
+            );
+            assert_eq!(
+                one.statuses.keys().copied().collect::<Vec<_>>(),
+                [200],
+                "{:?}",
+                one.statuses
+            );
+            latency[i].push(one.percentile(0.5).as_secs_f64() * 1e6);
+            let (us, _) = per_call(
+                rt,
+                &p,
+                "/v1/tools/echo/invoke",
+                Some(&invoker),
+                ECHO_INPUT,
+                CONNECTIONS,
+                SHORT,
+            );
+            cpu[i].push(us);
+        }
+    }
+    // The server's own measure of each decision (`cordon_decision_seconds`).
+    let metrics = rt.block_on(async {
+        let mut sender = connect(&p.addr).await.expect("connect");
+        let req = hyper::Request::get("/metrics")
+            .header("host", p.addr.as_str())
+            .header("authorization", format!("Bearer {admin}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(req).await.expect("metrics");
+        String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes())
+            .into_owned()
+    });
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (
+        value("cordon_decision_seconds_sum "),
+        value("cordon_decision_seconds_count "),
+    );
+    println!(
+        "each decision in the server (its metric): {:.1} us on average over {count:.0}",
+        sum / count.max(1.0) * 1e6
+    );
+    let [l0, l1] = latency.map(median);
+    let [c0, c1] = cpu.map(median);
+    println!(
+        "one connection, p50: {l0:.0} us without, {l1:.0} us with: +{:.1} us",
+        l1 - l0
+    );
+    println!(
+        "{CONNECTIONS} connections, server CPU per call: {c0:.0} us without, {c1:.0} us with: +{:.1} us",
+        c1 - c0
+    );
     p.stop();
 }
 

@@ -58,6 +58,9 @@ fn default_approval_secs() -> u64 {
 /// [`EVAL_LIMIT`].
 pub(crate) fn engine_with(bundle: &Bundle) -> Result<regorus::Engine, DecideError> {
     let mut engine = regorus::Engine::new();
+    // As OPA decides by default: a built-in given an argument of the wrong type makes its
+    // expression undefined (not an error), so that a policy written for OPA decides the same.
+    engine.set_strict_builtin_errors(false);
     engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
         limit: EVAL_LIMIT,
         check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
@@ -74,13 +77,113 @@ pub(crate) fn engine_with(bundle: &Bundle) -> Result<regorus::Engine, DecideErro
 }
 
 /// A bundle compiled: decisions are evaluated from it, from memory, with nothing read.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Decider {
     engine: regorus::Engine,
     package: String,
     hash: String,
     has_deny: bool,
     has_approval: bool,
+    /// The bundle compiled for regorus' virtual machine, when it compiles for it.
+    vm: Option<Vm>,
+}
+
+/// The bundle as a program of regorus' Rego virtual machine, with machines ready to run it: a
+/// decision takes one (or makes one) and gives it back. About four times quicker than the
+/// interpreter for the same decision; a bundle the machine's compiler does not take is
+/// interpreted instead.
+#[derive(Debug)]
+struct Vm {
+    program: std::sync::Arc<regorus::rvm::program::Program>,
+    /// The program serialized: each machine runs a copy of its own, so that machines on
+    /// different threads never count references to the same values (a shared counter
+    /// bouncing between cores doubled a decision's time with two threads deciding at once).
+    binary: Vec<u8>,
+    /// The entry points: `allow`, then `deny` and `approval` when declared.
+    entries: Vec<String>,
+    idle: std::sync::Mutex<Vec<regorus::rvm::vm::RegoVM>>,
+}
+
+/// Machines kept between decisions: one per thread deciding at once, more than the server's
+/// workers.
+const IDLE_MACHINES: usize = 64;
+
+fn timer() -> regorus::utils::limits::ExecutionTimerConfig {
+    regorus::utils::limits::ExecutionTimerConfig {
+        limit: EVAL_LIMIT,
+        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+    }
+}
+
+impl Vm {
+    fn compile(
+        engine: &regorus::Engine,
+        package: &str,
+        has_deny: bool,
+        has_approval: bool,
+    ) -> Result<Vm, String> {
+        let mut entries = vec![format!("data.{package}.allow")];
+        if has_deny {
+            entries.push(format!("data.{package}.deny"));
+        }
+        if has_approval {
+            entries.push(format!("data.{package}.approval"));
+        }
+        let mut engine = engine.clone();
+        let entry: regorus::Rc<str> = entries[0].as_str().into();
+        let policy = engine
+            .compile_with_entrypoint(&entry)
+            .map_err(|e| e.to_string())?;
+        let names: Vec<&str> = entries.iter().map(String::as_str).collect();
+        let program =
+            regorus::languages::rego::compiler::Compiler::compile_from_policy(&policy, &names)
+                .map_err(|e| e.to_string())?;
+        let binary = program.serialize_binary()?;
+        Ok(Vm {
+            program,
+            binary,
+            entries,
+            idle: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Evaluates every entry point for `input`, in order.
+    fn run(&self, input: Value) -> Result<Vec<Value>, DecideError> {
+        let taken = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut vm = taken.unwrap_or_else(|| {
+            use regorus::rvm::program::{DeserializationResult, Program};
+            let own = match Program::deserialize_binary(&self.binary) {
+                Ok(DeserializationResult::Complete(program)) => std::sync::Arc::new(program),
+                _ => self.program.clone(),
+            };
+            let mut vm = regorus::rvm::vm::RegoVM::new();
+            vm.load_program(own);
+            vm.set_execution_timer_config(Some(timer()));
+            vm
+        });
+        vm.set_input(input);
+        let mut values = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let rule = entry.rsplit('.').next().unwrap_or(entry);
+            // A machine that failed is not used again.
+            let value = vm
+                .execute_entry_point_by_name(entry)
+                .map_err(|e| DecideError::Eval(format!("{rule}: {e}")))?;
+            values.push(value);
+        }
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < IDLE_MACHINES {
+            idle.push(vm);
+        }
+        Ok(values)
+    }
 }
 
 impl Decider {
@@ -117,12 +220,14 @@ impl Decider {
         engine
             .eval_bool_query("true".to_owned(), false)
             .map_err(|e| DecideError::Bundle(format!("the bundle does not compile: {e}")))?;
+        let vm = Vm::compile(&engine, &package, has_deny, has_approval).ok();
         Ok(Decider {
             engine,
             package,
             hash: bundle.hash(),
             has_deny,
             has_approval,
+            vm,
         })
     }
 
@@ -146,29 +251,61 @@ impl Decider {
         &self,
         document: &crate::document::Document,
     ) -> Result<Decision, DecideError> {
-        let json = serde_json::to_value(document)
+        let json = serde_json::to_string(document)
             .map_err(|e| DecideError::Eval(format!("the input document: {e}")))?;
-        self.decide_input(Value::from(json))
+        let input = Value::from_json_str(&json)
+            .map_err(|e| DecideError::Eval(format!("the input document: {e}")))?;
+        self.decide_input(input)
+    }
+
+    /// Whether decisions run on the virtual machine (else the interpreter).
+    pub fn compiled(&self) -> bool {
+        self.vm.is_some()
+    }
+
+    /// The same bundle, always interpreted (to compare the two).
+    #[doc(hidden)]
+    pub fn interpreted(mut self) -> Decider {
+        self.vm = None;
+        self
+    }
+
+    /// The values of `allow`, `deny` and `approval` (those declared) for `input`.
+    fn evaluate(&self, input: Value) -> Result<Vec<Value>, DecideError> {
+        if let Some(vm) = &self.vm {
+            return vm.run(input);
+        }
+        let mut engine = self.engine.clone();
+        engine.set_input(input);
+        let mut rules = vec!["allow"];
+        if self.has_deny {
+            rules.push("deny");
+        }
+        if self.has_approval {
+            rules.push("approval");
+        }
+        rules
+            .into_iter()
+            .map(|rule| {
+                engine
+                    .eval_rule(format!("data.{}.{rule}", self.package))
+                    .map_err(|e| DecideError::Eval(format!("{rule}: {e}")))
+            })
+            .collect()
     }
 
     fn decide_input(&self, input: Value) -> Result<Decision, DecideError> {
-        let mut engine = self.engine.clone();
-        engine.set_input(input);
-        let mut eval = |rule: &str| {
-            engine
-                .eval_rule(format!("data.{}.{rule}", self.package))
-                .map_err(|e| DecideError::Eval(format!("{rule}: {e}")))
-        };
-        let allow = eval("allow")? == Value::Bool(true);
+        let mut values = self.evaluate(input)?.into_iter();
+        let allow = values.next() == Some(Value::Bool(true));
         let deny = if self.has_deny {
-            reasons(eval("deny")?)?
+            reasons(values.next().unwrap_or(Value::Undefined))?
         } else {
             Vec::new()
         };
         let approval = if !self.has_approval {
             None
         } else {
-            match eval("approval")? {
+            match values.next().unwrap_or(Value::Undefined) {
                 Value::Undefined | Value::Null | Value::Bool(false) => None,
                 Value::Bool(true) => Some(Approval {
                     approvers: Vec::new(),
@@ -357,6 +494,68 @@ mod shared {
             .collect();
         for t in threads {
             assert!(t.join().unwrap());
+        }
+    }
+}
+
+#[cfg(test)]
+mod machine {
+    use super::*;
+    use serde_json::json;
+
+    fn bundle(name: &str) -> Bundle {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../policies/decisions")
+            .join(name);
+        Bundle::from_dir(&dir).unwrap()
+    }
+
+    /// The virtual machine decides exactly as the interpreter does, for the example bundle and
+    /// the benchmarks' one, over documents as the server builds them that take every rule's
+    /// branches (arguments of any shape, or none).
+    #[test]
+    fn the_machine_decides_as_the_interpreter_does() {
+        for name in ["example", "bench"] {
+            let b = bundle(name);
+            let compiled = Decider::new(&b).unwrap();
+            assert!(compiled.compiled(), "{name} runs on the machine");
+            let interpreted = Decider::new(&b).unwrap().interpreted();
+            let mut cases = 0;
+            for roles in [
+                json!(["invoker"]),
+                json!(["admin"]),
+                json!([]),
+                json!(["auditor"]),
+            ] {
+                for tool in ["echo", "notes", "tickets", "delete_files", "read_file"] {
+                    for (hour, weekday) in [(10, "Tue"), (22, "Tue"), (10, "Sun")] {
+                        for arguments in [
+                            json!({"text": "hi"}),
+                            json!({"paths": ["/etc/shadow"], "text": "password: x"}),
+                            json!({"text": "see https://x", "priority": "urgent"}),
+                            json!(null),
+                        ] {
+                            for address in ["127.0.0.1", "203.0.113.9"] {
+                                let input = json!({
+                                    "action": "invoke",
+                                    "caller": {"name": "mallory", "kind": "token", "roles": roles, "claims": {"tenant": "acme"}},
+                                    "tool": {"name": tool, "read_only": tool == "echo"},
+                                    "arguments": arguments,
+                                    "request": {"hour": hour, "weekday": weekday, "address": address},
+                                });
+                                let (a, b) = (compiled.decide(&input), interpreted.decide(&input));
+                                match (&a, &b) {
+                                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}: {input}"),
+                                    (Err(_), Err(_)) => {}
+                                    _ => panic!("{name}: {input}: {a:?} / {b:?}"),
+                                }
+                                cases += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(cases, 480);
         }
     }
 }

@@ -43,6 +43,12 @@ const COMMIT_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0,
 ];
 
+/// Time of one decision of the operator's bundle, document included, in seconds: from a few
+/// rules (microseconds) to one cut off at its 50 ms limit.
+const DECISION_BUCKETS: &[f64] = &[
+    0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.00025, 0.001, 0.005, 0.05,
+];
+
 struct Metrics {
     registry: Registry,
     invocations: IntCounterVec,
@@ -55,6 +61,7 @@ struct Metrics {
     in_flight: IntGauge,
     group_records: Histogram,
     commit_seconds: Histogram,
+    decision_seconds: Histogram,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -89,7 +96,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "time of one group commit: append, fsync and the group's signature",
         COMMIT_BUCKETS,
     )?;
+    let decision_seconds = plain(
+        "cordon_decision_seconds",
+        "time of one decision of the decisions bundle in force, its input document included",
+        DECISION_BUCKETS,
+    )?;
     Ok(Metrics {
+        decision_seconds,
         invocations: counter(
             "cordon_invocations_total",
             "finished executions by tool and outcome",
@@ -220,6 +233,13 @@ pub fn group_commit(records: usize, took: std::time::Duration) {
     if let Some(m) = METRICS.as_ref() {
         m.group_records.observe(records as f64);
         m.commit_seconds.observe(took.as_secs_f64());
+    }
+}
+
+/// Records the time one decision took.
+pub fn decision(took: std::time::Duration) {
+    if let Some(m) = METRICS.as_ref() {
+        m.decision_seconds.observe(took.as_secs_f64());
     }
 }
 

@@ -9,12 +9,14 @@ import * as tools from "./page-tools.js";
 import * as executions from "./page-executions.js";
 import * as audit from "./page-audit.js";
 import * as keys from "./page-keys.js";
+import * as approvals from "./page-approvals.js";
 
 const SECTIONS = [
   { path: "overview", label: "Overview", page: overview, needs: ["read_executions"] },
   { path: "tools", label: "Tools", page: tools, needs: ["list_tools"] },
   { path: "executions", label: "Executions", page: executions, needs: ["read_executions"] },
   { path: "audit", label: "Audit", page: audit, needs: ["read_executions"] },
+  { path: "approvals", label: "Approvals", page: approvals, needs: [] },
   { path: "keys", label: "Keys & callers", page: keys, needs: ["manage_keys"] },
 ];
 

@@ -464,6 +464,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.database {
         super::store::warn_if_on_command_line(url);
     }
+    if let Some(url) = &args.approval_webhook
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        anyhow::bail!("approval_webhook is an http(s) URL that takes a JSON POST, not {url:?}");
+    }
     let log_key = args
         .log_key
         .clone()

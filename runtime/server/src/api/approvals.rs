@@ -51,7 +51,7 @@ fn view(state: &AppState, caller: &Caller, row: &ApprovalRow) -> ApprovalView {
     ApprovalView::of(row, shown.then(|| arguments(state, row)).flatten())
 }
 
-/// The held calls this caller may decide on (every one for an admin), oldest first.
+/// The held calls this caller may decide on (every other caller's for an admin), oldest first.
 #[utoipa::path(
     get,
     path = "/v1/approvals",
@@ -71,7 +71,7 @@ pub async fn list(
     Ok(Json(ApprovalList {
         approvals: rows
             .iter()
-            .filter(|r| r.expires_at_ms > now)
+            .filter(|r| r.expires_at_ms > now && r.caller != caller.id)
             .filter(|r| may_approve(&caller, r) || caller.permits(Action::ManageExecutions))
             .map(|r| view(&state, &caller, r))
             .collect(),

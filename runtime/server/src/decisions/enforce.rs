@@ -103,13 +103,13 @@ impl AppState {
             Current::None => return Ok(Verdict::Unjudged),
             Current::Unusable { hash, why } => (hash.clone(), Err(why.clone())),
             Current::Ready(decider) => {
+                let started = std::time::Instant::now();
                 let document = crate::decisions::document::invoke(caller, tool, body, transport);
-                (
-                    decider.hash().to_owned(),
-                    decider
-                        .decide_document(&document)
-                        .map_err(|e| e.to_string()),
-                )
+                let decided = decider
+                    .decide_document(&document)
+                    .map_err(|e| e.to_string());
+                crate::metrics::decision(started.elapsed());
+                (decider.hash().to_owned(), decided)
             }
         };
         let (reasons, error) = match outcome {
