@@ -254,7 +254,8 @@ mod tests {
                 "host_error",
                 "cancelled",
                 "interrupted",
-                "input_required"
+                "input_required",
+                "denied"
             ]
         );
         for o in Outcome::ALL {

@@ -33,7 +33,9 @@ pub enum ApprovalsCommand {
     },
     /// Refuse a held call: it never runs, and is recorded `denied` with the reason.
     Deny {
+        /// The held call's execution id.
         id: String,
+        /// Why (kept in the audit log, and told to the call's caller).
         #[arg(long, default_value = "")]
         reason: String,
         #[command(flatten)]

@@ -281,50 +281,6 @@ pub fn approvers_text(row: &ApprovalRow) -> String {
     }
 }
 
-/// Tells the approval webhook, if one is set, that a call waits: its id, tool, caller,
-/// approvers, reasons and expiry (never its arguments: approvers read them from the API). Sent
-/// in the background, one attempt with a short timeout; a failure is logged.
-pub fn notify(state: &Arc<AppState>, row: &ApprovalRow) {
-    let Some(url) = state.settings.approval_webhook.clone() else {
-        return;
-    };
-    let body = serde_json::json!({
-        "event": "approval.request",
-        "execution_id": row.id,
-        "tool": row.tool,
-        "version": row.version,
-        "caller": row.caller,
-        "caller_name": row.caller_name,
-        "approvers": row.approvers,
-        "reasons": row.reasons,
-        "expires_at_ms": row.expires_at_ms,
-        "approve": format!("/v1/approvals/{}", row.id),
-    });
-    let id = row.id.clone();
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        match agent
-            .post(url.as_str())
-            .header("content-type", "application/json")
-            .send(body.to_string().as_bytes())
-        {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(
-                execution_id = id,
-                status = r.status().as_u16(),
-                "the approval webhook refused the notice"
-            ),
-            Err(e) => {
-                tracing::warn!(execution_id = id, error = %e, "cannot reach the approval webhook")
-            }
-        }
-    });
-}
-
 /// Expires held calls on this node's schedule, and forgets decided ones after the time a
 /// finished call's answer is kept.
 pub fn spawn_expiry(state: Arc<AppState>) {

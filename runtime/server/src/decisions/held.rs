@@ -13,6 +13,7 @@ use cordon_decide::Approval;
 use cordon_storage::{ApprovalRow, ApprovalState};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The caller of a held call, as kept until it runs: who it is and what its `[access]` rules
 /// and quotas read (never a credential).
@@ -118,7 +119,51 @@ impl AppState {
         let stored = row.clone();
         self.db(move |s| s.approval_hold(&stored)).await?;
         tracing::info!(target: "cordon::security", execution_id = row.id, tool = row.tool, caller = row.caller, approvers = ?row.approvers, "call held for approval");
-        crate::decisions::approvals::notify(self, &row);
+        notify(self, &row);
         Ok(row)
     }
+}
+
+/// Tells the approval webhook, if one is set, that a call waits: its id, tool, caller,
+/// approvers, reasons and expiry (never its arguments: approvers read them from the API). Sent
+/// in the background, one attempt with a short timeout; a failure is logged.
+pub fn notify(state: &Arc<AppState>, row: &ApprovalRow) {
+    let Some(url) = state.settings.approval_webhook.clone() else {
+        return;
+    };
+    let body = serde_json::json!({
+        "event": "approval.request",
+        "execution_id": row.id,
+        "tool": row.tool,
+        "version": row.version,
+        "caller": row.caller,
+        "caller_name": row.caller_name,
+        "approvers": row.approvers,
+        "reasons": row.reasons,
+        "expires_at_ms": row.expires_at_ms,
+        "approve": format!("/v1/approvals/{}", row.id),
+    });
+    let id = row.id.clone();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match agent
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .send(body.to_string().as_bytes())
+        {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(
+                execution_id = id,
+                status = r.status().as_u16(),
+                "the approval webhook refused the notice"
+            ),
+            Err(e) => {
+                tracing::warn!(execution_id = id, error = %e, "cannot reach the approval webhook")
+            }
+        }
+    });
 }

@@ -8,7 +8,7 @@
 use crate::callers::caller::Caller;
 use crate::decisions::approvals::{approvers_text, may_see};
 use crate::error::ApiError;
-use crate::mcp::tasks::{rfc3339, ttl_ms};
+use crate::mcp::task_clock::{rfc3339, ttl_ms};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use cordon_storage::{ApprovalRow, ApprovalState};

@@ -38,6 +38,7 @@ pub mod notify;
 pub mod param_headers;
 pub mod push;
 pub mod sessions;
+pub mod task_clock;
 pub mod tasks;
 
 use crate::api::invoke::may_invoke;

@@ -16,6 +16,7 @@ use crate::api::execute::{Admission, admit, admit_or_hold};
 use crate::callers::caller::Caller;
 use crate::calls::running::{CallEvent, CancelOnDrop, HUNG_UP};
 use crate::mcp::call::{answered, call_result_of, refusal, wraps_output};
+use crate::mcp::task_clock::{rfc3339, ttl_ms};
 use crate::state::AppState;
 use axum::body::Bytes;
 use cordon_core::{Action, Outcome, Progress};
@@ -27,7 +28,7 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How long a call of a client that accepts tasks runs before the answer is a task instead:
 /// what a tool answers within this (its result, or an input request) is answered in the
@@ -485,13 +486,4 @@ fn failed(code: i64, message: &str, data: Option<JsonObject>) -> TaskPayload {
         error.insert("data".into(), Value::Object(data));
     }
     TaskPayload::Failed { error }
-}
-
-pub(crate) fn ttl_ms(state: &AppState) -> u64 {
-    u64::try_from(state.settings.async_result_ttl.as_millis()).unwrap_or(u64::MAX)
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(at).to_string()
 }
