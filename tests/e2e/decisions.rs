@@ -47,7 +47,11 @@ fn the_example_bundle_tests_pass_and_its_decisions_are_shown() {
     assert_eq!((code, &ok["permits"]), (0, &json!(true)), "{ok}");
     assert_eq!(ok["bundle"].as_str().unwrap().len(), 64);
     // After hours, a tool that writes is not allowed: no reason, just not allowed.
+    // The rules that fired are shown with their values.
+    assert_eq!(ok["rules"]["working_hours"], true, "{ok}");
+    assert_eq!(ok["rules"]["allow"], true, "{ok}");
     let (code, late) = eval(&example(), &call(&["invoker"], "notes", false, 22, &[]));
+    assert!(late["rules"].get("working_hours").is_none(), "{late}");
     assert_eq!(code, 1, "{late}");
     assert_eq!(late["decision"]["allow"], false, "{late}");
     // A reason over the arguments.

@@ -13,11 +13,13 @@ mod bundle;
 mod decider;
 pub mod document;
 mod error;
+mod explain;
 mod input;
 mod tests_runner;
 
 pub use bundle::{Bundle, MANIFEST, Module};
 pub use decider::{Approval, Decider, Decision};
 pub use error::DecideError;
+pub use explain::fired;
 pub use input::{INPUT_SCHEMA, schema};
 pub use tests_runner::{TestOutcome, run_tests};

@@ -47,8 +47,9 @@ pub enum DecisionsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Print the decision a bundle makes for one input document (JSON), with its bundle hash;
-    /// exit 1 when it refuses the call.
+    /// Print the decision a bundle makes for one input document (JSON), with its bundle hash
+    /// and the rules of its package that fired (with their values); exit 1 when it refuses the
+    /// call.
     Eval {
         /// The bundle's directory.
         dir: PathBuf,
@@ -197,12 +198,15 @@ fn eval(dir: &std::path::Path, input: &std::path::Path) -> anyhow::Result<ExitCo
     let permits = decision
         .as_ref()
         .is_some_and(cordon_decide::Decision::permits);
+    // The rules of the deciding package that fired (defined, not false), with their values.
+    let rules = cordon_decide::fired(&bundle, &document).unwrap_or_default();
     let report = serde_json::json!({
         "bundle": decider.hash(),
         "package": decider.package(),
         "permits": permits,
         "decision": decision,
         "error": error,
+        "rules": rules,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if permits {
