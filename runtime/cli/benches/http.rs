@@ -768,10 +768,12 @@ fn decisions(rt: &tokio::runtime::Runtime, setup: &Setup) {
         &admin,
         &setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo"),
     );
-    let text = std::fs::read_to_string(
-        Path::new(cordon_test_artifacts::ROOT).join("policies/decisions/bench/policy.rego"),
-    )
-    .expect("the bench bundle");
+    // Another bundle's one module may be named (to compare bundles): CORDON_BENCH_DECISIONS.
+    let module = std::env::var("CORDON_BENCH_DECISIONS").map_or_else(
+        |_| Path::new(cordon_test_artifacts::ROOT).join("policies/decisions/bench/policy.rego"),
+        PathBuf::from,
+    );
+    let text = std::fs::read_to_string(&module).expect("the bench bundle");
     let bundle =
         serde_json::json!({"modules": [{"path": "policy.rego", "text": text}]}).to_string();
     let set = |with: bool| {

@@ -51,8 +51,11 @@ fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
 const WITH_REGEX: &str = "package cordon\nimport rego.v1\ndeny contains \"a password\" if regex.match(`(?i)password\\s*[:=]`, object.get(input.arguments, \"text\", \"\"))\n";
 
 fn main() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/decisions/bench");
+    // Another bundle's directory may be named (to compare bundles): CORDON_BENCH_BUNDLE.
+    let dir = std::env::var("CORDON_BENCH_BUNDLE").map_or_else(
+        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/decisions/bench"),
+        std::path::PathBuf::from,
+    );
     let bundle = Bundle::from_dir(&dir).expect("the bench bundle");
     measure("the bench bundle", &bundle);
     let mut modules = bundle.modules.clone();
