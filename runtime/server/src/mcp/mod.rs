@@ -395,6 +395,10 @@ impl ServerHandler for Gateway {
                     .unwrap_or_else(PoisonError::into_inner)
             })
             .map(|level| crate::mcp::notify::log_notifier(context.peer.clone(), level));
+        let (logs, drain) = match logs {
+            Some((least, sink, drain)) => (Some((least, sink)), Some(drain)),
+            None => (None, None),
+        };
         // 2026-07-28: the request says what its client can answer; a state comes back with
         // answers (answers without one start the call over: the tool asks again).
         let asking = context.meta.client_capabilities().map(|c| asking_of(&c));
@@ -425,10 +429,19 @@ impl ServerHandler for Gateway {
             .state
             .find(name, None)
             .is_some_and(|t| t.info.task_support == cordon_core::TaskSupport::Forbidden);
-        if tasks && !forbidden {
-            return crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await;
+        let answer = if tasks && !forbidden {
+            crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await
+        } else {
+            crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
+        };
+        // What the tool logged before it returned goes on the stream before its result (a task
+        // answered as a task still runs: nothing to wait for).
+        if let Some(drain) = drain
+            && !matches!(answer, Ok(rmcp::model::CallToolResponse::Task(_)))
+        {
+            drain.wait().await;
         }
-        crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
+        answer
     }
 
     /// `logging/setLevel` (older revisions): kept for the session's calls. Without a session

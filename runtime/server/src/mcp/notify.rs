@@ -23,27 +23,71 @@ const LOG_BACKLOG: usize = 64;
 pub fn log_notifier(
     peer: Peer<RoleServer>,
     least: rmcp::model::LoggingLevel,
-) -> (cordon_core::LogLevel, cordon_sandbox::LogSink) {
+) -> (cordon_core::LogLevel, cordon_sandbox::LogSink, Drain) {
     // Bounded like progress: a slow peer loses the excess, never holds memory for it.
     let (send, mut receive) = tokio::sync::mpsc::channel::<cordon_core::LogMessage>(LOG_BACKLOG);
+    let drain = Drain::default();
+    let sent = drain.clone();
     tokio::spawn(async move {
         while let Some(m) = receive.recv().await {
-            let Ok(level) = serde_json::from_value(json!(m.level)) else {
-                continue;
+            let delivered = match serde_json::from_value(json!(m.level)) {
+                Ok(level) => {
+                    let mut note = rmcp::model::LoggingMessageNotificationParam::new(level, m.data);
+                    note.logger = m.logger;
+                    peer.notify_logging_message(note).await.is_ok()
+                }
+                Err(_) => true,
             };
-            let mut note = rmcp::model::LoggingMessageNotificationParam::new(level, m.data);
-            note.logger = m.logger;
-            if peer.notify_logging_message(note).await.is_err() {
+            sent.done();
+            if !delivered {
+                // The peer is gone: what is left will never be sent, and nobody waits for it.
+                receive.close();
+                while receive.try_recv().is_ok() {
+                    sent.done();
+                }
                 return;
             }
         }
     });
     // MCP's levels are cordon's, by name.
     let least = serde_json::from_value(json!(least)).unwrap_or(cordon_core::LogLevel::Emergency);
+    let queued = drain.clone();
     let sink: cordon_sandbox::LogSink = Arc::new(move |m: &cordon_core::LogMessage| {
-        let _ = send.try_send(m.clone());
+        if send.try_send(m.clone()).is_ok() {
+            queued.queued();
+        }
     });
-    (least, sink)
+    (least, sink, drain)
+}
+
+/// The messages a call queued for its client and not yet handed to the response stream: the
+/// answer waits for them (up to [`DRAIN_LIMIT`]), so that a message the tool logged before it
+/// returned is on the stream before the result.
+#[derive(Debug, Clone, Default)]
+pub struct Drain(Arc<std::sync::atomic::AtomicUsize>);
+
+/// The longest an answer waits for its call's messages to reach the stream.
+pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Drain {
+    fn queued(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Waits until every queued message is on the stream (or the peer is gone), at most
+    /// [`DRAIN_LIMIT`].
+    pub async fn wait(&self) {
+        let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+            while self.0.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+    }
 }
 
 /// Sends each progress report of the call as `notifications/progress` with `token`, in order,
