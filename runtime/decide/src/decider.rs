@@ -101,12 +101,9 @@ struct Vm {
     binary: Vec<u8>,
     /// The entry points: `allow`, then `deny` and `approval` when declared.
     entries: Vec<String>,
-    idle: std::sync::Mutex<Vec<regorus::rvm::vm::RegoVM>>,
+    /// This program's identity among the machines each thread keeps.
+    id: u64,
 }
-
-/// Machines kept between decisions: one per thread deciding at once, more than the server's
-/// workers.
-const IDLE_MACHINES: usize = 64;
 
 fn timer() -> regorus::utils::limits::ExecutionTimerConfig {
     regorus::utils::limits::ExecutionTimerConfig {
@@ -143,47 +140,76 @@ impl Vm {
             program,
             binary,
             entries,
-            idle: std::sync::Mutex::new(Vec::new()),
+            id: NEXT_PROGRAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
     /// Evaluates every entry point for `input`, in order.
-    fn run(&self, input: Value) -> Result<Vec<Value>, DecideError> {
-        let taken = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut vm = taken.unwrap_or_else(|| {
-            use regorus::rvm::program::{DeserializationResult, Program};
-            let own = match Program::deserialize_binary(&self.binary) {
-                Ok(DeserializationResult::Complete(program)) => std::sync::Arc::new(program),
-                _ => self.program.clone(),
-            };
-            let mut vm = regorus::rvm::vm::RegoVM::new();
-            vm.load_program(own);
-            vm.set_execution_timer_config(Some(timer()));
-            vm
-        });
-        vm.set_input(input);
-        let mut values = Vec::with_capacity(self.entries.len());
-        for entry in &self.entries {
-            let rule = entry.rsplit('.').next().unwrap_or(entry);
-            // A machine that failed is not used again.
-            let value = vm
-                .execute_entry_point_by_name(entry)
-                .map_err(|e| DecideError::Eval(format!("{rule}: {e}")))?;
-            values.push(value);
-        }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < IDLE_MACHINES {
-            idle.push(vm);
-        }
-        Ok(values)
+    fn machine(&self) -> regorus::rvm::vm::RegoVM {
+        use regorus::rvm::program::{DeserializationResult, Program};
+        let own = match Program::deserialize_binary(&self.binary) {
+            Ok(DeserializationResult::Complete(program)) => std::sync::Arc::new(program),
+            _ => self.program.clone(),
+        };
+        let mut vm = regorus::rvm::vm::RegoVM::new();
+        vm.load_program(own);
+        vm.set_execution_timer_config(Some(timer()));
+        vm
     }
+
+    /// Evaluates every entry point for `input`, in order, on this thread's machine for this
+    /// program (made the first time).
+    fn run(&self, input: Value) -> Result<Vec<Value>, DecideError> {
+        MACHINES.with(|machines| {
+            let mut machines = machines.borrow_mut();
+            let at = match machines.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => at,
+                None => {
+                    if machines.len() >= MACHINES_PER_THREAD {
+                        machines.remove(0);
+                    }
+                    machines.push((self.id, self.machine()));
+                    machines.len() - 1
+                }
+            };
+            let vm = &mut machines[at].1;
+            vm.set_input(input);
+            let mut values = Vec::with_capacity(self.entries.len());
+            let mut failed = None;
+            for entry in &self.entries {
+                let rule = entry.rsplit('.').next().unwrap_or(entry);
+                match vm.execute_entry_point_by_name(entry) {
+                    Ok(value) => values.push(value),
+                    Err(e) => {
+                        failed = Some(DecideError::Eval(format!("{rule}: {e}")));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                // A machine that failed is not used again.
+                Some(e) => {
+                    machines.remove(at);
+                    Err(e)
+                }
+                None => Ok(values),
+            }
+        })
+    }
+}
+
+/// Programs get an identity each, so that a thread's machines are never run with another
+/// bundle's program.
+static NEXT_PROGRAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Machines a thread keeps: the newest bundles' (one in force, and the one just replaced).
+const MACHINES_PER_THREAD: usize = 2;
+
+thread_local! {
+    /// Each thread's machines, by program: a decision takes its thread's, shared with no other
+    /// thread (two threads sharing machines, or their values, slowed each other's decisions).
+    static MACHINES: std::cell::RefCell<Vec<(u64, regorus::rvm::vm::RegoVM)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Decider {
