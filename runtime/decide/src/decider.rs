@@ -277,11 +277,7 @@ impl Decider {
         &self,
         document: &crate::document::Document,
     ) -> Result<Decision, DecideError> {
-        let json = serde_json::to_string(document)
-            .map_err(|e| DecideError::Eval(format!("the input document: {e}")))?;
-        let input = Value::from_json_str(&json)
-            .map_err(|e| DecideError::Eval(format!("the input document: {e}")))?;
-        self.decide_input(input)
+        self.decide_input(crate::document::input_of(document))
     }
 
     /// Whether decisions run on the virtual machine (else the interpreter).

@@ -91,6 +91,98 @@ impl Request {
     }
 }
 
+/// A decision's `input`, built straight from the document: what JSON would give, without
+/// writing and reading JSON (which took a third of a decision).
+pub(crate) fn input_of(d: &Document) -> regorus::Value {
+    use regorus::Value;
+    use std::collections::BTreeMap;
+    fn object(fields: Vec<(&str, Value)>) -> Value {
+        Value::from(
+            fields
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), v))
+                .collect::<BTreeMap<Value, Value>>(),
+        )
+    }
+    fn strings(items: &[String]) -> Value {
+        Value::from(
+            items
+                .iter()
+                .map(|s| Value::from(s.as_str()))
+                .collect::<Vec<_>>(),
+        )
+    }
+    let c = &d.caller;
+    let mut caller = vec![
+        ("id", Value::from(c.id.as_str())),
+        ("name", Value::from(c.name.as_str())),
+        ("kind", Value::from(c.kind)),
+        ("roles", strings(&c.roles)),
+    ];
+    if let Some(issuer) = &c.issuer {
+        caller.push(("issuer", Value::from(issuer.as_str())));
+    }
+    if let Some(subject) = &c.subject {
+        caller.push(("subject", Value::from(subject.as_str())));
+    }
+    if let Some(claims) = &c.claims {
+        caller.push((
+            "claims",
+            Value::from(serde_json::Value::Object(claims.clone())),
+        ));
+    }
+    let r = &d.request;
+    let mut request = vec![
+        ("address", Value::from(r.address.as_str())),
+        ("time", Value::from(r.time.as_str())),
+        ("weekday", Value::from(r.weekday)),
+        ("hour", Value::from(r.hour)),
+        ("minute", Value::from(r.minute)),
+        ("protocol", Value::from(r.protocol)),
+    ];
+    if let Some(method) = &r.mcp_method {
+        request.push(("mcp_method", Value::from(method.as_str())));
+    }
+    let mut fields = vec![
+        ("action", Value::from(d.action)),
+        ("caller", object(caller)),
+        ("request", object(request)),
+    ];
+    if let Some(t) = &d.tool {
+        let mut tool = vec![
+            ("name", Value::from(t.name.as_str())),
+            ("version", Value::from(t.version.as_str())),
+            ("publisher", Value::from(t.publisher.as_str())),
+            ("digest", Value::from(t.digest.as_str())),
+            ("read_only", Value::from(t.read_only)),
+            ("open_world", Value::from(t.open_world)),
+            ("hosts", strings(&t.hosts)),
+            (
+                "mounts",
+                Value::from(
+                    t.mounts
+                        .iter()
+                        .map(|m| {
+                            object(vec![
+                                ("path", Value::from(m.path.as_str())),
+                                ("writable", Value::from(m.writable)),
+                            ])
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+        ];
+        if let Some(source) = &t.source {
+            tool.push(("source", Value::from(source.as_str())));
+        }
+        fields.push(("tool", object(tool)));
+    }
+    if let Some(arguments) = &d.arguments {
+        fields.push(("arguments", Value::from(arguments.clone())));
+    }
+    object(fields)
+}
+
 /// The civil date of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
 /// days-to-civil).
 fn civil(days: i64) -> (i64, i64, i64) {
@@ -109,6 +201,71 @@ fn civil(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The input built straight from a document is exactly what its JSON gives, with every
+    /// optional field there or not.
+    #[test]
+    fn the_input_is_the_documents_json() {
+        let mut request = Request::at(1_796_565_909_123, "10.0.0.7".into(), "mcp");
+        let plain = Document {
+            action: "list",
+            caller: Caller {
+                id: "k1".into(),
+                name: "ada".into(),
+                kind: "key",
+                roles: vec!["invoker".into(), "auditor".into()],
+                issuer: None,
+                subject: None,
+                claims: None,
+            },
+            tool: None,
+            arguments: None,
+            request: request.clone(),
+        };
+        request.mcp_method = Some("tools/call".into());
+        let full = Document {
+            action: "invoke",
+            caller: Caller {
+                id: "https://id#ada".into(),
+                name: "ada".into(),
+                kind: "token",
+                roles: vec![],
+                issuer: Some("https://id".into()),
+                subject: Some("ada".into()),
+                claims: Some(
+                    serde_json::json!({"tenant": "acme", "exp": 1_900_000_000u64, "groups": ["a"]})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            },
+            tool: Some(Tool {
+                name: "notes".into(),
+                version: "1.0.0".into(),
+                publisher: "dev".into(),
+                digest: "ab".repeat(32),
+                read_only: false,
+                open_world: true,
+                hosts: vec!["https://api.example.com".into()],
+                mounts: vec![Mount {
+                    path: "/data".into(),
+                    writable: true,
+                }],
+                source: Some("oci://r/x:1@sha256:00".into()),
+            }),
+            arguments: Some(serde_json::json!({"paths": ["/tmp/a"], "n": -3, "x": 1.5, "z": null})),
+            request,
+        };
+        for d in [plain, full] {
+            let via_json = regorus::Value::from(serde_json::to_value(&d).unwrap());
+            assert_eq!(
+                input_of(&d),
+                via_json,
+                "{}",
+                serde_json::to_string(&d).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn the_request_time_is_utc_with_its_weekday_and_hour() {
