@@ -39,18 +39,19 @@ deny contains "calls come from the loopback network only" if {
 }
 "#;
 
-fn apply(s: &Server, key: &str, dir: &Path) -> std::process::Output {
+/// `cordon decisions ARGS --server` against `s`, with `key`.
+pub fn decisions(s: &Server, key: &str, args: &[&str]) -> std::process::Output {
     cordon()
-        .args([
-            "decisions",
-            "apply",
-            dir.to_str().unwrap(),
-            "--server",
-            &format!("http://{}", s.addr),
-        ])
+        .arg("decisions")
+        .args(args)
+        .args(["--server", &format!("http://{}", s.addr)])
         .env("CORDON_API_KEY", key)
         .output()
         .unwrap()
+}
+
+fn apply(s: &Server, key: &str, dir: &Path) -> std::process::Output {
+    decisions(s, key, &["apply", dir.to_str().unwrap()])
 }
 
 fn invoke(s: &Server, key: &str, tool: &str, input: &Value) -> (u16, Value) {
@@ -310,16 +311,7 @@ fn a_bundle_applied_to_a_server_decides_over_rest_and_mcp() {
     assert_eq!((status, &old["modules"][0]["text"]), (200, &json!(POLICY)));
 
     // Taken away: the `[access]` rules alone decide again.
-    let out = cordon()
-        .args([
-            "decisions",
-            "remove",
-            "--server",
-            &format!("http://{}", s.addr),
-        ])
-        .env("CORDON_API_KEY", &f.admin)
-        .output()
-        .unwrap();
+    let out = decisions(&s, &f.admin, &["remove"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(invoke(&s, &f.invoker, "word-count", &text).0, 200);
     assert_eq!(listed(&s, &f.invoker), ["echo", "word-count"]);

@@ -192,7 +192,7 @@ fn the_decisions_page_runs_as_written() {
     assert_eq!(lines.len(), 6, "{lines:?}");
     let root = Path::new(cordon_test_artifacts::ROOT);
     let tested = stdout(&run_line(&lines[0], root, &[]));
-    assert!(tested.ends_with("5 passed, 0 failed\n"), "{tested}");
+    assert!(tested.ends_with("10 passed, 0 failed\n"), "{tested}");
     let decided = json_in(&stdout(&run_line(&lines[1], root, &[])));
     assert_eq!(decided["permits"], true, "{decided}");
     assert_eq!(
@@ -219,6 +219,16 @@ fn the_decisions_page_runs_as_written() {
     );
     let shown = json_in(&stdout(&run_line(&on(&lines[3], ""), root, &admin)));
     assert_eq!(shown["bundle"]["package"], "cordon", "{shown}");
+    // It decides publishing too: a publisher's tool that reaches the network is refused (the
+    // repository's policies open http-get's), one that does not is published.
+    let (status, refused) = s.publish(&f.publisher, &f.signed.join("http_get.wasm"));
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (403, &serde_json::json!("denied_by_policy")),
+        "{refused}"
+    );
+    let (status, body) = s.publish(&f.publisher, &f.signed.join("echo.wasm"));
+    assert_eq!(status, 201, "{body}");
     let (status, held) = s.json(
         "POST",
         "/v1/tools/confirm_delete/invoke",

@@ -19,6 +19,7 @@ mod crash;
 mod credentials;
 mod credentials_run;
 mod decisions;
+mod decisions_changes;
 mod decisions_server;
 mod deploy;
 mod docs_pages;

@@ -2,25 +2,32 @@
 # MetaMCP guide: admins may call any tool; invokers may call tools that change nothing outside
 # their sandbox, and tools that do during working hours only. No caller may point a tool at
 # /etc. A tool that deletes (its name says so) waits for an admin's approval.
+#
+# It decides the operators' changes too: admins publish, change policies and make keys;
+# publishers publish tools that reach no network (opening it is a policy change, an admin's);
+# a new API key expires within 90 days.
 package cordon
 
 import rego.v1
 
 default allow := false
 
+# A call, and a listing asking whether to show the tool to the caller.
+calls := {"invoke", "list"}
+
 allow if {
-	input.action == "invoke"
+	input.action in calls
 	"admin" in input.caller.roles
 }
 
 allow if {
-	input.action == "invoke"
+	input.action in calls
 	"invoker" in input.caller.roles
 	input.tool.read_only
 }
 
 allow if {
-	input.action == "invoke"
+	input.action in calls
 	"invoker" in input.caller.roles
 	not input.tool.read_only
 	working_hours
@@ -33,11 +40,35 @@ working_hours if {
 }
 
 deny contains sprintf("%s may not read or write under /etc", [input.tool.name]) if {
+	input.action == "invoke"
 	some path in object.get(input.arguments, "paths", [])
 	startswith(path, "/etc")
 }
 
 approval := {"approvers": ["role:admin"], "timeout_secs": 900} if {
+	input.action == "invoke"
 	contains(input.tool.name, "delete")
 	not "admin" in input.caller.roles
+}
+
+allow if {
+	input.action in {"publish", "policy_change", "key_change"}
+	"admin" in input.caller.roles
+}
+
+allow if {
+	input.action == "publish"
+	"publisher" in input.caller.roles
+	not input.tool.open_world
+}
+
+deny contains "an API key expires within 90 days: give expires_in_secs up to 7776000" if {
+	input.action == "key_change"
+	input.arguments.operation == "create"
+	not expires_within_90_days
+}
+
+expires_within_90_days if {
+	is_number(input.arguments.expires_in_secs)
+	input.arguments.expires_in_secs <= 7776000
 }

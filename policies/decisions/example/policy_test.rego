@@ -42,3 +42,30 @@ test_deleting_waits_for_an_admin if {
 	a := data.cordon.approval with input as call(invoker, {"name": "delete_files", "read_only": false}, monday_10)
 	a.approvers == ["role:admin"]
 }
+
+test_an_invoker_sees_a_read_only_tool_listed if {
+	data.cordon.allow with input as object.union(
+		call(invoker, {"name": "echo", "read_only": true}, sunday_10),
+		{"action": "list"},
+	)
+}
+
+publisher := {"id": "k3", "name": "ci", "kind": "key", "roles": ["publisher"]}
+
+test_a_publisher_publishes_a_tool_that_reaches_no_network if {
+	data.cordon.allow with input as {"action": "publish", "caller": publisher, "tool": {"name": "echo", "open_world": false}}
+}
+
+test_but_not_one_that_does if {
+	not data.cordon.allow with input as {"action": "publish", "caller": publisher, "tool": {"name": "fetch", "open_world": true}}
+}
+
+test_a_key_without_an_expiry_is_refused if {
+	reasons := data.cordon.deny with input as {"action": "key_change", "caller": admin, "arguments": {"operation": "create", "name": "ci", "role": "publisher"}}
+	count(reasons) == 1
+}
+
+test_a_key_for_30_days_is_made if {
+	data.cordon.allow with input as {"action": "key_change", "caller": admin, "arguments": {"operation": "create", "name": "ci", "role": "publisher", "expires_in_secs": 2592000}}
+	count(data.cordon.deny) == 0 with input as {"action": "key_change", "caller": admin, "arguments": {"operation": "create", "name": "ci", "role": "publisher", "expires_in_secs": 2592000}}
+}

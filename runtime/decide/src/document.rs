@@ -10,7 +10,8 @@ pub struct Document {
     pub caller: Caller,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<Tool>,
-    /// The call's input as sent (`invoke` only).
+    /// The call's input as sent (`invoke`), or what an operator's change asks
+    /// (`docs/decisions.md`); none for `list`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<serde_json::Value>,
     pub request: Request,

@@ -14,7 +14,10 @@ pub const INPUT_SCHEMA: &str = r#"{
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "action": {"enum": ["invoke", "list", "publish", "policy_change", "key_change"]},
+    "action": {
+      "enum": ["invoke", "list", "publish", "policy_change", "key_change"],
+      "description": "invoke: a call; list: whether a listing shows the tool; publish, policy_change, key_change: an operator's change"
+    },
     "caller": {
       "type": "object",
       "additionalProperties": false,
@@ -30,6 +33,7 @@ pub const INPUT_SCHEMA: &str = r#"{
     },
     "tool": {
       "type": "object",
+      "description": "the tool called or listed; for publish and policy_change, the tool as it would be after the change; absent for key_change",
       "additionalProperties": false,
       "properties": {
         "name": {"type": "string"},
@@ -38,7 +42,7 @@ pub const INPUT_SCHEMA: &str = r#"{
         "digest": {"type": "string"},
         "read_only": {"type": "boolean", "description": "its policy grants no network and no writable mount"},
         "open_world": {"type": "boolean", "description": "its policy allows network destinations"},
-        "hosts": {"type": "array", "items": {"type": "string"}, "description": "the network destinations its policy allows"},
+        "hosts": {"type": "array", "items": {"type": "string"}, "description": "the network destinations its policy allows, as scheme://host:port (https://*.example.com:443)"},
         "mounts": {
           "type": "array",
           "items": {
@@ -50,7 +54,7 @@ pub const INPUT_SCHEMA: &str = r#"{
         "source": {"type": "string", "description": "the OCI reference it was published from"}
       }
     },
-    "arguments": {"description": "the call's input, as sent"},
+    "arguments": {"description": "invoke: the call's input, as sent; publish: the signer and the description; policy_change: the new policy (its TOML as JSON, null for the closed default); key_change: operation (create, revoke), name, role and, to create, description and expires_in_secs"},
     "request": {
       "type": "object",
       "additionalProperties": false,

@@ -107,6 +107,12 @@ pub enum AdminAction {
     /// bundle's `deny` set; none when `allow` was not true or the evaluation failed (`error`).
     #[serde(rename = "decision.deny")]
     DecisionDeny {
+        /// The document's action: `invoke`, or an operator's change (`publish`,
+        /// `policy_change`, `key_change`). Absent from events written before changes were
+        /// decided (all of them calls).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+        /// The tool and version; empty for a key change.
         tool: String,
         version: String,
         /// sha256 of the input, as an execution record would name it.
@@ -288,10 +294,11 @@ impl AdminAction {
             | AdminAction::ToolQuarantine { tool, .. }
             | AdminAction::ToolRelease { tool }
             | AdminAction::PolicySet { tool, .. }
-            | AdminAction::DecisionDeny { tool, .. }
             | AdminAction::ApprovalRequest { tool, .. }
             | AdminAction::ApprovalGrant { tool, .. }
             | AdminAction::ApprovalDeny { tool, .. } => Some(tool),
+            // A key change concerns no tool.
+            AdminAction::DecisionDeny { tool, .. } if !tool.is_empty() => Some(tool),
             _ => None,
         }
     }

@@ -112,7 +112,7 @@ pub struct KeyList {
         (status = 201, description = "made; the secret is in this answer only", body = CreatedKey),
         (status = 400, description = "the body is not a key to make", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "not an admin key", body = ErrorBody),
+        (status = 403, description = "not an admin key, or the operator's decisions refuse it (`denied_by_policy`, with the reasons)", body = ErrorBody),
         (status = 409, description = "the name is taken", body = ErrorBody),
         (status = 422, description = "a bad name, description or `expires_in_secs` (what the schema says; `invalid_key`)", body = ErrorBody),
         (status = 503, description = "the database is unavailable", body = ErrorBody),
@@ -125,8 +125,9 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Action::ManageKeys)?;
+    let raw = body;
     let body: NewKeyBody = crate::extract::json_body(
-        &body,
+        &raw,
         r#"{"name": "ci-deploy", "role": "publisher", "description": "...", "expires_in_secs": 7776000}"#,
     )?;
     let now = now_ms();
@@ -144,6 +145,20 @@ pub async fn create(
             ));
         }
     };
+    let change = crate::decisions::changes::Change {
+        action: "key_change",
+        what: format!("making the key {}", body.name),
+        tool: None,
+        arguments: serde_json::json!({
+            "operation": "create",
+            "name": body.name,
+            "role": body.role.as_str(),
+            "description": body.description,
+            "expires_in_secs": body.expires_in_secs,
+        }),
+        input_sha256: crate::clock::sha256_hex(&raw),
+    };
+    state.decide_change(&caller, change).await?;
     let spec = KeySpec::new(&body.name, body.role)
         .description(&body.description)
         .expires_at(expires_at_ms);
@@ -194,7 +209,7 @@ pub async fn list(
     responses(
         (status = 204, description = "revoked"),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "not an admin key", body = ErrorBody),
+        (status = 403, description = "not an admin key, or the operator's decisions refuse it (`denied_by_policy`, with the reasons)", body = ErrorBody),
         (status = 404, description = "no active key by that id or name", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -205,6 +220,28 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Action::ManageKeys)?;
+    if state.decisions.get().hash().is_some() {
+        // The key as decisions see it: by its name and role, whichever of the two was given.
+        let which = id.clone();
+        let key = state
+            .db(move |s| s.keys())
+            .await?
+            .into_iter()
+            .find(|k| k.revoked_at_ms.is_none() && (k.id == which || k.name == which));
+        let change = crate::decisions::changes::Change {
+            action: "key_change",
+            what: format!("revoking the key {id}"),
+            tool: None,
+            arguments: serde_json::json!({
+                "operation": "revoke",
+                "key": id,
+                "name": key.as_ref().map(|k| k.name.clone()),
+                "role": key.as_ref().map(|k| k.role.as_str()),
+            }),
+            input_sha256: crate::clock::sha256_hex(id.as_bytes()),
+        };
+        state.decide_change(&caller, change).await?;
+    }
     let (which, by) = (id.clone(), caller.actor());
     if !state
         .db(move |s| s.revoke_key(&which, now_ms(), &by))

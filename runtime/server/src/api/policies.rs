@@ -67,7 +67,7 @@ pub struct PolicyChange {
         (status = 200, description = "in force on this node, and on every node within a second", body = PolicySetView),
         (status = 400, description = "the body is not UTF-8", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "not an admin key, or the policy's publishers exclude a version's signer", body = ErrorBody),
+        (status = 403, description = "not an admin key, or the policy's publishers exclude a version's signer, or the operator's decisions refuse the change (`denied_by_policy`, with the reasons)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, description = "the policy does not parse or exceeds the server's caps (the message names the key path)", body = ErrorBody),
         (status = 503, description = "the database is unavailable", body = ErrorBody),
@@ -86,7 +86,7 @@ pub async fn put(
     let versions_changed = {
         let _changing = state.registry_lock.lock().await;
         state
-            .apply_policy(&name, text, "api", &caller.actor())
+            .apply_policy(&name, text, "api", &caller.actor(), Some(&caller))
             .await?
     };
     Ok(Json(PolicySetView {

@@ -159,7 +159,7 @@ mod name_tests {
     responses(
         (status = 201, description = "published: the component's first tool, and the names of all it carries", body = Published),
         (status = 401, description = "missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "not a publisher; or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed; or the registry is at an address pulls may not reach", body = ErrorBody),
+        (status = 403, description = "not a publisher; or the operator's decisions refuse it (`denied_by_policy`, with the reasons); or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed; or the registry is at an address pulls may not reach", body = ErrorBody),
         (status = 409, description = "this name and version are already published", body = ErrorBody),
         (status = 413, description = "over the upload limit (max_upload_bytes, for pulls too)", body = ErrorBody),
         (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature; or not an OCI reference, not in the registry, not a component artifact", body = ErrorBody),
@@ -268,6 +268,31 @@ async fn admit(
                 format!("{} {} is already published", info.name, info.version),
             ));
         }
+    }
+    // The operator's decisions, if any, over each tool as it would be published.
+    let component_sha256 = sha256_hex(&body);
+    for info in &admitted.toolbox.tools {
+        let tool = crate::decisions::document::tool_under(
+            (
+                &info.name,
+                &info.version,
+                &verified.publisher,
+                admitted.tool.digest(),
+            ),
+            source.clone(),
+            &policy,
+        );
+        let change = crate::decisions::changes::Change {
+            action: "publish",
+            what: format!("publishing {} {}", info.name, info.version),
+            tool: Some(tool),
+            arguments: serde_json::json!({
+                "signer": verified.statement.key.to_string(),
+                "description": info.description,
+            }),
+            input_sha256: component_sha256.clone(),
+        };
+        state.decide_change(caller, change).await?;
     }
     let policy_text = admitted_policy;
     let stored_body = body.clone();

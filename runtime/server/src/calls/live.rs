@@ -23,10 +23,15 @@ impl LiveTool {
     /// call leaves a durable trace before it runs (`api/execute.rs`), so that a node dying under
     /// it still gets it recorded.
     pub fn acts_outside(&self) -> bool {
-        !self.policy.network.allow.is_empty()
-            || !self.policy.credentials.is_empty()
-            || self.policy.mounts.iter().any(|m| m.writable)
+        acts_outside(&self.policy)
     }
+}
+
+/// Whether a tool under `policy` can act outside its sandbox (`LiveTool::acts_outside`).
+pub fn acts_outside(policy: &Policy) -> bool {
+    !policy.network.allow.is_empty()
+        || !policy.credentials.is_empty()
+        || policy.mounts.iter().any(|m| m.writable)
 }
 
 impl std::fmt::Debug for LiveTool {

@@ -4,6 +4,7 @@
 
 use crate::callers::caller::{Caller, Via};
 use crate::calls::live::LiveTool;
+use cordon_core::Policy;
 use cordon_decide::document::{self as doc, Document, Request};
 
 /// The caller as decisions see it. A token caller's claims are given whole: they were signed by
@@ -37,22 +38,30 @@ pub fn caller(caller: &Caller) -> doc::Caller {
 /// The tool as decisions see it: its record and what its policy opens (the hosts it may reach,
 /// the mounts it sees), and whether it can change anything outside its sandbox.
 pub fn tool(tool: &LiveTool) -> doc::Tool {
+    let r = &tool.record;
+    tool_under(
+        (&r.name, &r.version, &r.publisher, &r.digest),
+        r.source.clone(),
+        &tool.policy,
+    )
+}
+
+/// The tool named `name, version, publisher, digest` as it is (or would be) under `policy`: a
+/// version being published, or a tool whose policy is being changed.
+pub fn tool_under(
+    (name, version, publisher, digest): (&str, &str, &str, &str),
+    source: Option<String>,
+    policy: &Policy,
+) -> doc::Tool {
     doc::Tool {
-        name: tool.record.name.clone(),
-        version: tool.record.version.clone(),
-        publisher: tool.record.publisher.clone(),
-        digest: tool.record.digest.clone(),
-        read_only: !tool.acts_outside(),
-        open_world: !tool.policy.network.allow.is_empty(),
-        hosts: tool
-            .policy
-            .network
-            .allow
-            .iter()
-            .map(|h| h.to_string())
-            .collect(),
-        mounts: tool
-            .policy
+        name: name.to_owned(),
+        version: version.to_owned(),
+        publisher: publisher.to_owned(),
+        digest: digest.to_owned(),
+        read_only: !crate::calls::live::acts_outside(policy),
+        open_world: !policy.network.allow.is_empty(),
+        hosts: policy.network.allow.iter().map(|h| h.to_string()).collect(),
+        mounts: policy
             .mounts
             .iter()
             .map(|m| doc::Mount {
@@ -60,7 +69,7 @@ pub fn tool(tool: &LiveTool) -> doc::Tool {
                 writable: m.writable,
             })
             .collect(),
-        source: tool.record.source.clone(),
+        source,
     }
 }
 
@@ -102,5 +111,22 @@ pub fn list(caller_: &Caller, tool_: &LiveTool, transport: &str) -> Document {
         tool: Some(tool(tool_)),
         arguments: None,
         request: request(caller_, transport, Some("tools/list")),
+    }
+}
+
+/// The document of an operator's change (`publish`, `policy_change`, `key_change`): the tool it
+/// concerns, if one, as it would be after the change, and what is asked (`arguments`).
+pub fn change(
+    action: &'static str,
+    caller_: &Caller,
+    tool_: Option<doc::Tool>,
+    arguments: serde_json::Value,
+) -> Document {
+    Document {
+        action,
+        caller: caller(caller_),
+        tool: tool_,
+        arguments: Some(arguments),
+        request: request(caller_, "rest", None),
     }
 }

@@ -41,23 +41,40 @@ impl Verdict {
     }
 }
 
-/// The 403 of a denied call: the reasons in the message (one line) and in `reasons`.
-pub fn denied(tool: &str, reasons: &[String], error: Option<&str>) -> ApiError {
+/// The 403 of a refusal: the reasons in the message (one line) and in `reasons`. `what` names
+/// what was refused (`this call of echo`, `publishing echo 1.0.0`).
+pub fn denied(what: &str, reasons: &[String], error: Option<&str>) -> ApiError {
     let message = match (reasons.is_empty(), error) {
         (_, Some(_)) => format!(
-            "the operator's decisions could not decide on this call of {tool}, so it is denied; the server log names the cause"
+            "the operator's decisions could not decide on {what}, so it is denied; the server log names the cause"
         ),
         (true, None) => format!(
-            "the operator's decisions do not allow this call of {tool} (no rule of the bundle in force allowed it)"
+            "the operator's decisions do not allow {what} (no rule of the bundle in force allowed it)"
         ),
         (false, None) => format!(
-            "the operator's decisions deny this call of {tool}: {}",
+            "the operator's decisions deny {what}: {}",
             reasons.join("; ")
         ),
     };
     let mut e = ApiError::new(StatusCode::FORBIDDEN, "denied_by_policy", message);
     e.reasons = reasons.to_vec();
     e
+}
+
+/// What a refused decision concerned: what its message and its `decision.deny` event name.
+#[derive(Debug)]
+pub struct Refused {
+    /// The document's `action`.
+    pub action: &'static str,
+    /// For the message: `this call of echo`, `publishing echo 1.0.0`.
+    pub what: String,
+    /// The tool and version; empty for a key change.
+    pub tool: String,
+    pub version: String,
+    /// sha256 of what was sent (a call's input, a component, a policy, a key request).
+    pub input_sha256: String,
+    /// `rest` or `mcp`.
+    pub protocol: &'static str,
 }
 
 /// Refuses to run an approved call whose approval no longer holds: another version of its tool
@@ -130,30 +147,60 @@ impl AppState {
             Ok(decision) => (decision.deny, None),
             Err(why) => (Vec::new(), Some(why)),
         };
-        let name = tool.record.name.clone();
+        let refused = Refused {
+            action: "invoke",
+            what: format!("this call of {}", tool.record.name),
+            tool: tool.record.name.clone(),
+            version: tool.record.version.clone(),
+            input_sha256: sha256_hex(body),
+            protocol: crate::decisions::document::protocol(transport),
+        };
+        Err(self.refuse(caller, refused, hash, reasons, error).await)
+    }
+
+    /// Records a refusal (`decision.deny`, the caller as actor) and returns the 403 to answer.
+    /// Nothing is lost: a refusal that cannot be recorded is still a refusal, and the store's
+    /// fault is what the caller is told.
+    pub async fn refuse(
+        self: &Arc<Self>,
+        caller: &Caller,
+        refused: Refused,
+        hash: String,
+        reasons: Vec<String>,
+        error: Option<String>,
+    ) -> ApiError {
+        let Refused {
+            action,
+            what,
+            tool,
+            version,
+            input_sha256,
+            protocol,
+        } = refused;
         if let Some(why) = &error {
-            tracing::error!(target: "cordon::security", tool = name, caller = caller.id, decision = hash, error = why, "the decision could not be evaluated; the call is denied");
+            tracing::error!(target: "cordon::security", action, tool, caller = caller.id, decision = hash, error = why, "the decision could not be evaluated; denied");
         } else {
-            tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, decision = hash, ?reasons, "call denied by the operator's decisions");
+            tracing::warn!(target: "cordon::security", action, tool, caller = caller.id, decision = hash, ?reasons, "denied by the operator's decisions");
         }
-        let refusal = denied(&name, &reasons, error.as_deref());
+        let refusal = denied(&what, &reasons, error.as_deref());
         let event = AdminEvent::new(
             now_ms(),
             &caller.actor(),
             AdminAction::DecisionDeny {
-                tool: name,
-                version: tool.record.version.clone(),
-                input_sha256: sha256_hex(body),
+                action: Some(action.to_owned()),
+                tool,
+                version,
+                input_sha256,
                 reasons,
                 decision: hash,
-                protocol: crate::decisions::document::protocol(transport).to_owned(),
+                protocol: protocol.to_owned(),
                 error,
             },
         );
-        // Nothing is lost: a denial that cannot be recorded is still a denial (and the store's
-        // fault is what the caller is told).
-        self.db(move |s| s.record_event(event)).await?;
-        Err(refusal)
+        match self.db(move |s| s.record_event(event)).await {
+            Ok(_) => refusal,
+            Err(e) => e,
+        }
     }
 
     /// Whether a listing shows `tool` to `caller`: the bundle in force (if any) would let it

@@ -7,8 +7,10 @@
 pub mod oci_pull;
 pub mod sync;
 
+use crate::callers::caller::Caller;
 use crate::calls::live::LiveTool;
 use crate::clock::{now_ms, sha256_hex};
+use crate::decisions::changes::policy_change;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -209,7 +211,7 @@ impl AppState {
                     continue;
                 }
             };
-            match self.apply_policy(&name, &text, "reload", by).await {
+            match self.apply_policy(&name, &text, "reload", by, None).await {
                 Ok(changed) => reloaded += changed,
                 Err(e) => {
                     tracing::error!(
@@ -244,13 +246,17 @@ impl AppState {
     /// the sandbox's caps), then the change is stored with its event and the versions swapped
     /// in. All or nothing: if any version is refused, nothing changes. Calls already running
     /// keep the policy they started with. Returns how many versions changed (0: they all had
-    /// it). The caller holds [`AppState::registry_lock`].
+    /// it). The caller holds [`AppState::registry_lock`]. A change asked over the API
+    /// (`judge`: its caller) is put to the operator's decisions (`policy_change`) with the
+    /// newest version as it would run under the new policy; a reload from the policies folder
+    /// is not (`decisions/changes.rs`).
     pub async fn apply_policy(
         self: &Arc<Self>,
         name: &str,
         text: &str,
         source: &'static str,
         by: &Actor,
+        judge: Option<&Caller>,
     ) -> Result<usize, ApiError> {
         let versions: Vec<Arc<LiveTool>> = self.tools_read().get(name).cloned().unwrap_or_default();
         if versions.is_empty() {
@@ -260,6 +266,10 @@ impl AppState {
         }
         let hash = sha256_hex(text.as_bytes());
         if versions.iter().all(|v| v.record.policy_hash == hash) {
+            if let (Some(caller), Some(newest)) = (judge, versions.last()) {
+                self.decide_change(caller, policy_change(text, newest))
+                    .await?;
+            }
             // In force here already; the store decides whether it holds it too (another node
             // may have changed it a moment ago): no change and no event when it does.
             let (tool, stored, stored_hash, actor) =
@@ -282,6 +292,10 @@ impl AppState {
             record.policy = text.to_owned();
             record.policy_hash = hash.clone();
             fresh.push(self.live_tool(record, tool, policy, limits));
+        }
+        if let (Some(caller), Some(newest)) = (judge, fresh.last()) {
+            self.decide_change(caller, policy_change(text, newest))
+                .await?;
         }
         let (tool, stored, stored_hash, actor) =
             (name.to_owned(), text.to_owned(), hash.clone(), by.clone());
