@@ -3,6 +3,8 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+mod allocator;
+
 fn main() -> ExitCode {
     let cli = cordon::cli::Cli::parse();
     if !matches!(cli.command, cordon::cli::Command::Serve(_)) {
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
         }
         None => {}
     }
+    // After confinement, so that they are confined too.
+    allocator::start_background_threads();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
