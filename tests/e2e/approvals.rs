@@ -347,3 +347,43 @@ fn held_calls_wait_for_an_approver_and_run_once() {
     let (status, verified) = s.json("GET", "/v1/audit/verify", Some(&f.auditor), b"");
     assert_eq!((status, &verified["intact"]), (200, &json!(true)));
 }
+
+/// A listing pages through the pending calls: an approver sees the call it may decide on even
+/// behind more than a listing's worth of calls only others may decide on; an admin sees the
+/// listing's 500, oldest first.
+#[test]
+fn an_approver_finds_its_call_behind_five_hundred_others() {
+    let f = fixture("approvals-paged");
+    let s = Server::start_with(&f.data, &["--rate-per-key", "100000"]);
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("echo.wasm")).0, 201);
+    apply(
+        &s,
+        &f.admin,
+        r#"
+package cordon
+import rego.v1
+
+default allow := true
+
+approval := {"approvers": ["role:admin"]} if input.arguments.text == "for admins"
+
+approval := {"approvers": ["key:pub"]} if input.arguments.text == "for pub"
+"#,
+    );
+    for _ in 0..501 {
+        assert_eq!(invoke(&s, &f.invoker, "for admins").0, 202);
+    }
+    let (status, _, held) = invoke(&s, &f.invoker, "for pub");
+    assert_eq!(status, 202, "{held}");
+    let listed = |key: &str| {
+        let (status, list) = s.json("GET", "/v1/approvals", Some(key), b"");
+        assert_eq!(status, 200, "{list}");
+        list["approvals"].as_array().unwrap().clone()
+    };
+    let mine = listed(&f.publisher);
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["execution_id"], held["execution_id"]);
+    let all = listed(&f.admin);
+    assert_eq!(all.len(), 500);
+    assert!(all.iter().all(|a| a["arguments"]["text"] == "for admins"));
+}

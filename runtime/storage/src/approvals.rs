@@ -299,11 +299,16 @@ pub(crate) mod sqlite {
     }
 
     /// Pending calls, oldest first, at most `limit`.
-    pub(crate) fn pending(conn: &Connection, limit: u32) -> Result<Vec<ApprovalRow>, StorageError> {
+    pub(crate) fn pending(
+        conn: &Connection,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRow>, StorageError> {
+        let (at, id) = after.unwrap_or((i64::MIN, String::new()));
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM approvals WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1"
+            "SELECT {COLUMNS} FROM approvals WHERE state = 'pending' AND (created_at, id) > (?1, ?2) ORDER BY created_at, id LIMIT ?3"
         ))?;
-        let rows = stmt.query_map([limit], read)?;
+        let rows = stmt.query_map(params![at, id, limit], read)?;
         rows.map(|r| row_of(r?)).collect()
     }
 

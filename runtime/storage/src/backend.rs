@@ -74,8 +74,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Holds a call for approval, with its `approval.request` event (the caller as actor).
     fn approval_hold(&self, row: &ApprovalRow) -> Result<(), StorageError>;
     fn approval(&self, id: &str) -> Result<Option<ApprovalRow>, StorageError>;
-    /// Calls waiting for a decision, oldest first (some may have expired, not yet swept).
-    fn approvals_pending(&self, limit: u32) -> Result<Vec<ApprovalRow>, StorageError>;
+    /// Calls waiting for a decision, oldest first (some may have expired, not yet swept): at
+    /// most `limit`, after the one held at `after` (its `created_at_ms` and id), to page.
+    fn approvals_pending(
+        &self,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRow>, StorageError>;
     /// Approves or denies a pending call as `by`, with its event; a call whose time is up is
     /// expired instead. Only one decision ever takes effect, whichever node makes it.
     fn approval_decide(
@@ -416,9 +421,13 @@ impl Storage for Embedded {
         self.registry
             .with_conn(|conn| approvals::sqlite::get(conn, id))
     }
-    fn approvals_pending(&self, limit: u32) -> Result<Vec<ApprovalRow>, StorageError> {
+    fn approvals_pending(
+        &self,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRow>, StorageError> {
         self.registry
-            .with_conn(|conn| approvals::sqlite::pending(conn, limit))
+            .with_conn(|conn| approvals::sqlite::pending(conn, after, limit))
     }
     fn approval_decide(
         &self,

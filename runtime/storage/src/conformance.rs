@@ -965,12 +965,26 @@ pub(crate) fn approvals_hold_decide_and_expire(a: &dyn Storage, b: &dyn Storage)
     );
     assert_eq!(b.approval("ex_z").unwrap(), None);
     let pending: Vec<String> = b
-        .approvals_pending(100)
+        .approvals_pending(None, 100)
         .unwrap()
         .into_iter()
         .map(|r| r.id)
         .collect();
     assert_eq!(pending, ["ex_a", "ex_b", "ex_c", "ex_d"]);
+    // Paged: two at a time, each page after the last row of the one before.
+    let first = b.approvals_pending(None, 2).unwrap();
+    let last = first.last().unwrap();
+    let second = b
+        .approvals_pending(Some((last.created_at_ms, last.id.clone())), 2)
+        .unwrap();
+    let paged: Vec<&str> = first.iter().chain(&second).map(|r| r.id.as_str()).collect();
+    assert_eq!(paged, ["ex_a", "ex_b", "ex_c", "ex_d"]);
+    let tail = second.last().unwrap();
+    assert!(
+        b.approvals_pending(Some((tail.created_at_ms, tail.id.clone())), 2)
+            .unwrap()
+            .is_empty()
+    );
 
     // Approved once; a second decision, from any handle, does nothing.
     let Decided::Done(row) = b
@@ -1020,7 +1034,7 @@ pub(crate) fn approvals_hold_decide_and_expire(a: &dyn Storage, b: &dyn Storage)
         .collect();
     assert_eq!(expired, ["ex_d"]);
     assert!(b.approvals_expire(now + 40).unwrap().is_empty());
-    assert!(a.approvals_pending(100).unwrap().is_empty());
+    assert!(a.approvals_pending(None, 100).unwrap().is_empty());
 
     let (events, _) = a
         .events(&EventFilter {

@@ -15,7 +15,13 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The most held calls one listing shows (oldest first).
-const MAX_LISTED: u32 = 500;
+const MAX_LISTED: usize = 500;
+/// Pending calls read from the store at a time, and at most how many reads one listing makes:
+/// a listing looks through the 50,000 oldest pending calls (each expires within 7 days, and
+/// every caller's calls count against its quotas), so a page of others' calls never hides an
+/// approver's.
+const PAGE: u32 = 500;
+const MAX_PAGES: usize = 100;
 
 /// Held calls waiting for a decision.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,7 +57,8 @@ fn view(state: &AppState, caller: &Caller, row: &ApprovalRow) -> ApprovalView {
     ApprovalView::of(row, shown.then(|| arguments(state, row)).flatten())
 }
 
-/// The held calls this caller may decide on (every other caller's for an admin), oldest first.
+/// The held calls this caller may decide on (every other caller's for an admin), oldest first:
+/// the 500 oldest of them, looked for among the 50,000 oldest pending calls.
 #[utoipa::path(
     get,
     path = "/v1/approvals",
@@ -66,16 +73,27 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<ApprovalList>, ApiError> {
-    let rows = state.db(|s| s.approvals_pending(MAX_LISTED)).await?;
     let now = crate::clock::now_ms();
-    Ok(Json(ApprovalList {
-        approvals: rows
-            .iter()
-            .filter(|r| r.expires_at_ms > now && r.caller != caller.id)
-            .filter(|r| may_approve(&caller, r) || caller.permits(Action::ManageExecutions))
-            .map(|r| view(&state, &caller, r))
-            .collect(),
-    }))
+    let mut approvals = Vec::new();
+    let mut after = None;
+    // Page through the pending calls, oldest first, keeping those this caller may decide on,
+    // until a listing is full or none are left (others' calls do not hide its own).
+    for _ in 0..MAX_PAGES {
+        let page = state.db(move |s| s.approvals_pending(after, PAGE)).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|r| (r.created_at_ms, r.id.clone()));
+        approvals.extend(
+            page.iter()
+                .filter(|r| r.expires_at_ms > now && r.caller != caller.id)
+                .filter(|r| may_approve(&caller, r) || caller.permits(Action::ManageExecutions))
+                .map(|r| view(&state, &caller, r)),
+        );
+        if approvals.len() >= MAX_LISTED || !full {
+            break;
+        }
+    }
+    approvals.truncate(MAX_LISTED);
+    Ok(Json(ApprovalList { approvals }))
 }
 
 /// One held call: to its caller, its approvers, or an admin.

@@ -74,13 +74,15 @@ impl Postgres {
 
     pub(super) fn approvals_pending_pg(
         &self,
+        after: Option<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<ApprovalRow>, StorageError> {
         let limit = i64::from(limit);
+        let (at, id) = after.unwrap_or((i64::MIN, String::new()));
         self.conn()?
             .query(
-                &format!("SELECT {COLUMNS} FROM approvals WHERE state = 'pending' ORDER BY created_at, id LIMIT $1"),
-                &[&limit],
+                &format!("SELECT {COLUMNS} FROM approvals WHERE state = 'pending' AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3"),
+                &[&at, &id, &limit],
             )?
             .iter()
             .map(row_of)

@@ -577,9 +577,10 @@ impl Storage for Postgres {
     }
     fn approvals_pending(
         &self,
+        after: Option<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<crate::approvals::ApprovalRow>, StorageError> {
-        self.approvals_pending_pg(limit)
+        self.approvals_pending_pg(after, limit)
     }
     fn approval_decide(
         &self,
