@@ -27,10 +27,10 @@ fn the_example_bundle_tests_pass_and_its_decisions_are_shown() {
     let out = cordon(&["decisions", "test", &example()]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{printed}");
-    assert!(printed.ends_with("10 passed, 0 failed\n"), "{printed}");
+    assert!(printed.ends_with("11 passed, 0 failed\n"), "{printed}");
     assert_eq!(
         printed.matches("PASS data.cordon_test.").count(),
-        10,
+        11,
         "{printed}"
     );
 

@@ -62,6 +62,13 @@ deny contains "admin keys are revoked on the host" if {
 	input.arguments.role == "admin"
 }
 
+# What a tool says of itself reaches the decision too.
+deny contains sprintf("%s says it destroys: an admin publishes it", [input.tool.name]) if {
+	input.action == "publish"
+	input.tool.annotations.destructiveHint
+	not "admin" in input.caller.roles
+}
+
 approval := {"approvers": ["role:admin"]} if {
 	input.action == "publish"
 	input.tool.name == "word-count"
@@ -122,6 +129,15 @@ fn a_bundle_decides_publishing_policy_changes_and_keys() {
     let (status, _) = s.json("GET", "/v1/tools/http-get", Some(&f.admin), b"");
     assert_eq!(status, 404);
     assert_eq!(s.publish(&f.publisher, &wasm(&f.signed, "echo")).0, 201);
+    // The conformance toolbox carries confirm_delete, which says it is destructive: each of its
+    // tools is decided, and that one refuses the whole component.
+    let reasons = refused(&s.publish(&f.publisher, &wasm(&f.signed, "conformance")));
+    assert_eq!(
+        reasons,
+        ["confirm_delete says it destroys: an admin publishes it"]
+    );
+    let (status, _) = s.json("GET", "/v1/tools/greet", Some(&f.admin), b"");
+    assert_eq!(status, 404);
     assert_eq!(s.publish(&f.admin, &wasm(&f.signed, "http_get")).0, 201);
     // A change is never held for approval: asking for one refuses it, saying why.
     let reasons = refused(&s.publish(&f.admin, &wasm(&f.signed, "word_count")));
@@ -211,6 +227,7 @@ fn a_bundle_decides_publishing_policy_changes_and_keys() {
         seen,
         [
             ("publish", "http-get"),
+            ("publish", "confirm_delete"),
             ("publish", "word-count"),
             ("policy_change", "echo"),
             ("policy_change", "echo"),

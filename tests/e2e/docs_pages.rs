@@ -192,7 +192,7 @@ fn the_decisions_page_runs_as_written() {
     assert_eq!(lines.len(), 6, "{lines:?}");
     let root = Path::new(cordon_test_artifacts::ROOT);
     let tested = stdout(&run_line(&lines[0], root, &[]));
-    assert!(tested.ends_with("10 passed, 0 failed\n"), "{tested}");
+    assert!(tested.ends_with("11 passed, 0 failed\n"), "{tested}");
     let decided = json_in(&stdout(&run_line(&lines[1], root, &[])));
     assert_eq!(decided["permits"], true, "{decided}");
     assert_eq!(

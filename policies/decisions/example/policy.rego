@@ -1,7 +1,7 @@
 # An example decision bundle (docs/decisions.md), after the OPA tool-access policy of the
 # MetaMCP guide: admins may call any tool; invokers may call tools that change nothing outside
 # their sandbox, and tools that do during working hours only. No caller may point a tool at
-# /etc. A tool that deletes (its name says so) waits for an admin's approval.
+# /etc. A tool that destroys (it says so, or its name does) waits for an admin's approval.
 #
 # It decides the operators' changes too: admins publish, change policies and make keys;
 # publishers publish tools that reach no network (opening it is a policy change, an admin's);
@@ -47,9 +47,15 @@ deny contains sprintf("%s may not read or write under /etc", [input.tool.name]) 
 
 approval := {"approvers": ["role:admin"], "timeout_secs": 900} if {
 	input.action == "invoke"
-	contains(input.tool.name, "delete")
+	destructive
 	not "admin" in input.caller.roles
 }
+
+# The tool's own annotation (its author's claim: enough to ask for a look, never to trust it),
+# or its name.
+destructive if input.tool.annotations.destructiveHint
+
+destructive if contains(input.tool.name, "delete")
 
 allow if {
 	input.action in {"publish", "policy_change", "key_change"}

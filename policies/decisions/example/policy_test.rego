@@ -38,6 +38,12 @@ test_etc_is_denied_with_its_reason if {
 	reasons == {"read_file may not read or write under /etc"}
 }
 
+test_a_tool_that_says_it_destroys_waits_for_an_admin if {
+	tool := {"name": "wipe", "read_only": false, "annotations": {"destructiveHint": true}}
+	a := data.cordon.approval with input as call(invoker, tool, monday_10)
+	a.timeout_secs == 900
+}
+
 test_deleting_waits_for_an_admin if {
 	a := data.cordon.approval with input as call(invoker, {"name": "delete_files", "read_only": false}, monday_10)
 	a.approvers == ["role:admin"]

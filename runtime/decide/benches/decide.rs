@@ -28,6 +28,7 @@ fn document(i: usize) -> Document {
             hosts: Vec::new(),
             mounts: Vec::new(),
             source: None,
+            annotations: None,
         }),
         arguments: Some(
             serde_json::json!({"text": "hello there, how are you", "paths": ["/tmp/a"]}),

@@ -44,6 +44,26 @@ pub struct Tool {
     pub mounts: Vec<Mount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// What the tool says of itself (MCP's tool annotations): its author's claims, never
+    /// checked; `read_only` and `open_world` are what its policy grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Annotations>,
+}
+
+/// A tool's own annotations, under MCP's names; only those it gives.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotations {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +196,23 @@ pub(crate) fn input_of(d: &Document) -> regorus::Value {
         if let Some(source) = &t.source {
             tool.push(("source", Value::from(source.as_str())));
         }
+        if let Some(a) = &t.annotations {
+            let mut annotations = Vec::new();
+            if let Some(title) = &a.title {
+                annotations.push(("title", Value::from(title.as_str())));
+            }
+            for (name, hint) in [
+                ("readOnlyHint", a.read_only_hint),
+                ("destructiveHint", a.destructive_hint),
+                ("idempotentHint", a.idempotent_hint),
+                ("openWorldHint", a.open_world_hint),
+            ] {
+                if let Some(hint) = hint {
+                    annotations.push((name, Value::from(hint)));
+                }
+            }
+            tool.push(("annotations", object(annotations)));
+        }
         fields.push(("tool", object(tool)));
     }
     if let Some(arguments) = &d.arguments {
@@ -253,6 +290,12 @@ mod tests {
                     writable: true,
                 }],
                 source: Some("oci://r/x:1@sha256:00".into()),
+                annotations: Some(Annotations {
+                    title: Some("Notes".into()),
+                    destructive_hint: Some(true),
+                    open_world_hint: Some(false),
+                    ..Annotations::default()
+                }),
             }),
             arguments: Some(serde_json::json!({"paths": ["/tmp/a"], "n": -3, "x": 1.5, "z": null})),
             request,
@@ -317,6 +360,7 @@ mod tests {
                     writable: true,
                 }],
                 source: None,
+                annotations: None,
             }),
             arguments: Some(serde_json::json!({"paths": ["/notes/a.md"]})),
             request: Request {

@@ -51,7 +51,19 @@ pub const INPUT_SCHEMA: &str = r#"{
             "properties": {"path": {"type": "string"}, "writable": {"type": "boolean"}}
           }
         },
-        "source": {"type": "string", "description": "the OCI reference it was published from"}
+        "source": {"type": "string", "description": "the OCI reference it was published from"},
+        "annotations": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "what the tool says of itself (MCP's tool annotations, only those it gives): its author's claims, never checked, unlike read_only and open_world",
+          "properties": {
+            "title": {"type": "string"},
+            "readOnlyHint": {"type": "boolean"},
+            "destructiveHint": {"type": "boolean"},
+            "idempotentHint": {"type": "boolean"},
+            "openWorldHint": {"type": "boolean"}
+          }
+        }
       }
     },
     "arguments": {"description": "invoke: the call's input, as sent; publish: the signer and the description; policy_change: the new policy (its TOML as JSON, null for the closed default); key_change: operation (create, revoke), name, role and, to create, description and expires_in_secs"},

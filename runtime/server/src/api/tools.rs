@@ -281,6 +281,7 @@ async fn admit(
             ),
             source.clone(),
             &policy,
+            info,
         );
         let change = crate::decisions::changes::Change {
             action: "publish",

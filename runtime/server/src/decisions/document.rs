@@ -4,7 +4,7 @@
 
 use crate::callers::caller::{Caller, Via};
 use crate::calls::live::LiveTool;
-use cordon_core::Policy;
+use cordon_core::{Policy, ToolInfo};
 use cordon_decide::document::{self as doc, Document, Request};
 
 /// The caller as decisions see it. A token caller's claims are given whole: they were signed by
@@ -43,15 +43,41 @@ pub fn tool(tool: &LiveTool) -> doc::Tool {
         (&r.name, &r.version, &r.publisher, &r.digest),
         r.source.clone(),
         &tool.policy,
+        &tool.info,
     )
 }
 
+/// What a tool says of itself, as decisions see it (MCP's annotation names); none when it says
+/// nothing.
+fn annotations(info: &ToolInfo) -> Option<doc::Annotations> {
+    let hints = info.hints.unwrap_or_default();
+    let a = doc::Annotations {
+        title: info.title.clone(),
+        read_only_hint: hints.read_only,
+        destructive_hint: hints.destructive,
+        idempotent_hint: hints.idempotent,
+        open_world_hint: hints.open_world,
+    };
+    let any = a.title.is_some()
+        || [
+            a.read_only_hint,
+            a.destructive_hint,
+            a.idempotent_hint,
+            a.open_world_hint,
+        ]
+        .iter()
+        .any(Option::is_some);
+    any.then_some(a)
+}
+
 /// The tool named `name, version, publisher, digest` as it is (or would be) under `policy`: a
-/// version being published, or a tool whose policy is being changed.
+/// version being published, or a tool whose policy is being changed. `info` is what it says
+/// of itself.
 pub fn tool_under(
     (name, version, publisher, digest): (&str, &str, &str, &str),
     source: Option<String>,
     policy: &Policy,
+    info: &ToolInfo,
 ) -> doc::Tool {
     doc::Tool {
         name: name.to_owned(),
@@ -70,6 +96,7 @@ pub fn tool_under(
             })
             .collect(),
         source,
+        annotations: annotations(info),
     }
 }
 
