@@ -22,6 +22,7 @@ mod decisions;
 mod decisions_changes;
 mod decisions_server;
 mod deploy;
+mod detection;
 mod docs_pages;
 mod env;
 mod filesystem;

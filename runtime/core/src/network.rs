@@ -126,12 +126,17 @@ impl HostPattern {
                 PortMatch::Any => true,
                 PortMatch::Exact(p) => p == port,
             }
-            && match &self.host {
-                HostMatch::Exact(h) => h == host,
-                HostMatch::Subdomains(d) => host
-                    .strip_suffix(d.as_str())
-                    .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
-            }
+            && self.matches_host(host)
+    }
+
+    /// Whether `host` (normalized) is one this pattern names, whatever the scheme and port.
+    pub fn matches_host(&self, host: &str) -> bool {
+        match &self.host {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Subdomains(d) => host
+                .strip_suffix(d.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+        }
     }
 }
 
@@ -223,6 +228,13 @@ impl fmt::Display for NetworkDenial {
 }
 
 impl NetworkPolicy {
+    /// Whether the allow list names `host` at all (any scheme, any port): a host the tool may
+    /// reach, so a link to it in its output carries data where the tool could send it anyway.
+    pub fn names_host(&self, host: &str) -> bool {
+        let host = normalize_host(host);
+        self.allow.iter().any(|p| p.matches_host(&host))
+    }
+
     /// Checks the destination of a request against the allow list.
     pub fn check_destination(
         &self,

@@ -41,6 +41,9 @@ pub enum Outcome {
     /// It never ran: the operator's decisions held it for a person's approval, and it was
     /// refused or its approval expired (docs/decisions.md).
     Denied,
+    /// It ran, but its output was withheld: the policy's `[output]` scan found what it blocks
+    /// (docs/detection.md). The findings say what and where, never the values.
+    Blocked,
 }
 
 impl Outcome {
@@ -60,11 +63,12 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::InputRequired => "input_required",
             Outcome::Denied => "denied",
+            Outcome::Blocked => "blocked",
         }
     }
 
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 13] = [
+    pub const ALL: [Outcome; 14] = [
         Outcome::Ok,
         Outcome::InvalidInput,
         Outcome::ToolError,
@@ -78,6 +82,7 @@ impl Outcome {
         Outcome::Interrupted,
         Outcome::InputRequired,
         Outcome::Denied,
+        Outcome::Blocked,
     ];
 
     /// True for the outcomes where the host stopped the guest for breaking a limit.
@@ -255,7 +260,8 @@ mod tests {
                 "cancelled",
                 "interrupted",
                 "input_required",
-                "denied"
+                "denied",
+                "blocked"
             ]
         );
         for o in Outcome::ALL {

@@ -43,6 +43,8 @@ pub struct Policy {
     pub quotas: QuotaLimits,
     /// What the tool may ask of the caller's client (`[ask]`, `ask.rs`).
     pub ask: crate::ask::AskPolicy,
+    /// What its output is scanned for, and what a finding does (`[output]`, `output.rs`).
+    pub output: crate::output::OutputPolicy,
 }
 
 impl Default for Policy {
@@ -58,6 +60,7 @@ impl Default for Policy {
             access: Access::default(),
             quotas: QuotaLimits::default(),
             ask: crate::ask::AskPolicy::default(),
+            output: crate::output::OutputPolicy::default(),
         }
     }
 }
@@ -193,6 +196,8 @@ struct PolicyFile {
     quotas: QuotaLimits,
     #[serde(default)]
     ask: crate::ask::AskPolicy,
+    #[serde(default)]
+    output: crate::output::OutputPolicy,
 }
 
 #[derive(Default, Deserialize)]
@@ -468,6 +473,7 @@ impl Policy {
             access: file.access,
             quotas: file.quotas,
             ask: file.ask,
+            output: file.output,
         })
     }
 
@@ -589,6 +595,7 @@ impl Policy {
             "publishers": self.publishers,
             "limits": limits,
             "ask": self.ask,
+            "output": self.output,
             "filesystem": {
                 "mounts": self.mounts.iter().map(|m| serde_json::json!({
                     "host": m.host,

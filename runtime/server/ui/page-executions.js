@@ -6,7 +6,7 @@ import { api, query } from "./api.js";
 import { receiptOf, receiptBox, theLogKey } from "./receipts.js";
 import { verifyRecordLink, verifySigned } from "./verify.js";
 
-const OUTCOMES = ["ok", "invalid_input", "tool_error", "fuel_exhausted", "memory_exceeded", "timeout", "output_too_large", "trap", "host_error", "cancelled", "interrupted", "input_required", "denied"];
+const OUTCOMES = ["ok", "invalid_input", "tool_error", "fuel_exhausted", "memory_exceeded", "timeout", "output_too_large", "trap", "host_error", "cancelled", "interrupted", "input_required", "denied", "blocked"];
 
 export function render(main, ctx) {
   if (ctx.params[0]) return detail(main, ctx.params[0]);

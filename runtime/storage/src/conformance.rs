@@ -76,6 +76,17 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
             asked_sha256: None,
         }),
         decision: (i % 4 == 1).then(|| format!("{:064x}", i % 2)),
+        findings: if i % 5 == 2 {
+            vec![cordon_core::Finding {
+                detector: "pii".into(),
+                kind: "card_number".into(),
+                path: "$.output.cards[0]".into(),
+                count: 2,
+                risk: 0.9,
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
      truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
-     progress_reports, log_messages, exchange, decision";
+     progress_reports, log_messages, exchange, decision, findings";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 10] = [3, 4, 5, 6, 7, 8, 9, 10, 27, 34];
@@ -219,6 +219,14 @@ pub(crate) fn encode(
             Some(h) => s(h)?,
             None => Value::Null,
         },
+        if e.findings.is_empty() {
+            Value::Null
+        } else {
+            Value::Text(
+                serde_json::to_string(&e.findings)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            )
+        },
     ])
 }
 
@@ -333,6 +341,10 @@ pub(crate) fn decode(
         },
         caller_name: string_at(27, "caller_name")?,
         decision: string_at(34, "decision")?,
+        findings: match text_at(35, "findings")? {
+            None => Vec::new(),
+            Some(t) => serde_json::from_str(&t).map_err(|_| bad("findings"))?,
+        },
         exchange: match raw(33) {
             Ok(ValueRef::Null) => None,
             Ok(ValueRef::Text(t)) => Some(serde_json::from_slice(t).map_err(|_| bad("exchange"))?),
@@ -388,17 +400,18 @@ mod tests {
     #[test]
     fn outcome_codes_are_stable() {
         let codes: Vec<i64> = Outcome::ALL.iter().map(|o| outcome_code(*o)).collect();
-        assert_eq!(codes, (0..13).collect::<Vec<_>>());
+        assert_eq!(codes, (0..14).collect::<Vec<_>>());
         // New outcomes only ever go at the end: the codes written before keep their meaning.
         assert_eq!(outcome_code(Outcome::HostError), 8);
         assert_eq!(outcome_code(Outcome::Cancelled), 9);
         assert_eq!(outcome_code(Outcome::Interrupted), 10);
         assert_eq!(outcome_code(Outcome::InputRequired), 11);
         assert_eq!(outcome_code(Outcome::Denied), 12);
+        assert_eq!(outcome_code(Outcome::Blocked), 13);
         for o in Outcome::ALL {
             assert_eq!(outcome_from(outcome_code(o)), Some(o));
         }
-        assert_eq!(outcome_from(13), None);
+        assert_eq!(outcome_from(14), None);
         assert_eq!(outcome_from(-1), None);
     }
 

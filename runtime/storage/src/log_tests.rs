@@ -691,6 +691,7 @@ fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
             caller_name: None,
             output_sha256: None,
             exchange: None,
+            findings: Vec::new(),
             ..exec(i, "echo", Outcome::Ok)
         })
         .collect();

@@ -47,6 +47,10 @@ pub struct NewExecution {
     /// allowed; absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
+    /// What the tool policy's `[output]` scan found in the answer (docs/detection.md): kinds,
+    /// JSON paths and counts, never the values. Absent when it found nothing or did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<cordon_core::Finding>,
 }
 
 /// One round of a call that asks for input: the round it answers, and hashes of what was

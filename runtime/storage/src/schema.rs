@@ -31,7 +31,9 @@
 //! - version 15: the decisions bundles applied (`decisions`, `decisions.rs`), calls held for
 //!   approval (`approvals`, `approvals.rs`), and per execution the bundle that allowed it
 //!   (`executions.decision`, interned, NULL for none; records written before keep their
-//!   hashes).
+//!   hashes);
+//! - version 16: per execution what its output scan found (`executions.findings`, JSON, NULL
+//!   for none; records written before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -41,7 +43,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -84,7 +86,8 @@ const TABLES: &str = "
         progress_reports  INTEGER,
         log_messages      INTEGER,
         exchange          TEXT,
-        decision          INTEGER
+        decision          INTEGER,
+        findings          TEXT
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -262,20 +265,12 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         to_v2(&tx)?;
     }
     // 2 -> 3: when each key was last used.
-    let has_last_used: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('api_keys') WHERE name = 'last_used_at'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_last_used: bool = has_column(&tx, "api_keys", "last_used_at")?;
     if !has_last_used {
         tx.execute_batch("ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;")?;
     }
     // 3 -> 4: events and checkpoints (created by TABLES), and three execution columns.
-    let has_checks: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'checks'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_checks: bool = has_column(&tx, "executions", "checks")?;
     if !has_checks {
         tx.execute_batch(
             "ALTER TABLE executions ADD COLUMN caller_name INTEGER;
@@ -284,11 +279,7 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         )?;
     }
     // 4 -> 5: what a key is for, and when it expires.
-    let has_expiry: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('api_keys') WHERE name = 'expires_at'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_expiry: bool = has_column(&tx, "api_keys", "expires_at")?;
     let has_keys: bool = tx.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'",
         [],
@@ -306,11 +297,7 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         [],
         |r| r.get::<_, i64>(0).map(|n| n > 0),
     )?;
-    let has_credentials: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'credentials'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_credentials: bool = has_column(&tx, "executions", "credentials")?;
     if has_executions && !has_credentials {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN credentials TEXT;")?;
     }
@@ -320,38 +307,22 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         [],
         |r| r.get::<_, i64>(0).map(|n| n > 0),
     )?;
-    let has_source: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('tools') WHERE name = 'source'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_source: bool = has_column(&tx, "tools", "source")?;
     if has_tools && !has_source {
         tx.execute_batch("ALTER TABLE tools ADD COLUMN source TEXT;")?;
     }
     // 8 -> 9: the progress reports each execution's guest made.
-    let has_progress: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'progress_reports'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_progress: bool = has_column(&tx, "executions", "progress_reports")?;
     if has_executions && !has_progress {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN progress_reports INTEGER;")?;
     }
     // 11 -> 12: the log messages each execution's guest wrote.
-    let has_logs: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'log_messages'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_logs: bool = has_column(&tx, "executions", "log_messages")?;
     if has_executions && !has_logs {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN log_messages INTEGER;")?;
     }
     // 12 -> 13: each execution's place in an exchange of rounds.
-    let has_exchange: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'exchange'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_exchange: bool = has_column(&tx, "executions", "exchange")?;
     if has_executions && !has_exchange {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN exchange TEXT;")?;
     }
@@ -361,11 +332,7 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         [],
         |r| r.get::<_, i64>(0).map(|n| n > 0),
     )?;
-    let has_waiting: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'waiting'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_waiting: bool = has_column(&tx, "tasks", "waiting")?;
     if has_tasks && !has_waiting {
         tx.execute_batch(
             "ALTER TABLE tasks ADD COLUMN waiting TEXT;
@@ -373,13 +340,14 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
         )?;
     }
     // 14 -> 15: the decisions bundle that allowed each execution.
-    let has_decision: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'decision'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_decision: bool = has_column(&tx, "executions", "decision")?;
     if has_executions && !has_decision {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN decision INTEGER;")?;
+    }
+    // 15 -> 16: what each execution's output scan found.
+    let has_findings: bool = has_column(&tx, "executions", "findings")?;
+    if has_executions && !has_findings {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN findings TEXT;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -387,13 +355,18 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Whether `table` has `column` (false when there is no such table).
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )
+}
+
 /// Version 1 (or nothing) to version 2.
 fn to_v2(tx: &Connection) -> Result<(), StorageError> {
-    let has_v1_log: bool = tx.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('executions') WHERE name = 'body'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let has_v1_log: bool = has_column(tx, "executions", "body")?;
     if has_v1_log {
         tx.execute_batch(
             "ALTER TABLE executions RENAME TO executions_v1;

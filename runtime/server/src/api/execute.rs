@@ -58,6 +58,15 @@ pub struct InvokeResponse {
     pub request_state: Option<String>,
     /// A one-line reason for every outcome other than `ok`.
     pub error: Option<String>,
+    /// What the tool policy's `[output]` scan found (docs/detection.md): detector, kind, JSON
+    /// path into this answer, count and risk (0 to 1), never the values. With `redact` each
+    /// match is already replaced by `[REDACTED:kind]`; with `block` the outcome is `blocked`
+    /// and there is no output. Absent when nothing was found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<cordon_core::Finding>,
+    /// The answer's risk: its most likely finding's (0 to 1); absent when nothing was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<f64>,
     pub usage: Usage,
     /// This execution's receipt, signed with the server's log key: keep it to prove later
     /// what ran, on what input, under which policy, with what result
@@ -525,6 +534,7 @@ impl Admitted {
                 .map(|text| sha256_hex(text.as_bytes())),
             exchange: self.exchange.clone(),
             decision: self.decision.clone(),
+            findings: Vec::new(),
         }
     }
 
@@ -615,7 +625,7 @@ impl Admitted {
                 followed,
             ));
         }
-        let exec = match &self.input {
+        let mut exec = match &self.input {
             Err(message) => refuse(&self.tool, &self.body, message.clone()),
             Ok(grants) => {
                 let span = tracing::info_span!(
@@ -644,7 +654,10 @@ impl Admitted {
                 exec
             }
         };
+        // The policy's output scan, before anything is recorded or answered.
+        let findings = crate::calls::scan::answer(&self.tool, &mut exec);
         let mut record = self.record(&exec, now_ms());
+        record.findings = findings.clone();
         // A round that asked: its requests as the answer carries them, and its sealed state.
         let (input_requests, request_state) = match &exec.input_required {
             Some(asked) => {
@@ -707,6 +720,8 @@ impl Admitted {
             input_requests,
             request_state,
             error: exec.error,
+            risk: (!findings.is_empty()).then(|| cordon_scan::risk(&findings)),
+            findings,
             usage: exec.usage,
             receipt,
         };

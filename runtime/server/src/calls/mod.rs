@@ -6,5 +6,6 @@
 pub mod live;
 pub mod request_state;
 pub mod running;
+pub mod scan;
 pub mod task_writer;
 pub mod tasks;

@@ -87,6 +87,7 @@ fn denied_record(row: &ApprovalRow) -> NewExecution {
         output_sha256: None,
         exchange: None,
         decision: Some(row.decision.clone()),
+        findings: Vec::new(),
     }
 }
 

@@ -515,6 +515,15 @@ pub fn call_result_of(answer: &Value, wrap: bool) -> CallToolResult {
     if let Some(receipt) = answer.get("receipt") {
         meta.insert("cordon/receipt".into(), receipt.clone());
     }
+    // What the output scan found, and the answer's risk (the highest of its findings').
+    if let Some(findings) = answer.get("findings").and_then(Value::as_array) {
+        let risk = findings
+            .iter()
+            .filter_map(|f| f["risk"].as_f64())
+            .fold(0.0, f64::max);
+        meta.insert("cordon/findings".into(), Value::Array(findings.clone()));
+        meta.insert("cordon/risk".into(), json!(risk));
+    }
     result.meta = Some(rmcp::model::MetaObject(meta));
     result
 }

@@ -697,6 +697,8 @@ mod tests {
             input_requests: None,
             request_state: None,
             error: None,
+            findings: Vec::new(),
+            risk: None,
             usage: cordon_core::Usage::default(),
             receipt: crate::record::audit_log::ReceiptView {
                 log_id: "log".into(),
