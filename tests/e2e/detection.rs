@@ -5,6 +5,7 @@
 
 use crate::harness::{Server, fixture};
 use crate::mcp::post_raw;
+use cordon_test_artifacts as guests;
 use serde_json::{Value, json};
 
 fn set_output(s: &Server, admin: &str, action: &str) {
@@ -161,4 +162,86 @@ fn output_is_redacted_flagged_or_blocked_as_the_policy_says() {
         (200, &json!(true)),
         "{verified}"
     );
+}
+
+/// The review at publish: a component whose description carries an instruction to the model
+/// and whose schema hides Unicode tag characters is refused, saying where; an operator who
+/// allows it (`--publish-review warn`) gets it published with the findings stored with the
+/// version, beside the imports its policy does not grant.
+#[test]
+fn a_poisoned_tool_is_refused_at_publish_and_imports_never_granted_are_shown() {
+    let f = fixture("detection-review");
+    let poisoned = f.signed.join("poisoned.wasm");
+    crate::harness::run(&[
+        "sign",
+        guests::POISONED,
+        "--key",
+        f.data.join("dev.pem").to_str().unwrap(),
+        "--out",
+        poisoned.to_str().unwrap(),
+    ]);
+    let s = Server::start(&f.data);
+    let (status, refused) = s.publish(&f.publisher, &poisoned);
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "tool_poisoned");
+    assert_eq!(
+        refused["error"]["reasons"],
+        json!([
+            "injection hidden_unicode at $.tools[\"adder\"].input_schema.properties.numbers.description",
+            "injection instruction at $.tools[\"adder\"].description",
+        ])
+    );
+    assert_eq!(s.json("GET", "/v1/tools/adder", Some(&f.admin), b"").0, 404);
+    drop(s);
+
+    // Allowed by the operator, under the closed default policy (no policies folder): published
+    // with its findings; http-get's import of outgoing HTTP is shown as never usable here.
+    let empty = crate::common::temp_dir("detection-review-policies");
+    let s = Server::start_with(
+        &f.data,
+        &[
+            "--publish-review",
+            "warn",
+            "--policies",
+            empty.to_str().unwrap(),
+        ],
+    );
+    let (status, published) = s.publish(&f.publisher, &poisoned);
+    assert_eq!(status, 201, "{published}");
+    let kinds = |view: &Value| -> Vec<(String, String)> {
+        view["review"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|f| {
+                        (
+                            f["kind"].as_str().unwrap().to_owned(),
+                            f["path"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, adder) = s.json("GET", "/v1/tools/adder", Some(&f.admin), b"");
+    assert_eq!(
+        kinds(&adder["versions"][0])
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
+        ["hidden_unicode", "instruction"],
+        "{adder}"
+    );
+    let (status, http_get) = s.publish(&f.publisher, &f.signed.join("http_get.wasm"));
+    assert_eq!(status, 201, "{http_get}");
+    let found = kinds(&http_get);
+    assert!(
+        found.len() == 1
+            && found[0].0 == "not_granted"
+            && found[0].1.starts_with("wasi:http/outgoing-handler@"),
+        "{http_get}"
+    );
+    let (status, echo) = s.publish(&f.publisher, &f.signed.join("echo.wasm"));
+    assert_eq!(status, 201, "{echo}");
+    assert!(echo.get("review").is_none(), "{echo}");
 }

@@ -242,6 +242,7 @@ fn every_hostile_guest_has_a_test() {
         include_str!("harness.rs"),
         include_str!("progress.rs"),
         include_str!("contract_v2.rs"),
+        include_str!("detection.rs"),
     ]
     .concat();
     for (name, _) in guests::HOSTILE {

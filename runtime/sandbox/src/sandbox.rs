@@ -90,6 +90,22 @@ impl std::fmt::Debug for Tool {
 }
 
 impl Tool {
+    /// The interfaces the component imports (`wasi:http/outgoing-handler@0.2.6`, ...), sorted:
+    /// what a publish-time review compares with what the tool's policy grants.
+    pub fn imports(&self) -> Vec<String> {
+        let component = match &self.pre {
+            Pre::V01(p) => p.instance_pre().component(),
+            Pre::V02(p) => p.instance_pre().component(),
+        };
+        let mut names: Vec<String> = component
+            .component_type()
+            .imports(component.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn digest(&self) -> &str {
         &self.digest
     }

@@ -52,6 +52,10 @@ pub struct ServerSettings {
     /// Where to tell approvers that a call waits for them (an HTTP(S) URL that takes a JSON
     /// POST); none by default: approvers look at `GET /v1/approvals` or the console.
     pub approval_webhook: Option<String>,
+    /// Whether a component whose description or schemas carry instructions or hidden
+    /// characters is refused at publish (`registry/review.rs`); when false it is published
+    /// with the findings. True by default: such a tool poisons every caller's model.
+    pub publish_review_refuses: bool,
     /// How long a stop waits for open connections and running calls before it interrupts them.
     pub shutdown_grace: std::time::Duration,
     /// This node's name in the tasks it runs (`tasks.rs`); empty: the host name and the address
@@ -126,6 +130,7 @@ impl ServerSettings {
             // restart, short enough that answers (which may be sensitive) do not pile up.
             async_result_ttl: std::time::Duration::from_secs(3600),
             approval_webhook: None,
+            publish_review_refuses: true,
             // A minute and 5 s: the calls most tools make (seconds) finish and are recorded;
             // a longer call is interrupted and recorded as such, rather than holding a
             // deployment's rollout for up to the 30-minute cap.

@@ -29,6 +29,7 @@ pub(crate) fn record(name: &str, version: &str, blob: &str) -> ToolRecord {
         policy_hash: "p".repeat(64),
         published_at_ms: 1,
         source: None,
+        review: Vec::new(),
     }
 }
 
@@ -124,6 +125,13 @@ pub(crate) fn changes_leave_one_event_each(s: &dyn Storage) {
     );
     let from_oci = ToolRecord {
         source: Some(pinned.clone()),
+        review: vec![cordon_core::Finding {
+            detector: "imports".into(),
+            kind: "not_granted".into(),
+            path: "wasi:http/outgoing-handler@0.2.6".into(),
+            count: 1,
+            risk: 0.2,
+        }],
         ..record("other", "0.1.0", &blob)
     };
     let published = s.insert_tool(&from_oci, &alice).unwrap();

@@ -36,6 +36,10 @@ pub struct ToolRecord {
     /// pulled from, pinned by the manifest digest resolved at publish
     /// (`oci://HOST/REPO:TAG@sha256:...`).
     pub source: Option<String>,
+    /// What the review at publish found (docs/detection.md): instructions or hidden characters
+    /// in its description or schemas, imports its policy does not grant. Never the values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<cordon_core::Finding>,
 }
 
 /// Why a tool cannot be invoked.
@@ -133,11 +137,15 @@ impl Registry {
             policy_hash: row.get(10)?,
             published_at_ms: row.get(11)?,
             source: row.get(12)?,
+            review: row
+                .get::<_, Option<String>>(13)?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
         })
     }
 
     const COLUMNS: &'static str = "name, version, digest, blob, publisher, signer, description,
-        input_schema, output_schema, policy, policy_hash, published_at, source";
+        input_schema, output_schema, policy, policy_hash, published_at, source, review";
 
     /// Every version of every tool, in publication order.
     pub fn all(&self) -> Result<Vec<ToolRecord>, StorageError> {
@@ -213,14 +221,19 @@ impl Registry {
     }
 }
 
+/// A version's review findings as stored: JSON, or NULL when there are none.
+pub(crate) fn review_text(review: &[cordon_core::Finding]) -> Option<String> {
+    (!review.is_empty()).then(|| serde_json::to_string(review).unwrap_or_default())
+}
+
 /// Records a published version (inside the change's transaction). Fails if that name and
 /// version already exist.
 pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageError> {
     conn.execute(
         "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
                             input_schema, output_schema, policy, policy_hash, published_at,
-                            source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            source, review)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             t.name,
             t.version,
@@ -234,7 +247,8 @@ pub(crate) fn insert(conn: &Connection, t: &ToolRecord) -> Result<(), StorageErr
             t.policy,
             t.policy_hash,
             t.published_at_ms,
-            t.source
+            t.source,
+            review_text(&t.review)
         ],
     )
     .map_err(|e| match e.sqlite_error_code() {

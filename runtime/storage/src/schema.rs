@@ -33,7 +33,8 @@
 //!   (`executions.decision`, interned, NULL for none; records written before keep their
 //!   hashes);
 //! - version 16: per execution what its output scan found (`executions.findings`, JSON, NULL
-//!   for none; records written before keep their hashes).
+//!   for none; records written before keep their hashes), and per tool version what the review
+//!   at publish found (`tools.review`, JSON, NULL for none).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -133,6 +134,7 @@ const TABLES: &str = "
         policy_hash   TEXT NOT NULL,
         published_at  INTEGER NOT NULL,
         source        TEXT,
+        review        TEXT,
         UNIQUE (name, version)
     );
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -348,6 +350,9 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     let has_findings: bool = has_column(&tx, "executions", "findings")?;
     if has_executions && !has_findings {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN findings TEXT;")?;
+    }
+    if has_column(&tx, "tools", "name")? && !has_column(&tx, "tools", "review")? {
+        tx.execute_batch("ALTER TABLE tools ADD COLUMN review TEXT;")?;
     }
     tx.execute_batch(TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

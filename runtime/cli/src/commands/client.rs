@@ -251,6 +251,14 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     }
     let tool = read_json(response)?;
     println!("{}", serde_json::to_string_pretty(&tool)?);
+    for finding in tool["review"].as_array().into_iter().flatten() {
+        eprintln!(
+            "warning: review: {} {} at {} (docs/detection.md)",
+            finding["detector"].as_str().unwrap_or_default(),
+            finding["kind"].as_str().unwrap_or_default(),
+            finding["path"].as_str().unwrap_or_default()
+        );
+    }
     if tool["default_policy"] == true {
         let name = tool["name"].as_str().unwrap_or("the tool");
         eprintln!(

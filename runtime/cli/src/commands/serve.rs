@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// never its arguments) [default: none].
     #[arg(long, env = "CORDON_APPROVAL_WEBHOOK")]
     pub approval_webhook: Option<String>,
+    /// What a publish does with a component whose description or schemas carry instructions
+    /// to a model or hidden characters (docs/detection.md): `refuse` it, or `warn` (publish it
+    /// with the findings) [default: refuse].
+    #[arg(long, env = "CORDON_PUBLISH_REVIEW")]
+    pub publish_review: Option<String>,
     /// Seconds a stop waits for open connections and running calls; calls still running then
     /// are stopped and recorded `interrupted` [default: 65].
     #[arg(long, env = "CORDON_SHUTDOWN_GRACE_SECS")]
@@ -163,6 +168,7 @@ struct ConfigFile {
     client_timeout_secs: Option<u64>,
     async_result_ttl_secs: Option<u64>,
     approval_webhook: Option<String>,
+    publish_review: Option<String>,
     shutdown_grace_secs: Option<u64>,
     durable_log: Option<bool>,
     ui: Option<bool>,
@@ -240,6 +246,7 @@ impl ServeArgs {
         self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
         self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
         self.approval_webhook = self.approval_webhook.or(file.approval_webhook);
+        self.publish_review = self.publish_review.or(file.publish_review);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
         self.ui = self.ui.or(file.ui);
@@ -469,6 +476,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("approval_webhook is an http(s) URL that takes a JSON POST, not {url:?}");
     }
+    let publish_review_refuses = match args.publish_review.as_deref() {
+        None | Some("refuse") => true,
+        Some("warn") => false,
+        Some(other) => {
+            anyhow::bail!("publish_review is `refuse` or `warn`, not {other:?}")
+        }
+    };
     let log_key = args
         .log_key
         .clone()
@@ -518,6 +532,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .async_result_ttl_secs
             .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
         approval_webhook: args.approval_webhook.clone(),
+        publish_review_refuses,
         shutdown_grace: args
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),

@@ -43,6 +43,11 @@ pub struct ToolView {
     /// Present when the tool is quarantined: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<String>,
+    /// What the review at publish found (docs/detection.md): imports its policy does not
+    /// grant, and (published with `--publish-review warn`) hidden instructions or characters in
+    /// what it says of itself. Absent when nothing was found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<cordon_core::Finding>,
 }
 
 impl ToolView {
@@ -61,6 +66,7 @@ impl ToolView {
             published_at_ms: r.published_at_ms,
             source: r.source.as_deref().map(ToolSource::of),
             quarantined,
+            review: r.review.clone(),
         }
     }
 }
@@ -162,7 +168,7 @@ mod name_tests {
         (status = 403, description = "not a publisher; or the operator's decisions refuse it (`denied_by_policy`, with the reasons); or the signature is missing, malformed, bad, revoked, unknown or from a publisher not allowed; or the registry is at an address pulls may not reach", body = ErrorBody),
         (status = 409, description = "this name and version are already published", body = ErrorBody),
         (status = 413, description = "over the upload limit (max_upload_bytes, for pulls too)", body = ErrorBody),
-        (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature; or not an OCI reference, not in the registry, not a component artifact", body = ErrorBody),
+        (status = 422, description = "not a valid tool component, or its describe() failed or disagrees with the signature; or what it says of itself carries instructions or hidden characters (`tool_poisoned`, unless the server runs with --publish-review warn); or not an OCI reference, not in the registry, not a component artifact", body = ErrorBody),
         (status = 502, description = "the registry refused the server's credentials, failed, or served content that does not match its digest", body = ErrorBody),
         (status = 504, description = "the registry did not answer in time", body = ErrorBody),
     ),
@@ -295,6 +301,28 @@ async fn admit(
         };
         state.decide_change(caller, change).await?;
     }
+    // What the component says of itself and imports, before it becomes callable.
+    let review =
+        crate::registry::review::review(&admitted.toolbox.tools, &admitted.tool.imports(), &policy);
+    if crate::registry::review::poisoned(&review) && state.settings.publish_review_refuses {
+        let said = crate::registry::review::described(&review);
+        tracing::warn!(target: "cordon::security", tool = name, by = caller.id, findings = said, "publish refused: the component's description or schemas carry instructions or hidden characters");
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tool_poisoned",
+            format!(
+                "{name} is not published: what it says of itself would reach every caller's model with {said}. Remove it and sign the component again (an operator who has read it may publish it with --publish-review warn)"
+            ),
+        );
+        e.reasons = review
+            .iter()
+            .map(|f| format!("{} {} at {}", f.detector, f.kind, f.path))
+            .collect();
+        return Err(e);
+    }
+    if !review.is_empty() {
+        tracing::warn!(target: "cordon::admin", tool = name, findings = crate::registry::review::described(&review), "published with review findings");
+    }
     let policy_text = admitted_policy;
     let stored_body = body.clone();
     let blob = state.db(move |s| s.put_blob(&stored_body)).await?;
@@ -316,6 +344,15 @@ async fn admit(
             policy: policy_text.clone(),
             published_at_ms: now_ms(),
             source: source.clone(),
+            // The component's imports, and what this tool says of itself.
+            review: {
+                let own = format!("$.tools[{}]", serde_json::Value::String(info.name.clone()));
+                review
+                    .iter()
+                    .filter(|f| f.detector == "imports" || f.path.starts_with(&own))
+                    .cloned()
+                    .collect()
+            },
         })
         .collect();
     let (inserting, by) = (records.clone(), caller.actor());

@@ -685,6 +685,7 @@ mod tests {
             policy_hash: String::new(),
             published_at_ms: 0,
             source: None,
+            review: Vec::new(),
         }
     }
 

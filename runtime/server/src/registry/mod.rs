@@ -5,6 +5,7 @@
 //! `sync.rs`.
 
 pub mod oci_pull;
+pub mod review;
 pub mod sync;
 
 use crate::callers::caller::Caller;

@@ -49,8 +49,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// (`nodes`, `crate::nodes`); 7, the seal of each group of links (`seals`, `crate::seal`); 8,
 /// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`);
 /// 9, the decisions bundles applied (`decisions`, `crate::decisions`) and calls held for approval
-/// (`approvals`, `crate::approvals`).
-pub const PG_SCHEMA_VERSION: i64 = 9;
+/// (`approvals`, `crate::approvals`); 10, per tool version what the review at publish found
+/// (`tools.review`).
+pub const PG_SCHEMA_VERSION: i64 = 10;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -83,6 +84,7 @@ const SCHEMA: &str = "
         policy_hash   text NOT NULL,
         published_at  bigint NOT NULL,
         source        text,
+        review        text,
         UNIQUE (name, version)
     );
     CREATE TABLE IF NOT EXISTS quarantine (
@@ -303,6 +305,11 @@ fn tool_from(r: &postgres::Row) -> Result<ToolRecord, StorageError> {
         policy_hash: r.try_get("policy_hash")?,
         published_at_ms: r.try_get("published_at")?,
         source: r.try_get("source")?,
+        review: r
+            .try_get::<_, Option<String>>("review")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| StorageError::Corrupt(e.to_string())))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 
@@ -407,6 +414,7 @@ impl Postgres {
                 "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT '';
                  ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at bigint;
                  ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;
+                 ALTER TABLE tools ADD COLUMN IF NOT EXISTS review text;
                  ALTER TABLE tasks ADD COLUMN IF NOT EXISTS waiting text;
                  ALTER TABLE tasks ADD COLUMN IF NOT EXISTS next text;",
             )
@@ -534,8 +542,8 @@ impl Storage for Postgres {
             tx.execute(
                 "INSERT INTO tools (name, version, digest, blob, publisher, signer, description,
                                     input_schema, output_schema, policy, policy_hash, published_at,
-                                    source)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                    source, review)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 &[
                     &t.name,
                     &t.version,
@@ -550,6 +558,7 @@ impl Storage for Postgres {
                     &t.policy_hash,
                     &t.published_at_ms,
                     &t.source,
+                    &crate::registry::review_text(&t.review),
                 ],
             )
             .map_err(|e| {
