@@ -245,3 +245,54 @@ fn a_poisoned_tool_is_refused_at_publish_and_imports_never_granted_are_shown() {
     assert_eq!(status, 201, "{echo}");
     assert!(echo.get("review").is_none(), "{echo}");
 }
+
+/// Progress messages reach a client while the call runs: each is scanned as it is made (here
+/// the last one, kept for the execution's view), and what they held is in the answer's
+/// findings; under `block` they are withheld and the answer is blocked.
+#[test]
+fn progress_messages_are_scanned_as_they_are_made() {
+    let f = fixture("detection-progress");
+    let s = Server::start(&f.data);
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("steps.wasm")).0, 201);
+    let run = |action: &str| {
+        let policy = format!(
+            "[limits]\nprogress_per_sec = 100\n\n[output]\nscan = [\"pii\"]\naction = \"{action}\"\n"
+        );
+        let (status, set) = s.json(
+            "PUT",
+            "/v1/tools/steps/policy",
+            Some(&f.admin),
+            policy.as_bytes(),
+        );
+        assert_eq!(status, 200, "{set}");
+        let input = json!({"steps": 3, "step_ms": 20, "message": "charging 4111 1111 1111 1111"});
+        let (status, _, body) = s.request_with(
+            "POST",
+            "/v1/tools/steps/invoke",
+            Some(&f.invoker),
+            &[("Prefer", "respond-async")],
+            input.to_string().as_bytes(),
+        );
+        let started: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 202, "{started}");
+        crate::approvals::finished(&s, &f.invoker, started["execution_id"].as_str().unwrap())
+    };
+    let redacted = run("redact");
+    assert_eq!(
+        redacted["progress"]["message"], "charging [REDACTED:card_number]",
+        "{redacted}"
+    );
+    assert_eq!(redacted["result"]["outcome"], "ok", "{redacted}");
+    assert_eq!(
+        found(&redacted["result"]["findings"]),
+        strings(&[("pii", "card_number", "$.progress.message", 3)])
+    );
+    let blocked = run("block");
+    assert!(blocked["progress"].get("message").is_none(), "{blocked}");
+    assert_eq!(blocked["result"]["outcome"], "blocked", "{blocked}");
+    assert_eq!(blocked["result"]["output"], Value::Null, "{blocked}");
+    assert_eq!(
+        found(&blocked["result"]["findings"]),
+        strings(&[("pii", "card_number", "$.progress.message", 3)])
+    );
+}

@@ -498,6 +498,7 @@ impl Admitted {
                 started_at_ms: self.started,
                 task,
                 request,
+                messages: crate::calls::scan::Messages::of(&self.tool),
             },
             listeners,
         )
@@ -655,7 +656,12 @@ impl Admitted {
             }
         };
         // The policy's output scan, before anything is recorded or answered.
-        let findings = crate::calls::scan::answer(&self.tool, &mut exec);
+        let said = call
+            .messages
+            .as_ref()
+            .map(|m| m.findings())
+            .unwrap_or_default();
+        let findings = crate::calls::scan::answer(&self.tool, &mut exec, said);
         let mut record = self.record(&exec, now_ms());
         record.findings = findings.clone();
         // A round that asked: its requests as the answer carries them, and its sealed state.

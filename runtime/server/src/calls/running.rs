@@ -41,6 +41,8 @@ pub struct RunningCall {
     pub task: bool,
     /// The MCP request it answers (its JSON-RPC id, as JSON), for `notifications/cancelled`.
     pub request: Option<String>,
+    /// The scan of its progress and log messages, when its policy scans.
+    pub messages: Option<Arc<crate::calls::scan::Messages>>,
     pub control: CallControl,
     last: Mutex<Option<Progress>>,
     events: broadcast::Sender<CallEvent>,
@@ -84,6 +86,8 @@ pub struct NewCall<'a> {
     pub task: bool,
     /// The MCP request it answers (its JSON-RPC id, as JSON).
     pub request: Option<String>,
+    /// The policy's scan of its progress and log messages, when it scans (`scan.rs`).
+    pub messages: Option<Arc<crate::calls::scan::Messages>>,
 }
 
 /// Who hears a call as it runs besides its own events: an MCP request's progress and log
@@ -115,13 +119,24 @@ impl Running {
             logs,
         } = listeners;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        let control = match logs {
-            Some((least, sink)) => CallControl::new().with_logs(least, sink),
-            None => CallControl::new(),
+        let scan = call.messages.clone();
+        let control = match (logs, scan.clone()) {
+            (Some((least, sink)), None) => CallControl::new().with_logs(least, sink),
+            (Some((least, sink)), Some(scan)) => CallControl::new().with_logs(
+                least,
+                Arc::new(move |m: &cordon_core::LogMessage| {
+                    if let Some(passed) = scan.log(m) {
+                        sink(&passed);
+                    }
+                }),
+            ),
+            (None, _) => CallControl::new(),
         };
         let entry = Arc::new_cyclic(|weak: &std::sync::Weak<RunningCall>| {
             let weak = weak.clone();
             let control = control.with_progress(Arc::new(move |p: &Progress| {
+                let scanned = scan.as_ref().map(|s| s.progress(p));
+                let p = scanned.as_ref().unwrap_or(p);
                 if let Some(call) = weak.upgrade() {
                     *call.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(p.clone());
                     let _ = call.events.send(CallEvent::Progress(p.clone()));
@@ -138,6 +153,7 @@ impl Running {
                 started_at_ms: call.started_at_ms,
                 task: call.task,
                 request: call.request,
+                messages: call.messages.clone(),
                 control,
                 last: Mutex::new(None),
                 events,
@@ -260,6 +276,7 @@ mod tests {
             started_at_ms: 1,
             task: true,
             request: Some("7".into()),
+            messages: None,
         }
     }
 
