@@ -11,6 +11,7 @@
 //! blocking threads. Each method is one unit of work, so a backend can make it one transaction.
 
 use crate::StorageError;
+use crate::alerts::{Alert, AlertView, Attempt, Due};
 use crate::approvals::{self, ApprovalRow, ApprovalState, Decided};
 use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
@@ -96,6 +97,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn approvals_expire(&self, now_ms: i64) -> Result<Vec<ApprovalRow>, StorageError>;
     /// Forgets calls decided before `before_ms`.
     fn approvals_prune(&self, before_ms: i64) -> Result<u64, StorageError>;
+    /// Raises `alert` with its `alert.raise` event (the server as actor), and a pending
+    /// delivery to each of `webhooks`.
+    fn alert_raise(&self, alert: &Alert, webhooks: &[String]) -> Result<(), StorageError>;
+    /// The newest alerts with their deliveries.
+    fn alerts(&self, limit: u32) -> Result<Vec<AlertView>, StorageError>;
+    /// Claims up to `limit` deliveries due at `now_ms` for `node` (for [`crate::alerts::LEASE_MS`]):
+    /// no other node gets them meanwhile.
+    fn alert_claim(&self, node: &str, now_ms: i64, limit: u32) -> Result<Vec<Due>, StorageError>;
+    /// Records how an attempt of a claimed delivery went.
+    fn alert_attempted(
+        &self,
+        due: &Due,
+        now_ms: i64,
+        attempt: &Attempt,
+    ) -> Result<(), StorageError>;
     /// The decisions bundle in force, if any (docs/decisions.md).
     fn decisions(&self) -> Result<Option<InForce>, StorageError>;
     /// A bundle applied at some time, by its hash.
@@ -420,6 +436,37 @@ impl Storage for Embedded {
     fn approval(&self, id: &str) -> Result<Option<ApprovalRow>, StorageError> {
         self.registry
             .with_conn(|conn| approvals::sqlite::get(conn, id))
+    }
+    fn alert_raise(&self, alert: &Alert, webhooks: &[String]) -> Result<(), StorageError> {
+        self.change_with(alert.at_ms, &Actor::server(), |tx| {
+            crate::alerts::sqlite::insert(tx, alert, webhooks)?;
+            Ok(((), Some(alert.raised())))
+        })
+    }
+    fn alerts(&self, limit: u32) -> Result<Vec<AlertView>, StorageError> {
+        self.registry
+            .with_conn(|conn| crate::alerts::sqlite::list(conn, limit))
+    }
+    fn alert_claim(&self, node: &str, now_ms: i64, limit: u32) -> Result<Vec<Due>, StorageError> {
+        let (due, _) = self.log.change(|tx| {
+            Ok((
+                crate::alerts::sqlite::claim(tx, node, now_ms, limit)?,
+                Vec::new(),
+            ))
+        })?;
+        Ok(due)
+    }
+    fn alert_attempted(
+        &self,
+        due: &Due,
+        now_ms: i64,
+        attempt: &Attempt,
+    ) -> Result<(), StorageError> {
+        let ((), _) = self.log.change(|tx| {
+            crate::alerts::sqlite::attempted(tx, due, now_ms, attempt)?;
+            Ok(((), Vec::new()))
+        })?;
+        Ok(())
     }
     fn approvals_pending(
         &self,

@@ -103,6 +103,14 @@ fn conformance_decisions() {
 }
 
 #[test]
+fn conformance_alerts() {
+    let (dir, s) = fresh("alerts-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    crate::conformance_alerts::alerts_raise_claim_and_deliver(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_approvals() {
     let (dir, s) = fresh("approvals-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -155,6 +155,15 @@ pub enum AdminAction {
         reason: String,
         expired: bool,
     },
+    /// An alert was raised (docs/detection.md): its id (the webhooks' `webhook-id`), the rule
+    /// that raised it, and its one line. Its evidence is in the alert itself.
+    #[serde(rename = "alert.raise")]
+    AlertRaise {
+        alert: String,
+        rule: String,
+        severity: String,
+        summary: String,
+    },
     #[serde(rename = "key.create")]
     KeyCreate {
         key_id: String,
@@ -185,7 +194,7 @@ pub enum AdminAction {
 }
 
 /// Every kind an event can have, executions included.
-pub const EVENT_KINDS: [&str; 18] = [
+pub const EVENT_KINDS: [&str; 19] = [
     "execution",
     "tool.publish",
     "tool.delete",
@@ -204,6 +213,7 @@ pub const EVENT_KINDS: [&str; 18] = [
     "approval.request",
     "approval.grant",
     "approval.deny",
+    "alert.raise",
 ];
 
 /// What each backend records for a change, built in one place so every backend records the same.
@@ -283,6 +293,7 @@ impl AdminAction {
             AdminAction::ApprovalRequest { .. } => "approval.request",
             AdminAction::ApprovalGrant { .. } => "approval.grant",
             AdminAction::ApprovalDeny { .. } => "approval.deny",
+            AdminAction::AlertRaise { .. } => "alert.raise",
         }
     }
 

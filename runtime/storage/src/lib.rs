@@ -11,6 +11,7 @@
 //! types below, and [`Postgres`] ([`pg`]) with one PostgreSQL database that several stateless
 //! nodes share. Both pass the same conformance suite (`conformance.rs`).
 
+pub mod alerts;
 pub mod approvals;
 pub mod backend;
 pub mod chain;
@@ -18,6 +19,8 @@ mod changes;
 mod checks;
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_alerts;
 #[cfg(test)]
 mod conformance_batches;
 #[cfg(test)]
@@ -41,6 +44,7 @@ pub mod secrets;
 pub mod task_input;
 pub mod tasks;
 
+pub use alerts::{Alert, AlertView, Attempt, Delivery, DeliveryState, Due};
 pub use approvals::{ApprovalRow, ApprovalState, Decided};
 pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};

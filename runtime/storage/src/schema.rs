@@ -34,7 +34,8 @@
 //!   hashes);
 //! - version 16: per execution what its output scan found (`executions.findings`, JSON, NULL
 //!   for none; records written before keep their hashes), and per tool version what the review
-//!   at publish found (`tools.review`, JSON, NULL for none).
+//!   at publish found (`tools.review`, JSON, NULL for none); alerts and their deliveries
+//!   (`alerts`, `alert_deliveries`, `alerts.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -198,6 +199,28 @@ const TABLES: &str = "
         beat    TEXT NOT NULL,
         seen_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS alerts (
+        id       TEXT PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        rule     TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary  TEXT NOT NULL,
+        details  TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+    CREATE TABLE IF NOT EXISTS alert_deliveries (
+        alert        TEXT NOT NULL,
+        webhook      TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        attempts     INTEGER NOT NULL,
+        next_at      INTEGER NOT NULL,
+        lease_until  INTEGER,
+        node         TEXT,
+        last_error   TEXT,
+        delivered_at INTEGER,
+        PRIMARY KEY (alert, webhook)
+    );
+    CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at) WHERE state = 'pending';
     CREATE TABLE IF NOT EXISTS decisions (
         seq    INTEGER PRIMARY KEY AUTOINCREMENT,
         hash   TEXT NOT NULL,

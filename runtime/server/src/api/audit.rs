@@ -131,6 +131,8 @@ pub enum EventKind {
     ApprovalGrant,
     #[serde(rename = "approval.deny")]
     ApprovalDeny,
+    #[serde(rename = "alert.raise")]
+    AlertRaise,
 }
 
 /// One page of events.
@@ -251,6 +253,7 @@ mod tests {
             ApprovalRequest,
             ApprovalGrant,
             ApprovalDeny,
+            AlertRaise,
         ];
         let names: Vec<String> = all
             .iter()

@@ -11,6 +11,7 @@
 //! own runtime) from an `r2d2` pool. Call it from plain threads or `spawn_blocking`, never on an
 //! async worker.
 
+mod alerts;
 mod approvals;
 mod decisions;
 mod listen;
@@ -50,7 +51,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// per task waiting for input its answers so far and next round (`tasks.waiting`, `tasks.next`);
 /// 9, the decisions bundles applied (`decisions`, `crate::decisions`) and calls held for approval
 /// (`approvals`, `crate::approvals`); 10, per tool version what the review at publish found
-/// (`tools.review`).
+/// (`tools.review`), and alerts with their deliveries (`alerts`, `alert_deliveries`,
+/// `crate::alerts`).
 pub const PG_SCHEMA_VERSION: i64 = 10;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
@@ -171,6 +173,28 @@ const SCHEMA: &str = "
         beat    text NOT NULL,
         seen_at bigint NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS alerts (
+        id       text PRIMARY KEY,
+        at       bigint NOT NULL,
+        rule     text NOT NULL,
+        severity text NOT NULL,
+        summary  text NOT NULL,
+        details  text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+    CREATE TABLE IF NOT EXISTS alert_deliveries (
+        alert        text NOT NULL,
+        webhook      text NOT NULL,
+        state        text NOT NULL,
+        attempts     integer NOT NULL,
+        next_at      bigint NOT NULL,
+        lease_until  bigint,
+        node         text,
+        last_error   text,
+        delivered_at bigint,
+        PRIMARY KEY (alert, webhook)
+    );
+    CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at) WHERE state = 'pending';
     CREATE TABLE IF NOT EXISTS decisions (
         seq    bigserial PRIMARY KEY,
         hash   text NOT NULL,
@@ -583,6 +607,32 @@ impl Storage for Postgres {
     }
     fn approval(&self, id: &str) -> Result<Option<crate::approvals::ApprovalRow>, StorageError> {
         self.approval_pg(id)
+    }
+    fn alert_raise(
+        &self,
+        alert: &crate::alerts::Alert,
+        webhooks: &[String],
+    ) -> Result<(), StorageError> {
+        self.alert_raise_pg(alert, webhooks)
+    }
+    fn alerts(&self, limit: u32) -> Result<Vec<crate::alerts::AlertView>, StorageError> {
+        self.alerts_pg(limit)
+    }
+    fn alert_claim(
+        &self,
+        node: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::Due>, StorageError> {
+        self.alert_claim_pg(node, now_ms, limit)
+    }
+    fn alert_attempted(
+        &self,
+        due: &crate::alerts::Due,
+        now_ms: i64,
+        attempt: &crate::alerts::Attempt,
+    ) -> Result<(), StorageError> {
+        self.alert_attempted_pg(due, now_ms, attempt)
     }
     fn approvals_pending(
         &self,

@@ -43,6 +43,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "approvals"),
         &Postgres::open(&pg.url("approvals"), 2).unwrap(),
     );
+    crate::conformance_alerts::alerts_raise_claim_and_deliver(
+        &fresh(&pg, "alerts"),
+        &Postgres::open(&pg.url("alerts"), 2).unwrap(),
+    );
     crate::conformance_batches::tasks_start_and_end_in_batches(&fresh(&pg, "task_batches"));
     crate::conformance_batches::tasks_wait_for_input(
         &fresh(&pg, "task_input"),
