@@ -54,9 +54,10 @@ rustup component add rustfmt clippy
 
 # The MCP end-to-end tests use the official MCP Python SDK as their client; the OpenAPI
 # conformance test runs schemathesis; the console's browser tests drive Chromium with selenium
-# (and sign tokens for their identity provider with PyJWT). All pinned. A venv that already has
+# (and sign tokens for their identity provider with PyJWT); the alert tests verify webhooks with
+# the Standard Webhooks library. All pinned. A venv that already has
 # exactly these is kept.
-python_packages='mcp==2.3.0 schemathesis==4.32.5 selenium==4.27.1 pyjwt[crypto]==2.10.1'
+python_packages='mcp==2.3.0 schemathesis==4.32.5 selenium==4.27.1 pyjwt[crypto]==2.10.1 standardwebhooks==1.3.0'
 python_setup() {
     if [ "$(cat target/mcp-venv/.installed 2>/dev/null)" = "$python_packages" ]; then
         return 0

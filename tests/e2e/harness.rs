@@ -43,6 +43,15 @@ pub fn cordon() -> Command {
     c
 }
 
+/// The first line a child started with a piped stdout prints (its stdout is taken).
+pub fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
 /// The unsigned echo guest.
 pub fn guest_echo() -> &'static str {
     guests::ECHO
@@ -184,10 +193,7 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(&mut child);
         let addr = line
             .split("http://")
             .nth(1)

@@ -1,6 +1,7 @@
 //! End-to-end tests: real components (the example tools and the hostile guests in
 //! `tests/guests/`) run through the real sandbox and the real `cordon` binary.
 
+mod alerts;
 mod approvals;
 mod audit;
 mod cache;

@@ -63,6 +63,8 @@ pub enum Command {
     Decisions(commands::decisions::DecisionsArgs),
     /// Calls held for a person's approval: list them, approve or deny one.
     Approvals(commands::approvals::ApprovalsArgs),
+    /// Alerts and their delivery to webhooks: list them, raise a test alert.
+    Alerts(commands::alerts::AlertsArgs),
     /// Manage the encrypted secret store.
     Secret(commands::secret::SecretArgs),
 }
@@ -95,6 +97,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => commands::policy::policy(args),
         Command::Decisions(args) => commands::decisions::decisions(args),
         Command::Approvals(args) => commands::approvals::approvals(args),
+        Command::Alerts(args) => commands::alerts::alerts(args),
         Command::Secret(args) => commands::secret::secret(args),
     }
 }

@@ -32,6 +32,7 @@
 //! Admission, input checks and the process's confinement are `cordon-host`'s, shared with the
 //! offline commands.
 
+pub mod alerts;
 pub mod api;
 pub mod beat;
 pub mod blocking;

@@ -92,6 +92,7 @@ impl Node {
         }
         state.keys.clone().spawn_refresher(state.storage.clone());
         crate::beat::spawn(state.clone());
+        crate::alerts::deliver::spawn(state.clone());
         Ok(Node {
             state,
             listener,

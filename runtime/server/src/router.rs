@@ -2,8 +2,8 @@
 //! the security headers, error bodies, the 401 challenge). Testable without a socket.
 
 use crate::api::{
-    approvals, audit, decisions, executions, invoke, keys, openapi, policies, quotas, receipt,
-    resource, stats, status, tools, whoami,
+    alerts, approvals, audit, decisions, executions, invoke, keys, openapi, policies, quotas,
+    receipt, resource, stats, status, tools, whoami,
 };
 use crate::callers::caller;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
@@ -55,6 +55,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/decisions/{hash}", get(decisions::by_hash))
         .route("/v1/approvals", get(approvals::list))
+        .route("/v1/alerts", get(alerts::list))
+        .route("/v1/alerts/test", post(alerts::test))
         .route(
             "/v1/approvals/{id}",
             get(approvals::show).post(approvals::decide),

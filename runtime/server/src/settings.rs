@@ -56,6 +56,9 @@ pub struct ServerSettings {
     /// characters is refused at publish (`registry/review.rs`); when false it is published
     /// with the findings. True by default: such a tool poisons every caller's model.
     pub publish_review_refuses: bool,
+    /// Where alerts are delivered (`[[alerts.webhook]]`, `alerts/settings.rs`); none by
+    /// default: alerts are only listed (`GET /v1/alerts`).
+    pub alerts: crate::alerts::settings::AlertSettings,
     /// How long a stop waits for open connections and running calls before it interrupts them.
     pub shutdown_grace: std::time::Duration,
     /// This node's name in the tasks it runs (`tasks.rs`); empty: the host name and the address
@@ -131,6 +134,7 @@ impl ServerSettings {
             async_result_ttl: std::time::Duration::from_secs(3600),
             approval_webhook: None,
             publish_review_refuses: true,
+            alerts: crate::alerts::settings::AlertSettings::default(),
             // A minute and 5 s: the calls most tools make (seconds) finish and are recorded;
             // a longer call is interrupted and recorded as such, rather than holding a
             // deployment's rollout for up to the 30-minute cap.

@@ -1,5 +1,6 @@
 //! One module per `cordon` subcommand, plus what they share.
 
+pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod audit_export;

@@ -188,6 +188,9 @@ struct ConfigFile {
     /// How tools are pulled from OCI registries (`docs/distribution.md`); file only.
     #[serde(default)]
     registries: cordon_server::registry::oci_pull::RegistrySettings,
+    /// Where alerts are delivered (`docs/detection.md`); file only.
+    #[serde(default)]
+    alerts: cordon_server::alerts::settings::AlertSettings,
 }
 
 /// `[auth]` in the config file.
@@ -210,6 +213,7 @@ struct FileOnly {
     auth: AuthFile,
     quotas: cordon_server::callers::quota::QuotaSettings,
     registries: cordon_server::registry::oci_pull::RegistrySettings,
+    alerts: cordon_server::alerts::settings::AlertSettings,
 }
 
 impl ServeArgs {
@@ -284,6 +288,7 @@ impl ServeArgs {
                 auth,
                 quotas: file.quotas,
                 registries,
+                alerts: file.alerts,
             },
         ))
     }
@@ -456,6 +461,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     registries
         .check_logins(secrets.as_ref())
         .map_err(|e| anyhow::anyhow!(e))?;
+    file_only
+        .alerts
+        .check(secrets.as_ref())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let sandbox = Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: Some(data.join("compiled")),
         engine: cordon_sandbox::EngineSettings {
@@ -533,6 +542,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
         approval_webhook: args.approval_webhook.clone(),
         publish_review_refuses,
+        alerts: file_only.alerts.clone(),
         shutdown_grace: args
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),

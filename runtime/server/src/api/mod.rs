@@ -1,6 +1,7 @@
 //! The REST endpoints under `/v1`, one module per resource, and the OpenAPI document generated
 //! from their annotations.
 
+pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod decisions;

@@ -2,6 +2,7 @@
 //! annotations and the response types themselves, so it cannot drift from what is served (the
 //! end-to-end tests validate real responses against it).
 
+use crate::api::alerts::{self, AlertList};
 use crate::api::approvals::{self, ApprovalDecision, ApprovalList};
 use crate::api::audit::{self, EventKind, EventPage, LogKeyView};
 use crate::api::decisions::{
@@ -59,6 +60,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         approvals::list,
         approvals::show,
         approvals::decide,
+        alerts::list,
+        alerts::test,
         invoke::invoke,
         crate::api::resume::resume,
         keys::create,
@@ -109,6 +112,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         DecisionsSet,
         ApprovalList,
         ApprovalDecision,
+        AlertList,
+        cordon_storage::Alert,
+        cordon_storage::AlertView,
+        cordon_storage::Delivery,
+        cordon_storage::DeliveryState,
         crate::decisions::view::ApprovalView,
         InvokeResponse,
         NewKeyBody,
@@ -147,6 +155,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "policies", description = "each tool's policy, in force on every node, and its history"),
         (name = "decisions", description = "the operator's decisions as code (Rego), in force on every node beside each tool's `[access]`, and their history"),
         (name = "approvals", description = "calls the operator's decisions hold for a person's approval, and the approvers' decisions"),
+        (name = "alerts", description = "alerts raised by the detection rules or the server, and their delivery to webhooks"),
         (name = "invoke", description = "run a tool"),
         (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
@@ -315,6 +324,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (34, 2));
+        assert_eq!((secured, public), (36, 2));
     }
 }
