@@ -69,17 +69,26 @@ fn until(s: &Server, key: &str, what: &str, done: impl Fn(&[Value]) -> bool) -> 
     }
 }
 
-#[test]
-fn an_alert_reaches_a_receiver_that_verifies_it_even_across_a_restart() {
-    let f = fixture("alerts-webhook");
+/// The receivers' signing secret.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwaGVsbG8gdGhlcmU=";
+
+/// A secret store in `data` holding [`SECRET`] as `ops-webhook` (its key returned), and a free
+/// port for a receiver.
+fn webhook_secret(data: &Path) -> (String, u16) {
     let store_key = new_secret_key();
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwaGVsbG8gdGhlcmU=";
-    set_secret(&f.data, &store_key, "ops-webhook", secret);
+    set_secret(data, &store_key, "ops-webhook", SECRET);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    (store_key, port)
+}
+
+#[test]
+fn an_alert_reaches_a_receiver_that_verifies_it_even_across_a_restart() {
+    let f = fixture("alerts-webhook");
+    let (store_key, port) = webhook_secret(&f.data);
     let config = f.data.join("alerts.toml");
     std::fs::write(
         &config,
@@ -122,7 +131,7 @@ fn an_alert_reaches_a_receiver_that_verifies_it_even_across_a_restart() {
 
     // The receiver comes up; the restarted server delivers the same alert, signed.
     let out = f.data.join("received.jsonl");
-    let _receiver = Receiver::start(secret, port, &out);
+    let _receiver = Receiver::start(SECRET, port, &out);
     let s = start();
     let done = until(&s, &f.auditor, "delivered after the restart", |d| {
         d.first().is_some_and(|o| o["state"] == "delivered")
@@ -176,4 +185,90 @@ fn a_webhook_whose_secret_is_missing_or_not_standard_stops_the_server_with_the_f
             "{err}"
         );
     }
+}
+
+/// A detection rule: five denials of a tool within a minute deliver one signed alert to a real
+/// receiver and quarantine the tool, with the rule as the actor and the evidence in the event;
+/// an admin releases it with the existing command.
+#[test]
+fn five_denials_of_a_tool_alert_and_quarantine_it() {
+    let f = fixture("alerts-rule");
+    let (store_key, port) = webhook_secret(&f.data);
+    let out = f.data.join("received.jsonl");
+    let _receiver = Receiver::start(SECRET, port, &out);
+    let config = f.data.join("detect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts.webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{port}/hooks\"\nsecret = \"ops-webhook\"\nallow_private = true\n\n\
+             [[detect.rules]]\nname = \"denied-tools\"\non = \"denial\"\nper = \"tool\"\ncount = 5\nwindow = \"1m\"\nthen = [\"alert\", \"quarantine\"]\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start_env(
+        &f.data,
+        &["--config", config.to_str().unwrap()],
+        &[("CORDON_SECRET_KEY", &store_key)],
+    );
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("echo.wasm")).0, 201);
+    let (status, set) = s.json(
+        "PUT",
+        "/v1/tools/echo/policy",
+        Some(&f.admin),
+        b"[access]\nroles = [\"admin\"]\n",
+    );
+    assert_eq!(status, 200, "{set}");
+    let invoke = |key: &str| {
+        s.json("POST", "/v1/tools/echo/invoke", Some(key), br#"{"m": 1}"#)
+            .0
+    };
+    for _ in 0..4 {
+        assert_eq!(invoke(&f.invoker), 403);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(invoke(&f.admin), 200, "four denials are not five");
+    assert_eq!(invoke(&f.invoker), 403);
+
+    // Quarantined on this node (and, through the store, on every other).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while invoke(&f.admin) != 423 {
+        assert!(Instant::now() < deadline, "not quarantined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, events) = s.json(
+        "GET",
+        "/v1/audit/events?kind=tool.quarantine",
+        Some(&f.auditor),
+        b"",
+    );
+    let event = &events["events"][0]["event"];
+    assert_eq!(event["actor"]["key_id"], "rule:denied-tools", "{events}");
+    let reason = event["action"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("5 denials of tool echo within 60 s") && reason.contains("\"count\":5"),
+        "{reason}"
+    );
+
+    // One alert, delivered and verified.
+    let delivered = until(&s, &f.auditor, "the rule's alert delivered", |d| {
+        d.first().is_some_and(|o| o["state"] == "delivered")
+    });
+    assert_eq!(delivered.len(), 1);
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["verified"], true);
+    let data = &lines[0]["payload"]["data"];
+    assert_eq!(data["rule"], "denied-tools");
+    assert_eq!(data["details"]["key"], "echo");
+    assert_eq!(data["details"]["count"], 5);
+    assert_eq!(s.count(&f.auditor, "alert.raise"), 1);
+
+    // The existing command lifts it.
+    let (status, _, _) = s.request("POST", "/v1/tools/echo/release", Some(&f.admin), b"");
+    assert_eq!(status, 204);
+    assert_eq!(invoke(&f.admin), 200);
 }

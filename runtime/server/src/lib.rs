@@ -41,6 +41,7 @@ pub mod calls;
 pub mod clock;
 pub mod console;
 pub mod decisions;
+pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod listen;

@@ -72,6 +72,19 @@ impl Node {
             },
         )
         .await?;
+        // A changed link found by the checkpointer is the detection rules' `chain_broken`.
+        let weak = Arc::downgrade(&state);
+        state.audit.on_tampered(Box::new(move |seq, _why| {
+            if let Some(state) = weak.upgrade() {
+                state.signal(
+                    crate::detect::rules::On::ChainBroken,
+                    crate::detect::windows::Signal {
+                        execution: Some(format!("seq {seq}")),
+                        ..Default::default()
+                    },
+                );
+            }
+        }));
         state
             .audit
             .clone()

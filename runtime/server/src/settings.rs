@@ -59,6 +59,9 @@ pub struct ServerSettings {
     /// Where alerts are delivered (`[[alerts.webhook]]`, `alerts/settings.rs`); none by
     /// default: alerts are only listed (`GET /v1/alerts`).
     pub alerts: crate::alerts::settings::AlertSettings,
+    /// The detection rules in force (`[[detect.rules]]` and the defaults, checked;
+    /// `detect/rules.rs`).
+    pub detect_rules: Vec<crate::detect::rules::Rule>,
     /// How long a stop waits for open connections and running calls before it interrupts them.
     pub shutdown_grace: std::time::Duration,
     /// This node's name in the tasks it runs (`tasks.rs`); empty: the host name and the address
@@ -135,6 +138,9 @@ impl ServerSettings {
             approval_webhook: None,
             publish_review_refuses: true,
             alerts: crate::alerts::settings::AlertSettings::default(),
+            detect_rules: crate::detect::rules::DetectSettings::default()
+                .rules()
+                .unwrap_or_default(),
             // A minute and 5 s: the calls most tools make (seconds) finish and are recorded;
             // a longer call is interrupted and recorded as such, rather than holding a
             // deployment's rollout for up to the 30-minute cap.

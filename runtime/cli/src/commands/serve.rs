@@ -191,6 +191,9 @@ struct ConfigFile {
     /// Where alerts are delivered (`docs/detection.md`); file only.
     #[serde(default)]
     alerts: cordon_server::alerts::settings::AlertSettings,
+    /// The detection rules (`docs/detection.md`); file only.
+    #[serde(default)]
+    detect: cordon_server::detect::rules::DetectSettings,
 }
 
 /// `[auth]` in the config file.
@@ -214,6 +217,7 @@ struct FileOnly {
     quotas: cordon_server::callers::quota::QuotaSettings,
     registries: cordon_server::registry::oci_pull::RegistrySettings,
     alerts: cordon_server::alerts::settings::AlertSettings,
+    detect: cordon_server::detect::rules::DetectSettings,
 }
 
 impl ServeArgs {
@@ -289,6 +293,7 @@ impl ServeArgs {
                 quotas: file.quotas,
                 registries,
                 alerts: file.alerts,
+                detect: file.detect,
             },
         ))
     }
@@ -465,6 +470,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .alerts
         .check(secrets.as_ref())
         .map_err(|e| anyhow::anyhow!(e))?;
+    let detect_rules = file_only.detect.rules().map_err(|e| anyhow::anyhow!(e))?;
     let sandbox = Arc::new(Sandbox::new(SandboxConfig {
         cache_dir: Some(data.join("compiled")),
         engine: cordon_sandbox::EngineSettings {
@@ -543,6 +549,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         approval_webhook: args.approval_webhook.clone(),
         publish_review_refuses,
         alerts: file_only.alerts.clone(),
+        detect_rules,
         shutdown_grace: args
             .shutdown_grace_secs
             .map_or(defaults.shutdown_grace, std::time::Duration::from_secs),

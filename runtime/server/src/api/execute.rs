@@ -258,6 +258,15 @@ async fn admit_with(
     }
     if !may_invoke(caller, &tool) {
         tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, transport, "invoke refused by the tool's access policy");
+        state.signal(
+            crate::detect::rules::On::Denial,
+            crate::detect::windows::Signal {
+                tool: Some(name.to_owned()),
+                caller: Some(caller.id.clone()),
+                address: caller.address.map(|a| a.to_string()),
+                execution: None,
+            },
+        );
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -707,6 +716,7 @@ impl Admitted {
             id,
             reservation,
             body,
+            caller,
             ..
         } = self;
         let settle = async {
@@ -716,6 +726,7 @@ impl Admitted {
         };
         let (committed, ()) = tokio::join!(state.journal.append(record), settle);
         let committed = committed?;
+        signals(&state, &tool, &caller, &id, &exec, &findings);
         let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;
         crate::metrics::execution(&tool.record.name, &exec);
         let answer = InvokeResponse {
@@ -749,6 +760,34 @@ impl Admitted {
         call.done(json);
         drop(registered);
         Ok(answer)
+    }
+}
+
+/// What a recorded call tells the detection rules: an operation its policy refused inside the
+/// sandbox (a denial), findings in its output, a failure of the tool.
+fn signals(
+    state: &Arc<AppState>,
+    tool: &LiveTool,
+    caller: &Caller,
+    id: &str,
+    exec: &Execution,
+    findings: &[cordon_core::Finding],
+) {
+    use crate::detect::rules::On;
+    let signal = || crate::detect::windows::Signal {
+        tool: Some(tool.record.name.clone()),
+        caller: Some(caller.id.clone()),
+        address: caller.address.map(|a| a.to_string()),
+        execution: Some(id.to_owned()),
+    };
+    if !exec.usage.denials.is_empty() {
+        state.signal(On::Denial, signal());
+    }
+    if !findings.is_empty() {
+        state.signal(On::OutputFinding, signal());
+    }
+    if exec.outcome.is_limit_kill() || matches!(exec.outcome, Outcome::ToolError | Outcome::Trap) {
+        state.signal(On::ToolFailure, signal());
     }
 }
 

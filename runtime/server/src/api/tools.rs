@@ -555,19 +555,33 @@ pub async fn quarantine(
     caller.require(Action::ManageTools)?;
     let body: QuarantineBody =
         crate::extract::json_body(&body, r#"{"reason": "why it is stopped"}"#)?;
-    if state.find(&name, None).is_none() {
-        return Err(ApiError::not_found(format!("no tool named {name}")));
-    }
-    let (tool, reason, by) = (name.clone(), body.reason.clone(), caller.actor());
-    let _changing = state.registry_lock.lock().await;
     state
-        .db(move |s| s.quarantine(&tool, &reason, now_ms(), &by))
+        .quarantine_tool(&name, &body.reason, &caller.actor())
         .await?;
-    state
-        .quarantined_write()
-        .insert(name.clone(), body.reason.clone());
     tracing::warn!(target: "cordon::security", tool = name, reason = body.reason, by = caller.id, "tool quarantined");
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl AppState {
+    /// The one way a tool is quarantined (by an admin, or by a detection rule): stored with its
+    /// `tool.quarantine` event, in force here at once and on the other nodes within a second.
+    pub async fn quarantine_tool(
+        self: &Arc<Self>,
+        name: &str,
+        reason: &str,
+        by: &cordon_storage::Actor,
+    ) -> Result<(), ApiError> {
+        if self.find(name, None).is_none() {
+            return Err(ApiError::not_found(format!("no tool named {name}")));
+        }
+        let (tool, why, who) = (name.to_owned(), reason.to_owned(), by.clone());
+        let _changing = self.registry_lock.lock().await;
+        self.db(move |s| s.quarantine(&tool, &why, now_ms(), &who))
+            .await?;
+        self.quarantined_write()
+            .insert(name.to_owned(), reason.to_owned());
+        Ok(())
+    }
 }
 
 /// Lifts a quarantine.

@@ -58,6 +58,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let hold: std::sync::Mutex<Option<Held<'_>>> = std::sync::Mutex::new(None);
         let unauthenticated = |why: &str| {
             let refusal = unauthorized(why);
+            state.signal(
+                crate::detect::rules::On::AuthFailure,
+                crate::detect::windows::Signal {
+                    address: Some(ip.to_string()),
+                    ..Default::default()
+                },
+            );
             match state.rate_limits.auth_failed(ip) {
                 AfterFailure::Answer => {
                     tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");

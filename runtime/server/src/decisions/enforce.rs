@@ -183,6 +183,15 @@ impl AppState {
             tracing::warn!(target: "cordon::security", action, tool, caller = caller.id, decision = hash, ?reasons, "denied by the operator's decisions");
         }
         let refusal = denied(&what, &reasons, error.as_deref());
+        self.signal(
+            crate::detect::rules::On::Denial,
+            crate::detect::windows::Signal {
+                tool: (!tool.is_empty()).then(|| tool.clone()),
+                caller: Some(caller.id.clone()),
+                address: caller.address.map(|a| a.to_string()),
+                execution: None,
+            },
+        );
         let event = AdminEvent::new(
             now_ms(),
             &caller.actor(),

@@ -90,6 +90,9 @@ impl From<cordon_trust::KeyError> for AuditError {
 }
 
 /// The log key and the newest checkpoint.
+/// What is told of a changed link: its sequence number and why.
+pub type TamperHook = Box<dyn Fn(i64, &str) + Send + Sync>;
+
 pub struct AuditLog {
     key: PrivateKey,
     pub key_id: KeyId,
@@ -102,6 +105,8 @@ pub struct AuditLog {
     /// The tampered link this process last recorded an `audit.tampered` event for (one event
     /// per finding, not one per refused checkpoint).
     reported: Mutex<Option<(i64, String)>>,
+    /// Told of each new finding of a changed link (the detection rules' `chain_broken`).
+    on_tampered: std::sync::OnceLock<TamperHook>,
     /// Seals the state of calls that ask for input, under a key derived from the log key
     /// (the same on every node of the store).
     states: crate::calls::request_state::Sealer,
@@ -228,6 +233,7 @@ impl AuditLog {
             latest: Mutex::new(latest),
             deliveries: Mutex::default(),
             reported: Mutex::default(),
+            on_tampered: std::sync::OnceLock::new(),
         })
     }
 
@@ -495,12 +501,20 @@ impl AuditLog {
                 why: why.to_owned(),
             },
         );
+        if let Some(hook) = self.on_tampered.get() {
+            hook(seq, why);
+        }
         match storage.record_event(event) {
             Ok(_) => *reported = Some((seq, why.to_owned())),
             Err(e) => {
                 tracing::error!(target: "cordon::security", error = %e, "cannot record the audit.tampered event")
             }
         }
+    }
+
+    /// Sets what is told of each new finding of a changed link (once; later calls are ignored).
+    pub fn on_tampered(&self, hook: TamperHook) {
+        let _ = self.on_tampered.set(hook);
     }
 
     /// Waits for the webhook deliveries still in flight (each bounded by its own timeout).
