@@ -111,6 +111,17 @@ fn a_record_rewritten_before_its_checkpoint_is_never_signed_over() {
         checkpoint_size(&s, &f.auditor) < seq,
         "a checkpoint was signed over the rewritten record"
     );
+    // The detection rule shipped on by default raised one critical alert for it.
+    let (status, alerts) = s.json("GET", "/v1/alerts", Some(&f.auditor), b"");
+    assert_eq!(status, 200, "{alerts}");
+    let raised = alerts["alerts"].as_array().unwrap();
+    assert_eq!(raised.len(), 1, "{alerts}");
+    assert_eq!(raised[0]["rule"], "chain_broken");
+    assert_eq!(raised[0]["severity"], "critical");
+    assert_eq!(
+        raised[0]["details"]["executions"],
+        serde_json::json!([format!("seq {seq}")])
+    );
 
     // No receipt for it: the seal its group was committed under no longer holds.
     let (status, refused) = s.json(
