@@ -167,20 +167,41 @@ pub(crate) mod sqlite {
         })
     }
 
+    /// Whether an alert of `rule` for `key` was raised at or after `since_ms`.
+    pub(crate) fn raised_since(
+        conn: &Connection,
+        rule: &str,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<bool, StorageError> {
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM alerts WHERE rule = ?1 AND key = ?2 AND at >= ?3 LIMIT 1",
+                params![rule, key, since_ms],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     pub(crate) fn insert(
         conn: &Connection,
         alert: &Alert,
         webhooks: &[String],
+        key: Option<&str>,
     ) -> Result<(), StorageError> {
         conn.execute(
-            &format!("INSERT INTO alerts ({ALERT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            &format!(
+                "INSERT INTO alerts ({ALERT_COLUMNS}, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
             params![
                 alert.id,
                 alert.at_ms,
                 alert.rule,
                 alert.severity,
                 alert.summary,
-                alert.details.to_string()
+                alert.details.to_string(),
+                key
             ],
         )?;
         for webhook in webhooks {

@@ -100,6 +100,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Raises `alert` with its `alert.raise` event (the server as actor), and a pending
     /// delivery to each of `webhooks`.
     fn alert_raise(&self, alert: &Alert, webhooks: &[String]) -> Result<(), StorageError>;
+    /// Raises `alert` as [`Storage::alert_raise`] does, unless an alert of its rule for `key`
+    /// was raised at or after `since_ms` (by this node or another: the check and the raise
+    /// are one change under the log's lock). True when it was raised.
+    fn alert_raise_once(
+        &self,
+        alert: &Alert,
+        webhooks: &[String],
+        key: &str,
+        since_ms: i64,
+    ) -> Result<bool, StorageError>;
     /// The newest alerts with their deliveries.
     fn alerts(&self, limit: u32) -> Result<Vec<AlertView>, StorageError>;
     /// Claims up to `limit` deliveries due at `now_ms` for `node` (for [`crate::alerts::LEASE_MS`]):
@@ -439,8 +449,23 @@ impl Storage for Embedded {
     }
     fn alert_raise(&self, alert: &Alert, webhooks: &[String]) -> Result<(), StorageError> {
         self.change_with(alert.at_ms, &Actor::server(), |tx| {
-            crate::alerts::sqlite::insert(tx, alert, webhooks)?;
+            crate::alerts::sqlite::insert(tx, alert, webhooks, None)?;
             Ok(((), Some(alert.raised())))
+        })
+    }
+    fn alert_raise_once(
+        &self,
+        alert: &Alert,
+        webhooks: &[String],
+        key: &str,
+        since_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.change_with(alert.at_ms, &Actor::server(), |tx| {
+            if crate::alerts::sqlite::raised_since(tx, &alert.rule, key, since_ms)? {
+                return Ok((false, None));
+            }
+            crate::alerts::sqlite::insert(tx, alert, webhooks, Some(key))?;
+            Ok((true, Some(alert.raised())))
         })
     }
     fn alerts(&self, limit: u32) -> Result<Vec<AlertView>, StorageError> {

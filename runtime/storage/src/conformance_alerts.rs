@@ -98,4 +98,57 @@ pub(crate) fn alerts_raise_claim_and_deliver(a: &dyn Storage, b: &dyn Storage) {
             .unwrap()
             .is_empty()
     );
+
+    // A rule's firing is raised once across the nodes while its window lasts: the second node
+    // to fire for the same key finds it raised; after the window, it is raised again.
+    let fired = |id: &str, at_ms: i64| Alert {
+        id: id.into(),
+        at_ms,
+        rule: "denied-tools".into(),
+        ..alert.clone()
+    };
+    let window = 60_000;
+    assert!(
+        a.alert_raise_once(
+            &fired("alert_f1", now),
+            &["ops".into()],
+            "echo",
+            now - window
+        )
+        .unwrap()
+    );
+    assert!(
+        !b.alert_raise_once(
+            &fired("alert_f2", now + 5),
+            &["ops".into()],
+            "echo",
+            now + 5 - window
+        )
+        .unwrap()
+    );
+    // Another key is another firing.
+    assert!(
+        b.alert_raise_once(&fired("alert_f3", now + 6), &[], "notes", now + 6 - window)
+            .unwrap()
+    );
+    let later = now + window + 1;
+    assert!(
+        b.alert_raise_once(&fired("alert_f4", later), &[], "echo", later - window)
+            .unwrap()
+    );
+    let ids: Vec<String> = a
+        .alerts(10)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.alert.id)
+        .collect();
+    assert_eq!(ids, ["alert_f4", "alert_f3", "alert_f1", alert.id.as_str()]);
+    let (events, _) = a
+        .events(&EventFilter {
+            kind: Some("alert.raise".into()),
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 4);
 }

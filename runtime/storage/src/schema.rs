@@ -205,9 +205,11 @@ const TABLES: &str = "
         rule     TEXT NOT NULL,
         severity TEXT NOT NULL,
         summary  TEXT NOT NULL,
-        details  TEXT NOT NULL
+        details  TEXT NOT NULL,
+        key      TEXT
     );
     CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+    CREATE INDEX IF NOT EXISTS alerts_rule_key ON alerts (rule, key, at);
     CREATE TABLE IF NOT EXISTS alert_deliveries (
         alert        TEXT NOT NULL,
         webhook      TEXT NOT NULL,

@@ -52,15 +52,31 @@ impl AppState {
             "executions": f.executions,
         });
         tracing::warn!(target: "cordon::security", rule = rule.name, key = ?f.key, count = f.count, "detection rule fired");
-        if rule.then.contains(&Then::Alert)
-            && let Err(e) = self
-                .raise_alert(&rule.name, &rule.severity, summary.clone(), details.clone())
+        if rule.then.contains(&Then::Alert) {
+            let key = f.key.clone().unwrap_or_default();
+            match self
+                .raise_alert_once(
+                    (&rule.name, &rule.severity),
+                    (&key, rule.window),
+                    summary.clone(),
+                    details.clone(),
+                )
                 .await
-        {
-            tracing::error!(target: "cordon::security", rule = rule.name, error = e.message, "cannot raise the rule's alert");
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    // Another node fired for this key within the window and acted: once.
+                    tracing::info!(target: "cordon::security", rule = rule.name, key, "the rule fired here too; its alert was raised already");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(target: "cordon::security", rule = rule.name, error = e.message, "cannot raise the rule's alert")
+                }
+            }
         }
         if rule.then.contains(&Then::Quarantine)
             && let Some(tool) = &f.key
+            && self.quarantine_reason(tool).is_none()
         {
             let by = cordon_storage::Actor::key(&format!("rule:{}", rule.name), "detection rule");
             let reason = format!("{summary}; evidence: {details}");

@@ -33,32 +33,65 @@ fn alert_by_id(c: &mut impl GenericClient, id: &str) -> Result<Option<Alert>, St
     .transpose()
 }
 
+/// The alert's row and its deliveries (inside the change's transaction).
+fn insert(
+    tx: &mut postgres::Transaction<'_>,
+    alert: &Alert,
+    webhooks: &[String],
+    key: Option<&str>,
+) -> Result<(), StorageError> {
+    tx.execute(
+        &format!("INSERT INTO alerts ({ALERT_COLUMNS}, key) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+        &[
+            &alert.id,
+            &alert.at_ms,
+            &alert.rule,
+            &alert.severity,
+            &alert.summary,
+            &alert.details.to_string(),
+            &key,
+        ],
+    )?;
+    for webhook in webhooks {
+        tx.execute(
+            "INSERT INTO alert_deliveries (alert, webhook, state, attempts, next_at) VALUES ($1, $2, 'pending', 0, $3)",
+            &[&alert.id, webhook, &alert.at_ms],
+        )?;
+    }
+    Ok(())
+}
+
 impl Postgres {
     pub(super) fn alert_raise_pg(
         &self,
         alert: &Alert,
         webhooks: &[String],
     ) -> Result<(), StorageError> {
-        let details = alert.details.to_string();
         self.change_with(alert.at_ms, &Actor::server(), |tx| {
-            tx.execute(
-                &format!("INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-                &[
-                    &alert.id,
-                    &alert.at_ms,
-                    &alert.rule,
-                    &alert.severity,
-                    &alert.summary,
-                    &details,
-                ],
-            )?;
-            for webhook in webhooks {
-                tx.execute(
-                    "INSERT INTO alert_deliveries (alert, webhook, state, attempts, next_at) VALUES ($1, $2, 'pending', 0, $3)",
-                    &[&alert.id, webhook, &alert.at_ms],
-                )?;
-            }
+            insert(tx, alert, webhooks, None)?;
             Ok(((), Some(alert.raised())))
+        })
+    }
+
+    pub(super) fn alert_raise_once_pg(
+        &self,
+        alert: &Alert,
+        webhooks: &[String],
+        key: &str,
+        since_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.change_with(alert.at_ms, &Actor::server(), |tx| {
+            let raised = tx
+                .query_opt(
+                    "SELECT 1 FROM alerts WHERE rule = $1 AND key = $2 AND at >= $3 LIMIT 1",
+                    &[&alert.rule, &key, &since_ms],
+                )?
+                .is_some();
+            if raised {
+                return Ok((false, None));
+            }
+            insert(tx, alert, webhooks, Some(key))?;
+            Ok((true, Some(alert.raised())))
         })
     }
 

@@ -179,9 +179,11 @@ const SCHEMA: &str = "
         rule     text NOT NULL,
         severity text NOT NULL,
         summary  text NOT NULL,
-        details  text NOT NULL
+        details  text NOT NULL,
+        key      text
     );
     CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at);
+    CREATE INDEX IF NOT EXISTS alerts_rule_key ON alerts (rule, key, at);
     CREATE TABLE IF NOT EXISTS alert_deliveries (
         alert        text NOT NULL,
         webhook      text NOT NULL,
@@ -614,6 +616,15 @@ impl Storage for Postgres {
         webhooks: &[String],
     ) -> Result<(), StorageError> {
         self.alert_raise_pg(alert, webhooks)
+    }
+    fn alert_raise_once(
+        &self,
+        alert: &crate::alerts::Alert,
+        webhooks: &[String],
+        key: &str,
+        since_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.alert_raise_once_pg(alert, webhooks, key, since_ms)
     }
     fn alerts(&self, limit: u32) -> Result<Vec<crate::alerts::AlertView>, StorageError> {
         self.alerts_pg(limit)
