@@ -14,17 +14,31 @@ a fresh machine, longer than it would save here.
 
 Output: each executable's output, in full, once it ends; then a line per executable; exit status
 non-zero when any failed. scripts/test.sh sums the "test result:" lines.
+
+No executable can hang the run: each has a time limit (`LIMITS`, several times what it takes on
+the machine CI runs on). One that outlives it is killed with everything it started, and fails
+with what it printed so far, which names the tests still running (libtest says which ran for
+over 60 seconds). An executable's output goes to a file (target/test-logs/run/), not a pipe, so
+that a process a test left behind, holding the output open, cannot make the run wait for it;
+such processes are killed once the executable ends, and named.
 """
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
 
 E2E_THREADS = "4"
+
+# Seconds an executable may take, by target (others: "*"); on the machine CI runs on the
+# end-to-end suite takes about 3.5 minutes, the slowest other executable about one, the doc
+# tests (which cargo may have to build) a few minutes from clean.
+LIMITS = {"e2e": 30 * 60, "doc tests": 20 * 60, "*": 10 * 60}
+LOGS = os.path.join("target", "test-logs", "run")
 
 
 def executables():
@@ -79,6 +93,61 @@ def library_path():
 LIBRARY_PATH = library_path()
 
 
+def run_limited(label, argv, cwd, env, limit):
+    """Runs `argv` in a process group of its own with its output in a file, for at most
+    `limit` seconds; (exit status, output, seconds). Whatever it leaves running is killed."""
+    os.makedirs(LOGS, exist_ok=True)
+    path = os.path.join(LOGS, re.sub(r"[^A-Za-z0-9_.-]+", "-", label) + ".log")
+    started = time.monotonic()
+    with open(path, "w+b") as out:
+        child = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        note = ""
+        try:
+            status = child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            kill_session(child.pid)
+            child.wait()
+            status = 1
+            note = f"\n{label}: killed after {limit} s, the limit of scripts/run-tests.py (LIMITS)\n"
+        left = kill_session(child.pid)
+        if left:
+            note += f"\n{label}: processes it started were still running after it ended; killed:\n{left}\n"
+        out.seek(0)
+        output = out.read().decode("utf-8", errors="replace") + note
+    if note and "killed after" in note:
+        stuck = [line for line in output.splitlines() if "has been running for over" in line]
+        if stuck:
+            output += "tests that had run for over a minute when it was killed:\n"
+            output += "".join(f"  {line}\n" for line in stuck)
+    return status, output, time.monotonic() - started
+
+
+def kill_session(sid):
+    """Kills every process of session `sid` (an executable and whatever it started that did
+    not leave the session); what was in it, a line per process, empty when nothing."""
+    listed = subprocess.run(
+        ["ps", "-o", "pid=,args=", "-s", str(sid)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+    ).stdout.strip()
+    for line in listed.splitlines():
+        try:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+    return listed
+
+
 def run(exe, extra):
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.path.join(os.path.dirname(exe["path"])) + ":" + LIBRARY_PATH
@@ -86,17 +155,9 @@ def run(exe, extra):
     env["CARGO_PKG_NAME"] = exe["package"]
     env["CARGO_PKG_VERSION"] = exe["version"]
     env["CARGO_CRATE_NAME"] = exe["target"].replace("-", "_")
-    started = time.monotonic()
-    done = subprocess.run(
-        [exe["path"], *extra],
-        cwd=exe["dir"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    )
-    return done.returncode, done.stdout, time.monotonic() - started
+    label = f"{exe['package']} {exe['kind']} {exe['target']}"
+    limit = LIMITS.get(exe["target"], LIMITS["*"])
+    return run_limited(label, [exe["path"], *extra], exe["dir"], env, limit)
 
 
 results = []
@@ -117,15 +178,8 @@ def lane(exes, extra):
 
 
 def doc_tests():
-    started = time.monotonic()
-    done = subprocess.run(
-        ["cargo", "test", "--workspace", "--doc"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    )
-    report("doc tests", done.returncode, done.stdout, time.monotonic() - started)
+    argv = ["cargo", "test", "--workspace", "--doc"]
+    report("doc tests", *run_limited("doc tests", argv, None, None, LIMITS["doc tests"]))
 
 
 def main():

@@ -18,7 +18,9 @@
 #   fuzz        each parser for a bounded time (scripts/fuzz.sh, docs/fuzzing.md; the fuzz
 #               targets are built while the tests run).
 # Ends with the time each step took and one line: "N passed, N failed". Logs are kept in
-# target/test-logs/.
+# target/test-logs/. Nothing can hang the run: every step after the build has a time limit
+# (`timeout` here, per test executable in scripts/run-tests.py), several times what it takes, and
+# one that outlives it fails with what it printed so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,13 +67,13 @@ python_setup() {
     rm -rf target/mcp-venv
     python3 -m venv target/mcp-venv
     # shellcheck disable=SC2086
-    target/mcp-venv/bin/pip install --quiet --disable-pip-version-check $python_packages
+    timeout 900 target/mcp-venv/bin/pip install --quiet --disable-pip-version-check $python_packages
     printf '%s' "$python_packages" > target/mcp-venv/.installed
 }
 python_setup > "$logs/python.log" 2>&1 &
 python_job=$!
 # Node 24 and the pinned MCP conformance suite (scripts/conformance.sh), likewise.
-./scripts/conformance.sh --setup > "$logs/conformance-setup.log" 2>&1 &
+timeout 900 ./scripts/conformance.sh --setup > "$logs/conformance-setup.log" 2>&1 &
 conformance_job=$!
 
 # Tests that need PostgreSQL, nginx or an OCI registry start their own servers from the
@@ -144,7 +146,7 @@ step_done build
 wait $python_job || { cat "$logs/python.log" >&2; echo "installing the Python test clients failed" >&2; exit 1; }
 # The fuzz targets build meanwhile (their own workspace and target directory): the tests leave
 # some of the CPU idle while they wait on servers and clients.
-./scripts/fuzz.sh --build-only > "$logs/fuzz-build.log" 2>&1 &
+timeout 1800 ./scripts/fuzz.sh --build-only > "$logs/fuzz-build.log" 2>&1 &
 fuzz_build=$!
 tests=0
 # The executables the build made, the end-to-end suite beside the others (scripts/run-tests.py).
@@ -152,12 +154,12 @@ python3 scripts/run-tests.py 2>&1 | tee "$logs/tests.log" || tests=$?
 step_done tests
 
 demo=0
-./scripts/check-demo.sh 2>&1 | tee "$logs/demo.log" || demo=$?
+timeout --kill-after=10 600 ./scripts/check-demo.sh 2>&1 | tee "$logs/demo.log" || demo=$?
 step_done demo
 
 conformance=0
 if wait $conformance_job; then
-    ./scripts/conformance.sh 2>&1 | tee "$logs/conformance.log" || conformance=$?
+    timeout --kill-after=10 900 ./scripts/conformance.sh 2>&1 | tee "$logs/conformance.log" || conformance=$?
 else
     cat "$logs/conformance-setup.log" >&2
     echo "conformance: 0 passed, 1 failed (installing Node or the suite failed)" | tee "$logs/conformance.log"
@@ -167,7 +169,7 @@ step_done mcp-suite
 
 fuzz=0
 wait $fuzz_build || { cat "$logs/fuzz-build.log" >&2; echo "building the fuzz targets failed" >&2; }
-./scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log" || fuzz=$?
+timeout --kill-after=10 900 ./scripts/fuzz.sh 2>&1 | tee "$logs/fuzz.log" || fuzz=$?
 step_done fuzz
 
 # The summary: every test function, each check of the demo, each fuzz target.

@@ -71,8 +71,9 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     let (status, _) = b.json("GET", &format!("/v1/executions/{id}"), Some(&other), b"");
     assert_eq!(status, 404);
 
-    // Streamed through B with curl: progress read from the store, then the result.
-    let id = start(&a, inv, &json!({"steps": 8, "step_ms": 300}));
+    // Streamed through B with curl: progress read from the store (where A writes it once a
+    // second, `TOUCH_EVERY`: the call lasts four of those, within its 5 s limit), then the result.
+    let id = start(&a, inv, &json!({"steps": 8, "step_ms": 500}));
     let out = std::process::Command::new("curl")
         .args([
             "-sS",

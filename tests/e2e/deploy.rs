@@ -13,7 +13,19 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM), which stops its worker too: SIGKILL would stop only the
+    /// master and leave the worker running.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
