@@ -22,6 +22,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON approvals TO cordon_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON quota_use, quota_leases TO cordon_app;
 -- Running and recently finished calls, and the nodes' reports of themselves.
 GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, nodes TO cordon_app;
+-- Alerts and their deliveries (kept), the detection rules' counts and callers' suspensions
+-- (docs/detection.md).
+GRANT SELECT, INSERT, UPDATE ON alerts, alert_deliveries TO cordon_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON detect_signals, suspensions TO cordon_app;
 
 -- Auditors verify the log (`cordon audit verify --database`) and read nothing else.
 GRANT SELECT ON links, checkpoints, seals, cordon_meta TO cordon_auditor;

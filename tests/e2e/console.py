@@ -276,6 +276,20 @@ def walk_with_keys() -> None:
     report["approvals_ran"] = WebDriverWait(d, 20).until(finished)
     report["approvals_remove"] = api("DELETE", "/v1/decisions", plan["admin_key"])[0]
 
+    # Alerts: a test alert sent from the page is listed with its rule; a suspended caller is
+    # listed, and lifted there.
+    suspension = {"caller": "0123456789ab", "for_secs": 3600, "reason": "a console walk"}
+    report["alerts_suspend"] = api("POST", "/v1/suspensions", plan["admin_key"], suspension)[0]
+    go("#/alerts")
+    css("#test-alert").click()
+    report["alerts_row"] = css("table.alerts tr[data-rule='test']").text
+    suspended = "table.suspensions tr[data-suspended='0123456789ab']"
+    report["alerts_suspended_row"] = css(suspended).text
+    shot("alerts")
+    css("button[data-lift='0123456789ab']").click()
+    WebDriverWait(d, 20).until(lambda _: not d.find_elements(By.CSS_SELECTOR, suspended))
+    report["alerts_lifted"] = api("GET", "/v1/suspensions", plan["admin_key"])[1]
+
     # Keys: create one (its secret shown once), then revoke it.
     go("#/keys")
     visible("#k-name").send_keys("console-made")

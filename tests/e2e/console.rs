@@ -116,6 +116,7 @@ fn an_operator_walks_every_page_with_an_api_key() {
             "executions",
             "audit",
             "approvals",
+            "alerts",
             "keys"
         ])
     );
@@ -282,6 +283,8 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert_eq!(by_admin("key.create"), 1);
     assert_eq!(by_admin("key.revoke"), 1);
     assert_eq!(by_admin("approval.grant"), 1);
+    assert_eq!(by_admin("caller.suspend"), 1);
+    assert_eq!(by_admin("caller.resume"), 1);
     // A phone's width: no page wider than the screen.
     assert_eq!(r["phone_overflow"], false, "{r}");
     // Sign-out forgets the credential.
@@ -302,6 +305,19 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert_eq!(r["approvals_ran"]["outcome"], "ok", "{r}");
     assert_eq!(r["approvals_ran"]["result"]["output"]["words"], 2, "{r}");
     assert_eq!(r["approvals_remove"], 200, "{r}");
+    // The Alerts page: the test alert sent from it, the suspension listed and lifted there.
+    assert_eq!(r["alerts_suspend"], 201, "{r}");
+    let row = r["alerts_row"].as_str().unwrap();
+    assert!(
+        row.contains("info") && row.contains("a test alert, raised by admin"),
+        "{row}"
+    );
+    let row = r["alerts_suspended_row"].as_str().unwrap();
+    assert!(
+        row.contains("0123456789ab") && row.contains("a console walk"),
+        "{row}"
+    );
+    assert_eq!(r["alerts_lifted"]["suspensions"], json!([]), "{r}");
     // An invoker sees the tools (and the calls it might approve) and nothing it may not read.
     assert_eq!(r["nav_invoker"], json!(["tools", "approvals"]));
     assert!(
@@ -325,6 +341,8 @@ fn an_operator_walks_every_page_with_an_api_key() {
         "xss",
         "quarantined",
         "audit",
+        "approvals",
+        "alerts",
         "keys",
         "executions-phone",
         "overview-phone",
@@ -438,7 +456,7 @@ fn an_operator_signs_in_through_the_identity_provider_with_pkce() {
     );
     assert_eq!(r["who"], "alice", "{r}");
     assert_eq!(r["roles"], "admin", "{r}");
-    assert_eq!(r["nav"].as_array().unwrap().len(), 6, "{r}");
+    assert_eq!(r["nav"].as_array().unwrap().len(), 7, "{r}");
     assert!(
         r["keys_listed"]
             .as_array()

@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod cluster;
 mod cluster_decisions;
+mod cluster_detection;
 mod cluster_tasks;
 mod common;
 mod confinement;

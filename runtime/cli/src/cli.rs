@@ -65,6 +65,8 @@ pub enum Command {
     Approvals(commands::approvals::ApprovalsArgs),
     /// Alerts and their delivery to webhooks: list them, raise a test alert.
     Alerts(commands::alerts::AlertsArgs),
+    /// Callers suspended by a detection rule or an admin: list, add, lift.
+    Suspensions(commands::suspensions::SuspensionsArgs),
     /// Manage the encrypted secret store.
     Secret(commands::secret::SecretArgs),
 }
@@ -98,6 +100,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decisions(args) => commands::decisions::decisions(args),
         Command::Approvals(args) => commands::approvals::approvals(args),
         Command::Alerts(args) => commands::alerts::alerts(args),
+        Command::Suspensions(args) => commands::suspensions::suspensions(args),
         Command::Secret(args) => commands::secret::secret(args),
     }
 }

@@ -78,7 +78,7 @@ impl Node {
             if let Some(state) = weak.upgrade() {
                 state.signal(
                     crate::detect::rules::On::ChainBroken,
-                    crate::detect::windows::Signal {
+                    crate::detect::tally::Signal {
                         execution: Some(format!("seq {seq}")),
                         ..Default::default()
                     },
@@ -106,6 +106,7 @@ impl Node {
         state.keys.clone().spawn_refresher(state.storage.clone());
         crate::beat::spawn(state.clone());
         crate::alerts::deliver::spawn(state.clone());
+        crate::detect::flush::spawn(state.clone());
         Ok(Node {
             state,
             listener,

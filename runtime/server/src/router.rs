@@ -3,7 +3,7 @@
 
 use crate::api::{
     alerts, approvals, audit, decisions, executions, invoke, keys, openapi, policies, quotas,
-    receipt, resource, stats, status, tools, whoami,
+    receipt, resource, stats, status, suspensions, tools, whoami,
 };
 use crate::callers::caller;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
@@ -57,6 +57,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/alerts", get(alerts::list))
         .route("/v1/alerts/test", post(alerts::test))
+        .route(
+            "/v1/suspensions",
+            get(suspensions::list)
+                .post(suspensions::suspend)
+                .delete(suspensions::lift),
+        )
         .route(
             "/v1/approvals/{id}",
             get(approvals::show).post(approvals::decide),

@@ -73,7 +73,7 @@ pub struct AppState {
     pub decisions_lock: tokio::sync::Mutex<()>,
     pub rate_limits: RateLimits,
     /// The detection rules' windows on this node (`detect/`).
-    pub detector: crate::detect::windows::Detector,
+    pub detector: crate::detect::tally::Detector,
     /// Held while the live registry is changed with the store (a publish, delete,
     /// quarantine, release or policy change here, or a sync from the store), so that the two
     /// never interleave.
@@ -135,7 +135,7 @@ impl AppState {
             audit,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             rate_limits: RateLimits::new(settings.rates),
-            detector: crate::detect::windows::Detector::new(settings.detect_rules.clone()),
+            detector: crate::detect::tally::Detector::new(settings.detect_rules.clone()),
             settings,
             sandbox,
             storage,

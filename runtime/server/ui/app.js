@@ -10,6 +10,7 @@ import * as executions from "./page-executions.js";
 import * as audit from "./page-audit.js";
 import * as keys from "./page-keys.js";
 import * as approvals from "./page-approvals.js";
+import * as alerts from "./page-alerts.js";
 
 const SECTIONS = [
   { path: "overview", label: "Overview", page: overview, needs: ["read_executions"] },
@@ -17,6 +18,7 @@ const SECTIONS = [
   { path: "executions", label: "Executions", page: executions, needs: ["read_executions"] },
   { path: "audit", label: "Audit", page: audit, needs: ["read_executions"] },
   { path: "approvals", label: "Approvals", page: approvals, needs: [] },
+  { path: "alerts", label: "Alerts", page: alerts, needs: ["verify_audit"] },
   { path: "keys", label: "Keys & callers", page: keys, needs: ["manage_keys"] },
 ];
 

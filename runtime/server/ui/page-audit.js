@@ -7,7 +7,7 @@ import { api, query } from "./api.js";
 import { theLogKey } from "./receipts.js";
 import { verifySigned } from "./verify.js";
 
-const KINDS = ["", "execution", "tool.publish", "tool.delete", "tool.quarantine", "tool.release", "policy.set", "policy.reload", "key.create", "key.revoke", "server.start", "server.stop", "audit.tampered", "decisions.apply", "decisions.remove", "decision.deny", "approval.request", "approval.grant", "approval.deny", "alert.raise"];
+const KINDS = ["", "execution", "tool.publish", "tool.delete", "tool.quarantine", "tool.release", "policy.set", "policy.reload", "key.create", "key.revoke", "server.start", "server.stop", "audit.tampered", "decisions.apply", "decisions.remove", "decision.deny", "approval.request", "approval.grant", "approval.deny", "alert.raise", "caller.suspend", "caller.resume"];
 
 export function render(main, ctx) {
   const may = (a) => ctx.me.may.includes(a);

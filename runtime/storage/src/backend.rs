@@ -16,6 +16,7 @@ use crate::approvals::{self, ApprovalRow, ApprovalState, Decided};
 use crate::chain::{ChainReport, Claim};
 use crate::changes::Change;
 use crate::decisions::{DecisionBundle, InForce};
+use crate::detect::{Reached, Tally};
 use crate::events::{Actor, AdminAction, AdminEvent, Event, EventFilter};
 use crate::keys::{self, ApiKey, KeySpec, KeyStore, KeyTable, NewKey};
 use crate::log::{ExecutionLog, lock};
@@ -25,6 +26,7 @@ use crate::quota::{QuotaDecision, QuotaRequest, QuotaStore, QuotaUse};
 use crate::record::{Appended, ExecutionRecord, Filter, NewExecution, Prepared};
 use crate::registry::{self, Quarantine, Registry, ToolRecord};
 use crate::seal::{ClaimSigner, Sealer, StoredSeal};
+use crate::suspensions::Suspension;
 use crate::tasks::{Abandoned, NewTask, TaskEnd, TaskRow, TaskStore};
 use std::path::Path;
 use std::sync::Arc;
@@ -122,6 +124,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         now_ms: i64,
         attempt: &Attempt,
     ) -> Result<(), StorageError>;
+    /// Adds one node's tallies of the detection rules' signals at `now_ms`; the rules that
+    /// reached their counts across every node, their signals consumed (`crate::detect`).
+    fn detect_flush(&self, now_ms: i64, tallies: &[Tally]) -> Result<Vec<Reached>, StorageError>;
+    /// Forgets the detection signals older than `before_ms`.
+    fn detect_prune(&self, before_ms: i64) -> Result<u64, StorageError>;
+    /// Suspends a caller (again, until the new end, if it was) with its `caller.suspend`
+    /// event, announced to every node.
+    fn suspend_caller(&self, suspension: &Suspension, by: &Actor) -> Result<(), StorageError>;
+    /// Lifts a caller's suspension with its `caller.resume` event; false (and no event) when
+    /// none was in force.
+    fn resume_caller(&self, caller: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError>;
+    /// The suspensions in force at `now_ms`.
+    fn suspensions(&self, now_ms: i64) -> Result<Vec<Suspension>, StorageError>;
     /// The decisions bundle in force, if any (docs/decisions.md).
     fn decisions(&self) -> Result<Option<InForce>, StorageError>;
     /// A bundle applied at some time, by its hash.
@@ -471,6 +486,40 @@ impl Storage for Embedded {
     fn alerts(&self, limit: u32) -> Result<Vec<AlertView>, StorageError> {
         self.registry
             .with_conn(|conn| crate::alerts::sqlite::list(conn, limit))
+    }
+    fn detect_flush(&self, now_ms: i64, tallies: &[Tally]) -> Result<Vec<Reached>, StorageError> {
+        let (reached, _) = self.log.change(|tx| {
+            Ok((
+                crate::detect::sqlite::flush(tx, now_ms, tallies)?,
+                Vec::new(),
+            ))
+        })?;
+        Ok(reached)
+    }
+    fn detect_prune(&self, before_ms: i64) -> Result<u64, StorageError> {
+        let (n, _) = self
+            .log
+            .change(|tx| Ok((crate::detect::sqlite::prune(tx, before_ms)?, Vec::new())))?;
+        Ok(n)
+    }
+    fn suspend_caller(&self, suspension: &Suspension, by: &Actor) -> Result<(), StorageError> {
+        self.change_with(suspension.at_ms, by, |tx| {
+            crate::suspensions::sqlite::suspend(tx, suspension)?;
+            Ok(((), Some(suspension.suspended())))
+        })
+    }
+    fn resume_caller(&self, caller: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.change_with(at_ms, by, |tx| {
+            let lifted = crate::suspensions::sqlite::resume(tx, caller, at_ms)?;
+            let action = lifted.then(|| AdminAction::CallerResume {
+                caller: caller.to_owned(),
+            });
+            Ok((lifted, action))
+        })
+    }
+    fn suspensions(&self, now_ms: i64) -> Result<Vec<Suspension>, StorageError> {
+        self.registry
+            .with_conn(|conn| crate::suspensions::sqlite::active(conn, now_ms))
     }
     fn alert_claim(&self, node: &str, now_ms: i64, limit: u32) -> Result<Vec<Due>, StorageError> {
         let (due, _) = self.log.change(|tx| {

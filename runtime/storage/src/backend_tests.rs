@@ -111,6 +111,14 @@ fn conformance_alerts() {
 }
 
 #[test]
+fn conformance_detection() {
+    let (dir, s) = fresh("detect-conformance");
+    let other = Embedded::open(&dir, true).unwrap();
+    crate::conformance_detect::detection_counts_across_nodes_and_suspensions(&s, &other);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn conformance_approvals() {
     let (dir, s) = fresh("approvals-conformance");
     let other = Embedded::open(&dir, true).unwrap();

@@ -7,7 +7,7 @@
 pub enum Change {
     /// Tools, their policies, or quarantine marks.
     Registry,
-    /// API keys.
+    /// API keys, or callers' suspensions.
     Keys,
     /// The decisions bundle in force.
     Decisions,
@@ -24,7 +24,8 @@ impl Change {
             "tool.publish" | "tool.delete" | "tool.quarantine" | "tool.release" | "policy.set" => {
                 Some(Change::Registry)
             }
-            "key.create" | "key.revoke" => Some(Change::Keys),
+            // Suspensions are read with the keys (both are checked at authentication).
+            "key.create" | "key.revoke" | "caller.suspend" | "caller.resume" => Some(Change::Keys),
             "decisions.apply" | "decisions.remove" => Some(Change::Decisions),
             _ => None,
         }
@@ -77,7 +78,9 @@ mod tests {
                 "key.create",
                 "key.revoke",
                 "decisions.apply",
-                "decisions.remove"
+                "decisions.remove",
+                "caller.suspend",
+                "caller.resume"
             ]
         );
         for c in [

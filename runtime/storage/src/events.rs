@@ -164,6 +164,17 @@ pub enum AdminAction {
         severity: String,
         summary: String,
     },
+    /// A caller suspended until `until_ms` (by a detection rule, or an admin): its requests
+    /// are refused at authentication until then.
+    #[serde(rename = "caller.suspend")]
+    CallerSuspend {
+        caller: String,
+        until_ms: i64,
+        reason: String,
+    },
+    /// A caller's suspension lifted by an admin before its end.
+    #[serde(rename = "caller.resume")]
+    CallerResume { caller: String },
     #[serde(rename = "key.create")]
     KeyCreate {
         key_id: String,
@@ -194,7 +205,7 @@ pub enum AdminAction {
 }
 
 /// Every kind an event can have, executions included.
-pub const EVENT_KINDS: [&str; 19] = [
+pub const EVENT_KINDS: [&str; 21] = [
     "execution",
     "tool.publish",
     "tool.delete",
@@ -214,6 +225,8 @@ pub const EVENT_KINDS: [&str; 19] = [
     "approval.grant",
     "approval.deny",
     "alert.raise",
+    "caller.suspend",
+    "caller.resume",
 ];
 
 /// What each backend records for a change, built in one place so every backend records the same.
@@ -294,6 +307,8 @@ impl AdminAction {
             AdminAction::ApprovalGrant { .. } => "approval.grant",
             AdminAction::ApprovalDeny { .. } => "approval.deny",
             AdminAction::AlertRaise { .. } => "alert.raise",
+            AdminAction::CallerSuspend { .. } => "caller.suspend",
+            AdminAction::CallerResume { .. } => "caller.resume",
         }
     }
 

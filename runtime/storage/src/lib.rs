@@ -24,8 +24,11 @@ mod conformance_alerts;
 #[cfg(test)]
 mod conformance_batches;
 #[cfg(test)]
+mod conformance_detect;
+#[cfg(test)]
 mod conformance_seals;
 pub mod decisions;
+pub mod detect;
 mod error;
 mod event_row;
 pub mod events;
@@ -41,6 +44,7 @@ pub mod registry;
 mod schema;
 pub mod seal;
 pub mod secrets;
+pub mod suspensions;
 pub mod task_input;
 pub mod tasks;
 
@@ -50,6 +54,7 @@ pub use backend::{Embedded, Storage};
 pub use chain::{ChainReport, Claim};
 pub use changes::Change;
 pub use decisions::{DecisionBundle, InForce};
+pub use detect::{Reached, Tally};
 pub use error::StorageError;
 pub use events::{Actor, AdminAction, AdminEvent, EVENT_KINDS, Event, EventFilter};
 pub use keys::{ApiKey, KeySpec, KeyStore, KeyTable, NewKey, last_used_is_stale};
@@ -63,5 +68,6 @@ pub use registry::{Quarantine, Registry, ToolRecord};
 pub use schema::SCHEMA_VERSION;
 pub use seal::{Sealer, StoredSeal};
 pub use secrets::{SecretError, SecretStore};
+pub use suspensions::Suspension;
 pub use task_input::Waiting;
 pub use tasks::{Abandoned, NewTask, TaskEnd, TaskRow, TaskStore};

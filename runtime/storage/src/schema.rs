@@ -35,7 +35,9 @@
 //! - version 16: per execution what its output scan found (`executions.findings`, JSON, NULL
 //!   for none; records written before keep their hashes), and per tool version what the review
 //!   at publish found (`tools.review`, JSON, NULL for none); alerts and their deliveries
-//!   (`alerts`, `alert_deliveries`, `alerts.rs`).
+//!   (`alerts`, `alert_deliveries`, `alerts.rs`);
+//! - version 17: the detection rules' counts (`detect_signals`, `detect.rs`) and callers'
+//!   suspensions (`suspensions`, `suspensions.rs`).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -45,7 +47,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -223,6 +225,22 @@ const TABLES: &str = "
         PRIMARY KEY (alert, webhook)
     );
     CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at) WHERE state = 'pending';
+    CREATE TABLE IF NOT EXISTS detect_signals (
+        rule       TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        executions TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS detect_signals_key ON detect_signals (rule, key, at);
+    CREATE INDEX IF NOT EXISTS detect_signals_at ON detect_signals (at);
+    CREATE TABLE IF NOT EXISTS suspensions (
+        caller   TEXT PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        until_at INTEGER NOT NULL,
+        reason   TEXT NOT NULL,
+        by_actor TEXT NOT NULL
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS decisions (
         seq    INTEGER PRIMARY KEY AUTOINCREMENT,
         hash   TEXT NOT NULL,

@@ -22,6 +22,7 @@ pub mod secret;
 pub mod serve;
 pub mod sign;
 pub mod store;
+pub mod suspensions;
 pub mod table;
 pub mod verify;
 

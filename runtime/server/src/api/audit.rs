@@ -133,6 +133,10 @@ pub enum EventKind {
     ApprovalDeny,
     #[serde(rename = "alert.raise")]
     AlertRaise,
+    #[serde(rename = "caller.suspend")]
+    CallerSuspend,
+    #[serde(rename = "caller.resume")]
+    CallerResume,
 }
 
 /// One page of events.
@@ -254,6 +258,8 @@ mod tests {
             ApprovalGrant,
             ApprovalDeny,
             AlertRaise,
+            CallerSuspend,
+            CallerResume,
         ];
         let names: Vec<String> = all
             .iter()

@@ -260,7 +260,7 @@ async fn admit_with(
         tracing::warn!(target: "cordon::security", tool = name, caller = caller.id, transport, "invoke refused by the tool's access policy");
         state.signal(
             crate::detect::rules::On::Denial,
-            crate::detect::windows::Signal {
+            crate::detect::tally::Signal {
                 tool: Some(name.to_owned()),
                 caller: Some(caller.id.clone()),
                 address: caller.address.map(|a| a.to_string()),
@@ -327,7 +327,20 @@ async fn admit_with(
                 &tool,
                 transport,
             )
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if e.code == "quota_exceeded" {
+                    state.signal(
+                        crate::detect::rules::On::QuotaExceeded,
+                        crate::detect::tally::Signal {
+                            tool: Some(name.to_owned()),
+                            caller: Some(caller.id.clone()),
+                            address: caller.address.map(|a| a.to_string()),
+                            execution: None,
+                        },
+                    );
+                }
+            })?;
             (Ok(grants), reservation)
         }
     };
@@ -774,7 +787,7 @@ fn signals(
     findings: &[cordon_core::Finding],
 ) {
     use crate::detect::rules::On;
-    let signal = || crate::detect::windows::Signal {
+    let signal = || crate::detect::tally::Signal {
         tool: Some(tool.record.name.clone()),
         caller: Some(caller.id.clone()),
         address: caller.address.map(|a| a.to_string()),

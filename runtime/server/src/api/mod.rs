@@ -20,5 +20,6 @@ pub mod resource;
 pub mod resume;
 pub mod stats;
 pub mod status;
+pub mod suspensions;
 pub mod tools;
 pub mod whoami;

@@ -16,6 +16,7 @@ use crate::api::quotas::{self, QuotaView, ScopeView};
 use crate::api::resource;
 use crate::api::stats::{self, MinuteStats, RefusalMinute, Stats, ToolStats};
 use crate::api::status::{self, NodeSeen, NodeStatus};
+use crate::api::suspensions::{self, SuspendRequest, SuspensionList};
 use crate::api::tools::{
     self, QuarantineBody, ToolList, ToolSource, ToolSummary, ToolVersions, ToolView,
 };
@@ -62,6 +63,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         approvals::decide,
         alerts::list,
         alerts::test,
+        suspensions::list,
+        suspensions::suspend,
+        suspensions::lift,
         invoke::invoke,
         crate::api::resume::resume,
         keys::create,
@@ -117,6 +121,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         cordon_storage::AlertView,
         cordon_storage::Delivery,
         cordon_storage::DeliveryState,
+        SuspensionList,
+        SuspendRequest,
+        cordon_storage::Suspension,
         crate::decisions::view::ApprovalView,
         InvokeResponse,
         NewKeyBody,
@@ -156,6 +163,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "decisions", description = "the operator's decisions as code (Rego), in force on every node beside each tool's `[access]`, and their history"),
         (name = "approvals", description = "calls the operator's decisions hold for a person's approval, and the approvers' decisions"),
         (name = "alerts", description = "alerts raised by the detection rules or the server, and their delivery to webhooks"),
+        (name = "suspensions", description = "callers suspended for a while by a detection rule or an admin"),
         (name = "invoke", description = "run a tool"),
         (name = "keys", description = "API keys (admin only); a secret is shown once, at creation"),
         (name = "executions", description = "the execution log and its verification"),
@@ -324,6 +332,6 @@ mod tests {
             }
         }
         // Every /v1 operation; the two metadata documents are public.
-        assert_eq!((secured, public), (36, 2));
+        assert_eq!((secured, public), (39, 2));
     }
 }

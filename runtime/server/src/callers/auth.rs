@@ -23,6 +23,23 @@ fn looks_like_api_key(token: &str) -> bool {
     token.starts_with("cordon_")
 }
 
+/// The 403 a suspended caller's requests are answered with (docs/detection.md).
+fn suspended(s: &cordon_storage::Suspension) -> ApiError {
+    let until = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(s.until_ms).unwrap_or(0));
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "caller_suspended",
+        format!(
+            "this caller is suspended until {} by {}: {}. An admin lifts it sooner with `cordon suspensions lift {}`",
+            humantime::format_rfc3339_seconds(until),
+            s.by,
+            s.reason,
+            s.caller
+        ),
+    )
+}
+
 /// The 401 every failed authentication is answered with.
 fn unauthorized(why: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
@@ -52,7 +69,16 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 .filter_map(|v| v.to_str().ok()),
             &state.settings.trusted_proxies,
         );
-        state.rate_limits.before_auth(ip)?;
+        if let Err(refused) = state.rate_limits.before_auth(ip) {
+            state.signal(
+                crate::detect::rules::On::RateLimited,
+                crate::detect::tally::Signal {
+                    address: Some(ip.to_string()),
+                    ..Default::default()
+                },
+            );
+            return Err(refused);
+        }
         let path = parts.uri.path().to_owned();
         // A 401 held back (an address over its failure budget) until this is dropped.
         let hold: std::sync::Mutex<Option<Held<'_>>> = std::sync::Mutex::new(None);
@@ -60,7 +86,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             let refusal = unauthorized(why);
             state.signal(
                 crate::detect::rules::On::AuthFailure,
-                crate::detect::windows::Signal {
+                crate::detect::tally::Signal {
                     address: Some(ip.to_string()),
                     ..Default::default()
                 },
@@ -84,9 +110,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         };
         let checked = check(parts, state, ip, &path, &unauthenticated)
             .await
-            .map(|caller| Caller {
-                address: Some(ip),
-                ..caller
+            .and_then(|caller| match state.keys.suspension(&caller.id, crate::clock::now_ms()) {
+                Some(s) => {
+                    tracing::warn!(target: "cordon::security", caller = caller.id, %ip, path, by = s.by, "request of a suspended caller refused");
+                    Err(suspended(&s))
+                }
+                None => Ok(Caller {
+                    address: Some(ip),
+                    ..caller
+                }),
             });
         let held = hold
             .lock()
@@ -98,6 +130,21 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         }
         checked
     }
+}
+
+/// The authenticated caller's own rate limit; a refusal is a `rate_limited` signal for the
+/// detection rules (docs/detection.md).
+fn within_rate(state: &AppState, caller: &str, ip: IpAddr) -> Result<(), ApiError> {
+    state.rate_limits.after_auth(caller).inspect_err(|_| {
+        state.signal(
+            crate::detect::rules::On::RateLimited,
+            crate::detect::tally::Signal {
+                caller: Some(caller.to_owned()),
+                address: Some(ip.to_string()),
+                ..Default::default()
+            },
+        );
+    })
 }
 
 /// What a request's `Authorization` header presents.
@@ -182,7 +229,7 @@ async fn check(
     // someone else spent that key id's failure budget (key ids are not secret).
     match state.keys.authenticate(token) {
         Some(key) => {
-            state.rate_limits.after_auth(&key.id)?;
+            within_rate(state, &key.id, ip)?;
             Ok(Caller::from_key(&key))
         }
         None => {
@@ -231,7 +278,7 @@ async fn from_token(
     match checked {
         Ok(identity) => {
             let caller = Caller::from_identity(identity);
-            state.rate_limits.after_auth(&caller.id)?;
+            within_rate(state, &caller.id, ip)?;
             Ok(caller)
         }
         Err(TokenError::NoRole { claim }) => {

@@ -1,9 +1,11 @@
 //! API keys held in memory: authenticating a request reads no database. The table is reloaded
 //! from the store every [`REFRESH`] (so a key made or revoked by another process or another
 //! node is in force within that time) and right after this server changes a key; when each key
-//! was last used is collected here and written in one batch per reload.
+//! was last used is collected here and written in one batch per reload. The callers' suspensions
+//! (`cordon_storage::suspensions`) are reloaded with them: both are checked as a request
+//! authenticates.
 
-use cordon_storage::{ApiKey, KeyTable, Storage, StorageError, last_used_is_stale};
+use cordon_storage::{ApiKey, KeyTable, Storage, StorageError, Suspension, last_used_is_stale};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -14,6 +16,8 @@ pub const REFRESH: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct KeyCache {
     table: RwLock<Arc<KeyTable>>,
+    /// Caller id -> its suspension in force (or ending) when last reloaded.
+    suspended: RwLock<Arc<HashMap<String, Suspension>>>,
     /// Key id -> when it was used, not yet written.
     used: Mutex<HashMap<String, i64>>,
 }
@@ -27,6 +31,7 @@ impl KeyCache {
     pub fn load(storage: &dyn Storage) -> Result<Self, StorageError> {
         Ok(KeyCache {
             table: RwLock::new(Arc::new(storage.key_table()?)),
+            suspended: RwLock::new(Arc::new(suspensions(storage)?)),
             used: Mutex::default(),
         })
     }
@@ -66,6 +71,20 @@ impl KeyCache {
             .is_some_and(|k| k.id == id && k.state(now_ms) == "active")
     }
 
+    /// The caller's suspension in force at `now_ms`, if any (one made elsewhere reaches this
+    /// node within [`REFRESH`]).
+    pub fn suspension(&self, caller: &str, now_ms: i64) -> Option<Suspension> {
+        let suspended = self
+            .suspended
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        suspended
+            .get(caller)
+            .filter(|s| s.until_ms > now_ms)
+            .cloned()
+    }
+
     /// The key with this id or name (revoked or not).
     pub fn find(&self, id_or_name: &str) -> Option<ApiKey> {
         self.table().find(id_or_name)
@@ -90,9 +109,23 @@ impl KeyCache {
             return Err(e);
         }
         let fresh = Arc::new(storage.key_table()?);
+        let suspended = Arc::new(suspensions(storage)?);
         *self.table.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        *self
+            .suspended
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = suspended;
         Ok(())
     }
+}
+
+/// The suspensions in force now, by caller.
+fn suspensions(storage: &dyn Storage) -> Result<HashMap<String, Suspension>, StorageError> {
+    Ok(storage
+        .suspensions(now_ms())?
+        .into_iter()
+        .map(|s| (s.caller.clone(), s))
+        .collect())
 }
 
 impl KeyCache {

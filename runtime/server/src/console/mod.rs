@@ -47,6 +47,7 @@ static ASSETS: &[(&str, &str, &[u8])] = assets! {
     "page-audit.js" => "text/javascript; charset=utf-8",
     "page-keys.js" => "text/javascript; charset=utf-8",
     "page-approvals.js" => "text/javascript; charset=utf-8",
+    "page-alerts.js" => "text/javascript; charset=utf-8",
 };
 
 /// What `/ui/config.json` holds.

@@ -185,7 +185,7 @@ impl AppState {
         let refusal = denied(&what, &reasons, error.as_deref());
         self.signal(
             crate::detect::rules::On::Denial,
-            crate::detect::windows::Signal {
+            crate::detect::tally::Signal {
                 tool: (!tool.is_empty()).then(|| tool.clone()),
                 caller: Some(caller.id.clone()),
                 address: caller.address.map(|a| a.to_string()),

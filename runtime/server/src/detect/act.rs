@@ -1,17 +1,29 @@
-//! What a rule that fires does: its alert, its quarantine, as administrative changes like any
-//! other (the rule as actor, the evidence in the event). Firing runs in the background: the
-//! request that made the signal is never held up by it.
+//! What a rule that fires does: its alert, its quarantine, its suspension of a caller, as
+//! administrative changes like any other (the rule as actor, the evidence in the event). Firing
+//! runs in the background: the request that made the signal is never held up by it.
 
 use crate::clock::now_ms;
-use crate::detect::rules::{On, Per, Then};
-use crate::detect::windows::{Fired, Signal};
+use crate::detect::rules::{On, Per, Rule, Then};
+use crate::detect::tally::Signal;
 use crate::state::AppState;
 use std::sync::Arc;
+
+/// A rule that reached its count: which, for what, and the evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    pub rule: Rule,
+    /// The tool, caller or address it counted (none for a rule that counts all).
+    pub key: Option<String>,
+    pub count: u64,
+    pub executions: Vec<String>,
+}
 
 fn plural(on: On) -> &'static str {
     match on {
         On::Denial => "denials",
         On::AuthFailure => "authentication failures",
+        On::RateLimited => "requests over a rate limit",
+        On::QuotaExceeded => "calls over a quota",
         On::OutputFinding => "calls with output findings",
         On::ToolFailure => "tool failures",
         On::ChainBroken => "breaks of the audit log's chain",
@@ -19,17 +31,14 @@ fn plural(on: On) -> &'static str {
 }
 
 impl AppState {
-    /// Counts a signal of kind `on`; a rule it makes fire acts in the background.
-    pub fn signal(self: &Arc<Self>, on: On, signal: Signal) {
-        let fired = self.detector.observe(on, &signal, now_ms());
-        for f in fired {
-            let state = self.clone();
-            tokio::spawn(async move { state.act(f).await });
-        }
+    /// Counts a signal of kind `on` (`detect/flush.rs` adds it to the store, and acts on the
+    /// rules it makes fire).
+    pub fn signal(&self, on: On, signal: Signal) {
+        self.detector.observe(on, &signal);
     }
 
-    /// What a rule that fired does: its alert, its quarantine.
-    async fn act(self: &Arc<Self>, f: Fired) {
+    /// What a rule that fired does: its alert, its quarantine, its suspension.
+    pub(crate) async fn act(self: &Arc<Self>, f: Fired) {
         let rule = &f.rule;
         let of = match (&f.key, rule.per) {
             (Some(key), Some(per)) => format!(" of {} {key}", per.as_str()),
@@ -51,6 +60,7 @@ impl AppState {
             "window_secs": rule.window.as_secs(),
             "executions": f.executions,
         });
+        let by = cordon_storage::Actor::key(&format!("rule:{}", rule.name), "detection rule");
         tracing::warn!(target: "cordon::security", rule = rule.name, key = ?f.key, count = f.count, "detection rule fired");
         if rule.then.contains(&Then::Alert) {
             let key = f.key.clone().unwrap_or_default();
@@ -65,8 +75,9 @@ impl AppState {
             {
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    // Another node fired for this key within the window and acted: once.
-                    tracing::info!(target: "cordon::security", rule = rule.name, key, "the rule fired here too; its alert was raised already");
+                    // It fired for this key within its window already (here or on another node)
+                    // and acted: one alert, and one action, a window.
+                    tracing::info!(target: "cordon::security", rule = rule.name, key, "the rule fired again within its window; its alert was raised already");
                     return;
                 }
                 Err(e) => {
@@ -78,7 +89,6 @@ impl AppState {
             && let Some(tool) = &f.key
             && self.quarantine_reason(tool).is_none()
         {
-            let by = cordon_storage::Actor::key(&format!("rule:{}", rule.name), "detection rule");
             let reason = format!("{summary}; evidence: {details}");
             match self.quarantine_tool(tool, &reason, &by).await {
                 Ok(()) => {
@@ -86,6 +96,28 @@ impl AppState {
                 }
                 Err(e) => {
                     tracing::error!(target: "cordon::security", tool, rule = rule.name, error = e.message, "cannot quarantine the tool")
+                }
+            }
+        }
+        if rule.then.contains(&Then::SuspendCaller)
+            && rule.per == Some(Per::Caller)
+            && let Some(caller) = &f.key
+        {
+            let at_ms = now_ms();
+            let for_ms = i64::try_from(rule.suspend_for.as_millis()).unwrap_or(i64::MAX);
+            let suspension = cordon_storage::Suspension {
+                caller: caller.clone(),
+                at_ms,
+                until_ms: at_ms.saturating_add(for_ms),
+                reason: format!("{summary}; evidence: {details}"),
+                by: by.key_id.clone(),
+            };
+            match self.suspend_caller(suspension, &by).await {
+                Ok(()) => {
+                    tracing::warn!(target: "cordon::security", caller, rule = rule.name, secs = rule.suspend_for.as_secs(), "caller suspended by a detection rule")
+                }
+                Err(e) => {
+                    tracing::error!(target: "cordon::security", caller, rule = rule.name, error = e.message, "cannot suspend the caller")
                 }
             }
         }

@@ -3,11 +3,13 @@
 //! ```toml
 //! [[detect.rules]]
 //! name = "denied-tools"     # in alerts and events; default: on-per
-//! on = "denial"             # auth_failure, output_finding, tool_failure, chain_broken
+//! on = "denial"             # auth_failure, rate_limited, quota_exceeded, output_finding,
+//!                           # tool_failure, chain_broken
 //! per = "tool"              # or caller, address; what is counted apart
 //! count = 5
 //! window = "1m"             # s, m, h, d
-//! then = ["alert", "quarantine"]
+//! then = ["alert", "quarantine"]   # also suspend_caller (per = "caller")
+//! suspend_for = "15m"       # how long suspend_caller suspends
 //! severity = "warning"      # critical, warning, info
 //! ```
 //!
@@ -27,6 +29,11 @@ pub enum On {
     Denial,
     /// A request whose credential did not authenticate.
     AuthFailure,
+    /// A request refused by a rate limit (of its address, or of its key after it
+    /// authenticated).
+    RateLimited,
+    /// A call refused because one of its caller's quotas was used up.
+    QuotaExceeded,
     /// A call whose output scan found something (`[output]`).
     OutputFinding,
     /// A call that ended `tool_error`, `trap` or killed at a limit.
@@ -40,6 +47,8 @@ impl On {
         match self {
             On::Denial => "denial",
             On::AuthFailure => "auth_failure",
+            On::RateLimited => "rate_limited",
+            On::QuotaExceeded => "quota_exceeded",
             On::OutputFinding => "output_finding",
             On::ToolFailure => "tool_failure",
             On::ChainBroken => "chain_broken",
@@ -73,6 +82,9 @@ pub enum Then {
     Alert,
     /// Stops every version of the tool (`per = "tool"` only), until an admin releases it.
     Quarantine,
+    /// Refuses the caller's requests for `suspend_for` (`per = "caller"` only), unless an
+    /// admin lifts it sooner.
+    SuspendCaller,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +101,8 @@ pub struct RuleSpec {
     pub window: String,
     #[serde(default = "alert")]
     pub then: Vec<Then>,
+    #[serde(default)]
+    pub suspend_for: Option<String>,
     #[serde(default)]
     pub severity: Option<String>,
 }
@@ -137,8 +151,14 @@ pub struct Rule {
     pub count: u32,
     pub window: Duration,
     pub then: Vec<Then>,
+    /// How long `suspend_caller` suspends the caller.
+    pub suspend_for: Duration,
     pub severity: String,
 }
+
+/// How long `suspend_caller` suspends unless the rule says: long enough to stop a burst and
+/// have someone look, short enough that a false alarm passes by itself.
+const SUSPEND_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// `30s`, `5m`, `1h`, `1d`.
 fn window(text: &str) -> Option<Duration> {
@@ -170,6 +190,7 @@ impl DetectSettings {
                 count: 1,
                 window: "1m".into(),
                 then: vec![Then::Alert],
+                suspend_for: None,
                 severity: Some("critical".into()),
             });
             specs.push(RuleSpec {
@@ -179,6 +200,7 @@ impl DetectSettings {
                 count: 20,
                 window: "1m".into(),
                 then: vec![Then::Alert],
+                suspend_for: None,
                 severity: Some("warning".into()),
             });
         }
@@ -214,6 +236,17 @@ impl DetectSettings {
                     "{at}: quarantine stops a tool, so the rule counts per = \"tool\""
                 ));
             }
+            if spec.then.contains(&Then::SuspendCaller) && spec.per != Some(Per::Caller) {
+                return Err(format!(
+                    "{at}: suspend_caller suspends a caller, so the rule counts per = \"caller\""
+                ));
+            }
+            let suspend_for = match &spec.suspend_for {
+                None => SUSPEND_FOR,
+                Some(text) => self::window(text).ok_or_else(|| {
+                    format!("{at}: suspend_for {text:?} is a whole number and s, m, h or d, from 1s to 7d")
+                })?,
+            };
             let severity = spec.severity.clone().unwrap_or_else(|| "warning".into());
             if !["critical", "warning", "info"].contains(&severity.as_str()) {
                 return Err(format!(
@@ -227,6 +260,7 @@ impl DetectSettings {
                 count: spec.count,
                 window,
                 then: spec.then,
+                suspend_for,
                 severity,
             });
         }
@@ -259,6 +293,13 @@ mod tests {
         assert_eq!(names, ["chain_broken", "auth_failures", "denial-per-tool"]);
         assert_eq!(rules[2].window, Duration::from_secs(60));
         assert_eq!(rules[2].then, [Then::Alert, Then::Quarantine]);
+        assert_eq!(rules[2].suspend_for, SUSPEND_FOR);
+        let rules = parse(
+            "[detect]\ndefaults = false\n[[detect.rules]]\non = \"quota_exceeded\"\nper = \"caller\"\nthen = [\"alert\", \"suspend_caller\"]\nsuspend_for = \"2h\"\n",
+        )
+        .unwrap();
+        assert_eq!(rules[0].name, "quota_exceeded-per-caller");
+        assert_eq!(rules[0].suspend_for, Duration::from_secs(7200));
         assert_eq!(
             parse("[detect]\ndefaults = false\n").unwrap(),
             Vec::<Rule>::new()
@@ -277,8 +318,16 @@ mod tests {
                 "at least 1",
             ),
             (
-                "[[detect.rules]]\non = \"rate_limited\"\n",
+                "[[detect.rules]]\non = \"rate_limits\"\n",
                 "unknown variant",
+            ),
+            (
+                "[[detect.rules]]\non = \"denial\"\nper = \"tool\"\nthen = [\"suspend_caller\"]\n",
+                "per = \"caller\"",
+            ),
+            (
+                "[[detect.rules]]\non = \"rate_limited\"\nper = \"caller\"\nthen = [\"suspend_caller\"]\nsuspend_for = \"forever\"\n",
+                "suspend_for",
             ),
             (
                 "[[detect.rules]]\non = \"denial\"\nseverity = \"dire\"\n",

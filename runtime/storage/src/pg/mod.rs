@@ -14,6 +14,7 @@
 mod alerts;
 mod approvals;
 mod decisions;
+mod detect;
 mod listen;
 mod log;
 mod meta;
@@ -52,8 +53,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// 9, the decisions bundles applied (`decisions`, `crate::decisions`) and calls held for approval
 /// (`approvals`, `crate::approvals`); 10, per tool version what the review at publish found
 /// (`tools.review`), and alerts with their deliveries (`alerts`, `alert_deliveries`,
-/// `crate::alerts`).
-pub const PG_SCHEMA_VERSION: i64 = 10;
+/// `crate::alerts`); 11, the detection rules' counts (`detect_signals`, `crate::detect`) and
+/// callers' suspensions (`suspensions`, `crate::suspensions`).
+pub const PG_SCHEMA_VERSION: i64 = 11;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -197,6 +199,22 @@ const SCHEMA: &str = "
         PRIMARY KEY (alert, webhook)
     );
     CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at) WHERE state = 'pending';
+    CREATE TABLE IF NOT EXISTS detect_signals (
+        rule       text NOT NULL,
+        key        text NOT NULL,
+        at         bigint NOT NULL,
+        n          bigint NOT NULL,
+        executions text NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS detect_signals_key ON detect_signals (rule, key, at);
+    CREATE INDEX IF NOT EXISTS detect_signals_at ON detect_signals (at);
+    CREATE TABLE IF NOT EXISTS suspensions (
+        caller   text PRIMARY KEY,
+        at       bigint NOT NULL,
+        until_at bigint NOT NULL,
+        reason   text NOT NULL,
+        by_actor text NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS decisions (
         seq    bigserial PRIMARY KEY,
         hash   text NOT NULL,
@@ -628,6 +646,32 @@ impl Storage for Postgres {
     }
     fn alerts(&self, limit: u32) -> Result<Vec<crate::alerts::AlertView>, StorageError> {
         self.alerts_pg(limit)
+    }
+    fn detect_flush(
+        &self,
+        now_ms: i64,
+        tallies: &[crate::detect::Tally],
+    ) -> Result<Vec<crate::detect::Reached>, StorageError> {
+        self.detect_flush_pg(now_ms, tallies)
+    }
+    fn detect_prune(&self, before_ms: i64) -> Result<u64, StorageError> {
+        self.detect_prune_pg(before_ms)
+    }
+    fn suspend_caller(
+        &self,
+        suspension: &crate::suspensions::Suspension,
+        by: &Actor,
+    ) -> Result<(), StorageError> {
+        self.suspend_caller_pg(suspension, by)
+    }
+    fn resume_caller(&self, caller: &str, at_ms: i64, by: &Actor) -> Result<bool, StorageError> {
+        self.resume_caller_pg(caller, at_ms, by)
+    }
+    fn suspensions(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<crate::suspensions::Suspension>, StorageError> {
+        self.suspensions_pg(now_ms)
     }
     fn alert_claim(
         &self,

@@ -47,6 +47,10 @@ fn the_conformance_suite_passes_on_postgresql() {
         &fresh(&pg, "alerts"),
         &Postgres::open(&pg.url("alerts"), 2).unwrap(),
     );
+    crate::conformance_detect::detection_counts_across_nodes_and_suspensions(
+        &fresh(&pg, "detection"),
+        &Postgres::open(&pg.url("detection"), 2).unwrap(),
+    );
     crate::conformance_batches::tasks_start_and_end_in_batches(&fresh(&pg, "task_batches"));
     crate::conformance_batches::tasks_wait_for_input(
         &fresh(&pg, "task_input"),
