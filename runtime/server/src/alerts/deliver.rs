@@ -5,15 +5,16 @@
 //! with backoff for a day (`cordon_storage::alerts::retry_after_ms`); a destination the address
 //! rules refuse is given up at once, saying why.
 //!
-//! The address check resolves the name before the request and refuses a non-public address
-//! unless `allow_private`; the HTTP client resolves it again to connect, so a name whose
-//! answers change between the two (DNS rebinding) is not caught here.
+//! The address check resolves the name once, refuses a non-public address unless
+//! `allow_private`, and the request connects to exactly the addresses it checked
+//! ([`Pinned`]): a name whose answers change in between (DNS rebinding) cannot send the alert
+//! anywhere else. TLS still verifies the certificate against the name.
 
 use crate::alerts::settings::Webhook;
 use crate::state::AppState;
 use cordon_storage::secrets::SecretStore;
 use cordon_storage::{Attempt, Due};
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,9 +106,49 @@ pub fn payload(due: &Due) -> String {
     .to_string()
 }
 
-/// Whether the webhook's host resolves to public addresses only (or the operator allowed
-/// private ones); the reason it may not be sent to otherwise.
-fn destination(webhook: &Webhook) -> Result<(), (String, bool)> {
+/// The addresses a request connects to, checked before it: ureq's resolver step answers with
+/// them whatever the name (ureq's resolver interface is outside its semver promise; its version
+/// is pinned in Cargo.lock).
+#[derive(Debug)]
+struct Pinned(Vec<SocketAddr>);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        _uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let mut out = self.empty();
+        for addr in self.0.iter().take(16) {
+            out.push(*addr);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
+    }
+}
+
+/// An HTTP client that connects only to `addrs`, whatever name a URL carries.
+fn pinned_agent(addrs: Vec<SocketAddr>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(TIMEOUT))
+        .max_redirects(0)
+        // Never through a proxy named in the environment: the address checked is the one used.
+        .proxy(None)
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        Pinned(addrs),
+    )
+}
+
+/// Where the webhook's host resolves, if to public addresses only (or the operator allowed
+/// private ones); the reason it may not be sent to otherwise (and whether that is final).
+fn destination(webhook: &Webhook) -> Result<Vec<SocketAddr>, (String, bool)> {
     let rest = webhook
         .url
         .split_once("://")
@@ -128,8 +169,11 @@ fn destination(webhook: &Webhook) -> Result<(), (String, bool)> {
         .to_socket_addrs()
         .map_err(|e| (format!("cannot resolve {authority}: {e}"), false))?
         .collect();
+    if addrs.is_empty() {
+        return Err((format!("{authority} resolves to no address"), false));
+    }
     if webhook.allow_private {
-        return Ok(());
+        return Ok(addrs);
     }
     for addr in &addrs {
         if let Some(class) = cordon_core::network::classify(addr.ip()) {
@@ -142,7 +186,7 @@ fn destination(webhook: &Webhook) -> Result<(), (String, bool)> {
             ));
         }
     }
-    Ok(())
+    Ok(addrs)
 }
 
 /// The webhook's signing key, from the secret store; why there is none otherwise.
@@ -163,18 +207,14 @@ fn send(webhook: &Webhook, key: Result<Vec<u8>, String>, due: &Due) -> Attempt {
         // The operator may set it: tried again later.
         Err(e) => return failed(e, false),
     };
-    if let Err((error, fatal)) = destination(webhook) {
-        return failed(error, fatal);
-    }
+    let addrs = match destination(webhook) {
+        Ok(addrs) => addrs,
+        Err((error, fatal)) => return failed(error, fatal),
+    };
     let body = payload(due);
     let timestamp = crate::clock::now_ms() / 1000;
     let signature = crate::alerts::sign::signature(&key, &due.alert.id, timestamp, body.as_bytes());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(TIMEOUT))
-        .max_redirects(0)
-        .build()
-        .into();
+    let agent = pinned_agent(addrs);
     match agent
         .post(&webhook.url)
         .header("content-type", "application/json")
@@ -189,5 +229,60 @@ fn send(webhook: &Webhook, key: Result<Vec<u8>, String>, due: &Due) -> Attempt {
             false,
         ),
         Err(e) => failed(e.to_string(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_request_goes_to_the_checked_address_whatever_its_name_resolves_to_later() {
+        // A receiver on loopback; the URL names a host that does not resolve at all: only the
+        // pinned address can take the request there.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = listener.local_addr().unwrap();
+        let receiver = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut seen = [0u8; 1024];
+            let n = conn.read(&mut seen).unwrap();
+            conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&seen[..n]).into_owned()
+        });
+        let url = format!("http://hooks.cordon-test.invalid:{}/hook", at.port());
+        let answer = pinned_agent(vec![at]).post(&url).send(&b"{}"[..]).unwrap();
+        assert_eq!(answer.status().as_u16(), 204);
+        let request = receiver.join().unwrap();
+        assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("host: hooks.cordon-test.invalid"),
+            "{request}"
+        );
+        // And nowhere else: with no address, nothing is sent.
+        let refused = pinned_agent(Vec::new()).post(&url).send(&b"{}"[..]);
+        assert!(
+            matches!(refused, Err(ureq::Error::HostNotFound)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_private_destination_is_refused_unless_allowed() {
+        let hook = |allow_private| Webhook {
+            name: Some("ops".into()),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "s".into(),
+            allow_private,
+        };
+        let (why, fatal) = destination(&hook(false)).unwrap_err();
+        assert!(why.contains("allow_private = true") && fatal, "{why}");
+        assert_eq!(
+            destination(&hook(true)).unwrap(),
+            ["127.0.0.1:9".parse::<SocketAddr>().unwrap()]
+        );
     }
 }
