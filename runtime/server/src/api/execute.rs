@@ -683,7 +683,7 @@ impl Admitted {
             .as_ref()
             .map(|m| m.findings())
             .unwrap_or_default();
-        let findings = crate::calls::scan::answer(&self.tool, &mut exec, said);
+        let findings = crate::calls::scan::answer(&self.tool.policy, &mut exec, said);
         let mut record = self.record(&exec, now_ms());
         record.findings = findings.clone();
         // A round that asked: its requests as the answer carries them, and its sealed state.
