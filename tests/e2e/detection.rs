@@ -1,7 +1,8 @@
 //! Output scanning (issue 38): a tool policy's `[output]` section scans what the tool returns
 //! before it reaches its caller. Redacted: a card number and a cloud key; flagged: an injection;
 //! blocked: an answer withheld. The findings (kinds, paths, counts, never values) are in the
-//! answer, in MCP's `_meta`, and in the record.
+//! answer, in MCP's `_meta`, and in the record. A caller hammering past its rate limit is
+//! suspended by a detection rule, told why, and an admin lifts it.
 
 use crate::harness::{Server, fixture};
 use crate::mcp::post_raw;
@@ -295,4 +296,72 @@ fn progress_messages_are_scanned_as_they_are_made() {
         found(&blocked["result"]["findings"]),
         strings(&[("pii", "card_number", "$.progress.message", 3)])
     );
+}
+
+#[test]
+fn a_caller_over_its_rate_limit_is_suspended_and_told_why() {
+    let f = fixture("detection-rate");
+    let config = f.data.join("detect.toml");
+    std::fs::write(
+        &config,
+        "[[detect.rules]]\nname = \"hammering\"\non = \"rate_limited\"\nper = \"caller\"\ncount = 3\nwindow = \"1m\"\nthen = [\"alert\", \"suspend_caller\"]\nsuspend_for = \"1h\"\n",
+    )
+    .unwrap();
+    // One request a second per key (a burst of two).
+    let s = Server::start_env(
+        &f.data,
+        &["--config", config.to_str().unwrap(), "--rate-per-key", "1"],
+        &[],
+    );
+    let invoker_id = f.invoker.split('_').nth(1).unwrap().to_owned();
+    let mut limited = 0;
+    for _ in 0..8 {
+        let (status, _) = s.json("GET", "/v1/whoami", Some(&f.invoker), b"");
+        assert!(status == 200 || status == 429, "{status}");
+        limited += usize::from(status == 429);
+    }
+    assert!(limited >= 3, "only {limited} of 8 over the rate");
+    // Suspended within a few seconds (the tallies reach the store within one), told why.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (status, body) = s.json("GET", "/v1/whoami", Some(&f.invoker), b"");
+        if status == 403 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not suspended: {status} {body}"
+        );
+    };
+    assert_eq!(refused["error"]["code"], "caller_suspended", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rule:hammering"),
+        "{refused}"
+    );
+    let (status, alerts) = s.json("GET", "/v1/alerts", Some(&f.auditor), b"");
+    assert_eq!(status, 200, "{alerts}");
+    let alert = &alerts["alerts"][0];
+    assert_eq!(alert["rule"], "hammering", "{alerts}");
+    assert_eq!(alert["details"]["key"], invoker_id.as_str(), "{alerts}");
+    assert!(alert["details"]["count"].as_u64().unwrap() >= 3, "{alerts}");
+    // Another caller is not concerned, and an admin lifts it with the command.
+    assert_eq!(s.json("GET", "/v1/whoami", Some(&f.publisher), b"").0, 200);
+    let out = crate::harness::cordon()
+        .env("CORDON_API_KEY", &f.admin)
+        .args(["suspensions", "lift", &invoker_id, "--server"])
+        .arg(format!("http://{}", s.addr))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // (Its rate budget refilled meanwhile: one a second, a burst of two.)
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(s.json("GET", "/v1/whoami", Some(&f.invoker), b"").0, 200);
 }
