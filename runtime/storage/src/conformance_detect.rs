@@ -63,6 +63,23 @@ pub(crate) fn detection_counts_across_nodes_and_suspensions(a: &dyn Storage, b: 
     let reached = a.detect_flush(later, &[tally("bulk", 50, &names)]).unwrap();
     assert_eq!(reached[0].n, 50);
     assert_eq!(reached[0].executions.len(), MAX_EVIDENCE);
+    // A spray from thousands of addresses, twice: one flush each, every key counted.
+    let spray: Vec<Tally> = (0..3000)
+        .map(|i| Tally {
+            rule: "spray".into(),
+            key: format!("10.0.{}.{}", i / 256, i % 256),
+            n: 1,
+            executions: Vec::new(),
+            window_ms: 60_000,
+            count: 2,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    assert!(a.detect_flush(later, &spray).unwrap().is_empty());
+    let reached = b.detect_flush(later + 1, &spray).unwrap();
+    println!("two flushes of 3000 keys: {:?}", started.elapsed());
+    assert_eq!(reached.len(), 3000);
+    assert!(reached.iter().all(|r| r.n == 2));
     // Pruning forgets what every window has passed.
     assert!(a.detect_prune(later + 1).unwrap() >= 1);
 

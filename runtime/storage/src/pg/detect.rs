@@ -12,51 +12,70 @@ use crate::suspensions::{COLUMNS, Suspension};
 const DETECT_LOCK: i64 = 0x636f_7264_6f6e_0003;
 
 impl Postgres {
+    /// Set-based: a few statements a flush however many keys it adds (a spray of failures
+    /// from thousands of addresses is one insert, one expiry and one sum here, not thousands of
+    /// round trips).
     pub(super) fn detect_flush_pg(
         &self,
         now_ms: i64,
         tallies: &[Tally],
     ) -> Result<Vec<Reached>, StorageError> {
+        if tallies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rules: Vec<&str> = tallies.iter().map(|t| t.rule.as_str()).collect();
+        let keys: Vec<&str> = tallies.iter().map(|t| t.key.as_str()).collect();
+        let counts: Vec<i64> = tallies.iter().map(|t| i64::from(t.n)).collect();
+        let evidence: Vec<String> = tallies
+            .iter()
+            .map(|t| serde_json::to_string(&t.executions).unwrap_or_else(|_| "[]".into()))
+            .collect();
+        let since: Vec<i64> = tallies
+            .iter()
+            .map(|t| now_ms.saturating_sub(t.window_ms))
+            .collect();
+        let wanted: Vec<i64> = tallies.iter().map(|t| i64::from(t.count)).collect();
         let mut c = self.conn()?;
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DETECT_LOCK])?;
-        let mut reached = Vec::new();
-        for t in tallies {
-            let executions = serde_json::to_string(&t.executions).unwrap_or_else(|_| "[]".into());
-            tx.execute(
-                "INSERT INTO detect_signals (rule, key, at, n, executions) VALUES ($1, $2, $3, $4, $5)",
-                &[&t.rule, &t.key, &now_ms, &i64::from(t.n), &executions],
-            )?;
-            let since = now_ms.saturating_sub(t.window_ms);
-            tx.execute(
-                "DELETE FROM detect_signals WHERE rule = $1 AND key = $2 AND at <= $3",
-                &[&t.rule, &t.key, &since],
-            )?;
-            let within: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(n), 0)::bigint FROM detect_signals WHERE rule = $1 AND key = $2",
-                    &[&t.rule, &t.key],
-                )?
-                .try_get(0)?;
-            if within < i64::from(t.count) {
-                continue;
-            }
-            let mut evidence = Vec::new();
-            for row in tx.query(
+        tx.execute(
+            "INSERT INTO detect_signals (rule, key, at, n, executions)
+             SELECT r, k, $1, n, e FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS t(r, k, n, e)",
+            &[&now_ms, &rules, &keys, &counts, &evidence],
+        )?;
+        // Past each rule's window (every key of the rule: they are past it too).
+        tx.execute(
+            "DELETE FROM detect_signals d USING (SELECT DISTINCT r, s FROM unnest($1::text[], $2::bigint[]) AS w(r, s)) w
+             WHERE d.rule = w.r AND d.at <= w.s",
+            &[&rules, &since],
+        )?;
+        let full = tx.query(
+            "SELECT d.rule, d.key, SUM(d.n)::bigint FROM detect_signals d
+             JOIN (SELECT DISTINCT r, k, c FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(r, k, c)) t
+               ON d.rule = t.r AND d.key = t.k
+             GROUP BY d.rule, d.key, t.c HAVING SUM(d.n) >= t.c",
+            &[&rules, &keys, &wanted],
+        )?;
+        let mut reached = Vec::with_capacity(full.len());
+        for row in &full {
+            let (rule, key): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let within: i64 = row.try_get(2)?;
+            let mut executions = Vec::new();
+            for gone in tx.query(
                 "DELETE FROM detect_signals WHERE rule = $1 AND key = $2 RETURNING executions",
-                &[&t.rule, &t.key],
+                &[&rule, &key],
             )? {
-                let text: String = row.try_get(0)?;
+                let text: String = gone.try_get(0)?;
                 merge_evidence(
-                    &mut evidence,
+                    &mut executions,
                     serde_json::from_str(&text).unwrap_or_default(),
                 );
             }
             reached.push(Reached {
-                rule: t.rule.clone(),
-                key: t.key.clone(),
+                rule,
+                key,
                 n: within.max(0) as u64,
-                executions: evidence,
+                executions,
             });
         }
         tx.commit()?;
