@@ -355,6 +355,24 @@ fn an_edited_record_is_detected_and_kill_9_loses_nothing() {
             ids[2]
         )
     );
+    // The verification's finding is the default `chain_broken` rule's: one critical alert
+    // naming the problem, raised within a second or so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let alert = loop {
+        let (status, alerts) = s.json("GET", "/v1/alerts", Some(&f.auditor), b"");
+        assert_eq!(status, 200, "{alerts}");
+        if let Some(a) = alerts["alerts"].as_array().unwrap().first() {
+            break a.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        (alert["rule"].as_str(), alert["severity"].as_str()),
+        (Some("chain_broken"), Some("critical")),
+        "{alert}"
+    );
+    assert_eq!(alert["details"]["executions"][0], problem, "{alert}");
 }
 
 #[test]

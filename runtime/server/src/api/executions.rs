@@ -355,6 +355,15 @@ pub async fn verify(
     .map_err(ApiError::internal)??;
     if !report.intact {
         tracing::error!(target: "cordon::security", problems = report.problem_count, "execution log verification failed");
+        // A link changed, or a checkpoint or seal that does not verify: the detection rules'
+        // `chain_broken` (an alert by default), whoever asked.
+        state.signal(
+            crate::detect::rules::On::ChainBroken,
+            crate::detect::tally::Signal {
+                execution: report.problems.first().cloned(),
+                ..Default::default()
+            },
+        );
     }
     Ok(Json(report))
 }

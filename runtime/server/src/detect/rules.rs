@@ -38,7 +38,8 @@ pub enum On {
     OutputFinding,
     /// A call that ended `tool_error`, `trap` or killed at a limit.
     ToolFailure,
-    /// The audit log's chain found broken (a link changed after it was committed).
+    /// The audit log's chain found broken: a link changed after it was committed, or a
+    /// checkpoint or seal that does not verify.
     ChainBroken,
 }
 
