@@ -57,9 +57,10 @@ rustup component add rustfmt clippy
 # The MCP end-to-end tests use the official MCP Python SDK as their client; the OpenAPI
 # conformance test runs schemathesis; the console's browser tests drive Chromium with selenium
 # (and sign tokens for their identity provider with PyJWT); the alert tests verify webhooks with
-# the Standard Webhooks library. All pinned. A venv that already has
-# exactly these is kept.
-python_packages='mcp==2.3.0 schemathesis==4.32.5 selenium==4.27.1 pyjwt[crypto]==2.10.1 standardwebhooks==1.3.0'
+# the Standard Webhooks library; the trace tests' OTLP receiver decodes with the official
+# protobuf definitions over HTTP and gRPC. All pinned. A venv that already has exactly these is
+# kept.
+python_packages='mcp==2.3.0 schemathesis==4.32.5 selenium==4.27.1 pyjwt[crypto]==2.10.1 standardwebhooks==1.3.0 opentelemetry-proto==1.45.2 grpcio==1.85.4'
 python_setup() {
     if [ "$(cat target/mcp-venv/.installed 2>/dev/null)" = "$python_packages" ]; then
         return 0

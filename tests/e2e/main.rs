@@ -54,3 +54,4 @@ mod server_ops;
 mod signing;
 mod tamper;
 mod tools;
+mod traces;

@@ -16,7 +16,21 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    cordon::logging::init(&cli.log);
+    // OpenTelemetry export (`cordon serve` with an OTLP endpoint configured): the layer now,
+    // for logging; the exporters and their threads after confinement.
+    let telemetry = match &cli.command {
+        cordon::cli::Command::Serve(args) => {
+            match cordon::commands::serve::telemetry_settings(args) {
+                Ok(settings) => settings.map(cordon::telemetry::Telemetry::new),
+                Err(e) => {
+                    eprintln!("error: {}", cordon::cli::error_chain(&e));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
+    cordon::logging::init(&cli.log, telemetry.as_ref());
     // Confinement comes before the async runtime starts its threads: Landlock holds for the
     // thread that asks and the threads it starts afterwards.
     let plan = match &cli.command {
@@ -44,6 +58,15 @@ fn main() -> ExitCode {
     }
     // After confinement, so that they are confined too.
     allocator::start_background_threads();
+    if let Some(t) = &telemetry
+        && let Err(e) = t.start()
+    {
+        eprintln!(
+            "error: cannot start the OpenTelemetry export: {}",
+            cordon::cli::error_chain(&e)
+        );
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,11 +77,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cordon::cli::dispatch(cli)) {
+    let code = match runtime.block_on(cordon::cli::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cordon::cli::error_chain(&e));
             ExitCode::from(2)
         }
+    };
+    // The spans and metrics still queued are sent before the process ends.
+    if let Some(t) = telemetry {
+        t.shutdown();
     }
+    code
 }

@@ -30,9 +30,9 @@ pub struct Plan {
 
 /// System files and directories read by the parts of cordon that read the system: name
 /// resolution (glibc's resolver and its NSS modules), time zones, the CPU count (std, tokio),
-/// CA bundles (not used by cordon's own TLS, which carries its roots, but by the platform
-/// resolver's DNS-over-TLS setups), and shared libraries loaded after start.
-const SYSTEM_READ: [&str; 19] = [
+/// CA bundles (the OTLP exporter's HTTPS client verifies with the platform's roots; the
+/// operator's own CAs live under `/usr/local/share`), and shared libraries loaded after start.
+const SYSTEM_READ: [&str; 20] = [
     "/etc/resolv.conf",
     "/etc/hosts",
     "/etc/nsswitch.conf",
@@ -43,6 +43,7 @@ const SYSTEM_READ: [&str; 19] = [
     "/etc/ssl/certs",
     "/etc/ca-certificates",
     "/usr/share/ca-certificates",
+    "/usr/local/share/ca-certificates",
     "/usr/share/zoneinfo",
     "/lib",
     "/lib64",

@@ -194,6 +194,8 @@ struct ConfigFile {
     /// The detection rules (`docs/detection.md`); file only.
     #[serde(default)]
     detect: cordon_server::detect::rules::DetectSettings,
+    /// OpenTelemetry export (`docs/observability.md`); file only (the variables win).
+    otel: Option<crate::telemetry::OtelFile>,
 }
 
 /// `[auth]` in the config file.
@@ -218,6 +220,14 @@ struct FileOnly {
     registries: cordon_server::registry::oci_pull::RegistrySettings,
     alerts: cordon_server::alerts::settings::AlertSettings,
     detect: cordon_server::detect::rules::DetectSettings,
+    otel: Option<crate::telemetry::OtelFile>,
+}
+
+/// Whether and where spans and metrics are exported (the variables, then the config file's
+/// `[otel]`): read before the server starts, since export is set up around the confinement.
+pub fn telemetry_settings(args: &ServeArgs) -> anyhow::Result<Option<crate::telemetry::Settings>> {
+    let (_, file_only) = args.clone().merge_config()?;
+    crate::telemetry::Settings::resolve(file_only.otel.as_ref())
 }
 
 impl ServeArgs {
@@ -294,6 +304,7 @@ impl ServeArgs {
                 registries,
                 alerts: file.alerts,
                 detect: file.detect,
+                otel: file.otel,
             },
         ))
     }

@@ -242,6 +242,41 @@ async fn admit_with(
     transport: &'static str,
     judge: Judge<'_>,
 ) -> Result<Admission, ApiError> {
+    let span = tracing::info_span!(
+        target: crate::trace::TARGET,
+        "admit",
+        gen_ai.tool.name = name,
+        cordon.tool.version = tracing::field::Empty,
+        cordon.compiled = "cached",
+        error.type = tracing::field::Empty,
+    );
+    let admitted = tracing::Instrument::instrument(
+        admit_checks(state, caller, name, version, body, transport, judge),
+        span.clone(),
+    )
+    .await;
+    match &admitted {
+        Ok(Admission::Run(a)) => {
+            span.record("cordon.tool.version", a.tool.record.version.as_str());
+        }
+        Ok(Admission::Held(_)) => {}
+        Err(e) => {
+            span.record("error.type", e.code);
+        }
+    }
+    admitted
+}
+
+/// [`admit_with`]'s checks, in its span.
+async fn admit_checks(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+    body: Bytes,
+    transport: &'static str,
+    judge: Judge<'_>,
+) -> Result<Admission, ApiError> {
     caller.require(Action::Invoke)?;
     let tool = state.find(name, version).ok_or_else(|| {
         ApiError::not_found(match version {
@@ -598,7 +633,7 @@ impl Admitted {
         // Both subscribed before the run starts, so neither misses its end.
         let events = call.subscribe();
         let followed = call.subscribe();
-        let running = tokio::spawn(self.run(registered));
+        let running = tokio::spawn(tracing::Instrument::in_current_span(self.run(registered)));
         tokio::spawn(crate::calls::tasks::follow(state, call.clone(), followed));
         Ok((call, events, running))
     }
@@ -651,13 +686,21 @@ impl Admitted {
         let mut exec = match &self.input {
             Err(message) => refuse(&self.tool, &self.body, message.clone()),
             Ok(grants) => {
+                // The sandboxed call (GenAI's `execute_tool`): what it used, how it ended.
                 let span = tracing::info_span!(
-                    "invoke",
-                    tool = self.tool.record.name,
-                    version = self.tool.record.version,
-                    caller = self.caller.id,
-                    execution_id = self.id,
-                    transport = self.transport
+                    target: crate::trace::TARGET,
+                    "execute_tool",
+                    otel.name = %format_args!("execute_tool {}", self.tool.record.name),
+                    gen_ai.operation.name = "execute_tool",
+                    gen_ai.tool.name = self.tool.record.name.as_str(),
+                    cordon.tool.version = self.tool.record.version.as_str(),
+                    cordon.execution_id = self.id.as_str(),
+                    cordon.transport = self.transport,
+                    cordon.outcome = tracing::field::Empty,
+                    cordon.fuel = tracing::field::Empty,
+                    cordon.memory_bytes = tracing::field::Empty,
+                    error.type = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
                 );
                 // Validated UTF-8 by `admit`.
                 let text = std::str::from_utf8(&self.body).unwrap_or_default();
@@ -665,9 +708,23 @@ impl Admitted {
                     self.state
                         .sandbox
                         .call_with(&self.tool.tool, text, grants, &call.control),
-                    span,
+                    span.clone(),
                 )
                 .await;
+                span.record("cordon.outcome", exec.outcome.as_str());
+                // Integers as OTLP carries them (signed 64-bit).
+                span.record(
+                    "cordon.fuel",
+                    i64::try_from(exec.usage.fuel_consumed).unwrap_or(i64::MAX),
+                );
+                span.record(
+                    "cordon.memory_bytes",
+                    i64::try_from(exec.usage.peak_memory_bytes).unwrap_or(i64::MAX),
+                );
+                if exec.outcome != Outcome::Ok && exec.outcome != Outcome::InputRequired {
+                    span.record("error.type", exec.outcome.as_str());
+                    span.record("otel.status_code", "ERROR");
+                }
                 if exec.outcome == Outcome::Cancelled
                     && call.control.cancelled_by() == Some(NODE_STOP)
                 {
@@ -737,7 +794,17 @@ impl Admitted {
                 r.finish(fuel).await;
             }
         };
-        let (committed, ()) = tokio::join!(state.journal.append(record), settle);
+        // The durable record: waiting for the group commit that holds it.
+        let span = tracing::info_span!(
+            target: crate::trace::TARGET,
+            "record",
+            cordon.execution_id = id.as_str(),
+        );
+        let (committed, ()) = tracing::Instrument::instrument(
+            async { tokio::join!(state.journal.append(record), settle) },
+            span,
+        )
+        .await;
         let committed = committed?;
         signals(&state, &tool, &caller, &id, &exec, &findings);
         let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;

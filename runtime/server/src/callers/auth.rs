@@ -108,8 +108,34 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 AfterFailure::Refuse(too_many) => too_many,
             }
         };
-        let checked = check(parts, state, ip, &path, &unauthenticated)
-            .await
+        let span = tracing::info_span!(
+            target: crate::trace::TARGET,
+            "authenticate",
+            cordon.caller = tracing::field::Empty,
+            cordon.via = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let checked = tracing::Instrument::instrument(
+            check(parts, state, ip, &path, &unauthenticated),
+            span.clone(),
+        )
+        .await;
+        match &checked {
+            Ok(caller) => {
+                span.record("cordon.caller", caller.id.as_str());
+                span.record(
+                    "cordon.via",
+                    match caller.via {
+                        crate::callers::caller::Via::Key => "key",
+                        crate::callers::caller::Via::Token { .. } => "token",
+                    },
+                );
+            }
+            Err(e) => {
+                span.record("error.type", e.code);
+            }
+        }
+        let checked = checked
             .and_then(|caller| match state.keys.suspension(&caller.id, crate::clock::now_ms()) {
                 Some(s) => {
                     tracing::warn!(target: "cordon::security", caller = caller.id, %ip, path, by = s.by, "request of a suspended caller refused");

@@ -127,7 +127,19 @@ pub async fn answer(state: &Arc<AppState>, caller: &Caller, call: DirectCall) ->
         request: serde_json::to_string(&id).ok(),
         ..CallOptions::default()
     };
-    let body = match call_outcome(state, caller, &name, arguments, options).await {
+    let span = crate::trace::mcp_tool_call(&name, options.request.as_deref(), None, None);
+    let outcome = tracing::Instrument::instrument(
+        call_response(state, caller, &name, arguments, options),
+        span.clone(),
+    )
+    .await;
+    crate::trace::mcp_outcome(&span, &outcome);
+    let outcome = match outcome {
+        Ok(CallToolResponse::Complete(result)) => Ok(result),
+        Ok(_) => Err(McpError::internal_error("the call did not complete", None)),
+        Err(e) => Err(e),
+    };
+    let body = match outcome {
         Ok(result) => {
             // As rmcp answers a peer of these revisions: without `resultType: "complete"`.
             let mut result = ServerResult::CallToolResult(result);
@@ -356,7 +368,9 @@ async fn run_round(
     let registered = admitted.register(false, round.request, round.listeners);
     let control = registered.call.control.clone();
     let dropped = CancelOnDrop::new(&control);
-    let mut run = tokio::spawn(admitted.run(registered));
+    let mut run = tokio::spawn(tracing::Instrument::in_current_span(
+        admitted.run(registered),
+    ));
     let answer = match &round.hangup {
         None => (&mut run).await,
         Some(hangup) => tokio::select! {

@@ -429,11 +429,30 @@ impl ServerHandler for Gateway {
             .state
             .find(name, None)
             .is_some_and(|t| t.info.task_support == cordon_core::TaskSupport::Forbidden);
-        let answer = if tasks && !forbidden {
-            crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await
-        } else {
-            crate::mcp::call::call_response(&self.state, &caller, name, arguments, options).await
-        };
+        let protocol = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get("mcp-protocol-version"))
+            .and_then(|v| v.to_str().ok());
+        let span = crate::trace::mcp_tool_call(
+            name,
+            serde_json::to_string(&context.id).ok().as_deref(),
+            protocol,
+            Some(&context.meta.0),
+        );
+        let answer = tracing::Instrument::instrument(
+            async {
+                if tasks && !forbidden {
+                    crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await
+                } else {
+                    crate::mcp::call::call_response(&self.state, &caller, name, arguments, options)
+                        .await
+                }
+            },
+            span.clone(),
+        )
+        .await;
+        crate::trace::mcp_outcome(&span, &answer);
         // What the tool logged before it returned goes on the stream before its result (a task
         // answered as a task still runs: nothing to wait for).
         if let Some(drain) = drain

@@ -1,0 +1,176 @@
+//! Traces (docs/observability.md): the spans of a call, named and attributed as the
+//! OpenTelemetry semantic conventions say (HTTP server spans; MCP's `mcp.method.name`,
+//! `jsonrpc.request.id`, `gen_ai.tool.name`, `gen_ai.operation.name`, `error.type`), and the W3C
+//! trace context a caller sends (`traceparent`, `tracestate`; in MCP also `_meta.traceparent`),
+//! which they continue.
+//!
+//! Spans are `tracing` spans with target `cordon::trace`; the binary exports them when an OTLP
+//! endpoint is configured (`cordon` crate, `telemetry.rs`). Off, they are disabled callsites and
+//! the context is never read: nothing is paid. No span carries an argument, a result or a
+//! credential.
+
+use axum::http::HeaderMap;
+use opentelemetry::propagation::Extractor;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The target every span of a call has (what the exporter takes).
+pub const TARGET: &str = "cordon::trace";
+
+/// Headers as the propagator reads them.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// `_meta` of an MCP request as the propagator reads it.
+struct Meta<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl Extractor for Meta<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.as_str())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Makes `span` a child of the trace the request's headers carry, if any.
+pub fn continue_from_headers(span: &tracing::Span, headers: &HeaderMap) {
+    if span.is_disabled() || !headers.contains_key("traceparent") {
+        return;
+    }
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
+    let _ = span.set_parent(cx);
+}
+
+/// Makes `span` a child of the trace an MCP request's `_meta` carries (`traceparent`,
+/// `tracestate`), if any: it wins over the HTTP request's, as the nearer caller's.
+pub fn continue_from_meta(
+    span: &tracing::Span,
+    meta: Option<&serde_json::Map<String, serde_json::Value>>,
+) {
+    let Some(meta) = meta else { return };
+    if span.is_disabled() || !meta.contains_key("traceparent") {
+        return;
+    }
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Meta(meta)));
+    let _ = span.set_parent(cx);
+}
+
+/// The span of one MCP `tools/call` (`{mcp.method.name} {gen_ai.tool.name}`), in the trace its
+/// `_meta` names, or else the HTTP request's.
+pub fn mcp_tool_call(
+    tool: &str,
+    request_id: Option<&str>,
+    protocol: Option<&str>,
+    meta: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        "mcp.tools_call",
+        otel.name = %format_args!("tools/call {tool}"),
+        otel.kind = "server",
+        mcp.method.name = "tools/call",
+        mcp.protocol.version = tracing::field::Empty,
+        jsonrpc.request.id = tracing::field::Empty,
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = tool,
+        error.type = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if let Some(p) = protocol {
+        span.record("mcp.protocol.version", p);
+    }
+    if let Some(id) = request_id {
+        span.record("jsonrpc.request.id", id);
+    }
+    continue_from_meta(&span, meta);
+    span
+}
+
+/// Records how an MCP call ended on its span: `error.type` is `tool_error` for a result with
+/// `isError`, the JSON-RPC error code for an error.
+pub fn mcp_outcome(
+    span: &tracing::Span,
+    answer: &Result<rmcp::model::CallToolResponse, rmcp::ErrorData>,
+) {
+    match answer {
+        Ok(rmcp::model::CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            span.record("error.type", "tool_error");
+            span.record("otel.status_code", "ERROR");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            span.record("error.type", e.code.0.to_string());
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
+/// The route of `path` for a span's name: the literal segments of cordon's routes kept, every
+/// other segment (a tool's name, an execution id) `{}`, so that names stay few.
+pub fn route(path: &str) -> String {
+    const LITERALS: [&str; 28] = [
+        "v1",
+        "tools",
+        "invoke",
+        "resume",
+        "policy",
+        "quarantine",
+        "release",
+        "executions",
+        "events",
+        "receipt",
+        "keys",
+        "audit",
+        "verify",
+        "checkpoint",
+        "key",
+        "decisions",
+        "approvals",
+        "alerts",
+        "test",
+        "suspensions",
+        "quotas",
+        "whoami",
+        "stats",
+        "status",
+        "openapi.json",
+        "mcp",
+        "healthz",
+        "readyz",
+    ];
+    let mut out = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        if LITERALS.contains(&segment) {
+            out.push_str(segment);
+        } else {
+            out.push_str("{}");
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn routes_keep_their_literals_and_hide_names_and_ids() {
+        assert_eq!(super::route("/v1/tools/echo/invoke"), "/v1/tools/{}/invoke");
+        assert_eq!(
+            super::route("/v1/executions/ex_0123/events"),
+            "/v1/executions/{}/events"
+        );
+        assert_eq!(super::route("/mcp"), "/mcp");
+        assert_eq!(super::route("/"), "/");
+    }
+}

@@ -1,0 +1,251 @@
+//! Traces (issue 39): a REST invoke with a `traceparent` and an MCP `tools/call` whose `_meta`
+//! names the caller's trace each arrive at an OTLP receiver (the official protobuf definitions,
+//! over HTTP and over gRPC) as one trace under the caller's span, with the spans of the call
+//! nested as docs/observability.md says, named and attributed as the OpenTelemetry conventions
+//! say, and never an argument's value.
+
+use crate::harness::{Server, first_line, fixture, venv_with};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PROTO: &str = "opentelemetry-proto==1.45.2";
+const GRPC: &str = "grpcio==1.85.4";
+
+fn python() -> PathBuf {
+    let imports = |module: &'static str| {
+        move |venv: &Path| {
+            Command::new(venv.join("bin/python"))
+                .args(["-c", &format!("import {module}")])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }
+    };
+    venv_with(GRPC, imports("grpc"));
+    venv_with(
+        PROTO,
+        imports("opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc"),
+    )
+    .join("bin/python")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `otlp_receiver.py`: OTLP over HTTP and gRPC, every span and data point a JSON line.
+struct Receiver {
+    child: Child,
+    http: u16,
+    grpc: u16,
+    out: PathBuf,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        let (http, grpc) = (free_port(), free_port());
+        let out = dir.join("otlp.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/otlp_receiver.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args([http.to_string(), grpc.to_string()])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert_eq!(first_line(&mut child).trim(), "ready");
+        Receiver {
+            child,
+            http,
+            grpc,
+            out,
+        }
+    }
+
+    /// Every span received so far of trace `trace_id`.
+    fn spans(&self, trace_id: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["signal"] == "span" && v["trace_id"] == trace_id)
+            .collect()
+    }
+
+    /// The spans of `trace_id` once one named `last` has arrived (at most 20 s).
+    fn trace(&self, trace_id: &str, last: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans = self.spans(trace_id);
+            if spans.iter().any(|s| s["name"] == last) {
+                return spans;
+            }
+            assert!(Instant::now() < deadline, "no {last} span: {spans:#?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
+    spans
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
+}
+
+/// Whether `child` is below `ancestor` in `spans`.
+fn below(spans: &[Value], child: &Value, ancestor: &Value) -> bool {
+    let mut at = child.clone();
+    for _ in 0..16 {
+        let parent = at["parent_span_id"].as_str().unwrap_or_default().to_owned();
+        if parent == ancestor["span_id"] {
+            return true;
+        }
+        match spans.iter().find(|s| s["span_id"] == parent.as_str()) {
+            Some(p) => at = p.clone(),
+            None => return false,
+        }
+    }
+    false
+}
+
+/// No attribute of any span holds `marker` (an argument's value).
+fn never_holds(spans: &[Value], marker: &str) {
+    for s in spans {
+        assert!(!s.to_string().contains(marker), "{marker} in {s}");
+    }
+}
+
+/// The spans of a call nested under `top`: admission (with the decision when a bundle is in
+/// force), the sandboxed call, the durable record.
+fn check_call(spans: &[Value], top: &Value, execution_id: &str) {
+    for name in ["admit", "execute_tool echo", "record"] {
+        let span = named(spans, name);
+        assert!(
+            below(spans, span, top),
+            "{name} is not under {}: {spans:#?}",
+            top["name"]
+        );
+    }
+    let tool = named(spans, "execute_tool echo");
+    let a = &tool["attributes"];
+    assert_eq!(a["gen_ai.operation.name"], "execute_tool", "{tool}");
+    assert_eq!(a["gen_ai.tool.name"], "echo", "{tool}");
+    assert_eq!(a["cordon.execution_id"], execution_id, "{tool}");
+    assert_eq!(a["cordon.outcome"], "ok", "{tool}");
+    assert!(a["cordon.fuel"].as_i64().unwrap() > 0, "{tool}");
+    assert!(a["cordon.memory_bytes"].as_i64().unwrap() > 0, "{tool}");
+    assert_eq!(
+        named(spans, "record")["attributes"]["cordon.execution_id"],
+        execution_id
+    );
+}
+
+#[test]
+fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
+    let f = fixture("traces");
+    let receiver = Receiver::start(&f.data);
+
+    // REST, exported over OTLP/HTTP.
+    let http = format!("http://127.0.0.1:{}", receiver.http);
+    let s = Server::start_env(
+        &f.data,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_SERVICE_NAME", "cordon-e2e"),
+        ],
+    );
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("echo.wasm")).0, 201);
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let (status, head, body) = s.request_with(
+        "POST",
+        "/v1/tools/echo/invoke",
+        Some(&f.invoker),
+        &[("traceparent", &format!("00-{trace}-{parent}-01"))],
+        br#"{"note": "marker-rest-5821"}"#,
+    );
+    assert_eq!(status, 200, "{head}");
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let spans = receiver.trace(trace, "POST /v1/tools/{}/invoke");
+    let top = named(&spans, "POST /v1/tools/{}/invoke");
+    // Authentication is the request's, before the call.
+    assert!(below(&spans, named(&spans, "authenticate"), top));
+    assert_eq!(
+        named(&spans, "authenticate")["attributes"]["cordon.via"],
+        "key"
+    );
+    assert_eq!(top["parent_span_id"], parent, "{top}");
+    assert_eq!(top["kind"], 2, "a server span: {top}");
+    assert_eq!(top["attributes"]["http.response.status_code"], 200);
+    assert_eq!(top["attributes"]["http.route"], "/v1/tools/{}/invoke");
+    assert_eq!(top["via"], "http");
+    assert_eq!(top["resource"]["service.name"], "cordon-e2e");
+    check_call(&spans, top, answer["execution_id"].as_str().unwrap());
+    never_holds(&spans, "marker-rest-5821");
+    never_holds(&spans, &f.invoker);
+    drop(s);
+
+    // MCP, exported over gRPC: the trace `_meta` names wins over the HTTP request's.
+    let grpc = format!("http://127.0.0.1:{}", receiver.grpc);
+    let s = Server::start_env(
+        &f.data,
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let meta_trace = "0af7651916cd43dd8448eb211c80319c";
+    let meta_parent = "b7ad6b7169203331";
+    let header_trace = "11111111111111111111111111111111";
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "echo", "arguments": {"note": "marker-mcp-9034"},
+        "_meta": {"traceparent": format!("00-{meta_trace}-{meta_parent}-01")}}});
+    let (status, _, payload) = crate::mcp::post_raw(
+        &s,
+        &f.invoker,
+        &format!(
+            "Accept: application/json, text/event-stream\r\ntraceparent: 00-{header_trace}-2222222222222222-01\r\n"
+        ),
+        &call.to_string(),
+    );
+    assert_eq!(status, 200, "{payload}");
+    let spans = receiver.trace(meta_trace, "record");
+    let mcp = named(&spans, "tools/call echo");
+    assert_eq!(mcp["parent_span_id"], meta_parent, "{mcp}");
+    assert_eq!(mcp["via"], "grpc");
+    let a = &mcp["attributes"];
+    assert_eq!(a["mcp.method.name"], "tools/call", "{mcp}");
+    assert_eq!(a["gen_ai.tool.name"], "echo", "{mcp}");
+    assert_eq!(a["gen_ai.operation.name"], "execute_tool", "{mcp}");
+    assert_eq!(a["jsonrpc.request.id"], "7", "{mcp}");
+    assert_eq!(mcp["resource"]["service.name"], "cordon", "{mcp}");
+    let execution = named(&spans, "execute_tool echo")["attributes"]["cordon.execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    check_call(&spans, mcp, &execution);
+    never_holds(&spans, "marker-mcp-9034");
+    // The HTTP request's own span (and its authentication) is in the trace its header named.
+    let outer = receiver.trace(header_trace, "POST /mcp");
+    let post = named(&outer, "POST /mcp");
+    assert_eq!(post["parent_span_id"], "2222222222222222");
+    assert!(below(&outer, named(&outer, "authenticate"), post));
+}
