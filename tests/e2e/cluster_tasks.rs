@@ -150,12 +150,23 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
         killed.elapsed()
     );
     assert_eq!(end["outcome"], "interrupted", "{end}");
-    let (_, record) = b.json(
-        "GET",
-        &format!("/v1/executions/{id}"),
-        Some(&c.f.auditor),
-        b"",
-    );
+    // The sweeping node claims the task (so that one node records it), then appends its record
+    // through the journal's next group commit: the record follows the task's end by that.
+    let mut record = Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (status, r) = b.json(
+            "GET",
+            &format!("/v1/executions/{id}"),
+            Some(&c.f.auditor),
+            b"",
+        );
+        record = r;
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(record["outcome"], "interrupted", "{record}");
     // By then A has missed three reports: B shows it as not seen, and itself as seen.
     let seen = nodes(&b);

@@ -135,8 +135,8 @@ fn check_call(spans: &[Value], top: &Value, execution_id: &str) {
     for name in ["admit", "execute_tool echo", "record"] {
         let span = named(spans, name);
         assert!(
-            below(spans, span, top),
-            "{name} is not under {}: {spans:#?}",
+            span["parent_span_id"] == top["span_id"],
+            "{name} is not a child of {}: {spans:#?}",
             top["name"]
         );
     }
@@ -185,7 +185,10 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
     let spans = receiver.trace(trace, "POST /v1/tools/{}/invoke");
     let top = named(&spans, "POST /v1/tools/{}/invoke");
     // Authentication is the request's, before the call.
-    assert!(below(&spans, named(&spans, "authenticate"), top));
+    assert_eq!(
+        named(&spans, "authenticate")["parent_span_id"],
+        top["span_id"]
+    );
     assert_eq!(
         named(&spans, "authenticate")["attributes"]["cordon.via"],
         "key"
@@ -210,6 +213,7 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
         ],
     );
     let meta_trace = "0af7651916cd43dd8448eb211c80319c";
@@ -243,6 +247,35 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
         .to_owned();
     check_call(&spans, mcp, &execution);
     never_holds(&spans, "marker-mcp-9034");
+    // The conventions' histogram, over the same exporter.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let histogram = loop {
+        let found = std::fs::read_to_string(&receiver.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["signal"] == "metric" && v["name"] == "mcp.server.operation.duration");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no mcp.server.operation.duration"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(histogram["kind"], "histogram", "{histogram}");
+    assert_eq!(histogram["unit"], "s", "{histogram}");
+    assert_eq!(histogram["via"], "grpc", "{histogram}");
+    assert_eq!(
+        histogram["attributes"]["gen_ai.tool.name"], "echo",
+        "{histogram}"
+    );
+    assert_eq!(
+        histogram["attributes"]["mcp.method.name"], "tools/call",
+        "{histogram}"
+    );
+    assert!(histogram["count"].as_u64().unwrap() >= 1, "{histogram}");
     // The HTTP request's own span (and its authentication) is in the trace its header named.
     let outer = receiver.trace(header_trace, "POST /mcp");
     let post = named(&outer, "POST /mcp");

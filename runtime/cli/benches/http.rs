@@ -264,12 +264,23 @@ fn bare_echo() {
         .expect("runtime");
     rt.block_on(async {
         use axum::serve::ListenerExt;
-        let app = axum::Router::new().route(
-            "/echo",
-            axum::routing::post(|axum::Json(v): axum::Json<serde_json::Value>| async move {
-                axum::Json(v)
-            }),
-        );
+        // Also the OTLP sink of the traced server: every export answered as a collector
+        // does (an empty response is a valid protobuf one), nothing kept.
+        let sink = || async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        };
+        let app = axum::Router::new()
+            .route(
+                "/echo",
+                axum::routing::post(|axum::Json(v): axum::Json<serde_json::Value>| async move {
+                    axum::Json(v)
+                }),
+            )
+            .route("/v1/traces", axum::routing::post(sink))
+            .route("/v1/metrics", axum::routing::post(sink));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("bare echo on http://{}", listener.local_addr().unwrap());
         let listener = listener.tap_io(|tcp| {
@@ -522,6 +533,29 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         servers.len()
     };
 
+    // The durable server with every call's spans exported over OTLP/HTTP (to the bare
+    // process, which drops them): what tracing costs with export on and nothing sampled out.
+    let traced_index = {
+        let (dir, key) = setup.data_dir("tp-traced");
+        let mut cmd = Command::new(CORDON);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .args(["--rate-per-key", "10000000", "--rate-per-ip", "10000000"])
+            .args(["--durable-log", "true"])
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", bare.addr),
+            )
+            .env("OTEL_TRACES_SAMPLER", "always_on")
+            // A queue that holds a few seconds of spans, sent five times a second: what is
+            // measured is export, not spans dropped for a full queue.
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200");
+        let p = Process::start(cmd);
+        publish(rt, &p.addr, &key, &echo);
+        servers.push(("cordon, durable, traces exported".to_owned(), p, key));
+        servers.len()
+    };
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len() + 1];
     // Per server: CPU seconds it used during its rounds, and the calls it answered.
     let mut cpu: Vec<(f64, u64)> = vec![(0.0, 0); servers.len()];
@@ -641,6 +675,14 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         median(rates[outside_index].clone()) / d,
         us_per_call(cpu[outside_index - 1]),
         us_per_call(cpu[0])
+    );
+    println!(
+        "ratio server CPU per call, traces exported (every call sampled) / durable: {:.2}  (target <= 1.10); {:.0} vs {:.0} us, {:.0} vs {:.0} req/s",
+        us_per_call(cpu[traced_index - 1]) / us_per_call(cpu[0]),
+        us_per_call(cpu[traced_index - 1]),
+        us_per_call(cpu[0]),
+        median(rates[traced_index].clone()),
+        d
     );
     cost_per_call(rt, &bare, &servers[0].1, &servers[0].2);
     bare.stop();

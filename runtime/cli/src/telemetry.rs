@@ -267,7 +267,16 @@ impl Telemetry {
         use tracing_subscriber::Layer as _;
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer("cordon"))
+            // What a span costs is what it carries: the conventions' attributes, not the
+            // source location, the thread or the time spent idle.
             .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_level(false)
+            // Entering a span (every poll of a call's futures) need not make its context
+            // OpenTelemetry's current one: cordon reads a span's context from the span.
+            .with_context_activation(false)
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
                 meta.is_span() && meta.target() == cordon_server::trace::TARGET
             }))
@@ -402,4 +411,50 @@ fn metadata(
         }
     }
     opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_attributes_read_as_the_variables_write_them() {
+        let kv = key_values("api-key=s3cr3t, deployment.environment = prod,broken,=x");
+        let pairs: Vec<(String, String)> = kv
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("api-key".to_owned(), "s3cr3t".to_owned()),
+                ("deployment.environment".to_owned(), "prod".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_files_sampler_takes_the_variables_names_and_a_ratio_in_range() {
+        let file = |name: &str, arg: &str| OtelFile {
+            traces_sampler: Some(name.into()),
+            traces_sampler_arg: Some(arg.into()),
+            ..OtelFile::default()
+        };
+        use opentelemetry_sdk::trace::Sampler;
+        assert!(matches!(
+            sampler(&file("always_off", "")),
+            Some(Sampler::AlwaysOff)
+        ));
+        assert!(matches!(
+            sampler(&file("traceidratio", "0.25")),
+            Some(Sampler::TraceIdRatioBased(r)) if r == 0.25
+        ));
+        // Out of range: every trace, as the SDK does for the variable.
+        assert!(matches!(
+            sampler(&file("traceidratio", "7")),
+            Some(Sampler::TraceIdRatioBased(r)) if r == 1.0
+        ));
+        assert!(sampler(&file("jaeger_remote", "")).is_none());
+        assert!(sampler(&OtelFile::default()).is_none());
+    }
 }

@@ -94,23 +94,53 @@ pub fn mcp_tool_call(
     span
 }
 
-/// Records how an MCP call ended on its span: `error.type` is `tool_error` for a result with
-/// `isError`, the JSON-RPC error code for an error.
+/// Records how an MCP call ended: on its span (`error.type` is `tool_error` for a result with
+/// `isError`, the JSON-RPC error code for an error), and in the conventions' histogram
+/// `mcp.server.operation.duration` (seconds), beside the Prometheus metrics. With export off
+/// the histogram is OpenTelemetry's no-op one.
 pub fn mcp_outcome(
     span: &tracing::Span,
+    tool: &str,
+    started: std::time::Instant,
     answer: &Result<rmcp::model::CallToolResponse, rmcp::ErrorData>,
 ) {
-    match answer {
+    let error = match answer {
         Ok(rmcp::model::CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-            span.record("error.type", "tool_error");
-            span.record("otel.status_code", "ERROR");
+            Some("tool_error".to_owned())
         }
-        Ok(_) => {}
-        Err(e) => {
-            span.record("error.type", e.code.0.to_string());
-            span.record("otel.status_code", "ERROR");
-        }
+        Ok(_) => None,
+        Err(e) => Some(e.code.0.to_string()),
+    };
+    if let Some(error) = &error {
+        span.record("error.type", error.as_str());
+        span.record("otel.status_code", "ERROR");
     }
+    let mut attributes = vec![
+        opentelemetry::KeyValue::new("mcp.method.name", "tools/call"),
+        opentelemetry::KeyValue::new("gen_ai.tool.name", tool.to_owned()),
+        opentelemetry::KeyValue::new("gen_ai.operation.name", "execute_tool"),
+    ];
+    if let Some(error) = error {
+        attributes.push(opentelemetry::KeyValue::new("error.type", error));
+    }
+    operation_duration().record(started.elapsed().as_secs_f64(), &attributes);
+}
+
+/// `mcp.server.operation.duration`, made once from the meter in force (the exporter's, set
+/// before the server starts, or the no-op one).
+fn operation_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
+    static HISTOGRAM: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>> =
+        std::sync::OnceLock::new();
+    HISTOGRAM.get_or_init(|| {
+        opentelemetry::global::meter("cordon")
+            .f64_histogram("mcp.server.operation.duration")
+            .with_unit("s")
+            .with_description("Duration of an MCP request as the server saw it")
+            .with_boundaries(vec![
+                0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ])
+            .build()
+    })
 }
 
 /// The route of `path` for a span's name: the literal segments of cordon's routes kept, every

@@ -127,13 +127,14 @@ pub async fn answer(state: &Arc<AppState>, caller: &Caller, call: DirectCall) ->
         request: serde_json::to_string(&id).ok(),
         ..CallOptions::default()
     };
+    let started = std::time::Instant::now();
     let span = crate::trace::mcp_tool_call(&name, options.request.as_deref(), None, None);
     let outcome = tracing::Instrument::instrument(
         call_response(state, caller, &name, arguments, options),
         span.clone(),
     )
     .await;
-    crate::trace::mcp_outcome(&span, &outcome);
+    crate::trace::mcp_outcome(&span, &name, started, &outcome);
     let outcome = match outcome {
         Ok(CallToolResponse::Complete(result)) => Ok(result),
         Ok(_) => Err(McpError::internal_error("the call did not complete", None)),

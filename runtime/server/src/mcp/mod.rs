@@ -434,6 +434,7 @@ impl ServerHandler for Gateway {
             .get::<axum::http::request::Parts>()
             .and_then(|p| p.headers.get("mcp-protocol-version"))
             .and_then(|v| v.to_str().ok());
+        let started = std::time::Instant::now();
         let span = crate::trace::mcp_tool_call(
             name,
             serde_json::to_string(&context.id).ok().as_deref(),
@@ -452,7 +453,7 @@ impl ServerHandler for Gateway {
             span.clone(),
         )
         .await;
-        crate::trace::mcp_outcome(&span, &answer);
+        crate::trace::mcp_outcome(&span, name, started, &answer);
         // What the tool logged before it returned goes on the stream before its result (a task
         // answered as a task still runs: nothing to wait for).
         if let Some(drain) = drain
