@@ -282,3 +282,80 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
     assert_eq!(post["parent_span_id"], "2222222222222222");
     assert!(below(&outer, named(&outer, "authenticate"), post));
 }
+
+/// A plain HTTP server on loopback answering `200 ok`; the request heads it got are kept.
+fn destination(heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            heads
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).to_lowercase());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+#[test]
+fn a_tools_outbound_request_is_a_client_span_of_its_call() {
+    let f = fixture("traces-outbound");
+    let receiver = Receiver::start(&f.data);
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = destination(heads.clone());
+    let policies = crate::common::temp_dir("traces-outbound-policies");
+    std::fs::write(
+        policies.join("http-get.toml"),
+        format!(
+            "[network]\nallow = [\"http://127.0.0.1:{port}\"]\nallow_private = [\"127.0.0.0/8\"]\n"
+        ),
+    )
+    .unwrap();
+    let http = format!("http://127.0.0.1:{}", receiver.http);
+    let s = Server::start_env(
+        &f.data,
+        &["--policies", policies.to_str().unwrap()],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let (status, published) = s.publish(&f.publisher, &f.signed.join("http_get.wasm"));
+    assert_eq!(status, 201, "{published}");
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let input = json!({"url": format!("http://127.0.0.1:{port}/status")});
+    let (status, head, body) = s.request_with(
+        "POST",
+        "/v1/tools/http-get/invoke",
+        Some(&f.invoker),
+        &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        input.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{head} {}", String::from_utf8_lossy(&body));
+    let spans = receiver.trace(trace, "POST /v1/tools/{}/invoke");
+    let call = named(&spans, "execute_tool http-get");
+    let client = named(&spans, "GET");
+    assert_eq!(client["kind"], 3, "a client span: {client}");
+    assert_eq!(client["parent_span_id"], call["span_id"], "{spans:#?}");
+    let a = &client["attributes"];
+    assert_eq!(a["server.address"], "127.0.0.1", "{client}");
+    assert_eq!(a["server.port"], i64::from(port), "{client}");
+    assert_eq!(a["http.response.status_code"], 200, "{client}");
+    // The destination learns nothing of the caller's trace unless the policy says so.
+    let heads = heads.lock().unwrap();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(!heads[0].contains("traceparent"), "{}", heads[0]);
+}

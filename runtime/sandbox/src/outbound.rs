@@ -121,6 +121,24 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         let authority = uri.authority().cloned();
         let target = shown(&uri);
         let log = self.log.clone();
+        // The request's client span (docs/observability.md; exported with the call's other
+        // spans, whose target this is): where it went and how it ended, never a header or body.
+        let span = tracing::info_span!(
+            target: TRACE_TARGET,
+            "http.client",
+            otel.name = %request.method(),
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            server.address = authority.as_ref().map_or("", |a| a.host()),
+            server.port = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            cordon.denial = tracing::field::Empty,
+        );
+        let denied = |reason: &str| {
+            span.record("cordon.denial", reason);
+            span.record("error.type", "denied");
+        };
 
         let count = {
             let mut l = log.lock().unwrap_or_else(PoisonError::into_inner);
@@ -128,6 +146,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             l.requests
         };
         if count > self.max_requests {
+            denied("request limit");
             deny(
                 &log,
                 &target,
@@ -142,6 +161,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 }
                 _ => "not an absolute http(s) URL".to_owned(),
             };
+            denied("scheme");
             deny(&log, &target, reason);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
@@ -156,6 +176,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         let host = normalize_host(authority.host());
         let port = authority.port_u16().unwrap_or(scheme.default_port());
         if let Err(denial) = self.policy.check_destination(scheme, &host, port) {
+            denied("not allowed");
             deny(&log, &target, denial.to_string());
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
@@ -199,65 +220,87 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             headers.remove(http::header::TE);
         }
 
+        span.record("server.port", i64::from(port));
         let policy = self.policy.clone();
         let resolver = self.resolver.clone();
         let deadline = self.deadline;
         let limit = self.max_response_bytes;
         let (redact, tls) = (self.redact.clone(), self.tls.clone());
-        Box::new(async move {
-            let remaining = || deadline.saturating_duration_since(Instant::now());
-            let addrs = resolve(&*resolver, &host, port, remaining()).await?;
-            for addr in &addrs {
-                if let Err(denial @ NetworkDenial::Prohibited { .. }) = policy.check_address(*addr)
-                {
-                    deny(&log, &target, denial.to_string());
-                    return Err(Error::DestinationIpProhibited);
+        let outcome = span.clone();
+        Box::new(tracing::Instrument::instrument(
+            async move {
+                let remaining = || deadline.saturating_duration_since(Instant::now());
+                let addrs = resolve(&*resolver, &host, port, remaining()).await?;
+                for addr in &addrs {
+                    if let Err(denial @ NetworkDenial::Prohibited { .. }) =
+                        policy.check_address(*addr)
+                    {
+                        deny(&log, &target, denial.to_string());
+                        return Err(Error::DestinationIpProhibited);
+                    }
                 }
-            }
-            let connect_timeout = options
-                .and_then(|o| o.connect_timeout)
-                .map_or(remaining(), |t| t.min(remaining()));
-            // Every check passed: only now do the credentials join the request.
-            for c in &credentials {
-                let Ok(mut value) = http::HeaderValue::from_str(&c.value) else {
-                    deny(
-                        &log,
-                        &target,
-                        format!(
-                            "the credential for {} is not a valid header value (check the secrets {:?})",
-                            c.destination(),
-                            c.secret_names
-                        ),
-                    );
-                    return Err(Error::HttpRequestDenied);
+                let connect_timeout = options
+                    .and_then(|o| o.connect_timeout)
+                    .map_or(remaining(), |t| t.min(remaining()));
+                // Every check passed: only now do the credentials join the request.
+                for c in &credentials {
+                    let Ok(mut value) = http::HeaderValue::from_str(&c.value) else {
+                        deny(
+                            &log,
+                            &target,
+                            format!(
+                                "the credential for {} is not a valid header value (check the secrets {:?})",
+                                c.destination(),
+                                c.secret_names
+                            ),
+                        );
+                        return Err(Error::HttpRequestDenied);
+                    };
+                    value.set_sensitive(true);
+                    let Ok(name) = http::HeaderName::from_bytes(c.header.as_bytes()) else {
+                        return Err(Error::HttpRequestDenied);
+                    };
+                    request.headers_mut().insert(name, value);
+                    log.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .attached(c);
+                }
+                let stream = connect(&addrs, port, connect_timeout).await?;
+                // Only the path goes on the wire; the Host header carries the name.
+                *request.uri_mut() = http::Uri::builder()
+                    .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
+                    .build()
+                    .map_err(|_| Error::HttpRequestUriInvalid)?;
+                let cut = Cut { log, target };
+                let reply = Reply {
+                    limit,
+                    cut,
+                    redact,
+                    tls,
+                    credentialed,
                 };
-                value.set_sensitive(true);
-                let Ok(name) = http::HeaderName::from_bytes(c.header.as_bytes()) else {
-                    return Err(Error::HttpRequestDenied);
-                };
-                request.headers_mut().insert(name, value);
-                log.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .attached(c);
-            }
-            let stream = connect(&addrs, port, connect_timeout).await?;
-            // Only the path goes on the wire; the Host header carries the name.
-            *request.uri_mut() = http::Uri::builder()
-                .path_and_query(uri.path_and_query().map_or("/", |p| p.as_str()))
-                .build()
-                .map_err(|_| Error::HttpRequestUriInvalid)?;
-            let cut = Cut { log, target };
-            let reply = Reply {
-                limit,
-                cut,
-                redact,
-                tls,
-                credentialed,
-            };
-            send(stream, scheme, &host, request, reply, remaining()).await
-        })
+                let sent = send(stream, scheme, &host, request, reply, remaining()).await;
+                match &sent {
+                    Ok((response, _)) => {
+                        outcome.record(
+                            "http.response.status_code",
+                            i64::from(response.status().as_u16()),
+                        );
+                    }
+                    Err(e) => {
+                        outcome.record("error.type", e.to_string().as_str());
+                    }
+                }
+                sent
+            },
+            span,
+        ))
     }
 }
+
+/// The target of the spans a call's requests make: the server's (`cordon_server::trace`),
+/// which the exporter takes.
+const TRACE_TARGET: &str = "cordon::trace";
 
 /// A request's URL as denials and logs show it: without user information (credentials) and
 /// without the query string (tokens), which may be secrets.
