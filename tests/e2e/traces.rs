@@ -355,7 +355,39 @@ fn a_tools_outbound_request_is_a_client_span_of_its_call() {
     assert_eq!(a["server.port"], i64::from(port), "{client}");
     assert_eq!(a["http.response.status_code"], 200, "{client}");
     // The destination learns nothing of the caller's trace unless the policy says so.
+    {
+        let heads = heads.lock().unwrap();
+        assert_eq!(heads.len(), 1, "{heads:?}");
+        assert!(!heads[0].contains("traceparent"), "{}", heads[0]);
+    }
+
+    // With `propagate_trace`, the request carries the trace, its parent the client span.
+    let (status, set) = s.json(
+        "PUT",
+        "/v1/tools/http-get/policy",
+        Some(&f.admin),
+        format!(
+            "[network]\nallow = [\"http://127.0.0.1:{port}\"]\nallow_private = [\"127.0.0.0/8\"]\npropagate_trace = true\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 200, "{set}");
+    let trace = "6bf92f3577b34da6a3ce929d0e0e4738";
+    let (status, _, _) = s.request_with(
+        "POST",
+        "/v1/tools/http-get/invoke",
+        Some(&f.invoker),
+        &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        input.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200);
+    let spans = receiver.trace(trace, "POST /v1/tools/{}/invoke");
+    let client = named(&spans, "GET");
     let heads = heads.lock().unwrap();
-    assert_eq!(heads.len(), 1, "{heads:?}");
-    assert!(!heads[0].contains("traceparent"), "{}", heads[0]);
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    let sent = format!(
+        "traceparent: 00-{trace}-{}-01",
+        client["span_id"].as_str().unwrap()
+    );
+    assert!(heads[1].contains(&sent), "{sent} not in {}", heads[1]);
 }

@@ -205,6 +205,10 @@ pub struct NetworkPolicy {
     pub allow: Vec<HostPattern>,
     /// Non-public address ranges explicitly allowed (e.g. `127.0.0.0/8` for a test server).
     pub allow_private: Vec<IpNet>,
+    /// Whether the tool's requests carry the call's W3C trace context (`traceparent`) when
+    /// traces are exported. Off by default: an outside API must not learn an organization's
+    /// trace ids unless the operator says so.
+    pub propagate_trace: bool,
 }
 
 /// Why a request was refused by the policy.
@@ -565,6 +569,7 @@ mod tests {
         let policy = NetworkPolicy {
             allow: vec![],
             allow_private: vec!["127.0.0.0/8".parse().unwrap()],
+            propagate_trace: false,
         };
         assert!(policy.check_address("127.0.0.1".parse().unwrap()).is_ok());
         assert!(policy.check_address("8.8.8.8".parse().unwrap()).is_ok());

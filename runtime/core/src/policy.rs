@@ -231,6 +231,8 @@ struct NetworkSection {
     allow_private: Vec<String>,
     #[serde(default)]
     credentials: Vec<CredentialSpec>,
+    #[serde(default)]
+    propagate_trace: bool,
 }
 
 #[derive(Deserialize)]
@@ -328,7 +330,10 @@ impl Policy {
             });
         }
 
-        let mut network = NetworkPolicy::default();
+        let mut network = NetworkPolicy {
+            propagate_trace: file.network.propagate_trace,
+            ..NetworkPolicy::default()
+        };
         for (i, text) in file.network.allow.iter().enumerate() {
             let pattern =
                 HostPattern::parse(text).map_err(|m| invalid(format!("network.allow[{i}]"), m))?;
@@ -591,7 +596,7 @@ impl Policy {
                 (name.clone(), shown)
             })
             .collect();
-        serde_json::json!({
+        let mut grants = serde_json::json!({
             "publishers": self.publishers,
             "limits": limits,
             "ask": self.ask,
@@ -615,7 +620,12 @@ impl Policy {
             "env": env,
             "access": self.access,
             "quotas": self.quotas,
-        })
+        });
+        // Shown only when granted: a policy that says nothing of it reads as before.
+        if self.network.propagate_trace {
+            grants["network"]["propagate_trace"] = serde_json::Value::Bool(true);
+        }
+        grants
     }
 }
 

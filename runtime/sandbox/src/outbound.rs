@@ -221,6 +221,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         }
 
         span.record("server.port", i64::from(port));
+        let propagate = self.policy.propagate_trace && !span.is_disabled();
         let policy = self.policy.clone();
         let resolver = self.resolver.clone();
         let deadline = self.deadline;
@@ -265,6 +266,14 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                         .unwrap_or_else(PoisonError::into_inner)
                         .attached(c);
                 }
+                // The call's trace context, only where the policy says (every check passed).
+                if propagate {
+                    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                    let cx = tracing::Span::current().context();
+                    opentelemetry::global::get_text_map_propagator(|p| {
+                        p.inject_context(&cx, &mut Headers(request.headers_mut()))
+                    });
+                }
                 let stream = connect(&addrs, port, connect_timeout).await?;
                 // Only the path goes on the wire; the Host header carries the name.
                 *request.uri_mut() = http::Uri::builder()
@@ -295,6 +304,20 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             },
             span,
         ))
+    }
+}
+
+/// A request's headers as the propagator writes them.
+struct Headers<'a>(&'a mut http::HeaderMap);
+
+impl opentelemetry::propagation::Injector for Headers<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
     }
 }
 
