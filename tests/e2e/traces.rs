@@ -200,6 +200,17 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
     assert_eq!(top["via"], "http");
     assert_eq!(top["resource"]["service.name"], "cordon-e2e");
     check_call(&spans, top, answer["execution_id"].as_str().unwrap());
+    // The record names the trace (for an auditor to find the call's spans).
+    let (_, record) = s.json(
+        "GET",
+        &format!(
+            "/v1/executions/{}",
+            answer["execution_id"].as_str().unwrap()
+        ),
+        Some(&f.auditor),
+        b"",
+    );
+    assert_eq!(record["trace_id"], trace, "{record}");
     never_holds(&spans, "marker-rest-5821");
     never_holds(&spans, &f.invoker);
     drop(s);

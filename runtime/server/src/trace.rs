@@ -143,6 +143,17 @@ fn operation_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
     })
 }
 
+/// The trace `span` is exported in, as 32 hex digits, when it is (export on, sampled).
+pub fn sampled_trace_id(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    let context = cx.span().span_context().clone();
+    (context.is_valid() && context.is_sampled()).then(|| context.trace_id().to_string())
+}
+
 /// The route of `path` for a span's name: the literal segments of cordon's routes kept, every
 /// other segment (a tool's name, an execution id) `{}`, so that names stay few.
 pub fn route(path: &str) -> String {

@@ -88,6 +88,7 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
         } else {
             Vec::new()
         },
+        trace_id: (i % 3 == 0).then(|| format!("{i:032x}")),
     }
 }
 

@@ -692,6 +692,7 @@ fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
             output_sha256: None,
             exchange: None,
             findings: Vec::new(),
+            trace_id: None,
             ..exec(i, "echo", Outcome::Ok)
         })
         .collect();

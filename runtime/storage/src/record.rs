@@ -51,6 +51,10 @@ pub struct NewExecution {
     /// JSON paths and counts, never the values. Absent when it found nothing or did not run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<cordon_core::Finding>,
+    /// The OpenTelemetry trace the call's spans were exported in (docs/observability.md), as 32
+    /// hex digits; absent when traces were not exported or the call was not sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One round of a call that asks for input: the round it answers, and hashes of what was

@@ -37,7 +37,9 @@
 //!   at publish found (`tools.review`, JSON, NULL for none); alerts and their deliveries
 //!   (`alerts`, `alert_deliveries`, `alerts.rs`);
 //! - version 17: the detection rules' counts (`detect_signals`, `detect.rs`) and callers'
-//!   suspensions (`suspensions`, `suspensions.rs`).
+//!   suspensions (`suspensions`, `suspensions.rs`);
+//! - version 18: per execution the OpenTelemetry trace its spans were exported in
+//!   (`executions.trace_id`, NULL for none; records written before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -47,7 +49,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -91,7 +93,8 @@ const TABLES: &str = "
         log_messages      INTEGER,
         exchange          TEXT,
         decision          INTEGER,
-        findings          TEXT
+        findings          TEXT,
+        trace_id          TEXT
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -393,6 +396,10 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     let has_findings: bool = has_column(&tx, "executions", "findings")?;
     if has_executions && !has_findings {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN findings TEXT;")?;
+    }
+    // 17 -> 18: the trace each execution's spans were exported in.
+    if has_executions && !has_column(&tx, "executions", "trace_id")? {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN trace_id TEXT;")?;
     }
     if has_column(&tx, "tools", "name")? && !has_column(&tx, "tools", "review")? {
         tx.execute_batch("ALTER TABLE tools ADD COLUMN review TEXT;")?;

@@ -593,6 +593,7 @@ impl Admitted {
             exchange: self.exchange.clone(),
             decision: self.decision.clone(),
             findings: Vec::new(),
+            trace_id: None,
         }
     }
 
@@ -683,6 +684,8 @@ impl Admitted {
                 followed,
             ));
         }
+        // The trace the call's spans are exported in, for its record.
+        let mut trace_id = None;
         let mut exec = match &self.input {
             Err(message) => refuse(&self.tool, &self.body, message.clone()),
             Ok(grants) => {
@@ -725,6 +728,7 @@ impl Admitted {
                     span.record("error.type", exec.outcome.as_str());
                     span.record("otel.status_code", "ERROR");
                 }
+                trace_id = crate::trace::sampled_trace_id(&span);
                 if exec.outcome == Outcome::Cancelled
                     && call.control.cancelled_by() == Some(NODE_STOP)
                 {
@@ -743,6 +747,7 @@ impl Admitted {
         let findings = crate::calls::scan::answer(&self.tool.policy, &mut exec, said);
         let mut record = self.record(&exec, now_ms());
         record.findings = findings.clone();
+        record.trace_id = trace_id;
         // A round that asked: its requests as the answer carries them, and its sealed state.
         let (input_requests, request_state) = match &exec.input_required {
             Some(asked) => {

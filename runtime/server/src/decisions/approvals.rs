@@ -88,6 +88,7 @@ fn denied_record(row: &ApprovalRow) -> NewExecution {
         exchange: None,
         decision: Some(row.decision.clone()),
         findings: Vec::new(),
+        trace_id: None,
     }
 }
 
