@@ -207,6 +207,8 @@ def walk_with_keys() -> None:
     report["detail_checks"] = [c.get_attribute("class") for c in d.find_elements(By.CSS_SELECTOR, ".integrity > .checks li")]
     report["detail_receipt"] = d.find_element(By.CSS_SELECTOR, ".receipt").get_attribute("data-verified")
     report["detail_lead"] = css(".lead").text
+    links = d.find_elements(By.CSS_SELECTOR, "a.trace-link")
+    report["trace_link"] = links[0].get_attribute("href") if links else None
     shot("execution")
 
     # The hostile tool: its schema, output and error are text, and none of it runs.

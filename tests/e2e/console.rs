@@ -55,8 +55,18 @@ fn publish_all(f: &Fixture, s: &Server) {
 #[test]
 fn an_operator_walks_every_page_with_an_api_key() {
     let f = fixture("console-keys");
-    // Checkpoints every second: a stored record's receipt is signed once one covers it.
-    let s = Server::start_with(&f.data, &["--checkpoint-secs", "1"]);
+    // Checkpoints every second: a stored record's receipt is signed once one covers it. Spans
+    // are exported, and the execution page links each call's trace as configured.
+    let receiver = crate::traces::Receiver::start(&f.data);
+    let s = receiver.serve(
+        &f.data,
+        &[
+            "--checkpoint-secs",
+            "1",
+            "--trace-link",
+            "https://traces.example/trace/{trace_id}?from=cordon",
+        ],
+    );
     publish_all(&f, &s);
     // A policy change, for the history and its difference.
     let (status, body) = s.json(
@@ -173,6 +183,29 @@ fn an_operator_walks_every_page_with_an_api_key() {
     assert_eq!(status, 200);
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["caller_name"], "admin", "{record}");
+    // The execution page links the call's trace where the operator's tracing shows it, and
+    // the collector has that trace.
+    let trace_id = record["trace_id"]
+        .as_str()
+        .expect("a trace id in the record");
+    assert_eq!(
+        r["trace_link"],
+        format!("https://traces.example/trace/{trace_id}?from=cordon"),
+        "{r}"
+    );
+    assert!(
+        !receiver
+            .trace(trace_id, "POST /v1/tools/{}/invoke")
+            .is_empty()
+    );
+    // Only for a caller who reads the record.
+    let (_, me) = s.json("GET", "/v1/whoami", Some(&f.invoker), b"");
+    assert!(me.get("trace_link").is_none(), "{me}");
+    let (_, me) = s.json("GET", "/v1/whoami", Some(&f.auditor), b"");
+    assert_eq!(
+        me["trace_link"],
+        "https://traces.example/trace/{trace_id}?from=cordon"
+    );
     // The policy and the change made to it, line by line.
     assert!(
         r["policy_text"]

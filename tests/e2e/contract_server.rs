@@ -11,12 +11,23 @@ use std::path::Path;
 pub fn serve(name: &str) -> (Fixture, Server) {
     let f = fixture(name);
     let s = Server::start(&f.data);
+    publish(&f, &s);
+    (f, s)
+}
+
+/// The same, the server started with `env` (its data under `f`, made first).
+pub fn serve_env(f: Fixture, env: &[(&str, &str)]) -> (Fixture, Server) {
+    let s = Server::start_env(&f.data, &[], env);
+    publish(&f, &s);
+    (f, s)
+}
+
+fn publish(f: &Fixture, s: &Server) {
     let (status, body) = s.publish(&f.publisher, &f.signed.join("conformance.wasm"));
     assert_eq!(status, 201, "{body}");
     let tools = body["tools"].as_array().unwrap();
     assert_eq!(tools.len(), 27, "{body}");
     assert!(tools.contains(&json!("test_image_content")), "{body}");
-    (f, s)
 }
 
 /// `cordon receipt verify` of `answer` saved under `dir`: (exit code, what it printed).

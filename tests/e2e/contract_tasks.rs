@@ -13,7 +13,17 @@ fn ok<'a>(report: &'a Value, key: &str) -> &'a Value {
 
 #[test]
 fn a_task_waits_for_its_answers_and_runs_again_with_them() {
-    let (f, s) = crate::contract_server::serve("contract-tasks");
+    // Spans exported: a task's rounds and polls stay in the trace it began in.
+    let f = crate::harness::fixture("contract-tasks");
+    let receiver = crate::traces::Receiver::start(&f.data);
+    let otlp = format!("http://127.0.0.1:{}", receiver.http);
+    let (f, s) = crate::contract_server::serve_env(
+        f,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
     let plan = json!({
         "url": format!("http://{}/mcp", s.addr),
         "api_key": f.invoker,
@@ -148,6 +158,45 @@ fn a_task_waits_for_its_answers_and_runs_again_with_them() {
     );
     assert_eq!(view["outcome"], "input_required", "{view}");
     assert_eq!(view["continued_by"], second["id"], "{view}");
+
+    // One trace for the task: its first round, the polls, and the next round under the
+    // `tasks/update` that answered it.
+    let first_run = receiver.span_where(|s| {
+        s["name"] == "execute_tool confirm_delete" && s["attributes"]["cordon.execution_id"] == task
+    });
+    let trace = first_run["trace_id"].as_str().unwrap();
+    let spans = receiver.trace(trace, "tasks/update confirm_delete");
+    let update = spans
+        .iter()
+        .find(|s| s["name"] == "tasks/update confirm_delete")
+        .unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let spans = loop {
+        let spans = receiver.trace(trace, "tasks/update confirm_delete");
+        if spans.iter().any(|s| {
+            s["name"] == "execute_tool confirm_delete"
+                && s["attributes"]["cordon.execution_id"] == second_id
+        }) {
+            break spans;
+        }
+        assert!(std::time::Instant::now() < deadline, "{spans:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let next = spans
+        .iter()
+        .find(|s| {
+            s["name"] == "execute_tool confirm_delete"
+                && s["attributes"]["cordon.execution_id"] == second_id
+        })
+        .unwrap();
+    assert!(crate::traces::below(&spans, next, update), "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "tasks/get confirm_delete"),
+        "no poll in the task's trace: {spans:#?}"
+    );
 }
 
 /// A client of 2025-11-25 that declared what it answers keeps a session: the tool's questions

@@ -66,6 +66,7 @@ def spans_of(request, via):
                     "end": s.end_time_unix_nano,
                     "attributes": attributes(s.attributes),
                     "events": [e.name for e in s.events],
+                    "links": [{"trace_id": l.trace_id.hex(), "span_id": l.span_id.hex()} for l in s.links],
                     "status": {"code": s.status.code, "message": s.status.message},
                 })
     write(lines)

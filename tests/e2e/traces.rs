@@ -40,15 +40,15 @@ fn free_port() -> u16 {
 }
 
 /// `otlp_receiver.py`: OTLP over HTTP and gRPC, every span and data point a JSON line.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
-    http: u16,
+    pub(crate) http: u16,
     grpc: u16,
     out: PathBuf,
 }
 
 impl Receiver {
-    fn start(dir: &Path) -> Receiver {
+    pub(crate) fn start(dir: &Path) -> Receiver {
         let (http, grpc) = (free_port(), free_port());
         let out = dir.join("otlp.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/otlp_receiver.py");
@@ -78,8 +78,38 @@ impl Receiver {
             .collect()
     }
 
+    /// A server with `data` exporting its spans here over OTLP/HTTP, every 100 ms.
+    pub(crate) fn serve(&self, data: &Path, extra: &[&str]) -> Server {
+        let endpoint = format!("http://127.0.0.1:{}", self.http);
+        Server::start_env(
+            data,
+            extra,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ],
+        )
+    }
+
+    /// The first span received that `wanted` says yes to (waiting at most 20 s).
+    pub(crate) fn span_where(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = std::fs::read_to_string(&self.out)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["signal"] == "span" && wanted(v));
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no such span");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The spans of `trace_id` once one named `last` has arrived (at most 20 s).
-    fn trace(&self, trace_id: &str, last: &str) -> Vec<Value> {
+    pub(crate) fn trace(&self, trace_id: &str, last: &str) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let spans = self.spans(trace_id);
@@ -107,7 +137,7 @@ fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
 }
 
 /// Whether `child` is below `ancestor` in `spans`.
-fn below(spans: &[Value], child: &Value, ancestor: &Value) -> bool {
+pub(crate) fn below(spans: &[Value], child: &Value, ancestor: &Value) -> bool {
     let mut at = child.clone();
     for _ in 0..16 {
         let parent = at["parent_span_id"].as_str().unwrap_or_default().to_owned();
@@ -335,15 +365,7 @@ fn a_tools_outbound_request_is_a_client_span_of_its_call() {
         ),
     )
     .unwrap();
-    let http = format!("http://127.0.0.1:{}", receiver.http);
-    let s = Server::start_env(
-        &f.data,
-        &["--policies", policies.to_str().unwrap()],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
+    let s = receiver.serve(&f.data, &["--policies", policies.to_str().unwrap()]);
     let (status, published) = s.publish(&f.publisher, &f.signed.join("http_get.wasm"));
     assert_eq!(status, 201, "{published}");
     let trace = "5bf92f3577b34da6a3ce929d0e0e4737";
@@ -401,4 +423,130 @@ fn a_tools_outbound_request_is_a_client_span_of_its_call() {
         client["span_id"].as_str().unwrap()
     );
     assert!(heads[1].contains(&sent), "{sent} not in {}", heads[1]);
+}
+
+/// Whether `span` links to the span `span_id` (another trace's: the request doing the work
+/// now); `""`: to any span.
+fn links_to(span: &Value, span_id: &str) -> bool {
+    span["links"].as_array().is_some_and(|l| {
+        l.iter()
+            .any(|x| span_id.is_empty() || x["span_id"] == span_id)
+    })
+}
+
+#[test]
+fn an_async_call_and_an_approved_call_stay_in_the_trace_they_began_in() {
+    let f = fixture("traces-later");
+    let receiver = Receiver::start(&f.data);
+    let s = receiver.serve(&f.data, &[]);
+    assert_eq!(s.publish(&f.publisher, &f.signed.join("echo.wasm")).0, 201);
+
+    // An async call: started in the caller's trace, polled in requests of other traces (and
+    // of none), each poll a span of the call's trace linked to the request that polled.
+    let trace = "7bf92f3577b34da6a3ce929d0e0e4739";
+    let (status, head, body) = s.request_with(
+        "POST",
+        "/v1/tools/echo/invoke",
+        Some(&f.invoker),
+        &[
+            ("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")),
+            ("prefer", "respond-async"),
+        ],
+        br#"{"note": "later"}"#,
+    );
+    assert_eq!(status, 202, "{head}");
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let poller = "8bf92f3577b34da6a3ce929d0e0e4730";
+    let (status, _, _) = s.request_with(
+        "GET",
+        &format!("/v1/executions/{id}"),
+        Some(&f.invoker),
+        &[("traceparent", &format!("00-{poller}-1111111111111111-01"))],
+        b"",
+    );
+    assert_eq!(status, 200);
+    crate::approvals::finished(&s, &f.invoker, &id);
+    let spans = receiver.trace(trace, "record");
+    let top = named(&spans, "POST /v1/tools/{}/invoke");
+    check_call(&spans, top, &id);
+    let polls: Vec<&Value> = spans.iter().filter(|s| s["name"] == "poll echo").collect();
+    assert!(polls.len() >= 2, "{spans:#?}");
+    for poll in &polls {
+        assert_eq!(poll["parent_span_id"], top["span_id"], "{poll}");
+        assert_eq!(poll["attributes"]["cordon.execution_id"], id.as_str());
+    }
+    // The poll made in the poller's trace is linked from the call's.
+    let outer = receiver.trace(poller, "GET /v1/executions/{}");
+    let get = named(&outer, "GET /v1/executions/{}");
+    assert!(
+        polls
+            .iter()
+            .any(|p| links_to(p, get["span_id"].as_str().unwrap())),
+        "{polls:#?} {get}"
+    );
+
+    // A call held for approval, approved in the approver's own request: its run (admission and
+    // the sandboxed call) is in the trace the caller's request was held in.
+    crate::approvals::apply(
+        &s,
+        &f.admin,
+        r#"
+package cordon
+import rego.v1
+
+default allow := true
+
+approval := {"approvers": ["role:admin"], "timeout_secs": 600} if input.arguments.note == "hold"
+"#,
+    );
+    let held = "9bf92f3577b34da6a3ce929d0e0e4731";
+    let (status, head, body) = s.request_with(
+        "POST",
+        "/v1/tools/echo/invoke",
+        Some(&f.invoker),
+        &[("traceparent", &format!("00-{held}-00f067aa0ba902b7-01"))],
+        br#"{"note": "hold"}"#,
+    );
+    assert_eq!(status, 202, "{head}");
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, decided) = s.json(
+        "POST",
+        &format!("/v1/approvals/{id}"),
+        Some(&f.admin),
+        json!({"approve": true, "reason": "fine"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(
+        crate::approvals::finished(&s, &f.invoker, &id)["outcome"],
+        "ok"
+    );
+    let spans = receiver.trace(held, "record");
+    let top = named(&spans, "POST /v1/tools/{}/invoke");
+    let approved = named(&spans, "approved echo");
+    // Below the admission that held the call, in the caller's request.
+    assert!(below(&spans, approved, top), "{spans:#?}");
+    assert!(
+        links_to(approved, ""),
+        "no link to the approver's request: {approved}"
+    );
+    for name in ["admit", "execute_tool echo", "record"] {
+        assert!(
+            spans
+                .iter()
+                .any(|s| s["name"] == name && s["parent_span_id"] == approved["span_id"]),
+            "no {name} under the approved run: {spans:#?}"
+        );
+    }
+    assert_eq!(
+        named(&spans, "execute_tool echo")["attributes"]["cordon.execution_id"],
+        id.as_str()
+    );
 }

@@ -277,9 +277,14 @@ impl Telemetry {
             // Entering a span (every poll of a call's futures) need not make its context
             // OpenTelemetry's current one: cordon reads a span's context from the span.
             .with_context_activation(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_span() && meta.target() == cordon_server::trace::TARGET
-            }))
+            // A static filter: its interest is decided once per callsite, and its level
+            // (info) is a hint, so debug and trace callsites elsewhere (and `log` records of
+            // dependencies) stay disabled as they are without export. A dynamic filter made
+            // every one of them ask, on every call: a third of what export cost (bench).
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(cordon_server::trace::TARGET, tracing::Level::INFO),
+            )
     }
 
     /// After confinement: the exporters, the batch processor and the metric reader.

@@ -52,6 +52,10 @@ pub struct ServerSettings {
     /// Where to tell approvers that a call waits for them (an HTTP(S) URL that takes a JSON
     /// POST); none by default: approvers look at `GET /v1/approvals` or the console.
     pub approval_webhook: Option<String>,
+    /// Where the operator's tracing shows a trace: an http(s) URL with `{trace_id}` where the
+    /// record's trace id goes, for the console's execution page; none by default (the page
+    /// shows the id alone).
+    pub trace_link: Option<String>,
     /// Whether a component whose description or schemas carry instructions or hidden
     /// characters is refused at publish (`registry/review.rs`); when false it is published
     /// with the findings. True by default: such a tool poisons every caller's model.
@@ -136,6 +140,7 @@ impl ServerSettings {
             // restart, short enough that answers (which may be sensitive) do not pile up.
             async_result_ttl: std::time::Duration::from_secs(3600),
             approval_webhook: None,
+            trace_link: None,
             publish_review_refuses: true,
             alerts: crate::alerts::settings::AlertSettings::default(),
             detect_rules: crate::detect::rules::DetectSettings::default()

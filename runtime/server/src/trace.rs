@@ -154,6 +154,77 @@ pub fn sampled_trace_id(span: &tracing::Span) -> Option<String> {
     (context.is_valid() && context.is_sampled()).then(|| context.trace_id().to_string())
 }
 
+/// The W3C `traceparent` of `span` when it is exported and sampled: what a task keeps so that
+/// its later work (a next round, an approved run, a poll or a cancellation, on any node) joins
+/// the trace the call began in.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    let context = cx.span().span_context().clone();
+    (context.is_valid() && context.is_sampled()).then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        )
+    })
+}
+
+/// A stored `traceparent` as the propagator reads it.
+struct Stored<'a>(&'a str);
+
+impl Extractor for Stored<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent").then_some(self.0)
+    }
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
+}
+
+/// The span of work done for a call after the request that began it (`operation`: a task's
+/// next round, an approved call's run, a poll, a cancellation), named `{operation} {tool}`: a
+/// child of the span the call began under (`stored`, its [`traceparent`]), so that the call
+/// stays one trace across requests and nodes, and linked to the request doing it now (which may
+/// be in the caller's own trace). Without a stored trace it is an ordinary child of the current
+/// span.
+pub fn resumed(
+    operation: &'static str,
+    tool: &str,
+    execution_id: &str,
+    stored: Option<&str>,
+) -> tracing::Span {
+    use opentelemetry::trace::TraceContextExt as _;
+    let span = tracing::info_span!(
+        target: TARGET,
+        "cordon.resumed",
+        otel.name = %format_args!("{operation} {tool}"),
+        cordon.operation = operation,
+        gen_ai.tool.name = tool,
+        cordon.execution_id = execution_id,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let Some(stored) = stored {
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Stored(stored)));
+        if cx.span().span_context().is_valid() {
+            let now = tracing::Span::current()
+                .context()
+                .span()
+                .span_context()
+                .clone();
+            let _ = span.set_parent(cx);
+            span.add_link(now);
+        }
+    }
+    span
+}
+
 /// The route of `path` for a span's name: the literal segments of cordon's routes kept, every
 /// other segment (a tool's name, an execution id) `{}`, so that names stay few.
 pub fn route(path: &str) -> String {

@@ -9,7 +9,7 @@ import { verifyRecordLink, verifySigned } from "./verify.js";
 const OUTCOMES = ["ok", "invalid_input", "tool_error", "fuel_exhausted", "memory_exceeded", "timeout", "output_too_large", "trap", "host_error", "cancelled", "interrupted", "input_required", "denied", "blocked"];
 
 export function render(main, ctx) {
-  if (ctx.params[0]) return detail(main, ctx.params[0]);
+  if (ctx.params[0]) return detail(main, ctx.params[0], ctx.me.trace_link);
   const f = {
     tool: h("input", { id: "x-tool", type: "text", placeholder: "any", autocomplete: "off" }),
     outcome: h("select", { id: "x-outcome" }, h("option", { value: "", text: "any" }), OUTCOMES.map((o) => h("option", { value: o, text: o }))),
@@ -105,7 +105,16 @@ function matches(x, f) {
     && (!f.since || x.finished_at_ms >= f.since);
 }
 
-function detail(main, id) {
+/** The trace an execution's spans went to: a link where the operator's tracing shows it
+ * (`--trace-link`), or the id alone. Only a well-formed id goes into the link. */
+function traceOf(traceId, pattern) {
+  if (!traceId) return null;
+  if (!pattern || !/^[0-9a-f]{32}$/.test(traceId)) return ["Trace", h("code", { text: traceId })];
+  const href = pattern.split("{trace_id}").join(traceId);
+  return ["Trace", h("a", { class: "trace-link", href, target: "_blank", rel: "noopener noreferrer" }, h("code", { text: traceId }))];
+}
+
+function detail(main, id, traceLink) {
   const body = h("div", { class: "slot", "aria-busy": "true" }, h("p", { class: "muted", text: "Loading…" }));
   main.append(h("div", { class: "page-head" }, h("p", { class: "crumbs" }, h("a", { href: "#/executions", text: "Executions" }), " / "), h("h1", { text: id })), body);
   api(`/v1/executions/${encodeURIComponent(id)}?record=true`).then((r) => {
@@ -124,6 +133,7 @@ function detail(main, id) {
           ["Execution", h("code", { text: r.id })], ["Caller", h("span", { title: r.caller, text: `${r.caller_name || ""} (${r.caller})` })],
           ["Component", digest(r.digest, 16)], ["Signer", digest(r.signer, 16)], ["Publisher", r.publisher || "—"],
           ["Policy", digest(r.policy_hash, 16)], ["Input sha256", digest(r.input_sha256, 16)], ["Output sha256", digest(r.output_sha256, 16)],
+          traceOf(r.trace_id, traceLink),
         ]))),
       card("Denials", table([
         { label: "Kind", cell: (d) => d.kind },

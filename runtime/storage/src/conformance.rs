@@ -723,6 +723,8 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
             now_ms: 1_000,
             lease_until_ms,
             interrupted: "{\"record\":1}",
+            trace: (id == "ex_1")
+                .then_some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         }
     }
     a.task_start(&start("ex_1", 31_000)).unwrap();
@@ -739,6 +741,12 @@ pub(crate) fn tasks_start_report_cancel_finish_and_expire(a: &dyn Storage, b: &d
     );
     assert_eq!((t.started_at_ms, t.lease_until_ms), (1_000, 31_000));
     assert_eq!(t.progress, None);
+    // The trace the call runs in, for its later work on any node.
+    assert_eq!(
+        t.trace.as_deref(),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
+    assert_eq!(b.task("ex_2").unwrap().unwrap().trace, None);
     assert_eq!(b.task("ex_none").unwrap(), None);
 
     // Progress and lease renewal; a touch without progress keeps the last one.

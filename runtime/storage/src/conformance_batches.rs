@@ -17,6 +17,7 @@ pub(crate) fn tasks_start_and_end_in_batches(s: &dyn Storage) {
             now_ms: 10,
             lease_until_ms: 1_000,
             interrupted: "{}",
+            trace: None,
         })
         .collect();
     s.tasks_start(&tasks).unwrap();
@@ -85,6 +86,7 @@ pub(crate) fn tasks_wait_for_input(a: &dyn Storage, b: &dyn Storage) {
         now_ms: 10,
         lease_until_ms: 1_000,
         interrupted: "{}",
+        trace: None,
     };
     let waiting = crate::Waiting {
         input: "{\"file\":\"a\"}".into(),

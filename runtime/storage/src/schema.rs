@@ -39,7 +39,9 @@
 //! - version 17: the detection rules' counts (`detect_signals`, `detect.rs`) and callers'
 //!   suspensions (`suspensions`, `suspensions.rs`);
 //! - version 18: per execution the OpenTelemetry trace its spans were exported in
-//!   (`executions.trace_id`, NULL for none; records written before keep their hashes).
+//!   (`executions.trace_id`, NULL for none; records written before keep their hashes);
+//! - version 19: per task the trace its call runs in (`tasks.trace`, a W3C `traceparent`), so
+//!   that its later rounds and polls on any node join that trace.
 
 use crate::chain;
 use crate::error::StorageError;
@@ -49,7 +51,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 18;
+pub const SCHEMA_VERSION: i64 = 19;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -195,7 +197,8 @@ const TABLES: &str = "
         expires_at  INTEGER,
         interrupted TEXT,
         waiting     TEXT,
-        next        TEXT
+        next        TEXT,
+        trace       TEXT
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
     CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
@@ -400,6 +403,10 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     // 17 -> 18: the trace each execution's spans were exported in.
     if has_executions && !has_column(&tx, "executions", "trace_id")? {
         tx.execute_batch("ALTER TABLE executions ADD COLUMN trace_id TEXT;")?;
+    }
+    // 18 -> 19: the trace each task's call runs in.
+    if has_tasks && !has_column(&tx, "tasks", "trace")? {
+        tx.execute_batch("ALTER TABLE tasks ADD COLUMN trace TEXT;")?;
     }
     if has_column(&tx, "tools", "name")? && !has_column(&tx, "tools", "review")? {
         tx.execute_batch("ALTER TABLE tools ADD COLUMN review TEXT;")?;

@@ -41,6 +41,9 @@ pub struct NewTask<'a> {
     /// The execution record (JSON of a `NewExecution`) to append if the task is interrupted:
     /// prepared at the start, when everything it names is known.
     pub interrupted: &'a str,
+    /// The W3C `traceparent` of the span the call runs under, when its spans are exported:
+    /// where a later round, a poll or a cancellation on any node joins the call's trace.
+    pub trace: Option<&'a str>,
 }
 
 /// A task as stored.
@@ -70,6 +73,8 @@ pub struct TaskRow {
     /// Once every request is answered: the execution id of the task's next round, which has a
     /// row of its own.
     pub next: Option<String>,
+    /// The W3C `traceparent` of the span the call runs under, when its spans are exported.
+    pub trace: Option<String>,
 }
 
 impl TaskRow {
@@ -87,7 +92,7 @@ pub struct Abandoned {
 
 /// The columns a [`TaskRow`] is read from, in its field order.
 pub(crate) const TASK_COLUMNS: &str = "id, caller, tool, version, node, started_at, updated_at, \
-     lease_until, progress, cancel_by, outcome, result, expires_at, waiting, next";
+     lease_until, progress, cancel_by, outcome, result, expires_at, waiting, next, trace";
 
 /// The condition a task waiting for input meets: answered neither by a next round nor by a
 /// cancellation.
@@ -129,6 +134,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
         expires_at_ms: r.get(12)?,
         waiting: crate::Waiting::parse(r.get(13)?),
         next: r.get(14)?,
+        trace: r.get(15)?,
     })
 }
 
@@ -167,7 +173,7 @@ impl TaskStore {
         for t in tasks {
             tx.prepare_cached(
                 "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
-                 lease_until, interrupted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+                 lease_until, interrupted, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
             )?
             .execute(rusqlite::params![
                 t.id,
@@ -177,7 +183,8 @@ impl TaskStore {
                 t.node,
                 t.now_ms,
                 t.lease_until_ms,
-                t.interrupted
+                t.interrupted,
+                t.trace
             ])?;
         }
         tx.commit()?;
@@ -215,7 +222,7 @@ impl TaskStore {
         self.conn()
             .prepare_cached(
                 "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
-                 lease_until, interrupted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+                 lease_until, interrupted, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
             )?
             .execute(rusqlite::params![
                 t.id,
@@ -225,7 +232,8 @@ impl TaskStore {
                 t.node,
                 t.now_ms,
                 t.lease_until_ms,
-                t.interrupted
+                t.interrupted,
+                t.trace
             ])?;
         Ok(())
     }

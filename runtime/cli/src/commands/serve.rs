@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// never its arguments) [default: none].
     #[arg(long, env = "CORDON_APPROVAL_WEBHOOK")]
     pub approval_webhook: Option<String>,
+    /// Where your tracing shows a trace, for the console's execution page to link each
+    /// execution's trace (docs/observability.md): an http(s) URL with `{trace_id}`, e.g.
+    /// `https://jaeger.example/trace/{trace_id}` [default: none].
+    #[arg(long, env = "CORDON_TRACE_LINK")]
+    pub trace_link: Option<String>,
     /// What a publish does with a component whose description or schemas carry instructions
     /// to a model or hidden characters (docs/detection.md): `refuse` it, or `warn` (publish it
     /// with the findings) [default: refuse].
@@ -168,6 +173,7 @@ struct ConfigFile {
     client_timeout_secs: Option<u64>,
     async_result_ttl_secs: Option<u64>,
     approval_webhook: Option<String>,
+    trace_link: Option<String>,
     publish_review: Option<String>,
     shutdown_grace_secs: Option<u64>,
     durable_log: Option<bool>,
@@ -264,6 +270,7 @@ impl ServeArgs {
         self.client_timeout_secs = self.client_timeout_secs.or(file.client_timeout_secs);
         self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
         self.approval_webhook = self.approval_webhook.or(file.approval_webhook);
+        self.trace_link = self.trace_link.or(file.trace_link);
         self.publish_review = self.publish_review.or(file.publish_review);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
@@ -502,6 +509,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("approval_webhook is an http(s) URL that takes a JSON POST, not {url:?}");
     }
+    if let Some(link) = &args.trace_link
+        && (!(link.starts_with("https://") || link.starts_with("http://"))
+            || !link.contains("{trace_id}"))
+    {
+        anyhow::bail!(
+            "trace_link is an http(s) URL with {{trace_id}} where the trace id goes (e.g. https://jaeger.example/trace/{{trace_id}}), not {link:?}"
+        );
+    }
     let publish_review_refuses = match args.publish_review.as_deref() {
         None | Some("refuse") => true,
         Some("warn") => false,
@@ -558,6 +573,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .async_result_ttl_secs
             .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
         approval_webhook: args.approval_webhook.clone(),
+        trace_link: args.trace_link.clone(),
         publish_review_refuses,
         alerts: file_only.alerts.clone(),
         detect_rules,

@@ -664,6 +664,9 @@ impl Admitted {
                 now_ms: now,
                 lease_until_ms: lease_until,
                 interrupted,
+                // The span the call runs under (the request's, or a later round's): where
+                // its later work joins it.
+                trace: crate::trace::traceparent(&tracing::Span::current()),
             })
             .await
     }

@@ -142,6 +142,8 @@ pub async fn show(
     if !q.record.unwrap_or(false)
         && let Some(row) = own_task(&state, &caller, &id).await?
     {
+        // The poll, in the trace the call began in (whichever node it runs on).
+        let _poll = crate::trace::resumed("poll", &row.tool, &row.id, row.trace.as_deref());
         let here = state.running.get(&id);
         return Ok(Json(ExecutionAnswer::Task(Box::new(ExecutionView::of(
             &row,
@@ -153,6 +155,8 @@ pub async fn show(
     if !q.record.unwrap_or(false)
         && let Some(row) = held(&state, &caller, &id).await?
     {
+        let trace = crate::decisions::held::HeldCaller::trace_of(&row.held_caller);
+        let _poll = crate::trace::resumed("poll", &row.tool, &row.id, trace.as_deref());
         return Ok(Json(ExecutionAnswer::Task(Box::new(ExecutionView::held(
             &row,
         )))));
@@ -245,6 +249,7 @@ pub async fn cancel(
             .db(move |s| s.task_cancel(&looking, &who, now_ms()))
             .await?
             .ok_or_else(|| not_found(&id))?;
+        let _cancel = crate::trace::resumed("cancel", &row.tool, &row.id, row.trace.as_deref());
         if let Some(outcome) = row.outcome.as_deref() {
             return Err(finished(&id, outcome));
         }
@@ -309,6 +314,14 @@ pub async fn events(
     let Some(row) = own_task(&state, &caller, &id).await? else {
         return Err(not_found(&id));
     };
+    // Following the call's events, in the trace it began in (the span ends as the stream
+    // starts: a stream may last as long as the call).
+    drop(crate::trace::resumed(
+        "follow",
+        &row.tool,
+        &row.id,
+        row.trace.as_deref(),
+    ));
     let stream = crate::api::events::stream(state, row, caller);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))

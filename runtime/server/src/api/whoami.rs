@@ -23,6 +23,10 @@ pub struct WhoAmI {
     /// `read_executions`, `verify_audit`, `manage_keys`, `set_policy`, `read_policy`,
     /// `read_metrics`, `manage_executions`.
     pub may: Vec<&'static str>,
+    /// Where the operator's tracing shows an execution's trace (`--trace-link`, with
+    /// `{trace_id}` for the record's `trace_id`), for a caller who reads the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_link: Option<String>,
 }
 
 /// Every action, with its name here.
@@ -51,12 +55,21 @@ const ACTIONS: [(Action, &str); 11] = [
     ),
     security(("api_key" = []))
 )]
-pub async fn whoami(caller: Caller) -> Json<WhoAmI> {
+pub async fn whoami(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
+    caller: Caller,
+) -> Json<WhoAmI> {
     let (via, issuer) = match &caller.via {
         Via::Key => ("key", None),
         Via::Token { issuer, .. } => ("token", Some(issuer.clone())),
     };
+    let trace_link = state
+        .settings
+        .trace_link
+        .clone()
+        .filter(|_| caller.permits(Action::ReadExecutions));
     Json(WhoAmI {
+        trace_link,
         may: ACTIONS
             .iter()
             .filter(|(a, _)| caller.permits(*a))

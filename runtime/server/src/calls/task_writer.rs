@@ -24,6 +24,8 @@ pub struct Starting {
     pub now_ms: i64,
     pub lease_until_ms: i64,
     pub interrupted: String,
+    /// The `traceparent` of the span the call runs under, when exported (`trace.rs`).
+    pub trace: Option<String>,
 }
 
 /// A task about to end, owned while it waits in the queue.
@@ -115,6 +117,7 @@ fn write(store: &dyn Storage, incoming: &mpsc::Receiver<Item>) {
                     now_ms: t.now_ms,
                     lease_until_ms: t.lease_until_ms,
                     interrupted: &t.interrupted,
+                    trace: t.trace.as_deref(),
                 })
                 .collect();
             let stored = store.tasks_start(&tasks).map_err(ApiError::from);

@@ -209,17 +209,27 @@ impl AppState {
     /// running (its tool version gone, the decisions changed since, a quota) ends it as a
     /// record saying why, so its caller is never left waiting.
     pub async fn run_approved(self: &Arc<Self>, row: &ApprovalRow) {
-        let caller = match serde_json::from_str::<HeldCaller>(&row.held_caller) {
-            Ok(held) => held.caller(),
+        let (caller, trace) = match serde_json::from_str::<HeldCaller>(&row.held_caller) {
+            Ok(held) => (held.caller(), held.trace),
             Err(e) => {
                 tracing::error!(execution_id = row.id, error = %e, "a held call's caller does not read");
                 return;
             }
         };
-        let admitted = crate::api::execute::admit_approved(self, &caller, row).await;
+        // The run (its admission too) joins the trace its caller's request was held in.
+        let span = crate::trace::resumed("approved", &row.tool, &row.id, trace.as_deref());
+        let admitted = tracing::Instrument::instrument(
+            crate::api::execute::admit_approved(self, &caller, row),
+            span.clone(),
+        )
+        .await;
         match admitted {
             Ok(admitted) => {
-                if let Err(e) = admitted.start_task(None, Default::default()).await {
+                let started = tracing::Instrument::instrument(
+                    admitted.start_task(None, Default::default()),
+                    span,
+                );
+                if let Err(e) = started.await {
                     tracing::error!(
                         execution_id = row.id,
                         code = e.code,

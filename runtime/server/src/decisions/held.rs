@@ -25,6 +25,10 @@ pub struct HeldCaller {
     /// For a token caller: its issuer, subject and groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<HeldToken>,
+    /// The `traceparent` of the span the caller's request was held under, when exported
+    /// (`trace.rs`): the approved run, on whichever node, joins that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +39,13 @@ pub struct HeldToken {
 }
 
 impl HeldCaller {
+    /// The trace a held call's request was held under (`held_caller` of its row), if any.
+    pub fn trace_of(held_caller: &str) -> Option<String> {
+        serde_json::from_str::<HeldCaller>(held_caller)
+            .ok()
+            .and_then(|h| h.trace)
+    }
+
     pub fn of(caller: &Caller) -> HeldCaller {
         HeldCaller {
             id: caller.id.clone(),
@@ -53,6 +64,7 @@ impl HeldCaller {
                     groups: groups.clone(),
                 }),
             },
+            trace: crate::trace::traceparent(&tracing::Span::current()),
         }
     }
 

@@ -76,6 +76,8 @@ pub async fn get(
     let Some(row) = read(state, caller, id).await? else {
         return Ok(None);
     };
+    let trace = crate::decisions::held::HeldCaller::trace_of(&row.held_caller);
+    let _poll = crate::trace::resumed("tasks/get", &row.tool, &row.id, trace.as_deref());
     let updated = row.decided_at_ms.unwrap_or(row.created_at_ms);
     let detailed = match row.state {
         ApprovalState::Pending => DetailedTask::new(

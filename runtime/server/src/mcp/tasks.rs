@@ -151,6 +151,8 @@ pub async fn get(
             };
         }
     };
+    // The poll, in the trace the task began in.
+    let _poll = crate::trace::resumed("tasks/get", &first.tool, &first.id, first.trace.as_deref());
     let wrap = state
         .find(&first.tool, Some(&first.version))
         .is_some_and(|t| wraps_output(&t.record));
@@ -174,7 +176,7 @@ pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Re
     // A round answered just now may be starting, or start between the read and the mark: the
     // cancel follows it to the round that takes it.
     for _ in 0..CANCEL_TRIES {
-        let (_, round, _) = match rounds(state, caller, task_id).await {
+        let (first, round, _) = match rounds(state, caller, task_id).await {
             Ok(found) => found,
             // A call held for approval: its caller withdraws it.
             Err(e) => {
@@ -191,6 +193,12 @@ pub async fn cancel(state: &Arc<AppState>, caller: &Caller, task_id: &str) -> Re
                 continue;
             }
         };
+        let _cancel = crate::trace::resumed(
+            "tasks/cancel",
+            &first.tool,
+            &first.id,
+            first.trace.as_deref(),
+        );
         if let Some(call) = state.running.get(&row.id) {
             call.control.cancel(&caller.id);
         }
@@ -273,7 +281,26 @@ pub async fn update(
         .ok_or_else(|| McpError::internal_error("the task's round kept no state", None))?;
     // Every request is answered: the next round, admitted as any call is (the tool may have
     // been quarantined, the caller's quota spent since). Refused, the task keeps waiting with
-    // its answers, and the client may send `tasks/update` again.
+    // its answers, and the client may send `tasks/update` again. Its spans join the trace the
+    // task began in, whichever node this is.
+    let span = crate::trace::resumed("tasks/update", &row.tool, &row.id, row.trace.as_deref());
+    tracing::Instrument::instrument(
+        next_round(state, caller, &row, &waiting, &request_state, asking),
+        span,
+    )
+    .await
+}
+
+/// The next round of the task whose round `row` was answered (`waiting`, complete): admitted,
+/// claimed once among the nodes, and started.
+async fn next_round(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    row: &TaskRow,
+    waiting: &cordon_storage::Waiting,
+    request_state: &str,
+    asking: cordon_core::Asking,
+) -> Result<(), McpError> {
     let input = Bytes::from(waiting.input.clone().into_bytes());
     let mut admitted = admit(state, caller, &row.tool, Some(&row.version), input, "mcp")
         .await
@@ -281,7 +308,7 @@ pub async fn update(
     admitted.client_answers(asking);
     admitted.client_must_answer();
     admitted
-        .resume(Some(&request_state), &waiting.answers)
+        .resume(Some(request_state), &waiting.answers)
         .map_err(|e| McpError::invalid_params(format!("the task's input requests: {e}"), None))?;
     let (id, next) = (row.id.clone(), admitted.id.clone());
     let claimed = state

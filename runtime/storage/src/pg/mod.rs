@@ -54,8 +54,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// (`approvals`, `crate::approvals`); 10, per tool version what the review at publish found
 /// (`tools.review`), and alerts with their deliveries (`alerts`, `alert_deliveries`,
 /// `crate::alerts`); 11, the detection rules' counts (`detect_signals`, `crate::detect`) and
-/// callers' suspensions (`suspensions`, `crate::suspensions`).
-pub const PG_SCHEMA_VERSION: i64 = 11;
+/// callers' suspensions (`suspensions`, `crate::suspensions`); 12, per task the trace its call
+/// runs in (`tasks.trace`).
+pub const PG_SCHEMA_VERSION: i64 = 12;
 
 /// Connections one node keeps to PostgreSQL unless told otherwise. The journal's writer holds
 /// one while it commits, the key reload one a second, and handlers' reads and changes (short
@@ -166,7 +167,8 @@ const SCHEMA: &str = "
         expires_at  bigint,
         interrupted text,
         waiting     text,
-        next        text
+        next        text,
+        trace       text
     );
     CREATE INDEX IF NOT EXISTS tasks_running ON tasks (lease_until) WHERE outcome IS NULL;
     CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks (expires_at) WHERE outcome IS NOT NULL;
@@ -460,7 +462,8 @@ impl Postgres {
                  ALTER TABLE tools ADD COLUMN IF NOT EXISTS source text;
                  ALTER TABLE tools ADD COLUMN IF NOT EXISTS review text;
                  ALTER TABLE tasks ADD COLUMN IF NOT EXISTS waiting text;
-                 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS next text;",
+                 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS next text;
+                 ALTER TABLE tasks ADD COLUMN IF NOT EXISTS trace text;",
             )
             .map_err(migration_refused)?;
             set_meta(&mut tx, "schema_version", &PG_SCHEMA_VERSION.to_string())?;

@@ -25,6 +25,7 @@ fn row(r: &postgres::Row) -> TaskRow {
         expires_at_ms: r.get(12),
         waiting: crate::Waiting::parse(r.get(13)),
         next: r.get(14),
+        trace: r.get(15),
     }
 }
 
@@ -47,7 +48,7 @@ impl Postgres {
         for t in tasks {
             tx.execute(
                 "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
-                 lease_until, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+                 lease_until, interrupted, trace) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)",
                 &[
                     &t.id,
                     &t.caller,
@@ -57,6 +58,7 @@ impl Postgres {
                     &t.now_ms,
                     &t.lease_until_ms,
                     &t.interrupted,
+                    &t.trace,
                 ],
             )?;
         }
@@ -95,7 +97,7 @@ impl Postgres {
     pub(super) fn start_task(&self, t: &NewTask<'_>) -> Result<(), StorageError> {
         self.conn()?.execute(
             "INSERT INTO tasks (id, caller, tool, version, node, started_at, updated_at,
-             lease_until, interrupted) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+             lease_until, interrupted, trace) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)",
             &[
                 &t.id,
                 &t.caller,
@@ -105,6 +107,7 @@ impl Postgres {
                 &t.now_ms,
                 &t.lease_until_ms,
                 &t.interrupted,
+                &t.trace,
             ],
         )?;
         Ok(())

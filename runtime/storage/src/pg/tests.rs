@@ -235,6 +235,7 @@ fn every_change_is_announced_to_the_other_nodes_and_a_lost_connection_reads_as_e
         now_ms: 1,
         lease_until_ms: i64::MAX,
         interrupted: "{}",
+        trace: None,
     })
     .unwrap();
     a.task_cancel("ex_run", "k", 2).unwrap();
