@@ -165,31 +165,23 @@ fn a_task_waits_for_its_answers_and_runs_again_with_them() {
         s["name"] == "execute_tool confirm_delete" && s["attributes"]["cordon.execution_id"] == task
     });
     let trace = first_run["trace_id"].as_str().unwrap();
-    let spans = receiver.trace(trace, "tasks/update confirm_delete");
+    let second_id = second["id"].as_str().unwrap();
+    let next_round = |s: &Value| {
+        s["name"] == "execute_tool confirm_delete"
+            && s["attributes"]["cordon.execution_id"] == second_id
+    };
+    // The update's span ends once the round it started has.
+    let spans = receiver.trace_until(trace, |spans| {
+        spans
+            .iter()
+            .any(|s| s["name"] == "tasks/update confirm_delete")
+            && spans.iter().any(next_round)
+    });
     let update = spans
         .iter()
         .find(|s| s["name"] == "tasks/update confirm_delete")
         .unwrap();
-    let second_id = second["id"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let spans = loop {
-        let spans = receiver.trace(trace, "tasks/update confirm_delete");
-        if spans.iter().any(|s| {
-            s["name"] == "execute_tool confirm_delete"
-                && s["attributes"]["cordon.execution_id"] == second_id
-        }) {
-            break spans;
-        }
-        assert!(std::time::Instant::now() < deadline, "{spans:#?}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let next = spans
-        .iter()
-        .find(|s| {
-            s["name"] == "execute_tool confirm_delete"
-                && s["attributes"]["cordon.execution_id"] == second_id
-        })
-        .unwrap();
+    let next = spans.iter().find(|s| next_round(s)).unwrap();
     assert!(crate::traces::below(&spans, next, update), "{spans:#?}");
     assert!(
         spans

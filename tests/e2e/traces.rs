@@ -110,13 +110,22 @@ impl Receiver {
 
     /// The spans of `trace_id` once one named `last` has arrived (at most 20 s).
     pub(crate) fn trace(&self, trace_id: &str, last: &str) -> Vec<Value> {
+        self.trace_until(trace_id, |spans| spans.iter().any(|s| s["name"] == last))
+    }
+
+    /// The spans of `trace_id` once `complete` says they are all there (at most 20 s).
+    pub(crate) fn trace_until(
+        &self,
+        trace_id: &str,
+        complete: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let spans = self.spans(trace_id);
-            if spans.iter().any(|s| s["name"] == last) {
+            if complete(&spans) {
                 return spans;
             }
-            assert!(Instant::now() < deadline, "no {last} span: {spans:#?}");
+            assert!(Instant::now() < deadline, "incomplete trace: {spans:#?}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -469,7 +478,11 @@ fn an_async_call_and_an_approved_call_stay_in_the_trace_they_began_in() {
     );
     assert_eq!(status, 200);
     crate::approvals::finished(&s, &f.invoker, &id);
-    let spans = receiver.trace(trace, "record");
+    // The call's spans, and the polls: the one above and at least the last one.
+    let spans = receiver.trace_until(trace, |spans| {
+        spans.iter().any(|s| s["name"] == "record")
+            && spans.iter().filter(|s| s["name"] == "poll echo").count() >= 2
+    });
     let top = named(&spans, "POST /v1/tools/{}/invoke");
     check_call(&spans, top, &id);
     let polls: Vec<&Value> = spans.iter().filter(|s| s["name"] == "poll echo").collect();
@@ -528,7 +541,8 @@ approval := {"approvers": ["role:admin"], "timeout_secs": 600} if input.argument
         crate::approvals::finished(&s, &f.invoker, &id)["outcome"],
         "ok"
     );
-    let spans = receiver.trace(held, "record");
+    // The approved run's span ends after its children.
+    let spans = receiver.trace(held, "approved echo");
     let top = named(&spans, "POST /v1/tools/{}/invoke");
     let approved = named(&spans, "approved echo");
     // Below the admission that held the call, in the caller's request.
