@@ -78,15 +78,24 @@ pub(crate) fn finished(s: &Server, key: &str, id: &str) -> Value {
     }
 }
 
+/// The record of `id`. A held call that is denied or expires is shown so at once; its record
+/// follows through the group commit, moments later (a fresh-clone run read it too soon).
 fn record(s: &Server, auditor: &str, id: &str) -> Value {
-    let (status, record) = s.json(
-        "GET",
-        &format!("/v1/executions/{id}?record=true"),
-        Some(auditor),
-        b"",
-    );
-    assert_eq!(status, 200, "{record}");
-    record
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, record) = s.json(
+            "GET",
+            &format!("/v1/executions/{id}?record=true"),
+            Some(auditor),
+            b"",
+        );
+        if status == 404 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        assert_eq!(status, 200, "{record}");
+        return record;
+    }
 }
 
 fn events(s: &Server, key: &str, kind: &str) -> Vec<Value> {

@@ -195,7 +195,7 @@ impl Server {
             .unwrap();
         let line = first_line(&mut child);
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))

@@ -53,5 +53,6 @@ mod server;
 mod server_ops;
 mod signing;
 mod tamper;
+mod tls;
 mod tools;
 mod traces;

@@ -141,4 +141,6 @@ pub enum ServerError {
     Registry(String),
     #[error("cannot serve: {0}")]
     Serve(std::io::Error),
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] crate::tls::certs::TlsError),
 }

@@ -53,6 +53,7 @@ pub mod registry;
 pub mod router;
 pub mod settings;
 pub mod state;
+pub mod tls;
 pub mod trace;
 pub mod wire_errors;
 

@@ -1,36 +1,41 @@
 //! The accept loop. `axum::serve` gives no way to bound how long a client may take to send its
 //! request headers, so a slow client (slowloris) could hold a connection open for ever; this loop
 //! serves each connection with hyper directly, with a header-read deadline, TCP_NODELAY and
-//! graceful shutdown.
+//! graceful shutdown. With TLS (`tls/`), each connection's handshake has the same deadline, and
+//! the protocol ALPN settled on (HTTP/2 or HTTP/1.1) serves it.
 
 use crate::wire_errors::WireErrors;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
+/// What a plain-HTTP request on the HTTPS port is answered: nothing of the API is served
+/// without TLS, and the client is told what to use instead.
+const PLAIN_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 67\r\n\r\nThis port speaks HTTPS only: send the request again with https://\n";
+
 /// Serves `app` on `listener` until `shutdown` completes. `client_timeout` bounds the time a
-/// client has to send a request's headers, which also closes idle keep-alive connections after
-/// that long.
+/// client has to send a request's headers (and, with `tls`, to finish its handshake), which also
+/// closes idle keep-alive connections after that long.
 /// After `shutdown`, open connections get `grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     client_timeout: Duration,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(client_timeout)
-        .keep_alive(true);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -48,17 +53,22 @@ pub async fn serve(
         // Small responses on a reused connection must not wait for delayed ACKs.
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request)
-        });
-        let connection = builder.serve_connection(WireErrors::new(TokioIo::new(tcp)), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+        let watcher = graceful.watcher();
+        match &acceptor {
+            None => {
+                let connection = http1(client_timeout)
+                    .serve_connection(WireErrors::new(TokioIo::new(tcp)), service(app, peer));
+                tokio::spawn(async move {
+                    if let Err(e) = watcher.watch(connection).await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(serve_tls(acceptor, tcp, peer, app, client_timeout, watcher));
+            }
+        }
     }
     drop(listener);
     tokio::select! {
@@ -68,4 +78,80 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+fn http1(client_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(client_timeout)
+        .keep_alive(true);
+    builder
+}
+
+/// The router for one connection, each request knowing the peer's address.
+fn service(
+    app: Router,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request)
+    })
+}
+
+/// One TLS connection: a plain-HTTP request refused in words, the handshake within
+/// `client_timeout`, then HTTP/2 or HTTP/1.1 as ALPN settled.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    client_timeout: Duration,
+    watcher: Watcher,
+) {
+    // A TLS connection opens with a handshake record (0x16); a request line opens with a letter.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(client_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0].is_ascii_alphabetic() => {
+            let _ = tcp.write_all(PLAIN_ON_TLS).await;
+            let _ = tcp.shutdown().await;
+            tracing::debug!(%peer, "plain HTTP on the HTTPS port: refused");
+            return;
+        }
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    let tls = match tokio::time::timeout(client_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake not finished in time");
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    let io = TokioIo::new(tls);
+    let ended = if h2 {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        watcher
+            .watch(builder.serve_connection(io, service(app, peer)))
+            .await
+    } else {
+        watcher
+            .watch(http1(client_timeout).serve_connection(WireErrors::new(io), service(app, peer)))
+            .await
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
 }

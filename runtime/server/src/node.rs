@@ -22,6 +22,8 @@ pub struct Node {
     listener: TcpListener,
     address: SocketAddr,
     loaded: usize,
+    /// The certificate served, with HTTPS on.
+    tls: Option<Arc<crate::tls::reload::Reloading>>,
 }
 
 impl Node {
@@ -32,6 +34,11 @@ impl Node {
         listener: TcpListener,
     ) -> Result<Node, ServerError> {
         let address = listener.local_addr().map_err(ServerError::Serve)?;
+        // A certificate that does not load stops the start before anything else happens.
+        let tls = match &settings.tls {
+            Some(files) => Some(Arc::new(crate::tls::reload::Reloading::new(files.clone())?)),
+            None => None,
+        };
         if settings.node_name.is_empty() {
             settings.node_name = node_name(address);
         }
@@ -107,11 +114,15 @@ impl Node {
         crate::beat::spawn(state.clone());
         crate::alerts::deliver::spawn(state.clone());
         crate::detect::flush::spawn(state.clone());
+        if let Some(tls) = &tls {
+            tls.clone().spawn_watch();
+        }
         Ok(Node {
             state,
             listener,
             address,
             loaded,
+            tls,
         })
     }
 
@@ -125,6 +136,16 @@ impl Node {
         self.loaded
     }
 
+    /// The certificate served, with HTTPS on (for a reload asked by a signal).
+    pub fn tls(&self) -> Option<&Arc<crate::tls::reload::Reloading>> {
+        self.tls.as_ref()
+    }
+
+    /// The scheme clients use: `https` with TLS on, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// The state every handler reads (for a policy reload asked by a signal, say).
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
@@ -134,8 +155,12 @@ impl Node {
     /// records the stop and signs a final checkpoint covering it.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let Node {
-            state, listener, ..
+            state,
+            listener,
+            tls,
+            ..
         } = self;
+        let tls = tls.map(crate::tls::server_config).transpose()?;
         let app = crate::router::app(state.clone());
         let grace = state.settings.shutdown_grace;
         // The grace runs from the stop signal, not from the start.
@@ -148,6 +173,7 @@ impl Node {
         crate::listen::serve(
             listener,
             app,
+            tls,
             state.settings.client_timeout,
             grace,
             shutdown,

@@ -56,6 +56,8 @@ pub struct ServerSettings {
     /// record's trace id goes, for the console's execution page; none by default (the page
     /// shows the id alone).
     pub trace_link: Option<String>,
+    /// HTTPS on the listener (`tls/`): its certificate chain and key; none serves plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// Whether a component whose description or schemas carry instructions or hidden
     /// characters is refused at publish (`registry/review.rs`); when false it is published
     /// with the findings. True by default: such a tool poisons every caller's model.
@@ -141,6 +143,7 @@ impl ServerSettings {
             async_result_ttl: std::time::Duration::from_secs(3600),
             approval_webhook: None,
             trace_link: None,
+            tls: None,
             publish_review_refuses: true,
             alerts: crate::alerts::settings::AlertSettings::default(),
             detect_rules: crate::detect::rules::DetectSettings::default()

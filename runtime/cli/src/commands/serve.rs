@@ -10,7 +10,7 @@ use cordon_storage::Actor;
 use cordon_storage::secrets::{KEY_VAR, SecretStore};
 use cordon_trust::TrustStore;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,6 +24,15 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7878, loopback only].
     #[arg(long, env = "CORDON_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Serve HTTPS (and HTTP/2) with this PEM certificate chain, the server's certificate first
+    /// (docs/deploy.md); with --tls-key. Renewed without a restart: on SIGHUP, or when the file
+    /// changes [default: plain HTTP].
+    #[arg(long, env = "CORDON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, SEC1 or RSA), readable by the server's user
+    /// only.
+    #[arg(long, env = "CORDON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
     /// A shared PostgreSQL store for several nodes: `postgres://user:password@host:port/db`.
@@ -156,6 +165,8 @@ fn metrics_access() -> impl clap::builder::TypedValueParser<Value = MetricsAcces
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     data: Option<PathBuf>,
     database: Option<String>,
     database_pool: Option<u32>,
@@ -271,6 +282,8 @@ impl ServeArgs {
         self.async_result_ttl_secs = self.async_result_ttl_secs.or(file.async_result_ttl_secs);
         self.approval_webhook = self.approval_webhook.or(file.approval_webhook);
         self.trace_link = self.trace_link.or(file.trace_link);
+        self.tls_cert = self.tls_cert.or(rel(file.tls_cert));
+        self.tls_key = self.tls_key.or(rel(file.tls_key));
         self.publish_review = self.publish_review.or(file.publish_review);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
@@ -328,6 +341,15 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_host::confine
     plan.write(&data);
     if let Some(config) = &args.config {
         plan.read(config);
+    }
+    // The TLS certificate and key: their directories, since a renewal usually puts new files
+    // in place of the old ones (a rename, or a symlink moved) and a rule on a file holds for
+    // that file only. Keep them in a directory of their own (docs/deploy.md).
+    for file in [&args.tls_cert, &args.tls_key].into_iter().flatten() {
+        match file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => plan.read(dir),
+            None => plan.read(Path::new(".")),
+        }
     }
     plan.read(
         args.trust
@@ -509,6 +531,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("approval_webhook is an http(s) URL that takes a JSON POST, not {url:?}");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            if cordon_server::tls::certs::readable_by_others(key) {
+                tracing::warn!(target: "cordon::security", path = %key.display(), "the TLS key is readable by other users: chmod 600 it");
+            }
+            Some(cordon_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+        }
+        (None, None) => None,
+        _ => {
+            anyhow::bail!("tls_cert and tls_key go together: give both, or neither for plain HTTP")
+        }
+    };
     if let Some(link) = &args.trace_link
         && (!(link.starts_with("https://") || link.starts_with("http://"))
             || !link.contains("{trace_id}"))
@@ -558,6 +595,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             verifier: verifier.clone(),
             resource,
             scopes: file_only.auth.scopes_supported,
+            https: args.tls_cert.is_some(),
         },
         quotas: file_only.quotas,
         rates: RateSettings {
@@ -574,6 +612,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_or(defaults.async_result_ttl, std::time::Duration::from_secs),
         approval_webhook: args.approval_webhook.clone(),
         trace_link: args.trace_link.clone(),
+        tls,
         publish_review_refuses,
         alerts: file_only.alerts.clone(),
         detect_rules,
@@ -611,22 +650,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
     {
         let reloading = node.state().clone();
+        let certificate = node.tls().cloned();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 let (reloaded, failed) = reloading.reload_policies(&Actor::signal()).await;
                 tracing::info!(target: "cordon::admin", reloaded, failed, "SIGHUP: policies re-read ({reloaded} changed and in force, {failed} refused)");
+                if let Some(certificate) = &certificate {
+                    let tls = certificate.clone();
+                    if let Ok(result) = tokio::task::spawn_blocking(move || tls.reload()).await {
+                        certificate.report("SIGHUP", &result);
+                    }
+                }
             }
         });
     }
     if node.state().settings.ui {
         tracing::info!(
-            "web console at http://{}/ui/ (docs/console.md)",
+            "web console at {}://{}/ui/ (docs/console.md)",
+            node.scheme(),
             node.address()
         );
     }
     // One line: whoever reads it (a supervisor, a test) may close the pipe after it.
     println!(
-        "cordon listening on http://{} ({} tool versions loaded; audit log key {})",
+        "cordon listening on {}://{} ({} tool versions loaded; audit log key {})",
+        node.scheme(),
         node.address(),
         node.tools_loaded(),
         node.state().audit.key_id

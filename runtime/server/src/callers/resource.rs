@@ -22,6 +22,9 @@ pub struct AuthSettings {
     pub resource: Option<String>,
     /// The scopes a client may ask for (`auth.scopes_supported`).
     pub scopes: Vec<String>,
+    /// Whether the listener speaks HTTPS (`tls/`): a resource identifier made from a request's
+    /// `Host` is then an `https://` URL.
+    pub https: bool,
 }
 
 /// The well-known path of the metadata document.
@@ -64,7 +67,8 @@ impl AuthSettings {
                 let host = host
                     .filter(|h| cordon_core::authority::Authority::parse(h).is_some())
                     .unwrap_or("localhost");
-                format!("http://{host}/mcp")
+                let scheme = if self.https { "https" } else { "http" };
+                format!("{scheme}://{host}/mcp")
             }
         }
     }
