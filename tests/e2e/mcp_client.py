@@ -11,6 +11,7 @@ Plan:
    "api_key": "cordon_...",       # http: `Authorization: Bearer <key>`; stdio: env CORDON_API_KEY
    "calls": [{"name": "echo", "arguments": {"message": "hi"}}, ...],
    "probe_unauthenticated": true, # http only, optional
+   "ca_file": "/path/ca.pem",     # http, optional: trust this CA (an https:// url)
    "mode": "auto"}                # optional SDK connect mode: "auto" (default: server/discover,
                                   # falling back to initialize) or "legacy" (initialize only)
 
@@ -50,9 +51,18 @@ MAX_PAGES = 100  # a tools/list cursor chain longer than this is a server bug
 log = logging.getLogger("mcp_client")
 
 
-def http_client(api_key: str | None) -> httpx2.AsyncClient:
-    """The SDK's HTTP client factory, with our timeout and (optionally) the bearer key."""
+def http_client(api_key: str | None, ca_file: str | None = None) -> httpx2.AsyncClient:
+    """The SDK's HTTP client factory, with our timeout and (optionally) the bearer key; with
+    `ca_file`, a client that trusts that CA (an https:// server with a test certificate)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    if ca_file:
+        import ssl
+
+        return httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(TIMEOUT),
+            verify=ssl.create_default_context(cafile=ca_file),
+        )
     return create_mcp_http_client(headers=headers, timeout=httpx2.Timeout(TIMEOUT))
 
 
@@ -117,7 +127,7 @@ def make_client(server: Any, mode: str) -> Client:
 
 
 async def run_http(plan: dict[str, Any], mode: str) -> dict[str, Any]:
-    async with http_client(plan["api_key"]) as http:
+    async with http_client(plan["api_key"], plan.get("ca_file")) as http:
         async with make_client(streamable_http_client(plan["url"], http_client=http), mode) as client:
             return await session_report(client, plan)
 

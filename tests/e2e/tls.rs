@@ -171,6 +171,49 @@ fn https_and_http2_on_the_listener_with_renewal_without_a_restart() {
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["output"], serde_json::json!({"over": "h2"}), "{out}");
 
+    // MCP over HTTPS with the official Python SDK (HTTP/1.1, as its client speaks it), and the
+    // protected resource metadata naming https:// URLs.
+    let report = crate::mcp::script(
+        "mcp_client.py",
+        &serde_json::json!({
+            "transport": "http",
+            "url": format!("{base}/mcp"),
+            "api_key": f.invoker,
+            "ca_file": pki.ca(),
+            "calls": [{"name": "echo", "arguments": {"over": "mcp"}}],
+        }),
+    );
+    assert_eq!(report["calls"][0]["ok"], true, "{report}");
+    assert_eq!(
+        report["calls"][0]["structuredContent"],
+        serde_json::json!({"over": "mcp"}),
+        "{report}"
+    );
+    let (code, out, err) = curl(
+        &pki,
+        &[
+            "-i",
+            &format!("{base}/mcp"),
+            "-H",
+            "content-type: application/json",
+            "--data",
+            "{}",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let challenge = format!(
+        "resource_metadata=\"https://{}/.well-known/oauth-protected-resource/mcp\"",
+        s.addr
+    );
+    assert!(out.contains(&challenge), "{out}");
+    let (code, out, err) = curl(
+        &pki,
+        &[&format!("{base}/.well-known/oauth-protected-resource/mcp")],
+    );
+    assert_eq!(code, 0, "{err}");
+    let metadata: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(metadata["resource"], format!("https://{}/mcp", s.addr));
+
     // Plain HTTP on the HTTPS port is told to use https://, and served nothing.
     let (status, _, body) = s.request("GET", "/v1/tools", Some(&f.invoker), b"");
     assert_eq!(status, 400);

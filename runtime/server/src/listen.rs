@@ -101,6 +101,15 @@ fn service(
 > + Clone {
     hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        // HTTP/2 names the host in `:authority` (RFC 9113 section 8.3.1), which hyper puts in
+        // the URI: it becomes the `Host` every check of the API reads (DNS rebinding, RFC 9728
+        // metadata), as HTTP/1.1 sends it.
+        if !request.headers().contains_key(hyper::header::HOST)
+            && let Some(authority) = request.uri().authority()
+            && let Ok(host) = hyper::header::HeaderValue::from_str(authority.as_str())
+        {
+            request.headers_mut().insert(hyper::header::HOST, host);
+        }
         app.clone().oneshot(request)
     })
 }
