@@ -171,7 +171,7 @@ struct Process {
 }
 
 impl Process {
-    /// Starts a process that prints `... http://ADDR ...` on its first line.
+    /// Starts a process that prints `... http://ADDR ...` (or `https://`) on its first line.
     fn start(mut cmd: Command) -> Process {
         let mut child = cmd
             .env_remove("CORDON_LOG")
@@ -184,7 +184,7 @@ impl Process {
             .read_line(&mut line)
             .unwrap();
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
@@ -338,16 +338,66 @@ async fn send(
     Ok(status)
 }
 
+/// The server spoken to over HTTPS, and the client configuration that trusts its test CA.
+static TLS: std::sync::OnceLock<(String, std::sync::Arc<rustls::ClientConfig>)> =
+    std::sync::OnceLock::new();
+
 async fn connect(
     addr: &str,
 ) -> std::io::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
+    if let Some((tls_addr, config)) = TLS.get()
+        && tls_addr == addr
+    {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("an IP name");
+        let tls = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        return Ok(sender);
+    }
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// A CA and a certificate for 127.0.0.1 in `dir/tls/` ((cert, key) paths), and the client
+/// configuration that trusts the CA.
+fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, std::sync::Arc<rustls::ClientConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(tls.join("key.pem"), key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    (
+        tls.join("cert.pem"),
+        tls.join("key.pem"),
+        std::sync::Arc::new(config),
+    )
 }
 
 /// `connections` keep-alive connections sending `body` to `path` back to back for `duration`.
@@ -556,6 +606,27 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         servers.push(("cordon, durable, traces exported".to_owned(), p, key));
         servers.len()
     };
+    // The durable server over HTTPS (TLS 1.3, keep-alive connections): what encryption costs
+    // a call once its connection is open.
+    let https_index = {
+        let (dir, key) = setup.data_dir("tp-https");
+        let (cert, tls_key, client) = test_certificate(&dir);
+        let p = Process::cordon(
+            &dir,
+            &[
+                "--durable-log",
+                "true",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                tls_key.to_str().unwrap(),
+            ],
+        );
+        let _ = TLS.set((p.addr.clone(), client));
+        publish(rt, &p.addr, &key, &echo);
+        servers.push(("cordon, durable, HTTPS".to_owned(), p, key));
+        servers.len()
+    };
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len() + 1];
     // Per server: CPU seconds it used during its rounds, and the calls it answered.
     let mut cpu: Vec<(f64, u64)> = vec![(0.0, 0); servers.len()];
@@ -682,6 +753,14 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
         us_per_call(cpu[traced_index - 1]),
         us_per_call(cpu[0]),
         median(rates[traced_index].clone()),
+        d
+    );
+    println!(
+        "ratio server CPU per call, HTTPS (TLS 1.3, keep-alive) / plain HTTP (durable): {:.2}; {:.0} vs {:.0} us, {:.0} vs {:.0} req/s",
+        us_per_call(cpu[https_index - 1]) / us_per_call(cpu[0]),
+        us_per_call(cpu[https_index - 1]),
+        us_per_call(cpu[0]),
+        median(rates[https_index].clone()),
         d
     );
     cost_per_call(rt, &bare, &servers[0].1, &servers[0].2);
