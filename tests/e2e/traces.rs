@@ -281,7 +281,7 @@ fn a_rest_invoke_and_an_mcp_call_continue_the_callers_traces() {
         &call.to_string(),
     );
     assert_eq!(status, 200, "{payload}");
-    let spans = receiver.trace(meta_trace, "record");
+    let spans = receiver.trace(meta_trace, "tools/call echo");
     let mcp = named(&spans, "tools/call echo");
     assert_eq!(mcp["parent_span_id"], meta_parent, "{mcp}");
     assert_eq!(mcp["via"], "grpc");
@@ -478,9 +478,13 @@ fn an_async_call_and_an_approved_call_stay_in_the_trace_they_began_in() {
     );
     assert_eq!(status, 200);
     crate::approvals::finished(&s, &f.invoker, &id);
-    // The call's spans, and the polls: the one above and at least the last one.
+    // The call's spans, and the polls: the one above and at least the last one. The
+    // request's span ends last: the call it started runs under it.
     let spans = receiver.trace_until(trace, |spans| {
         spans.iter().any(|s| s["name"] == "record")
+            && spans
+                .iter()
+                .any(|s| s["name"] == "POST /v1/tools/{}/invoke")
             && spans.iter().filter(|s| s["name"] == "poll echo").count() >= 2
     });
     let top = named(&spans, "POST /v1/tools/{}/invoke");
