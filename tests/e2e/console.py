@@ -5,12 +5,15 @@ report and the server's state after it.
     python console.py < plan.json
 
 The plan names `url`, `shots` (a folder for screenshots), `mode` (`keys`: the API-key walk
-through every page; `oidc`: sign-in through the identity provider), and the keys to use.
+through every page; `oidc`: sign-in through the identity provider; `https`: a call and the live
+executions over HTTPS, the server's certificate pinned by `spki` and trusted by `ca_file`), and
+the keys to use.
 """
 
 import json
 import os
 import re
+import ssl
 import sys
 import time
 import urllib.request
@@ -35,6 +38,9 @@ def browser() -> webdriver.Chrome:
         o.add_argument(a)
     o.binary_location = plan.get("chromium", "/usr/bin/chromium")
     o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if plan.get("spki"):
+        # The test's own server certificate, trusted by its public key alone (HTTPS walk).
+        o.add_argument(f"--ignore-certificate-errors-spki-list={plan['spki']}")
     o.add_experimental_option("prefs", {"download.default_directory": plan["shots"], "download.prompt_for_download": False})
     return webdriver.Chrome(service=Service(plan.get("chromedriver", "/usr/bin/chromedriver")), options=o)
 
@@ -72,8 +78,9 @@ def settle(sel: str, timeout: float = 20) -> None:
 def api(method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url + path, data=data, method=method, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    context = ssl.create_default_context(cafile=plan["ca_file"]) if plan.get("ca_file") else None
     try:
-        with urllib.request.urlopen(req) as r:
+        with urllib.request.urlopen(req, context=context) as r:
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
@@ -89,6 +96,20 @@ def sign_in_with_key(key: str) -> None:
     field.send_keys(key)
     d.find_element(By.CSS_SELECTOR, "#signin-key button[type=submit]").click()
     css("#sign-out")
+
+
+def try_word_count() -> None:
+    """Calls word-count from its form; reports the answer and the page's check of its receipt."""
+    go("#/tools/word-count")
+    field = visible("#try-form [data-field=text]")
+    field.send_keys("one two three\nfour")
+    d.find_element(By.ID, "invoke").click()
+    answer = css(".answer[data-outcome]")
+    report["invoke_outcome"] = answer.get_attribute("data-outcome")
+    report["invoke_output"] = json.loads(answer.find_element(By.CSS_SELECTOR, "pre.json").text)
+    report["invoke_id"] = answer.find_element(By.CSS_SELECTOR, "a.execution-link").text
+    WebDriverWait(d, 20).until(lambda _: d.find_element(By.CSS_SELECTOR, ".receipt").get_attribute("data-verified") != "pending")
+    report["receipt_verified"] = d.find_element(By.CSS_SELECTOR, ".receipt").get_attribute("data-verified")
 
 
 def walk_with_keys() -> None:
@@ -156,16 +177,7 @@ def walk_with_keys() -> None:
     shot("tools")
 
     # One tool: try it from the form built from its schema; the receipt checks in the page.
-    go("#/tools/word-count")
-    field = visible("#try-form [data-field=text]")
-    field.send_keys("one two three\nfour")
-    d.find_element(By.ID, "invoke").click()
-    answer = css(".answer[data-outcome]")
-    report["invoke_outcome"] = answer.get_attribute("data-outcome")
-    report["invoke_output"] = json.loads(answer.find_element(By.CSS_SELECTOR, "pre.json").text)
-    report["invoke_id"] = answer.find_element(By.CSS_SELECTOR, "a.execution-link").text
-    WebDriverWait(d, 20).until(lambda _: d.find_element(By.CSS_SELECTOR, ".receipt").get_attribute("data-verified") != "pending")
-    report["receipt_verified"] = d.find_element(By.CSS_SELECTOR, ".receipt").get_attribute("data-verified")
+    try_word_count()
     report["receipt_checks"] = texts(".receipt .checks li")
     # A policy in force and its history, with the change it made.
     css("#policy-text")
@@ -369,9 +381,33 @@ def walk_with_oidc() -> None:
     report["after_sign_out_storage"] = d.execute_script("return sessionStorage.length")
 
 
+def walk_over_https() -> None:
+    d.get(url + "/ui/")
+    report["protocol"] = d.execute_script("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+    report["secure_context"] = d.execute_script("return window.isSecureContext")
+    sign_in_with_key(plan["admin_key"])
+    report["who"] = css("#who .me-name").text
+    # A call from the form, its receipt checked in the page (WebCrypto).
+    try_word_count()
+    # The live list of executions (an event stream over HTTP/2) shows a call made elsewhere.
+    go("#/executions")
+    css("table.executions")
+    time.sleep(1)
+    status, made = api("POST", "/v1/tools/echo/invoke", plan["invoker_key"], {"live": True})
+    report["live_invoke_status"] = status
+    try:
+        css(f"a.execution-link[data-id='{made['execution_id']}']")
+        report["live"] = True
+    except TimeoutException:
+        report["live"] = False
+    shot("https")
+
+
 try:
     if plan["mode"] == "keys":
         walk_with_keys()
+    elif plan["mode"] == "https":
+        walk_over_https()
     else:
         walk_with_oidc()
     report["xss_flag_end"] = xss_flag()

@@ -543,3 +543,39 @@ fn the_console_can_be_turned_off() {
     assert_eq!(status, 200);
     assert_eq!(me["roles"], json!(["auditor"]));
 }
+
+/// The console over HTTPS and HTTP/2 on cordon's own listener (issue 40): signed in, a call from
+/// the form with its receipt checked in the page (WebCrypto needs a secure context), and the
+/// live executions list (an event stream over HTTP/2), with no script error or refused
+/// resource in the browser's log.
+#[test]
+fn the_console_works_over_https_and_http2() {
+    let f = fixture("console-https");
+    let pki = crate::tls::Pki::new(&f.data);
+    let (_, spki) = pki.issue_pinned("cordon console over TLS");
+    let args = pki.serve_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start_with(&f.data, &args);
+    let base = format!("https://{}", s.addr);
+    for tool in ["echo.wasm", "word_count.wasm"] {
+        crate::tls::publish(&pki, &base, &f.publisher, &f.signed.join(tool));
+    }
+    let r = drive(&json!({
+        "mode": "https",
+        "url": base,
+        "spki": spki,
+        "ca_file": pki.ca(),
+        "shots": shots("https"),
+        "admin_key": f.admin,
+        "invoker_key": f.invoker,
+    }));
+    assert_eq!(r["protocol"], "h2", "{r}");
+    assert_eq!(r["secure_context"], true, "{r}");
+    assert_eq!(r["who"], "admin", "{r}");
+    assert_eq!(r["invoke_outcome"], "ok", "{r}");
+    assert_eq!(r["invoke_output"]["words"], 4, "{r}");
+    assert_eq!(r["receipt_verified"], "yes", "{r}");
+    assert_eq!(r["live_invoke_status"], 200, "{r}");
+    assert_eq!(r["live"], true, "{r}");
+    assert_eq!(r["console"], json!([]), "{r}");
+}

@@ -54,5 +54,6 @@ mod server_ops;
 mod signing;
 mod tamper;
 mod tls;
+mod tls_clients;
 mod tools;
 mod traces;

@@ -17,6 +17,7 @@ fn document(i: usize) -> Document {
             issuer: None,
             subject: None,
             claims: None,
+            certificate: None,
         },
         tool: Some(Tool {
             name: if i.is_multiple_of(2) { "echo" } else { "notes" }.into(),

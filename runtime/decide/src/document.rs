@@ -21,15 +21,26 @@ pub struct Document {
 pub struct Caller {
     pub id: String,
     pub name: String,
-    /// `key` or `token`.
+    /// `key`, `token` or `certificate`.
     pub kind: &'static str,
     pub roles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// A token's `sub`, or a client certificate's subject (RFC 4514).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+}
+
+/// What a certificate caller's verified client certificate says besides its subject.
+#[derive(Debug, Clone, Serialize)]
+pub struct Certificate {
+    pub fingerprint: String,
+    pub dns: Vec<String>,
+    pub uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +163,16 @@ pub(crate) fn input_of(d: &Document) -> regorus::Value {
             Value::from(serde_json::Value::Object(claims.clone())),
         ));
     }
+    if let Some(cert) = &c.certificate {
+        caller.push((
+            "certificate",
+            object(vec![
+                ("fingerprint", Value::from(cert.fingerprint.as_str())),
+                ("dns", strings(&cert.dns)),
+                ("uris", strings(&cert.uris)),
+            ]),
+        ));
+    }
     let r = &d.request;
     let mut request = vec![
         ("address", Value::from(r.address.as_str())),
@@ -255,6 +276,7 @@ mod tests {
                 issuer: None,
                 subject: None,
                 claims: None,
+                certificate: None,
             },
             tool: None,
             arguments: None,
@@ -276,6 +298,7 @@ mod tests {
                         .cloned()
                         .unwrap_or_default(),
                 ),
+                certificate: None,
             },
             tool: Some(Tool {
                 name: "notes".into(),
@@ -300,7 +323,11 @@ mod tests {
             arguments: Some(serde_json::json!({"paths": ["/tmp/a"], "n": -3, "x": 1.5, "z": null})),
             request,
         };
-        for d in [plain, full] {
+        let held = Document {
+            caller: certificate_caller(),
+            ..plain.clone()
+        };
+        for d in [plain, full, held] {
             let via_json = regorus::Value::from(serde_json::to_value(&d).unwrap());
             assert_eq!(
                 input_of(&d),
@@ -308,6 +335,23 @@ mod tests {
                 "{}",
                 serde_json::to_string(&d).unwrap()
             );
+        }
+    }
+
+    fn certificate_caller() -> Caller {
+        Caller {
+            id: "cert:uri:spiffe://acme.example/agents/a".into(),
+            name: "agents".into(),
+            kind: "certificate",
+            roles: vec!["invoker".into()],
+            issuer: None,
+            subject: Some("CN=agent-1,O=Acme".into()),
+            claims: None,
+            certificate: Some(Certificate {
+                fingerprint: format!("sha256:{}", "ab".repeat(32)),
+                dns: vec![],
+                uris: vec!["spiffe://acme.example/agents/a".into()],
+            }),
         }
     }
 
@@ -346,6 +390,7 @@ mod tests {
                         .unwrap()
                         .clone(),
                 ),
+                certificate: None,
             },
             tool: Some(Tool {
                 name: "notes".into(),
@@ -372,6 +417,17 @@ mod tests {
         let validator = jsonschema::validator_for(&crate::schema()).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        // A certificate holder's caller too.
+        let held = Document {
+            caller: certificate_caller(),
+            ..document.clone()
+        };
+        let held = serde_json::to_value(&held).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&held)
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{errors:?}");

@@ -22,13 +22,23 @@ pub const INPUT_SCHEMA: &str = r#"{
       "type": "object",
       "additionalProperties": false,
       "properties": {
-        "id": {"type": "string", "description": "a key id, or issuer#subject"},
+        "id": {"type": "string", "description": "a key id, issuer#subject, or cert:subject:..., cert:dns:..., cert:uri:... for a client certificate"},
         "name": {"type": "string"},
-        "kind": {"enum": ["key", "token"]},
+        "kind": {"enum": ["key", "token", "certificate"]},
         "roles": {"type": "array", "items": {"type": "string"}},
         "issuer": {"type": "string", "description": "token callers"},
-        "subject": {"type": "string", "description": "token callers"},
-        "claims": {"type": "object", "description": "token callers: every claim of the token"}
+        "subject": {"type": "string", "description": "token callers: the token's sub; certificate callers: the certificate's subject (RFC 4514)"},
+        "claims": {"type": "object", "description": "token callers: every claim of the token"},
+        "certificate": {
+          "type": "object",
+          "description": "certificate callers: what the verified client certificate says besides its subject",
+          "additionalProperties": false,
+          "properties": {
+            "fingerprint": {"type": "string", "description": "sha256: and the hex SHA-256 of its DER"},
+            "dns": {"type": "array", "items": {"type": "string"}, "description": "its DNS subject alternative names"},
+            "uris": {"type": "array", "items": {"type": "string"}, "description": "its URI subject alternative names (a SPIFFE ID is one)"}
+          }
+        }
       }
     },
     "tool": {
@@ -230,7 +240,7 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.contains("input.caller has claims, id, issuer, kind, name, roles"),
+            message.contains("input.caller has certificate, claims, id, issuer, kind, name, roles"),
             "{message}"
         );
         assert!(check_references(&bundle("allow if input.user.name == \"x\"")).is_err());

@@ -42,6 +42,7 @@ pub mod clock;
 pub mod console;
 pub mod decisions;
 pub mod detect;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod listen;

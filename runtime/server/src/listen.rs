@@ -4,6 +4,8 @@
 //! graceful shutdown. With TLS (`tls/`), each connection's handshake has the same deadline, and
 //! the protocol ALPN settled on (HTTP/2 or HTTP/1.1) serves it.
 
+use crate::drain::Draining;
+use crate::tls::clients::PeerCertificate;
 use crate::wire_errors::WireErrors;
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -56,8 +58,10 @@ pub async fn serve(
         let watcher = graceful.watcher();
         match &acceptor {
             None => {
-                let connection = http1(client_timeout)
-                    .serve_connection(WireErrors::new(TokioIo::new(tcp)), service(app, peer));
+                let connection = http1(client_timeout).serve_connection(
+                    WireErrors::new(TokioIo::new(tcp)),
+                    service(app, peer, None, false),
+                );
                 tokio::spawn(async move {
                     if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
@@ -89,18 +93,30 @@ fn http1(client_timeout: Duration) -> hyper::server::conn::http1::Builder {
     builder
 }
 
-/// The router for one connection, each request knowing the peer's address.
+/// The router for one connection, each request knowing the peer's address and, when it
+/// presented one, the client certificate the handshake verified (`tls/clients.rs`). On an
+/// HTTP/2 connection a request body the API leaves unread is drained (`drain.rs`).
 fn service(
     app: Router,
     peer: SocketAddr,
+    certificate: Option<Arc<PeerCertificate>>,
+    h2: bool,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
 > + Clone {
-    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = if h2 {
+            request.map(|body| axum::body::Body::new(Draining::new(body)))
+        } else {
+            request.map(axum::body::Body::new)
+        };
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
         // HTTP/2 names the host in `:authority` (RFC 9113 section 8.3.1), which hyper puts in
         // the URI: it becomes the `Host` every check of the API reads (DNS rebinding, RFC 9728
         // metadata), as HTTP/1.1 sends it.
@@ -139,7 +155,24 @@ async fn serve_tls(
     let tls = match tokio::time::timeout(client_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+            // A client certificate refused (another CA, expired, none where one is required)
+            // is a security event; other failed handshakes (scanners, old clients) are noise.
+            let refused = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .filter(|r| {
+                    matches!(
+                        r,
+                        rustls::Error::InvalidCertificate(_)
+                            | rustls::Error::NoCertificatesPresented
+                    )
+                });
+            match refused {
+                Some(reason) => {
+                    tracing::warn!(target: "cordon::security", %peer, %reason, "client certificate refused in the TLS handshake");
+                }
+                None => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+            }
             return;
         }
         Err(_) => {
@@ -147,17 +180,27 @@ async fn serve_tls(
             return;
         }
     };
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    let session = tls.get_ref().1;
+    let h2 = session.alpn_protocol() == Some(b"h2".as_slice());
+    // Verified by the handshake already (`tls/clients.rs`); the leaf names the holder.
+    let certificate = session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| PeerCertificate::parse(leaf))
+        .map(Arc::new);
     let io = TokioIo::new(tls);
     let ended = if h2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder.timer(TokioTimer::new());
         watcher
-            .watch(builder.serve_connection(io, service(app, peer)))
+            .watch(builder.serve_connection(io, service(app, peer, certificate, true)))
             .await
     } else {
         watcher
-            .watch(http1(client_timeout).serve_connection(WireErrors::new(io), service(app, peer)))
+            .watch(
+                http1(client_timeout)
+                    .serve_connection(WireErrors::new(io), service(app, peer, certificate, false)),
+            )
             .await
     };
     if let Err(e) = ended {

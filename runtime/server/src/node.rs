@@ -24,6 +24,8 @@ pub struct Node {
     loaded: usize,
     /// The certificate served, with HTTPS on.
     tls: Option<Arc<crate::tls::reload::Reloading>>,
+    /// The listener's TLS configuration, with HTTPS on.
+    tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Node {
@@ -39,6 +41,11 @@ impl Node {
             Some(files) => Some(Arc::new(crate::tls::reload::Reloading::new(files.clone())?)),
             None => None,
         };
+        // So does a client CA file that does not load.
+        let tls_config = tls
+            .clone()
+            .map(|r| crate::tls::server_config(r, settings.client_certs.as_ref()))
+            .transpose()?;
         if settings.node_name.is_empty() {
             settings.node_name = node_name(address);
         }
@@ -123,6 +130,7 @@ impl Node {
             address,
             loaded,
             tls,
+            tls_config,
         })
     }
 
@@ -157,10 +165,9 @@ impl Node {
         let Node {
             state,
             listener,
-            tls,
+            tls_config: tls,
             ..
         } = self;
-        let tls = tls.map(crate::tls::server_config).transpose()?;
         let app = crate::router::app(state.clone());
         let grace = state.settings.shutdown_grace;
         // The grace runs from the stop signal, not from the start.

@@ -58,6 +58,10 @@ pub struct ServerSettings {
     pub trace_link: Option<String>,
     /// HTTPS on the listener (`tls/`): its certificate chain and key; none serves plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Client certificates on the HTTPS listener (`tls/clients.rs`): the CA they chain to and
+    /// whether one is required; none asks for none. Who a certificate is comes from
+    /// `auth.mtls`.
+    pub client_certs: Option<crate::tls::clients::ClientCerts>,
     /// Whether a component whose description or schemas carry instructions or hidden
     /// characters is refused at publish (`registry/review.rs`); when false it is published
     /// with the findings. True by default: such a tool poisons every caller's model.
@@ -144,6 +148,7 @@ impl ServerSettings {
             approval_webhook: None,
             trace_link: None,
             tls: None,
+            client_certs: None,
             publish_review_refuses: true,
             alerts: crate::alerts::settings::AlertSettings::default(),
             detect_rules: crate::detect::rules::DetectSettings::default()

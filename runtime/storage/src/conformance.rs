@@ -89,6 +89,7 @@ pub(crate) fn execution(i: i64, tool: &str, caller: &str, outcome: Outcome) -> N
             Vec::new()
         },
         trace_id: (i % 3 == 0).then(|| format!("{i:032x}")),
+        caller_certificate: (i % 4 == 1).then(|| format!("sha256:{i:064x}")),
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) const COLUMNS: &str = "id, started_at, duration_ms, caller, transport
      publisher, signer, policy_hash, input_bytes, input_sha256, input, outcome, error, fuel, \
      peak_memory, wall_time_us, usage_input_bytes, output_bytes, stdout_bytes, stderr_bytes, \
      truncated, http_requests, denials, hash, caller_name, output_sha256, checks, credentials, \
-     progress_reports, log_messages, exchange, decision, findings, trace_id";
+     progress_reports, log_messages, exchange, decision, findings, trace_id, caller_certificate";
 
 /// The interned-string columns, by their position in [`COLUMNS`].
 pub(crate) const INTERNED: [usize; 10] = [3, 4, 5, 6, 7, 8, 9, 10, 27, 34];
@@ -230,6 +230,9 @@ pub(crate) fn encode(
         e.trace_id
             .as_ref()
             .map_or(Value::Null, |t| Value::Text(t.clone())),
+        e.caller_certificate
+            .as_ref()
+            .map_or(Value::Null, |t| Value::Text(t.clone())),
     ])
 }
 
@@ -349,6 +352,7 @@ pub(crate) fn decode(
             Some(t) => serde_json::from_str(&t).map_err(|_| bad("findings"))?,
         },
         trace_id: text_at(36, "trace_id")?,
+        caller_certificate: text_at(37, "caller_certificate")?,
         exchange: match raw(33) {
             Ok(ValueRef::Null) => None,
             Ok(ValueRef::Text(t)) => Some(serde_json::from_slice(t).map_err(|_| bad("exchange"))?),

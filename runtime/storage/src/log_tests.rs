@@ -693,6 +693,7 @@ fn a_version_3_log_gains_the_new_columns_and_keeps_verifying() {
             exchange: None,
             findings: Vec::new(),
             trace_id: None,
+            caller_certificate: None,
             ..exec(i, "echo", Outcome::Ok)
         })
         .collect();

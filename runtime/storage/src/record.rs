@@ -55,6 +55,10 @@ pub struct NewExecution {
     /// hex digits; absent when traces were not exported or the call was not sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The SHA-256 fingerprint (`sha256:...`) of the client certificate the caller
+    /// authenticated with (docs/identity.md); absent for a key or a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_certificate: Option<String>,
 }
 
 /// One round of a call that asks for input: the round it answers, and hashes of what was

@@ -41,7 +41,10 @@
 //! - version 18: per execution the OpenTelemetry trace its spans were exported in
 //!   (`executions.trace_id`, NULL for none; records written before keep their hashes);
 //! - version 19: per task the trace its call runs in (`tasks.trace`, a W3C `traceparent`), so
-//!   that its later rounds and polls on any node join that trace.
+//!   that its later rounds and polls on any node join that trace;
+//! - version 20: per execution the fingerprint of the client certificate its caller
+//!   authenticated with (`executions.caller_certificate`, NULL for none; records written
+//!   before keep their hashes).
 
 use crate::chain;
 use crate::error::StorageError;
@@ -51,7 +54,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 19;
+pub const SCHEMA_VERSION: i64 = 20;
 
 const TABLES: &str = "
     CREATE TABLE IF NOT EXISTS strings (
@@ -96,7 +99,8 @@ const TABLES: &str = "
         exchange          TEXT,
         decision          INTEGER,
         findings          TEXT,
-        trace_id          TEXT
+        trace_id          TEXT,
+        caller_certificate TEXT
     );
     -- The listing filters (tool, outcome, caller: newest first, so with seq) and the time
     -- range (also used by retention). Nothing else is indexed: each index costs bytes per record.
@@ -407,6 +411,10 @@ fn migrate(conn: &Connection) -> Result<(), StorageError> {
     // 18 -> 19: the trace each task's call runs in.
     if has_tasks && !has_column(&tx, "tasks", "trace")? {
         tx.execute_batch("ALTER TABLE tasks ADD COLUMN trace TEXT;")?;
+    }
+    // 19 -> 20: the client certificate each execution's caller authenticated with.
+    if has_executions && !has_column(&tx, "executions", "caller_certificate")? {
+        tx.execute_batch("ALTER TABLE executions ADD COLUMN caller_certificate TEXT;")?;
     }
     if has_column(&tx, "tools", "name")? && !has_column(&tx, "tools", "review")? {
         tx.execute_batch("ALTER TABLE tools ADD COLUMN review TEXT;")?;

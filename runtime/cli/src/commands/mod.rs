@@ -20,6 +20,7 @@ pub mod registry_args;
 pub mod run;
 pub mod secret;
 pub mod serve;
+pub mod serve_tls;
 pub mod sign;
 pub mod store;
 pub mod suspensions;

@@ -33,6 +33,15 @@ pub struct ServeArgs {
     /// only.
     #[arg(long, env = "CORDON_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Ask HTTPS clients for a certificate that chains to a CA in this PEM file, and verify it;
+    /// `[[auth.mtls]]` in the config file says who a certificate is (docs/identity.md)
+    /// [default: no client certificates].
+    #[arg(long, env = "CORDON_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: `optional` lets clients without a certificate connect (they need
+    /// a key or a token), `required` refuses their handshake [default: optional].
+    #[arg(long, env = "CORDON_TLS_CLIENT_AUTH", value_parser = ["optional", "required"])]
+    pub tls_client_auth: Option<String>,
     #[command(flatten)]
     pub data: DataArgs,
     /// A shared PostgreSQL store for several nodes: `postgres://user:password@host:port/db`.
@@ -167,6 +176,8 @@ struct ConfigFile {
     listen: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    tls_client_auth: Option<String>,
     data: Option<PathBuf>,
     database: Option<String>,
     database_pool: Option<u32>,
@@ -227,6 +238,9 @@ struct AuthFile {
     /// Accepted token issuers.
     #[serde(default)]
     oidc: Vec<cordon_server::callers::oidc::IssuerConfig>,
+    /// Who a verified client certificate is.
+    #[serde(default)]
+    mtls: Vec<cordon_server::callers::mtls::MtlsEntry>,
 }
 
 /// What only the config file sets.
@@ -284,6 +298,8 @@ impl ServeArgs {
         self.trace_link = self.trace_link.or(file.trace_link);
         self.tls_cert = self.tls_cert.or(rel(file.tls_cert));
         self.tls_key = self.tls_key.or(rel(file.tls_key));
+        self.tls_client_ca = self.tls_client_ca.or(rel(file.tls_client_ca));
+        self.tls_client_auth = self.tls_client_auth.or(file.tls_client_auth);
         self.publish_review = self.publish_review.or(file.publish_review);
         self.shutdown_grace_secs = self.shutdown_grace_secs.or(file.shutdown_grace_secs);
         self.durable_log = self.durable_log.or(file.durable_log);
@@ -345,7 +361,10 @@ pub fn confinement_plan(args: &ServeArgs) -> anyhow::Result<cordon_host::confine
     // The TLS certificate and key: their directories, since a renewal usually puts new files
     // in place of the old ones (a rename, or a symlink moved) and a rule on a file holds for
     // that file only. Keep them in a directory of their own (docs/deploy.md).
-    for file in [&args.tls_cert, &args.tls_key].into_iter().flatten() {
+    for file in [&args.tls_cert, &args.tls_key, &args.tls_client_ca]
+        .into_iter()
+        .flatten()
+    {
         match file.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(dir) => plan.read(dir),
             None => plan.read(Path::new(".")),
@@ -531,21 +550,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("approval_webhook is an http(s) URL that takes a JSON POST, not {url:?}");
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            if cordon_server::tls::certs::readable_by_others(key) {
-                tracing::warn!(target: "cordon::security", path = %key.display(), "the TLS key is readable by other users: chmod 600 it");
-            }
-            Some(cordon_server::tls::TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            })
-        }
-        (None, None) => None,
-        _ => {
-            anyhow::bail!("tls_cert and tls_key go together: give both, or neither for plain HTTP")
-        }
-    };
+    let (tls, client_certs, mtls) = super::serve_tls::resolve(&args, file_only.auth.mtls)?;
     if let Some(link) = &args.trace_link
         && (!(link.starts_with("https://") || link.starts_with("http://"))
             || !link.contains("{trace_id}"))
@@ -596,6 +601,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             resource,
             scopes: file_only.auth.scopes_supported,
             https: args.tls_cert.is_some(),
+            mtls,
         },
         quotas: file_only.quotas,
         rates: RateSettings {
@@ -613,6 +619,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         approval_webhook: args.approval_webhook.clone(),
         trace_link: args.trace_link.clone(),
         tls,
+        client_certs,
         publish_review_refuses,
         alerts: file_only.alerts.clone(),
         detect_rules,

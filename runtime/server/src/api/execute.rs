@@ -594,6 +594,7 @@ impl Admitted {
             decision: self.decision.clone(),
             findings: Vec::new(),
             trace_id: None,
+            caller_certificate: self.caller.certificate().map(str::to_owned),
         }
     }
 

@@ -90,9 +90,25 @@ pub async fn show(
                     address: None,
                 }
             }
+            None if who.starts_with("cert:") => {
+                roles_known = false;
+                Caller {
+                    id: who.clone(),
+                    name: who.clone(),
+                    roles: BTreeSet::new(),
+                    via: Via::Certificate {
+                        fingerprint: String::new(),
+                        subject: String::new(),
+                        dns: Vec::new(),
+                        uris: Vec::new(),
+                        expires_at_secs: None,
+                    },
+                    address: None,
+                }
+            }
             None => {
                 return Err(ApiError::not_found(format!(
-                    "no key {who:?}; name a key by id or name, or a token caller as issuer#subject"
+                    "no key {who:?}; name a key by id or name, a token caller as issuer#subject, or a certificate holder by its cert:... id"
                 )));
             }
         }

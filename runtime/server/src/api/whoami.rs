@@ -9,15 +9,19 @@ use cordon_core::{Action, Role};
 /// The caller a credential names.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct WhoAmI {
-    /// The id in the record: the API key's id, or `issuer#subject` for a token.
+    /// The id in the record: the API key's id, `issuer#subject` for a token, or
+    /// `cert:{subject|dns|uri}:...` for a client certificate.
     pub id: String,
-    /// The key's name, or the token's display name.
+    /// The key's name, the token's display name, or the `[[auth.mtls]]` entry's name.
     pub name: String,
-    /// `key` or `token`.
+    /// `key`, `token` or `certificate`.
     pub via: &'static str,
     /// The token's issuer, for a token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The client certificate's SHA-256 fingerprint (`sha256:...`), for a certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     pub roles: Vec<&'static str>,
     /// Everything the caller may do: `list_tools`, `publish`, `manage_tools`, `invoke`,
     /// `read_executions`, `verify_audit`, `manage_keys`, `set_policy`, `read_policy`,
@@ -59,10 +63,12 @@ pub async fn whoami(
     axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::state::AppState>>,
     caller: Caller,
 ) -> Json<WhoAmI> {
-    let (via, issuer) = match &caller.via {
-        Via::Key => ("key", None),
-        Via::Token { issuer, .. } => ("token", Some(issuer.clone())),
+    let issuer = match &caller.via {
+        Via::Token { issuer, .. } => Some(issuer.clone()),
+        _ => None,
     };
+    let via = caller.via_name();
+    let certificate = caller.certificate().map(str::to_owned);
     let trace_link = state
         .settings
         .trace_link
@@ -80,5 +86,6 @@ pub async fn whoami(
         name: caller.name,
         via,
         issuer,
+        certificate,
     })
 }

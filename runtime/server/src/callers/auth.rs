@@ -1,6 +1,9 @@
 //! Who is calling: the `Authorization: Bearer ...` header. A bearer that looks like a cordon API
 //! key (`cordon_<id>_<secret>`) is checked against the key table held in memory; anything else
-//! is a JWT, checked against the configured identity providers (`oidc.rs`). The scheme is
+//! is a JWT, checked against the configured identity providers (`oidc.rs`). A request without
+//! that header is its connection's client certificate's, when the handshake verified one and
+//! `[[auth.mtls]]` maps it (`mtls.rs`): a bearer, when present, is always what is checked, so a
+//! proxy or sidecar holding a workload certificate can still pass its user's credential. The scheme is
 //! case-insensitive (`bearer` is `Bearer`); a request with more than one credential (two
 //! `Authorization` headers, or a list in one) is 400 `ambiguous_credentials`, never served with
 //! either. 401 for a missing, unknown, revoked, expired or invalid credential, 403 for a valid one without the permission
@@ -123,13 +126,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         match &checked {
             Ok(caller) => {
                 span.record("cordon.caller", caller.id.as_str());
-                span.record(
-                    "cordon.via",
-                    match caller.via {
-                        crate::callers::caller::Via::Key => "key",
-                        crate::callers::caller::Via::Token { .. } => "token",
-                    },
-                );
+                span.record("cordon.via", caller.via_name());
             }
             Err(e) => {
                 span.record("error.type", e.code);
@@ -220,11 +217,28 @@ async fn check(
     let token = match presented(&parts.headers) {
         Presented::Bearer(token) => token,
         Presented::Missing => {
+            // A verified client certificate that `[[auth.mtls]]` maps is the credential.
+            let certificate = parts
+                .extensions
+                .get::<Arc<crate::tls::clients::PeerCertificate>>();
+            let matched =
+                certificate.and_then(|c| Some((state.settings.auth.mtls.identify(c)?, c)));
+            if let Some((matched, certificate)) = matched {
+                let caller = Caller::from_certificate(matched, certificate);
+                within_rate(state, &caller.id, ip)?;
+                return Ok(caller);
+            }
             // No credential is no guess: always 401 (an MCP client's first request finds where
             // to get a token this way), spending no failure budget.
-            let why = "missing credentials (Authorization: Bearer <API key or token>)";
+            let why = match certificate {
+                Some(c) => format!(
+                    "missing credentials: the client certificate ({}) matches no [[auth.mtls]] entry, so it names no caller; send Authorization: Bearer <API key or token>, or ask an administrator to map it",
+                    c.subject
+                ),
+                None => "missing credentials (Authorization: Bearer <API key or token>)".to_owned(),
+            };
             tracing::warn!(target: "cordon::security", reason = why, %ip, path, "unauthenticated request");
-            return Err(unauthorized(why));
+            return Err(unauthorized(&why));
         }
         Presented::Ambiguous => {
             // Which of two credentials a proxy or the server would honour is not the client's

@@ -40,6 +40,17 @@ pub enum Via {
         /// Every claim of the verified token (what decisions read as `input.caller.claims`).
         claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
     },
+    /// A client certificate the TLS handshake verified, mapped by `[[auth.mtls]]`.
+    Certificate {
+        /// `sha256:` and its hex fingerprint: what the record keeps.
+        fingerprint: String,
+        /// Its subject (RFC 4514).
+        subject: String,
+        dns: Vec<String>,
+        uris: Vec<String>,
+        /// When it stops being valid, in seconds since the Unix epoch.
+        expires_at_secs: Option<u64>,
+    },
 }
 
 impl Caller {
@@ -69,6 +80,44 @@ impl Caller {
         }
     }
 
+    /// The holder of a verified client certificate, as `[[auth.mtls]]` matched it.
+    pub fn from_certificate(
+        matched: crate::callers::mtls::Matched,
+        cert: &crate::tls::clients::PeerCertificate,
+    ) -> Self {
+        Caller {
+            id: matched.id,
+            name: matched.name,
+            roles: BTreeSet::from([matched.role]),
+            via: Via::Certificate {
+                fingerprint: cert.fingerprint.clone(),
+                subject: cert.subject.clone(),
+                dns: cert.dns.clone(),
+                uris: cert.uris.clone(),
+                expires_at_secs: Some(cert.not_after_secs),
+            },
+            address: None,
+        }
+    }
+
+    /// How the caller authenticated, in one word (`key`, `token`, `certificate`): what
+    /// `whoami`, the spans and the decisions' `input.caller.kind` say.
+    pub fn via_name(&self) -> &'static str {
+        match self.via {
+            Via::Key => "key",
+            Via::Token { .. } => "token",
+            Via::Certificate { .. } => "certificate",
+        }
+    }
+
+    /// The fingerprint of the client certificate the caller authenticated with, if it did.
+    pub fn certificate(&self) -> Option<&str> {
+        match &self.via {
+            Via::Certificate { fingerprint, .. } => Some(fingerprint),
+            _ => None,
+        }
+    }
+
     /// Whether the credential the caller authenticated with still holds at `now_ms`: its API
     /// key neither revoked nor expired (`KeyCache::still_valid`), its token not expired. What
     /// outlives its request (an event stream) checks this as it goes.
@@ -76,6 +125,9 @@ impl Caller {
         match &self.via {
             Via::Key => keys.still_valid(&self.id, now_ms),
             Via::Token {
+                expires_at_secs, ..
+            }
+            | Via::Certificate {
                 expires_at_secs, ..
             } => expires_at_secs
                 .is_none_or(|at| u64::try_from(now_ms / 1000).is_ok_and(|now| now < at)),
@@ -121,16 +173,17 @@ impl Caller {
         matches!(self.via, Via::Key) && (self.id == entry || self.name == entry)
     }
 
-    /// Whether an `[access] subjects` entry (`issuer#subject`) names this caller.
+    /// Whether an `[access] subjects` entry (`issuer#subject`, or a certificate holder's
+    /// `cert:...` id) names this caller.
     pub fn is_subject(&self, entry: &str) -> bool {
-        matches!(self.via, Via::Token { .. }) && self.id == entry
+        matches!(self.via, Via::Token { .. } | Via::Certificate { .. }) && self.id == entry
     }
 
     /// Whether the caller's token carries an `[access] groups` entry: `issuer#group` for a
     /// group of one issuer, or a bare group name from any configured issuer.
     pub fn in_group(&self, entry: &str) -> bool {
         match &self.via {
-            Via::Key => false,
+            Via::Key | Via::Certificate { .. } => false,
             Via::Token { issuer, groups, .. } => match entry.split_once('#') {
                 Some((from, group)) => from == issuer && groups.iter().any(|g| g == group),
                 None => groups.iter().any(|g| g == entry),

@@ -1,5 +1,5 @@
 //! Who calls and what they may use: the caller a request carries (an API key, held in memory
-//! and reloaded; or a token from a configured issuer), the server as an OAuth protected
+//! and reloaded; a token from a configured issuer; or a client certificate), the server as an OAuth protected
 //! resource, the address a request comes from, rate limits and failed-authentication budgets,
 //! quotas, and the refusals counted for the console.
 
@@ -7,6 +7,7 @@ pub mod auth;
 pub mod caller;
 pub mod client_ip;
 pub mod keycache;
+pub mod mtls;
 pub mod oidc;
 pub mod quota;
 pub mod ratelimit;

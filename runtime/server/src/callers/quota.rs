@@ -63,12 +63,12 @@ impl QuotaSettings {
     }
 
     /// The server-wide limits for a caller: the entry for its identity (a key's id, then its
-    /// name; a token caller's `issuer#subject`), else the widest entry among its roles that may
+    /// name; a token caller's `issuer#subject`; a certificate holder's `cert:...`), else the widest entry among its roles that may
     /// invoke tools, else the default.
     pub fn limits_for(&self, caller: &Caller) -> QuotaLimits {
         let named = self.callers.get(&caller.id).or_else(|| match caller.via {
             Via::Key => self.callers.get(&caller.name),
-            Via::Token { .. } => None,
+            Via::Token { .. } | Via::Certificate { .. } => None,
         });
         if let Some(limits) = named {
             return *limits;

@@ -25,6 +25,8 @@ pub struct AuthSettings {
     /// Whether the listener speaks HTTPS (`tls/`): a resource identifier made from a request's
     /// `Host` is then an `https://` URL.
     pub https: bool,
+    /// Who a verified client certificate is (`[[auth.mtls]]`, `mtls.rs`); empty: nobody.
+    pub mtls: crate::callers::mtls::Mapping,
 }
 
 /// The well-known path of the metadata document.

@@ -89,6 +89,7 @@ fn denied_record(row: &ApprovalRow) -> NewExecution {
         decision: Some(row.decision.clone()),
         findings: Vec::new(),
         trace_id: None,
+        caller_certificate: crate::decisions::held::HeldCaller::certificate_of(&row.held_caller),
     }
 }
 

@@ -10,28 +10,45 @@ use cordon_decide::document::{self as doc, Document, Request};
 /// The caller as decisions see it. A token caller's claims are given whole: they were signed by
 /// its issuer, and a rule over a department or a tenant needs them.
 pub fn caller(caller: &Caller) -> doc::Caller {
-    let (kind, issuer, subject, claims) = match &caller.via {
-        Via::Key => ("key", None, None, None),
+    let (issuer, subject, claims, certificate) = match &caller.via {
+        Via::Key => (None, None, None, None),
         Via::Token {
             issuer,
             subject,
             claims,
             ..
         } => (
-            "token",
             Some(issuer.clone()),
             Some(subject.clone()),
             Some((**claims).clone()),
+            None,
+        ),
+        Via::Certificate {
+            fingerprint,
+            subject,
+            dns,
+            uris,
+            ..
+        } => (
+            None,
+            Some(subject.clone()),
+            None,
+            Some(doc::Certificate {
+                fingerprint: fingerprint.clone(),
+                dns: dns.clone(),
+                uris: uris.clone(),
+            }),
         ),
     };
     doc::Caller {
         id: caller.id.clone(),
         name: caller.name.clone(),
-        kind,
+        kind: caller.via_name(),
         roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         issuer,
         subject,
         claims,
+        certificate,
     }
 }
 

@@ -25,10 +25,24 @@ pub struct HeldCaller {
     /// For a token caller: its issuer, subject and groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<HeldToken>,
+    /// For a certificate holder: what its client certificate said (never the certificate's
+    /// expiry: the approved run happens after the request, on the approval's authority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<HeldCertificate>,
     /// The `traceparent` of the span the caller's request was held under, when exported
     /// (`trace.rs`): the approved run, on whichever node, joins that trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeldCertificate {
+    pub fingerprint: String,
+    pub subject: String,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,13 +60,21 @@ impl HeldCaller {
             .and_then(|h| h.trace)
     }
 
+    /// The fingerprint of the client certificate a held call's caller authenticated with.
+    pub fn certificate_of(held_caller: &str) -> Option<String> {
+        serde_json::from_str::<HeldCaller>(held_caller)
+            .ok()
+            .and_then(|h| h.certificate)
+            .map(|c| c.fingerprint)
+    }
+
     pub fn of(caller: &Caller) -> HeldCaller {
         HeldCaller {
             id: caller.id.clone(),
             name: caller.name.clone(),
             roles: caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             token: match &caller.via {
-                Via::Key => None,
+                Via::Key | Via::Certificate { .. } => None,
                 Via::Token {
                     issuer,
                     subject,
@@ -64,6 +86,21 @@ impl HeldCaller {
                     groups: groups.clone(),
                 }),
             },
+            certificate: match &caller.via {
+                Via::Certificate {
+                    fingerprint,
+                    subject,
+                    dns,
+                    uris,
+                    ..
+                } => Some(HeldCertificate {
+                    fingerprint: fingerprint.clone(),
+                    subject: subject.clone(),
+                    dns: dns.clone(),
+                    uris: uris.clone(),
+                }),
+                _ => None,
+            },
             trace: crate::trace::traceparent(&tracing::Span::current()),
         }
     }
@@ -74,15 +111,22 @@ impl HeldCaller {
             id: self.id.clone(),
             name: self.name.clone(),
             roles: self.roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            via: match &self.token {
-                None => Via::Key,
-                Some(t) => Via::Token {
+            via: match (&self.token, &self.certificate) {
+                (Some(t), _) => Via::Token {
                     issuer: t.issuer.clone(),
                     subject: t.subject.clone(),
                     groups: t.groups.clone(),
                     expires_at_secs: None,
                     claims: Default::default(),
                 },
+                (None, Some(c)) => Via::Certificate {
+                    fingerprint: c.fingerprint.clone(),
+                    subject: c.subject.clone(),
+                    dns: c.dns.clone(),
+                    uris: c.uris.clone(),
+                    expires_at_secs: None,
+                },
+                (None, None) => Via::Key,
             },
             address: None,
         }

@@ -71,8 +71,10 @@ fn write(log: &dyn Storage, incoming: &mpsc::Receiver<(Prepared, Reply)>) {
         let count = records.len();
         match log.append_prepared(&records) {
             Ok(stored) => {
-                answer(stored, records, replies);
+                // Observed before the answers go out: a caller that has its answer sees
+                // its commit in `/metrics`.
                 crate::metrics::group_commit(count, started.elapsed());
+                answer(stored, records, replies);
             }
             Err(e) => {
                 tracing::error!(error = %e, records = records.len(), "execution log append failed; these executions are not acknowledged");

@@ -34,6 +34,8 @@ pub enum TlsError {
         cert.display()
     )]
     Mismatch { cert: PathBuf, key: PathBuf },
+    #[error("the client CA file {} cannot be used: {reason}", path.display())]
+    BadClientCa { path: PathBuf, reason: String },
     #[error("TLS configuration: {0}")]
     Rustls(rustls::Error),
 }

@@ -11,22 +11,28 @@
 //!   https://**, not served: nothing of the API is reachable without TLS (`listen.rs`).
 
 pub mod certs;
+pub mod clients;
 pub mod reload;
 
 pub use certs::TlsFiles;
 
 use std::sync::Arc;
 
-/// The rustls configuration of the listener, its certificate served by `resolver`.
+/// The rustls configuration of the listener, its certificate served by `resolver`, client
+/// certificates asked for when `clients` says which CA they chain to (`clients.rs`).
 pub fn server_config(
     resolver: Arc<reload::Reloading>,
+    clients: Option<&clients::ClientCerts>,
 ) -> Result<Arc<rustls::ServerConfig>, certs::TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(certs::TlsError::Rustls)?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .map_err(certs::TlsError::Rustls)?;
+    let builder = match clients {
+        Some(clients) => builder.with_client_cert_verifier(clients::verifier(clients)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
