@@ -9,7 +9,9 @@
 //!    every call must succeed; the server's peak RSS is reported.
 //! 3. Restart with 100 published tools: time from process start to "listening", all from the
 //!    compiled cache.
-//! 4. Soak: after a warm-up, a long run of invokes with mixed outcomes (ok, invalid input, a
+//! 4. HTTPS with a new connection per call (a full handshake, or a resumed session) against
+//!    plain HTTP with the same, and keep-alive connections of both (`handshakes.rs`).
+//! 5. Soak: after a warm-up, a long run of invokes with mixed outcomes (ok, invalid input, a
 //!    fuel kill); reports resident memory growth per million invokes after the warm-up, and the
 //!    execution log's bytes on disk per record.
 //!
@@ -20,6 +22,9 @@
 //! `CORDON_BENCH_ROUNDS` sets how many rounds (default 3).
 //!
 //! The bench re-executes itself with `bare-echo` to run the bare axum server in its own process.
+
+#[path = "http/handshakes.rs"]
+mod handshakes;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -62,6 +67,9 @@ fn main() {
     }
     if run("decisions") {
         decisions(&rt, &setup);
+    }
+    if run("handshakes") {
+        handshakes::handshakes(&rt, &setup);
     }
     if run("concurrency") {
         concurrency(&rt, &setup);
@@ -338,20 +346,33 @@ async fn send(
     Ok(status)
 }
 
-/// The server spoken to over HTTPS, and the client configuration that trusts its test CA.
-static TLS: std::sync::OnceLock<(String, std::sync::Arc<rustls::ClientConfig>)> =
-    std::sync::OnceLock::new();
+/// The servers spoken to over HTTPS, each with the client configuration that trusts its test CA.
+static TLS: std::sync::Mutex<BTreeMap<String, std::sync::Arc<rustls::ClientConfig>>> =
+    std::sync::Mutex::new(BTreeMap::new());
 
+/// Speaks HTTPS to `addr` from now on, trusting what `config` trusts.
+fn trust(addr: &str, config: std::sync::Arc<rustls::ClientConfig>) {
+    TLS.lock().unwrap().insert(addr.to_owned(), config);
+}
+
+/// A connection to `addr`: HTTPS for a server `trust` named, else plain HTTP.
 async fn connect(
     addr: &str,
 ) -> std::io::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let tls = TLS.lock().unwrap().get(addr).cloned();
+    connect_with(addr, tls).await
+}
+
+/// A connection to `addr`, over TLS with `tls`, else plain.
+async fn connect_with(
+    addr: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> std::io::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    if let Some((tls_addr, config)) = TLS.get()
-        && tls_addr == addr
-    {
+    if let Some(config) = tls {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("an IP name");
-        let tls = tokio_rustls::TlsConnector::from(config.clone())
+        let tls = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -622,7 +643,7 @@ fn throughput(rt: &tokio::runtime::Runtime, setup: &Setup) {
                 tls_key.to_str().unwrap(),
             ],
         );
-        let _ = TLS.set((p.addr.clone(), client));
+        trust(&p.addr, client);
         publish(rt, &p.addr, &key, &echo);
         servers.push(("cordon, durable, HTTPS".to_owned(), p, key));
         servers.len()
