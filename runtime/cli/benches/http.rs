@@ -9,9 +9,11 @@
 //!    every call must succeed; the server's peak RSS is reported.
 //! 3. Restart with 100 published tools: time from process start to "listening", all from the
 //!    compiled cache.
-//! 4. HTTPS with a new connection per call (a full handshake, or a resumed session) against
+//! 4. Traces: the durable server against the same with every call's spans exported, as fast
+//!    as each goes and at one offered load below both (`traces.rs`).
+//! 5. HTTPS with a new connection per call (a full handshake, or a resumed session) against
 //!    plain HTTP with the same, and keep-alive connections of both (`handshakes.rs`).
-//! 5. Soak: after a warm-up, a long run of invokes with mixed outcomes (ok, invalid input, a
+//! 6. Soak: after a warm-up, a long run of invokes with mixed outcomes (ok, invalid input, a
 //!    fuel kill); reports resident memory growth per million invokes after the warm-up, and the
 //!    execution log's bytes on disk per record.
 //!
@@ -25,6 +27,8 @@
 
 #[path = "http/handshakes.rs"]
 mod handshakes;
+#[path = "http/traces.rs"]
+mod traces;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -67,6 +71,9 @@ fn main() {
     }
     if run("decisions") {
         decisions(&rt, &setup);
+    }
+    if run("traces") {
+        traces::traces(&rt, &setup);
     }
     if run("handshakes") {
         handshakes::handshakes(&rt, &setup);
@@ -475,6 +482,71 @@ async fn load(
         for (status, n) in part.statuses {
             *total.statuses.entry(status).or_default() += n;
         }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// `connections` keep-alive connections invoking echo at `rate` calls a second in all (each
+/// on its own schedule, never catching up on missed slots) for `duration`.
+async fn paced_load(
+    addr: &str,
+    key: &str,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+) -> Load {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let every = Duration::from_secs_f64(connections as f64 / rate.max(1.0));
+    let workers: Vec<_> = (0..connections)
+        .map(|i| {
+            let (addr, key) = (addr.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let mut load = Load::default();
+                let Ok(mut sender) = connect(&addr).await else {
+                    load.failures += 1;
+                    return load;
+                };
+                // Spread over one interval, so that the calls do not arrive in bursts.
+                let mut next = started + every.mul_f64(i as f64 / connections as f64);
+                while next < deadline {
+                    tokio::time::sleep_until(next.into()).await;
+                    let t = Instant::now();
+                    let body = Bytes::from_static(ECHO_INPUT);
+                    match send(
+                        &mut sender,
+                        &addr,
+                        "/v1/tools/echo/invoke",
+                        Some(&key),
+                        body,
+                    )
+                    .await
+                    {
+                        Ok(status) => {
+                            load.latencies.push(t.elapsed());
+                            *load.statuses.entry(status).or_default() += 1;
+                        }
+                        Err(_) => {
+                            load.failures += 1;
+                            break;
+                        }
+                    }
+                    next += every;
+                    let now = Instant::now();
+                    if next < now {
+                        next = now;
+                    }
+                }
+                load
+            })
+        })
+        .collect();
+    let mut total = Load::default();
+    for w in workers {
+        let part = w.await.expect("worker");
+        total.latencies.extend(part.latencies);
+        total.failures += part.failures;
     }
     total.elapsed = started.elapsed();
     total

@@ -1,0 +1,135 @@
+//! What exporting every call's spans costs (issue 39's target: at most 10 % more server CPU
+//! per call). The durable server and the same with OTLP/HTTP export to a sink in the bench's
+//! bare process, every call sampled, measured two ways in alternating rounds:
+//! - as fast as each goes (16 connections back to back): a slower server also gathers fewer
+//!   calls per group commit, so it pays more commits and signatures per call, which adds to
+//!   what the spans cost themselves;
+//! - at one offered load, 60 % of the slower one's rate, paced alike: both commit alike, and
+//!   the difference is the spans and their export.
+//!
+//! `CORDON_BENCH_TRACE_ENV="NAME=VALUE ..."` adds a third server, traced with these variables
+//! too (`OTEL_TRACES_SAMPLER=always_off`: spans made but none exported), for finding where the
+//! cost goes.
+
+use super::*;
+
+pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
+    let rounds = std::env::var("CORDON_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS)
+        .max(1);
+    println!(
+        "== traces exported: {CONNECTIONS} keep-alive connections, {rounds} rounds of {} s each, alternating",
+        ROUND.as_secs()
+    );
+    let echo = setup.sign(Path::new(cordon_test_artifacts::ECHO), "echo");
+    let sink = Process::start({
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.arg("bare-echo");
+        c
+    });
+    let traced = |name: &str, extra: &[(String, String)]| {
+        let (dir, key) = setup.data_dir(name);
+        let mut cmd = Command::new(CORDON);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&dir)
+            .args(["--rate-per-key", "10000000", "--rate-per-ip", "10000000"])
+            .args(["--durable-log", "true"])
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", sink.addr),
+            )
+            .env("OTEL_TRACES_SAMPLER", "always_on")
+            // A queue that holds a few seconds of spans, sent five times a second: what is
+            // measured is export, not spans dropped for a full queue.
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            .envs(extra.iter().map(|(k, v)| (k, v)));
+        let p = Process::start(cmd);
+        publish(rt, &p.addr, &key, &echo);
+        (p, key)
+    };
+    let mut servers: Vec<(String, Process, String)> = Vec::new();
+    {
+        let (dir, key) = setup.data_dir("tr-durable");
+        let p = Process::cordon(&dir, &["--durable-log", "true"]);
+        publish(rt, &p.addr, &key, &echo);
+        servers.push(("durable".to_owned(), p, key));
+    }
+    let (p, key) = traced("tr-traced", &[]);
+    servers.push(("traces exported".to_owned(), p, key));
+    if let Ok(extra) = std::env::var("CORDON_BENCH_TRACE_ENV") {
+        let vars: Vec<(String, String)> = extra
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let (p, key) = traced("tr-experiment", &vars);
+        servers.push((format!("traced, {extra}"), p, key));
+    }
+    let body = || Bytes::from_static(ECHO_INPUT);
+    for (_, p, key) in &servers {
+        rt.block_on(load(
+            &p.addr,
+            "/v1/tools/echo/invoke",
+            Some(key),
+            body(),
+            CONNECTIONS,
+            Duration::from_secs(1),
+        ));
+    }
+    let n = servers.len();
+    let mut fast = vec![(0.0f64, 0u64); n];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for _ in 0..rounds {
+        for (i, (_, p, key)) in servers.iter().enumerate() {
+            let (seconds, l) = measured(
+                rt,
+                p,
+                "/v1/tools/echo/invoke",
+                Some(key),
+                body(),
+                CONNECTIONS,
+                ROUND,
+            );
+            fast[i].0 += seconds;
+            fast[i].1 += l.latencies.len() as u64;
+            rates[i].push(l.rate());
+        }
+    }
+    let slowest = rates
+        .iter()
+        .map(|r| median(r.clone()))
+        .fold(f64::INFINITY, f64::min);
+    let paced_rate = 0.6 * slowest;
+    let mut paced = vec![(0.0f64, 0u64); n];
+    for _ in 0..rounds {
+        for (i, (_, p, key)) in servers.iter().enumerate() {
+            let before = p.cpu_seconds();
+            let l = rt.block_on(paced_load(&p.addr, key, CONNECTIONS, paced_rate, ROUND));
+            paced[i].0 += p.cpu_seconds() - before;
+            paced[i].1 += l.latencies.len() as u64;
+        }
+    }
+    let us = |(seconds, calls): (f64, u64)| seconds / calls.max(1) as f64 * 1e6;
+    for (i, (label, _, _)) in servers.iter().enumerate() {
+        println!(
+            "{label:<40} as fast as it goes: median {:>7.0} req/s, server CPU per call {:>5.0} us; at {paced_rate:.0} req/s: {:>5.0} us",
+            median(rates[i].clone()),
+            us(fast[i]),
+            us(paced[i]),
+        );
+    }
+    for (i, (label, _, _)) in servers.iter().enumerate().skip(1) {
+        println!(
+            "ratio server CPU per call, {label} / durable: as fast as each goes {:.2}, at one offered load {:.2}  (target <= 1.10)",
+            us(fast[i]) / us(fast[0]),
+            us(paced[i]) / us(paced[0]),
+        );
+    }
+    sink.stop();
+    for (_, p, _) in servers {
+        p.stop();
+    }
+}
