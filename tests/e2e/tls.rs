@@ -190,6 +190,20 @@ fn https_and_http2_on_the_listener_with_renewal_without_a_restart() {
     assert_eq!(code, 0, "{err}");
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["output"], serde_json::json!({"over": "h2"}), "{out}");
+    // The metrics too, with the call just made.
+    let (code, out, err) = curl(
+        &pki,
+        &[
+            "-H",
+            &format!("authorization: Bearer {}", f.admin),
+            &format!("{base}/metrics"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("cordon_invocations_total{outcome=\"ok\",tool=\"echo\"} 1"),
+        "{out}"
+    );
 
     // MCP over HTTPS with the official Python SDK (HTTP/1.1, as its client speaks it), and the
     // protected resource metadata naming https:// URLs.
