@@ -89,7 +89,15 @@ async fn exchange(proxy: &str, request: String) -> Vec<u8> {
     let mut s = TcpStream::connect(proxy).await.unwrap();
     s.write_all(request.as_bytes()).await.unwrap();
     let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got).await;
+    // Every exchange here ends with the proxy closing the connection; one that does not fails
+    // the test rather than hanging the run.
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut got)).await;
+    assert!(
+        read.is_ok(),
+        "the proxy kept the connection open: {:?}",
+        String::from_utf8_lossy(&got[..got.len().min(80)])
+    );
     got
 }
 
@@ -193,11 +201,11 @@ async fn status_of(proxy: &str, request: String) -> String {
 /// pull failing on that answer always finds the note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_guard_refused_or_could_not_reach_is_noted_before_it_answers() {
-    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound and never listened on: a connection to it is refused, and nothing else on
+    // the machine (other tests run beside this one) can start listening on it meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let free_port = closed.local_addr().unwrap().port();
     for _ in 0..50 {
         let (guard, proxy, credential) = guard_allowing("127.0.0.2/32", 1 << 20, &[]).await;
         let connect = |to: &str| {
