@@ -279,7 +279,18 @@ fn https_and_http2_on_the_listener_with_renewal_without_a_restart() {
     let metadata: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(metadata["resource"], format!("https://{}/mcp", s.addr));
 
-    // Plain HTTP on the HTTPS port is told to use https://, and served nothing.
+    // Plain HTTP on the HTTPS port is told to use https://, and served nothing; the answer
+    // arrives even while the client is still writing its request (a lingering close, never a
+    // reset), every time.
+    for _ in 0..30 {
+        let (status, _, _) = s.request(
+            "POST",
+            "/v1/tools/echo/invoke",
+            Some(&f.invoker),
+            &[b'x'; 3000],
+        );
+        assert_eq!(status, 400);
+    }
     let (status, _, body) = s.request("GET", "/v1/tools", Some(&f.invoker), b"");
     assert_eq!(status, 400);
     assert!(

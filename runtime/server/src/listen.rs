@@ -24,6 +24,11 @@ use tower::ServiceExt;
 /// without TLS, and the client is told what to use instead.
 const PLAIN_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 67\r\n\r\nThis port speaks HTTPS only: send the request again with https://\n";
 
+/// How much of a refused plain-HTTP request is read after the answer, and for how long, so
+/// that the connection closes without a reset (a lingering close).
+const LINGER_BYTES: usize = 64 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
 /// Serves `app` on `listener` until `shutdown` completes. `client_timeout` bounds the time a
 /// client has to send a request's headers (and, with `tls`, to finish its handshake), which also
 /// closes idle keep-alive connections after that long.
@@ -146,6 +151,20 @@ async fn serve_tls(
         Ok(Ok(1)) if first[0].is_ascii_alphabetic() => {
             let _ = tcp.write_all(PLAIN_ON_TLS).await;
             let _ = tcp.shutdown().await;
+            // A lingering close: closing with the request still unread would reset the
+            // connection, and a client still writing its request would see the reset instead
+            // of the answer. What it sends is read and dropped (bounded) until it closes.
+            let linger = async {
+                let mut sink = [0u8; 4096];
+                let mut read = 0usize;
+                while read < LINGER_BYTES {
+                    match tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => read += n,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER_TIME, linger).await;
             tracing::debug!(%peer, "plain HTTP on the HTTPS port: refused");
             return;
         }
