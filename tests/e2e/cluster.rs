@@ -58,7 +58,22 @@ impl Cluster {
         self.start_node(name, &[], url)
     }
 
+    /// Node `name` with more variables in its environment (`OTEL_*`, say).
+    pub fn node_env(&self, name: &str, env: &[(&str, &str)]) -> Server {
+        self.start_node_env(name, &[], &self.url, env)
+    }
+
     fn start_node(&self, name: &str, extra: &[&str], url: &str) -> Server {
+        self.start_node_env(name, extra, url, &[])
+    }
+
+    fn start_node_env(
+        &self,
+        name: &str,
+        extra: &[&str],
+        url: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let data = temp_dir(&format!(
             "{}-{name}",
             self.f.data.file_name().unwrap().to_str().unwrap()
@@ -79,7 +94,9 @@ impl Cluster {
             checkpoints.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let s = Server::start_full(&data, &args, &[("CORDON_DATABASE", url)], log.into());
+        let mut vars = vec![("CORDON_DATABASE", url)];
+        vars.extend_from_slice(env);
+        let s = Server::start_full(&data, &args, &vars, log.into());
         if !key.exists() {
             std::fs::copy(data.join("log.key"), &key).unwrap();
         }

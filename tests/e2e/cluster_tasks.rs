@@ -1,6 +1,7 @@
 //! Calls started asynchronously on one node of a shared PostgreSQL store, followed, streamed
 //! and cancelled through another; a node killed with a call running has it recorded
-//! `interrupted` by its peer once its lease runs out.
+//! `interrupted` by its peer once its lease runs out; a call's trace continued by the polls of
+//! another node.
 
 use crate::cluster::{Cluster, publish};
 use serde_json::{Value, json};
@@ -179,4 +180,87 @@ fn a_task_started_on_one_node_is_followed_and_cancelled_through_another() {
     );
     let (_, verify) = b.json("GET", "/v1/audit/verify", Some(&c.f.auditor), b"");
     assert_eq!(verify["intact"], true, "{verify}");
+}
+
+/// A call started on A in the caller's trace and polled through B while it runs: B finds the
+/// trace in the task's row (it never saw the request), and its polls are spans of that trace,
+/// below A's request span, each linked to B's request that polled.
+#[test]
+fn a_call_polled_through_another_node_stays_in_the_trace_it_began_in() {
+    let c = Cluster::new("cluster-traces");
+    let receiver = crate::traces::Receiver::start(&c.f.data);
+    let endpoint = format!("http://127.0.0.1:{}", receiver.http);
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let a = c.node_env("a", &env);
+    let b = c.node_env("b", &env);
+    publish(&a, &c.f.admin, &c.f.signed.join("steps.wasm"));
+    let inv = &c.f.invoker;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (status, _, body) = a.request_with(
+        "POST",
+        "/v1/tools/steps/invoke",
+        Some(inv),
+        &[
+            ("Prefer", "respond-async"),
+            ("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")),
+        ],
+        json!({"steps": 10, "step_ms": 200}).to_string().as_bytes(),
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Polled through B in a trace of B's caller's own, while the call runs on A.
+    let poller = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let (status, _, body) = b.request_with(
+        "GET",
+        &format!("/v1/executions/{id}"),
+        Some(inv),
+        &[("traceparent", &format!("00-{poller}-2222222222222222-01"))],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let polled: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(polled["status"], "running", "{polled}");
+    let done = until(&b, inv, &id, Duration::from_secs(20), |v| {
+        v["status"] == "finished"
+    });
+    assert_eq!(done["outcome"], "ok", "{done}");
+
+    let spans = receiver.trace_until(trace, |spans| {
+        spans.iter().any(|s| s["name"] == "record")
+            && spans
+                .iter()
+                .any(|s| s["name"] == "POST /v1/tools/{}/invoke")
+            && spans.iter().filter(|s| s["name"] == "poll steps").count() >= 2
+    });
+    let top = spans
+        .iter()
+        .find(|s| s["name"] == "POST /v1/tools/{}/invoke")
+        .unwrap();
+    let run = spans
+        .iter()
+        .find(|s| s["name"] == "execute_tool steps")
+        .unwrap();
+    assert!(crate::traces::below(&spans, run, top), "{spans:#?}");
+    let polls: Vec<&Value> = spans.iter().filter(|s| s["name"] == "poll steps").collect();
+    for poll in &polls {
+        assert_eq!(poll["parent_span_id"], top["span_id"], "{poll}");
+        assert_eq!(poll["attributes"]["cordon.execution_id"], id.as_str());
+    }
+    // B's request in its caller's trace, linked from the poll it made of A's call.
+    let outer = receiver.trace(poller, "GET /v1/executions/{}");
+    let get = outer
+        .iter()
+        .find(|s| s["name"] == "GET /v1/executions/{}")
+        .unwrap();
+    let get_id = get["span_id"].as_str().unwrap();
+    assert!(
+        polls.iter().any(|p| crate::traces::links_to(p, get_id)),
+        "{polls:#?} {get}"
+    );
 }

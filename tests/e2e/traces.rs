@@ -436,7 +436,7 @@ fn a_tools_outbound_request_is_a_client_span_of_its_call() {
 
 /// Whether `span` links to the span `span_id` (another trace's: the request doing the work
 /// now); `""`: to any span.
-fn links_to(span: &Value, span_id: &str) -> bool {
+pub(crate) fn links_to(span: &Value, span_id: &str) -> bool {
     span["links"].as_array().is_some_and(|l| {
         l.iter()
             .any(|x| span_id.is_empty() || x["span_id"] == span_id)
