@@ -31,11 +31,9 @@ pub struct LogArgs {
 /// The log filter when none is given.
 pub const DEFAULT_FILTER: &str = "warn,cordon::admin=info";
 
-/// Starts logging; with `telemetry`, cordon's spans are exported too (`telemetry.rs`).
-pub fn init(args: &LogArgs, telemetry: Option<&crate::telemetry::Telemetry>) {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
+/// Starts logging. (Spans of calls are not logs: they are made and exported apart, see
+/// `telemetry.rs` and `cordon_server::trace`.)
+pub fn init(args: &LogArgs) {
     // Default: warnings, plus what operators change (`cordon::admin`: reloads and what they
     // changed), which an operator expects to see without asking.
     let filter = EnvFilter::try_new(args.log.as_deref().unwrap_or(DEFAULT_FILTER))
@@ -48,28 +46,13 @@ pub fn init(args: &LogArgs, telemetry: Option<&crate::telemetry::Telemetry>) {
     };
     // Colour only for a person at a terminal: log files and pipes get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let Some(telemetry) = telemetry else {
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(ansi)
-            .with_writer(std::io::stderr);
-        // A second init (tests calling into the library) keeps the first subscriber.
-        let _ = match args.log_format {
-            LogFormat::Text => builder.try_init(),
-            LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        };
-        return;
-    };
-    // The log as above, each layer with its own filter: the log's does not limit the spans.
-    let text = tracing_subscriber::fmt::layer()
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let log = match args.log_format {
-        LogFormat::Text => text.boxed(),
-        LogFormat::Json => text.json().flatten_event(true).boxed(),
+    // A second init (tests calling into the library) keeps the first subscriber.
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    let _ = tracing_subscriber::registry()
-        .with(log.with_filter(filter))
-        .with(telemetry.layer())
-        .try_init();
 }

@@ -16,8 +16,8 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    // OpenTelemetry export (`cordon serve` with an OTLP endpoint configured): the layer now,
-    // for logging; the exporters and their threads after confinement.
+    // OpenTelemetry export (`cordon serve` with an OTLP endpoint configured): the provider now;
+    // the exporters and their threads after confinement.
     let telemetry = match &cli.command {
         cordon::cli::Command::Serve(args) => {
             match cordon::commands::serve::telemetry_settings(args) {
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
         _ => None,
     };
-    cordon::logging::init(&cli.log, telemetry.as_ref());
+    cordon::logging::init(&cli.log);
     // Confinement comes before the async runtime starts its threads: Landlock holds for the
     // thread that asks and the threads it starts afterwards.
     let plan = match &cli.command {

@@ -9,13 +9,12 @@
 //! and then nothing is built: no layer, no thread, no cost.
 //!
 //! Made in two steps around the process's confinement: [`Telemetry::new`] before it (the
-//! subscriber's layer needs a tracer when logging starts), with a span processor that is only a
-//! slot; [`Telemetry::start`] after it, which builds the exporters and the threads that send
+//! server's tracer, installed as the global one, before anything makes a span), with a span
+//! processor that is only a slot; [`Telemetry::start`] after it, which builds the exporters and the threads that send
 //! (the batch processor's, the metric reader's, the gRPC client's), so that Landlock holds for
 //! them as for every other thread.
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -234,7 +233,8 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    /// The provider (no thread yet), and the propagator of W3C trace context.
+    /// The provider (no thread yet), installed as the global one and handed to the server, and
+    /// the propagator of W3C trace context.
     pub fn new(settings: Settings) -> Telemetry {
         let slot = Slot::default();
         let mut builder = SdkTracerProvider::builder()
@@ -249,6 +249,10 @@ impl Telemetry {
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
+        // The server makes its spans on the global provider's tracer (and the sandbox its
+        // outbound requests' spans), from now on.
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        cordon_server::trace::enable();
         Telemetry {
             settings,
             provider,
@@ -256,35 +260,6 @@ impl Telemetry {
             meters: OnceLock::new(),
             grpc_runtime: OnceLock::new(),
         }
-    }
-
-    /// The layer that turns the spans of a call (`cordon_server::trace`; never a log event)
-    /// into OpenTelemetry spans.
-    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + 'static
-    where
-        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
-    {
-        use tracing_subscriber::Layer as _;
-        tracing_opentelemetry::layer()
-            .with_tracer(self.provider.tracer("cordon"))
-            // What a span costs is what it carries: the conventions' attributes, not the
-            // source location, the thread or the time spent idle.
-            .with_tracked_inactivity(false)
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_level(false)
-            // Entering a span (every poll of a call's futures) need not make its context
-            // OpenTelemetry's current one: cordon reads a span's context from the span.
-            .with_context_activation(false)
-            // A static filter: its interest is decided once per callsite, and its level
-            // (info) is a hint, so debug and trace callsites elsewhere (and `log` records of
-            // dependencies) stay disabled as they are without export. A dynamic filter made
-            // every one of them ask, on every call: a third of what export cost (bench).
-            .with_filter(
-                tracing_subscriber::filter::Targets::new()
-                    .with_target(cordon_server::trace::TARGET, tracing::Level::INFO),
-            )
     }
 
     /// After confinement: the exporters, the batch processor and the metric reader.

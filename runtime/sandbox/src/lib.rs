@@ -10,6 +10,7 @@
 mod bindings;
 mod cache;
 mod capture;
+mod client_span;
 mod control;
 mod engine;
 mod error;

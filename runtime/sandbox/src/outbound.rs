@@ -15,6 +15,7 @@
 //! guest wrote it) and port, replacing (and recording) one the guest set itself. The value goes
 //! on the wire only: responses are redacted of every secret before the guest reads them.
 
+use crate::client_span::{ClientSpan, in_context};
 use crate::redact_body::{RedactingBody, redact_headers};
 use crate::resolver::Resolver;
 use bytes::Bytes;
@@ -121,25 +122,13 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
         let authority = uri.authority().cloned();
         let target = shown(&uri);
         let log = self.log.clone();
-        // The request's client span (docs/observability.md; exported with the call's other
-        // spans, whose target this is): where it went and how it ended, never a header or body.
-        let span = tracing::info_span!(
-            target: TRACE_TARGET,
-            "http.client",
-            otel.name = %request.method(),
-            otel.kind = "client",
-            http.request.method = %request.method(),
-            server.address = authority.as_ref().map_or("", |a| a.host()),
-            server.port = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-            cordon.denial = tracing::field::Empty,
-        );
-        let denied = |reason: &str| {
-            span.record("cordon.denial", reason);
-            span.record("error.type", "denied");
+        // The request's client span (docs/observability.md), a child of the call's span when
+        // the server makes spans: where it went and how it ended, never a header or body.
+        let span = ClientSpan::start(request.method(), authority.as_ref());
+        let denied = |reason: &'static str| {
+            span.set("cordon.denial", reason);
+            span.set("error.type", "denied");
         };
-
         let count = {
             let mut l = log.lock().unwrap_or_else(PoisonError::into_inner);
             l.requests += 1;
@@ -220,15 +209,16 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
             headers.remove(http::header::TE);
         }
 
-        span.record("server.port", i64::from(port));
-        let propagate = self.policy.propagate_trace && !span.is_disabled();
+        span.set("server.port", i64::from(port));
+        let propagate = self.policy.propagate_trace && span.is_on();
         let policy = self.policy.clone();
         let resolver = self.resolver.clone();
         let deadline = self.deadline;
         let limit = self.max_response_bytes;
         let (redact, tls) = (self.redact.clone(), self.tls.clone());
-        let outcome = span.clone();
-        Box::new(tracing::Instrument::instrument(
+        let outcome = span;
+        let cx = outcome.context();
+        in_context(
             async move {
                 let remaining = || deadline.saturating_duration_since(Instant::now());
                 let addrs = resolve(&*resolver, &host, port, remaining()).await?;
@@ -268,11 +258,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 }
                 // The call's trace context, only where the policy says (every check passed).
                 if propagate {
-                    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-                    let cx = tracing::Span::current().context();
-                    opentelemetry::global::get_text_map_propagator(|p| {
-                        p.inject_context(&cx, &mut Headers(request.headers_mut()))
-                    });
+                    outcome.inject(&mut Headers(request.headers_mut()));
                 }
                 let stream = connect(&addrs, port, connect_timeout).await?;
                 // Only the path goes on the wire; the Host header carries the name.
@@ -291,19 +277,19 @@ impl wasmtime_wasi_http::WasiHttpHooks for Outbound {
                 let sent = send(stream, scheme, &host, request, reply, remaining()).await;
                 match &sent {
                     Ok((response, _)) => {
-                        outcome.record(
+                        outcome.set(
                             "http.response.status_code",
                             i64::from(response.status().as_u16()),
                         );
                     }
                     Err(e) => {
-                        outcome.record("error.type", e.to_string().as_str());
+                        outcome.set("error.type", e.to_string());
                     }
                 }
                 sent
             },
-            span,
-        ))
+            cx,
+        )
     }
 }
 
@@ -320,10 +306,6 @@ impl opentelemetry::propagation::Injector for Headers<'_> {
         }
     }
 }
-
-/// The target of the spans a call's requests make: the server's (`cordon_server::trace`),
-/// which the exporter takes.
-const TRACE_TARGET: &str = "cordon::trace";
 
 /// A request's URL as denials and logs show it: without user information (credentials) and
 /// without the query string (tokens), which may be secrets.

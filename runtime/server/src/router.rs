@@ -197,26 +197,18 @@ async fn finish_response(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     // The request's span (docs/observability.md), in the caller's trace when it sent one.
-    let span = tracing::info_span!(
-        target: crate::trace::TARGET,
-        "http.request",
-        otel.name = %format_args!("{method} {}", crate::trace::route(&path)),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %crate::trace::route(&path),
-        http.response.status_code = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-        cordon.request_id = %request_id,
-    );
-    crate::trace::continue_from_headers(&span, request.headers());
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
-    span.record(
-        "http.response.status_code",
-        i64::from(response.status().as_u16()),
-    );
-    if response.status().is_server_error() {
-        span.record("otel.status_code", "ERROR");
+    let span = crate::trace::Span::request(request.headers(), &method, &path, &request_id);
+    let mut response = span.instrument(next.run(request)).await;
+    if span.is_on() {
+        span.set(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        );
+        if response.status().is_server_error() {
+            span.fail(response.status().as_str());
+        }
     }
+    span.end();
 
     let status = response.status();
     let is_json = response

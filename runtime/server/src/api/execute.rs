@@ -242,26 +242,25 @@ async fn admit_with(
     transport: &'static str,
     judge: Judge<'_>,
 ) -> Result<Admission, ApiError> {
-    let span = tracing::info_span!(
-        target: crate::trace::TARGET,
-        "admit",
-        gen_ai.tool.name = name,
-        cordon.tool.version = tracing::field::Empty,
-        cordon.compiled = "cached",
-        error.type = tracing::field::Empty,
-    );
-    let admitted = tracing::Instrument::instrument(
-        admit_checks(state, caller, name, version, body, transport, judge),
-        span.clone(),
-    )
-    .await;
+    // Published tools are compiled when they are published: admission always finds theirs.
+    let span = crate::trace::Span::child("admit", || {
+        vec![
+            opentelemetry::KeyValue::new("gen_ai.tool.name", name.to_owned()),
+            opentelemetry::KeyValue::new("cordon.compiled", "cached"),
+        ]
+    });
+    let admitted = span
+        .instrument(admit_checks(
+            state, caller, name, version, body, transport, judge,
+        ))
+        .await;
     match &admitted {
         Ok(Admission::Run(a)) => {
-            span.record("cordon.tool.version", a.tool.record.version.as_str());
+            span.set_str("cordon.tool.version", a.tool.record.version.as_str());
         }
         Ok(Admission::Held(_)) => {}
         Err(e) => {
-            span.record("error.type", e.code);
+            span.set("error.type", e.code);
         }
     }
     admitted
@@ -635,7 +634,7 @@ impl Admitted {
         // Both subscribed before the run starts, so neither misses its end.
         let events = call.subscribe();
         let followed = call.subscribe();
-        let running = tokio::spawn(tracing::Instrument::in_current_span(self.run(registered)));
+        let running = tokio::spawn(crate::trace::carry(self.run(registered)));
         tokio::spawn(crate::calls::tasks::follow(state, call.clone(), followed));
         Ok((call, events, running))
     }
@@ -667,7 +666,7 @@ impl Admitted {
                 interrupted,
                 // The span the call runs under (the request's, or a later round's): where
                 // its later work joins it.
-                trace: crate::trace::traceparent(&tracing::Span::current()),
+                trace: crate::trace::current_traceparent(),
             })
             .await
     }
@@ -694,45 +693,47 @@ impl Admitted {
             Err(message) => refuse(&self.tool, &self.body, message.clone()),
             Ok(grants) => {
                 // The sandboxed call (GenAI's `execute_tool`): what it used, how it ended.
-                let span = tracing::info_span!(
-                    target: crate::trace::TARGET,
-                    "execute_tool",
-                    otel.name = %format_args!("execute_tool {}", self.tool.record.name),
-                    gen_ai.operation.name = "execute_tool",
-                    gen_ai.tool.name = self.tool.record.name.as_str(),
-                    cordon.tool.version = self.tool.record.version.as_str(),
-                    cordon.execution_id = self.id.as_str(),
-                    cordon.transport = self.transport,
-                    cordon.outcome = tracing::field::Empty,
-                    cordon.fuel = tracing::field::Empty,
-                    cordon.memory_bytes = tracing::field::Empty,
-                    error.type = tracing::field::Empty,
-                    otel.status_code = tracing::field::Empty,
+                let span = crate::trace::Span::child(
+                    format!("execute_tool {}", self.tool.record.name),
+                    || {
+                        use opentelemetry::KeyValue;
+                        vec![
+                            KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                            KeyValue::new("gen_ai.tool.name", self.tool.record.name.clone()),
+                            KeyValue::new("cordon.tool.version", self.tool.record.version.clone()),
+                            KeyValue::new("cordon.execution_id", self.id.clone()),
+                            KeyValue::new("cordon.transport", self.transport),
+                        ]
+                    },
                 );
                 // Validated UTF-8 by `admit`.
                 let text = std::str::from_utf8(&self.body).unwrap_or_default();
-                let mut exec = tracing::Instrument::instrument(
-                    self.state
-                        .sandbox
-                        .call_with(&self.tool.tool, text, grants, &call.control),
-                    span.clone(),
-                )
-                .await;
-                span.record("cordon.outcome", exec.outcome.as_str());
-                // Integers as OTLP carries them (signed 64-bit).
-                span.record(
-                    "cordon.fuel",
-                    i64::try_from(exec.usage.fuel_consumed).unwrap_or(i64::MAX),
-                );
-                span.record(
-                    "cordon.memory_bytes",
-                    i64::try_from(exec.usage.peak_memory_bytes).unwrap_or(i64::MAX),
-                );
-                if exec.outcome != Outcome::Ok && exec.outcome != Outcome::InputRequired {
-                    span.record("error.type", exec.outcome.as_str());
-                    span.record("otel.status_code", "ERROR");
+                let exec = span
+                    .instrument(self.state.sandbox.call_with(
+                        &self.tool.tool,
+                        text,
+                        grants,
+                        &call.control,
+                    ))
+                    .await;
+                let mut exec = exec;
+                if span.is_on() {
+                    span.set("cordon.outcome", exec.outcome.as_str());
+                    // Integers as OTLP carries them (signed 64-bit).
+                    span.set(
+                        "cordon.fuel",
+                        i64::try_from(exec.usage.fuel_consumed).unwrap_or(i64::MAX),
+                    );
+                    span.set(
+                        "cordon.memory_bytes",
+                        i64::try_from(exec.usage.peak_memory_bytes).unwrap_or(i64::MAX),
+                    );
+                    if exec.outcome != Outcome::Ok && exec.outcome != Outcome::InputRequired {
+                        span.fail(exec.outcome.as_str());
+                    }
+                    trace_id = span.sampled_trace_id();
                 }
-                trace_id = crate::trace::sampled_trace_id(&span);
+                span.end();
                 if exec.outcome == Outcome::Cancelled
                     && call.control.cancelled_by() == Some(NODE_STOP)
                 {
@@ -804,16 +805,16 @@ impl Admitted {
             }
         };
         // The durable record: waiting for the group commit that holds it.
-        let span = tracing::info_span!(
-            target: crate::trace::TARGET,
-            "record",
-            cordon.execution_id = id.as_str(),
-        );
-        let (committed, ()) = tracing::Instrument::instrument(
-            async { tokio::join!(state.journal.append(record), settle) },
-            span,
-        )
-        .await;
+        let span = crate::trace::Span::child("record", || {
+            vec![opentelemetry::KeyValue::new(
+                "cordon.execution_id",
+                id.clone(),
+            )]
+        });
+        let (committed, ()) = span
+            .instrument(async { tokio::join!(state.journal.append(record), settle) })
+            .await;
+        span.end();
         let committed = committed?;
         signals(&state, &tool, &caller, &id, &exec, &findings);
         let receipt = state.audit.receipt(committed).map_err(ApiError::internal)?;

@@ -122,11 +122,9 @@ pub async fn invoke(
 pub async fn answer(admitted: Admitted) -> Result<Response, ApiError> {
     let registered = admitted.register(false, None, Default::default());
     let hangup = CancelOnDrop::new(&registered.call.control);
-    let answer = tokio::spawn(tracing::Instrument::in_current_span(
-        admitted.run(registered),
-    ))
-    .await
-    .map_err(ApiError::internal)??;
+    let answer = tokio::spawn(crate::trace::carry(admitted.run(registered)))
+        .await
+        .map_err(ApiError::internal)??;
     hangup.disarm();
     Ok((status_for(answer.outcome), Json(answer)).into_response())
 }

@@ -111,27 +111,20 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 AfterFailure::Refuse(too_many) => too_many,
             }
         };
-        let span = tracing::info_span!(
-            target: crate::trace::TARGET,
-            "authenticate",
-            cordon.caller = tracing::field::Empty,
-            cordon.via = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
-        let checked = tracing::Instrument::instrument(
-            check(parts, state, ip, &path, &unauthenticated),
-            span.clone(),
-        )
-        .await;
+        let span = crate::trace::Span::child("authenticate", Vec::new);
+        let checked = span
+            .instrument(check(parts, state, ip, &path, &unauthenticated))
+            .await;
         match &checked {
             Ok(caller) => {
-                span.record("cordon.caller", caller.id.as_str());
-                span.record("cordon.via", caller.via_name());
+                span.set_str("cordon.caller", caller.id.as_str());
+                span.set("cordon.via", caller.via_name());
             }
             Err(e) => {
-                span.record("error.type", e.code);
+                span.set("error.type", e.code);
             }
         }
+        span.end();
         let checked = checked
             .and_then(|caller| match state.keys.suspension(&caller.id, crate::clock::now_ms()) {
                 Some(s) => {

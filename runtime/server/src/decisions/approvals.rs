@@ -219,17 +219,12 @@ impl AppState {
         };
         // The run (its admission too) joins the trace its caller's request was held in.
         let span = crate::trace::resumed("approved", &row.tool, &row.id, trace.as_deref());
-        let admitted = tracing::Instrument::instrument(
-            crate::api::execute::admit_approved(self, &caller, row),
-            span.clone(),
-        )
-        .await;
+        let admitted = span
+            .instrument(crate::api::execute::admit_approved(self, &caller, row))
+            .await;
         match admitted {
             Ok(admitted) => {
-                let started = tracing::Instrument::instrument(
-                    admitted.start_task(None, Default::default()),
-                    span,
-                );
+                let started = span.instrument(admitted.start_task(None, Default::default()));
                 if let Err(e) = started.await {
                     tracing::error!(
                         execution_id = row.id,

@@ -120,20 +120,19 @@ impl AppState {
             Current::None => return Ok(Verdict::Unjudged),
             Current::Unusable { hash, why } => (hash.clone(), Err(why.clone())),
             Current::Ready(decider) => {
-                let span = tracing::info_span!(
-                    target: crate::trace::TARGET,
-                    "decide",
-                    cordon.decisions.hash = decider.hash(),
-                    cordon.decision = tracing::field::Empty,
-                );
-                let _in = span.enter();
+                let span = crate::trace::Span::child("decide", || {
+                    vec![opentelemetry::KeyValue::new(
+                        "cordon.decisions.hash",
+                        decider.hash().to_owned(),
+                    )]
+                });
                 let started = std::time::Instant::now();
                 let document = crate::decisions::document::invoke(caller, tool, body, transport);
                 let decided = decider
                     .decide_document(&document)
                     .map_err(|e| e.to_string());
                 crate::metrics::decision(started.elapsed());
-                span.record(
+                span.set(
                     "cordon.decision",
                     match &decided {
                         Ok(d) if d.allow && d.deny.is_empty() && d.approval.is_some() => "hold",

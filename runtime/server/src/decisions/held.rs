@@ -101,7 +101,7 @@ impl HeldCaller {
                 }),
                 _ => None,
             },
-            trace: crate::trace::traceparent(&tracing::Span::current()),
+            trace: crate::trace::current_traceparent(),
         }
     }
 

@@ -129,11 +129,9 @@ pub async fn answer(state: &Arc<AppState>, caller: &Caller, call: DirectCall) ->
     };
     let started = std::time::Instant::now();
     let span = crate::trace::mcp_tool_call(&name, options.request.as_deref(), None, None);
-    let outcome = tracing::Instrument::instrument(
-        call_response(state, caller, &name, arguments, options),
-        span.clone(),
-    )
-    .await;
+    let outcome = span
+        .instrument(call_response(state, caller, &name, arguments, options))
+        .await;
     crate::trace::mcp_outcome(&span, &name, started, &outcome);
     let outcome = match outcome {
         Ok(CallToolResponse::Complete(result)) => Ok(result),
@@ -369,9 +367,7 @@ async fn run_round(
     let registered = admitted.register(false, round.request, round.listeners);
     let control = registered.call.control.clone();
     let dropped = CancelOnDrop::new(&control);
-    let mut run = tokio::spawn(tracing::Instrument::in_current_span(
-        admitted.run(registered),
-    ));
+    let mut run = tokio::spawn(crate::trace::carry(admitted.run(registered)));
     let answer = match &round.hangup {
         None => (&mut run).await,
         Some(hangup) => tokio::select! {

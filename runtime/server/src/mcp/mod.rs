@@ -441,18 +441,16 @@ impl ServerHandler for Gateway {
             protocol,
             Some(&context.meta.0),
         );
-        let answer = tracing::Instrument::instrument(
-            async {
+        let answer = span
+            .instrument(async {
                 if tasks && !forbidden {
                     crate::mcp::tasks::call(&self.state, &caller, name, arguments, options).await
                 } else {
                     crate::mcp::call::call_response(&self.state, &caller, name, arguments, options)
                         .await
                 }
-            },
-            span.clone(),
-        )
-        .await;
+            })
+            .await;
         crate::trace::mcp_outcome(&span, name, started, &answer);
         // What the tool logged before it returned goes on the stream before its result (a task
         // answered as a task still runs: nothing to wait for).

@@ -284,10 +284,14 @@ pub async fn update(
     // its answers, and the client may send `tasks/update` again. Its spans join the trace the
     // task began in, whichever node this is.
     let span = crate::trace::resumed("tasks/update", &row.tool, &row.id, row.trace.as_deref());
-    tracing::Instrument::instrument(
-        next_round(state, caller, &row, &waiting, &request_state, asking),
-        span,
-    )
+    span.instrument(next_round(
+        state,
+        caller,
+        &row,
+        &waiting,
+        &request_state,
+        asking,
+    ))
     .await
 }
 
