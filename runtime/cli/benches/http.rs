@@ -279,9 +279,40 @@ fn bare_echo() {
         .expect("runtime");
     rt.block_on(async {
         use axum::serve::ListenerExt;
-        // Also the OTLP sink of the traced server: every export answered as a collector
-        // does (an empty response is a valid protobuf one), nothing kept.
-        let sink = || async {
+        // Also the OTLP sink of the traced servers: every export answered as a collector does
+        // (an empty response is a valid protobuf one), its spans counted by service name and
+        // dropped (`GET /spans`: how many arrived, which tells spans dropped by a full queue).
+        let received = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+        let counts = received.clone();
+        let spans = move |body: Bytes| {
+            let counts = counts.clone();
+            async move {
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+                if let Ok(request) = <ExportTraceServiceRequest as prost::Message>::decode(body) {
+                    let mut counts = counts.lock().unwrap();
+                    for resource in request.resource_spans {
+                        let service = resource
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|kv| kv.key == "service.name")
+                            .and_then(|kv| kv.value.as_ref())
+                            .and_then(|v| match &v.value {
+                                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => Some(s.clone()),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        let n: usize = resource.scope_spans.iter().map(|s| s.spans.len()).sum();
+                        *counts.entry(service).or_default() += n as u64;
+                    }
+                }
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        };
+        let metrics = || async {
             (
                 [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
                 Vec::<u8>::new(),
@@ -294,8 +325,14 @@ fn bare_echo() {
                     axum::Json(v)
                 }),
             )
-            .route("/v1/traces", axum::routing::post(sink))
-            .route("/v1/metrics", axum::routing::post(sink));
+            .route("/v1/traces", axum::routing::post(spans))
+            .route("/v1/metrics", axum::routing::post(metrics))
+            .route(
+                "/spans",
+                axum::routing::get(move || async move {
+                    axum::Json(received.lock().unwrap().clone())
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("bare echo on http://{}", listener.local_addr().unwrap());
         let listener = listener.tap_io(|tcp| {

@@ -25,6 +25,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// Spans the batch processor holds at most, unless configured (see [`Telemetry::start`]).
+const QUEUE: usize = 8192;
+/// Spans sent in one export at most, unless configured.
+const BATCH: usize = 2048;
+
 /// `[otel]` in the config file: the standard variables' names without `OTEL_`, in lower case.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -314,15 +319,18 @@ impl Telemetry {
         {
             config = config.with_scheduled_delay(Duration::from_millis(ms));
         }
-        if var("OTEL_BSP_MAX_QUEUE_SIZE").is_none()
-            && let Some(n) = file.bsp_max_queue_size
-        {
-            config = config.with_max_queue_size(n);
+        // cordon's defaults where neither a variable nor the file sets them: a queue of 8,192
+        // spans and batches of 2,048, four times the SDK's (2,048 and 512). A gateway makes
+        // five or six spans a call, tens of thousands a second under load: the SDK's queue
+        // fills in a tenth of a second of a collector's pause (its spans then dropped), and its
+        // batches make fifty exports a second, each with its HTTP request. Larger batches cost
+        // less CPU per span (the bench, docs/benchmarks.md); the queue holds about 4 MiB.
+        let (queue, batch_size) = queue_and_batch(file);
+        if var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+            config = config.with_max_queue_size(queue);
         }
-        if var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none()
-            && let Some(n) = file.bsp_max_export_batch_size
-        {
-            config = config.with_max_export_batch_size(n);
+        if var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+            config = config.with_max_export_batch_size(batch_size);
         }
         let mut batch = BatchSpanProcessor::builder(spans)
             .with_batch_config(config.build())
@@ -354,6 +362,15 @@ impl Telemetry {
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
     }
+}
+
+/// The batch processor's queue and batch sizes where no variable sets them: the file's, or
+/// cordon's defaults.
+fn queue_and_batch(file: &OtelFile) -> (usize, usize) {
+    (
+        file.bsp_max_queue_size.unwrap_or(QUEUE),
+        file.bsp_max_export_batch_size.unwrap_or(BATCH),
+    )
 }
 
 /// The file's sampler (`OTEL_TRACES_SAMPLER`'s names and argument).
@@ -411,6 +428,17 @@ mod tests {
                 ("deployment.environment".to_owned(), "prod".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn the_batch_processor_holds_and_sends_more_than_the_sdks_unless_configured() {
+        assert_eq!(queue_and_batch(&OtelFile::default()), (8192, 2048));
+        let file = OtelFile {
+            bsp_max_queue_size: Some(100),
+            bsp_max_export_batch_size: Some(10),
+            ..OtelFile::default()
+        };
+        assert_eq!(queue_and_batch(&file), (100, 10));
     }
 
     #[test]

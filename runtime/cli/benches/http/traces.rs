@@ -7,6 +7,9 @@
 //! - at one offered load, 60 % of the slower one's rate, paced alike: both commit alike, and
 //!   the difference is the spans and their export.
 //!
+//! The traced servers run with cordon's default batch processor, and the sink counts the spans
+//! each sends: the figures only count with every span received (5 a call).
+//!
 //! `CORDON_BENCH_TRACE_ENV="NAME=VALUE ..."` adds a third server, traced with these variables
 //! too (`OTEL_TRACES_SAMPLER=always_off`: spans made but none exported), for finding where the
 //! cost goes.
@@ -41,10 +44,9 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
                 format!("http://{}", sink.addr),
             )
             .env("OTEL_TRACES_SAMPLER", "always_on")
-            // A queue that holds a few seconds of spans, sent five times a second: what is
-            // measured is export, not spans dropped for a full queue.
-            .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
-            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            // The sink counts each server's spans by this name: none may be dropped for the
+            // figures to count. The batch processor as cordon sets it by default.
+            .env("OTEL_SERVICE_NAME", name)
             .envs(extra.iter().map(|(k, v)| (k, v)));
         let p = Process::start(cmd);
         publish(rt, &p.addr, &key, &echo);
@@ -69,8 +71,10 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
         servers.push((format!("traced, {extra}"), p, key));
     }
     let body = || Bytes::from_static(ECHO_INPUT);
-    for (_, p, key) in &servers {
-        rt.block_on(load(
+    // Every call each server answered, to set against the spans the sink got.
+    let mut calls = vec![0u64; servers.len()];
+    for (i, (_, p, key)) in servers.iter().enumerate() {
+        let warm = rt.block_on(load(
             &p.addr,
             "/v1/tools/echo/invoke",
             Some(key),
@@ -78,6 +82,7 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
             CONNECTIONS,
             Duration::from_secs(1),
         ));
+        calls[i] += warm.latencies.len() as u64;
     }
     let n = servers.len();
     let mut fast = vec![(0.0f64, 0u64); n];
@@ -95,6 +100,7 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
             );
             fast[i].0 += seconds;
             fast[i].1 += l.latencies.len() as u64;
+            calls[i] += l.latencies.len() as u64;
             rates[i].push(l.rate());
         }
     }
@@ -110,6 +116,7 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
             let l = rt.block_on(paced_load(&p.addr, key, CONNECTIONS, paced_rate, ROUND));
             paced[i].0 += p.cpu_seconds() - before;
             paced[i].1 += l.latencies.len() as u64;
+            calls[i] += l.latencies.len() as u64;
         }
     }
     let us = |(seconds, calls): (f64, u64)| seconds / calls.max(1) as f64 * 1e6;
@@ -128,8 +135,49 @@ pub(crate) fn traces(rt: &tokio::runtime::Runtime, setup: &Setup) {
             us(paced[i]) / us(paced[0]),
         );
     }
+    // Spans a call made that reached the sink (5 for a REST invoke: the request, authenticate,
+    // admit, execute_tool, record), once the last batches are in: fewer means the queue was
+    // full and spans were dropped, which would flatter the figures above.
+    let received = received_spans(&sink.addr);
+    for (i, (label, _, _)) in servers.iter().enumerate().skip(1) {
+        let service = if i == 1 { "tr-traced" } else { "tr-experiment" };
+        let spans = received.get(service).copied().unwrap_or(0);
+        println!(
+            "{label:<40} spans received per call: {:.2} ({spans} for {} calls)",
+            spans as f64 / calls[i].max(1) as f64,
+            calls[i]
+        );
+    }
     sink.stop();
     for (_, p, _) in servers {
         p.stop();
+    }
+}
+
+/// The sink's span counts by service, once they have not grown for longer than the servers'
+/// schedule delay (5 s: they send what they hold at least that often).
+fn received_spans(sink: &str) -> BTreeMap<String, u64> {
+    let read = || -> BTreeMap<String, u64> {
+        ureq::get(format!("http://{sink}/spans"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    };
+    let mut last = read();
+    let mut unchanged = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = read();
+        if now == last {
+            unchanged += 1;
+            if unchanged > 6 {
+                return now;
+            }
+        } else {
+            unchanged = 0;
+            last = now;
+        }
     }
 }

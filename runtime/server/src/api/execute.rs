@@ -254,14 +254,9 @@ async fn admit_with(
             state, caller, name, version, body, transport, judge,
         ))
         .await;
-    match &admitted {
-        Ok(Admission::Run(a)) => {
-            span.set_str("cordon.tool.version", a.tool.record.version.as_str());
-        }
-        Ok(Admission::Held(_)) => {}
-        Err(e) => {
-            span.set("error.type", e.code);
-        }
+    // The version admitted is on the call's own span (`execute_tool`).
+    if let Err(e) = &admitted {
+        span.set("error.type", e.code);
     }
     admitted
 }
@@ -702,7 +697,6 @@ impl Admitted {
                             KeyValue::new("gen_ai.tool.name", self.tool.record.name.clone()),
                             KeyValue::new("cordon.tool.version", self.tool.record.version.clone()),
                             KeyValue::new("cordon.execution_id", self.id.clone()),
-                            KeyValue::new("cordon.transport", self.transport),
                         ]
                     },
                 );
@@ -811,9 +805,8 @@ impl Admitted {
                 id.clone(),
             )]
         });
-        let (committed, ()) = span
-            .instrument(async { tokio::join!(state.journal.append(record), settle) })
-            .await;
+        // Nothing is nested in this span: it need not be attached while the commit is awaited.
+        let (committed, ()) = tokio::join!(state.journal.append(record), settle);
         span.end();
         let committed = committed?;
         signals(&state, &tool, &caller, &id, &exec, &findings);

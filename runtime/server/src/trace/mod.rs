@@ -100,14 +100,15 @@ impl Span {
         }
         let parent = context::from_headers(headers).unwrap_or_default();
         let route = route(path);
+        let name = format!("{method} {route}");
         Span::start(
-            format!("{method} {route}"),
+            name,
             SpanKind::Server,
             &parent,
             || {
                 vec![
-                    KeyValue::new("http.request.method", method.as_str().to_owned()),
-                    KeyValue::new("http.route", route.clone()),
+                    KeyValue::new("http.request.method", method_name(method)),
+                    KeyValue::new("http.route", route),
                     KeyValue::new("cordon.request_id", request_id.to_owned()),
                 ]
             },
@@ -173,6 +174,18 @@ impl Drop for Span {
         if let Some(cx) = &self.0 {
             cx.span().end();
         }
+    }
+}
+
+/// A request method as an attribute: the conventions' known methods without a copy, `_OTHER`
+/// for any other.
+fn method_name(method: &axum::http::Method) -> Value {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match KNOWN.iter().find(|k| **k == method.as_str()) {
+        Some(k) => Value::from(*k),
+        None => Value::from("_OTHER"),
     }
 }
 
