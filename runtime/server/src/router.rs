@@ -197,7 +197,7 @@ async fn finish_response(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     // The request's span (docs/observability.md), in the caller's trace when it sent one.
-    let span = crate::trace::Span::request(request.headers(), &method, &path, &request_id);
+    let span = crate::trace::request(request.headers(), &method, &path, &request_id);
     let mut response = span.instrument(next.run(request)).await;
     if span.is_on() {
         span.set(

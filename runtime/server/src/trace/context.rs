@@ -2,11 +2,12 @@
 //! an MCP request's `_meta`, and from what a task stored; and the `traceparent` a task stores,
 //! so that a call's later work (on any node) joins the trace it began in.
 
-use super::{Span, tracer};
+use super::route::route;
+use super::span::{Span, tracer};
 use axum::http::HeaderMap;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, Value};
 
 /// Headers as the propagator reads them.
 struct Headers<'a>(&'a HeaderMap);
@@ -129,5 +130,46 @@ pub fn resumed(
             Span::start(name, SpanKind::Internal, &began, attributes, links)
         }
         None => Span::child(name, attributes),
+    }
+}
+
+/// The span of one HTTP request (`{method} {route}`, a server span), in the trace its
+/// `traceparent` and `tracestate` headers carry, or the root of a new one.
+pub fn request(
+    headers: &HeaderMap,
+    method: &axum::http::Method,
+    path: &str,
+    request_id: &str,
+) -> Span {
+    if tracer().is_none() {
+        return Span(None);
+    }
+    let parent = from_headers(headers).unwrap_or_default();
+    let route = route(path);
+    let name = format!("{method} {route}");
+    Span::start(
+        name,
+        SpanKind::Server,
+        &parent,
+        || {
+            vec![
+                KeyValue::new("http.request.method", method_name(method)),
+                KeyValue::new("http.route", route),
+                KeyValue::new("cordon.request_id", request_id.to_owned()),
+            ]
+        },
+        vec![],
+    )
+}
+
+/// A request method as an attribute: the conventions' known methods without a copy, `_OTHER`
+/// for any other.
+fn method_name(method: &axum::http::Method) -> Value {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match KNOWN.iter().find(|k| **k == method.as_str()) {
+        Some(k) => Value::from(*k),
+        None => Value::from("_OTHER"),
     }
 }

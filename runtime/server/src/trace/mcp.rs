@@ -1,7 +1,8 @@
 //! The span of an MCP `tools/call` and the conventions' histogram of MCP operations
 //! (`mcp.server.operation.duration`).
 
-use super::{Span, context, tracer};
+use super::context;
+use super::span::{Span, tracer};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 
