@@ -104,9 +104,32 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// How one start of the registry went.
+enum Started {
+    Listening(TestRegistry),
+    /// Another process bound the port first (the registry's log).
+    PortTaken(String),
+}
+
 impl TestRegistry {
-    /// Starts a registry with `options` and waits until it answers.
+    /// Starts a registry with `options` and waits until it says it listens. A port found free
+    /// may be taken by another test's server before the registry binds it: the registry then
+    /// exits, and it is started again on another port.
     pub fn start(options: &Options) -> anyhow::Result<Self> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(options)? {
+                Started::Listening(registry) => return Ok(registry),
+                Started::PortTaken(log) if attempt >= 5 => {
+                    bail!("the registry found its port taken five times: {log}")
+                }
+                Started::PortTaken(_) => continue,
+            }
+        }
+    }
+
+    fn start_once(options: &Options) -> anyhow::Result<Started> {
         let bin = binary()?;
         let mut id = [0u8; 6];
         getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -114,7 +137,7 @@ impl TestRegistry {
         std::fs::create_dir_all(root.join("data"))?;
         let port = free_port()?;
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{port}\n",
             data = root.join("data").display()
@@ -157,20 +180,23 @@ impl TestRegistry {
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let mut registry = TestRegistry { child, root, port };
+        // Its own line, not a connection: another process may hold the port.
+        let listening = format!("listening on 127.0.0.1:{port}");
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !registry.log().contains(&listening) {
             if let Some(status) = registry.child.try_wait()? {
-                bail!(
-                    "the registry exited ({status}): {}",
-                    std::fs::read_to_string(registry.root.join("registry.log")).unwrap_or_default()
-                );
+                let log = registry.log();
+                if log.contains("address already in use") {
+                    return Ok(Started::PortTaken(log));
+                }
+                bail!("the registry exited ({status}): {log}");
             }
             if started.elapsed() > START_TIMEOUT {
                 bail!("the registry did not start within {START_TIMEOUT:?}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(registry)
+        Ok(Started::Listening(registry))
     }
 
     /// `127.0.0.1:PORT`, as references name it.
